@@ -1,0 +1,41 @@
+/**
+ * Graphent: an agent framework on Effect 4.
+ *
+ * Modules are exported as namespaces: `Tool.make`, `Agent.make`,
+ * `AgentRuntime.run`, `SequencePlanner.rules`, `Memory.Memory`, ...
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as Agent from "./services/Agent.js"
+/** @since 0.1.0 */
+export * as AgentRuntime from "./services/AgentRuntime.js"
+/** @since 0.1.0 */
+export * as Journal from "./services/Journal.js"
+/** @since 0.1.0 */
+export * as Memory from "./services/Memory.js"
+/** @since 0.1.0 */
+export * as Planner from "./services/Planner.js"
+/** @since 0.1.0 */
+export * as RunEvent from "./services/RunEvent.js"
+/** @since 0.1.0 */
+export * as Tool from "./services/Tool.js"
+/** @since 0.1.0 */
+export * as Tools from "./services/Tools.js"
+
+/** @since 0.1.0 */
+export * as JournalFile from "./layers/JournalFile.js"
+/** @since 0.1.0 */
+export * as JournalMemory from "./layers/JournalMemory.js"
+/** @since 0.1.0 */
+export * as LocalRuntime from "./layers/LocalRuntime.js"
+/** @since 0.1.0 */
+export * as Logging from "./layers/Logging.js"
+/** @since 0.1.0 */
+export * as MemoryInMemory from "./layers/MemoryInMemory.js"
+/** @since 0.1.0 */
+export * as SequencePlanner from "./layers/SequencePlanner.js"
+
+/** @since 0.1.0 */
+export { version } from "./version.js"

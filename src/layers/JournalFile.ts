@@ -1,0 +1,191 @@
+/**
+ * A JSON Lines journal file.
+ *
+ * The first line is a header (format, version, Graphent version, creation
+ * time); every other line is one event. Each event is written with one
+ * `write(2)` as soon as it is appended, so a process killed mid-run leaves
+ * every event it reported, and at worst a torn last line, which reading drops.
+ *
+ * @since 0.1.0
+ */
+import * as fs from "node:fs"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import { Journal, JournalError, type JournalShape } from "../services/Journal.js"
+import { RunEvent } from "../services/RunEvent.js"
+import { version } from "../version.js"
+import { issueOf } from "../internal/issue.js"
+
+/**
+ * The first line of a journal file.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Header = Schema.Struct({
+  _tag: Schema.Literal("JournalHeader"),
+  format: Schema.Literal("graphent-journal"),
+  version: Schema.Number,
+  graphent: Schema.String,
+  createdAt: Schema.Number
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Header = typeof Header.Type
+
+/**
+ * The journal format version this code writes and reads.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const formatVersion = 1
+
+const decodeHeader = Schema.decodeUnknownExit(Header)
+const decodeEvent = Schema.decodeUnknownExit(RunEvent)
+const backend = "file"
+
+const failure = (operation: JournalError["operation"], reason: string, cause?: unknown) =>
+  new JournalError(cause === undefined ? { backend, operation, reason } : { backend, operation, reason, cause })
+
+/**
+ * The contents of a journal file.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Contents {
+  readonly header: Header
+  readonly events: ReadonlyArray<RunEvent>
+  /** Whether a torn (incomplete) last line was found and dropped. */
+  readonly tornTail: boolean
+}
+
+/**
+ * Parses the text of a journal file. Errors name the line (1-based).
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const parse = (text: string, path: string): Effect.Effect<Contents, JournalError> =>
+  Effect.suspend(() => {
+    const lines = text.split("\n")
+    // A complete file ends with "\n": the last element is then "". Anything else is a torn tail.
+    const tail = lines.pop()!
+    const tornTail = tail !== ""
+    if (lines.length === 0) {
+      return Effect.fail(failure("read", `${path}: empty file, expected a journal header on line 1`))
+    }
+    const events: Array<RunEvent> = []
+    let header: Header | undefined
+    for (let index = 0; index < lines.length; index++) {
+      const line = lines[index]!
+      const lineNo = index + 1
+      if (line.trim() === "") continue
+      let json: unknown
+      try {
+        json = JSON.parse(line)
+      } catch (error) {
+        return Effect.fail(failure("read", `${path}:${lineNo}: not JSON (${(error as Error).message})`))
+      }
+      if (header === undefined) {
+        const decoded = decodeHeader(json)
+        if (decoded._tag === "Failure") {
+          const found = json as Record<string, unknown> | null
+          if (found?._tag === "JournalHeader" && typeof found.version === "number" && found.version !== formatVersion) {
+            return Effect.fail(failure(
+              "read",
+              `${path}:${lineNo}: unknown journal version ${found.version} (this Graphent reads version ${formatVersion})`
+            ))
+          }
+          return Effect.fail(failure("read", `${path}:${lineNo}: expected a journal header, ${issueOf(decoded)}`))
+        }
+        if (decoded.value.version !== formatVersion) {
+          return Effect.fail(failure(
+            "read",
+            `${path}:${lineNo}: unknown journal version ${decoded.value.version} (this Graphent reads version ${formatVersion})`
+          ))
+        }
+        header = decoded.value
+        continue
+      }
+      const decoded = decodeEvent(json)
+      if (decoded._tag === "Failure") {
+        return Effect.fail(failure("read", `${path}:${lineNo}: not a valid event: ${issueOf(decoded)}`))
+      }
+      events.push(decoded.value)
+    }
+    if (header === undefined) return Effect.fail(failure("read", `${path}: no journal header`))
+    return Effect.succeed({ header, events, tornTail })
+  })
+
+/**
+ * Reads and parses a journal file.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const readFile = (path: string): Effect.Effect<Contents, JournalError> =>
+  Effect.try({
+    try: () => fs.readFileSync(path, "utf8"),
+    catch: (error) => failure("read", `${path}: ${(error as Error).message}`, error)
+  }).pipe(Effect.flatMap((text) => parse(text, path)))
+
+/**
+ * Opens (or creates) the file and returns a journal that appends to it.
+ * The file is closed when the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (path: string) =>
+  Effect.gen(function*() {
+    const fd = yield* Effect.acquireRelease(
+      Effect.try({
+        try: () => {
+          const fd = fs.openSync(path, "a+")
+          if (fs.fstatSync(fd).size === 0) {
+            const header: Header = {
+              _tag: "JournalHeader",
+              format: "graphent-journal",
+              version: formatVersion,
+              graphent: version,
+              createdAt: Date.now()
+            }
+            fs.writeSync(fd, JSON.stringify(header) + "\n")
+          }
+          return fd
+        },
+        catch: (error) => failure("append", `cannot open ${path}: ${(error as Error).message}`, error)
+      }),
+      (fd) => Effect.sync(() => fs.closeSync(fd))
+    )
+    const readAll = readFile(path)
+    const journal: JournalShape = {
+      append: (event) =>
+        Effect.try({
+          try: () => {
+            fs.writeSync(fd, JSON.stringify(event) + "\n")
+          },
+          catch: (error) => failure("append", `${path}: ${(error as Error).message}`, error)
+        }),
+      read: (runId) => Effect.map(readAll, (contents) => contents.events.filter((event) => event.runId === runId)),
+      runs: Effect.map(readAll, (contents) => [
+        ...new Set(contents.events.flatMap((event) => event._tag === "RunStarted" ? [event.runId] : []))
+      ])
+    }
+    return journal
+  })
+
+/**
+ * A journal kept in one JSON Lines file, any number of runs per file.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: { readonly path: string }): Layer.Layer<Journal, JournalError> =>
+  Layer.effect(Journal, make(options.path))

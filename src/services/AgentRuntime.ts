@@ -1,0 +1,137 @@
+/**
+ * The agent runtime: runs an agent on an input until it answers, fails, runs
+ * out of budget or is interrupted.
+ *
+ * `run` returns a {@link RunResult}; `stream` exposes the same run as a
+ * `Stream` of {@link RunEvent}s. The default implementation runs on local
+ * fibers (`src/layers/LocalRuntime.ts`).
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import type { Agent, Budget } from "./Agent.js"
+import type { JournalError } from "./Journal.js"
+import type { PlanInvalid, PlannerFailed, StepOutcome } from "./Planner.js"
+import type { RunEvent, Usage } from "./RunEvent.js"
+import type { ToolError } from "./Tool.js"
+
+/**
+ * A budget ran out.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class BudgetExceeded extends Schema.TaggedError<BudgetExceeded>()("BudgetExceeded", {
+  budget: Schema.Literals(["steps", "turns", "wallTime"]),
+  limit: Schema.Number,
+  /** What the run used, or would have used had it continued. */
+  used: Schema.Number
+}) {
+  override get message(): string {
+    const unit = this.budget === "wallTime" ? " ms" : ""
+    return `budget exceeded: ${this.budget} limit is ${this.limit}${unit}, the run needed ${this.used}${unit}`
+  }
+}
+
+/**
+ * Every way a run can fail.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type RunError = ToolError | BudgetExceeded | PlanInvalid | PlannerFailed | JournalError
+
+/**
+ * Options of one run.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunOptions {
+  /** Use this id instead of generating one. */
+  readonly runId?: string | undefined
+  /** The conversation thread, passed to tools and planners. */
+  readonly threadId?: string | undefined
+  /** Facts recorded in the `RunStarted` event. */
+  readonly metadata?: Readonly<Record<string, string>> | undefined
+  /** Overrides the agent's budget for this run. */
+  readonly budget?: Partial<Budget> | undefined
+}
+
+/**
+ * The outcome of a successful run.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunResult {
+  readonly runId: string
+  readonly traceId: string
+  readonly agent: string
+  readonly input: string
+  readonly answer: string
+  /** Every step, in the order they finished. */
+  readonly steps: ReadonlyArray<StepOutcome>
+  readonly usage: Usage
+  /** The run's events, as journaled. */
+  readonly events: ReadonlyArray<RunEvent>
+  readonly startedAt: number
+  readonly finishedAt: number
+  readonly durationMs: number
+}
+
+/**
+ * The runtime interface.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AgentRuntimeShape {
+  readonly run: <R>(agent: Agent<R>, input: string, options?: RunOptions) => Effect.Effect<RunResult, RunError, R>
+  readonly stream: <R>(agent: Agent<R>, input: string, options?: RunOptions) => Stream.Stream<RunEvent, RunError, R>
+}
+
+/**
+ * @since 0.1.0
+ * @category services
+ */
+export class AgentRuntime extends Context.Service<AgentRuntime, AgentRuntimeShape>()("graphent/AgentRuntime") {}
+
+/**
+ * Runs an agent with the {@link AgentRuntime} in context.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const run = <R>(
+  agent: Agent<R>,
+  input: string,
+  options?: RunOptions
+): Effect.Effect<RunResult, RunError, R | AgentRuntime> =>
+  AgentRuntime.use((runtime) => runtime.run(agent, input, options))
+
+/**
+ * Streams a run's events with the {@link AgentRuntime} in context.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const stream = <R>(
+  agent: Agent<R>,
+  input: string,
+  options?: RunOptions
+): Stream.Stream<RunEvent, RunError, R | AgentRuntime> =>
+  Stream.unwrap(AgentRuntime.useSync((runtime) => runtime.stream(agent, input, options)))
+
+/**
+ * Generates the ids a run needs. Replaced in tests and by replay.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export const Ids = Context.Reference<{ readonly runId: () => string }>("graphent/Ids", {
+  defaultValue: () => ({ runId: () => crypto.randomUUID() })
+})

@@ -1,0 +1,51 @@
+/**
+ * The journal: the append-only record of a run's events.
+ *
+ * It is the single seam for trace, replay and resume: whatever a run could not
+ * recompute (tool results, decisions, clock readings, ids) is in its events.
+ * Backends live in `src/layers/Journal*.ts`.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type { RunEvent } from "./RunEvent.js"
+
+/**
+ * A journal backend could not write or read.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class JournalError extends Schema.TaggedError<JournalError>()("JournalError", {
+  backend: Schema.String,
+  operation: Schema.Literals(["append", "read", "list"]),
+  reason: Schema.String,
+  cause: Schema.optionalKey(Schema.Defect())
+}) {
+  override get message(): string {
+    return `journal (${this.backend}) ${this.operation} failed: ${this.reason}`
+  }
+}
+
+/**
+ * The journal interface.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface JournalShape {
+  /** Appends one event; when it returns, the event is as durable as the backend makes it. */
+  readonly append: (event: RunEvent) => Effect.Effect<void, JournalError>
+  /** The events of one run, in the order they were appended (empty if unknown). */
+  readonly read: (runId: string) => Effect.Effect<ReadonlyArray<RunEvent>, JournalError>
+  /** The ids of the runs this journal holds, oldest first. */
+  readonly runs: Effect.Effect<ReadonlyArray<string>, JournalError>
+}
+
+/**
+ * @since 0.1.0
+ * @category services
+ */
+export class Journal extends Context.Service<Journal, JournalShape>()("graphent/Journal") {}

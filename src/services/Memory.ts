@@ -1,0 +1,160 @@
+/**
+ * Memory: what agents remember between steps, runs and processes.
+ *
+ * Everything lives in a {@link Namespace} (an agent, a thread or a user), and
+ * each namespace holds a conversation history (an ordered list of messages)
+ * and key/value facts (JSON values, optionally expiring). The interface is the
+ * one every backend implements; backends live in `src/layers/Memory*.ts`.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Schema from "effect/Schema"
+
+/**
+ * Where memories live, e.g. `agent:todo`, `thread:42`, `user:ada`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Namespace = Schema.Struct({
+  scope: Schema.Literals(["agent", "thread", "user"]),
+  id: Schema.String
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Namespace = typeof Namespace.Type
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const agent = (id: string): Namespace => ({ scope: "agent", id })
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const thread = (id: string): Namespace => ({ scope: "thread", id })
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const user = (id: string): Namespace => ({ scope: "user", id })
+
+/**
+ * The storage key of a namespace, `scope:id`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const key = (namespace: Namespace): string => `${namespace.scope}:${namespace.id}`
+
+/**
+ * One message of a conversation.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Message = Schema.Struct({
+  role: Schema.Literals(["system", "user", "assistant", "tool"]),
+  content: Schema.String,
+  /** The tool's name, for `tool` messages. */
+  name: Schema.optionalKey(Schema.String),
+  at: Schema.optionalKey(Schema.Number)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Message = typeof Message.Type
+
+/**
+ * A backend could not serve a memory operation.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class MemoryError extends Schema.TaggedError<MemoryError>()("MemoryError", {
+  backend: Schema.String,
+  operation: Schema.String,
+  reason: Schema.String,
+  cause: Schema.optionalKey(Schema.Defect())
+}) {
+  override get message(): string {
+    return `memory (${this.backend}) ${this.operation} failed: ${this.reason}`
+  }
+}
+
+/**
+ * The memory interface.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MemoryShape {
+  /** Appends messages to the namespace's history, in order, atomically. */
+  readonly append: (namespace: Namespace, messages: ReadonlyArray<Message>) => Effect.Effect<void, MemoryError>
+  /** The history, oldest first; with `last`, only the last `last` messages. */
+  readonly history: (
+    namespace: Namespace,
+    options?: { readonly last?: number | undefined }
+  ) => Effect.Effect<ReadonlyArray<Message>, MemoryError>
+  /** Keeps only the last `keep` messages. */
+  readonly trim: (namespace: Namespace, keep: number) => Effect.Effect<void, MemoryError>
+  readonly get: (namespace: Namespace, key: string) => Effect.Effect<Option.Option<Schema.Json>, MemoryError>
+  readonly set: (
+    namespace: Namespace,
+    key: string,
+    value: Schema.Json,
+    options?: { readonly ttl?: Duration.Input | undefined }
+  ) => Effect.Effect<void, MemoryError>
+  /** Deletes a fact; `true` if it existed. */
+  readonly delete: (namespace: Namespace, key: string) => Effect.Effect<boolean, MemoryError>
+  /** The keys of the facts that have not expired, sorted. */
+  readonly keys: (namespace: Namespace) => Effect.Effect<ReadonlyArray<string>, MemoryError>
+  /** Forgets the namespace's history and facts. */
+  readonly clear: (namespace: Namespace) => Effect.Effect<void, MemoryError>
+}
+
+/**
+ * @since 0.1.0
+ * @category services
+ */
+export class Memory extends Context.Service<Memory, MemoryShape>()("graphent/Memory") {}
+
+/**
+ * Reads a fact and decodes it with a Schema; a value that does not decode is a
+ * `MemoryError` (the stored data does not match what the caller expects).
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const getAs = <S extends Schema.ConstraintDecoder<unknown>>(
+  namespace: Namespace,
+  factKey: string,
+  schema: S
+): Effect.Effect<Option.Option<S["Type"]>, MemoryError, Memory> =>
+  Effect.gen(function*() {
+    const memory = yield* Memory
+    const found = yield* memory.get(namespace, factKey)
+    if (Option.isNone(found)) return Option.none()
+    return yield* Schema.decodeUnknownEffect(schema)(found.value).pipe(
+      Effect.map(Option.some),
+      Effect.mapError((error) =>
+        new MemoryError({
+          backend: "schema",
+          operation: "get",
+          reason: `fact "${factKey}" in ${key(namespace)} does not decode: ${error.message}`
+        })
+      )
+    ) as Effect.Effect<Option.Option<S["Type"]>, MemoryError>
+  })

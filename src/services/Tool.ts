@@ -1,0 +1,258 @@
+/**
+ * Tools: the typed actions an agent can take.
+ *
+ * A Graphent tool is an `effect/ai` `Tool` (name, description, parameter and
+ * success Schemas — so the same definition can be offered to a language model)
+ * plus the things a runtime needs to execute it safely: a handler Effect, an
+ * optional timeout, an optional retry `Schedule` and an idempotency flag.
+ *
+ * @since 0.1.0
+ */
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as AiTool from "effect/ai/Tool"
+
+/**
+ * What a handler knows about the call it serves.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ToolContext {
+  readonly runId: string
+  readonly agent: string
+  readonly stepId: string
+  /** The conversation thread of the run, when the caller gave one. */
+  readonly threadId: string | undefined
+}
+
+/**
+ * A declared tool.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Tool<
+  Name extends string = string,
+  Params extends Schema.Top = Schema.Top,
+  Success extends Schema.Top = Schema.Top,
+  E = unknown,
+  R = unknown
+> {
+  readonly name: Name
+  readonly description: string
+  readonly parameters: Params
+  readonly success: Success
+  /** Per-attempt time limit; when absent the agent's `stepTimeout` applies. */
+  readonly timeout: Duration.Input | undefined
+  /** Retry policy for handler failures and timeouts (not for invalid arguments). */
+  readonly retry: Schedule.Schedule<unknown, unknown> | undefined
+  /** Whether running the handler twice with the same arguments is harmless. */
+  readonly idempotent: boolean
+  readonly handler: (params: Params["Type"], context: ToolContext) => Effect.Effect<Success["Type"], E, R>
+  /** The same tool as an `effect/ai` definition, to offer it to a `LanguageModel`. */
+  readonly ai: AiTool.Tool<Name, {
+    readonly parameters: Params
+    readonly success: Success
+    readonly failure: typeof Schema.String
+    readonly failureMode: "return"
+  }>
+}
+
+/**
+ * Any tool, whatever its schemas.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type Any = Tool<string, any, any, any, any>
+
+/**
+ * The services a list of tools needs to run.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Requirements<Tools extends ReadonlyArray<Any>> = Tools[number] extends infer T
+  ? T extends Tool<string, infer P, infer S, unknown, infer R> ? R | P["DecodingServices"] | S["EncodingServices"]
+  : never
+  : never
+
+/**
+ * Declares a tool.
+ *
+ * **Example** (An echo tool)
+ *
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Tool } from "graphent"
+ *
+ * const echo = Tool.make("echo", {
+ *   description: "Repeats its input",
+ *   parameters: Schema.Struct({ text: Schema.String }),
+ *   success: Schema.String,
+ *   handler: ({ text }) => Effect.succeed(text)
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <
+  const Name extends string,
+  Params extends Schema.Top,
+  Success extends Schema.Top,
+  E = never,
+  R = never
+>(name: Name, options: {
+  readonly description: string
+  readonly parameters: Params
+  readonly success: Success
+  readonly handler: (params: Params["Type"], context: ToolContext) => Effect.Effect<Success["Type"], E, R>
+  readonly timeout?: Duration.Input | undefined
+  readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
+  readonly idempotent?: boolean | undefined
+}): Tool<Name, Params, Success, E, R> => ({
+  name,
+  description: options.description,
+  parameters: options.parameters,
+  success: options.success,
+  timeout: options.timeout,
+  retry: options.retry,
+  idempotent: options.idempotent ?? false,
+  handler: options.handler,
+  ai: AiTool.make(name, {
+    description: options.description,
+    parameters: options.parameters,
+    success: options.success,
+    failure: Schema.String,
+    failureMode: "return"
+  })
+})
+
+// ---------------------------------------------------------------------------
+// errors
+// ---------------------------------------------------------------------------
+
+/**
+ * The planner asked for a tool the agent does not declare.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ToolNotFound extends Schema.TaggedError<ToolNotFound>()("ToolNotFound", {
+  tool: Schema.String,
+  stepId: Schema.String,
+  available: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    return `step "${this.stepId}": no tool named "${this.tool}" (available: ${this.available.join(", ") || "none"})`
+  }
+}
+
+/**
+ * The arguments of a call do not decode with the tool's parameter Schema.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ToolArgumentsInvalid extends Schema.TaggedError<ToolArgumentsInvalid>()("ToolArgumentsInvalid", {
+  tool: Schema.String,
+  stepId: Schema.String,
+  issue: Schema.String
+}) {
+  override get message(): string {
+    return `step "${this.stepId}": invalid arguments for tool "${this.tool}": ${this.issue}`
+  }
+}
+
+/**
+ * The tool's handler failed (a typed failure or a defect).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ToolFailed extends Schema.TaggedError<ToolFailed>()("ToolFailed", {
+  tool: Schema.String,
+  stepId: Schema.String,
+  reason: Schema.String,
+  /** `true` when the handler died (threw) instead of failing with a typed error. */
+  defect: Schema.Boolean,
+  cause: Schema.Defect()
+}) {
+  override get message(): string {
+    return `step "${this.stepId}": tool "${this.tool}" ${this.defect ? "crashed" : "failed"}: ${this.reason}`
+  }
+}
+
+/**
+ * The tool did not finish within its time limit; it was interrupted.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ToolTimeout extends Schema.TaggedError<ToolTimeout>()("ToolTimeout", {
+  tool: Schema.String,
+  stepId: Schema.String,
+  timeoutMs: Schema.Number
+}) {
+  override get message(): string {
+    return `step "${this.stepId}": tool "${this.tool}" timed out after ${this.timeoutMs} ms`
+  }
+}
+
+/**
+ * The handler returned a value that does not encode with the tool's success Schema.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ToolResultInvalid extends Schema.TaggedError<ToolResultInvalid>()("ToolResultInvalid", {
+  tool: Schema.String,
+  stepId: Schema.String,
+  issue: Schema.String
+}) {
+  override get message(): string {
+    return `step "${this.stepId}": tool "${this.tool}" returned an invalid result: ${this.issue}`
+  }
+}
+
+/**
+ * Every way a tool call can fail.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type ToolError = ToolNotFound | ToolArgumentsInvalid | ToolFailed | ToolTimeout | ToolResultInvalid
+
+/**
+ * The tags of {@link ToolError}; a retry policy only ever applies to the last two.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const isRetryable = (error: ToolError): boolean => error._tag === "ToolFailed" || error._tag === "ToolTimeout"
+
+/**
+ * Renders any failure value as one readable line (never `[object Object]`).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const describeFailure = (error: unknown): string => {
+  if (error instanceof Error) return error.message || error.name
+  if (typeof error === "string") return error
+  if (typeof error === "object" && error !== null) {
+    const record = error as Record<string, unknown>
+    if (typeof record.message === "string" && record.message !== "") return record.message
+    try {
+      return JSON.stringify(error)
+    } catch {
+      return String(error)
+    }
+  }
+  return String(error)
+}

@@ -1,0 +1,232 @@
+/**
+ * The tool registry and executor.
+ *
+ * A {@link Registry} is compiled once per agent (decoders and encoders built
+ * ahead of time, so the hot path does no Schema work beyond the decode itself).
+ * The {@link Tools} service executes a call against a registry: it decodes the
+ * arguments, runs the handler under its timeout and retry policy, and encodes
+ * the result. Swapping the service swaps execution — a test layer stubs tools,
+ * the replay layer answers from a journal.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import { issueOf } from "../internal/issue.js"
+import * as Tool from "./Tool.js"
+
+/**
+ * A request to run a tool.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ToolCall {
+  readonly stepId: string
+  readonly tool: string
+  readonly args: unknown
+}
+
+/**
+ * A tool's output: `value` is the typed result, `result` the same encoded with
+ * the tool's success Schema (plain JSON, what the journal keeps).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ToolOutput {
+  readonly value: unknown
+  readonly result: unknown
+}
+
+/**
+ * A tool, compiled for execution.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Entry {
+  readonly tool: Tool.Any
+  readonly decode: (input: unknown) => Exit.Exit<unknown, Schema.SchemaError>
+  readonly encode: (value: unknown) => Exit.Exit<unknown, Schema.SchemaError>
+}
+
+/**
+ * The tools of one agent, by name.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Registry {
+  readonly entries: ReadonlyMap<string, Entry>
+  readonly names: ReadonlyArray<string>
+}
+
+/**
+ * Compiles a list of tools. Two tools with one name is a definition bug and throws.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const compile = (tools: ReadonlyArray<Tool.Any>): Registry => {
+  const entries = new Map<string, Entry>()
+  for (const tool of tools) {
+    if (entries.has(tool.name)) throw new Error(`graphent: two tools are named "${tool.name}"`)
+    entries.set(tool.name, {
+      tool,
+      decode: Schema.decodeUnknownExit(tool.parameters as Schema.ConstraintDecoder<unknown>),
+      encode: Schema.encodeUnknownExit(tool.success as Schema.ConstraintEncoder<unknown>)
+    })
+  }
+  return { entries, names: [...entries.keys()] }
+}
+
+/**
+ * Settings that apply to every call of a run unless the tool sets its own.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CallDefaults {
+  readonly timeout: Duration.Input | undefined
+  readonly retry: Tool.Any["retry"]
+}
+
+/**
+ * The executor interface.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ToolsShape {
+  readonly execute: (
+    registry: Registry,
+    call: ToolCall,
+    context: Tool.ToolContext,
+    defaults: CallDefaults
+  ) => Effect.Effect<ToolOutput, Tool.ToolError, unknown>
+}
+
+const runHandler = (entry: Entry, value: unknown, call: ToolCall, context: Tool.ToolContext) =>
+  (entry.tool.handler(value, context) as Effect.Effect<unknown, unknown, unknown>).pipe(
+    Effect.catchCause((cause): Effect.Effect<never, Tool.ToolFailed> => {
+      if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+      const error = Cause.findErrorOption(cause)
+      if (error._tag === "Some") {
+        return Effect.fail(
+          new Tool.ToolFailed({
+            tool: call.tool,
+            stepId: call.stepId,
+            reason: Tool.describeFailure(error.value),
+            defect: false,
+            cause: error.value
+          })
+        )
+      }
+      const defect = Cause.findDefect(cause)
+      const thrown = defect._tag === "Success" ? defect.success : Cause.squash(cause)
+      return Effect.fail(
+        new Tool.ToolFailed({
+          tool: call.tool,
+          stepId: call.stepId,
+          reason: Tool.describeFailure(thrown),
+          defect: true,
+          cause: thrown
+        })
+      )
+    })
+  )
+
+/**
+ * Runs one call: decode, handler (timeout, retry), encode. This is the default
+ * executor; other executors can delegate to it.
+ *
+ * @since 0.1.0
+ * @category execution
+ */
+export const executeLocal: ToolsShape["execute"] = (registry, call, context, defaults) => {
+  const entry = registry.entries.get(call.tool)
+  if (entry === undefined) {
+    return Effect.fail(new Tool.ToolNotFound({ tool: call.tool, stepId: call.stepId, available: registry.names }))
+  }
+  const decoded = entry.decode(call.args)
+  if (decoded._tag === "Failure") {
+    return Effect.fail(
+      new Tool.ToolArgumentsInvalid({ tool: call.tool, stepId: call.stepId, issue: issueOf(decoded) })
+    )
+  }
+  let attempt: Effect.Effect<unknown, Tool.ToolFailed | Tool.ToolTimeout, unknown> = runHandler(
+    entry,
+    decoded.value,
+    call,
+    context
+  )
+  const timeout = entry.tool.timeout ?? defaults.timeout
+  if (timeout !== undefined) {
+    const timeoutMs = Duration.toMillis(Duration.fromInputUnsafe(timeout))
+    attempt = Effect.timeoutOrElse(attempt, {
+      duration: timeout,
+      orElse: () => Effect.fail(new Tool.ToolTimeout({ tool: call.tool, stepId: call.stepId, timeoutMs }))
+    })
+  }
+  const retry = entry.tool.retry ?? defaults.retry
+  if (retry !== undefined) attempt = Effect.retry(attempt, retry)
+  return Effect.flatMap(attempt, (value) => {
+    const encoded = entry.encode(value)
+    return encoded._tag === "Success"
+      ? Effect.succeed({ value, result: encoded.value })
+      : Effect.fail(new Tool.ToolResultInvalid({ tool: call.tool, stepId: call.stepId, issue: issueOf(encoded) }))
+  })
+}
+
+/**
+ * The executor. Defaults to {@link executeLocal}; provide a layer to replace it.
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export const Tools = Context.Reference<ToolsShape>("graphent/Tools", {
+  defaultValue: () => ({ execute: executeLocal })
+})
+
+/**
+ * A stub for one tool: receives the raw arguments, returns the typed output.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Stub = (args: unknown, context: Tool.ToolContext) => Effect.Effect<unknown, unknown>
+
+/**
+ * A test layer: the named tools answer with stubs (results still encoded and
+ * checked with the tool's success Schema); every other tool runs for real.
+ *
+ * **Example** (Stubbing a tool that calls the network)
+ *
+ * ```ts
+ * const layer = Tools.layerTest({ fetch_page: () => Effect.succeed({ body: "<html/>" }) })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerTest = (stubs: Readonly<Record<string, Stub>>): Layer.Layer<never> =>
+  Layer.succeed(Tools, {
+    execute: (registry, call, context, defaults) => {
+      const stub = stubs[call.tool]
+      if (stub === undefined) return executeLocal(registry, call, context, defaults)
+      const declared = registry.entries.get(call.tool)?.tool
+      const stubbed = Tool.make(call.tool, {
+        description: declared?.description ?? "stub",
+        parameters: declared?.parameters ?? Schema.Unknown,
+        success: declared?.success ?? Schema.Unknown,
+        handler: (_params, ctx) => stub(call.args, ctx)
+      })
+      return executeLocal(compile([stubbed]), call, context, defaults)
+    }
+  })
