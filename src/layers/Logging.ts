@@ -1,5 +1,5 @@
 /**
- * Log output: JSON lines (one object per line, with the run's `runId`,
+ * Log output: JSON lines (one object per line, carrying the run's `runId`,
  * `traceId`, `agent` and `step` annotations) when `GRAPHENT_LOG=json`, pretty
  * lines otherwise.
  *
@@ -12,25 +12,42 @@ import * as Logger from "effect/Logger"
 
 /**
  * @since 0.1.0
- * @category layers
+ * @category models
  */
-export const layerJson: Layer.Layer<never> = Logger.layer([Logger.consoleJson])
+export type Format = "json" | "pretty"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly format: Format
+  /** Write to standard error instead of standard output (the CLI keeps stdout for answers). */
+  readonly stderr?: boolean | undefined
+}
 
 /**
  * @since 0.1.0
  * @category layers
  */
-export const layerPretty: Layer.Layer<never> = Logger.layer([Logger.consolePretty()])
+export const layer = (options: Options): Layer.Layer<never> => {
+  const stderr = options.stderr === true
+  const logger = options.format === "json"
+    ? (stderr ? Logger.withConsoleError(Logger.formatJson) : Logger.consoleJson)
+    : Logger.consolePretty()
+  return Layer.merge(Logger.layer([logger]), Layer.succeed(Logger.LogToStderr, stderr))
+}
 
 /**
- * Chooses the format from `GRAPHENT_LOG` (`json` or `pretty`, default `pretty`).
+ * Reads the format from `GRAPHENT_LOG` (`json` or `pretty`, default `pretty`).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig: Layer.Layer<never, Config.ConfigError> = Layer.unwrap(
-  Effect.gen(function*() {
-    const format = yield* Config.Literals(["json", "pretty"], "GRAPHENT_LOG").pipe(Config.withDefault("pretty"))
-    return format === "json" ? layerJson : layerPretty
-  })
-)
+export const layerConfig = (options?: { readonly stderr?: boolean | undefined }): Layer.Layer<never, Config.ConfigError> =>
+  Layer.unwrap(
+    Effect.gen(function*() {
+      const format = yield* Config.Literals(["json", "pretty"], "GRAPHENT_LOG").pipe(Config.withDefault("pretty"))
+      return layer({ format, stderr: options?.stderr })
+    })
+  )

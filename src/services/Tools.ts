@@ -109,7 +109,9 @@ export interface ToolsShape {
     call: ToolCall,
     context: Tool.ToolContext,
     defaults: CallDefaults
-  ) => Effect.Effect<ToolOutput, Tool.ToolError, unknown>
+    // The requirements of the registry's tools; the runtime provides them.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  ) => Effect.Effect<ToolOutput, Tool.ToolError, any>
 }
 
 const runHandler = (entry: Entry, value: unknown, call: ToolCall, context: Tool.ToolContext) =>

@@ -1,0 +1,19 @@
+#!/usr/bin/env node
+// The `graphent` executable: registers the TypeScript loader (so agent files
+// need no build step), then starts the CLI — from source in a checkout of
+// Graphent itself, from dist/ in an installed package.
+import { existsSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+
+const [major, minor] = process.versions.node.split(".").map(Number)
+if (major < 22 || (major === 22 && minor < 19)) {
+  process.stderr.write(`graphent needs Node.js >= 22.19 (this is ${process.version})\n`)
+  process.exit(2)
+}
+
+const { register } = await import("tsx/esm/api")
+register()
+const source = new URL("../src/programs/cli.ts", import.meta.url)
+const built = new URL("../dist/programs/cli.js", import.meta.url)
+const cli = await import(existsSync(fileURLToPath(source)) ? source.href : built.href)
+cli.runMain(process.argv.slice(2))
