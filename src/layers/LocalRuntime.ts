@@ -369,7 +369,7 @@ const runLoop = <R>(
         const at = clock.currentTimeMillisUnsafe()
         return Effect.ignore(emit({ _tag: "RunInterrupted", runId, usage: usage(), durationMs: at - startedAt, at }))
       }),
-      Effect.annotateLogs("traceId", traceId)
+      Effect.annotateLogs({ runId, traceId })
     )
     const finishedAt = clock.currentTimeMillisUnsafe()
     yield* emit({

@@ -1,0 +1,159 @@
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { Effect } from "effect"
+import { assert, describe, it } from "@effect/vitest"
+import { JournalFile } from "graphent"
+
+const root = path.resolve(import.meta.dirname, "../..")
+const bin = path.join(root, "bin/graphent.js")
+
+/** Runs the real executable as a child process, the way a user does. */
+const graphent = (...args: Array<string>) => {
+  const child = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: "utf8", timeout: 60_000 })
+  return { code: child.status, stdout: child.stdout, stderr: child.stderr }
+}
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "graphent-cli-"))
+
+/** Agent files written by tests live inside the project, so that "effect" and "graphent" resolve. */
+const scratch = () => {
+  const dir = path.join(root, "test/.scratch")
+  fs.mkdirSync(dir, { recursive: true })
+  return fs.mkdtempSync(path.join(dir, "cli-"))
+}
+
+describe("graphent run", () => {
+  it("runs the echo example and prints its answer", () => {
+    const result = graphent("run", "examples/echo.ts", "--input", "hello world")
+    assert.strictEqual(result.code, 0, result.stderr)
+    assert.strictEqual(result.stdout, "hello world\n")
+  })
+
+  it("runs the todo example: several commands, in order", () => {
+    const result = graphent("run", "examples/todo.ts", "--input", "add buy milk; add call mom; done 1; list")
+    assert.strictEqual(result.code, 0, result.stderr)
+    assert.strictEqual(
+      result.stdout,
+      "Added #1: buy milk\nAdded #2: call mom\nDone #1: buy milk\n[x] #1 buy milk\n[ ] #2 call mom\n"
+    )
+  })
+
+  it("prints the events as JSON lines with --json", () => {
+    const result = graphent("run", "examples/echo.ts", "--input", "hi", "--json")
+    assert.strictEqual(result.code, 0, result.stderr)
+    const events = result.stdout.trim().split("\n").map((line) => JSON.parse(line) as { _tag: string; runId: string })
+    assert.deepStrictEqual(events.map((event) => event._tag), [
+      "RunStarted",
+      "DecisionMade",
+      "StepStarted",
+      "StepSucceeded",
+      "DecisionMade",
+      "RunCompleted"
+    ])
+    assert.strictEqual(new Set(events.map((event) => event.runId)).size, 1)
+  })
+
+  it("writes the journal with --record", () =>
+    Effect.gen(function*() {
+      const file = path.join(tmp(), "run.jsonl")
+      const result = graphent("run", "examples/todo.ts", "--input", "add tea; list", "--record", file)
+      assert.strictEqual(result.code, 0, result.stderr)
+      const contents = yield* JournalFile.readFile(file)
+      assert.strictEqual(contents.header.format, "graphent-journal")
+      assert.strictEqual(contents.tornTail, false)
+      const started = contents.events[0]
+      assert.strictEqual(started?._tag, "RunStarted")
+      if (started?._tag === "RunStarted") {
+        assert.strictEqual(started.input, "add tea; list")
+        assert.strictEqual(started.metadata?.agentFile, path.join(root, "examples/todo.ts"))
+      }
+      const completed = contents.events.at(-1)
+      assert.strictEqual(completed?._tag, "RunCompleted")
+      if (completed?._tag === "RunCompleted") assert.strictEqual(completed.answer, "Added #1: tea\n[ ] #1 tea")
+    }).pipe(Effect.runPromise))
+
+  it("exits 1 with the typed error's message when the run fails", () => {
+    const result = graphent("run", "examples/todo.ts", "--input", "done 9")
+    assert.strictEqual(result.code, 1)
+    assert.strictEqual(result.stdout, "")
+    assert.include(result.stderr, "there is no todo #9")
+    assert.include(result.stderr, "tool \"complete\" failed")
+  })
+
+  it("exits 2 on an unknown flag, without a stack trace", () => {
+    const result = graphent("run", "examples/echo.ts", "--bogus")
+    assert.strictEqual(result.code, 2)
+    assert.include(result.stdout + result.stderr, "Unrecognized flag: --bogus")
+    assert.notInclude(result.stderr, "    at ")
+  })
+
+  it("exits 2 on a missing agent file", () => {
+    const result = graphent("run", "examples/nope.ts")
+    assert.strictEqual(result.code, 2)
+    assert.include(result.stderr, "cannot load agent from examples/nope.ts: no such file")
+  })
+
+  it("exits 2 on a file that exports no agent", () => {
+    const dir = tmp()
+    const file = path.join(dir, "not-an-agent.ts")
+    fs.writeFileSync(file, "export default 42\n")
+    const result = graphent("run", file)
+    assert.strictEqual(result.code, 2)
+    assert.include(result.stderr, "its default export is not an agent")
+  })
+
+  it("exits 2 on a file that does not load", () => {
+    const dir = tmp()
+    const file = path.join(dir, "broken.ts")
+    fs.writeFileSync(file, "throw new Error('broken module')\n")
+    const result = graphent("run", file)
+    assert.strictEqual(result.code, 2)
+    assert.include(result.stderr, "broken module")
+  })
+
+  it("exits 2 when the --record file cannot be written", () => {
+    const result = graphent("run", "examples/echo.ts", "--record", "/nonexistent-dir/run.jsonl")
+    assert.strictEqual(result.code, 2)
+    assert.include(result.stderr, "cannot write --record file")
+  })
+
+  it("lists its commands with --help", () => {
+    const result = graphent("--help")
+    assert.strictEqual(result.code, 0)
+    assert.include(result.stdout, "run")
+  })
+
+  it("writes JSON log lines to stderr with GRAPHENT_LOG=json", () => {
+    const dir = scratch()
+    const file = path.join(dir, "logging.ts")
+    fs.writeFileSync(
+      file,
+      `import { Effect, Schema } from "effect"
+import { Agent, SequencePlanner, Tool } from "graphent"
+const note = Tool.make("note", {
+  description: "logs",
+  parameters: Schema.Struct({}),
+  success: Schema.String,
+  handler: () => Effect.as(Effect.logInfo("inside the tool"), "ok")
+})
+export default Agent.make({ name: "logger", tools: [note], planner: SequencePlanner.plan({ steps: [{ id: "n1", tool: "note", args: {} }] }) })
+`
+    )
+    const child = spawnSync(process.execPath, [bin, "run", file], {
+      cwd: root,
+      encoding: "utf8",
+      env: { ...process.env, GRAPHENT_LOG: "json" }
+    })
+    assert.strictEqual(child.status, 0, child.stderr)
+    assert.strictEqual(child.stdout, "ok\n")
+    const line = child.stderr.split("\n").find((l) => l.includes("inside the tool"))
+    assert.isDefined(line)
+    const log = JSON.parse(line!) as { annotations: Record<string, string> }
+    assert.strictEqual(log.annotations.step, "n1")
+    assert.strictEqual(log.annotations.agent, "logger")
+    assert.match(log.annotations.runId ?? "", /^[0-9a-f-]{36}$/)
+    assert.match(log.annotations.traceId ?? "", /^[0-9a-f]{32}$/)
+  })
+})
