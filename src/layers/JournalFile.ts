@@ -136,6 +136,29 @@ export const readFile = (path: string): Effect.Effect<Contents, JournalError> =>
   }).pipe(Effect.flatMap((text) => parse(text, path)))
 
 /**
+ * Cuts an incomplete last line (left by a process that died mid-write), so the
+ * next event starts on a line of its own.
+ */
+const dropTornTail = (fd: number): void => {
+  const size = fs.fstatSync(fd).size
+  if (size === 0) return
+  const chunk = Buffer.alloc(Math.min(size, 64 * 1024))
+  let end = size
+  while (end > 0) {
+    const length = Math.min(chunk.length, end)
+    fs.readSync(fd, chunk, 0, length, end - length)
+    const newline = chunk.subarray(0, length).lastIndexOf(10)
+    if (newline !== -1) {
+      const keep = end - length + newline + 1
+      if (keep !== size) fs.ftruncateSync(fd, keep)
+      return
+    }
+    end -= length
+  }
+  fs.ftruncateSync(fd, 0)
+}
+
+/**
  * Opens (or creates) the file and returns a journal that appends to it.
  * The file is closed when the scope closes.
  *
@@ -148,6 +171,7 @@ export const make = (path: string) =>
       Effect.try({
         try: () => {
           const fd = fs.openSync(path, "a+")
+          dropTornTail(fd)
           if (fs.fstatSync(fd).size === 0) {
             const header: Header = {
               _tag: "JournalHeader",

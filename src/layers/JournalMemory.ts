@@ -17,6 +17,7 @@ import type { RunEvent } from "../services/RunEvent.js"
  */
 export const make = (options?: { readonly maxRuns?: number | undefined }): JournalShape => {
   const maxRuns = options?.maxRuns ?? 1_000
+  if (!Number.isInteger(maxRuns) || maxRuns < 1) throw new Error(`graphent: JournalMemory maxRuns must be >= 1, got ${maxRuns}`)
   const byRun = new Map<string, Array<RunEvent>>()
   return {
     append: (event) =>

@@ -41,7 +41,7 @@ import {
   type StepOutcome
 } from "../services/Planner.js"
 import type { ErrorInfo, RunEvent } from "../services/RunEvent.js"
-import type { ToolContext, ToolError } from "../services/Tool.js"
+import * as Tool from "../services/Tool.js"
 import { type CallDefaults, Tools } from "../services/Tools.js"
 import * as JournalMemory from "./JournalMemory.js"
 
@@ -185,7 +185,7 @@ const runLoop = <R>(
     const events: Array<RunEvent> = []
     const steps: Array<StepOutcome> = []
     const outcomes = new Map<string, StepOutcome>()
-    const stepErrors = new Map<string, ToolError | PlanInvalid>()
+    const stepErrors = new Map<string, Tool.ToolError | PlanInvalid>()
     let turn = 0
     let stepsUsed = 0
     const state: RunState = {
@@ -235,7 +235,7 @@ const runLoop = <R>(
             at
           })
         }
-        const context: ToolContext = { runId, agent: agent.name, stepId: step.id, threadId }
+        const context: Tool.ToolContext = { runId, agent: agent.name, stepId: step.id, threadId }
         const call = { stepId: step.id, tool: step.tool, args }
         return emit({ _tag: "StepStarted", runId, stepId: step.id, tool: step.tool, args, at }).pipe(
           Effect.andThen(Effect.exit(tools.execute(agent.registry, call, context, defaults))),
@@ -246,7 +246,11 @@ const runLoop = <R>(
             if (exit._tag === "Success") {
               const { result, value } = exit.value
               record({ _tag: "Succeeded", id: step.id, tool: step.tool, args, value, result, durationMs })
-              return emit({ _tag: "StepSucceeded", runId, stepId: step.id, tool: step.tool, result, durationMs, at: end })
+              return emit(
+                result === undefined
+                  ? { _tag: "StepSucceeded", runId, stepId: step.id, tool: step.tool, durationMs, at: end }
+                  : { _tag: "StepSucceeded", runId, stepId: step.id, tool: step.tool, result, durationMs, at: end }
+              )
             }
             const error = Cause.findErrorOption(exit.cause)
             if (error._tag === "None") return Effect.failCause(exit.cause as Cause.Cause<never>)
@@ -359,10 +363,15 @@ const runLoop = <R>(
     })
 
     const answer = yield* bounded.pipe(
-      Effect.tapError((error) => {
+      Effect.tapCause((cause) => {
+        if (Cause.hasInterruptsOnly(cause)) return Effect.void
         const at = clock.currentTimeMillisUnsafe()
+        const failure = Cause.findErrorOption(cause)
+        const error = failure._tag === "Some"
+          ? errorInfo(failure.value)
+          : { _tag: "Defect", message: Tool.describeFailure(Cause.squash(cause)) }
         return Effect.ignore(
-          emit({ _tag: "RunFailed", runId, error: errorInfo(error), usage: usage(), durationMs: at - startedAt, at })
+          emit({ _tag: "RunFailed", runId, error, usage: usage(), durationMs: at - startedAt, at })
         )
       }),
       Effect.onInterrupt(() => {

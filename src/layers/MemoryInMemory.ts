@@ -43,12 +43,13 @@ export const make: Effect.Effect<MemoryShape> = Effect.sync(() => {
     Effect.fail(new MemoryError({ backend: "memory", operation, reason }))
 
   return {
-    append: (namespace, messages) => Effect.sync(() => void space(namespace).history.push(...messages)),
+    // Values are copied in and out, as a persistent backend would: callers cannot alias stored state.
+    append: (namespace, messages) => Effect.sync(() => void space(namespace).history.push(...structuredClone(messages))),
     history: (namespace, options) =>
       Effect.sync(() => {
         const history = spaces.get(key(namespace))?.history ?? []
         const last = options?.last
-        return last === undefined ? history.slice() : last <= 0 ? [] : history.slice(-last)
+        return structuredClone(last === undefined ? history : last <= 0 ? [] : history.slice(-last))
       }),
     trim: (namespace, keep) =>
       keep < 0 ? invalid("trim", `keep must be >= 0, got ${keep}`) : Effect.sync(() => {
@@ -58,13 +59,13 @@ export const make: Effect.Effect<MemoryShape> = Effect.sync(() => {
     get: (namespace, factKey) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
         const fact = spaces.get(key(namespace))?.facts.get(factKey)
-        return live(fact, now) ? Option.some(fact.value) : Option.none()
+        return live(fact, now) ? Option.some(structuredClone(fact.value)) : Option.none()
       }),
     set: (namespace, factKey, value, options) =>
       Effect.map(Clock.currentTimeMillis, (now) => {
         const ttl = options?.ttl
         space(namespace).facts.set(factKey, {
-          value,
+          value: structuredClone(value),
           expiresAt: ttl === undefined ? undefined : now + Duration.toMillis(Duration.fromInputUnsafe(ttl))
         })
       }),

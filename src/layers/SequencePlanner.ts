@@ -12,6 +12,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Tool from "../services/Tool.js"
 import {
   answer as answerDecision,
   type Decision,
@@ -68,30 +69,31 @@ export interface Rule {
 
 const asText = (value: unknown): string => typeof value === "string" ? value : JSON.stringify(value) ?? ""
 
-const lastResult: AnswerFn = (results) => {
-  const values = Object.values(results)
-  return values.length === 0 ? "" : asText(values[values.length - 1])
-}
-
-/**
- * The decision after a plan's steps ran.
- */
+/** The decision after a plan's steps ran. */
 const conclude = (state: RunState, steps: ReadonlyArray<PlanStep>, answer: AnswerFn | undefined): Decision => {
   const results: Record<string, unknown> = {}
+  let last: unknown = ""
   for (const step of steps) {
     const outcome = state.outcomes.get(step.id)
     if (outcome === undefined) return fail(`step "${step.id}" has no outcome`)
     if (outcome._tag === "Failed") return fail(outcome.error.message, outcome.id)
     if (outcome._tag === "Skipped") continue
     results[step.id] = outcome.value
+    last = outcome.value
   }
-  return answerDecision((answer ?? lastResult)(results, state.input))
+  // Default answer: the output of the last step, in the order the plan lists them.
+  return answerDecision(answer === undefined ? asText(last) : answer(results, state.input))
 }
 
-const decidePlan = (state: RunState, current: Plan): Decision =>
-  state.turn === 1 && current.steps.length > 0
-    ? runSteps(current.steps)
-    : conclude(state, current.steps, current.answer)
+/** Runs the plan on the first turn, answers on the next; user callbacks that throw become `PlannerFailed`. */
+const decidePlan = (state: RunState, current: () => Plan, origin: string) =>
+  Effect.try({
+    try: (): Decision => {
+      const plan = current()
+      return state.turn === 1 && plan.steps.length > 0 ? runSteps(plan.steps) : conclude(state, plan.steps, plan.answer)
+    },
+    catch: (cause) => new PlannerFailed({ reason: `${origin} threw: ${Tool.describeFailure(cause)}`, cause })
+  })
 
 /**
  * A planner that runs a fixed DAG of steps, then answers.
@@ -100,7 +102,7 @@ const decidePlan = (state: RunState, current: Plan): Decision =>
  * @category constructors
  */
 export const plan = (current: Plan): PlannerShape => ({
-  decide: (state) => Effect.succeed(decidePlan(state, current))
+  decide: (state) => decidePlan(state, () => current, "the plan's answer")
 })
 
 /**
@@ -123,26 +125,29 @@ export const rules = (
   list: ReadonlyArray<Rule>,
   options?: { readonly fallback?: ((input: string) => string) | undefined }
 ): PlannerShape => ({
-  decide: (state) => {
-    for (const rule of list) {
-      let match: RegExpExecArray | undefined
-      if (rule.match instanceof RegExp) {
-        rule.match.lastIndex = 0
-        match = rule.match.exec(state.input) ?? undefined
-        if (match === undefined) continue
-      } else if (!rule.match(state.input)) {
-        continue
+  decide: (state) =>
+    Effect.suspend(() => {
+      for (const rule of list) {
+        const origin = `the rule for ${String(rule.match)}`
+        let match: RegExpExecArray | undefined
+        try {
+          if (rule.match instanceof RegExp) {
+            rule.match.lastIndex = 0
+            match = rule.match.exec(state.input) ?? undefined
+            if (match === undefined) continue
+          } else if (!rule.match(state.input)) {
+            continue
+          }
+        } catch (cause) {
+          return Effect.fail(new PlannerFailed({ reason: `${origin} threw: ${Tool.describeFailure(cause)}`, cause }))
+        }
+        return decidePlan(state, () => ({ steps: rule.steps(state.input, match), answer: rule.answer }), origin)
       }
-      return Effect.try({
-        try: () => decidePlan(state, { steps: rule.steps(state.input, match), answer: rule.answer }),
-        catch: (cause) => new PlannerFailed({ reason: `rule for ${String(rule.match)} threw: ${String(cause)}`, cause })
-      })
-    }
-    const fallback = options?.fallback
-    return fallback === undefined
-      ? Effect.fail(new PlannerFailed({ reason: `no rule matches the input ${JSON.stringify(state.input)}` }))
-      : Effect.succeed(answerDecision(fallback(state.input)))
-  }
+      const fallback = options?.fallback
+      return fallback === undefined
+        ? Effect.fail(new PlannerFailed({ reason: `no rule matches the input ${JSON.stringify(state.input)}` }))
+        : decidePlan(state, () => ({ steps: [], answer: () => fallback(state.input) }), "the fallback")
+    })
 })
 
 /**

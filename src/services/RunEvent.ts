@@ -90,8 +90,8 @@ export const StepSucceeded = Schema.TaggedStruct("StepSucceeded", {
   runId: Schema.String,
   stepId: Schema.String,
   tool: Schema.String,
-  /** The output, encoded with the tool's success Schema. */
-  result: Schema.Unknown,
+  /** The output, encoded with the tool's success Schema (absent when it encodes to `undefined`, e.g. `Schema.Void`). */
+  result: Schema.optionalKey(Schema.Unknown),
   durationMs: Schema.Number,
   at: Schema.Number
 })

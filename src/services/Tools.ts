@@ -115,7 +115,7 @@ export interface ToolsShape {
 }
 
 const runHandler = (entry: Entry, value: unknown, call: ToolCall, context: Tool.ToolContext) =>
-  (entry.tool.handler(value, context) as Effect.Effect<unknown, unknown, unknown>).pipe(
+  Effect.suspend(() => entry.tool.handler(value, context) as Effect.Effect<unknown, unknown, unknown>).pipe(
     Effect.catchCause((cause): Effect.Effect<never, Tool.ToolFailed> => {
       if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
       const error = Cause.findErrorOption(cause)
@@ -222,13 +222,11 @@ export const layerTest = (stubs: Readonly<Record<string, Stub>>): Layer.Layer<ne
     execute: (registry, call, context, defaults) => {
       const stub = stubs[call.tool]
       if (stub === undefined) return executeLocal(registry, call, context, defaults)
+      const handler = (_params: unknown, ctx: Tool.ToolContext) => stub(call.args, ctx)
       const declared = registry.entries.get(call.tool)?.tool
-      const stubbed = Tool.make(call.tool, {
-        description: declared?.description ?? "stub",
-        parameters: declared?.parameters ?? Schema.Unknown,
-        success: declared?.success ?? Schema.Unknown,
-        handler: (_params, ctx) => stub(call.args, ctx)
-      })
+      const stubbed: Tool.Any = declared === undefined
+        ? Tool.make(call.tool, { description: "stub", parameters: Schema.Unknown, success: Schema.Unknown, handler })
+        : { ...declared, handler }
       return executeLocal(compile([stubbed]), call, context, defaults)
     }
   })
