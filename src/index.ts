@@ -18,6 +18,8 @@ export * as Memory from "./services/Memory.js"
 /** @since 0.1.0 */
 export * as Planner from "./services/Planner.js"
 /** @since 0.1.0 */
+export * as Replay from "./services/Replay.js"
+/** @since 0.1.0 */
 export * as RunEvent from "./services/RunEvent.js"
 /** @since 0.1.0 */
 export * as Tool from "./services/Tool.js"

@@ -1,34 +1,66 @@
 /**
  * An in-memory journal: the default for tests and embedded use.
  *
- * It keeps the most recent `maxRuns` runs (default 1,000) so that a long-lived
- * process does not grow without bound.
+ * Runs in progress are always kept whole. Finished runs are kept, oldest
+ * evicted first, while there are at most `maxRuns` of them (default 1,000)
+ * holding at most `maxEvents` events in all (default 100,000), so that a
+ * long-lived process does not grow without bound.
  *
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { Journal, type JournalShape } from "../services/Journal.js"
-import type { RunEvent } from "../services/RunEvent.js"
+import { isTerminal, type RunEvent } from "../services/RunEvent.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly maxRuns?: number | undefined
+  readonly maxEvents?: number | undefined
+}
+
+const positive = (name: string, value: number) => {
+  if (!Number.isInteger(value) || value < 1) throw new Error(`graphent: JournalMemory ${name} must be >= 1, got ${value}`)
+  return value
+}
 
 /**
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options?: { readonly maxRuns?: number | undefined }): JournalShape => {
-  const maxRuns = options?.maxRuns ?? 1_000
-  if (!Number.isInteger(maxRuns) || maxRuns < 1) throw new Error(`graphent: JournalMemory maxRuns must be >= 1, got ${maxRuns}`)
+export const make = (options?: Options): JournalShape => {
+  const maxRuns = positive("maxRuns", options?.maxRuns ?? 1_000)
+  const maxEvents = positive("maxEvents", options?.maxEvents ?? 100_000)
   const byRun = new Map<string, Array<RunEvent>>()
+  /** Finished runs, oldest first: the only ones that may be evicted. */
+  const finished: Array<string> = []
+  let finishedEvents = 0
+
+  const evict = () => {
+    while (finished.length > maxRuns || (finishedEvents > maxEvents && finished.length > 1)) {
+      const runId = finished.shift()!
+      finishedEvents -= byRun.get(runId)?.length ?? 0
+      byRun.delete(runId)
+    }
+  }
+
   return {
     append: (event) =>
       Effect.sync(() => {
-        const events = byRun.get(event.runId)
-        if (events !== undefined) {
-          events.push(event)
-          return
+        let events = byRun.get(event.runId)
+        if (events === undefined) {
+          events = []
+          byRun.set(event.runId, events)
         }
-        if (byRun.size >= maxRuns) byRun.delete(byRun.keys().next().value!)
-        byRun.set(event.runId, [event])
+        events.push(event)
+        if (isTerminal(event)) {
+          finished.push(event.runId)
+          finishedEvents += events.length
+          evict()
+        }
       }),
     read: (runId) => Effect.sync(() => byRun.get(runId)?.slice() ?? []),
     runs: Effect.sync(() => [...byRun.keys()])
@@ -39,5 +71,4 @@ export const make = (options?: { readonly maxRuns?: number | undefined }): Journ
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: { readonly maxRuns?: number | undefined }): Layer.Layer<Journal> =>
-  Layer.sync(Journal, () => make(options))
+export const layer = (options?: Options): Layer.Layer<Journal> => Layer.sync(Journal, () => make(options))

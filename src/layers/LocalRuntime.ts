@@ -18,6 +18,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import type { Agent } from "../services/Agent.js"
 import {
   AgentRuntime,
@@ -41,6 +42,7 @@ import {
   type StepOutcome
 } from "../services/Planner.js"
 import type { ErrorInfo, RunEvent } from "../services/RunEvent.js"
+import { encodeStepError, type ReplayDivergence, type ResumeUnsafe } from "../services/Replay.js"
 import * as Tool from "../services/Tool.js"
 import { type CallDefaults, Tools } from "../services/Tools.js"
 import * as JournalMemory from "./JournalMemory.js"
@@ -151,10 +153,20 @@ const resolveRefs = (value: unknown, outcomes: ReadonlyMap<string, StepOutcome>)
   return out
 }
 
+/** What ends a run from inside a step: the journal failing, or replay finding a difference. */
+type StepAbort = JournalError | ReplayDivergence | ResumeUnsafe
+
 const errorInfo = (error: { readonly _tag: string; readonly message: string }): ErrorInfo => ({
   _tag: error._tag,
   message: error.message
 })
+
+/** `event` with the clock readings of its recorded copy. */
+const withTiming = (event: RunEvent, recorded: RunEvent): RunEvent => {
+  const timed = { ...event, at: recorded.at }
+  if ("durationMs" in timed && "durationMs" in recorded) timed.durationMs = recorded.durationMs
+  return timed as RunEvent
+}
 
 // ---------------------------------------------------------------------------
 // the run loop
@@ -169,9 +181,12 @@ const runLoop = <R>(
 ): Effect.Effect<RunResult, RunError, R> =>
   Effect.gen(function*() {
     const clock = yield* Clock.Clock
-    const tools = yield* Tools
+    const session = options?.replay
+    const tools = session?.tools ?? (yield* Tools)
     const planner: PlannerShape<R> | undefined = agent.planner ?? Option.getOrUndefined(yield* Effect.serviceOption(Planner))
     const span = yield* Effect.currentSpan.pipe(Effect.orDie)
+    // A span per step costs more than the rest of the step: create them only when a tracer exports them.
+    const traceSteps = (yield* Effect.tracer) !== Tracer.nativeTracer
     const runId = options?.runId ?? (yield* Ids).runId()
     const traceId = span.traceId
     span.attribute("graphent.run_id", runId)
@@ -200,18 +215,29 @@ const runLoop = <R>(
       outcomes
     }
 
-    const emit = (event: RunEvent): Effect.Effect<void, JournalError> =>
-      Effect.map(journal.append(event), () => {
-        events.push(event)
-        if (onEvent !== undefined) onEvent(event)
-      })
+    const publish = (event: RunEvent) => {
+      events.push(event)
+      if (onEvent !== undefined) onEvent(event)
+    }
+    const emit = (event: RunEvent): Effect.Effect<void, JournalError> => {
+      if (session !== undefined) {
+        const recorded = session.recorded(event)
+        if (recorded !== undefined) {
+          // The recording stands in for the clock: a re-run event carries the recorded time.
+          event = withTiming(event, recorded)
+          // On resume the journal already holds it.
+          if (session.mode === "resume") return Effect.sync(() => publish(event))
+        }
+      }
+      return Effect.map(journal.append(event), () => publish(event))
+    }
 
     const record = (outcome: StepOutcome) => {
       steps.push(outcome)
       outcomes.set(outcome.id, outcome)
     }
 
-    const executeStep = (step: PlanStep): Effect.Effect<void, JournalError, R> =>
+    const executeStep = (step: PlanStep): Effect.Effect<void, StepAbort, R> =>
       Effect.suspend(() => {
         const at = clock.currentTimeMillisUnsafe()
         let args: unknown
@@ -224,22 +250,23 @@ const runLoop = <R>(
             stepId: step.id
           })
           stepErrors.set(step.id, invalid)
-          record({ _tag: "Failed", id: step.id, tool: step.tool, args: step.args, error: errorInfo(invalid), durationMs: 0 })
+          const info = encodeStepError(invalid)
+          record({ _tag: "Failed", id: step.id, tool: step.tool, args: step.args, error: info, durationMs: 0 })
           return emit({
             _tag: "StepFailed",
             runId,
             stepId: step.id,
             tool: step.tool,
-            error: errorInfo(invalid),
+            error: info,
             durationMs: 0,
             at
           })
         }
         const context: Tool.ToolContext = { runId, agent: agent.name, stepId: step.id, threadId }
         const call = { stepId: step.id, tool: step.tool, args }
-        return emit({ _tag: "StepStarted", runId, stepId: step.id, tool: step.tool, args, at }).pipe(
+        const attempt = emit({ _tag: "StepStarted", runId, stepId: step.id, tool: step.tool, args, at }).pipe(
           Effect.andThen(Effect.exit(tools.execute(agent.registry, call, context, defaults))),
-          Effect.flatMap((exit) => {
+          Effect.flatMap((exit): Effect.Effect<void, StepAbort> => {
             stepsUsed++
             const end = clock.currentTimeMillisUnsafe()
             const durationMs = end - at
@@ -254,14 +281,23 @@ const runLoop = <R>(
             }
             const error = Cause.findErrorOption(exit.cause)
             if (error._tag === "None") return Effect.failCause(exit.cause as Cause.Cause<never>)
+            // Replay problems end the run; they are not the step's failure.
+            if (error.value._tag === "ReplayDivergence" || error.value._tag === "ResumeUnsafe") {
+              return Effect.fail(error.value)
+            }
             stepErrors.set(step.id, error.value)
-            const info = errorInfo(error.value)
+            const info = encodeStepError(error.value)
             record({ _tag: "Failed", id: step.id, tool: step.tool, args, error: info, durationMs })
             return emit({ _tag: "StepFailed", runId, stepId: step.id, tool: step.tool, error: info, durationMs, at: end })
-          }),
-          Effect.withSpan("graphent.step", { attributes: { "graphent.step_id": step.id, "graphent.tool": step.tool } }),
-          Effect.annotateLogs("step", step.id)
-        ) as Effect.Effect<void, JournalError, R>
+          })
+        )
+        const traced = traceSteps
+          ? Effect.withSpan(attempt, "graphent.step", {
+            attributes: { "graphent.step_id": step.id, "graphent.tool": step.tool },
+            captureStackTrace: false
+          })
+          : attempt
+        return Effect.annotateLogs(traced, "step", step.id) as Effect.Effect<void, StepAbort, R>
       })
 
     const skip = (step: PlanStep, blockedBy: string) => {
@@ -289,7 +325,7 @@ const runLoop = <R>(
     const executePlan = (
       plan: ReadonlyArray<PlanStep>,
       deps: ReadonlyMap<string, ReadonlyArray<string>>
-    ): Effect.Effect<void, JournalError, R> => {
+    ): Effect.Effect<void, StepAbort, R> => {
       if (plan.length === 1) return runDetached(plan[0]!)
       const done = new Map(plan.map((step) => [step.id, Deferred.makeUnsafe<void>()]))
       const permits = Semaphore.makeUnsafe(agent.concurrency)
@@ -315,9 +351,11 @@ const runLoop = <R>(
         }
         turn++
         const decision = yield* planner.decide(state)
+        if (session !== undefined) yield* session.decision(turn, decision)
         yield* emit({ _tag: "DecisionMade", runId, turn, decision, at: clock.currentTimeMillisUnsafe() })
         switch (decision._tag) {
           case "Answer":
+            if (session !== undefined) yield* session.outcome({ answer: decision.answer })
             return decision.answer
           case "Fail": {
             const stepError = decision.stepId === undefined ? undefined : stepErrors.get(decision.stepId)
@@ -361,8 +399,19 @@ const runLoop = <R>(
       ...(options?.metadata === undefined ? {} : { metadata: { ...options.metadata } }),
       at: startedAt
     })
+    if (session?.mode === "resume") {
+      yield* emit({ _tag: "RunResumed", runId, at: clock.currentTimeMillisUnsafe() })
+    }
 
-    const answer = yield* bounded.pipe(
+    const checked: Effect.Effect<string, RunError, R> = session === undefined ? bounded : bounded.pipe(
+      Effect.catch((error: RunError): Effect.Effect<never, RunError> =>
+        error._tag === "ReplayDivergence" || error._tag === "ResumeUnsafe"
+          ? Effect.fail(error)
+          : Effect.andThen(session.outcome({ error: errorInfo(error) }), Effect.fail(error))
+      )
+    )
+
+    const answer = yield* checked.pipe(
       Effect.tapCause((cause) => {
         if (Cause.hasInterruptsOnly(cause)) return Effect.void
         const at = clock.currentTimeMillisUnsafe()
@@ -403,7 +452,7 @@ const runLoop = <R>(
       durationMs: finishedAt - startedAt
     }
   }).pipe(
-    Effect.withSpan("graphent.run"),
+    Effect.withSpan("graphent.run", undefined, { captureStackTrace: false }),
     Effect.annotateLogs("agent", agent.name)
   )
 

@@ -15,6 +15,7 @@ import * as Stream from "effect/Stream"
 import type { Agent, Budget } from "./Agent.js"
 import type { JournalError } from "./Journal.js"
 import type { PlanInvalid, PlannerFailed, StepOutcome } from "./Planner.js"
+import type { ReplayDivergence, ResumeUnsafe, Session } from "./Replay.js"
 import type { RunEvent, Usage } from "./RunEvent.js"
 import type { ToolError } from "./Tool.js"
 
@@ -42,7 +43,14 @@ export class BudgetExceeded extends Schema.TaggedError<BudgetExceeded>()("Budget
  * @since 0.1.0
  * @category errors
  */
-export type RunError = ToolError | BudgetExceeded | PlanInvalid | PlannerFailed | JournalError
+export type RunError =
+  | ToolError
+  | BudgetExceeded
+  | PlanInvalid
+  | PlannerFailed
+  | JournalError
+  | ReplayDivergence
+  | ResumeUnsafe
 
 /**
  * Options of one run.
@@ -59,6 +67,8 @@ export interface RunOptions {
   readonly metadata?: Readonly<Record<string, string>> | undefined
   /** Overrides the agent's budget for this run. */
   readonly budget?: Partial<Budget> | undefined
+  /** Re-run a recorded run (see `Replay`): answers come from the recording. */
+  readonly replay?: Session | undefined
 }
 
 /**

@@ -16,7 +16,12 @@ import { Decision } from "./Planner.js"
  * @since 0.1.0
  * @category models
  */
-export const ErrorInfo = Schema.Struct({ _tag: Schema.String, message: Schema.String })
+export const ErrorInfo = Schema.Struct({
+  _tag: Schema.String,
+  message: Schema.String,
+  /** The error's own fields, encoded, where its class can rebuild it (replay uses them). */
+  data: Schema.optionalKey(Schema.Unknown)
+})
 
 /**
  * @since 0.1.0
@@ -161,6 +166,18 @@ export const RunInterrupted = Schema.TaggedStruct("RunInterrupted", {
 })
 
 /**
+ * The run was resumed from its journal (after a crash or an interruption);
+ * the events before this one were recorded by the earlier process.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export const RunResumed = Schema.TaggedStruct("RunResumed", {
+  runId: Schema.String,
+  at: Schema.Number
+})
+
+/**
  * Any event of a run.
  *
  * @since 0.1.0
@@ -175,7 +192,8 @@ export const RunEvent = Schema.Union([
   StepSkipped,
   RunCompleted,
   RunFailed,
-  RunInterrupted
+  RunInterrupted,
+  RunResumed
 ])
 
 /**

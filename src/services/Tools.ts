@@ -18,6 +18,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import { issueOf } from "../internal/issue.js"
+import type { ReplayDivergence, ResumeUnsafe } from "./Replay.js"
 import * as Tool from "./Tool.js"
 
 /**
@@ -54,6 +55,8 @@ export interface Entry {
   readonly tool: Tool.Any
   readonly decode: (input: unknown) => Exit.Exit<unknown, Schema.SchemaError>
   readonly encode: (value: unknown) => Exit.Exit<unknown, Schema.SchemaError>
+  /** Decodes a journaled (encoded) result back to the typed value, for replay. */
+  readonly decodeResult: (encoded: unknown) => Exit.Exit<unknown, Schema.SchemaError>
 }
 
 /**
@@ -80,7 +83,8 @@ export const compile = (tools: ReadonlyArray<Tool.Any>): Registry => {
     entries.set(tool.name, {
       tool,
       decode: Schema.decodeUnknownExit(tool.parameters as Schema.ConstraintDecoder<unknown>),
-      encode: Schema.encodeUnknownExit(tool.success as Schema.ConstraintEncoder<unknown>)
+      encode: Schema.encodeUnknownExit(tool.success as Schema.ConstraintEncoder<unknown>),
+      decodeResult: Schema.decodeUnknownExit(tool.success as Schema.ConstraintDecoder<unknown>)
     })
   }
   return { entries, names: [...entries.keys()] }
@@ -111,7 +115,7 @@ export interface ToolsShape {
     defaults: CallDefaults
     // The requirements of the registry's tools; the runtime provides them.
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  ) => Effect.Effect<ToolOutput, Tool.ToolError, any>
+  ) => Effect.Effect<ToolOutput, Tool.ToolError | ReplayDivergence | ResumeUnsafe, any>
 }
 
 const runHandler = (entry: Entry, value: unknown, call: ToolCall, context: Tool.ToolContext) =>

@@ -332,17 +332,41 @@ describe("JournalMemory", () => {
       assert.strictEqual((yield* journal.read("a")).length, 1)
     }))
 
-  it.effect("maxRuns: the oldest run is evicted when a new run starts", () =>
+  const finished = (runId: string): RunEvent.RunEvent => ({
+    _tag: "RunCompleted",
+    runId,
+    answer: "",
+    usage: { turns: 1, steps: 0 },
+    durationMs: 0,
+    at: 0
+  })
+
+  it.effect("maxRuns: the oldest finished run is evicted; runs in progress never are", () =>
     Effect.gen(function*() {
       const journal = JournalMemory.make({ maxRuns: 2 })
-      yield* journal.append(started("r1"))
-      yield* journal.append(started("r2"))
-      yield* journal.append(started("r1")) // more events of a kept run never evict
-      assert.deepStrictEqual(yield* journal.runs, ["r1", "r2"])
-      yield* journal.append(started("r3"))
-      assert.deepStrictEqual(yield* journal.runs, ["r2", "r3"])
-      assert.deepStrictEqual(yield* journal.read("r1"), [])
-      assert.strictEqual((yield* journal.read("r3")).length, 1)
+      for (const id of ["r1", "r2", "r3", "r4"]) yield* journal.append(started(id))
+      // Four runs in progress, over the limit: all kept whole.
+      assert.deepStrictEqual(yield* journal.runs, ["r1", "r2", "r3", "r4"])
+      yield* journal.append(finished("r2"))
+      yield* journal.append(finished("r1"))
+      assert.deepStrictEqual(yield* journal.runs, ["r1", "r2", "r3", "r4"])
+      yield* journal.append(finished("r3"))
+      // Three finished: the first to finish (r2) goes.
+      assert.deepStrictEqual(yield* journal.runs, ["r1", "r3", "r4"])
+      assert.deepStrictEqual(yield* journal.read("r2"), [])
+      assert.strictEqual((yield* journal.read("r3")).length, 2)
+    }))
+
+  it.effect("maxEvents: finished runs are evicted while they hold too many events", () =>
+    Effect.gen(function*() {
+      const journal = JournalMemory.make({ maxEvents: 5 })
+      for (const id of ["a", "b", "c"]) {
+        yield* journal.append(started(id))
+        yield* journal.append(started(id))
+        yield* journal.append(finished(id))
+      }
+      // 3 events each: only the newest finished run fits in 5.
+      assert.deepStrictEqual(yield* journal.runs, ["c"])
     }))
 
   it.effect("maxRuns through the runtime: only the most recent runs are kept", () =>

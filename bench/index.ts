@@ -1,0 +1,29 @@
+/**
+ * The benchmark driver: `npm run bench` prints a table per workload,
+ * `npm run bench -- --json` one JSON object keyed by workload id.
+ *
+ * Every measurement runs in its own child process (see `harness.ts`), one at
+ * a time. To add a workload, write `workloads/wN.ts` exporting a `Workload`
+ * and list it below.
+ */
+import * as os from "node:os"
+import { renderTable, type Report, type Workload } from "./report.js"
+import { workload as w1 } from "./workloads/w1.js"
+import { workload as w2 } from "./workloads/w2.js"
+
+const workloads: ReadonlyArray<Workload> = [w1, w2]
+
+const json = process.argv.includes("--json")
+const machine = `node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? "unknown cpu"}`
+if (!json) console.log(`graphent bench (${machine}); every figure is measured in a fresh process\n`)
+
+const reports: Record<string, Report> = {}
+for (const workload of workloads) {
+  const report = await workload.run()
+  reports[workload.id] = report
+  if (!json) console.log(`${renderTable(workload.id, report)}\n`)
+}
+if (json) {
+  const figures = Object.entries(reports).map(([id, { notes, rows, targets, title }]) => [id, { title, targets, rows, notes }])
+  console.log(JSON.stringify({ machine, ...Object.fromEntries(figures) }, null, 2))
+}

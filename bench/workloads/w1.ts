@@ -1,0 +1,121 @@
+/**
+ * W1: one run of N sequential tool steps with a zero-latency planner, on the
+ * in-memory journal; µs per step for N = 10, 50, 200, through `run()` and
+ * through `stream()` drained (the event stream on).
+ */
+import * as Effect from "effect/Effect"
+import * as ManagedRuntime from "effect/ManagedRuntime"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import { Agent, AgentRuntime, LocalRuntime, Planner, Tool } from "../../src/index.js"
+import type * as Floor from "../floor.js"
+import { batchTiming, runInChild, timeBatches } from "../harness.js"
+import type { Report, Workload } from "../report.js"
+
+type Mode = "run" | "stream"
+
+const inc = Tool.make("inc", {
+  description: "Adds one.",
+  parameters: Schema.Struct({ n: Schema.Number }),
+  success: Schema.Number,
+  handler: ({ n }) => Effect.succeed(n + 1)
+})
+
+/** An agent whose planner runs one `inc` step per turn for `n` turns, then answers. */
+const agentOf = (n: number) =>
+  Agent.make({
+    name: "w1",
+    tools: [inc],
+    planner: {
+      decide: (state) =>
+        Effect.succeed(
+          state.turn <= n
+            ? Planner.runSteps([{ id: `s${state.turn}`, tool: "inc", args: { n: state.turn } }])
+            : Planner.answer("done")
+        )
+    },
+    budget: { maxSteps: n, maxTurns: n + 1 }
+  })
+
+/** Task (child process): µs per step of one run of `n` steps. */
+export const graphent = async (params: { readonly n: number; readonly mode: Mode }) => {
+  const { mode, n } = params
+  const agent = agentOf(n)
+  const once = mode === "run"
+    ? Effect.asVoid(AgentRuntime.run(agent, "go"))
+    : Stream.runDrain(AgentRuntime.stream(agent, "go"))
+  const runtime = ManagedRuntime.make(LocalRuntime.layerMemory)
+
+  // RunStarted, then per turn DecisionMade + StepStarted + StepSucceeded, the answer's DecisionMade, RunCompleted.
+  const events = await runtime.runPromise(Stream.runCollect(AgentRuntime.stream(agent, "go")))
+  if (events.length !== 3 * n + 3) throw new Error(`W1: expected ${3 * n + 3} events, got ${events.length}`)
+
+  const { batchMsPerRep, msPerRep, reps } = await timeBatches((runs) =>
+    runtime.runPromise(Effect.gen(function*() {
+      const startedAt = performance.now()
+      for (let i = 0; i < runs; i++) yield* once
+      return performance.now() - startedAt
+    })), batchTiming)
+  await runtime.dispose()
+  return {
+    usPerStep: (msPerRep * 1000) / n,
+    bestUsPerStep: (Math.min(...batchMsPerRep) * 1000) / n,
+    runsPerBatch: reps,
+    batchesUsPerStep: batchMsPerRep.map((ms) => (ms * 1000) / n)
+  }
+}
+
+type Row = {
+  readonly n: number
+  readonly mode: Mode
+  readonly graphentUsPerStep: number
+  readonly graphentBestUsPerStep: number
+  readonly floorUsPerStep: number
+  readonly ratio: number
+  readonly graphentPeakRssMb: number
+  readonly floorPeakRssMb: number
+}
+
+const floorModule = new URL("../floor.ts", import.meta.url).href
+
+export const workload: Workload = {
+  id: "w1",
+  run: async (): Promise<Report> => {
+    const rows: Array<Row> = []
+    for (const n of [10, 50, 200]) {
+      const floor = await runInChild<typeof Floor.w1>(floorModule, "w1", { n })
+      for (const mode of ["run", "stream"] as const) {
+        const measured = await runInChild<typeof graphent>(import.meta.url, "graphent", { n, mode })
+        rows.push({
+          n,
+          mode,
+          graphentUsPerStep: measured.usPerStep,
+          graphentBestUsPerStep: measured.bestUsPerStep,
+          floorUsPerStep: floor.usPerStep,
+          ratio: measured.usPerStep / floor.usPerStep,
+          graphentPeakRssMb: measured.peakRssMb,
+          floorPeakRssMb: floor.peakRssMb
+        })
+      }
+    }
+    return {
+      title: "one run of N sequential tool steps, zero-latency planner, in-memory journal",
+      targets: "<= 10 µs/step, flat from N = 10 to N = 200",
+      columns: [
+        { key: "n", header: "N", digits: 0 },
+        { key: "mode", header: "mode" },
+        { key: "graphentUsPerStep", header: "graphent µs/step", digits: 2 },
+        { key: "graphentBestUsPerStep", header: "(best batch)", digits: 2 },
+        { key: "floorUsPerStep", header: "floor µs/step", digits: 3 },
+        { key: "ratio", header: "ratio", digits: 0 },
+        { key: "graphentPeakRssMb", header: "graphent peak RSS MB", digits: 0 },
+        { key: "floorPeakRssMb", header: "floor peak RSS MB", digits: 0 }
+      ],
+      rows,
+      notes: (["run", "stream"] as const).map((mode) => {
+        const at = (n: number) => rows.find((row) => row.mode === mode && row.n === n)!.graphentUsPerStep
+        return `flatness (${mode}): µs/step at N = 200 / at N = 10 = ${(at(200) / at(10)).toFixed(2)}`
+      })
+    }
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * Renders a run's events as a tree in the terminal (`graphent trace show`).
+ *
+ * @since 0.1.0
+ */
+import type { RunEvent } from "../services/RunEvent.js"
+
+const clip = (value: unknown, max = 80): string => {
+  const text = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? "undefined"
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`
+}
+
+const iso = (at: number) => new Date(at).toISOString()
+
+/**
+ * One line per event, indented by nesting: the run, its turns (planner
+ * decisions), their steps (tool calls with arguments, results, durations,
+ * errors), and how the run ended.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const render = (events: ReadonlyArray<RunEvent>): string => {
+  const lines: Array<string> = []
+  const started = new Map<string, { tool: string; args: unknown }>()
+  for (const event of events) {
+    switch (event._tag) {
+      case "RunStarted":
+        lines.push(`run ${event.runId}  agent ${event.agent}  started ${iso(event.at)}`)
+        lines.push(`│ input ${clip(event.input, 100)}${event.threadId === undefined ? "" : `  thread ${event.threadId}`}`)
+        break
+      case "RunResumed":
+        lines.push(`├─ resumed ${iso(event.at)}`)
+        break
+      case "DecisionMade": {
+        const decision = event.decision
+        const what = decision._tag === "RunSteps"
+          ? `run ${decision.steps.length} step${decision.steps.length === 1 ? "" : "s"}`
+          : decision._tag === "Answer"
+          ? "answer"
+          : `give up: ${decision.reason}`
+        lines.push(`├─ turn ${event.turn}: ${what}`)
+        break
+      }
+      case "StepStarted":
+        started.set(event.stepId, { tool: event.tool, args: event.args })
+        break
+      case "StepSucceeded": {
+        const args = started.get(event.stepId)?.args
+        lines.push(`│  ├─ ✓ ${event.stepId} ${event.tool} ${clip(args, 50)} → ${clip(event.result, 60)}  ${event.durationMs} ms`)
+        break
+      }
+      case "StepFailed": {
+        const args = started.get(event.stepId)?.args
+        lines.push(`│  ├─ ✗ ${event.stepId} ${event.tool} ${clip(args, 50)}  ${event.durationMs} ms`)
+        lines.push(`│  │    ${event.error._tag}: ${event.error.message}`)
+        break
+      }
+      case "StepSkipped":
+        lines.push(`│  ├─ ⊘ ${event.stepId} ${event.tool} skipped: step ${event.blockedBy} did not succeed`)
+        break
+      case "RunCompleted":
+        lines.push(`└─ ✓ completed in ${event.durationMs} ms (${event.usage.turns} turns, ${event.usage.steps} steps)`)
+        lines.push(...event.answer.split("\n").map((line) => `   ${line}`))
+        break
+      case "RunFailed":
+        lines.push(`└─ ✗ failed after ${event.durationMs} ms (${event.usage.turns} turns, ${event.usage.steps} steps)`)
+        lines.push(`   ${event.error._tag}: ${event.error.message}`)
+        break
+      case "RunInterrupted":
+        lines.push(`└─ ■ interrupted after ${event.durationMs} ms (${event.usage.turns} turns, ${event.usage.steps} steps)`)
+        break
+    }
+  }
+  const last = events.at(-1)
+  if (last !== undefined && last._tag !== "RunCompleted" && last._tag !== "RunFailed" && last._tag !== "RunInterrupted") {
+    const pending = [...started.keys()].filter((id) =>
+      !events.some((e) => (e._tag === "StepSucceeded" || e._tag === "StepFailed") && e.stepId === id)
+    )
+    lines.push(`└─ … unfinished${pending.length === 0 ? "" : ` (in flight: ${pending.join(", ")})`}`)
+  }
+  return lines.join("\n")
+}
+
+/**
+ * One line per run: id, agent, status, duration.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const renderList = (events: ReadonlyArray<RunEvent>): string => {
+  const runs = new Map<string, { agent: string; at: number; status: string }>()
+  for (const event of events) {
+    if (event._tag === "RunStarted") runs.set(event.runId, { agent: event.agent, at: event.at, status: "unfinished" })
+    const run = runs.get(event.runId)
+    if (run === undefined) continue
+    if (event._tag === "RunCompleted") run.status = `completed in ${event.durationMs} ms`
+    if (event._tag === "RunFailed") run.status = `failed (${event.error._tag}) after ${event.durationMs} ms`
+    if (event._tag === "RunInterrupted") run.status = `interrupted after ${event.durationMs} ms`
+  }
+  return [...runs].map(([id, run]) => `${id}  ${run.agent}  ${iso(run.at)}  ${run.status}`).join("\n")
+}
