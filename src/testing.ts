@@ -3,14 +3,20 @@
  *
  * @since 0.1.0
  */
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as JournalFile from "./layers/JournalFile.js"
 import * as JournalMemory from "./layers/JournalMemory.js"
 import * as LocalRuntime from "./layers/LocalRuntime.js"
 import * as MemoryInMemory from "./layers/MemoryInMemory.js"
 import type { AgentRuntime } from "./services/AgentRuntime.js"
 import { Ids } from "./services/AgentRuntime.js"
 import type { Journal } from "./services/Journal.js"
+import type { Agent } from "./services/Agent.js"
+import type { RunError } from "./services/AgentRuntime.js"
+import type { JournalError } from "./services/Journal.js"
 import type { Memory } from "./services/Memory.js"
+import * as Replay from "./services/Replay.js"
 
 /**
  * Run ids `run-1`, `run-2`, ... instead of random UUIDs, so tests can name them.
@@ -41,3 +47,31 @@ export const layer: Layer.Layer<AgentRuntime | Journal | Memory> = Layer.mergeAl
 export { layerTest as layerPlannerTest, scripted as scriptedPlanner } from "./services/Planner.js"
 /** @since 0.1.0 */
 export { layerTest as layerToolsTest } from "./services/Tools.js"
+
+/**
+ * Replays the journal file at `path` against `agent` with no side effects, on
+ * a fresh {@link layer}. Succeeds with the replay report when every request of
+ * the new run matches the recording; fails with `ReplayDivergence` (naming the
+ * event, both requests and their diff) otherwise — a golden test in one line.
+ *
+ * **Example** (A golden test with @effect/vitest)
+ *
+ * ```ts
+ * import { it } from "@effect/vitest"
+ * import * as Testing from "graphent/testing"
+ * import agent from "../examples/todo.js"
+ *
+ * it.effect("todo replays its recorded run", () => Testing.replayJournal(agent, "test/fixtures/todo.jsonl"))
+ * ```
+ *
+ * @since 0.1.0
+ * @category replay
+ */
+export const replayJournal = <R>(
+  agent: Agent<R>,
+  path: string,
+  options?: Replay.Options & { readonly runId?: string | undefined }
+): Effect.Effect<Replay.Report, RunError | Replay.ReplayUnavailable | JournalError, Exclude<R, AgentRuntime | Journal | Memory>> =>
+  Effect.flatMap(JournalFile.readFile(path), ({ events }) => Replay.replay(agent, events, options)).pipe(
+    Effect.provide(layer)
+  ) as Effect.Effect<Replay.Report, RunError | Replay.ReplayUnavailable | JournalError, Exclude<R, AgentRuntime | Journal | Memory>>

@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import * as fs from "node:fs"
+import * as path from "node:path"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Argument from "effect/cli/Argument"
@@ -24,8 +25,12 @@ import * as LocalRuntime from "../layers/LocalRuntime.js"
 import * as Logging from "../layers/Logging.js"
 import * as MemoryInMemory from "../layers/MemoryInMemory.js"
 import { AgentRuntime, type RunOptions } from "../services/AgentRuntime.js"
+import type { Journal, JournalError } from "../services/Journal.js"
+import * as Replay from "../services/Replay.js"
+import type { RunEvent } from "../services/RunEvent.js"
 import { version } from "../version.js"
 import { type AgentModule, loadAgent } from "./loadAgent.js"
+import * as TraceView from "./traceView.js"
 
 /**
  * Ends the command with an exit code and a message for standard error.
@@ -41,18 +46,78 @@ const usageError = (reason: string) => new Exit({ code: 2, reason })
 const writeLine = (line: string) => Effect.sync(() => void process.stdout.write(line + "\n"))
 
 /** What an agent module's run needs: runtime, journal, memory, logging, and the module's own layer. */
-const runLayer = (module: AgentModule, record: Option.Option<string>) => {
-  const journal = Option.match(record, {
-    onNone: () => JournalMemory.layer(),
-    onSome: (path) => JournalFile.layer({ path })
-  })
+const runLayer = (module: AgentModule, journal: Layer.Layer<Journal, JournalError>) => {
   const base = Layer.mergeAll(
     LocalRuntime.layer.pipe(Layer.provideMerge(journal)),
     MemoryInMemory.layer,
     Logging.layerConfig({ stderr: true })
   )
-  return module.layer === undefined ? base : Layer.provideMerge(module.layer, base)
+  return (module.layer === undefined ? base : Layer.provideMerge(module.layer, base)) as Layer.Layer<
+    AgentRuntime | Journal,
+    JournalError
+  >
 }
+
+/**
+ * Runs `program` with the module's layer; maps failures to exit codes (1: the run failed, 2: bad input).
+ * What a loaded agent requires is not known statically: the defaults plus the module's own layer provide it.
+ */
+const runWith = <A>(
+  module: AgentModule,
+  journal: Layer.Layer<Journal, JournalError>,
+  program: Effect.Effect<A, unknown, unknown>
+) =>
+  (program as Effect.Effect<A, unknown, AgentRuntime | Journal>).pipe(
+    Effect.provide(runLayer(module, journal)),
+    Effect.mapError((error) => {
+      const tag = typeof error === "object" && error !== null && "_tag" in error ? error._tag : undefined
+      const message = error instanceof Error ? error.message : String(error)
+      if (tag === "JournalError" || tag === "ReplayUnavailable") return usageError(message)
+      if (tag === "ReplayDivergence") return new Exit({ code: 1, reason: message })
+      return new Exit({ code: 1, reason: `run failed: ${message}` })
+    })
+  )
+
+const printEvents = (json: boolean) => (event: RunEvent) => json ? writeLine(JSON.stringify(event)) : Effect.void
+
+const load = (file: string) => loadAgent(file).pipe(Effect.mapError((error) => usageError(error.message)))
+
+/** A journal file, read and parsed; a bad file is a usage error (exit 2) naming the line. */
+const readJournal = (file: string) =>
+  JournalFile.readFile(file).pipe(Effect.mapError((error) => usageError(error.message)))
+
+/** The recording of one run of a journal, and the agent module it was recorded from (or `--agent`). */
+const openRecording = (journalFile: string, agentOption: Option.Option<string>, runId: Option.Option<string>) =>
+  Effect.gen(function*() {
+    const { events } = yield* readJournal(journalFile)
+    const recorded = yield* Replay.recording(events, Option.getOrUndefined(runId)).pipe(
+      Effect.mapError((error) => usageError(error.message))
+    )
+    const agentFile = Option.getOrUndefined(agentOption) ?? recorded.metadata.agentFile
+    if (agentFile === undefined) {
+      return yield* usageError(`the journal does not name its agent file; pass --agent FILE`)
+    }
+    const module = yield* load(agentFile)
+    if (module.agent.name !== recorded.agent) {
+      return yield* usageError(
+        `the journal was recorded for agent "${recorded.agent}", but ${agentFile} exports agent "${module.agent.name}"`
+      )
+    }
+    return { events: recorded.events, recorded, module }
+  })
+
+const agentFlag = Flag.String("agent").pipe(
+  Flag.withDescription("The agent module (default: the file recorded in the journal)"),
+  Flag.optional
+)
+const runFlag = Flag.String("run").pipe(
+  Flag.withDescription("The run to use when the journal holds several"),
+  Flag.optional
+)
+const jsonFlag = Flag.Boolean("json").pipe(
+  Flag.withDescription("Print the run's events as JSON lines instead of the answer"),
+  Flag.withDefault(false)
+)
 
 const run = Command.make(
   "run",
@@ -65,10 +130,7 @@ const run = Command.make(
       Flag.withDescription("The input of the run"),
       Flag.withDefault("")
     ),
-    json: Flag.Boolean("json").pipe(
-      Flag.withDescription("Print the run's events as JSON lines instead of the answer"),
-      Flag.withDefault(false)
-    ),
+    json: jsonFlag,
     record: Flag.String("record").pipe(
       Flag.withDescription("Write the run's journal to this JSON Lines file (replaced if it exists)"),
       Flag.optional
@@ -79,7 +141,7 @@ const run = Command.make(
     )
   },
   Effect.fn("graphent.cli.run")(function*({ file, input, json, record, thread }) {
-    const module = yield* loadAgent(file).pipe(Effect.mapError((error) => usageError(error.message)))
+    const module = yield* load(file)
     if (Option.isSome(record)) {
       yield* Effect.try({
         try: () => fs.writeFileSync(record.value, ""),
@@ -88,26 +150,22 @@ const run = Command.make(
     }
     const options: RunOptions = {
       threadId: Option.getOrUndefined(thread),
-      metadata: { agentFile: module.file }
+      // Relative to the working directory, so a journal committed with a project replays from any checkout.
+      metadata: { agentFile: path.relative(process.cwd(), module.file) }
     }
-    const program = Effect.gen(function*() {
-      const runtime = yield* AgentRuntime
-      if (json) {
-        yield* runtime.stream(module.agent, input, options).pipe(
-          Stream.runForEach((event) => writeLine(JSON.stringify(event)))
-        )
-      } else {
-        const result = yield* runtime.run(module.agent, input, options)
-        yield* writeLine(result.answer)
-      }
-    })
-    yield* program.pipe(
-      Effect.provide(runLayer(module, record) as Layer.Layer<AgentRuntime>),
-      Effect.mapError((error) =>
-        error instanceof Error && "_tag" in error && error._tag === "JournalError"
-          ? new Exit({ code: 2, reason: error.message })
-          : new Exit({ code: 1, reason: `run failed: ${error instanceof Error ? error.message : String(error)}` })
-      )
+    const journal = Option.isSome(record) ? JournalFile.layer({ path: record.value }) : JournalMemory.layer()
+    yield* runWith(
+      module,
+      journal,
+      Effect.gen(function*() {
+        const runtime = yield* AgentRuntime
+        if (json) {
+          yield* runtime.stream(module.agent, input, options).pipe(Stream.runForEach(printEvents(true)))
+        } else {
+          const result = yield* runtime.run(module.agent, input, options)
+          yield* writeLine(result.answer)
+        }
+      })
     )
   })
 ).pipe(
@@ -115,15 +173,118 @@ const run = Command.make(
   Command.withExamples([
     { command: "graphent run examples/echo.ts --input hello", description: "Answer through the echo tool" },
     {
-      command: "graphent run examples/todo.ts --input \"add buy milk; list\" --json",
-      description: "Print the run's events as JSON lines"
+      command: "graphent run examples/todo.ts --input \"add buy milk; list\" --record run.jsonl",
+      description: "Keep the run's journal, for replay and trace"
     }
   ])
 )
 
+const replay = Command.make(
+  "replay",
+  {
+    journal: Argument.String("journal").pipe(Argument.withDescription("A journal written by graphent run --record")),
+    agent: agentFlag,
+    run: runFlag,
+    update: Flag.Boolean("update").pipe(
+      Flag.withDescription("Show the divergence, then re-record the journal, live from the first divergence"),
+      Flag.withDefault(false)
+    ),
+    ignore: Flag.String("ignore").pipe(
+      Flag.withDescription("A request field that may differ (dot path, * for any key), e.g. args.timestamp"),
+      Flag.atLeast(0)
+    )
+  },
+  Effect.fn("graphent.cli.replay")(function*({ journal, agent, run, update, ignore }) {
+    const { events, recorded, module } = yield* openRecording(journal, agent, run)
+    const options = { ignore, runId: recorded.runId }
+    if (!update) {
+      const report = yield* runWith(module, JournalMemory.layer(), Replay.replay(module.agent, events, options))
+      yield* writeLine(`identical: ${report.identical} events`)
+      return
+    }
+    // Re-record next to the journal, then replace it: an interrupted update leaves the old journal intact.
+    const next = `${journal}.update-${process.pid}`
+    const outcome = yield* runWith(module, JournalFile.layer({ path: next }), Replay.update(module.agent, events, options)).pipe(
+      Effect.tap((outcome) =>
+        Effect.sync(() => {
+          if (outcome.divergence !== undefined) fs.renameSync(next, journal)
+        })
+      ),
+      Effect.ensuring(Effect.sync(() => fs.rmSync(next, { force: true })))
+    )
+    if (outcome.divergence === undefined) {
+      yield* writeLine(`up to date: ${outcome.result.events.length} events, nothing re-recorded`)
+    } else {
+      yield* writeLine(outcome.divergence.message)
+      yield* writeLine(`re-recorded ${journal}: ${outcome.result.events.length} events`)
+    }
+  })
+).pipe(
+  Command.withDescription(
+    "Re-run a recorded run with no side effects; exit 0 when identical, 1 at the first divergence"
+  )
+)
+
+const resume = Command.make(
+  "resume",
+  {
+    journal: Argument.String("journal").pipe(Argument.withDescription("The journal of a run that did not finish")),
+    agent: agentFlag,
+    run: runFlag,
+    json: jsonFlag,
+    assumeDone: Flag.String("assume-done").pipe(
+      Flag.withDescription("A step that was in flight at the crash and did take effect: do not run it again"),
+      Flag.atLeast(0)
+    ),
+    retry: Flag.String("retry").pipe(
+      Flag.withDescription("A step that was in flight at the crash and did not take effect: run it again"),
+      Flag.atLeast(0)
+    )
+  },
+  Effect.fn("graphent.cli.resume")(function*({ journal, agent, run, json, assumeDone, retry }) {
+    const { events, recorded, module } = yield* openRecording(journal, agent, run)
+    const result = yield* runWith(
+      module,
+      JournalFile.layer({ path: journal }),
+      Replay.resume(module.agent, events, { runId: recorded.runId, assumeDone, retry })
+    )
+    if (json) yield* Effect.forEach(result.events, printEvents(true), { discard: true })
+    else yield* writeLine(result.answer)
+  })
+).pipe(Command.withDescription("Continue a run that crashed or was interrupted, from its journal"))
+
+const traceShow = Command.make(
+  "show",
+  {
+    journal: Argument.String("journal").pipe(Argument.withDescription("A journal file")),
+    run: runFlag
+  },
+  Effect.fn("graphent.cli.trace.show")(function*({ journal, run }) {
+    const { events } = yield* readJournal(journal)
+    const recorded = yield* Replay.recording(events, Option.getOrUndefined(run)).pipe(
+      Effect.mapError((error) => usageError(error.message))
+    )
+    yield* writeLine(TraceView.render(recorded.events))
+  })
+).pipe(Command.withDescription("Print a run as a tree: turns, steps with durations, errors, the answer"))
+
+const traceList = Command.make(
+  "list",
+  { journal: Argument.String("journal").pipe(Argument.withDescription("A journal file")) },
+  Effect.fn("graphent.cli.trace.list")(function*({ journal }) {
+    const { events } = yield* readJournal(journal)
+    yield* writeLine(TraceView.renderList(events))
+  })
+).pipe(Command.withDescription("List the runs of a journal"))
+
+const trace = Command.make("trace").pipe(
+  Command.withDescription("Inspect journals"),
+  Command.withSubcommands([traceShow, traceList])
+)
+
 const graphent = Command.make("graphent").pipe(
   Command.withDescription("Graphent: build, run and inspect agents"),
-  Command.withSubcommands([run])
+  Command.withSubcommands([run, replay, resume, trace])
 )
 
 /**
