@@ -15,6 +15,7 @@ import * as Schema from "effect/Schema"
 import { Journal, JournalError, type JournalShape } from "../services/Journal.js"
 import { RunEvent } from "../services/RunEvent.js"
 import { version } from "../version.js"
+import * as Blobs from "../internal/blobs.js"
 import { issueOf } from "../internal/issue.js"
 
 /**
@@ -45,7 +46,18 @@ export type Header = typeof Header.Type
  */
 export const formatVersion = 1
 
+const BlobLine = Schema.Struct({
+  _tag: Schema.Literal("Blob"),
+  hash: Schema.String,
+  value: Schema.optionalKey(Schema.Unknown),
+  list: Schema.optionalKey(Schema.Struct({
+    prefix: Schema.optionalKey(Schema.String),
+    items: Schema.Array(Schema.Unknown)
+  }))
+})
+
 const decodeHeader = Schema.decodeUnknownExit(Header)
+const decodeBlob = Schema.decodeUnknownExit(BlobLine)
 const decodeEvent = Schema.decodeUnknownExit(RunEvent)
 const backend = "file"
 
@@ -61,6 +73,8 @@ const failure = (operation: JournalError["operation"], reason: string, cause?: u
 export interface Contents {
   readonly header: Header
   readonly events: ReadonlyArray<RunEvent>
+  /** The payloads stored once and referenced by events (already resolved in `events`). */
+  readonly blobs: ReadonlyArray<Blobs.Blob>
   /** Whether a torn (incomplete) last line was found and dropped. */
   readonly tornTail: boolean
 }
@@ -81,6 +95,8 @@ export const parse = (text: string, path: string): Effect.Effect<Contents, Journ
       return Effect.fail(failure("read", `${path}: empty file, expected a journal header on line 1`))
     }
     const events: Array<RunEvent> = []
+    const blobs = new Map<string, Blobs.Blob>()
+    const resolve = Blobs.makeResolver(blobs)
     let header: Header | undefined
     for (let index = 0; index < lines.length; index++) {
       const line = lines[index]!
@@ -113,6 +129,20 @@ export const parse = (text: string, path: string): Effect.Effect<Contents, Journ
         header = decoded.value
         continue
       }
+      if ((json as { _tag?: unknown } | null)?._tag === "Blob") {
+        const blob = decodeBlob(json)
+        if (blob._tag === "Failure") return Effect.fail(failure("read", `${path}:${lineNo}: not a valid blob: ${issueOf(blob)}`))
+        blobs.set(blob.value.hash, blob.value as Blobs.Blob)
+        continue
+      }
+      if (line.includes(Blobs.refKey)) {
+        try {
+          json = resolve(json)
+        } catch (error) {
+          if (!(error instanceof Blobs.MissingBlob)) throw error
+          return Effect.fail(failure("read", `${path}:${lineNo}: refers to blob ${error.hash}, which the file does not hold`))
+        }
+      }
       const decoded = decodeEvent(json)
       if (decoded._tag === "Failure") {
         return Effect.fail(failure("read", `${path}:${lineNo}: not a valid event: ${issueOf(decoded)}`))
@@ -120,7 +150,7 @@ export const parse = (text: string, path: string): Effect.Effect<Contents, Journ
       events.push(decoded.value)
     }
     if (header === undefined) return Effect.fail(failure("read", `${path}: no journal header`))
-    return Effect.succeed({ header, events, tornTail })
+    return Effect.succeed({ header, events, blobs: [...blobs.values()], tornTail })
   })
 
 /**
@@ -188,12 +218,25 @@ export const make = (path: string) =>
       }),
       (fd) => Effect.sync(() => fs.closeSync(fd))
     )
+    const writer = Blobs.makeWriter()
+    // Reopened (resume): the blobs already in the file need not be written again.
+    if (fs.fstatSync(fd).size > 0) {
+      const existing = yield* readFile(path).pipe(Effect.mapError((error) => failure("append", error.reason, error)))
+      for (const blob of existing.blobs) writer.remember(blob)
+    }
     const readAll = readFile(path)
     const journal: JournalShape = {
       append: (event) =>
         Effect.try({
           try: () => {
-            fs.writeSync(fd, JSON.stringify(event) + "\n")
+            const line = JSON.stringify(event)
+            if (line.length <= Blobs.inlineLimit) {
+              fs.writeSync(fd, line + "\n")
+              return
+            }
+            const { blobs, value } = writer.encode(event)
+            // One write for the blobs and the event that needs them.
+            fs.writeSync(fd, [...blobs, value].map((entry) => JSON.stringify(entry) + "\n").join(""))
           },
           catch: (error) => failure("append", `${path}: ${(error as Error).message}`, error)
         }),
