@@ -10,8 +10,12 @@ import * as os from "node:os"
 import { renderTable, type Report, type Workload } from "./report.js"
 import { workload as w1 } from "./workloads/w1.js"
 import { workload as w2 } from "./workloads/w2.js"
+import { workload as w4 } from "./workloads/w4.js"
 
-const workloads: ReadonlyArray<Workload> = [w1, w2]
+const all: ReadonlyArray<Workload> = [w1, w2, w4]
+// `npm run bench -- w4` runs only the named workloads.
+const named = process.argv.slice(2).filter((arg) => !arg.startsWith("--"))
+const workloads = named.length === 0 ? all : all.filter((workload) => named.includes(workload.id))
 
 const json = process.argv.includes("--json")
 const machine = `node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? "unknown cpu"}`
