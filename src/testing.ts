@@ -73,5 +73,5 @@ export const replayJournal = <R>(
   options?: Replay.Options & { readonly runId?: string | undefined }
 ): Effect.Effect<Replay.Report, RunError | Replay.ReplayUnavailable | JournalError, Exclude<R, AgentRuntime | Journal | Memory>> =>
   Effect.flatMap(JournalFile.readFile(path), ({ events }) => Replay.replay(agent, events, options)).pipe(
-    Effect.provide(layer)
+    Effect.provide(Layer.fresh(layer))
   ) as Effect.Effect<Replay.Report, RunError | Replay.ReplayUnavailable | JournalError, Exclude<R, AgentRuntime | Journal | Memory>>

@@ -5,11 +5,18 @@
 
 export type Path = ReadonlyArray<string | number>
 
-/** A pattern: dot-separated keys, `*` matches any one key or index. */
+/**
+ * A pattern: dot-separated keys, `*` matches any one key or index. It matches
+ * a path that ends with it, so `args.timestamp` names that argument both in a
+ * tool call (`args.timestamp`) and in the plan that asked for it
+ * (`steps.0.args.timestamp`).
+ */
 export const parsePattern = (pattern: string): ReadonlyArray<string> => pattern.split(".").filter((s) => s !== "")
 
-const matches = (path: Path, pattern: ReadonlyArray<string>): boolean =>
-  path.length === pattern.length && pattern.every((segment, i) => segment === "*" || segment === String(path[i]))
+const matches = (path: Path, pattern: ReadonlyArray<string>): boolean => {
+  const offset = path.length - pattern.length
+  return offset >= 0 && pattern.every((segment, i) => segment === "*" || segment === String(path[offset + i]))
+}
 
 const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)
 

@@ -156,6 +156,9 @@ const resolveRefs = (value: unknown, outcomes: ReadonlyMap<string, StepOutcome>)
 /** What ends a run from inside a step: the journal failing, or replay finding a difference. */
 type StepAbort = JournalError | ReplayDivergence | ResumeUnsafe
 
+const isReplayAbort = (error: { readonly _tag: string }): error is ReplayDivergence | ResumeUnsafe =>
+  error._tag === "ReplayDivergence" || error._tag === "ResumeUnsafe"
+
 const errorInfo = (error: { readonly _tag: string; readonly message: string }): ErrorInfo => ({
   _tag: error._tag,
   message: error.message
@@ -267,10 +270,10 @@ const runLoop = <R>(
         const attempt = emit({ _tag: "StepStarted", runId, stepId: step.id, tool: step.tool, args, at }).pipe(
           Effect.andThen(Effect.exit(tools.execute(agent.registry, call, context, defaults))),
           Effect.flatMap((exit): Effect.Effect<void, StepAbort> => {
-            stepsUsed++
             const end = clock.currentTimeMillisUnsafe()
             const durationMs = end - at
             if (exit._tag === "Success") {
+              stepsUsed++
               const { result, value } = exit.value
               record({ _tag: "Succeeded", id: step.id, tool: step.tool, args, value, result, durationMs })
               return emit(
@@ -282,9 +285,8 @@ const runLoop = <R>(
             const error = Cause.findErrorOption(exit.cause)
             if (error._tag === "None") return Effect.failCause(exit.cause as Cause.Cause<never>)
             // Replay problems end the run; they are not the step's failure.
-            if (error.value._tag === "ReplayDivergence" || error.value._tag === "ResumeUnsafe") {
-              return Effect.fail(error.value)
-            }
+            if (isReplayAbort(error.value)) return Effect.fail(error.value)
+            stepsUsed++
             stepErrors.set(step.id, error.value)
             const info = encodeStepError(error.value)
             record({ _tag: "Failed", id: step.id, tool: step.tool, args, error: info, durationMs })
@@ -405,7 +407,7 @@ const runLoop = <R>(
 
     const checked: Effect.Effect<string, RunError, R> = session === undefined ? bounded : bounded.pipe(
       Effect.catch((error: RunError): Effect.Effect<never, RunError> =>
-        error._tag === "ReplayDivergence" || error._tag === "ResumeUnsafe"
+        isReplayAbort(error)
           ? Effect.fail(error)
           : Effect.andThen(session.outcome({ error: errorInfo(error) }), Effect.fail(error))
       )
@@ -414,8 +416,10 @@ const runLoop = <R>(
     const answer = yield* checked.pipe(
       Effect.tapCause((cause) => {
         if (Cause.hasInterruptsOnly(cause)) return Effect.void
-        const at = clock.currentTimeMillisUnsafe()
         const failure = Cause.findErrorOption(cause)
+        // A replay that stops is not the run's outcome: the journal stays resumable.
+        if (failure._tag === "Some" && isReplayAbort(failure.value)) return Effect.void
+        const at = clock.currentTimeMillisUnsafe()
         const error = failure._tag === "Some"
           ? errorInfo(failure.value)
           : { _tag: "Defect", message: Tool.describeFailure(Cause.squash(cause)) }
@@ -438,6 +442,8 @@ const runLoop = <R>(
       durationMs: finishedAt - startedAt,
       at: finishedAt
     })
+    // The times as journaled: under replay, the recorded ones.
+    const completed = events[events.length - 1]!
     return {
       runId,
       traceId,
@@ -447,9 +453,9 @@ const runLoop = <R>(
       steps,
       usage: usage(),
       events,
-      startedAt,
-      finishedAt,
-      durationMs: finishedAt - startedAt
+      startedAt: events[0]!.at,
+      finishedAt: completed.at,
+      durationMs: completed.at - events[0]!.at
     }
   }).pipe(
     Effect.withSpan("graphent.run", undefined, { captureStackTrace: false }),

@@ -203,8 +203,9 @@ export type Mode = "replay" | "resume" | "update"
 export interface Options {
   /**
    * Request fields that may differ without a divergence, as dot paths with `*`
-   * for any key: into a tool call `{ tool, args }` (e.g. `"args.timestamp"`) or
-   * a decision (e.g. `"steps.*.args.requestId"`). Everything else must match exactly.
+   * for any key. A path matches wherever it ends a field's path: `"args.timestamp"`
+   * covers that argument in tool calls (`{ tool, args }`) and in the decisions that
+   * planned them (`steps.0.args.timestamp`). Everything else must match exactly.
    */
   readonly ignore?: ReadonlyArray<string> | undefined
   /** Resume: steps that started but did not finish, known to have taken effect (their result is not available: they fail). */
@@ -363,7 +364,8 @@ export const makeSession = (recording: Recording, mode: Mode, options?: Options)
             const entry = registry.entries.get(call.tool)
             const decoded = entry === undefined ? undefined : entry.decodeResult(outcome.result)
             if (decoded?._tag === "Success") return Effect.succeed({ value: decoded.value, result: outcome.result })
-            return Effect.fail(
+            // Update mode re-records from here: run the step live.
+            return diverge(
               new ReplayDivergence({
                 index: recording.outcomes.get(call.stepId)!.index,
                 kind: "step",
@@ -372,7 +374,7 @@ export const makeSession = (recording: Recording, mode: Mode, options?: Options)
                 requested: "null",
                 diff: [`the recorded result no longer decodes with the success schema of tool "${call.tool}"`]
               })
-            )
+            ).pipe(Effect.flatMap(() => executeLocal(registry, call, context, defaults)))
           }
           if (outcome?._tag === "StepFailed") {
             const rebuilt = outcome.error.data === undefined ? undefined : decodeStepError(outcome.error.data)

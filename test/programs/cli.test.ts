@@ -67,7 +67,8 @@ describe("graphent run", () => {
       assert.strictEqual(started?._tag, "RunStarted")
       if (started?._tag === "RunStarted") {
         assert.strictEqual(started.input, "add tea; list")
-        assert.strictEqual(started.metadata?.agentFile, path.join(root, "examples/todo.ts"))
+        // Relative to the working directory, so a committed journal replays from any checkout.
+        assert.strictEqual(started.metadata?.agentFile, "examples/todo.ts")
       }
       const completed = contents.events.at(-1)
       assert.strictEqual(completed?._tag, "RunCompleted")
