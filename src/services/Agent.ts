@@ -40,7 +40,7 @@ export const defaultBudget: Budget = { maxSteps: 500, maxTurns: 100, maxWallTime
  * @since 0.1.0
  * @category models
  */
-export interface Agent<out R = never> {
+export interface Agent<R = never> {
   readonly name: string
   readonly description: string
   /** Instructions for model-driven planners (the system prompt). */
