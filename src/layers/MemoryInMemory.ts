@@ -2,45 +2,74 @@
  * In-memory {@link Memory}: for tests, demos and single-process use. Expiry is
  * measured with Effect's `Clock`, so `TestClock` controls it in tests.
  *
+ * Semantic recall embeds documents with the `EmbeddingModel` in context and
+ * searches exactly: every document of the namespace is scored (cosine) on
+ * each query, O(n) per query, ties broken by id. {@link layer} uses the
+ * offline {@link EmbeddingLocal} embedder (lexical, not semantic);
+ * {@link layerNoDeps} takes whichever `EmbeddingModel` you provide.
+ *
  * @since 0.1.0
  */
+import * as EmbeddingModel from "effect/ai/EmbeddingModel"
+import type * as AiError from "effect/ai/AiError"
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Schema from "effect/Schema"
-import { key, Memory, MemoryError, type MemoryShape, type Message } from "../services/Memory.js"
+import * as Vector from "../internal/vector.js"
+import {
+  type Document,
+  key,
+  Memory,
+  MemoryError,
+  type MemoryShape,
+  type Message,
+  type Namespace
+} from "../services/Memory.js"
+import * as EmbeddingLocal from "./EmbeddingLocal.js"
 
 interface Fact {
   readonly value: Schema.Json
   readonly expiresAt: number | undefined
 }
 
+interface Stored {
+  readonly document: Document
+  readonly vector: ReadonlyArray<number>
+}
+
 interface Space {
   history: Array<Message>
   readonly facts: Map<string, Fact>
+  readonly documents: Map<string, Stored>
 }
+
+const backend = "memory"
+
+const embeddingFailed = (operation: "remember" | "recall") => (error: AiError.AiError) =>
+  new MemoryError({ backend, operation, reason: `embedding failed: ${error.message}`, cause: error })
 
 /**
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<MemoryShape> = Effect.sync(() => {
+export const make: Effect.Effect<MemoryShape, never, EmbeddingModel.EmbeddingModel> = Effect.gen(function*() {
+  const embedder = yield* EmbeddingModel.EmbeddingModel
   const spaces = new Map<string, Space>()
-  const space = (namespace: Parameters<MemoryShape["append"]>[0]): Space => {
+  const space = (namespace: Namespace): Space => {
     const k = key(namespace)
     let found = spaces.get(k)
     if (found === undefined) {
-      found = { history: [], facts: new Map() }
+      found = { history: [], facts: new Map(), documents: new Map() }
       spaces.set(k, found)
     }
     return found
   }
   const live = (fact: Fact | undefined, now: number): fact is Fact =>
     fact !== undefined && (fact.expiresAt === undefined || fact.expiresAt > now)
-  const invalid = (operation: string, reason: string) =>
-    Effect.fail(new MemoryError({ backend: "memory", operation, reason }))
+  const invalid = (operation: string, reason: string) => Effect.fail(new MemoryError({ backend, operation, reason }))
 
   return {
     // Values are copied in and out, as a persistent backend would: callers cannot alias stored state.
@@ -81,12 +110,51 @@ export const make: Effect.Effect<MemoryShape> = Effect.sync(() => {
         const facts = spaces.get(key(namespace))?.facts ?? new Map<string, Fact>()
         return [...facts].filter(([, fact]) => live(fact, now)).map(([k]) => k).sort()
       }),
+    remember: Effect.fn("MemoryInMemory.remember")(function*(namespace, document) {
+      const embedded = yield* embedder.embed(document.text).pipe(Effect.mapError(embeddingFailed("remember")))
+      // Replacing is one synchronous step after the embedding: a concurrent recall sees the old or the new document.
+      space(namespace).documents.set(document.id, {
+        document: structuredClone({ id: document.id, text: document.text, metadata: document.metadata }),
+        vector: embedded.vector
+      })
+    }),
+    recall: Effect.fn("MemoryInMemory.recall")(function*(namespace, query, options) {
+      const k = Vector.resolveK(options?.k)
+      if (typeof k === "string") return yield* invalid("recall", k)
+      const documents = spaces.get(key(namespace))?.documents
+      if (k === 0 || documents === undefined || documents.size === 0) return []
+      const embedded = yield* embedder.embed(query).pipe(Effect.mapError(embeddingFailed("recall")))
+      const candidates: Array<Vector.Scored<Stored>> = []
+      for (const stored of documents.values()) {
+        if (!Vector.matches(stored.document.metadata, options?.filter)) continue
+        if (stored.vector.length !== embedded.vector.length) {
+          return yield* invalid(
+            "recall",
+            Vector.dimensionMismatch(stored.document.id, stored.vector.length, embedded.vector.length)
+          )
+        }
+        candidates.push({ id: stored.document.id, score: Vector.cosine(embedded.vector, stored.vector), item: stored })
+      }
+      return Vector.topK(candidates, k).map(({ item, score }) => ({ ...structuredClone(item.document), score }))
+    }),
+    forget: (namespace, id) => Effect.sync(() => spaces.get(key(namespace))?.documents.delete(id) ?? false),
     clear: (namespace) => Effect.sync(() => void spaces.delete(key(namespace)))
   }
 })
 
 /**
+ * In-memory memory over the `EmbeddingModel` you provide.
+ *
  * @since 0.1.0
  * @category layers
  */
-export const layer: Layer.Layer<Memory> = Layer.effect(Memory, make)
+export const layerNoDeps: Layer.Layer<Memory, never, EmbeddingModel.EmbeddingModel> = Layer.effect(Memory, make)
+
+/**
+ * In-memory memory with the offline {@link EmbeddingLocal} embedder: each
+ * build is a fresh, empty store.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<Memory> = layerNoDeps.pipe(Layer.provide(EmbeddingLocal.layer))

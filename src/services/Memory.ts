@@ -78,6 +78,47 @@ export const Message = Schema.Struct({
 export type Message = typeof Message.Type
 
 /**
+ * A text stored for semantic recall, with metadata to filter on.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Document = Schema.Struct({
+  id: Schema.String,
+  text: Schema.String,
+  metadata: Schema.Record(Schema.String, Schema.Json)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Document = typeof Document.Type
+
+/**
+ * A recalled document and its similarity to the query (cosine, 1 = same direction).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Recalled extends Document {
+  readonly score: number
+}
+
+/**
+ * Options of {@link MemoryShape.recall}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RecallOptions {
+  /** How many documents at most (default 5). */
+  readonly k?: number | undefined
+  /** Keep only documents whose metadata has exactly these values. */
+  readonly filter?: Readonly<Record<string, Schema.Json>> | undefined
+}
+
+/**
  * A backend could not serve a memory operation.
  *
  * @since 0.1.0
@@ -121,7 +162,17 @@ export interface MemoryShape {
   readonly delete: (namespace: Namespace, key: string) => Effect.Effect<boolean, MemoryError>
   /** The keys of the facts that have not expired, sorted. */
   readonly keys: (namespace: Namespace) => Effect.Effect<ReadonlyArray<string>, MemoryError>
-  /** Forgets the namespace's history and facts. */
+  /** Stores a document for semantic recall (embedding its text); a document with the same id is replaced. */
+  readonly remember: (namespace: Namespace, document: Document) => Effect.Effect<void, MemoryError>
+  /** The documents most similar to `query`, most similar first. */
+  readonly recall: (
+    namespace: Namespace,
+    query: string,
+    options?: RecallOptions
+  ) => Effect.Effect<ReadonlyArray<Recalled>, MemoryError>
+  /** Deletes a document; `true` if it existed. */
+  readonly forget: (namespace: Namespace, id: string) => Effect.Effect<boolean, MemoryError>
+  /** Forgets the namespace's history, facts and documents. */
   readonly clear: (namespace: Namespace) => Effect.Effect<void, MemoryError>
 }
 

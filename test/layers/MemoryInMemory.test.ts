@@ -1,11 +1,15 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Option, Schema } from "effect"
+import { Effect, Layer, Option, Schema } from "effect"
+import { AiError, EmbeddingModel } from "effect/ai"
 import { TestClock } from "effect/testing"
 import { Memory, MemoryInMemory } from "graphent"
+import { memoryContract } from "./memoryContract.js"
 
 const ns = Memory.agent("todo")
 const msg = (content: string, role: Memory.Message["role"] = "user"): Memory.Message => ({ role, content })
 const contents = (messages: ReadonlyArray<Memory.Message>) => messages.map((message) => message.content)
+
+memoryContract("MemoryInMemory contract", MemoryInMemory.layer)
 
 describe("MemoryInMemory history", () => {
   it.effect("append keeps order; history returns everything, oldest first", () =>
@@ -255,5 +259,75 @@ describe("Memory.getAs", () => {
       yield* memory.set(ns, "n", "12")
       const found = yield* Memory.getAs(ns, "n", Schema.NumberFromString)
       assert.deepStrictEqual(found, Option.some(12))
+    }).pipe(Effect.provide(MemoryInMemory.layer)))
+})
+
+describe("MemoryInMemory recall", () => {
+  const failingEmbedder = Layer.effect(
+    EmbeddingModel.EmbeddingModel,
+    EmbeddingModel.make({
+      embedMany: () =>
+        Effect.fail(AiError.make({
+          module: "Test",
+          method: "embedMany",
+          reason: new AiError.UnknownError({ description: "model offline" })
+        }))
+    })
+  )
+
+  it.effect("an embedding failure is a MemoryError naming the operation", () =>
+    Effect.gen(function*() {
+      const memory = yield* Memory.Memory
+      const remembered = yield* Effect.flip(memory.remember(ns, { id: "x", text: "hello", metadata: {} }))
+      assert.strictEqual(remembered._tag, "MemoryError")
+      assert.strictEqual(remembered.backend, "memory")
+      assert.strictEqual(remembered.operation, "remember")
+      assert.include(remembered.reason, "embedding failed")
+      assert.deepStrictEqual(yield* memory.recall(ns, "hello"), [], "nothing was stored, so nothing to embed")
+    }).pipe(Effect.provide(MemoryInMemory.layerNoDeps.pipe(Layer.provide(failingEmbedder)))))
+
+  it.effect("layerNoDeps uses the EmbeddingModel provided; a failing query embedding is a MemoryError", () =>
+    Effect.gen(function*() {
+      let calls = 0
+      const flaky = Layer.effect(
+        EmbeddingModel.EmbeddingModel,
+        EmbeddingModel.make({
+          embedMany: ({ inputs }) =>
+            ++calls > 1
+              ? Effect.fail(AiError.make({ module: "Test", method: "embedMany", reason: new AiError.UnknownError({}) }))
+              : Effect.succeed({ results: inputs.map(() => [1, 0]), usage: { inputTokens: undefined } })
+        })
+      )
+      const error = yield* Effect.gen(function*() {
+        const memory = yield* Memory.Memory
+        yield* memory.remember(ns, { id: "x", text: "hello", metadata: {} })
+        return yield* Effect.flip(memory.recall(ns, "hello"))
+      }).pipe(Effect.provide(MemoryInMemory.layerNoDeps.pipe(Layer.provide(flaky))))
+      assert.strictEqual(error.operation, "recall")
+      assert.include(error.reason, "embedding failed")
+    }))
+
+  it.effect("a bad k is a MemoryError", () =>
+    Effect.gen(function*() {
+      const memory = yield* Memory.Memory
+      yield* memory.remember(ns, { id: "x", text: "hello", metadata: {} })
+      for (const k of [-1, 1.5]) {
+        const error = yield* Effect.flip(memory.recall(ns, "hello", { k }))
+        assert.strictEqual(error.operation, "recall")
+        assert.include(error.reason, `k must be an integer >= 0, got ${k}`)
+      }
+    }).pipe(Effect.provide(MemoryInMemory.layer)))
+
+  it.effect("recalled documents are copies", () =>
+    Effect.gen(function*() {
+      const memory = yield* Memory.Memory
+      const metadata = { tags: ["a"] }
+      yield* memory.remember(ns, { id: "x", text: "hello", metadata })
+      metadata.tags.push("b")
+      const [first] = yield* memory.recall(ns, "hello")
+      assert.deepStrictEqual(first!.metadata, { tags: ["a"] })
+      ;(first!.metadata.tags as Array<string>).push("c")
+      const [again] = yield* memory.recall(ns, "hello")
+      assert.deepStrictEqual(again!.metadata, { tags: ["a"] })
     }).pipe(Effect.provide(MemoryInMemory.layer)))
 })

@@ -1,0 +1,357 @@
+/**
+ * The {@link Journal} on PostgreSQL, through effect/sql's `SqlClient`: the
+ * same SQL on a server (`PgClient`, {@link layerPg}) and on the embedded
+ * PGlite ({@link layerPglite}).
+ *
+ * Two tables, prefixed (default `graphent_`) and created by effect/sql's
+ * generic `Migrator` (table `<prefix>journal_migrations`; `PgMigrator` only
+ * adds a `pg_dump` schema dump, which PGlite cannot run):
+ *
+ * - `runs`: one row per run, from its `RunStarted` (agent, input, trace and
+ *   thread ids, `started_at`), updated by the events that end it (`status`
+ *   `running` / `completed` / `failed` / `interrupted`, `finished_at`, the
+ *   `answer` or the `error`) and by `RunResumed` (back to `running`). Times
+ *   are the events' own `at`, i.e. the run's clock.
+ * - `events`: `(run_id, seq)` primary key, the event's `tag` and the event as
+ *   `jsonb`. `seq` counts 1, 2, 3, ... per run: an append takes a transaction
+ *   lock on its run, so appends from several fibers or processes are numbered
+ *   in the order they commit. Each append carries an id, so one retried after
+ *   its commit was in fact done is not recorded twice.
+ *
+ * {@link listRuns} pages through the runs table for `graphent trace list`.
+ * Memory and journal can share one database: provide one `SqlClient` (e.g.
+ * `Pglite.layer({ dataDir })`, which must not be opened twice) to both
+ * `layerNoDeps`.
+ *
+ * @since 0.1.0
+ */
+import * as PgClient from "@effect/sql-pg/PgClient"
+import { randomUUID } from "node:crypto"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import * as Schema from "effect/Schema"
+import * as Migrator from "effect/sql/Migrator"
+import { SqlClient } from "effect/sql/SqlClient"
+import type { SqlError } from "effect/sql/SqlError"
+import { Journal, JournalError, type JournalShape } from "../services/Journal.js"
+import { ErrorInfo, RunEvent } from "../services/RunEvent.js"
+import * as SqlStore from "../internal/sqlStore.js"
+import * as Pglite from "./Pglite.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends SqlStore.StoreOptions {}
+
+/**
+ * Where a run stands.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const RunStatus = Schema.Literals(["running", "completed", "failed", "interrupted"])
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type RunStatus = typeof RunStatus.Type
+
+/**
+ * One row of {@link listRuns}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const RunSummary = Schema.Struct({
+  runId: Schema.String,
+  traceId: Schema.String,
+  agent: Schema.String,
+  input: Schema.String,
+  threadId: Schema.optionalKey(Schema.String),
+  status: RunStatus,
+  /** Epoch milliseconds, the run's clock. */
+  startedAt: Schema.Number,
+  finishedAt: Schema.optionalKey(Schema.Number),
+  answer: Schema.optionalKey(Schema.String),
+  error: Schema.optionalKey(ErrorInfo)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type RunSummary = typeof RunSummary.Type
+
+/**
+ * Options of {@link listRuns}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ListOptions {
+  readonly agent?: string | undefined
+  readonly status?: RunStatus | undefined
+  /** At most this many runs (default 50). */
+  readonly limit?: number | undefined
+  /** Skip this many runs first (default 0). */
+  readonly offset?: number | undefined
+  readonly tablePrefix?: string | undefined
+}
+
+const decodeEvents = Schema.decodeUnknownEffect(Schema.Array(RunEvent))
+const decodeSummaries = Schema.decodeUnknownEffect(Schema.Array(RunSummary))
+
+interface Db {
+  readonly sql: SqlClient
+  readonly runs: string
+  readonly events: string
+  readonly run: <A>(operation: JournalError["operation"], effect: Effect.Effect<A, SqlError>) => Effect.Effect<A, JournalError>
+  readonly fail: (operation: JournalError["operation"], reason: string, cause?: unknown) => JournalError
+}
+
+const makeDb = (options: Options, operation: JournalError["operation"]) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient
+    const backend = SqlStore.backendOf(sql)
+    const { invalid, prefix } = SqlStore.tablePrefix(options)
+    const fail = (operation: JournalError["operation"], reason: string, cause?: unknown) =>
+      new JournalError(cause === undefined ? { backend, operation, reason } : { backend, operation, reason, cause })
+    if (invalid !== undefined) return yield* fail(operation, invalid)
+    const run = <A>(operation: JournalError["operation"], effect: Effect.Effect<A, SqlError>) =>
+      SqlStore.guard(options, (reason, cause) => fail(operation, reason, cause))(effect)
+    const db: Db = { sql, runs: `${prefix}runs`, events: `${prefix}events`, run, fail }
+    return db
+  })
+
+const terminal = {
+  RunCompleted: "completed",
+  RunFailed: "failed",
+  RunInterrupted: "interrupted"
+} as const
+
+/**
+ * Builds the journal over the `SqlClient` in context: creates or migrates the
+ * tables, then serves.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: Options = {}): Effect.Effect<JournalShape, JournalError, SqlClient> =>
+  Effect.gen(function*() {
+    const { fail, run, sql, ...names } = yield* makeDb(options, "append")
+    const prefix = options.tablePrefix ?? "graphent_"
+    const runs = sql(names.runs)
+    const events = sql(names.events)
+
+    const migrations = {
+      "1_tables": Effect.gen(function*() {
+        yield* sql`CREATE TABLE ${runs} (
+          run_id text PRIMARY KEY,
+          seq bigint GENERATED ALWAYS AS IDENTITY UNIQUE,
+          trace_id text NOT NULL,
+          agent text NOT NULL,
+          input text NOT NULL,
+          thread_id text,
+          status text NOT NULL,
+          started_at timestamptz NOT NULL,
+          finished_at timestamptz,
+          answer text,
+          error jsonb
+        )`
+        yield* sql`CREATE INDEX ${sql(`${prefix}runs_agent`)} ON ${runs} (agent, seq)`
+        yield* sql`CREATE TABLE ${events} (
+          run_id text NOT NULL,
+          seq integer NOT NULL,
+          tag text NOT NULL,
+          append_id uuid NOT NULL,
+          event jsonb NOT NULL,
+          PRIMARY KEY (run_id, seq)
+        )`
+      })
+    }
+    yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: `${prefix}journal_migrations` }).pipe(
+      Effect.mapError((error) => fail("append", `migrations failed: ${error.message}`, error)),
+      Effect.catchDefect((defect) => Effect.fail(fail("append", `migrations failed: ${String(defect)}`, defect)))
+    )
+
+    const at = (millis: number) => sql`to_timestamp(${millis}::float8 / 1000)`
+    const updateRun = (event: RunEvent) => {
+      switch (event._tag) {
+        case "RunStarted":
+          return sql`
+            INSERT INTO ${runs} (run_id, trace_id, agent, input, thread_id, status, started_at)
+            VALUES (${event.runId}, ${event.traceId}, ${event.agent}, ${event.input}, ${event.threadId ?? null},
+              'running', ${at(event.at)})
+            ON CONFLICT (run_id) DO NOTHING`
+        case "RunResumed":
+          return sql`
+            UPDATE ${runs} SET status = 'running', finished_at = NULL, answer = NULL, error = NULL
+            WHERE run_id = ${event.runId}`
+        case "RunCompleted":
+        case "RunFailed":
+        case "RunInterrupted":
+          return sql`
+            UPDATE ${runs} SET status = ${terminal[event._tag]}, finished_at = ${at(event.at)},
+              answer = ${event._tag === "RunCompleted" ? event.answer : null},
+              error = ${event._tag === "RunFailed" ? JSON.stringify(event.error) : null}::jsonb
+            WHERE run_id = ${event.runId}`
+        default:
+          return undefined
+      }
+    }
+
+    const journal: JournalShape = {
+      append: Effect.fn("JournalPg.append")(function*(event: RunEvent) {
+        const appendId = randomUUID()
+        const update = updateRun(event)
+        yield* run(
+          "append",
+          sql.withTransaction(Effect.gen(function*() {
+            // One appender per run at a time: `seq` is then the next number, with no gaps and no clashes.
+            yield* sql`SELECT pg_advisory_xact_lock(hashtext(${names.events}), hashtext(${event.runId}))`
+            const inserted = yield* sql`
+              INSERT INTO ${events} (run_id, seq, tag, append_id, event)
+              SELECT ${event.runId}, COALESCE(MAX(seq), 0) + 1, ${event._tag}, ${appendId}::uuid, ${JSON.stringify(event)}::jsonb
+              FROM ${events} WHERE run_id = ${event.runId}
+              HAVING bool_or(append_id = ${appendId}::uuid) IS NOT TRUE
+              RETURNING seq`
+            if (inserted.length > 0 && update !== undefined) yield* update
+          }))
+        )
+      }),
+      read: Effect.fn("JournalPg.read")(function*(runId: string) {
+        const rows = yield* run(
+          "read",
+          sql<{ readonly event: unknown }>`SELECT event FROM ${events} WHERE run_id = ${runId} ORDER BY seq`
+        )
+        return yield* decodeEvents(rows.map((row) => row.event)).pipe(
+          Effect.mapError((error) => fail("read", `stored events of run ${runId} do not decode: ${error.message}`, error))
+        )
+      }),
+      runs: run("read", sql<{ readonly run_id: string }>`SELECT run_id FROM ${runs} ORDER BY seq`).pipe(
+        Effect.map((rows) => rows.map((row) => row.run_id)),
+        Effect.withSpan("JournalPg.runs")
+      )
+    }
+    return journal
+  })
+
+/**
+ * The runs of a journal's database, newest first, optionally of one agent or
+ * status, a page at a time. A database without journal tables has no runs.
+ *
+ * @since 0.1.0
+ * @category accessors
+ */
+export const listRuns: (
+  options?: ListOptions & Options
+) => Effect.Effect<ReadonlyArray<RunSummary>, JournalError, SqlClient> = Effect.fn("JournalPg.listRuns")(
+  function*(options: ListOptions & Options = {}) {
+    const { fail, run, sql, ...names } = yield* makeDb(options, "list")
+    const limit = options.limit ?? 50
+    const offset = options.offset ?? 0
+    if (!Number.isInteger(limit) || limit < 0) return yield* fail("list", `limit must be an integer >= 0, got ${limit}`)
+    if (!Number.isInteger(offset) || offset < 0) return yield* fail("list", `offset must be an integer >= 0, got ${offset}`)
+    const exists = yield* run("list", sql<{ readonly found: boolean }>`SELECT to_regclass(${names.runs}) IS NOT NULL AS found`)
+    if (exists[0]?.found !== true) return []
+    const rows = yield* run(
+      "list",
+      sql`
+        SELECT run_id, trace_id, agent, input, thread_id, status, answer, error,
+          extract(epoch FROM started_at) * 1000 AS started_at,
+          extract(epoch FROM finished_at) * 1000 AS finished_at
+        FROM ${sql(names.runs)}
+        WHERE ${
+        sql.and([
+          ...(options.agent === undefined ? [] : [sql`agent = ${options.agent}`]),
+          ...(options.status === undefined ? [] : [sql`status = ${options.status}`])
+        ])
+      }
+        ORDER BY seq DESC LIMIT ${limit} OFFSET ${offset}`
+    )
+    return yield* decodeSummaries(rows.map((row: any) => ({
+      runId: row.run_id,
+      traceId: row.trace_id,
+      agent: row.agent,
+      input: row.input,
+      ...(row.thread_id === null ? {} : { threadId: row.thread_id }),
+      status: row.status,
+      startedAt: Math.round(Number(row.started_at)),
+      ...(row.finished_at === null ? {} : { finishedAt: Math.round(Number(row.finished_at)) }),
+      ...(row.answer === null ? {} : { answer: row.answer }),
+      ...(row.error === null ? {} : { error: row.error })
+    }))).pipe(Effect.mapError((error) => fail("list", `stored runs do not decode: ${error.message}`, error)))
+  }
+)
+
+/**
+ * The journal over the `SqlClient` you provide; a failure to build (e.g. the
+ * migrations) is a defect.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerNoDeps = (options: Options = {}): Layer.Layer<Journal, never, SqlClient> =>
+  Layer.effect(Journal, make(options)).pipe(Layer.orDie)
+
+/**
+ * Options of {@link layerPg}: the `PgClient` pool's and the journal's.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PgOptions extends Options {
+  readonly pg: PgClient.PgPoolConfig
+}
+
+/**
+ * The journal on a PostgreSQL server. The pool defaults to `application_name`
+ * `graphent`, a 5 s connect timeout, TCP keepalive after 30 s and a 30 s
+ * `statement_timeout`; `pg` overrides any of them.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerPg = (options: PgOptions): Layer.Layer<Journal, JournalError> =>
+  Layer.effect(
+    Journal,
+    Effect.gen(function*() {
+      const client = yield* SqlStore.makePgClient(options.pg).pipe(
+        Effect.mapError((error) =>
+          new JournalError({ backend: "postgres", operation: "append", reason: error.message, cause: error })
+        )
+      )
+      return yield* make(options).pipe(Effect.provideService(SqlClient, client))
+    })
+  ).pipe(Layer.provide(Reactivity.layer))
+
+/**
+ * Options of {@link layerPglite}: where PGlite keeps its data, and the journal's.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PgliteOptions extends Options, Pglite.Options {}
+
+/**
+ * The journal in an embedded PGlite database (e.g. `{ dataDir: ".graphent/db" }`).
+ * The database is open while the layer is.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerPglite = (options: PgliteOptions = {}): Layer.Layer<Journal, JournalError> =>
+  Layer.effect(
+    Journal,
+    Effect.gen(function*() {
+      const client = yield* Pglite.make(options).pipe(
+        Effect.mapError((error) =>
+          new JournalError({ backend: "pglite", operation: "append", reason: error.message, cause: error })
+        )
+      )
+      return yield* make(options).pipe(Effect.provideService(SqlClient, client))
+    })
+  ).pipe(Layer.provide(Reactivity.layer))

@@ -1,0 +1,197 @@
+import { afterAll, assert, layer } from "@effect/vitest"
+import { PgClient } from "@effect/sql-pg"
+import { Effect, Exit, Fiber, Layer } from "effect"
+import { SqlClient } from "effect/sql"
+import { randomUUID } from "node:crypto"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { AgentRuntime, Journal, JournalPg, LocalRuntime, MemoryInMemory, Pglite, type RunEvent } from "graphent"
+import echo from "../../examples/echo.js"
+import todo from "../../examples/todo.js"
+
+const pgConfig = { host: "127.0.0.1", port: 5432, database: "test", username: "postgres" } as const
+const testId = randomUUID().slice(0, 8)
+/** A table prefix of this run only: the tables are dropped at the end. */
+const pgPrefix = `graphent_j${testId}_`
+const PgLive = PgClient.layer({ ...pgConfig, applicationName: `graphent-journal-test-${testId}` })
+const pgliteDir = fs.mkdtempSync(path.join(os.tmpdir(), "graphent-journal-pglite-"))
+
+afterAll(async () => {
+  await Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const tables = yield* sql<{ readonly name: string }>`
+      SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() AND starts_with(tablename, ${pgPrefix})`
+    for (const { name } of tables) yield* sql`DROP TABLE IF EXISTS ${sql(name)} CASCADE`
+  }).pipe(Effect.provide(PgLive), Effect.runPromise)
+  fs.rmSync(pgliteDir, { recursive: true, force: true })
+}, 60_000)
+
+const normalize = (value: unknown) => JSON.parse(JSON.stringify(value))
+const journal = Journal.Journal
+const listRuns = (options?: JournalPg.ListOptions) => JournalPg.listRuns({ tablePrefix: pgPrefix, ...options })
+
+const started = (runId: string, agent = "manual"): RunEvent.RunEvent => ({
+  _tag: "RunStarted",
+  runId,
+  traceId: `trace-${runId}`,
+  agent,
+  input: "by hand",
+  at: Date.now()
+})
+const step = (runId: string, stepId: string): RunEvent.RunEvent => ({
+  _tag: "StepStarted",
+  runId,
+  stepId,
+  tool: "echo",
+  args: { text: stepId },
+  at: Date.now()
+})
+
+const suite = (name: string, SqlLive: Layer.Layer<SqlClient.SqlClient, unknown>, backend: string) => {
+  const Live = Layer.mergeAll(
+    LocalRuntime.layer.pipe(Layer.provideMerge(JournalPg.layerNoDeps({ tablePrefix: pgPrefix }))),
+    MemoryInMemory.layer
+  ).pipe(Layer.provideMerge(SqlLive))
+
+  layer(Live, { excludeTestServices: true, timeout: "60 seconds" })(name, (it) => {
+    it.effect("a run's events read back as they were journaled; the run is listed as completed", () =>
+      Effect.gen(function*() {
+        const result = yield* AgentRuntime.run(todo, "add buy milk; add call mom; done 1; list")
+        const events = yield* (yield* journal).read(result.runId)
+        assert.deepStrictEqual(normalize(events), normalize(result.events))
+        assert.include(yield* (yield* journal).runs, result.runId)
+        const summary = (yield* listRuns({ agent: "todo", limit: 100 })).find((run) => run.runId === result.runId)
+        assert.deepStrictEqual(summary, {
+          runId: result.runId,
+          traceId: result.traceId,
+          agent: "todo",
+          input: "add buy milk; add call mom; done 1; list",
+          status: "completed",
+          startedAt: result.startedAt,
+          finishedAt: result.finishedAt,
+          answer: result.answer
+        })
+      }))
+
+    it.effect("a failed run is listed as failed, with its error", () =>
+      Effect.gen(function*() {
+        const error = yield* Effect.flip(AgentRuntime.run(todo, "done 7"))
+        const [failed] = yield* listRuns({ agent: "todo", status: "failed", limit: 1 })
+        assert.strictEqual(failed!.status, "failed")
+        assert.strictEqual(failed!.input, "done 7")
+        assert.strictEqual(failed!.error!._tag, error._tag)
+        assert.include(failed!.error!.message, "there is no todo #7")
+        const events = yield* (yield* journal).read(failed!.runId)
+        assert.strictEqual(events[events.length - 1]!._tag, "RunFailed")
+      }))
+
+    it.effect("listRuns: newest first, filtered by agent and status, a page at a time", () =>
+      Effect.gen(function*() {
+        const results = []
+        for (const input of ["one", "two", "three"]) results.push(yield* AgentRuntime.run(echo, input))
+        const newest = results.map((result) => result.runId).reverse()
+        const mine = (runs: ReadonlyArray<JournalPg.RunSummary>) =>
+          runs.map((run) => run.runId).filter((runId) => newest.includes(runId))
+        assert.deepStrictEqual(mine(yield* listRuns({ agent: "echo", limit: 2 })), newest.slice(0, 2))
+        assert.deepStrictEqual(mine(yield* listRuns({ agent: "echo", limit: 2, offset: 2 })), newest.slice(2, 3))
+        assert.deepStrictEqual(mine(yield* listRuns({ agent: "echo", status: "completed" })), newest)
+        assert.deepStrictEqual(mine(yield* listRuns({ agent: "echo", status: "failed" })), [])
+        assert.deepStrictEqual(yield* listRuns({ agent: "nobody" }), [])
+        assert.deepStrictEqual(mine(yield* listRuns({ limit: 1 })), newest.slice(0, 1))
+        const error = yield* Effect.flip(listRuns({ limit: -1 }))
+        assert.strictEqual(error.operation, "list")
+        assert.strictEqual(error.backend, backend)
+      }))
+
+    it.effect("a run in progress is running; RunResumed makes a finished run running again", () =>
+      Effect.gen(function*() {
+        const j = yield* journal
+        const runId = `manual-${randomUUID()}`
+        yield* j.append(started(runId))
+        const status = Effect.map(listRuns({ agent: "manual", limit: 100 }), (runs) =>
+          runs.find((run) => run.runId === runId)?.status)
+        assert.strictEqual(yield* status, "running")
+        const usage = { turns: 0, steps: 0 }
+        yield* j.append({ _tag: "RunInterrupted", runId, usage, durationMs: 1, at: Date.now() })
+        assert.strictEqual(yield* status, "interrupted")
+        yield* j.append({ _tag: "RunResumed", runId, at: Date.now() })
+        assert.strictEqual(yield* status, "running")
+      }))
+
+    it.effect("concurrent appends to one run are all kept, each once, numbered in commit order", () =>
+      Effect.gen(function*() {
+        const j = yield* journal
+        const runId = `concurrent-${randomUUID()}`
+        yield* j.append(started(runId))
+        const stepIds = Array.from({ length: 40 }, (_, i) => `s${i}`)
+        yield* Effect.forEach(stepIds, (stepId) => j.append(step(runId, stepId)), {
+          concurrency: "unbounded",
+          discard: true
+        })
+        const sequential = Array.from({ length: 10 }, (_, i) => `after${i}`)
+        for (const stepId of sequential) yield* j.append(step(runId, stepId))
+        const events = yield* j.read(runId)
+        const ids = events.flatMap((event) => event._tag === "StepStarted" ? [event.stepId] : [])
+        assert.strictEqual(events[0]!._tag, "RunStarted")
+        assert.sameMembers(ids.slice(0, 40), stepIds)
+        assert.deepStrictEqual(ids.slice(40), sequential)
+        const seqs = yield* SqlClient.SqlClient.use((sql) =>
+          sql<{ readonly seq: number }>`SELECT seq FROM ${sql(`${pgPrefix}events`)} WHERE run_id = ${runId} ORDER BY seq`
+        )
+        assert.deepStrictEqual(seqs.map((row) => Number(row.seq)), Array.from({ length: 51 }, (_, i) => i + 1))
+      }))
+
+    it.effect("an unknown run reads as empty; a database without journal tables lists no runs", () =>
+      Effect.gen(function*() {
+        assert.deepStrictEqual(yield* (yield* journal).read("no-such-run"), [])
+        assert.deepStrictEqual(yield* JournalPg.listRuns({ tablePrefix: "absent_" }), [])
+      }))
+  })
+}
+
+suite("JournalPg on PostgreSQL", PgLive, "postgres")
+
+// One PGlite for the file: it takes seconds to start.
+suite("JournalPg on PGlite", Pglite.layer({ dataDir: pgliteDir }), "pglite")
+
+layer(PgLive, { excludeTestServices: true, timeout: "60 seconds" })("JournalPg on PostgreSQL: failures", (it) => {
+  const application = `graphent-journal-kill-${testId}`
+
+  it.effect("appends while connections are terminated: each acknowledged event is kept exactly once", () =>
+    Effect.gen(function*() {
+      const j = yield* journal
+      const sql = yield* SqlClient.SqlClient
+      const terminate = sql`
+        SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = ${application}`
+      const runId = `kill-${randomUUID()}`
+      yield* j.append(started(runId))
+      const fiber = yield* Effect.forkChild(Effect.forEach(
+        Array.from({ length: 40 }, (_, i) => `s${i}`),
+        (stepId) => Effect.exit(j.append(step(runId, stepId))).pipe(Effect.map((exit) => [stepId, exit] as const)),
+        { concurrency: 4 }
+      ))
+      for (let kill = 0; kill < 3; kill++) {
+        yield* Effect.sleep("30 millis")
+        yield* terminate
+      }
+      const outcomes = yield* Fiber.join(fiber).pipe(Effect.timeout("50 seconds"))
+      const ids = (yield* j.read(runId)).flatMap((event) => event._tag === "StepStarted" ? [event.stepId] : [])
+      assert.strictEqual(new Set(ids).size, ids.length, "an event was recorded twice")
+      for (const [stepId, exit] of outcomes) {
+        if (Exit.isSuccess(exit)) assert.include(ids, stepId, `acknowledged ${stepId} was lost`)
+        else assert.strictEqual(String(exit).includes("JournalError"), true, String(exit))
+      }
+    }).pipe(Effect.provide(JournalPg.layerPg({ pg: { ...pgConfig, applicationName: application }, tablePrefix: pgPrefix }))))
+
+  it.effect("a closed port fails fast with a JournalError", () =>
+    Effect.gen(function*() {
+      const startedAt = Date.now()
+      const error = yield* Effect.flip(
+        Layer.build(JournalPg.layerPg({ pg: { ...pgConfig, port: 1 }, tablePrefix: pgPrefix })).pipe(Effect.scoped)
+      )
+      assert.strictEqual(error._tag, "JournalError")
+      assert.strictEqual(error.backend, "postgres")
+      assert.isBelow(Date.now() - startedAt, 10_000)
+    }))
+})
