@@ -1,0 +1,101 @@
+/**
+ * Chooses the model provider from configuration: `GRAPHENT_MODEL` is
+ * `openai:<model>` (the Chat Completions dialect, also for local servers with
+ * `OPENAI_BASE_URL`) or `anthropic:<model>`.
+ *
+ * ```sh
+ * GRAPHENT_MODEL=openai:gpt-4.1-mini OPENAI_API_KEY=sk-...
+ * GRAPHENT_MODEL=openai:qwen3:8b OPENAI_BASE_URL=http://localhost:11434/v1
+ * GRAPHENT_MODEL=anthropic:claude-sonnet-4-5 ANTHROPIC_API_KEY=sk-ant-...
+ * ```
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as LanguageModel from "effect/ai/LanguageModel"
+import * as AnthropicProvider from "./AnthropicProvider.js"
+import * as OpenAiProvider from "./OpenAiProvider.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Provider = "openai" | "anthropic"
+
+/**
+ * A parsed `GRAPHENT_MODEL`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ModelSpec {
+  readonly provider: Provider
+  readonly model: string
+}
+
+/**
+ * Settings shared by both providers (the rest comes from the environment).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly maxTokens?: number | undefined
+  readonly temperature?: number | undefined
+  readonly maxRetries?: number | undefined
+  readonly timeout?: OpenAiProvider.Options["timeout"]
+}
+
+const providers: ReadonlyArray<Provider> = ["openai", "anthropic"]
+
+/**
+ * Parses `<provider>:<model>`; the model name may itself contain colons
+ * (`openai:qwen3:8b`).
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parse = (spec: string): Effect.Effect<ModelSpec, Config.ConfigError> => {
+  const colon = spec.indexOf(":")
+  const provider = (colon < 0 ? spec : spec.slice(0, colon)).trim().toLowerCase()
+  const model = colon < 0 ? "" : spec.slice(colon + 1).trim()
+  const invalid = (message: string) =>
+    Effect.fail(new Config.ConfigError(new ConfigProvider.SourceError({ message: `GRAPHENT_MODEL: ${message}` })))
+  if (!providers.includes(provider as Provider)) {
+    return invalid(
+      `unknown provider "${provider}" in "${spec}"; expected ${providers.map((p) => `${p}:<model>`).join(" or ")}`
+    )
+  }
+  if (model === "") return invalid(`no model name in "${spec}"; expected ${provider}:<model>`)
+  return Effect.succeed({ provider: provider as Provider, model })
+}
+
+/**
+ * The model spec read from `GRAPHENT_MODEL`.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const spec: Config.Config<ModelSpec> = Config.String("GRAPHENT_MODEL").pipe(Config.mapEffect(parse))
+
+/**
+ * The `LanguageModel` named by `GRAPHENT_MODEL`, with the provider's own
+ * settings from the environment (`OPENAI_API_KEY`, `OPENAI_BASE_URL`,
+ * `ANTHROPIC_API_KEY`, `ANTHROPIC_BASE_URL`). Fails with a `ConfigError` when
+ * the variable is missing, names an unknown provider or no model.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (options?: Options): Layer.Layer<LanguageModel.LanguageModel, Config.ConfigError> =>
+  Layer.unwrap(Effect.gen(function*() {
+    const { model, provider } = yield* spec
+    // Leave out the settings that were not given, so that each provider keeps its own defaults.
+    const settings = Object.fromEntries(Object.entries(options ?? {}).filter(([, value]) => value !== undefined))
+    return provider === "openai"
+      ? OpenAiProvider.layerConfig({ ...settings, model })
+      : AnthropicProvider.layerConfig({ ...settings, model })
+  }))
