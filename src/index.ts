@@ -27,15 +27,31 @@ export * as Tool from "./services/Tool.js"
 export * as Tools from "./services/Tools.js"
 
 /** @since 0.1.0 */
+export * as EmbeddingLocal from "./layers/EmbeddingLocal.js"
+/** @since 0.1.0 */
+export * as AnthropicProvider from "./layers/AnthropicProvider.js"
+/** @since 0.1.0 */
 export * as JournalFile from "./layers/JournalFile.js"
 /** @since 0.1.0 */
 export * as JournalMemory from "./layers/JournalMemory.js"
+/** @since 0.1.0 */
+export * as JournalPg from "./layers/JournalPg.js"
 /** @since 0.1.0 */
 export * as LocalRuntime from "./layers/LocalRuntime.js"
 /** @since 0.1.0 */
 export * as Logging from "./layers/Logging.js"
 /** @since 0.1.0 */
 export * as MemoryInMemory from "./layers/MemoryInMemory.js"
+/** @since 0.1.0 */
+export * as MemoryPg from "./layers/MemoryPg.js"
+/** @since 0.1.0 */
+export * as ModelConfig from "./layers/ModelConfig.js"
+/** @since 0.1.0 */
+export * as OpenAiProvider from "./layers/OpenAiProvider.js"
+/** @since 0.1.0 */
+export * as MemoryRedis from "./layers/MemoryRedis.js"
+/** @since 0.1.0 */
+export * as Pglite from "./layers/Pglite.js"
 /** @since 0.1.0 */
 export * as SequencePlanner from "./layers/SequencePlanner.js"
 
