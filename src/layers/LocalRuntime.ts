@@ -8,18 +8,22 @@
  *
  * @since 0.1.0
  */
+import * as Arr from "effect/Array"
 import * as Cause from "effect/Cause"
+import * as Channel from "effect/Channel"
 import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
+import type * as Pull from "effect/Pull"
+import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
-import type { Agent } from "../services/Agent.js"
+import type { Agent, Budget } from "../services/Agent.js"
 import {
   AgentRuntime,
   type AgentRuntimeShape,
@@ -31,6 +35,7 @@ import {
 } from "../services/AgentRuntime.js"
 import { Journal, type JournalError, type JournalShape } from "../services/Journal.js"
 import {
+  type Decision,
   isRef,
   PlanInvalid,
   Planner,
@@ -41,34 +46,34 @@ import {
   type RunState,
   type StepOutcome
 } from "../services/Planner.js"
-import type { ErrorInfo, RunEvent } from "../services/RunEvent.js"
-import { encodeStepError, type ReplayDivergence, type ResumeUnsafe } from "../services/Replay.js"
+import type { ErrorInfo, RunEvent, Usage } from "../services/RunEvent.js"
+import { encodeStepError, type ReplayDivergence, type ResumeUnsafe, type Session } from "../services/Replay.js"
 import * as Tool from "../services/Tool.js"
-import { type CallDefaults, Tools } from "../services/Tools.js"
+import { type CallDefaults, type ToolOutput, Tools, type ToolsShape } from "../services/Tools.js"
 import * as JournalMemory from "./JournalMemory.js"
 
 // ---------------------------------------------------------------------------
 // plan validation and references
 // ---------------------------------------------------------------------------
 
-const collectRefs = (value: unknown, into: Set<string>): void => {
-  if (typeof value !== "object" || value === null) return
-  if (isRef(value)) {
-    into.add(value.$ref)
-    return
-  }
+/** Adds the step ids that `value` references to `into`, which is created on the first one. */
+const collectRefs = (value: unknown, into: Set<string> | undefined): Set<string> | undefined => {
+  if (typeof value !== "object" || value === null) return into
+  if (isRef(value)) return (into ?? new Set()).add(value.$ref)
   if (Array.isArray(value)) {
-    for (const item of value) collectRefs(item, into)
-    return
+    for (const item of value) into = collectRefs(item, into)
+    return into
   }
-  for (const key in value) collectRefs((value as Record<string, unknown>)[key], into)
+  for (const key in value) into = collectRefs((value as Record<string, unknown>)[key], into)
+  return into
 }
+
+const noDependencies: ReadonlySet<string> = new Set()
 
 /** A step's dependencies: explicit `dependsOn` plus every step its arguments reference. */
 const dependenciesOf = (step: PlanStep): ReadonlySet<string> => {
-  const deps = new Set<string>(step.dependsOn)
-  collectRefs(step.args, deps)
-  return deps
+  const explicit = step.dependsOn === undefined || step.dependsOn.length === 0 ? undefined : new Set(step.dependsOn)
+  return collectRefs(step.args, explicit) ?? noDependencies
 }
 
 /**
@@ -78,33 +83,47 @@ const dependenciesOf = (step: PlanStep): ReadonlySet<string> => {
 const validatePlan = (
   steps: ReadonlyArray<PlanStep>,
   outcomes: ReadonlyMap<string, StepOutcome>
-): Effect.Effect<ReadonlyMap<string, ReadonlyArray<string>>, PlanInvalid> => {
+): ReadonlyMap<string, ReadonlyArray<string>> | PlanInvalid => {
   const local = new Map<string, ReadonlyArray<string>>()
   for (const step of steps) {
-    if (step.id === "") return Effect.fail(new PlanInvalid({ reason: "a step has an empty id" }))
-    if (local.has(step.id)) {
-      return Effect.fail(new PlanInvalid({ reason: "two steps share this id", stepId: step.id }))
-    }
+    if (step.id === "") return new PlanInvalid({ reason: "a step has an empty id" })
+    if (local.has(step.id)) return new PlanInvalid({ reason: "two steps share this id", stepId: step.id })
     if (outcomes.has(step.id)) {
-      return Effect.fail(new PlanInvalid({ reason: "an earlier step of this run already used this id", stepId: step.id }))
+      return new PlanInvalid({ reason: "an earlier step of this run already used this id", stepId: step.id })
     }
     local.set(step.id, [])
   }
   for (const step of steps) {
     const deps: Array<string> = []
     for (const dep of dependenciesOf(step)) {
-      if (dep === step.id) return Effect.fail(new PlanInvalid({ reason: "the step depends on itself", stepId: step.id }))
+      if (dep === step.id) return new PlanInvalid({ reason: "the step depends on itself", stepId: step.id })
       if (local.has(dep)) deps.push(dep)
-      else if (!outcomes.has(dep)) {
-        return Effect.fail(new PlanInvalid({ reason: `depends on unknown step "${dep}"`, stepId: step.id }))
-      }
+      else if (!outcomes.has(dep)) return new PlanInvalid({ reason: `depends on unknown step "${dep}"`, stepId: step.id })
     }
     local.set(step.id, deps)
   }
   const cycle = findCycle(local)
   return cycle === undefined
-    ? Effect.succeed(local)
-    : Effect.fail(new PlanInvalid({ reason: `dependency cycle ${cycle.join(" -> ")}`, stepId: cycle[0]! }))
+    ? local
+    : new PlanInvalid({ reason: `dependency cycle ${cycle.join(" -> ")}`, stepId: cycle[0]! })
+}
+
+/**
+ * {@link validatePlan} for a plan of one step, the common case: the same
+ * checks, in the same order, without the graph. Returns the step's
+ * dependencies (all on earlier turns).
+ */
+const validateStep = (step: PlanStep, outcomes: ReadonlyMap<string, StepOutcome>): ReadonlySet<string> | PlanInvalid => {
+  if (step.id === "") return new PlanInvalid({ reason: "a step has an empty id" })
+  if (outcomes.has(step.id)) {
+    return new PlanInvalid({ reason: "an earlier step of this run already used this id", stepId: step.id })
+  }
+  const deps = dependenciesOf(step)
+  for (const dep of deps) {
+    if (dep === step.id) return new PlanInvalid({ reason: "the step depends on itself", stepId: step.id })
+    if (!outcomes.has(dep)) return new PlanInvalid({ reason: `depends on unknown step "${dep}"`, stepId: step.id })
+  }
+  return deps
 }
 
 const findCycle = (deps: ReadonlyMap<string, ReadonlyArray<string>>): ReadonlyArray<string> | undefined => {
@@ -153,6 +172,9 @@ const resolveRefs = (value: unknown, outcomes: ReadonlyMap<string, StepOutcome>)
   return out
 }
 
+/** The continuation of an event that nothing follows. */
+const continueWithVoid = () => Effect.void
+
 /** What ends a run from inside a step: the journal failing, or replay finding a difference. */
 type StepAbort = JournalError | ReplayDivergence | ResumeUnsafe
 
@@ -175,236 +197,337 @@ const withTiming = (event: RunEvent, recorded: RunEvent): RunEvent => {
 // the run loop
 // ---------------------------------------------------------------------------
 
-const runLoop = <R>(
-  agent: Agent<R>,
-  input: string,
-  options: RunOptions | undefined,
-  journal: JournalShape,
-  onEvent: ((event: RunEvent) => void) | undefined
-): Effect.Effect<RunResult, RunError, R> =>
-  Effect.gen(function*() {
-    const clock = yield* Clock.Clock
-    const session = options?.replay
-    const tools = session?.tools ?? (yield* Tools)
-    const planner: PlannerShape<R> | undefined = agent.planner ?? Option.getOrUndefined(yield* Effect.serviceOption(Planner))
-    const span = yield* Effect.currentSpan.pipe(Effect.orDie)
-    // A span per step costs more than the rest of the step: create them only when a tracer exports them.
-    const traceSteps = (yield* Effect.tracer) !== Tracer.nativeTracer
-    const runId = options?.runId ?? (yield* Ids).runId()
-    const traceId = span.traceId
-    span.attribute("graphent.run_id", runId)
-    span.attribute("graphent.agent", agent.name)
+/** The run state the planner sees; `turn` is updated in place as the run goes on. */
+interface LiveRunState extends RunState {
+  turn: number
+}
 
-    const budget = options?.budget === undefined ? agent.budget : { ...agent.budget, ...options.budget }
-    const threadId = options?.threadId
-    const defaults: CallDefaults = { timeout: agent.stepTimeout, retry: agent.stepRetry }
-    const startedAt = clock.currentTimeMillisUnsafe()
+/**
+ * One run in progress. The loop and its helpers are methods of this one
+ * object rather than closures allocated per run: a run is mostly short, and
+ * with many of them alive at once the closures were a large part of each.
+ */
+class Run<R> {
+  readonly events: Array<RunEvent> = []
+  readonly steps: Array<StepOutcome> = []
+  readonly outcomes = new Map<string, StepOutcome>()
+  /** The errors of failed steps, for a Fail decision that names one; made on the first failure. */
+  stepErrors: Map<string, Tool.ToolError | PlanInvalid> | undefined = undefined
+  readonly state: LiveRunState
+  readonly session: Session | undefined
+  readonly budget: Budget
+  readonly threadId: string | undefined
+  readonly defaults: CallDefaults
+  readonly startedAt: number
+  turn = 0
+  stepsUsed = 0
+  /** Every turn from the current one on; suspended, so it is one value reused each turn. */
+  readonly turns: Effect.Effect<string, RunError, R> = Effect.suspend(() => this.nextTurn())
 
-    const events: Array<RunEvent> = []
-    const steps: Array<StepOutcome> = []
-    const outcomes = new Map<string, StepOutcome>()
-    const stepErrors = new Map<string, Tool.ToolError | PlanInvalid>()
-    let turn = 0
-    let stepsUsed = 0
-    const state: RunState = {
+  constructor(
+    readonly agent: Agent<R>,
+    readonly input: string,
+    readonly options: RunOptions | undefined,
+    readonly journal: JournalShape,
+    readonly onEvent: ((event: RunEvent) => void) | undefined,
+    readonly clock: Clock.Clock,
+    readonly tools: ToolsShape,
+    readonly planner: PlannerShape<R> | undefined,
+    /** Whether each step gets its own span (only worth it when a tracer exports spans). */
+    readonly traceSteps: boolean,
+    readonly runId: string,
+    readonly traceId: string
+  ) {
+    this.session = options?.replay
+    this.budget = options?.budget === undefined ? agent.budget : { ...agent.budget, ...options.budget }
+    this.threadId = options?.threadId
+    this.defaults = { timeout: agent.stepTimeout, retry: agent.stepRetry }
+    this.startedAt = clock.currentTimeMillisUnsafe()
+    this.state = {
       runId,
       agent: agent as Agent<unknown>,
       input,
-      threadId,
-      get turn() {
-        return turn
-      },
-      steps,
-      outcomes
+      threadId: this.threadId,
+      turn: 0,
+      steps: this.steps,
+      outcomes: this.outcomes
     }
+  }
 
-    const publish = (event: RunEvent) => {
-      events.push(event)
-      if (onEvent !== undefined) onEvent(event)
-    }
-    const emit = (event: RunEvent): Effect.Effect<void, JournalError> => {
-      if (session !== undefined) {
-        const recorded = session.recorded(event)
-        if (recorded !== undefined) {
-          // The recording stands in for the clock: a re-run event carries the recorded time.
-          event = withTiming(event, recorded)
-          // On resume the journal already holds it.
-          if (session.mode === "resume") return Effect.sync(() => publish(event))
-        }
-      }
-      return Effect.map(journal.append(event), () => publish(event))
-    }
+  now(): number {
+    return this.clock.currentTimeMillisUnsafe()
+  }
 
-    const record = (outcome: StepOutcome) => {
-      steps.push(outcome)
-      outcomes.set(outcome.id, outcome)
-    }
+  usage(): Usage {
+    return { turns: this.turn, steps: this.stepsUsed }
+  }
 
-    const executeStep = (step: PlanStep): Effect.Effect<void, StepAbort, R> =>
-      Effect.suspend(() => {
-        const at = clock.currentTimeMillisUnsafe()
-        let args: unknown
-        try {
-          args = resolveRefs(step.args, outcomes)
-        } catch (error) {
-          if (!(error instanceof MissingPath)) throw error
-          const invalid = new PlanInvalid({
-            reason: `reference ${JSON.stringify(error.ref)}: no such path in the output of step "${error.ref.$ref}"`,
-            stepId: step.id
-          })
-          stepErrors.set(step.id, invalid)
-          const info = encodeStepError(invalid)
-          record({ _tag: "Failed", id: step.id, tool: step.tool, args: step.args, error: info, durationMs: 0 })
-          return emit({
-            _tag: "StepFailed",
-            runId,
-            stepId: step.id,
-            tool: step.tool,
-            error: info,
-            durationMs: 0,
-            at
+  publish(event: RunEvent): void {
+    this.events.push(event)
+    if (this.onEvent !== undefined) this.onEvent(event)
+  }
+
+  /** Journals `event`, then publishes it (to the result and the stream). */
+  emit(event: RunEvent): Effect.Effect<void, JournalError> {
+    return this.emitThen(event, continueWithVoid)
+  }
+
+  /** {@link emit}, then `next()`: one continuation for both, on the paths every step takes. */
+  emitThen<A, E, R2>(event: RunEvent, next: () => Effect.Effect<A, E, R2>): Effect.Effect<A, E | JournalError, R2> {
+    const session = this.session
+    if (session !== undefined) {
+      const recorded = session.recorded(event)
+      if (recorded !== undefined) {
+        // The recording stands in for the clock: a re-run event carries the recorded time.
+        const timed = withTiming(event, recorded)
+        // On resume the journal already holds it.
+        if (session.mode === "resume") {
+          return Effect.suspend(() => {
+            this.publish(timed)
+            return next()
           })
         }
-        const context: Tool.ToolContext = { runId, agent: agent.name, stepId: step.id, threadId }
-        const call = { stepId: step.id, tool: step.tool, args }
-        const attempt = emit({ _tag: "StepStarted", runId, stepId: step.id, tool: step.tool, args, at }).pipe(
-          Effect.andThen(Effect.exit(tools.execute(agent.registry, call, context, defaults))),
-          Effect.flatMap((exit): Effect.Effect<void, StepAbort> => {
-            const end = clock.currentTimeMillisUnsafe()
-            const durationMs = end - at
-            if (exit._tag === "Success") {
-              stepsUsed++
-              const { result, value } = exit.value
-              record({ _tag: "Succeeded", id: step.id, tool: step.tool, args, value, result, durationMs })
-              return emit(
-                result === undefined
-                  ? { _tag: "StepSucceeded", runId, stepId: step.id, tool: step.tool, durationMs, at: end }
-                  : { _tag: "StepSucceeded", runId, stepId: step.id, tool: step.tool, result, durationMs, at: end }
-              )
-            }
-            const error = Cause.findErrorOption(exit.cause)
-            if (error._tag === "None") return Effect.failCause(exit.cause as Cause.Cause<never>)
-            // Replay problems end the run; they are not the step's failure.
-            if (isReplayAbort(error.value)) return Effect.fail(error.value)
-            stepsUsed++
-            stepErrors.set(step.id, error.value)
-            const info = encodeStepError(error.value)
-            record({ _tag: "Failed", id: step.id, tool: step.tool, args, error: info, durationMs })
-            return emit({ _tag: "StepFailed", runId, stepId: step.id, tool: step.tool, error: info, durationMs, at: end })
-          })
-        )
-        const traced = traceSteps
-          ? Effect.withSpan(attempt, "graphent.step", {
-            attributes: { "graphent.step_id": step.id, "graphent.tool": step.tool },
-            captureStackTrace: false
-          })
-          : attempt
-        return Effect.annotateLogs(traced, "step", step.id) as Effect.Effect<void, StepAbort, R>
-      })
-
-    const skip = (step: PlanStep, blockedBy: string) => {
-      record({ _tag: "Skipped", id: step.id, tool: step.tool, args: step.args, blockedBy })
-      return emit({
-        _tag: "StepSkipped",
-        runId,
-        stepId: step.id,
-        tool: step.tool,
-        blockedBy,
-        at: clock.currentTimeMillisUnsafe()
-      })
-    }
-
-    const succeeded = (id: string) => outcomes.get(id)?._tag === "Succeeded"
-
-    /** Steps whose dependencies all come from earlier plans. */
-    const runDetached = (step: PlanStep) => {
-      for (const dep of dependenciesOf(step)) {
-        if (!succeeded(dep)) return skip(step, dep)
+        event = timed
       }
-      return executeStep(step)
     }
-
-    const executePlan = (
-      plan: ReadonlyArray<PlanStep>,
-      deps: ReadonlyMap<string, ReadonlyArray<string>>
-    ): Effect.Effect<void, StepAbort, R> => {
-      if (plan.length === 1) return runDetached(plan[0]!)
-      const done = new Map(plan.map((step) => [step.id, Deferred.makeUnsafe<void>()]))
-      const permits = Semaphore.makeUnsafe(agent.concurrency)
-      return Effect.forEach(plan, (step) =>
-        Effect.gen(function*() {
-          for (const dep of deps.get(step.id)!) yield* Deferred.await(done.get(dep)!)
-          yield* permits.withPermit(runDetached(step))
-          Deferred.doneUnsafe(done.get(step.id)!, Effect.void)
-        }), { concurrency: "unbounded", discard: true })
-    }
-
-    const usage = () => ({ turns: turn, steps: stepsUsed })
-
-    const loop: Effect.Effect<string, RunError, R> = Effect.gen(function*() {
-      if (planner === undefined) {
-        return yield* new PlannerFailed({
-          reason: `agent "${agent.name}" has no planner and no Planner service was provided`
-        })
-      }
-      while (true) {
-        if (turn >= budget.maxTurns) {
-          return yield* new BudgetExceeded({ budget: "turns", limit: budget.maxTurns, used: turn + 1 })
-        }
-        turn++
-        const decision = yield* planner.decide(state)
-        if (session !== undefined) yield* session.decision(turn, decision)
-        yield* emit({ _tag: "DecisionMade", runId, turn, decision, at: clock.currentTimeMillisUnsafe() })
-        switch (decision._tag) {
-          case "Answer":
-            if (session !== undefined) yield* session.outcome({ answer: decision.answer })
-            return decision.answer
-          case "Fail": {
-            const stepError = decision.stepId === undefined ? undefined : stepErrors.get(decision.stepId)
-            return yield* (stepError ?? new PlannerFailed({ reason: decision.reason }))
-          }
-          case "RunSteps": {
-            const deps = yield* validatePlan(decision.steps, outcomes)
-            if (stepsUsed + decision.steps.length > budget.maxSteps) {
-              return yield* new BudgetExceeded({
-                budget: "steps",
-                limit: budget.maxSteps,
-                used: stepsUsed + decision.steps.length
-              })
-            }
-            yield* executePlan(decision.steps, deps)
-          }
-        }
-      }
+    const journaled = event
+    return Effect.flatMap(this.journal.append(journaled), () => {
+      this.publish(journaled)
+      return next()
     })
+  }
 
-    const wallTime = budget.maxWallTime
-    const bounded = wallTime === undefined ? loop : Effect.timeoutOrElse(loop, {
+  record(outcome: StepOutcome): void {
+    this.steps.push(outcome)
+    this.outcomes.set(outcome.id, outcome)
+  }
+
+  keepError(stepId: string, error: Tool.ToolError | PlanInvalid): void {
+    const errors = this.stepErrors ??= new Map()
+    errors.set(stepId, error)
+  }
+
+  // -- turns ----------------------------------------------------------------
+
+  nextTurn(): Effect.Effect<string, RunError, R> {
+    const { budget, planner } = this
+    if (planner === undefined) {
+      return Effect.fail(
+        new PlannerFailed({ reason: `agent "${this.agent.name}" has no planner and no Planner service was provided` })
+      )
+    }
+    if (this.turn >= budget.maxTurns) {
+      return Effect.fail(new BudgetExceeded({ budget: "turns", limit: budget.maxTurns, used: this.turn + 1 }))
+    }
+    this.state.turn = ++this.turn
+    return Effect.flatMap(planner.decide(this.state), (decision) => this.decided(decision))
+  }
+
+  decided(decision: Decision): Effect.Effect<string, RunError, R> {
+    const { session } = this
+    // A session checks the decision before its event is emitted (the check may take the session live).
+    return session === undefined
+      ? this.emitDecision(decision)
+      : Effect.flatMap(session.decision(this.turn, decision), () => this.emitDecision(decision))
+  }
+
+  emitDecision(decision: Decision): Effect.Effect<string, RunError, R> {
+    return this.emitThen(
+      { _tag: "DecisionMade", runId: this.runId, turn: this.turn, decision, at: this.now() },
+      () => this.act(decision)
+    )
+  }
+
+  act(decision: Decision): Effect.Effect<string, RunError, R> {
+    switch (decision._tag) {
+      case "Answer":
+        return this.session === undefined
+          ? Effect.succeed(decision.answer)
+          : Effect.as(this.session.outcome({ answer: decision.answer }), decision.answer)
+      case "Fail": {
+        const stepError = decision.stepId === undefined ? undefined : this.stepErrors?.get(decision.stepId)
+        return Effect.fail(stepError ?? new PlannerFailed({ reason: decision.reason }))
+      }
+      case "RunSteps": {
+        const { steps } = decision
+        // One step (the common case) needs no dependency graph.
+        const checked = steps.length === 1 ? validateStep(steps[0]!, this.outcomes) : validatePlan(steps, this.outcomes)
+        if (checked instanceof PlanInvalid) return Effect.fail(checked)
+        const needed = this.stepsUsed + steps.length
+        if (needed > this.budget.maxSteps) {
+          return Effect.fail(new BudgetExceeded({ budget: "steps", limit: this.budget.maxSteps, used: needed }))
+        }
+        let executed: Effect.Effect<void, StepAbort, R>
+        if (steps.length === 1) {
+          const step = steps[0]!
+          const blockedBy = this.blockedBy(checked as ReadonlySet<string>)
+          executed = blockedBy === undefined ? this.executeStep(step) : this.skip(step, blockedBy)
+        } else {
+          executed = this.executePlan(steps, checked as ReadonlyMap<string, ReadonlyArray<string>>)
+        }
+        return Effect.andThen(executed, this.turns)
+      }
+    }
+  }
+
+  // -- steps ----------------------------------------------------------------
+
+  /** Runs the steps of a plan, each once the steps it depends on are done, `agent.concurrency` at a time. */
+  executePlan(
+    plan: ReadonlyArray<PlanStep>,
+    deps: ReadonlyMap<string, ReadonlyArray<string>>
+  ): Effect.Effect<void, StepAbort, R> {
+    const done = new Map(plan.map((step) => [step.id, Deferred.makeUnsafe<void>()]))
+    const permits = Semaphore.makeUnsafe(this.agent.concurrency)
+    const run = this
+    return Effect.forEach(plan, (step) =>
+      Effect.gen(function*() {
+        for (const dep of deps.get(step.id)!) yield* Deferred.await(done.get(dep)!)
+        // A step to skip is recorded now; a step to run starts (and reads the clock) once it has a permit.
+        const blockedBy = run.blockedBy(dependenciesOf(step))
+        yield* permits.withPermit(
+          blockedBy === undefined ? Effect.suspend(() => run.executeStep(step)) : run.skip(step, blockedBy)
+        )
+        Deferred.doneUnsafe(done.get(step.id)!, Effect.void)
+      }), { concurrency: "unbounded", discard: true })
+  }
+
+  /** The first of a step's (finished) dependencies that did not succeed: the step is skipped. */
+  blockedBy(deps: ReadonlySet<string>): string | undefined {
+    for (const dep of deps) {
+      if (this.outcomes.get(dep)?._tag !== "Succeeded") return dep
+    }
+    return undefined
+  }
+
+  skip(step: PlanStep, blockedBy: string): Effect.Effect<void, JournalError> {
+    this.record({ _tag: "Skipped", id: step.id, tool: step.tool, args: step.args, blockedBy })
+    return this.emit({
+      _tag: "StepSkipped",
+      runId: this.runId,
+      stepId: step.id,
+      tool: step.tool,
+      blockedBy,
+      at: this.now()
+    })
+  }
+
+  executeStep(step: PlanStep): Effect.Effect<void, StepAbort, R> {
+    const at = this.now()
+    let args: unknown
+    try {
+      args = resolveRefs(step.args, this.outcomes)
+    } catch (error) {
+      if (!(error instanceof MissingPath)) throw error
+      return this.unresolved(step, error.ref, at)
+    }
+    const { agent, runId } = this
+    // Under replay the order matters: the session looks StepStarted up (emitThen), then checks the call
+    // (execute, which may take it live), and only then is StepStarted journaled.
+    const attempt = this.emitThen(
+      { _tag: "StepStarted", runId, stepId: step.id, tool: step.tool, args, at },
+      () =>
+        Effect.flatMap(Effect.exit(execution), (exit) =>
+          exit._tag === "Success"
+            ? this.succeeded(step, args, at, exit.value)
+            : this.failed(step, args, at, exit.cause))
+    )
+    const execution = this.tools.execute(
+      agent.registry,
+      { stepId: step.id, tool: step.tool, args },
+      { runId, agent: agent.name, stepId: step.id, threadId: this.threadId },
+      this.defaults
+    )
+    const traced = this.traceSteps
+      ? Effect.withSpan(attempt, "graphent.step", {
+        attributes: { "graphent.step_id": step.id, "graphent.tool": step.tool },
+        captureStackTrace: false
+      })
+      : attempt
+    return Effect.annotateLogs(traced, "step", step.id) as Effect.Effect<void, StepAbort, R>
+  }
+
+  /** A reference in the step's arguments points at nothing: the step fails without running. */
+  unresolved(step: PlanStep, ref: Ref, at: number): Effect.Effect<void, JournalError> {
+    const invalid = new PlanInvalid({
+      reason: `reference ${JSON.stringify(ref)}: no such path in the output of step "${ref.$ref}"`,
+      stepId: step.id
+    })
+    this.keepError(step.id, invalid)
+    const info = encodeStepError(invalid)
+    this.record({ _tag: "Failed", id: step.id, tool: step.tool, args: step.args, error: info, durationMs: 0 })
+    return this.emit({ _tag: "StepFailed", runId: this.runId, stepId: step.id, tool: step.tool, error: info, durationMs: 0, at })
+  }
+
+  succeeded(step: PlanStep, args: unknown, at: number, output: ToolOutput): Effect.Effect<void, JournalError> {
+    const end = this.now()
+    this.stepsUsed++
+    const durationMs = end - at
+    const { result, value } = output
+    const { runId } = this
+    this.record({ _tag: "Succeeded", id: step.id, tool: step.tool, args, value, result, durationMs })
+    return this.emit(
+      result === undefined
+        ? { _tag: "StepSucceeded", runId, stepId: step.id, tool: step.tool, durationMs, at: end }
+        : { _tag: "StepSucceeded", runId, stepId: step.id, tool: step.tool, result, durationMs, at: end }
+    )
+  }
+
+  failed(
+    step: PlanStep,
+    args: unknown,
+    at: number,
+    cause: Cause.Cause<Tool.ToolError | ReplayDivergence | ResumeUnsafe>
+  ): Effect.Effect<void, StepAbort> {
+    const end = this.now()
+    const error = Cause.findErrorOption(cause)
+    if (error._tag === "None") return Effect.failCause(cause as Cause.Cause<never>)
+    // Replay problems end the run; they are not the step's failure.
+    if (isReplayAbort(error.value)) return Effect.fail(error.value)
+    this.stepsUsed++
+    this.keepError(step.id, error.value)
+    const info = encodeStepError(error.value)
+    const durationMs = end - at
+    this.record({ _tag: "Failed", id: step.id, tool: step.tool, args, error: info, durationMs })
+    return this.emit({ _tag: "StepFailed", runId: this.runId, stepId: step.id, tool: step.tool, error: info, durationMs, at: end })
+  }
+
+  // -- the run as a whole ---------------------------------------------------
+
+  /** The whole run: RunStarted (and RunResumed), the turns, then RunCompleted. */
+  main(): Effect.Effect<RunResult, RunError, R> {
+    const { agent, input, options, runId, threadId } = this
+    const started = this.emit({
+      _tag: "RunStarted",
+      runId,
+      traceId: this.traceId,
+      agent: agent.name,
+      input,
+      ...(threadId === undefined ? {} : { threadId }),
+      ...(options?.metadata === undefined ? {} : { metadata: { ...options.metadata } }),
+      at: this.startedAt
+    })
+    const opened = this.session?.mode === "resume"
+      ? Effect.flatMap(started, () => this.emit({ _tag: "RunResumed", runId, at: this.now() }))
+      : started
+    return Effect.flatMap(Effect.andThen(opened, this.answer()), (answer) => this.complete(answer))
+  }
+
+  /** The turns, under the wall-time budget; a run that ends otherwise than with an answer is journaled. */
+  answer(): Effect.Effect<string, RunError, R> {
+    const { runId, session, startedAt } = this
+    const wallTime = this.budget.maxWallTime
+    const bounded = wallTime === undefined ? this.turns : Effect.timeoutOrElse(this.turns, {
       duration: wallTime,
       orElse: () =>
         Effect.fail(
           new BudgetExceeded({
             budget: "wallTime",
             limit: Duration.toMillis(Duration.fromInputUnsafe(wallTime)),
-            used: clock.currentTimeMillisUnsafe() - startedAt
+            used: this.now() - startedAt
           })
         )
     })
-
-    yield* emit({
-      _tag: "RunStarted",
-      runId,
-      traceId,
-      agent: agent.name,
-      input,
-      ...(threadId === undefined ? {} : { threadId }),
-      ...(options?.metadata === undefined ? {} : { metadata: { ...options.metadata } }),
-      at: startedAt
-    })
-    if (session?.mode === "resume") {
-      yield* emit({ _tag: "RunResumed", runId, at: clock.currentTimeMillisUnsafe() })
-    }
-
     const checked: Effect.Effect<string, RunError, R> = session === undefined ? bounded : bounded.pipe(
       Effect.catch((error: RunError): Effect.Effect<never, RunError> =>
         isReplayAbort(error)
@@ -412,55 +535,157 @@ const runLoop = <R>(
           : Effect.andThen(session.outcome({ error: errorInfo(error) }), Effect.fail(error))
       )
     )
-
-    const answer = yield* checked.pipe(
+    return checked.pipe(
       Effect.tapCause((cause) => {
         if (Cause.hasInterruptsOnly(cause)) return Effect.void
         const failure = Cause.findErrorOption(cause)
         // A replay that stops is not the run's outcome: the journal stays resumable.
         if (failure._tag === "Some" && isReplayAbort(failure.value)) return Effect.void
-        const at = clock.currentTimeMillisUnsafe()
+        const at = this.now()
         const error = failure._tag === "Some"
           ? errorInfo(failure.value)
           : { _tag: "Defect", message: Tool.describeFailure(Cause.squash(cause)) }
         return Effect.ignore(
-          emit({ _tag: "RunFailed", runId, error, usage: usage(), durationMs: at - startedAt, at })
+          this.emit({ _tag: "RunFailed", runId, error, usage: this.usage(), durationMs: at - startedAt, at })
         )
       }),
       Effect.onInterrupt(() => {
-        const at = clock.currentTimeMillisUnsafe()
-        return Effect.ignore(emit({ _tag: "RunInterrupted", runId, usage: usage(), durationMs: at - startedAt, at }))
-      }),
-      Effect.annotateLogs({ runId, traceId })
+        const at = this.now()
+        return Effect.ignore(
+          this.emit({ _tag: "RunInterrupted", runId, usage: this.usage(), durationMs: at - startedAt, at })
+        )
+      })
     )
-    const finishedAt = clock.currentTimeMillisUnsafe()
-    yield* emit({
+  }
+
+  complete(answer: string): Effect.Effect<RunResult, JournalError> {
+    const { runId, startedAt } = this
+    const finishedAt = this.now()
+    const completed = this.emit({
       _tag: "RunCompleted",
       runId,
       answer,
-      usage: usage(),
+      usage: this.usage(),
       durationMs: finishedAt - startedAt,
       at: finishedAt
     })
-    // The times as journaled: under replay, the recorded ones.
-    const completed = events[events.length - 1]!
-    return {
-      runId,
-      traceId,
-      agent: agent.name,
-      input,
-      answer,
-      steps,
-      usage: usage(),
-      events,
-      startedAt: events[0]!.at,
-      finishedAt: completed.at,
-      durationMs: completed.at - events[0]!.at
+    return Effect.map(completed, (): RunResult => {
+      // The times as journaled: under replay, the recorded ones.
+      const { events } = this
+      const first = events[0]!.at
+      const last = events[events.length - 1]!.at
+      return {
+        runId,
+        traceId: this.traceId,
+        agent: this.agent.name,
+        input: this.input,
+        answer,
+        steps: this.steps,
+        usage: this.usage(),
+        events,
+        startedAt: first,
+        finishedAt: last,
+        durationMs: last - first
+      }
+    })
+  }
+}
+
+/** Sets a run up from what its context provides (read once, not per step). */
+const makeRun = <R>(
+  agent: Agent<R>,
+  input: string,
+  options: RunOptions | undefined,
+  journal: JournalShape,
+  onEvent: ((event: RunEvent) => void) | undefined,
+  context: Context.Context<never>,
+  span: Tracer.Span
+): Run<R> => {
+  const tools = options?.replay?.tools ?? Context.get(context, Tools)
+  const planner: PlannerShape<R> | undefined = agent.planner ?? Context.getOrUndefined(context, Planner)
+  // A span per step costs more than the rest of the step: create them only when a tracer exports them.
+  const traceSteps = Context.get(context, Tracer.Tracer) !== Tracer.nativeTracer
+  const runId = options?.runId ?? Context.get(context, Ids).runId()
+  span.attribute("graphent.run_id", runId)
+  span.attribute("graphent.agent", agent.name)
+  const clock = Context.get(context, Clock.Clock)
+  return new Run(agent, input, options, journal, onEvent, clock, tools, planner, traceSteps, runId, span.traceId)
+}
+
+const runLoop = <R>(
+  agent: Agent<R>,
+  input: string,
+  options: RunOptions | undefined,
+  journal: JournalShape,
+  onEvent: ((event: RunEvent) => void) | undefined
+): Effect.Effect<RunResult, RunError, R> =>
+  Effect.flatMap(Effect.orDie(Effect.currentSpan), (span) =>
+    Effect.contextWith((context: Context.Context<never>) => {
+      const run = makeRun(agent, input, options, journal, onEvent, context, span)
+      // One annotation for the whole run (a tool's logs also get its step, see executeStep).
+      return Effect.annotateLogs(run.main(), { agent: agent.name, runId: run.runId, traceId: run.traceId })
+    })).pipe(Effect.withSpan("graphent.run", undefined, { captureStackTrace: false }))
+
+// ---------------------------------------------------------------------------
+// streaming
+// ---------------------------------------------------------------------------
+
+/**
+ * A streamed run's events on their way to the consumer: the run publishes
+ * them here, the consumer pulls all those published since its last pull, or
+ * waits for the next. A waiting consumer is woken in a microtask, once the
+ * run's current synchronous stretch is over, so events published together
+ * (a step's outcome, the next decision, the next step's start) arrive as one
+ * chunk instead of one wake-up each. The buffer is unbounded, like the
+ * journal: a slow consumer never holds the run up.
+ */
+class Mailbox {
+  private pending: Array<RunEvent> = []
+  private exit: Exit.Exit<unknown, RunError> | undefined = undefined
+  private waiting: ((wake: Effect.Effect<void>) => void) | undefined = undefined
+  private wakeScheduled = false
+
+  publish(event: RunEvent): void {
+    this.pending.push(event)
+    this.wake()
+  }
+
+  close(exit: Exit.Exit<unknown, RunError>): void {
+    this.exit = exit
+    this.wake()
+  }
+
+  private wake(): void {
+    if (this.waiting === undefined || this.wakeScheduled) return
+    this.wakeScheduled = true
+    queueMicrotask(() => {
+      this.wakeScheduled = false
+      const resume = this.waiting
+      this.waiting = undefined
+      resume?.(Effect.void)
+    })
+  }
+
+  /** Waits for the next event or the end of the run; a consumer interrupted while waiting leaves no trace. */
+  private readonly wait: Effect.Effect<void> = Effect.callback<void>((resume) => {
+    this.waiting = resume
+    return Effect.sync(() => {
+      this.waiting = undefined
+    })
+  })
+
+  /** The events published since the last pull; then the run's end: done, or its failure. */
+  readonly pull: Pull.Pull<Arr.NonEmptyReadonlyArray<RunEvent>, RunError> = Effect.suspend(() => {
+    const pending = this.pending
+    if (Arr.isReadonlyArrayNonEmpty(pending)) {
+      this.pending = []
+      return Effect.succeed(pending)
     }
-  }).pipe(
-    Effect.withSpan("graphent.run", undefined, { captureStackTrace: false }),
-    Effect.annotateLogs("agent", agent.name)
-  )
+    const exit = this.exit
+    if (exit !== undefined) return exit._tag === "Success" ? Cause.done() : Effect.failCause(exit.cause)
+    return Effect.andThen(this.wait, this.pull)
+  })
+}
 
 /**
  * Builds a local runtime over the {@link Journal} in context.
@@ -473,11 +698,18 @@ export const make: Effect.Effect<AgentRuntimeShape, never, Journal> = Effect.gen
   return AgentRuntime.of({
     run: (agent, input, options) => runLoop(agent, input, options, journal, undefined),
     stream: (agent, input, options) =>
-      Stream.callback((queue) =>
-        runLoop(agent, input, options, journal, (event) => Queue.offerUnsafe(queue, event)).pipe(
-          Effect.andThen(Queue.end(queue))
-        )
-      )
+      Stream.fromChannel(Channel.fromTransform((_, scope) =>
+        Effect.suspend(() => {
+          const mailbox = new Mailbox()
+          const run = runLoop(agent, input, options, journal, (event) => mailbox.publish(event)).pipe(
+            Effect.onExit((exit) => Effect.sync(() => mailbox.close(exit))),
+            // As with Stream.callback, what the run adds to a Scope lasts as long as the stream.
+            Scope.provide(scope)
+          )
+          // The run is a fiber of the stream's scope: a consumer that stops interrupts it.
+          return Effect.as(Effect.forkIn(run, scope, { startImmediately: true }), mailbox.pull)
+        })
+      ))
   })
 })
 

@@ -118,34 +118,39 @@ export interface ToolsShape {
   ) => Effect.Effect<ToolOutput, Tool.ToolError | ReplayDivergence | ResumeUnsafe, any>
 }
 
-const runHandler = (entry: Entry, value: unknown, call: ToolCall, context: Tool.ToolContext) =>
-  Effect.suspend(() => entry.tool.handler(value, context) as Effect.Effect<unknown, unknown, unknown>).pipe(
-    Effect.catchCause((cause): Effect.Effect<never, Tool.ToolFailed> => {
-      if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
-      const error = Cause.findErrorOption(cause)
-      if (error._tag === "Some") {
-        return Effect.fail(
-          new Tool.ToolFailed({
-            tool: call.tool,
-            stepId: call.stepId,
-            reason: Tool.describeFailure(error.value),
-            defect: false,
-            cause: error.value
-          })
-        )
-      }
-      const defect = Cause.findDefect(cause)
-      const thrown = defect._tag === "Success" ? defect.success : Cause.squash(cause)
-      return Effect.fail(
-        new Tool.ToolFailed({
-          tool: call.tool,
-          stepId: call.stepId,
-          reason: Tool.describeFailure(thrown),
-          defect: true,
-          cause: thrown
-        })
-      )
+/** A handler's failure (error or defect) as the step's `ToolFailed`; interruptions pass through. */
+const handlerFailure = (call: ToolCall, cause: Cause.Cause<unknown>): Effect.Effect<never, Tool.ToolFailed> => {
+  if (Cause.hasInterruptsOnly(cause)) return Effect.failCause(cause as Cause.Cause<never>)
+  const error = Cause.findErrorOption(cause)
+  if (error._tag === "Some") {
+    return Effect.fail(
+      new Tool.ToolFailed({
+        tool: call.tool,
+        stepId: call.stepId,
+        reason: Tool.describeFailure(error.value),
+        defect: false,
+        cause: error.value
+      })
+    )
+  }
+  const defect = Cause.findDefect(cause)
+  const thrown = defect._tag === "Success" ? defect.success : Cause.squash(cause)
+  return Effect.fail(
+    new Tool.ToolFailed({
+      tool: call.tool,
+      stepId: call.stepId,
+      reason: Tool.describeFailure(thrown),
+      defect: true,
+      cause: thrown
     })
+  )
+}
+
+// Runs once per step: data-first calls, so no `pipe` and no partially applied combinator per call.
+const runHandler = (entry: Entry, value: unknown, call: ToolCall, context: Tool.ToolContext) =>
+  Effect.catchCause(
+    Effect.suspend(() => entry.tool.handler(value, context) as Effect.Effect<unknown, unknown, unknown>),
+    (cause) => handlerFailure(call, cause)
   )
 
 /**
