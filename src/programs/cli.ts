@@ -21,103 +21,23 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as JournalFile from "../layers/JournalFile.js"
 import * as JournalMemory from "../layers/JournalMemory.js"
-import * as LocalRuntime from "../layers/LocalRuntime.js"
-import * as Logging from "../layers/Logging.js"
-import * as MemoryInMemory from "../layers/MemoryInMemory.js"
 import { AgentRuntime, type RunOptions } from "../services/AgentRuntime.js"
-import type { Journal, JournalError } from "../services/Journal.js"
 import * as Replay from "../services/Replay.js"
-import type { RunEvent } from "../services/RunEvent.js"
 import { version } from "../version.js"
-import { type AgentModule, loadAgent } from "./loadAgent.js"
+import {
+  agentFlag,
+  Exit,
+  jsonFlag,
+  load,
+  openRecording,
+  printEvents,
+  readJournal,
+  runFlag,
+  runWith,
+  usageError,
+  writeLine
+} from "./cliSupport.js"
 import * as TraceView from "./traceView.js"
-
-/**
- * Ends the command with an exit code and a message for standard error.
- */
-class Exit extends Schema.TaggedError<Exit>()("Exit", { code: Schema.Number, reason: Schema.String }) {
-  override get message(): string {
-    return this.reason
-  }
-}
-
-const usageError = (reason: string) => new Exit({ code: 2, reason })
-
-const writeLine = (line: string) => Effect.sync(() => void process.stdout.write(line + "\n"))
-
-/** What an agent module's run needs: runtime, journal, memory, logging, and the module's own layer. */
-const runLayer = (module: AgentModule, journal: Layer.Layer<Journal, JournalError>) => {
-  const base = Layer.mergeAll(
-    LocalRuntime.layer.pipe(Layer.provideMerge(journal)),
-    MemoryInMemory.layer,
-    Logging.layerConfig({ stderr: true })
-  )
-  return (module.layer === undefined ? base : Layer.provideMerge(module.layer, base)) as Layer.Layer<
-    AgentRuntime | Journal,
-    JournalError
-  >
-}
-
-/**
- * Runs `program` with the module's layer; maps failures to exit codes (1: the run failed, 2: bad input).
- * What a loaded agent requires is not known statically: the defaults plus the module's own layer provide it.
- */
-const runWith = <A>(
-  module: AgentModule,
-  journal: Layer.Layer<Journal, JournalError>,
-  program: Effect.Effect<A, unknown, unknown>
-) =>
-  (program as Effect.Effect<A, unknown, AgentRuntime | Journal>).pipe(
-    Effect.provide(runLayer(module, journal)),
-    Effect.mapError((error) => {
-      const tag = typeof error === "object" && error !== null && "_tag" in error ? error._tag : undefined
-      const message = error instanceof Error ? error.message : String(error)
-      if (tag === "JournalError" || tag === "ReplayUnavailable") return usageError(message)
-      if (tag === "ReplayDivergence") return new Exit({ code: 1, reason: message })
-      return new Exit({ code: 1, reason: `run failed: ${message}` })
-    })
-  )
-
-const printEvents = (json: boolean) => (event: RunEvent) => json ? writeLine(JSON.stringify(event)) : Effect.void
-
-const load = (file: string) => loadAgent(file).pipe(Effect.mapError((error) => usageError(error.message)))
-
-/** A journal file, read and parsed; a bad file is a usage error (exit 2) naming the line. */
-const readJournal = (file: string) =>
-  JournalFile.readFile(file).pipe(Effect.mapError((error) => usageError(error.message)))
-
-/** The recording of one run of a journal, and the agent module it was recorded from (or `--agent`). */
-const openRecording = (journalFile: string, agentOption: Option.Option<string>, runId: Option.Option<string>) =>
-  Effect.gen(function*() {
-    const { events } = yield* readJournal(journalFile)
-    const recorded = yield* Replay.recording(events, Option.getOrUndefined(runId)).pipe(
-      Effect.mapError((error) => usageError(error.message))
-    )
-    const agentFile = Option.getOrUndefined(agentOption) ?? recorded.metadata.agentFile
-    if (agentFile === undefined) {
-      return yield* usageError(`the journal does not name its agent file; pass --agent FILE`)
-    }
-    const module = yield* load(agentFile)
-    if (module.agent.name !== recorded.agent) {
-      return yield* usageError(
-        `the journal was recorded for agent "${recorded.agent}", but ${agentFile} exports agent "${module.agent.name}"`
-      )
-    }
-    return { events: recorded.events, recorded, module }
-  })
-
-const agentFlag = Flag.String("agent").pipe(
-  Flag.withDescription("The agent module (default: the file recorded in the journal)"),
-  Flag.optional
-)
-const runFlag = Flag.String("run").pipe(
-  Flag.withDescription("The run to use when the journal holds several"),
-  Flag.optional
-)
-const jsonFlag = Flag.Boolean("json").pipe(
-  Flag.withDescription("Print the run's events as JSON lines instead of the answer"),
-  Flag.withDefault(false)
-)
 
 const run = Command.make(
   "run",
