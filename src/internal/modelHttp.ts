@@ -332,6 +332,39 @@ const retryAfter = (headers: Headers.Headers, now: number): Duration.Duration | 
 // =============================================================================
 
 /**
+ * What an error body of the OpenAI dialect says (chat completions and
+ * embeddings): OpenAI `{error:{message,type,code,param}}`, vLLM
+ * `{message,type}`, Ollama `{error:"..."}`.
+ */
+export const openAiErrorDetails = (body: any, headers: Headers.Headers): ErrorDetails => {
+  const error = body?.error ?? body
+  const message: string | undefined = typeof error === "string"
+    ? error
+    : typeof error?.message === "string"
+    ? error.message
+    : typeof body?.detail === "string"
+    ? body.detail
+    : undefined
+  const errorCode = typeof error?.code === "string" || typeof error?.code === "number" ? String(error.code) : null
+  const errorType = typeof error?.type === "string" ? error.type : null
+  const requestId = headers["x-request-id"] ?? null
+  // OpenAI's `retry-after-ms` goes before `retry-after`.
+  const retryAfterMillis = Number(headers["retry-after-ms"]?.trim() || undefined)
+  return {
+    message,
+    errorCode,
+    errorType,
+    requestId,
+    metadata: { openai: { errorCode, errorType, requestId } },
+    parameter: typeof error?.param === "string" ? error.param : undefined,
+    // Out of credit is not a rate limit: waiting does not help.
+    quotaExhausted: errorCode === "insufficient_quota" || errorType === "insufficient_quota",
+    retryAfter: Number.isFinite(retryAfterMillis) ? Duration.millis(Math.max(0, retryAfterMillis)) : undefined
+  }
+}
+
+
+/**
  * A provider's tool definitions, cached per tool: they depend only on the tool,
  * and `LanguageModel` hands over a fresh tools array on every call.
  */

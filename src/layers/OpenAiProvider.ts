@@ -18,7 +18,6 @@
  * @since 0.1.0
  */
 import * as Config from "effect/Config"
-import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -34,7 +33,6 @@ import type * as Response from "effect/ai/Response"
 import * as Telemetry from "effect/ai/Telemetry"
 import * as Base64 from "effect/encoding/Base64"
 import * as FetchHttpClient from "effect/http/FetchHttpClient"
-import type * as Headers from "effect/http/Headers"
 import type * as HttpClient from "effect/http/HttpClient"
 import * as ModelHttp from "../internal/modelHttp.js"
 
@@ -343,33 +341,7 @@ const parseToolArguments = (name: string, args: unknown): Effect.Effect<unknown,
 // Errors
 // =============================================================================
 
-/** OpenAI: `{error:{message,type,code,param}}`; vLLM: `{message,type}`; Ollama: `{error:"..."}`. */
-const errorDetails = (body: any, headers: Headers.Headers): ModelHttp.ErrorDetails => {
-  const error = body?.error ?? body
-  const message: string | undefined = typeof error === "string"
-    ? error
-    : typeof error?.message === "string"
-    ? error.message
-    : typeof body?.detail === "string"
-    ? body.detail
-    : undefined
-  const errorCode = typeof error?.code === "string" || typeof error?.code === "number" ? String(error.code) : null
-  const errorType = typeof error?.type === "string" ? error.type : null
-  const requestId = headers["x-request-id"] ?? null
-  // OpenAI's `retry-after-ms` goes before `retry-after`.
-  const retryAfterMillis = Number(headers["retry-after-ms"]?.trim() || undefined)
-  return {
-    message,
-    errorCode,
-    errorType,
-    requestId,
-    metadata: { openai: { errorCode, errorType, requestId } },
-    parameter: typeof error?.param === "string" ? error.param : undefined,
-    // Out of credit is not a rate limit: waiting does not help.
-    quotaExhausted: errorCode === "insufficient_quota" || errorType === "insufficient_quota",
-    retryAfter: Number.isFinite(retryAfterMillis) ? Duration.millis(Math.max(0, retryAfterMillis)) : undefined
-  }
-}
+// The error bodies of the OpenAI dialect are read by `ModelHttp.openAiErrorDetails` (shared with the embeddings).
 
 // =============================================================================
 // Constructor
@@ -388,7 +360,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     url: `${baseUrl}/chat/completions`,
     options,
     authHeaders: (apiKey) => ({ authorization: `Bearer ${apiKey}` }),
-    errorDetails
+    errorDetails: ModelHttp.openAiErrorDetails
   })
   const { fail } = http
   const codecTransformer = options.strictJsonSchema === true
