@@ -50,6 +50,7 @@ import type { ErrorInfo, RunEvent, Usage } from "../services/RunEvent.js"
 import { encodeStepError, type ReplayDivergence, type ResumeUnsafe, type Session } from "../services/Replay.js"
 import * as Tool from "../services/Tool.js"
 import { type CallDefaults, type ToolOutput, Tools, type ToolsShape } from "../services/Tools.js"
+import * as Telemetry from "../internal/telemetry.js"
 import * as JournalMemory from "./JournalMemory.js"
 
 // ---------------------------------------------------------------------------
@@ -233,8 +234,8 @@ class Run<R> {
     readonly clock: Clock.Clock,
     readonly tools: ToolsShape,
     readonly planner: PlannerShape<R> | undefined,
-    /** Whether each step gets its own span (only worth it when a tracer exports spans). */
-    readonly traceSteps: boolean,
+    /** Whether decisions, steps and tool calls get spans (only when a tracer exports them), and with payloads. */
+    readonly tracing: Telemetry.Tracing | undefined,
     readonly runId: string,
     readonly traceId: string
   ) {
@@ -320,7 +321,11 @@ class Run<R> {
       return Effect.fail(new BudgetExceeded({ budget: "turns", limit: budget.maxTurns, used: this.turn + 1 }))
     }
     this.state.turn = ++this.turn
-    return Effect.flatMap(planner.decide(this.state), (decision) => this.decided(decision))
+    const decide = planner.decide(this.state)
+    return Effect.flatMap(
+      this.tracing === undefined ? decide : Telemetry.traceDecision(decide, this.turn, this.tracing),
+      (decision) => this.decided(decision)
+    )
   }
 
   decided(decision: Decision): Effect.Effect<string, RunError, R> {
@@ -432,18 +437,14 @@ class Run<R> {
             ? this.succeeded(step, args, at, exit.value)
             : this.failed(step, args, at, exit.cause))
     )
-    const execution = this.tools.execute(
+    const call = this.tools.execute(
       agent.registry,
       { stepId: step.id, tool: step.tool, args },
       { runId, agent: agent.name, stepId: step.id, threadId: this.threadId },
       this.defaults
     )
-    const traced = this.traceSteps
-      ? Effect.withSpan(attempt, "graphent.step", {
-        attributes: { "graphent.step_id": step.id, "graphent.tool": step.tool },
-        captureStackTrace: false
-      })
-      : attempt
+    const execution = this.tracing === undefined ? call : Telemetry.traceTool(call, step, args, this.tracing)
+    const traced = this.tracing === undefined ? attempt : Telemetry.traceStep(attempt, step)
     return Effect.annotateLogs(traced, "step", step.id) as Effect.Effect<void, StepAbort, R>
   }
 
@@ -604,12 +605,13 @@ const makeRun = <R>(
   const tools = options?.replay?.tools ?? Context.get(context, Tools)
   const planner: PlannerShape<R> | undefined = agent.planner ?? Context.getOrUndefined(context, Planner)
   // A span per step costs more than the rest of the step: create them only when a tracer exports them.
-  const traceSteps = Context.get(context, Tracer.Tracer) !== Tracer.nativeTracer
+  const tracing = Telemetry.tracingOf(context)
   const runId = options?.runId ?? Context.get(context, Ids).runId()
   span.attribute("graphent.run_id", runId)
   span.attribute("graphent.agent", agent.name)
   const clock = Context.get(context, Clock.Clock)
-  return new Run(agent, input, options, journal, onEvent, clock, tools, planner, traceSteps, runId, span.traceId)
+  const publish = Telemetry.observed(context, agent.name, options?.replay, onEvent)
+  return new Run(agent, input, options, journal, publish, clock, tools, planner, tracing, runId, span.traceId)
 }
 
 const runLoop = <R>(
@@ -622,8 +624,11 @@ const runLoop = <R>(
   Effect.flatMap(Effect.orDie(Effect.currentSpan), (span) =>
     Effect.contextWith((context: Context.Context<never>) => {
       const run = makeRun(agent, input, options, journal, onEvent, context, span)
+      const main = run.tracing === undefined
+        ? run.main()
+        : Telemetry.traceRun(run.main(), span, { runId: run.runId, agent: agent.name, input, threadId: run.threadId }, run.tracing)
       // One annotation for the whole run (a tool's logs also get its step, see executeStep).
-      return Effect.annotateLogs(run.main(), { agent: agent.name, runId: run.runId, traceId: run.traceId })
+      return Effect.annotateLogs(main, { agent: agent.name, runId: run.runId, traceId: run.traceId })
     })).pipe(Effect.withSpan("graphent.run", undefined, { captureStackTrace: false }))
 
 // ---------------------------------------------------------------------------
