@@ -43,6 +43,8 @@ export type Reply =
   }
   /** Accepts the request and never answers. */
   | { readonly _tag: "Hang" }
+  /** The reply computed from the request (e.g. one vector per input of an embeddings request). */
+  | { readonly _tag: "Dynamic"; readonly reply: (request: RecordedRequest) => Reply }
 
 /**
  * A server-sent event: a string is a raw `data:` payload written as is (e.g.
@@ -75,6 +77,40 @@ export const sse = (events: ReadonlyArray<SseEvent>, options?: { readonly pieceS
 })
 
 export const hang: Reply = { _tag: "Hang" }
+
+export const dynamic = (reply: (request: RecordedRequest) => Reply): Reply => ({ _tag: "Dynamic", reply })
+
+/**
+ * A deterministic vector for a text, for the embeddings route: coordinate `i`
+ * is a function of the text's characters, so equal texts get equal vectors.
+ */
+export const fakeVector = (text: string, dimensions: number): Array<number> =>
+  Array.from({ length: dimensions }, (_, i) => {
+    let sum = 0
+    for (let c = 0; c < text.length; c++) sum += ((text.charCodeAt(c) * (i + 1) * (c + 1)) % 97) - 48
+    return sum / 97
+  })
+
+/**
+ * The OpenAI embeddings route (`POST /v1/embeddings`): one {@link fakeVector}
+ * per input, in the inputs' order, with the usage counting one token per
+ * input. `reverse` lists them backwards (with their `index`), as a server may.
+ */
+export const embeddings = (options?: {
+  readonly dimensions?: number | undefined
+  readonly reverse?: boolean | undefined
+}): Reply =>
+  dynamic((request) => {
+    const inputs: Array<string> = typeof request.body?.input === "string" ? [request.body.input] : request.body?.input ?? []
+    const dimensions = request.body?.dimensions ?? options?.dimensions ?? 8
+    const data = inputs.map((text, index) => ({ object: "embedding", index, embedding: fakeVector(text, dimensions) }))
+    return json({
+      object: "list",
+      model: request.body?.model,
+      data: options?.reverse === true ? data.reverse() : data,
+      usage: { prompt_tokens: inputs.length, total_tokens: inputs.length }
+    })
+  })
 
 const renderEvent = (event: SseEvent): string => {
   if (typeof event === "string") return `data: ${event}\n\n`
@@ -110,9 +146,10 @@ export const make = (script: ReadonlyArray<Reply>): Effect.Effect<FakeModelServe
           for (const [name, value] of Object.entries(req.headers)) {
             if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(", ") : value
           }
-          const reply = script[Math.min(requests.length, script.length - 1)]!
-          requests.push({ method: req.method ?? "", path: req.url ?? "", headers, body, at: Date.now() })
-          void respond(reply, res)
+          const scripted = script[Math.min(requests.length, script.length - 1)]!
+          const request = { method: req.method ?? "", path: req.url ?? "", headers, body, at: Date.now() }
+          requests.push(request)
+          void respond(resolve(scripted, request), res)
         })
       })
       return new Promise<{ server: http.Server; requests: Array<RecordedRequest> }>((resolve) =>
@@ -131,7 +168,11 @@ export const make = (script: ReadonlyArray<Reply>): Effect.Effect<FakeModelServe
     requests
   })))
 
-const respond = async (reply: Reply, res: http.ServerResponse): Promise<void> => {
+/** The reply to send: a dynamic reply is computed from the request. */
+const resolve = (reply: Reply, request: RecordedRequest): Exclude<Reply, { readonly _tag: "Dynamic" }> =>
+  reply._tag === "Dynamic" ? resolve(reply.reply(request), request) : reply
+
+const respond = async (reply: Exclude<Reply, { readonly _tag: "Dynamic" }>, res: http.ServerResponse): Promise<void> => {
   switch (reply._tag) {
     case "Json": {
       res.writeHead(reply.status, { "content-type": "application/json", ...reply.headers })
