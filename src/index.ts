@@ -18,6 +18,8 @@ export * as Memory from "./services/Memory.js"
 /** @since 0.1.0 */
 export * as Planner from "./services/Planner.js"
 /** @since 0.1.0 */
+export * as Pricing from "./services/Pricing.js"
+/** @since 0.1.0 */
 export * as Replay from "./services/Replay.js"
 /** @since 0.1.0 */
 export * as RunEvent from "./services/RunEvent.js"
@@ -29,6 +31,10 @@ export * as Tools from "./services/Tools.js"
 /** @since 0.1.0 */
 export * as EmbeddingLocal from "./layers/EmbeddingLocal.js"
 /** @since 0.1.0 */
+export * as EmbeddingConfig from "./layers/EmbeddingConfig.js"
+/** @since 0.1.0 */
+export * as EmbeddingOpenAi from "./layers/EmbeddingOpenAi.js"
+/** @since 0.1.0 */
 export * as AnthropicProvider from "./layers/AnthropicProvider.js"
 /** @since 0.1.0 */
 export * as JournalFile from "./layers/JournalFile.js"
@@ -36,6 +42,8 @@ export * as JournalFile from "./layers/JournalFile.js"
 export * as JournalMemory from "./layers/JournalMemory.js"
 /** @since 0.1.0 */
 export * as JournalPg from "./layers/JournalPg.js"
+/** @since 0.1.0 */
+export * as LlmPlanner from "./layers/LlmPlanner.js"
 /** @since 0.1.0 */
 export * as LocalRuntime from "./layers/LocalRuntime.js"
 /** @since 0.1.0 */
@@ -52,6 +60,8 @@ export * as OpenAiProvider from "./layers/OpenAiProvider.js"
 export * as MemoryRedis from "./layers/MemoryRedis.js"
 /** @since 0.1.0 */
 export * as Pglite from "./layers/Pglite.js"
+/** @since 0.1.0 */
+export * as ScriptedModel from "./layers/ScriptedModel.js"
 /** @since 0.1.0 */
 export * as SequencePlanner from "./layers/SequencePlanner.js"
 

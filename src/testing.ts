@@ -16,6 +16,7 @@ import type { Agent } from "./services/Agent.js"
 import type { RunError } from "./services/AgentRuntime.js"
 import type { JournalError } from "./services/Journal.js"
 import type { Memory } from "./services/Memory.js"
+import type { RunContext } from "./services/Planner.js"
 import * as Replay from "./services/Replay.js"
 
 /**
@@ -45,6 +46,28 @@ export const layer: Layer.Layer<AgentRuntime | Journal | Memory> = Layer.mergeAl
 
 /** @since 0.1.0 */
 export { layerTest as layerPlannerTest, scripted as scriptedPlanner } from "./services/Planner.js"
+/** @since 0.1.0 */
+export {
+  assertUsedUp as assertModelScriptUsedUp,
+  calls as modelCalls,
+  layer as layerModelScript,
+  layerFunction as layerModelFunction
+} from "./layers/ScriptedModel.js"
+
+/**
+ * A run context that journals nothing: model calls and values go straight to
+ * the world. For calling a planner's `decide` directly in a unit test.
+ *
+ * @since 0.1.0
+ * @category planners
+ */
+export const directRunContext: RunContext = {
+  streaming: false,
+  callModel: (_model, _request, live) => live,
+  journaled: (_key, effect) => effect,
+  textDelta: () => {},
+  toolCallDelta: () => {}
+}
 /** @since 0.1.0 */
 export { layerTest as layerToolsTest } from "./services/Tools.js"
 

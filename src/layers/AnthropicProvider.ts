@@ -334,8 +334,20 @@ const metadataPart = (
   ...(message.model ? { modelId: message.model } : undefined)
 })
 
-const parseToolInput = (name: string, json: string): Effect.Effect<unknown, AiError.AiErrorReason> => {
+/** Parses streamed tool input; with deferred validation, input that is not JSON is passed on as the raw string. */
+const parseToolInput = (
+  name: string,
+  json: string,
+  options: LanguageModel.ProviderOptions
+): Effect.Effect<unknown, AiError.AiErrorReason> => {
   if (json.trim() === "") return Effect.succeed({})
+  if (options.toolCallValidation === "deferred") {
+    try {
+      return Effect.succeed(JSON.parse(json) as unknown)
+    } catch {
+      return Effect.succeed(json)
+    }
+  }
   return Effect.try({
     try: () => JSON.parse(json) as unknown,
     catch: () =>
@@ -598,7 +610,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
             })
           } else if (block?.kind === "tool") {
             parts.push({ type: "tool-params-end", id: block.id })
-            const params = yield* Effect.mapError(parseToolInput(block.name, block.input), (reason) => fail(method, reason))
+            const params = yield* Effect.mapError(parseToolInput(block.name, block.input, providerOptions), (reason) => fail(method, reason))
             toolCalls++
             parts.push({ type: "tool-call", id: block.id, name: block.name, params })
           }

@@ -23,12 +23,13 @@ import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
 import * as Tracer from "effect/Tracer"
-import type { Agent, Budget } from "../services/Agent.js"
+import { type Agent, type Budget, decodeOutput } from "../services/Agent.js"
 import {
   AgentRuntime,
   type AgentRuntimeShape,
   BudgetExceeded,
   Ids,
+  OutputInvalid,
   type RunError,
   type RunOptions,
   type RunResult
@@ -43,10 +44,20 @@ import {
   type PlannerShape,
   type PlanStep,
   type Ref,
+  type RunAbort,
+  type RunContext,
   type RunState,
   type StepOutcome
 } from "../services/Planner.js"
-import type { ErrorInfo, RunEvent, Usage } from "../services/RunEvent.js"
+import { cost as costOf, priceOf, type PriceTable, Pricing } from "../services/Pricing.js"
+import type {
+  ErrorInfo,
+  ModelOutput,
+  ModelRequest,
+  ModelToolCall,
+  RunEvent,
+  Usage
+} from "../services/RunEvent.js"
 import { encodeStepError, type ReplayDivergence, type ResumeUnsafe, type Session } from "../services/Replay.js"
 import * as Tool from "../services/Tool.js"
 import { type CallDefaults, type ToolOutput, Tools, type ToolsShape } from "../services/Tools.js"
@@ -208,8 +219,9 @@ interface LiveRunState extends RunState {
  * object rather than closures allocated per run: a run is mostly short, and
  * with many of them alive at once the closures were a large part of each.
  */
-class Run<R> {
+class Run<R> implements RunContext {
   readonly events: Array<RunEvent> = []
+  readonly decisions: Array<Decision> = []
   readonly steps: Array<StepOutcome> = []
   readonly outcomes = new Map<string, StepOutcome>()
   /** The errors of failed steps, for a Fail decision that names one; made on the first failure. */
@@ -222,11 +234,18 @@ class Run<R> {
   readonly startedAt: number
   turn = 0
   stepsUsed = 0
+  modelCalls = 0
+  inputTokens = 0
+  outputTokens = 0
+  /** Undefined until a model call with a price. */
+  cost: number | undefined = undefined
+  /** The decoded output, once the run answered. */
+  output: unknown = undefined
   /** Every turn from the current one on; suspended, so it is one value reused each turn. */
   readonly turns: Effect.Effect<string, RunError, R> = Effect.suspend(() => this.nextTurn())
 
   constructor(
-    readonly agent: Agent<R>,
+    readonly agent: Agent<R, unknown>,
     readonly input: string,
     readonly options: RunOptions | undefined,
     readonly journal: JournalShape,
@@ -237,7 +256,10 @@ class Run<R> {
     /** Whether decisions, steps and tool calls get spans (only when a tracer exports them), and with payloads. */
     readonly tracing: Telemetry.Tracing | undefined,
     readonly runId: string,
-    readonly traceId: string
+    readonly traceId: string,
+    readonly prices: PriceTable,
+    /** Whether the run is consumed as a stream (planners then stream model calls). */
+    readonly streaming: boolean
   ) {
     this.session = options?.replay
     this.budget = options?.budget === undefined ? agent.budget : { ...agent.budget, ...options.budget }
@@ -251,7 +273,9 @@ class Run<R> {
       threadId: this.threadId,
       turn: 0,
       steps: this.steps,
-      outcomes: this.outcomes
+      outcomes: this.outcomes,
+      decisions: this.decisions,
+      context: this
     }
   }
 
@@ -260,7 +284,93 @@ class Run<R> {
   }
 
   usage(): Usage {
-    return { turns: this.turn, steps: this.stepsUsed }
+    if (this.modelCalls === 0) return { turns: this.turn, steps: this.stepsUsed }
+    const usage = {
+      turns: this.turn,
+      steps: this.stepsUsed,
+      modelCalls: this.modelCalls,
+      inputTokens: this.inputTokens,
+      outputTokens: this.outputTokens
+    }
+    return this.cost === undefined ? usage : { ...usage, cost: this.cost }
+  }
+
+  // -- the planner's run context (model calls, journaled values, deltas) ------
+
+  textDelta(text: string): void {
+    this.onEvent?.({ _tag: "TextDelta", runId: this.runId, turn: this.turn, text, at: this.now() })
+  }
+
+  toolCallDelta(toolCall: ModelToolCall): void {
+    this.onEvent?.({ _tag: "ToolCallDelta", runId: this.runId, turn: this.turn, toolCall, at: this.now() })
+  }
+
+  callModel<E, R2>(
+    model: string,
+    request: ModelRequest,
+    live: Effect.Effect<ModelOutput, E, R2>
+  ): Effect.Effect<ModelOutput, E | RunAbort, R2> {
+    const call = this.modelCalls + 1
+    const { runId, turn } = this
+    const made = (startedAt: number) => (response: ModelOutput) => {
+      const at = this.now()
+      const price = priceOf(this.prices, model)
+      const cost = price === undefined ? undefined : costOf(price, response.usage)
+      return this.modelCalled({
+        _tag: "ModelCalled",
+        runId,
+        turn,
+        call,
+        model,
+        request,
+        response,
+        ...(cost === undefined ? {} : { cost }),
+        durationMs: at - startedAt,
+        at
+      })
+    }
+    const callLive = Effect.suspend(() => Effect.flatMap(live, made(this.now())))
+    const session = this.session
+    if (session === undefined) return callLive
+    return Effect.flatMap(session.model(call, request), (recorded) =>
+      // The recording answers: the same event again, with the recorded model, timing and cost.
+      recorded === undefined ? callLive : this.modelCalled(recorded))
+  }
+
+  /** Journals a model call, counts its tokens and cost, and checks the budgets. */
+  modelCalled(event: Extract<RunEvent, { readonly _tag: "ModelCalled" }>): Effect.Effect<ModelOutput, RunAbort> {
+    this.modelCalls = event.call
+    this.inputTokens += event.response.usage.inputTokens
+    this.outputTokens += event.response.usage.outputTokens
+    if (event.cost !== undefined) this.cost = (this.cost ?? 0) + event.cost
+    return this.emitThen(event, () => {
+      const { maxCost, maxTokens } = this.budget
+      const tokens = this.inputTokens + this.outputTokens
+      if (maxTokens !== undefined && tokens > maxTokens) {
+        return Effect.fail(new BudgetExceeded({ budget: "tokens", limit: maxTokens, used: tokens }))
+      }
+      if (maxCost !== undefined && this.cost !== undefined && this.cost > maxCost) {
+        return Effect.fail(new BudgetExceeded({ budget: "cost", limit: maxCost, used: this.cost }))
+      }
+      return Effect.succeed(event.response)
+    })
+  }
+
+  journaled<A, E, R2>(key: string, effect: Effect.Effect<A, E, R2>): Effect.Effect<A, E | RunAbort, R2> {
+    const { runId, turn } = this
+    const live = Effect.flatMap(effect, (value) =>
+      this.emitThen(
+        value === undefined
+          ? { _tag: "ValueRecorded", runId, turn, key, at: this.now() }
+          : { _tag: "ValueRecorded", runId, turn, key, value, at: this.now() },
+        () => Effect.succeed(value)
+      ))
+    const session = this.session
+    if (session === undefined) return live
+    return Effect.flatMap(session.value(turn, key), (recorded) =>
+      recorded === undefined
+        ? live
+        : this.emitThen(recorded, () => Effect.succeed(recorded.value as A)))
   }
 
   publish(event: RunEvent): void {
@@ -337,6 +447,7 @@ class Run<R> {
   }
 
   emitDecision(decision: Decision): Effect.Effect<string, RunError, R> {
+    this.decisions.push(decision)
     return this.emitThen(
       { _tag: "DecisionMade", runId: this.runId, turn: this.turn, decision, at: this.now() },
       () => this.act(decision)
@@ -345,10 +456,16 @@ class Run<R> {
 
   act(decision: Decision): Effect.Effect<string, RunError, R> {
     switch (decision._tag) {
-      case "Answer":
+      case "Answer": {
+        const output = decodeOutput(this.agent as Agent<unknown, unknown>, decision.answer)
+        if (output._tag === "Failure") {
+          return Effect.fail(new OutputInvalid({ issue: output.issue, answer: decision.answer.slice(0, 200) }))
+        }
+        this.output = output.value
         return this.session === undefined
           ? Effect.succeed(decision.answer)
           : Effect.as(this.session.outcome({ answer: decision.answer }), decision.answer)
+      }
       case "Fail": {
         const stepError = decision.stepId === undefined ? undefined : this.stepErrors?.get(decision.stepId)
         return Effect.fail(stepError ?? new PlannerFailed({ reason: decision.reason }))
@@ -496,7 +613,7 @@ class Run<R> {
   // -- the run as a whole ---------------------------------------------------
 
   /** The whole run: RunStarted (and RunResumed), the turns, then RunCompleted. */
-  main(): Effect.Effect<RunResult, RunError, R> {
+  main(): Effect.Effect<RunResult<unknown>, RunError, R> {
     const { agent, input, options, runId, threadId } = this
     const started = this.emit({
       _tag: "RunStarted",
@@ -559,7 +676,7 @@ class Run<R> {
     )
   }
 
-  complete(answer: string): Effect.Effect<RunResult, JournalError> {
+  complete(answer: string): Effect.Effect<RunResult<unknown>, JournalError> {
     const { runId, startedAt } = this
     const finishedAt = this.now()
     const completed = this.emit({
@@ -570,7 +687,7 @@ class Run<R> {
       durationMs: finishedAt - startedAt,
       at: finishedAt
     })
-    return Effect.map(completed, (): RunResult => {
+    return Effect.map(completed, (): RunResult<unknown> => {
       // The times as journaled: under replay, the recorded ones.
       const { events } = this
       const first = events[0]!.at
@@ -581,6 +698,7 @@ class Run<R> {
         agent: this.agent.name,
         input: this.input,
         answer,
+        output: this.output,
         steps: this.steps,
         usage: this.usage(),
         events,
@@ -594,7 +712,7 @@ class Run<R> {
 
 /** Sets a run up from what its context provides (read once, not per step). */
 const makeRun = <R>(
-  agent: Agent<R>,
+  agent: Agent<R, unknown>,
   input: string,
   options: RunOptions | undefined,
   journal: JournalShape,
@@ -611,16 +729,17 @@ const makeRun = <R>(
   span.attribute("graphent.agent", agent.name)
   const clock = Context.get(context, Clock.Clock)
   const publish = Telemetry.observed(context, agent.name, options?.replay, onEvent)
-  return new Run(agent, input, options, journal, publish, clock, tools, planner, tracing, runId, span.traceId)
+  return new Run(agent, input, options, journal, publish, clock, tools, planner, tracing, runId, span.traceId,
+    Context.get(context, Pricing), onEvent !== undefined)
 }
 
-const runLoop = <R>(
-  agent: Agent<R>,
+const runLoop = <R, O>(
+  agent: Agent<R, O>,
   input: string,
   options: RunOptions | undefined,
   journal: JournalShape,
   onEvent: ((event: RunEvent) => void) | undefined
-): Effect.Effect<RunResult, RunError, R> =>
+): Effect.Effect<RunResult<O>, RunError, R> =>
   Effect.flatMap(Effect.orDie(Effect.currentSpan), (span) =>
     Effect.contextWith((context: Context.Context<never>) => {
       const run = makeRun(agent, input, options, journal, onEvent, context, span)
@@ -628,7 +747,12 @@ const runLoop = <R>(
         ? run.main()
         : Telemetry.traceRun(run.main(), span, { runId: run.runId, agent: agent.name, input, threadId: run.threadId }, run.tracing)
       // One annotation for the whole run (a tool's logs also get its step, see executeStep).
-      return Effect.annotateLogs(main, { agent: agent.name, runId: run.runId, traceId: run.traceId })
+      // The output was decoded with the agent's own output Schema.
+      return Effect.annotateLogs(main, { agent: agent.name, runId: run.runId, traceId: run.traceId }) as Effect.Effect<
+        RunResult<O>,
+        RunError,
+        R
+      >
     })).pipe(Effect.withSpan("graphent.run", undefined, { captureStackTrace: false }))
 
 // ---------------------------------------------------------------------------

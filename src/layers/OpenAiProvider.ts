@@ -325,9 +325,26 @@ const metadataPart = (
   ...(typeof chunk.created === "number" ? { timestamp: new Date(chunk.created * 1000).toISOString() } : undefined)
 })
 
-const parseToolArguments = (name: string, args: unknown): Effect.Effect<unknown, AiError.AiErrorReason> => {
+/**
+ * Parses a tool call's JSON arguments. With deferred validation (the caller
+ * validates, e.g. Graphent's planner, which shows the model its mistake)
+ * arguments that are not JSON are passed on as the raw string; otherwise they
+ * fail the call.
+ */
+const parseToolArguments = (
+  name: string,
+  args: unknown,
+  options: LanguageModel.ProviderOptions
+): Effect.Effect<unknown, AiError.AiErrorReason> => {
   if (typeof args !== "string") return Effect.succeed(args ?? {})
   if (args.trim() === "") return Effect.succeed({})
+  if (options.toolCallValidation === "deferred") {
+    try {
+      return Effect.succeed(JSON.parse(args) as unknown)
+    } catch {
+      return Effect.succeed(args)
+    }
+  }
   return Effect.try({
     try: () => JSON.parse(args) as unknown,
     catch: () =>
@@ -436,7 +453,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     const toolCalls = choice.message.tool_calls ?? []
     for (const call of toolCalls) {
       const params = yield* Effect.mapError(
-        parseToolArguments(call.function.name, call.function.arguments),
+        parseToolArguments(call.function.name, call.function.arguments, providerOptions),
         (reason) => fail(method, reason)
       )
       parts.push({ type: "tool-call", id: call.id || (yield* newToolCallId), name: call.function.name, params })
@@ -481,7 +498,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
           if (call.args.length > 0) parts.push({ type: "tool-params-delta", id: call.id, delta: call.args })
         }
         parts.push({ type: "tool-params-end", id: call.id })
-        const params = yield* Effect.mapError(parseToolArguments(call.name, call.args), (reason) => fail(method, reason))
+        const params = yield* Effect.mapError(parseToolArguments(call.name, call.args, providerOptions), (reason) => fail(method, reason))
         parts.push({ type: "tool-call", id: call.id, name: call.name, params })
       }
     })

@@ -36,7 +36,7 @@ export class AgentLoadError extends Schema.TaggedError<AgentLoadError>()("AgentL
  */
 export interface AgentModule {
   readonly file: string
-  readonly agent: Agent<unknown>
+  readonly agent: Agent<unknown, unknown>
   readonly layer: Layer.Layer<unknown, unknown> | undefined
 }
 

@@ -9,6 +9,7 @@
  */
 import type * as Duration from "effect/Duration"
 import type * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import type { PlannerShape } from "./Planner.js"
 import type * as Tool from "./Tool.js"
 import * as Tools from "./Tools.js"
@@ -26,21 +27,33 @@ export interface Budget {
   readonly maxTurns: number
   /** Wall-clock limit for the whole run (default: none). */
   readonly maxWallTime: Duration.Input | undefined
+  /** Input plus output tokens of all model calls (default: none). */
+  readonly maxTokens: number | undefined
+  /** Cost of all model calls, in the price table's currency (default: none). */
+  readonly maxCost: number | undefined
 }
 
 /**
  * @since 0.1.0
  * @category models
  */
-export const defaultBudget: Budget = { maxSteps: 500, maxTurns: 100, maxWallTime: undefined }
+export const defaultBudget: Budget = {
+  maxSteps: 500,
+  maxTurns: 100,
+  maxWallTime: undefined,
+  maxTokens: undefined,
+  maxCost: undefined
+}
 
 /**
- * An agent definition.
+ * An agent definition. `R` is what its tools and planner need; `O` is the
+ * type of its output: the answer text, or the value decoded from it with the
+ * agent's `output` Schema.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Agent<R = never> {
+export interface Agent<R = never, O = string> {
   readonly name: string
   readonly description: string
   /** Instructions for model-driven planners (the system prompt). */
@@ -57,6 +70,10 @@ export interface Agent<R = never> {
   readonly stepRetry: Schedule.Schedule<unknown, unknown> | undefined
   /** The compiled tools. */
   readonly registry: Tools.Registry
+  /** Decodes the answer (JSON text) into the run's output; absent: the output is the answer. */
+  readonly output: Schema.Codec<O, unknown> | undefined
+  /** How often a planner may ask the model to repair an answer the output Schema rejects (default 2). */
+  readonly outputRepairs: number
   /** Phantom: what the agent's tools and planner require. */
   readonly "~requirements"?: (_: never) => R
 }
@@ -79,7 +96,7 @@ export interface Agent<R = never> {
  * @since 0.1.0
  * @category constructors
  */
-export const make = <const Tools extends ReadonlyArray<Tool.Any>, RP = never>(options: {
+export const make = <const Tools extends ReadonlyArray<Tool.Any>, RP = never, O = string>(options: {
   readonly name: string
   readonly description?: string | undefined
   readonly instructions?: string | undefined
@@ -89,7 +106,10 @@ export const make = <const Tools extends ReadonlyArray<Tool.Any>, RP = never>(op
   readonly concurrency?: number | undefined
   readonly stepTimeout?: Duration.Input | undefined
   readonly stepRetry?: Schedule.Schedule<unknown, unknown> | undefined
-}): Agent<Tool.Requirements<Tools> | RP> => {
+  /** The Schema of the run's output: the answer must be JSON that decodes with it. */
+  readonly output?: Schema.Codec<O, unknown> | undefined
+  readonly outputRepairs?: number | undefined
+}): Agent<Tool.Requirements<Tools> | RP, O> => {
   const concurrency = options.concurrency ?? 8
   if (!Number.isInteger(concurrency) || concurrency < 1) {
     throw new Error(`graphent: agent "${options.name}": concurrency must be a positive integer, got ${concurrency}`)
@@ -104,7 +124,9 @@ export const make = <const Tools extends ReadonlyArray<Tool.Any>, RP = never>(op
     concurrency,
     stepTimeout: options.stepTimeout,
     stepRetry: options.stepRetry,
-    registry: Tools.compile(options.tools)
+    registry: Tools.compile(options.tools),
+    output: options.output,
+    outputRepairs: options.outputRepairs ?? 2
   }
 }
 
@@ -112,6 +134,32 @@ export const make = <const Tools extends ReadonlyArray<Tool.Any>, RP = never>(op
  * @since 0.1.0
  * @category guards
  */
-export const isAgent = (u: unknown): u is Agent<unknown> =>
-  typeof u === "object" && u !== null && typeof (u as Agent<unknown>).name === "string" &&
-  Array.isArray((u as Agent<unknown>).tools) && typeof (u as Agent<unknown>).registry === "object"
+export const isAgent = (u: unknown): u is Agent<unknown, unknown> =>
+  typeof u === "object" && u !== null && typeof (u as Agent<unknown, unknown>).name === "string" &&
+  Array.isArray((u as Agent<unknown, unknown>).tools) && typeof (u as Agent<unknown, unknown>).registry === "object"
+
+/**
+ * Decodes an answer with the agent's output Schema: the answer must be JSON
+ * (a fenced code block around it is accepted). Without an output Schema the
+ * output is the answer itself.
+ *
+ * @since 0.1.0
+ * @category output
+ */
+export const decodeOutput = <O>(
+  agent: Agent<unknown, O>,
+  answer: string
+): { readonly _tag: "Success"; readonly value: O } | { readonly _tag: "Failure"; readonly issue: string } => {
+  if (agent.output === undefined) return { _tag: "Success", value: answer as O }
+  const fenced = /^\s*```(?:json)?\s*\n([\s\S]*?)\n?```\s*$/.exec(answer)
+  let json: unknown
+  try {
+    json = JSON.parse(fenced === null ? answer : fenced[1]!)
+  } catch (error) {
+    return { _tag: "Failure", issue: `the answer is not JSON (${(error as Error).message})` }
+  }
+  const decoded = Schema.decodeUnknownExit(agent.output)(json)
+  if (decoded._tag === "Success") return { _tag: "Success", value: decoded.value }
+  const failure = decoded.cause.reasons.find((reason) => reason._tag === "Fail")
+  return { _tag: "Failure", issue: failure === undefined ? "the output schema rejected it" : String(failure.error) }
+}

@@ -26,7 +26,7 @@ import type { ToolError } from "./Tool.js"
  * @category errors
  */
 export class BudgetExceeded extends Schema.TaggedError<BudgetExceeded>()("BudgetExceeded", {
-  budget: Schema.Literals(["steps", "turns", "wallTime"]),
+  budget: Schema.Literals(["steps", "turns", "wallTime", "tokens", "cost"]),
   limit: Schema.Number,
   /** What the run used, or would have used had it continued. */
   used: Schema.Number
@@ -34,6 +34,24 @@ export class BudgetExceeded extends Schema.TaggedError<BudgetExceeded>()("Budget
   override get message(): string {
     const unit = this.budget === "wallTime" ? " ms" : ""
     return `budget exceeded: ${this.budget} limit is ${this.limit}${unit}, the run needed ${this.used}${unit}`
+  }
+}
+
+/**
+ * The agent declares an output Schema and the final answer does not decode
+ * with it (after the planner's repair attempts).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class OutputInvalid extends Schema.TaggedError<OutputInvalid>()("OutputInvalid", {
+  /** What is wrong, as the Schema reports it (or why the answer is not JSON). */
+  issue: Schema.String,
+  /** The start of the rejected answer. */
+  answer: Schema.String
+}) {
+  override get message(): string {
+    return `the answer does not match the agent's output schema: ${this.issue}`
   }
 }
 
@@ -51,6 +69,7 @@ export type RunError =
   | JournalError
   | ReplayDivergence
   | ResumeUnsafe
+  | OutputInvalid
 
 /**
  * Options of one run.
@@ -77,12 +96,14 @@ export interface RunOptions {
  * @since 0.1.0
  * @category models
  */
-export interface RunResult {
+export interface RunResult<O = string> {
   readonly runId: string
   readonly traceId: string
   readonly agent: string
   readonly input: string
   readonly answer: string
+  /** The answer decoded with the agent's output Schema; without one, the answer itself. */
+  readonly output: O
   /** Every step, in the order they finished. */
   readonly steps: ReadonlyArray<StepOutcome>
   readonly usage: Usage
@@ -100,8 +121,8 @@ export interface RunResult {
  * @category models
  */
 export interface AgentRuntimeShape {
-  readonly run: <R>(agent: Agent<R>, input: string, options?: RunOptions) => Effect.Effect<RunResult, RunError, R>
-  readonly stream: <R>(agent: Agent<R>, input: string, options?: RunOptions) => Stream.Stream<RunEvent, RunError, R>
+  readonly run: <R, O>(agent: Agent<R, O>, input: string, options?: RunOptions) => Effect.Effect<RunResult<O>, RunError, R>
+  readonly stream: <R, O>(agent: Agent<R, O>, input: string, options?: RunOptions) => Stream.Stream<RunEvent, RunError, R>
 }
 
 /**
@@ -116,11 +137,11 @@ export class AgentRuntime extends Context.Service<AgentRuntime, AgentRuntimeShap
  * @since 0.1.0
  * @category accessors
  */
-export const run = <R>(
-  agent: Agent<R>,
+export const run = <R, O>(
+  agent: Agent<R, O>,
   input: string,
   options?: RunOptions
-): Effect.Effect<RunResult, RunError, R | AgentRuntime> =>
+): Effect.Effect<RunResult<O>, RunError, R | AgentRuntime> =>
   AgentRuntime.use((runtime) => runtime.run(agent, input, options))
 
 /**
@@ -129,8 +150,8 @@ export const run = <R>(
  * @since 0.1.0
  * @category accessors
  */
-export const stream = <R>(
-  agent: Agent<R>,
+export const stream = <R, O>(
+  agent: Agent<R, O>,
   input: string,
   options?: RunOptions
 ): Stream.Stream<RunEvent, RunError, R | AgentRuntime> =>

@@ -15,6 +15,10 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type { Agent } from "./Agent.js"
+import type { BudgetExceeded } from "./AgentRuntime.js"
+import type { JournalError } from "./Journal.js"
+import type { ReplayDivergence } from "./Replay.js"
+import type { ModelOutput, ModelRequest, ModelToolCall } from "./RunEvent.js"
 
 // ---------------------------------------------------------------------------
 // decisions
@@ -47,7 +51,11 @@ export interface PlanStep extends Schema.Schema.Type<typeof PlanStep> {}
  * @since 0.1.0
  * @category models
  */
-export const RunSteps = Schema.TaggedStruct("RunSteps", { steps: Schema.Array(PlanStep) })
+export const RunSteps = Schema.TaggedStruct("RunSteps", {
+  steps: Schema.Array(PlanStep),
+  /** What a model said along with its tool calls (kept so the conversation can be rebuilt from the journal). */
+  text: Schema.optionalKey(Schema.String)
+})
 
 /**
  * Finish the run with this answer.
@@ -166,7 +174,8 @@ export type StepOutcome =
     readonly id: string
     readonly tool: string
     readonly args: unknown
-    readonly error: { readonly _tag: string; readonly message: string }
+    /** The error as journaled; `data` holds its fields where its class can rebuild it. */
+    readonly error: { readonly _tag: string; readonly message: string; readonly data?: unknown }
     readonly durationMs: number
   }
   | {
@@ -179,6 +188,49 @@ export type StepOutcome =
   }
 
 /**
+ * What ends a run from inside a planner's journaled work: a budget, the
+ * journal failing, or replay finding a difference.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type RunAbort = BudgetExceeded | JournalError | ReplayDivergence
+
+/**
+ * The run's services for planners that talk to the world: model calls and
+ * values read from outside are journaled through it, so that replay answers
+ * them from the recording and resume does not repeat them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunContext {
+  /** Whether the run is streamed: a planner then streams its model calls and reports deltas. */
+  readonly streaming: boolean
+  /**
+   * Makes a model call through the run: `live` runs unless the recording
+   * (replay, resume) has the call; the call is journaled as a `ModelCalled`
+   * event with its tokens and cost, and counted against the token and cost
+   * budgets.
+   */
+  readonly callModel: <E, R>(
+    model: string,
+    request: ModelRequest,
+    live: Effect.Effect<ModelOutput, E, R>
+  ) => Effect.Effect<ModelOutput, E | RunAbort, R>
+  /**
+   * Runs `effect` once per run: its (JSON) value is journaled under `key`
+   * (unique within the turn), and replay and resume return the recorded value
+   * without running it again.
+   */
+  readonly journaled: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | RunAbort, R>
+  /** Streams a piece of model text to the run's consumer. */
+  readonly textDelta: (text: string) => void
+  /** Streams a whole tool call to the run's consumer, before the turn's decision. */
+  readonly toolCallDelta: (toolCall: ModelToolCall) => void
+}
+
+/**
  * The state of a run, as a planner sees it.
  *
  * @since 0.1.0
@@ -186,7 +238,7 @@ export type StepOutcome =
  */
 export interface RunState {
   readonly runId: string
-  readonly agent: Agent<unknown>
+  readonly agent: Agent<unknown, unknown>
   readonly input: string
   readonly threadId: string | undefined
   /** 1 for the first decision of the run. */
@@ -195,6 +247,9 @@ export interface RunState {
   readonly steps: ReadonlyArray<StepOutcome>
   /** Outcomes by step id. */
   readonly outcomes: ReadonlyMap<string, StepOutcome>
+  /** The decisions of the earlier turns, in order. */
+  readonly decisions: ReadonlyArray<Decision>
+  readonly context: RunContext
 }
 
 // ---------------------------------------------------------------------------
@@ -239,7 +294,7 @@ export class PlanInvalid extends Schema.TaggedError<PlanInvalid>()("PlanInvalid"
  * @category models
  */
 export interface PlannerShape<R = never> {
-  readonly decide: (state: RunState) => Effect.Effect<Decision, PlannerFailed, R>
+  readonly decide: (state: RunState) => Effect.Effect<Decision, PlannerFailed | RunAbort, R>
 }
 
 /**

@@ -22,7 +22,7 @@ import { diff, parsePattern } from "../internal/jsonDiff.js"
 import type { Agent } from "./Agent.js"
 import { AgentRuntime, type RunError, type RunResult } from "./AgentRuntime.js"
 import { type Decision, PlanInvalid } from "./Planner.js"
-import type { ErrorInfo, RunEvent } from "./RunEvent.js"
+import type { ErrorInfo, ModelRequest, RunEvent } from "./RunEvent.js"
 import * as Tool from "./Tool.js"
 import { executeLocal, type ToolsShape } from "./Tools.js"
 
@@ -39,9 +39,9 @@ import { executeLocal, type ToolsShape } from "./Tools.js"
 export class ReplayDivergence extends Schema.TaggedError<ReplayDivergence>()("ReplayDivergence", {
   /** Index (0-based) of the recorded event where the runs part; the event count when the new run asks for more. */
   index: Schema.Number,
-  /** What diverged: a planner decision, a tool call, the outcome of the run. */
-  kind: Schema.Literals(["decision", "step", "outcome"]),
-  /** The turn (decisions) or step id (tool calls). */
+  /** What diverged: a planner decision, a tool call, a model call, a journaled value, the outcome of the run. */
+  kind: Schema.Literals(["decision", "step", "model", "value", "outcome"]),
+  /** The turn (decisions), step id (tool calls), call number (model calls) or `turn:key` (values). */
   at: Schema.String,
   /** The recorded request, as JSON (`null` when nothing was recorded). */
   recorded: Schema.String,
@@ -51,7 +51,15 @@ export class ReplayDivergence extends Schema.TaggedError<ReplayDivergence>()("Re
   diff: Schema.Array(Schema.String)
 }) {
   override get message(): string {
-    const where = this.kind === "decision" ? `turn ${this.at}` : this.kind === "step" ? `step "${this.at}"` : "the outcome"
+    const where = this.kind === "decision"
+      ? `turn ${this.at}`
+      : this.kind === "step"
+      ? `step "${this.at}"`
+      : this.kind === "model"
+      ? `model call ${this.at}`
+      : this.kind === "value"
+      ? `value ${this.at}`
+      : "the outcome"
     return `replay diverged at event #${this.index} (${where}):\n  ${this.diff.join("\n  ")}`
   }
 }
@@ -113,7 +121,14 @@ export interface Recording {
   readonly outcomes: ReadonlyMap<string, { readonly index: number; readonly event: RunEvent }>
   /** The terminal event, if the run finished. */
   readonly end: { readonly index: number; readonly event: RunEvent } | undefined
+  /** Model calls by their number in the run. */
+  readonly modelCalls: ReadonlyMap<number, { readonly index: number; readonly event: ModelCalledEvent }>
+  /** Journaled values by `turn:key`. */
+  readonly values: ReadonlyMap<string, { readonly index: number; readonly event: ValueRecordedEvent }>
 }
+
+type ModelCalledEvent = Extract<RunEvent, { readonly _tag: "ModelCalled" }>
+type ValueRecordedEvent = Extract<RunEvent, { readonly _tag: "ValueRecorded" }>
 
 /**
  * Indexes the events of the run `runId` (default: the only run in `events`).
@@ -143,6 +158,8 @@ export const recording = (
     const decisions = new Map<number, { index: number; decision: Decision }>()
     const started = new Map<string, { index: number; tool: string; args: unknown }>()
     const outcomes = new Map<string, { index: number; event: RunEvent }>()
+    const modelCalls = new Map<number, { index: number; event: ModelCalledEvent }>()
+    const values = new Map<string, { index: number; event: ValueRecordedEvent }>()
     let end: { index: number; event: RunEvent } | undefined
     own.forEach((event, index) => {
       switch (event._tag) {
@@ -161,9 +178,17 @@ export const recording = (
         case "RunFailed":
           end = { index, event }
           break
+        case "ModelCalled":
+          modelCalls.set(event.call, { index, event })
+          break
+        case "ValueRecorded":
+          values.set(`${event.turn}:${event.key}`, { index, event })
+          break
         case "RunInterrupted":
         case "RunStarted":
         case "RunResumed":
+        case "TextDelta":
+        case "ToolCallDelta":
           break
       }
     })
@@ -178,7 +203,9 @@ export const recording = (
       decisions,
       started,
       outcomes,
-      end
+      end,
+      modelCalls,
+      values
     })
   })
 
@@ -227,6 +254,13 @@ export interface Session {
   readonly tools: ToolsShape
   /** Checks a planner decision against the recording. */
   readonly decision: (turn: number, decision: Decision) => Effect.Effect<void, ReplayDivergence>
+  /**
+   * The recorded model call number `call`, after checking its request against
+   * the new one; `undefined` where the session is live (the call is made).
+   */
+  readonly model: (call: number, request: ModelRequest) => Effect.Effect<ModelCalledEvent | undefined, ReplayDivergence>
+  /** The recorded value of `key` at `turn`; `undefined` where the session is live. */
+  readonly value: (turn: number, key: string) => Effect.Effect<ValueRecordedEvent | undefined, ReplayDivergence>
   /** Checks the run's outcome (answer or failure) against the recording. */
   readonly outcome: (outcome: { readonly answer: string } | { readonly error: ErrorInfo }) => Effect.Effect<void, ReplayDivergence>
   /** The recorded copy of an event the new run emits, if the recording has it (then it is not journaled again on resume). */
@@ -240,6 +274,21 @@ export interface Session {
 }
 
 const json = (value: unknown): string => JSON.stringify(value) ?? "null"
+
+const describeRequest = (kind: ReplayDivergence["kind"], at: string): string => {
+  switch (kind) {
+    case "step":
+      return `step "${at}"`
+    case "decision":
+      return `a decision at turn ${at}`
+    case "model":
+      return `model call ${at}`
+    case "value":
+      return `the value ${at}`
+    case "outcome":
+      return "an outcome"
+  }
+}
 
 const keyOf = (event: RunEvent): string | undefined => {
   switch (event._tag) {
@@ -256,6 +305,10 @@ const keyOf = (event: RunEvent): string | undefined => {
     case "RunCompleted":
     case "RunFailed":
       return "end"
+    case "ModelCalled":
+      return `model:${event.call}`
+    case "ValueRecorded":
+      return `value:${event.turn}:${event.key}`
     default:
       return undefined
   }
@@ -321,7 +374,7 @@ export const makeSession = (recording: Recording, mode: Mode, options?: Options)
           at,
           recorded: "null",
           requested: json(requested),
-          diff: [`the new run asks for ${kind === "step" ? `step "${at}"` : `a decision at turn ${at}`}, which the recording does not have`]
+          diff: [`the new run asks for ${describeRequest(kind, at)}, which the recording does not have`]
         })
       )
       : Effect.sync(() => {
@@ -428,6 +481,20 @@ export const makeSession = (recording: Recording, mode: Mode, options?: Options)
     mode,
     recording,
     tools,
+    model: (call, request) => {
+      if (live) return Effect.succeed(undefined)
+      const recorded = recording.modelCalls.get(call)
+      if (recorded === undefined) return Effect.as(unrecorded("model", String(call), request), undefined)
+      return compare("model", String(call), recorded.index, recorded.event.request, request).pipe(
+        Effect.map(() => live ? undefined : recorded.event)
+      )
+    },
+    value: (turn, key) => {
+      if (live) return Effect.succeed(undefined)
+      const recorded = recording.values.get(`${turn}:${key}`)
+      if (recorded === undefined) return Effect.as(unrecorded("value", `${turn}:${key}`, { key }), undefined)
+      return Effect.succeed(recorded.event)
+    },
     decision: (turn, decision) => {
       if (live) return Effect.void
       const recorded = recording.decisions.get(turn)
@@ -495,10 +562,10 @@ const checkAgent = (agent: Agent<unknown>, recorded: Recording) =>
  * @since 0.1.0
  * @category running
  */
-export const rerun = <R>(
-  agent: Agent<R>,
+export const rerun = <R, O>(
+  agent: Agent<R, O>,
   session: Session
-): Effect.Effect<RunResult, RunError, R | AgentRuntime> =>
+): Effect.Effect<RunResult<O>, RunError, R | AgentRuntime> =>
   AgentRuntime.use((runtime) =>
     runtime.run(agent, session.recording.input, {
       runId: session.recording.runId,
@@ -528,8 +595,8 @@ export const rerun = <R>(
  * @since 0.1.0
  * @category running
  */
-export const replay = <R>(
-  agent: Agent<R>,
+export const replay = <R, O>(
+  agent: Agent<R, O>,
   events: ReadonlyArray<RunEvent>,
   options?: Options & { readonly runId?: string | undefined }
 ): Effect.Effect<Report, RunError | ReplayUnavailable, R | AgentRuntime> =>
@@ -565,11 +632,11 @@ export const replay = <R>(
  * @since 0.1.0
  * @category running
  */
-export const resume = <R>(
-  agent: Agent<R>,
+export const resume = <R, O>(
+  agent: Agent<R, O>,
   events: ReadonlyArray<RunEvent>,
   options?: Options & { readonly runId?: string | undefined }
-): Effect.Effect<RunResult, RunError | ReplayUnavailable, R | AgentRuntime> =>
+): Effect.Effect<RunResult<O>, RunError | ReplayUnavailable, R | AgentRuntime> =>
   Effect.gen(function*() {
     const recorded = yield* recording(events, options?.runId)
     yield* checkAgent(agent as Agent<unknown>, recorded)
@@ -589,12 +656,12 @@ export const resume = <R>(
  * @since 0.1.0
  * @category running
  */
-export const update = <R>(
-  agent: Agent<R>,
+export const update = <R, O>(
+  agent: Agent<R, O>,
   events: ReadonlyArray<RunEvent>,
   options?: Options & { readonly runId?: string | undefined }
 ): Effect.Effect<
-  { readonly result: RunResult; readonly divergence: ReplayDivergence | undefined },
+  { readonly result: RunResult<O>; readonly divergence: ReplayDivergence | undefined },
   RunError | ReplayUnavailable,
   R | AgentRuntime
 > =>

@@ -39,7 +39,15 @@ export const Usage = Schema.Struct({
   /** Planner decisions. */
   turns: Schema.Number,
   /** Tool steps executed (succeeded or failed). */
-  steps: Schema.Number
+  steps: Schema.Number,
+  /** Model calls (present once the run made one). */
+  modelCalls: Schema.optionalKey(Schema.Number),
+  /** Input (prompt) tokens of every model call. */
+  inputTokens: Schema.optionalKey(Schema.Number),
+  /** Output tokens of every model call. */
+  outputTokens: Schema.optionalKey(Schema.Number),
+  /** The cost of the model calls, from the price table; absent when no model of the run has a price. */
+  cost: Schema.optionalKey(Schema.Number)
 })
 
 /**
@@ -129,6 +137,145 @@ export const StepSkipped = Schema.TaggedStruct("StepSkipped", {
 })
 
 /**
+ * Tokens of one model call.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const TokenUsage = Schema.Struct({
+  inputTokens: Schema.Number,
+  outputTokens: Schema.Number
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type TokenUsage = typeof TokenUsage.Type
+
+/**
+ * A tool call a model asked for.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ModelToolCall = Schema.Struct({
+  id: Schema.String,
+  name: Schema.String,
+  /** The arguments as the model sent them (not validated yet). */
+  params: Schema.Unknown
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ModelToolCall = typeof ModelToolCall.Type
+
+/**
+ * What a model answered: its text and its tool calls.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ModelOutput = Schema.Struct({
+  text: Schema.String,
+  toolCalls: Schema.Array(ModelToolCall),
+  /** Why the model stopped: "stop", "tool-calls", "length", ... */
+  finishReason: Schema.String,
+  usage: TokenUsage
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ModelOutput = typeof ModelOutput.Type
+
+/**
+ * What was sent to a model: the conversation and the names of the tools offered.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ModelRequest = Schema.Struct({
+  /** The prompt's messages, as JSON (role, content parts). */
+  messages: Schema.Array(Schema.Unknown),
+  tools: Schema.Array(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ModelRequest = typeof ModelRequest.Type
+
+/**
+ * A model call of a planner: the request, the response, its tokens and cost.
+ * Replay answers the call from this event instead of calling the model.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export const ModelCalled = Schema.TaggedStruct("ModelCalled", {
+  runId: Schema.String,
+  turn: Schema.Number,
+  /** The n-th model call of the run, from 1. */
+  call: Schema.Number,
+  /** `provider:model`, e.g. `openai:gpt-4o-mini`. */
+  model: Schema.String,
+  request: ModelRequest,
+  response: ModelOutput,
+  cost: Schema.optionalKey(Schema.Number),
+  durationMs: Schema.Number,
+  at: Schema.Number
+})
+
+/**
+ * A value a planner read from the world (e.g. a conversation's history from
+ * Memory) or the fact that it did something to it, journaled so that replay
+ * and resume get the same value without doing it again.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export const ValueRecorded = Schema.TaggedStruct("ValueRecorded", {
+  runId: Schema.String,
+  turn: Schema.Number,
+  key: Schema.String,
+  value: Schema.optionalKey(Schema.Unknown),
+  at: Schema.Number
+})
+
+/**
+ * A piece of a model's text, as it streams. Only on `stream()`; the journal
+ * keeps the whole response in {@link ModelCalled}.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export const TextDelta = Schema.TaggedStruct("TextDelta", {
+  runId: Schema.String,
+  turn: Schema.Number,
+  text: Schema.String,
+  at: Schema.Number
+})
+
+/**
+ * A tool call, as soon as the streaming model has sent it whole (before the
+ * turn's decision). Only on `stream()`.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export const ToolCallDelta = Schema.TaggedStruct("ToolCallDelta", {
+  runId: Schema.String,
+  turn: Schema.Number,
+  toolCall: ModelToolCall,
+  at: Schema.Number
+})
+
+/**
  * @since 0.1.0
  * @category events
  */
@@ -193,7 +340,11 @@ export const RunEvent = Schema.Union([
   RunCompleted,
   RunFailed,
   RunInterrupted,
-  RunResumed
+  RunResumed,
+  ModelCalled,
+  ValueRecorded,
+  TextDelta,
+  ToolCallDelta
 ])
 
 /**
@@ -201,6 +352,14 @@ export const RunEvent = Schema.Union([
  * @category events
  */
 export type RunEvent = typeof RunEvent.Type
+
+/**
+ * Whether the event is only streamed, never journaled (deltas of a streaming model).
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isEphemeral = (event: RunEvent): boolean => event._tag === "TextDelta" || event._tag === "ToolCallDelta"
 
 /**
  * Whether the event ends its run.

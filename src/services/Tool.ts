@@ -51,6 +51,11 @@ export interface Tool<
   readonly retry: Schedule.Schedule<unknown, unknown> | undefined
   /** Whether running the handler twice with the same arguments is harmless. */
   readonly idempotent: boolean
+  /**
+   * Whether a model-driven planner shows the tool's failures (its typed
+   * errors and timeouts) to the model to try again, instead of failing the run.
+   */
+  readonly recoverable: boolean
   readonly handler: (params: Params["Type"], context: ToolContext) => Effect.Effect<Success["Type"], E, R>
   /** The same tool as an `effect/ai` definition, to offer it to a `LanguageModel`. */
   readonly ai: AiTool.Tool<Name, {
@@ -115,6 +120,7 @@ export const make = <
   readonly timeout?: Duration.Input | undefined
   readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
   readonly idempotent?: boolean | undefined
+  readonly recoverable?: boolean | undefined
 }): Tool<Name, Params, Success, E, R> => ({
   name,
   description: options.description,
@@ -123,6 +129,7 @@ export const make = <
   timeout: options.timeout,
   retry: options.retry,
   idempotent: options.idempotent ?? false,
+  recoverable: options.recoverable ?? false,
   handler: options.handler,
   ai: AiTool.make(name, {
     description: options.description,

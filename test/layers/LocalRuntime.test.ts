@@ -1120,12 +1120,20 @@ describe("LocalRuntime budgets", () => {
 
   it("defaults: 500 steps, 100 turns, no wall time, concurrency 8", () => {
     const agent = Agent.make({ name: "defaults", tools: [] })
-    assert.deepStrictEqual(agent.budget, { maxSteps: 500, maxTurns: 100, maxWallTime: undefined })
+    assert.deepStrictEqual(agent.budget, {
+      maxSteps: 500,
+      maxTurns: 100,
+      maxWallTime: undefined,
+      maxTokens: undefined,
+      maxCost: undefined
+    })
     assert.strictEqual(agent.concurrency, 8)
     assert.deepStrictEqual(Agent.make({ name: "b", tools: [], budget: { maxTurns: 3 } }).budget, {
       maxSteps: 500,
       maxTurns: 3,
-      maxWallTime: undefined
+      maxWallTime: undefined,
+      maxTokens: undefined,
+      maxCost: undefined
     })
   })
 

@@ -52,7 +52,9 @@ const stateOf = (
   threadId: undefined,
   turn,
   steps: outcomes,
-  outcomes: new Map(outcomes.map((outcome) => [outcome.id, outcome]))
+  outcomes: new Map(outcomes.map((outcome) => [outcome.id, outcome])),
+  decisions: [],
+  context: Testing.directRunContext
 })
 
 const succeeded = (id: string, value: unknown, result: unknown = value): Planner.StepOutcome => ({
@@ -322,7 +324,7 @@ describe("SequencePlanner.rules", () => {
       ])
       const error = yield* Effect.flip(planner.decide(stateOf("x", 1)))
       assert.strictEqual(error._tag, "PlannerFailed")
-      assert.include(error.reason, "bad rule")
+      assert.include(error.message, "bad rule")
     }))
 
   it.effect("a rule whose answer function throws: PlannerFailed", () =>
