@@ -4,12 +4,14 @@
  * through `stream()` drained (the event stream on).
  */
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { Agent, AgentRuntime, LocalRuntime, Planner, Tool } from "../../src/index.js"
 import type * as Floor from "../floor.js"
 import { batchTiming, runInChild, timeBatches } from "../harness.js"
+import * as BenchTelemetry from "../telemetry.js"
 import type { Report, Workload } from "../report.js"
 
 type Mode = "run" | "stream"
@@ -44,7 +46,7 @@ export const graphent = async (params: { readonly n: number; readonly mode: Mode
   const once = mode === "run"
     ? Effect.asVoid(AgentRuntime.run(agent, "go"))
     : Stream.runDrain(AgentRuntime.stream(agent, "go"))
-  const runtime = ManagedRuntime.make(LocalRuntime.layerMemory)
+  const runtime = ManagedRuntime.make(Layer.merge(LocalRuntime.layerMemory, await BenchTelemetry.layer()))
 
   // RunStarted, then per turn DecisionMade + StepStarted + StepSucceeded, the answer's DecisionMade, RunCompleted.
   const events = await runtime.runPromise(Stream.runCollect(AgentRuntime.stream(agent, "go")))
@@ -99,7 +101,8 @@ export const workload: Workload = {
       }
     }
     return {
-      title: "one run of N sequential tool steps, zero-latency planner, in-memory journal",
+      title: "one run of N sequential tool steps, zero-latency planner, in-memory journal" +
+        (BenchTelemetry.mode() === "off" ? "" : `; telemetry: ${BenchTelemetry.mode()}`),
       targets: "<= 10 µs/step, flat from N = 10 to N = 200",
       columns: [
         { key: "n", header: "N", digits: 0 },
