@@ -18,6 +18,8 @@ export * as Memory from "./services/Memory.js"
 /** @since 0.1.0 */
 export * as Planner from "./services/Planner.js"
 /** @since 0.1.0 */
+export * as Policy from "./services/Policy.js"
+/** @since 0.1.0 */
 export * as Pricing from "./services/Pricing.js"
 /** @since 0.1.0 */
 export * as Replay from "./services/Replay.js"
@@ -61,9 +63,13 @@ export * as MemoryRedis from "./layers/MemoryRedis.js"
 /** @since 0.1.0 */
 export * as Pglite from "./layers/Pglite.js"
 /** @since 0.1.0 */
+export * as RemotePlanner from "./layers/RemotePlanner.js"
+/** @since 0.1.0 */
 export * as ScriptedModel from "./layers/ScriptedModel.js"
 /** @since 0.1.0 */
 export * as SequencePlanner from "./layers/SequencePlanner.js"
+/** @since 0.1.0 */
+export * as Telemetry from "./layers/Telemetry.js"
 
 /** @since 0.1.0 */
 export { version } from "./version.js"

@@ -16,6 +16,7 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as LanguageModel from "effect/ai/LanguageModel"
+import * as Model from "effect/ai/Model"
 import * as AnthropicProvider from "./AnthropicProvider.js"
 import * as OpenAiProvider from "./OpenAiProvider.js"
 
@@ -90,12 +91,33 @@ export const spec: Config.Config<ModelSpec> = Config.String("GRAPHENT_MODEL").pi
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (options?: Options): Layer.Layer<LanguageModel.LanguageModel, Config.ConfigError> =>
+export const layerConfig = (
+  options?: Options
+): Layer.Layer<LanguageModel.LanguageModel | Model.ProviderName | Model.ModelName, Config.ConfigError> =>
   Layer.unwrap(Effect.gen(function*() {
     const { model, provider } = yield* spec
     // Leave out the settings that were not given, so that each provider keeps its own defaults.
     const settings = Object.fromEntries(Object.entries(options ?? {}).filter(([, value]) => value !== undefined))
-    return provider === "openai"
+    const language = provider === "openai"
       ? OpenAiProvider.layerConfig({ ...settings, model })
       : AnthropicProvider.layerConfig({ ...settings, model })
+    // The names label model calls in journals and look their prices up.
+    return Layer.mergeAll(language, Layer.succeed(Model.ProviderName, provider), Layer.succeed(Model.ModelName, model))
   }))
+
+/**
+ * {@link layerConfig} when `GRAPHENT_MODEL` is set, else `fallback` — e.g. a
+ * scripted model, so that an agent runs offline with no key and live with one.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfigOrElse = <E>(
+  fallback: Layer.Layer<LanguageModel.LanguageModel, E>,
+  options?: Options
+): Layer.Layer<LanguageModel.LanguageModel, Config.ConfigError | E> =>
+  Layer.unwrap(Effect.map(
+    Config.option(Config.String("GRAPHENT_MODEL")),
+    (configured): Layer.Layer<LanguageModel.LanguageModel, Config.ConfigError | E> =>
+      configured._tag === "Some" && configured.value.trim() !== "" ? layerConfig(options) : fallback
+  ))

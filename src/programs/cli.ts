@@ -37,6 +37,7 @@ import {
   usageError,
   writeLine
 } from "./cliSupport.js"
+import { printStream } from "./cliStream.js"
 import * as TraceView from "./traceView.js"
 
 const run = Command.make(
@@ -58,9 +59,13 @@ const run = Command.make(
     thread: Flag.String("thread").pipe(
       Flag.withDescription("The conversation thread id passed to the agent's tools"),
       Flag.optional
+    ),
+    stream: Flag.Boolean("stream").pipe(
+      Flag.withDescription("Print the model's text as it arrives, and tool calls on standard error"),
+      Flag.withDefault(false)
     )
   },
-  Effect.fn("graphent.cli.run")(function*({ file, input, json, record, thread }) {
+  Effect.fn("graphent.cli.run")(function*({ file, input, json, record, thread, stream }) {
     const module = yield* load(file)
     if (Option.isSome(record)) {
       yield* Effect.try({
@@ -81,6 +86,8 @@ const run = Command.make(
         const runtime = yield* AgentRuntime
         if (json) {
           yield* runtime.stream(module.agent, input, options).pipe(Stream.runForEach(printEvents(true)))
+        } else if (stream) {
+          yield* printStream(runtime.stream(module.agent, input, options))
         } else {
           const result = yield* runtime.run(module.agent, input, options)
           yield* writeLine(result.answer)

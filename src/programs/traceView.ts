@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import type { RunEvent } from "../services/RunEvent.js"
+import type { RunEvent, Usage } from "../services/RunEvent.js"
 
 const clip = (value: unknown, max = 80): string => {
   const text = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? "undefined"
@@ -11,6 +11,18 @@ const clip = (value: unknown, max = 80): string => {
 }
 
 const iso = (at: number) => new Date(at).toISOString()
+
+const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`
+
+/** "2 turns, 3 steps" and, for runs that called models, their calls, tokens and cost. */
+const usageText = (usage: Usage): string => {
+  const parts = [plural(usage.turns, "turn"), plural(usage.steps, "step")]
+  if (usage.modelCalls !== undefined) {
+    parts.push(plural(usage.modelCalls, "model call"), `${usage.inputTokens ?? 0} in / ${usage.outputTokens ?? 0} out tokens`)
+  }
+  if (usage.cost !== undefined) parts.push(`cost ${usage.cost.toFixed(6)}`)
+  return parts.join(", ")
+}
 
 /**
  * One line per event, indented by nesting: the run, its turns (planner
@@ -59,16 +71,31 @@ export const render = (events: ReadonlyArray<RunEvent>): string => {
       case "StepSkipped":
         lines.push(`│  ├─ ⊘ ${event.stepId} ${event.tool} skipped: step ${event.blockedBy} did not succeed`)
         break
+      case "ModelCalled": {
+        const { response } = event
+        const said = response.toolCalls.length > 0
+          ? `${plural(response.toolCalls.length, "tool call")}: ${response.toolCalls.map((call) => call.name).join(", ")}`
+          : clip(response.text, 60)
+        const cost = event.cost === undefined ? "" : `, cost ${event.cost.toFixed(6)}`
+        lines.push(
+          `├─ model ${event.model} (turn ${event.turn}): ${said}  ` +
+            `${response.usage.inputTokens} in / ${response.usage.outputTokens} out tokens${cost}  ${event.durationMs} ms`
+        )
+        break
+      }
+      case "ValueRecorded":
+        lines.push(`│  · ${event.key}${event.value === undefined ? "" : ` = ${clip(event.value, 60)}`}`)
+        break
       case "RunCompleted":
-        lines.push(`└─ ✓ completed in ${event.durationMs} ms (${event.usage.turns} turns, ${event.usage.steps} steps)`)
+        lines.push(`└─ ✓ completed in ${event.durationMs} ms (${usageText(event.usage)})`)
         lines.push(...event.answer.split("\n").map((line) => `   ${line}`))
         break
       case "RunFailed":
-        lines.push(`└─ ✗ failed after ${event.durationMs} ms (${event.usage.turns} turns, ${event.usage.steps} steps)`)
+        lines.push(`└─ ✗ failed after ${event.durationMs} ms (${usageText(event.usage)})`)
         lines.push(`   ${event.error._tag}: ${event.error.message}`)
         break
       case "RunInterrupted":
-        lines.push(`└─ ■ interrupted after ${event.durationMs} ms (${event.usage.turns} turns, ${event.usage.steps} steps)`)
+        lines.push(`└─ ■ interrupted after ${event.durationMs} ms (${usageText(event.usage)})`)
         break
     }
   }

@@ -34,7 +34,7 @@ const copyFixture = (name: string, edit?: (lines: Array<string>) => Array<string
 }
 
 describe("graphent replay", () => {
-  for (const name of ["echo", "todo", "wordstats", "todo-failed"]) {
+  for (const name of ["echo", "todo", "wordstats", "todo-failed", "assistant"]) {
     it(`replays the recorded ${name} run identically`, () => {
       const recorded = lines(path.join(fixtures, `${name}.jsonl`)).length - 1
       const result = graphent(["replay", `test/fixtures/journals/${name}.jsonl`])
