@@ -50,6 +50,7 @@ import {
   type StepOutcome
 } from "../services/Planner.js"
 import { cost as costOf, priceOf, type PriceTable, Pricing } from "../services/Pricing.js"
+import type { ApprovalRequired, Principal } from "../services/Policy.js"
 import type {
   ErrorInfo,
   ModelOutput,
@@ -193,6 +194,10 @@ type StepAbort = JournalError | ReplayDivergence | ResumeUnsafe
 const isReplayAbort = (error: { readonly _tag: string }): error is ReplayDivergence | ResumeUnsafe =>
   error._tag === "ReplayDivergence" || error._tag === "ResumeUnsafe"
 
+/** Ends a run without an outcome (no `RunFailed`): the journal stays resumable. */
+const isSuspension = (error: { readonly _tag: string }): boolean =>
+  isReplayAbort(error) || error._tag === "ApprovalRequired"
+
 const errorInfo = (error: { readonly _tag: string; readonly message: string }): ErrorInfo => ({
   _tag: error._tag,
   message: error.message
@@ -230,6 +235,8 @@ class Run<R> implements RunContext {
   readonly session: Session | undefined
   readonly budget: Budget
   readonly threadId: string | undefined
+  /** Who the run acts for (see `Policy`). */
+  readonly principal: Principal | undefined
   readonly defaults: CallDefaults
   readonly startedAt: number
   turn = 0
@@ -241,6 +248,10 @@ class Run<R> implements RunContext {
   cost: number | undefined = undefined
   /** The decoded output, once the run answered. */
   output: unknown = undefined
+  /** The first step that waits for a human's approval: the run pauses once its plan has settled. */
+  paused: ApprovalRequired | undefined = undefined
+  /** Steps waiting for approval, and the steps of their plan that depend on them (left out, not skipped). */
+  awaiting: Set<string> | undefined = undefined
   /** Every turn from the current one on; suspended, so it is one value reused each turn. */
   readonly turns: Effect.Effect<string, RunError, R> = Effect.suspend(() => this.nextTurn())
 
@@ -264,6 +275,7 @@ class Run<R> implements RunContext {
     this.session = options?.replay
     this.budget = options?.budget === undefined ? agent.budget : { ...agent.budget, ...options.budget }
     this.threadId = options?.threadId
+    this.principal = options?.principal
     this.defaults = { timeout: agent.stepTimeout, retry: agent.stepRetry }
     this.startedAt = clock.currentTimeMillisUnsafe()
     this.state = {
@@ -427,6 +439,7 @@ class Run<R> implements RunContext {
         new PlannerFailed({ reason: `agent "${this.agent.name}" has no planner and no Planner service was provided` })
       )
     }
+    if (this.paused !== undefined) return Effect.fail(this.paused)
     if (this.turn >= budget.maxTurns) {
       return Effect.fail(new BudgetExceeded({ budget: "turns", limit: budget.maxTurns, used: this.turn + 1 }))
     }
@@ -505,11 +518,17 @@ class Run<R> implements RunContext {
     return Effect.forEach(plan, (step) =>
       Effect.gen(function*() {
         for (const dep of deps.get(step.id)!) yield* Deferred.await(done.get(dep)!)
-        // A step to skip is recorded now; a step to run starts (and reads the clock) once it has a permit.
-        const blockedBy = run.blockedBy(dependenciesOf(step))
-        yield* permits.withPermit(
-          blockedBy === undefined ? Effect.suspend(() => run.executeStep(step)) : run.skip(step, blockedBy)
-        )
+        const stepDeps = dependenciesOf(step)
+        if (run.awaiting !== undefined && [...stepDeps].some((dep) => run.awaiting!.has(dep))) {
+          // It depends on a step waiting for approval: it runs when the run resumes, not now.
+          run.awaiting.add(step.id)
+        } else {
+          // A step to skip is recorded now; a step to run starts (and reads the clock) once it has a permit.
+          const blockedBy = run.blockedBy(stepDeps)
+          yield* permits.withPermit(
+            blockedBy === undefined ? Effect.suspend(() => run.executeStep(step)) : run.skip(step, blockedBy)
+          )
+        }
         Deferred.doneUnsafe(done.get(step.id)!, Effect.void)
       }), { concurrency: "unbounded", discard: true })
   }
@@ -557,7 +576,9 @@ class Run<R> implements RunContext {
     const call = this.tools.execute(
       agent.registry,
       { stepId: step.id, tool: step.tool, args },
-      { runId, agent: agent.name, stepId: step.id, threadId: this.threadId },
+      this.principal === undefined && this.session === undefined
+        ? { runId, agent: agent.name, stepId: step.id, threadId: this.threadId }
+        : this.toolContext(step.id),
       this.defaults
     )
     const execution = this.tracing === undefined ? call : Telemetry.traceTool(call, step, args, this.tracing)
@@ -595,19 +616,48 @@ class Run<R> implements RunContext {
     step: PlanStep,
     args: unknown,
     at: number,
-    cause: Cause.Cause<Tool.ToolError | ReplayDivergence | ResumeUnsafe>
+    cause: Cause.Cause<Tool.ToolError | ReplayDivergence | ResumeUnsafe | ApprovalRequired>
   ): Effect.Effect<void, StepAbort> {
     const end = this.now()
     const error = Cause.findErrorOption(cause)
     if (error._tag === "None") return Effect.failCause(cause as Cause.Cause<never>)
     // Replay problems end the run; they are not the step's failure.
     if (isReplayAbort(error.value)) return Effect.fail(error.value)
+    if (error.value._tag === "ApprovalRequired") return this.awaitApproval(step, error.value, end)
     this.stepsUsed++
     this.keepError(step.id, error.value)
     const info = encodeStepError(error.value)
     const durationMs = end - at
     this.record({ _tag: "Failed", id: step.id, tool: step.tool, args, error: info, durationMs })
     return this.emit({ _tag: "StepFailed", runId: this.runId, stepId: step.id, tool: step.tool, error: info, durationMs, at: end })
+  }
+
+  /** What a tool call gets to know beyond the run and step: the principal, and a human's decision on the step. */
+  toolContext(stepId: string): Tool.ToolContext {
+    const approval = this.session?.recording.approvals.get(stepId)
+    return {
+      runId: this.runId,
+      agent: this.agent.name,
+      stepId,
+      threadId: this.threadId,
+      ...(this.principal === undefined ? {} : { principal: this.principal }),
+      ...(approval === undefined ? {} : { approval })
+    }
+  }
+
+  /** The step did not run: it waits for a human. Its plan finishes, then the run pauses (see `nextTurn`). */
+  awaitApproval(step: PlanStep, required: ApprovalRequired, at: number): Effect.Effect<void, JournalError> {
+    ;(this.awaiting ??= new Set()).add(step.id)
+    this.paused ??= required
+    return this.emit({
+      _tag: "ApprovalRequested",
+      runId: this.runId,
+      stepId: step.id,
+      tool: step.tool,
+      capability: required.capability,
+      principal: required.principal,
+      at
+    })
   }
 
   // -- the run as a whole ---------------------------------------------------
@@ -623,6 +673,7 @@ class Run<R> implements RunContext {
       input,
       ...(threadId === undefined ? {} : { threadId }),
       ...(options?.metadata === undefined ? {} : { metadata: { ...options.metadata } }),
+      ...(this.principal === undefined ? {} : { principal: this.principal }),
       at: this.startedAt
     })
     const opened = this.session?.mode === "resume"
@@ -648,7 +699,7 @@ class Run<R> implements RunContext {
     })
     const checked: Effect.Effect<string, RunError, R> = session === undefined ? bounded : bounded.pipe(
       Effect.catch((error: RunError): Effect.Effect<never, RunError> =>
-        isReplayAbort(error)
+        isSuspension(error)
           ? Effect.fail(error)
           : Effect.andThen(session.outcome({ error: errorInfo(error) }), Effect.fail(error))
       )
@@ -657,8 +708,8 @@ class Run<R> implements RunContext {
       Effect.tapCause((cause) => {
         if (Cause.hasInterruptsOnly(cause)) return Effect.void
         const failure = Cause.findErrorOption(cause)
-        // A replay that stops is not the run's outcome: the journal stays resumable.
-        if (failure._tag === "Some" && isReplayAbort(failure.value)) return Effect.void
+        // A replay that stops, or a run that waits for approval, has no outcome yet: the journal stays resumable.
+        if (failure._tag === "Some" && isSuspension(failure.value)) return Effect.void
         const at = this.now()
         const error = failure._tag === "Some"
           ? errorInfo(failure.value)

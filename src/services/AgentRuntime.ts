@@ -15,6 +15,7 @@ import * as Stream from "effect/Stream"
 import type { Agent, Budget } from "./Agent.js"
 import type { JournalError } from "./Journal.js"
 import type { PlanInvalid, PlannerFailed, StepOutcome } from "./Planner.js"
+import type { ApprovalRequired, Principal } from "./Policy.js"
 import type { ReplayDivergence, ResumeUnsafe, Session } from "./Replay.js"
 import type { RunEvent, Usage } from "./RunEvent.js"
 import type { ToolError } from "./Tool.js"
@@ -70,6 +71,7 @@ export type RunError =
   | ReplayDivergence
   | ResumeUnsafe
   | OutputInvalid
+  | ApprovalRequired
 
 /**
  * Options of one run.
@@ -88,6 +90,12 @@ export interface RunOptions {
   readonly budget?: Partial<Budget> | undefined
   /** Re-run a recorded run (see `Replay`): answers come from the recording. */
   readonly replay?: Session | undefined
+  /**
+   * Who the run acts for: the tool executor checks each call against the
+   * `Policy` for this principal (see `ToolGuard`). Journaled in `RunStarted`;
+   * a resumed run acts for the recorded principal.
+   */
+  readonly principal?: Principal | undefined
 }
 
 /**

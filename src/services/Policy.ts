@@ -73,9 +73,9 @@ export type RuleEffect = typeof RuleEffect.Type
  */
 export interface Verdict {
   readonly effect: RuleEffect
-  /** The capability that decided (for `allow`: the last one checked; empty when the tool needs none). */
+  /** The capability that decided (for `allow`: the last one; empty when the tool needs none). */
   readonly capability: string
-  /** The rule that decided, as `role: effect pattern`, or `default`. */
+  /** The rule that decided, as `role: effect pattern`, or `default` (for `allow`: every rule that allowed, `; `-separated). */
   readonly rule: string
 }
 
@@ -304,13 +304,20 @@ export const decide = (
   roles: ReadonlyArray<string>,
   capabilities: ReadonlyArray<string>
 ): Verdict => {
-  let result: Verdict = { effect: "allow", capability: "", rule: "no capabilities needed" }
+  let approve: Verdict | undefined
+  const allowedBy: Array<string> = []
   for (const capability of capabilities) {
     const verdict = decideCapability(policy, roles, capability)
     if (verdict.effect === "deny") return verdict
-    if (rank[verdict.effect] > rank[result.effect] || result.capability === "") result = verdict
+    if (verdict.effect === "approve") approve ??= verdict
+    else if (!allowedBy.includes(verdict.rule)) allowedBy.push(verdict.rule)
   }
-  return result
+  if (approve !== undefined) return approve
+  return {
+    effect: "allow",
+    capability: capabilities[capabilities.length - 1] ?? "",
+    rule: allowedBy.length === 0 ? "no capabilities needed" : allowedBy.join("; ")
+  }
 }
 
 // ---------------------------------------------------------------------------

@@ -24,7 +24,8 @@ import { AgentRuntime, type RunError, type RunResult } from "./AgentRuntime.js"
 import { type Decision, PlanInvalid } from "./Planner.js"
 import type { ErrorInfo, ModelRequest, RunEvent } from "./RunEvent.js"
 import * as Tool from "./Tool.js"
-import { executeLocal, type ToolsShape } from "./Tools.js"
+import { executeLocal, Tools, type ToolsShape } from "./Tools.js"
+import type { ApprovalDecision, Principal } from "./Policy.js"
 
 // ---------------------------------------------------------------------------
 // errors
@@ -121,6 +122,12 @@ export interface Recording {
   readonly outcomes: ReadonlyMap<string, { readonly index: number; readonly event: RunEvent }>
   /** The terminal event, if the run finished. */
   readonly end: { readonly index: number; readonly event: RunEvent } | undefined
+  /** Who the run acts for, as `RunStarted` recorded it. */
+  readonly principal: Principal | undefined
+  /** Steps that waited for a human's approval (an `ApprovalRequested`): the tool did not run. */
+  readonly approvalRequested: ReadonlySet<string>
+  /** The humans' decisions on those steps (the last `ApprovalDecided` of each). */
+  readonly approvals: ReadonlyMap<string, ApprovalDecision>
   /** Model calls by their number in the run. */
   readonly modelCalls: ReadonlyMap<number, { readonly index: number; readonly event: ModelCalledEvent }>
   /** Journaled values by `turn:key`. */
@@ -161,6 +168,8 @@ export const recording = (
     const modelCalls = new Map<number, { index: number; event: ModelCalledEvent }>()
     const values = new Map<string, { index: number; event: ValueRecordedEvent }>()
     let end: { index: number; event: RunEvent } | undefined
+    const approvalRequested = new Set<string>()
+    const approvals = new Map<string, ApprovalDecision>()
     own.forEach((event, index) => {
       switch (event._tag) {
         case "DecisionMade":
@@ -184,6 +193,16 @@ export const recording = (
         case "ValueRecorded":
           values.set(`${event.turn}:${event.key}`, { index, event })
           break
+        case "ApprovalRequested":
+          approvalRequested.add(event.stepId)
+          break
+        case "ApprovalDecided":
+          approvals.set(event.stepId, {
+            approved: event.approved,
+            by: event.by,
+            ...(event.reason === undefined ? {} : { reason: event.reason })
+          })
+          break
         case "RunInterrupted":
         case "RunStarted":
         case "RunResumed":
@@ -205,7 +224,10 @@ export const recording = (
       outcomes,
       end,
       modelCalls,
-      values
+      values,
+      principal: first.principal,
+      approvalRequested,
+      approvals
     })
   })
 
@@ -321,6 +343,7 @@ const StepError = Schema.Union([
   Tool.ToolFailed,
   Tool.ToolTimeout,
   Tool.ToolResultInvalid,
+  Tool.ToolDenied,
   PlanInvalid
 ])
 const decodeStepError = Schema.decodeUnknownExit(StepError)
@@ -344,7 +367,13 @@ export const encodeStepError = (error: Tool.ToolError | PlanInvalid): ErrorInfo 
  * @since 0.1.0
  * @category constructors
  */
-export const makeSession = (recording: Recording, mode: Mode, options?: Options): Session => {
+export const makeSession = (
+  recording: Recording,
+  mode: Mode,
+  options?: Options,
+  /** Runs the calls the recording does not answer (default: the local executor; the runtime passes its own). */
+  execute: ToolsShape["execute"] = executeLocal
+): Session => {
   const ignore = (options?.ignore ?? []).map(parsePattern)
   const assumeDone = new Set(options?.assumeDone)
   const retry = new Set(options?.retry)
@@ -400,18 +429,18 @@ export const makeSession = (recording: Recording, mode: Mode, options?: Options)
 
   const tools: ToolsShape = {
     execute: (registry, call, context, defaults) => {
-      if (live) return executeLocal(registry, call, context, defaults)
+      if (live) return execute(registry, call, context, defaults)
       const started = recording.started.get(call.stepId)
       if (started === undefined) {
         return Effect.flatMap(unrecorded("step", call.stepId, { tool: call.tool, args: call.args }), () =>
-          executeLocal(registry, call, context, defaults))
+          execute(registry, call, context, defaults))
       }
       return compare("step", call.stepId, started.index, { tool: started.tool, args: started.args }, {
         tool: call.tool,
         args: call.args
       }).pipe(
         Effect.flatMap(() => {
-          if (live) return executeLocal(registry, call, context, defaults)
+          if (live) return execute(registry, call, context, defaults)
           const outcome = recording.outcomes.get(call.stepId)?.event
           if (outcome?._tag === "StepSucceeded") {
             const entry = registry.entries.get(call.tool)
@@ -427,7 +456,7 @@ export const makeSession = (recording: Recording, mode: Mode, options?: Options)
                 requested: "null",
                 diff: [`the recorded result no longer decodes with the success schema of tool "${call.tool}"`]
               })
-            ).pipe(Effect.flatMap(() => executeLocal(registry, call, context, defaults)))
+            ).pipe(Effect.flatMap(() => execute(registry, call, context, defaults)))
           }
           if (outcome?._tag === "StepFailed") {
             const rebuilt = outcome.error.data === undefined ? undefined : decodeStepError(outcome.error.data)
@@ -441,6 +470,11 @@ export const makeSession = (recording: Recording, mode: Mode, options?: Options)
                 cause: outcome.error
               })
             )
+          }
+          // Waited for approval: the tool did not run, so it is asked again (the executor checks the decision).
+          if (recording.approvalRequested.has(call.stepId) && mode !== "replay") {
+            live = true
+            return execute(registry, call, context, defaults)
           }
           // Started, never finished: the crash happened during this call.
           if (mode === "replay") {
@@ -469,7 +503,7 @@ export const makeSession = (recording: Recording, mode: Mode, options?: Options)
             )
           }
           if (entry?.tool.idempotent === true || retry.has(call.stepId)) {
-            return executeLocal(registry, call, context, defaults)
+            return execute(registry, call, context, defaults)
           }
           return Effect.fail(new ResumeUnsafe({ stepId: call.stepId, tool: call.tool, args: json(call.args) }))
         })
@@ -571,7 +605,8 @@ export const rerun = <R, O>(
       runId: session.recording.runId,
       threadId: session.recording.threadId,
       metadata: session.recording.metadata,
-      replay: session
+      replay: session,
+      principal: session.recording.principal
     })
   )
 
@@ -608,7 +643,7 @@ export const replay = <R, O>(
         reason: `run ${recorded.runId} did not finish (no RunCompleted or RunFailed): resume it instead`
       })
     }
-    const session = makeSession(recorded, "replay", options)
+    const session = makeSession(recorded, "replay", options, (yield* Tools).execute)
     return yield* rerun(agent, session).pipe(
       Effect.map((result): Report => ({ runId: recorded.runId, identical: session.matched(), outcome: { answer: result.answer } })),
       // The runtime has already checked a failure against the recording: the same failure is a faithful replay.
@@ -645,7 +680,7 @@ export const resume = <R, O>(
         reason: `run ${recorded.runId} already finished (${recorded.end.event._tag}); nothing to resume`
       })
     }
-    return yield* rerun(agent, makeSession(recorded, "resume", options))
+    return yield* rerun(agent, makeSession(recorded, "resume", options, (yield* Tools).execute))
   })
 
 /**
@@ -668,7 +703,7 @@ export const update = <R, O>(
   Effect.gen(function*() {
     const recorded = yield* recording(events, options?.runId)
     yield* checkAgent(agent as Agent<unknown>, recorded)
-    const session = makeSession(recorded, "update", options)
+    const session = makeSession(recorded, "update", options, (yield* Tools).execute)
     const result = yield* rerun(agent, session)
     return { result, divergence: session.divergence() }
   })

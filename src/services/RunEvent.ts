@@ -9,6 +9,7 @@
  */
 import * as Schema from "effect/Schema"
 import { Decision } from "./Planner.js"
+import { Principal } from "./Policy.js"
 
 /**
  * A failure, as it is journaled: its tag and a readable message.
@@ -68,6 +69,8 @@ export const RunStarted = Schema.TaggedStruct("RunStarted", {
   threadId: Schema.optionalKey(Schema.String),
   /** Free-form facts about the run, e.g. the agent's file for the CLI. */
   metadata: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)),
+  /** Who the run acts for (see `Policy`); a resumed run acts for the same principal. */
+  principal: Schema.optionalKey(Principal),
   at: Schema.Number
 })
 
@@ -325,6 +328,41 @@ export const RunResumed = Schema.TaggedStruct("RunResumed", {
 })
 
 /**
+ * A step needs a human's approval (the policy said `approve`): the tool did
+ * not run, and the run pauses after the steps running beside it; it ends
+ * with `ApprovalRequired`, with no `RunFailed`, so its journal stays
+ * resumable.
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export const ApprovalRequested = Schema.TaggedStruct("ApprovalRequested", {
+  runId: Schema.String,
+  stepId: Schema.String,
+  tool: Schema.String,
+  capability: Schema.String,
+  principal: Schema.String,
+  at: Schema.Number
+})
+
+/**
+ * Someone approved or rejected a step that waited for approval; written to
+ * the journal before the run is resumed, which then runs the step (or fails
+ * it with `ToolDenied`).
+ *
+ * @since 0.1.0
+ * @category events
+ */
+export const ApprovalDecided = Schema.TaggedStruct("ApprovalDecided", {
+  runId: Schema.String,
+  stepId: Schema.String,
+  approved: Schema.Boolean,
+  by: Schema.String,
+  reason: Schema.optionalKey(Schema.String),
+  at: Schema.Number
+})
+
+/**
  * Any event of a run.
  *
  * @since 0.1.0
@@ -344,7 +382,9 @@ export const RunEvent = Schema.Union([
   ModelCalled,
   ValueRecorded,
   TextDelta,
-  ToolCallDelta
+  ToolCallDelta,
+  ApprovalRequested,
+  ApprovalDecided
 ])
 
 /**

@@ -10,9 +10,11 @@
  */
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
 import type * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as AiTool from "effect/ai/Tool"
+import type { ApprovalDecision, Principal } from "./Policy.js"
 
 /**
  * What a handler knows about the call it serves.
@@ -26,6 +28,12 @@ export interface ToolContext {
   readonly stepId: string
   /** The conversation thread of the run, when the caller gave one. */
   readonly threadId: string | undefined
+  /** Who the run acts for, when the caller named someone (see `Policy`). */
+  readonly principal?: Principal | undefined
+  /** A human's decision on this step, when the policy asked for one and the run was resumed with it. */
+  readonly approval?: ApprovalDecision | undefined
+  /** The secrets the tool declares, looked up when the call started (see {@link secret}). */
+  readonly secrets?: Readonly<Record<string, Redacted.Redacted<string>>> | undefined
 }
 
 /**
@@ -56,6 +64,13 @@ export interface Tool<
    * errors and timeouts) to the model to try again, instead of failing the run.
    */
   readonly recoverable: boolean
+  /**
+   * What the tool needs permission for, e.g. `net:api.example.com`,
+   * `shell:git`, `fs:read:/data`, `memory:write` (`tool:<name>` is implied).
+   */
+  readonly capabilities: ReadonlyArray<string>
+  /** Names of the secrets injected into the handler's context (see `Credentials`). */
+  readonly secrets: ReadonlyArray<string>
   readonly handler: (params: Params["Type"], context: ToolContext) => Effect.Effect<Success["Type"], E, R>
   /** The same tool as an `effect/ai` definition, to offer it to a `LanguageModel`. */
   readonly ai: AiTool.Tool<Name, {
@@ -121,24 +136,63 @@ export const make = <
   readonly retry?: Schedule.Schedule<unknown, unknown> | undefined
   readonly idempotent?: boolean | undefined
   readonly recoverable?: boolean | undefined
-}): Tool<Name, Params, Success, E, R> => ({
-  name,
-  description: options.description,
-  parameters: options.parameters,
-  success: options.success,
-  timeout: options.timeout,
-  retry: options.retry,
-  idempotent: options.idempotent ?? false,
-  recoverable: options.recoverable ?? false,
-  handler: options.handler,
-  ai: AiTool.make(name, {
+  readonly capabilities?: ReadonlyArray<string> | undefined
+  readonly secrets?: ReadonlyArray<string> | undefined
+}): Tool<Name, Params, Success, E, R> => {
+  for (const secret of options.secrets ?? []) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(secret)) {
+      throw new Error(`graphent: tool "${name}": secret names are letters, digits and _, got ${JSON.stringify(secret)}`)
+    }
+  }
+  return {
+    name,
     description: options.description,
     parameters: options.parameters,
     success: options.success,
-    failure: Schema.String,
-    failureMode: "return"
-  })
-})
+    timeout: options.timeout,
+    retry: options.retry,
+    idempotent: options.idempotent ?? false,
+    recoverable: options.recoverable ?? false,
+    capabilities: options.capabilities ?? [],
+    secrets: options.secrets ?? [],
+    handler: options.handler,
+    ai: AiTool.make(name, {
+      description: options.description,
+      parameters: options.parameters,
+      success: options.success,
+      failure: Schema.String,
+      failureMode: "return"
+    })
+  }
+}
+
+/**
+ * The value of a secret the tool declares, inside its handler.
+ *
+ * **Example** (A tool that calls an API with a token)
+ *
+ * ```ts
+ * const issues = Tool.make("list_issues", {
+ *   description: "Lists the open issues",
+ *   parameters: Schema.Struct({}),
+ *   success: Schema.Array(Schema.String),
+ *   secrets: ["GITHUB_TOKEN"],
+ *   handler: (_, context) => fetchIssues(Tool.secret(context, "GITHUB_TOKEN"))
+ * })
+ * ```
+ *
+ * Reading a secret the tool does not declare is a bug: it throws (the step fails as a defect).
+ *
+ * @since 0.1.0
+ * @category secrets
+ */
+export const secret = (context: ToolContext, name: string): Redacted.Redacted<string> => {
+  const value = context.secrets?.[name]
+  if (value === undefined || !Redacted.isRedacted(value)) {
+    throw new Error(`graphent: secret ${name} was not declared by step "${context.stepId}"'s tool`)
+  }
+  return value
+}
 
 // ---------------------------------------------------------------------------
 // errors
@@ -228,12 +282,35 @@ export class ToolResultInvalid extends Schema.TaggedError<ToolResultInvalid>()("
 }
 
 /**
+ * The policy does not let the run's principal use this tool (or a human
+ * rejected the step): the tool did not run.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ToolDenied extends Schema.TaggedError<ToolDenied>()("ToolDenied", {
+  tool: Schema.String,
+  stepId: Schema.String,
+  principal: Schema.String,
+  /** The capability that was denied (empty when a human rejected the step). */
+  capability: Schema.String,
+  /** The rule that denied it, or who rejected the step and why. */
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return this.capability === ""
+      ? `step "${this.stepId}": tool "${this.tool}" denied to ${this.principal}: ${this.reason}`
+      : `step "${this.stepId}": tool "${this.tool}" denied to ${this.principal}: capability ${this.capability} (${this.reason})`
+  }
+}
+
+/**
  * Every way a tool call can fail.
  *
  * @since 0.1.0
  * @category errors
  */
-export type ToolError = ToolNotFound | ToolArgumentsInvalid | ToolFailed | ToolTimeout | ToolResultInvalid
+export type ToolError = ToolNotFound | ToolArgumentsInvalid | ToolFailed | ToolTimeout | ToolResultInvalid | ToolDenied
 
 /**
  * The tags of {@link ToolError}; a retry policy only ever applies to the last two.

@@ -16,8 +16,11 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { issueOf } from "../internal/issue.js"
+import { Credentials, makeRedactor, type Redactor, withRedactedLogs } from "./Credentials.js"
+import type { ApprovalRequired } from "./Policy.js"
 import type { ReplayDivergence, ResumeUnsafe } from "./Replay.js"
 import * as Tool from "./Tool.js"
 
@@ -115,7 +118,7 @@ export interface ToolsShape {
     defaults: CallDefaults
     // The requirements of the registry's tools; the runtime provides them.
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  ) => Effect.Effect<ToolOutput, Tool.ToolError | ReplayDivergence | ResumeUnsafe, any>
+  ) => Effect.Effect<ToolOutput, Tool.ToolError | ReplayDivergence | ResumeUnsafe | ApprovalRequired, any>
 }
 
 /** A handler's failure (error or defect) as the step's `ToolFailed`; interruptions pass through. */
@@ -154,8 +157,10 @@ const runHandler = (entry: Entry, value: unknown, call: ToolCall, context: Tool.
   )
 
 /**
- * Runs one call: decode, handler (timeout, retry), encode. This is the default
- * executor; other executors can delegate to it.
+ * Runs one call: decode, handler (timeout, retry), encode. A tool that
+ * declares secrets gets them from {@link Credentials} in its context; its log
+ * lines, result and errors are redacted (see `Credentials.makeRedactor`).
+ * This is the default executor; other executors can delegate to it.
  *
  * @since 0.1.0
  * @category execution
@@ -171,9 +176,21 @@ export const executeLocal: ToolsShape["execute"] = (registry, call, context, def
       new Tool.ToolArgumentsInvalid({ tool: call.tool, stepId: call.stepId, issue: issueOf(decoded) })
     )
   }
+  return entry.tool.secrets.length === 0
+    ? runCall(entry, decoded.value, call, context, defaults)
+    : withSecrets(entry, decoded.value, call, context, defaults)
+}
+
+const runCall = (
+  entry: Entry,
+  value: unknown,
+  call: ToolCall,
+  context: Tool.ToolContext,
+  defaults: CallDefaults
+): Effect.Effect<ToolOutput, Tool.ToolFailed | Tool.ToolTimeout | Tool.ToolResultInvalid, unknown> => {
   let attempt: Effect.Effect<unknown, Tool.ToolFailed | Tool.ToolTimeout, unknown> = runHandler(
     entry,
-    decoded.value,
+    value,
     call,
     context
   )
@@ -193,6 +210,91 @@ export const executeLocal: ToolsShape["execute"] = (registry, call, context, def
       ? Effect.succeed({ value, result: encoded.value })
       : Effect.fail(new Tool.ToolResultInvalid({ tool: call.tool, stepId: call.stepId, issue: issueOf(encoded) }))
   })
+}
+
+/** Looks the tool's secrets up, runs the call with them, and redacts what comes out. */
+const withSecrets = (
+  entry: Entry,
+  value: unknown,
+  call: ToolCall,
+  context: Tool.ToolContext,
+  defaults: CallDefaults
+): Effect.Effect<ToolOutput, Tool.ToolFailed | Tool.ToolTimeout | Tool.ToolResultInvalid, unknown> =>
+  Effect.gen(function*() {
+    const credentials = yield* Credentials
+    const secrets: Record<string, Redacted.Redacted<string>> = {}
+    const plain: Array<{ name: string; value: string }> = []
+    for (const name of entry.tool.secrets) {
+      const secret = yield* credentials.get(name).pipe(
+        Effect.mapError((error) =>
+          new Tool.ToolFailed({ tool: call.tool, stepId: call.stepId, reason: error.message, defect: false, cause: error })
+        )
+      )
+      secrets[name] = secret
+      plain.push({ name, value: Redacted.value(secret) })
+    }
+    const redactor = makeRedactor(plain)
+    const output = yield* withRedactedLogs(runCall(entry, value, call, { ...context, secrets }, defaults), redactor).pipe(
+      Effect.mapError((error) => redactError(redactor, error))
+    )
+    return yield* redactOutput(entry, call, redactor, output)
+  })
+
+/** The output with secrets replaced; the typed value re-decoded from the redacted result. */
+const redactOutput = (
+  entry: Entry,
+  call: ToolCall,
+  redactor: Redactor,
+  output: ToolOutput
+): Effect.Effect<ToolOutput, Tool.ToolResultInvalid> => {
+  const result = redactor.value(output.result)
+  if (result === output.result) return Effect.succeed(output)
+  const decoded = entry.decodeResult(result)
+  return decoded._tag === "Success"
+    ? Effect.succeed({ value: decoded.value, result })
+    : Effect.fail(
+      new Tool.ToolResultInvalid({
+        tool: call.tool,
+        stepId: call.stepId,
+        issue: `the result contains a secret, and with it redacted it no longer decodes: ${redactor.text(issueOf(decoded))}`
+      })
+    )
+}
+
+/** An error with secrets replaced in its message and cause. */
+const redactError = <E extends Tool.ToolFailed | Tool.ToolTimeout | Tool.ToolResultInvalid>(
+  redactor: Redactor,
+  error: E
+): E => {
+  switch (error._tag) {
+    case "ToolFailed": {
+      const failed = error as Tool.ToolFailed
+      const described = Tool.describeFailure(failed.cause)
+      let json: string | undefined
+      try {
+        json = JSON.stringify(failed.cause)
+      } catch {
+        json = undefined
+      }
+      const causeLeaks = redactor.leaks(described) || (json !== undefined && redactor.leaks(json))
+      if (!causeLeaks && !redactor.leaks(failed.reason)) return error
+      return new Tool.ToolFailed({
+        tool: failed.tool,
+        stepId: failed.stepId,
+        reason: redactor.text(failed.reason),
+        defect: failed.defect,
+        cause: causeLeaks ? redactor.text(described) : failed.cause
+      }) as E
+    }
+    case "ToolResultInvalid": {
+      const invalid = error as Tool.ToolResultInvalid
+      return redactor.leaks(invalid.issue)
+        ? new Tool.ToolResultInvalid({ tool: invalid.tool, stepId: invalid.stepId, issue: redactor.text(invalid.issue) }) as E
+        : error
+    }
+    default:
+      return error
+  }
 }
 
 /**

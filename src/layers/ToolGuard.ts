@@ -1,0 +1,167 @@
+/**
+ * The guarded tool executor: every call is checked against the {@link Policy}
+ * and written to the {@link Audit} log before its outcome reaches the run.
+ *
+ * It wraps whatever executor is in context (the local one, a test layer's
+ * stubs) and is provided as the `Tools` executor, so the runtime, replay's
+ * live steps and resumed runs all go through it:
+ *
+ * - `deny`: the call fails with `ToolDenied` (a step failure the planner sees); the tool does not run;
+ * - `approve`: without a human's decision the call fails with `ApprovalRequired` — the runtime
+ *   journals an `ApprovalRequested` event and pauses the run; once someone approves
+ *   (`graphent approve`, `Approvals.approve`) the resumed run carries the decision to this executor,
+ *   which runs the tool (or fails it with `ToolDenied` when rejected);
+ * - `allow`: the call runs.
+ *
+ * The principal is the run's (`RunOptions.principal`, journaled and restored on resume), else
+ * this layer's `principal` option, else `Policy.anonymous`. Writing the audit entry is part of
+ * the call: a log that cannot be written stops the run (a defect) rather than acting unaudited.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Audit from "../services/Audit.js"
+import * as Policy from "../services/Policy.js"
+import * as Tool from "../services/Tool.js"
+import { Tools, type ToolsShape } from "../services/Tools.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** The principal of runs that name none (default `Policy.anonymous`: no roles). */
+  readonly principal?: Policy.Principal | undefined
+}
+
+const errorOf = (cause: Cause.Cause<unknown>): { readonly _tag: string; readonly message: string } => {
+  if (Cause.hasInterruptsOnly(cause)) return { _tag: "Interrupted", message: "the call was interrupted" }
+  const error = Cause.findErrorOption(cause)
+  const value = error._tag === "Some" ? error.value : Cause.squash(cause)
+  const tag = typeof value === "object" && value !== null && "_tag" in value && typeof value._tag === "string"
+    ? value._tag
+    : "Defect"
+  return { _tag: tag, message: Tool.describeFailure(value) }
+}
+
+/**
+ * Wraps an executor with policy checks and auditing.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  inner: ToolsShape,
+  policy: Policy.PolicyShape,
+  audit: Audit.AuditShape,
+  options?: Options
+): ToolsShape => ({
+  execute: (registry, call, context, defaults) =>
+    Effect.gen(function*() {
+      const declared = registry.entries.get(call.tool)?.tool
+      const capabilities = Policy.capabilitiesOf(declared ?? { name: call.tool, capabilities: [] })
+      const principal = context.principal ?? options?.principal ?? Policy.anonymous
+      const clock = yield* Clock.Clock
+      const at = clock.currentTimeMillisUnsafe()
+      const verdict = yield* policy.check({ principal, tool: call.tool, capabilities })
+      const base = {
+        at,
+        runId: context.runId,
+        stepId: call.stepId,
+        agent: context.agent,
+        principal: principal.id,
+        roles: principal.roles,
+        tool: call.tool,
+        argsHash: Audit.hashArgs(call.args),
+        capabilities,
+        rule: verdict.rule
+      }
+      const record = (entry: Omit<Audit.Entry, keyof typeof base | "durationMs">) =>
+        Effect.orDie(audit.append({ ...base, ...entry, durationMs: clock.currentTimeMillisUnsafe() - at }))
+
+      if (verdict.effect === "deny") {
+        const denied = new Tool.ToolDenied({
+          tool: call.tool,
+          stepId: call.stepId,
+          principal: principal.id,
+          capability: verdict.capability,
+          reason: `policy: ${verdict.rule}`
+        })
+        yield* record({ decision: "deny", outcome: "denied", error: { _tag: denied._tag, message: denied.message } })
+        return yield* denied
+      }
+      let decision: Audit.Decision = "allow"
+      let approvedBy: { readonly approvedBy: string } | {} = {}
+      if (verdict.effect === "approve") {
+        const approval = context.approval
+        if (approval === undefined) {
+          const required = new Policy.ApprovalRequired({
+            stepId: call.stepId,
+            tool: call.tool,
+            capability: verdict.capability,
+            principal: principal.id
+          })
+          yield* record({ decision: "approval-required", outcome: "paused" })
+          return yield* required
+        }
+        if (!approval.approved) {
+          const rejected = new Tool.ToolDenied({
+            tool: call.tool,
+            stepId: call.stepId,
+            principal: principal.id,
+            capability: "",
+            reason: `rejected by ${approval.by}${approval.reason === undefined ? "" : `: ${approval.reason}`}`
+          })
+          yield* record({
+            decision: "rejected",
+            approvedBy: approval.by,
+            outcome: "denied",
+            error: { _tag: rejected._tag, message: rejected.message }
+          })
+          return yield* rejected
+        }
+        decision = "approved"
+        approvedBy = { approvedBy: approval.by }
+      }
+      return yield* inner.execute(registry, call, context, defaults).pipe(
+        Effect.onExit((exit) =>
+          record(
+            Exit.isSuccess(exit)
+              ? { decision, ...approvedBy, outcome: "succeeded" }
+              : { decision, ...approvedBy, outcome: "failed", error: errorOf(exit.cause) }
+          )
+        )
+      )
+    })
+})
+
+/**
+ * Provides the guarded executor over the executor already in context (by
+ * default the local one); needs a {@link Policy.Policy} and an
+ * {@link Audit.Audit}.
+ *
+ * **Example** (A policy file and a file audit log)
+ *
+ * ```ts
+ * const security = ToolGuard.layer().pipe(
+ *   Layer.provide([PolicyFile.layer({ path: "policy.json" }), AuditFile.layer({ path: "audit.jsonl" })])
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: Options): Layer.Layer<never, never, Policy.Policy | Audit.Audit> =>
+  Layer.effect(
+    Tools,
+    Effect.gen(function*() {
+      const inner = yield* Tools
+      const policy = yield* Policy.Policy
+      const audit = yield* Audit.Audit
+      return make(inner, policy, audit, options)
+    })
+  )
