@@ -1,8 +1,9 @@
 /**
  * The {@link Audit} log as a JSON Lines file: a header line, then one entry
  * per line, each written with a single `write(2)` on a file opened for
- * appending (mode 0600), so several processes can share one file and a
- * crash leaves at worst a torn last line, which reading drops.
+ * appending (mode 0600), so several processes can append to one file and a
+ * crash leaves at worst a torn last line, which reading drops and the next
+ * writer to open the file cuts.
  *
  * @since 0.1.0
  */
@@ -81,6 +82,29 @@ export const read = (file: string, query: Query = {}): Effect.Effect<ReadonlyArr
     return limit === 0 ? [] : found.slice(-limit)
   })
 
+/** A torn last line (a crash mid-write) is cut before the next entry is appended, as the journal does. */
+const cutTornTail = (file: string, fd: number): void => {
+  const size = fs.fstatSync(fd).size
+  const reader = fs.openSync(file, "r")
+  try {
+    const chunk = Buffer.alloc(64 * 1024)
+    let end = size
+    while (end > 0) {
+      const start = Math.max(0, end - chunk.length)
+      const read = fs.readSync(reader, chunk, 0, end - start, start)
+      const newline = chunk.subarray(0, read).lastIndexOf(0x0a)
+      if (newline !== -1) {
+        const keep = start + newline + 1
+        if (keep < size) fs.ftruncateSync(fd, keep)
+        return
+      }
+      end = start
+    }
+  } finally {
+    fs.closeSync(reader)
+  }
+}
+
 /**
  * Opens (creating it with its header when missing) an audit file for the
  * layer's lifetime.
@@ -98,16 +122,7 @@ export const make = (options: Options) =>
           const header = { _tag: "AuditHeader", format: "graphent-audit", version: 1, createdAt: Date.now() }
           fs.writeSync(fd, JSON.stringify(header) + "\n")
         } else {
-          // A torn last line from a crash: start the next entry on a line of its own.
-          const size = fs.fstatSync(fd).size
-          const last = Buffer.alloc(1)
-          const reader = fs.openSync(options.path, "r")
-          try {
-            fs.readSync(reader, last, 0, 1, size - 1)
-          } finally {
-            fs.closeSync(reader)
-          }
-          if (last.toString() !== "\n") fs.writeSync(fd, "\n")
+          cutTornTail(options.path, fd)
         }
         return fd
       },
