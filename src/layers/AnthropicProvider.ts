@@ -25,6 +25,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as AiError from "effect/ai/AiError"
 import * as LanguageModel from "effect/ai/LanguageModel"
+import * as Model from "effect/ai/Model"
 import type * as Prompt from "effect/ai/Prompt"
 import type * as Response from "effect/ai/Response"
 import * as Telemetry from "effect/ai/Telemetry"
@@ -672,8 +673,15 @@ export const make = Effect.fnUntraced(function*(options: Options) {
  * @since 0.1.0
  * @category layers
  */
-export const layerNoDeps = (options: Options): Layer.Layer<LanguageModel.LanguageModel, never, HttpClient.HttpClient> =>
-  Layer.effect(LanguageModel.LanguageModel, make(options))
+export const layerNoDeps = (
+  options: Options
+): Layer.Layer<LanguageModel.LanguageModel | Model.ProviderName | Model.ModelName, never, HttpClient.HttpClient> =>
+  Layer.mergeAll(
+    Layer.effect(LanguageModel.LanguageModel, make(options)),
+    // The names label model calls in journals and traces, and look their prices up.
+    Layer.succeed(Model.ProviderName, "anthropic"),
+    Layer.succeed(Model.ModelName, options.model)
+  )
 
 /**
  * The model over `fetch`.
@@ -681,7 +689,7 @@ export const layerNoDeps = (options: Options): Layer.Layer<LanguageModel.Languag
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel> =>
+export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel | Model.ProviderName | Model.ModelName> =>
   layerNoDeps(options).pipe(Layer.provide(FetchHttpClient.layer))
 
 /**
@@ -693,7 +701,7 @@ export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel
  */
 export const layerConfig = (
   options: Omit<Options, "apiKey" | "baseUrl">
-): Layer.Layer<LanguageModel.LanguageModel, Config.ConfigError> =>
+): Layer.Layer<LanguageModel.LanguageModel | Model.ProviderName | Model.ModelName, Config.ConfigError> =>
   Layer.unwrap(Effect.gen(function*() {
     const apiKey = yield* Config.Redacted("ANTHROPIC_API_KEY")
     const baseUrl = yield* Config.option(Config.String("ANTHROPIC_BASE_URL"))

@@ -16,7 +16,7 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as LanguageModel from "effect/ai/LanguageModel"
-import * as Model from "effect/ai/Model"
+import type * as Model from "effect/ai/Model"
 import * as AnthropicProvider from "./AnthropicProvider.js"
 import * as OpenAiProvider from "./OpenAiProvider.js"
 
@@ -98,11 +98,9 @@ export const layerConfig = (
     const { model, provider } = yield* spec
     // Leave out the settings that were not given, so that each provider keeps its own defaults.
     const settings = Object.fromEntries(Object.entries(options ?? {}).filter(([, value]) => value !== undefined))
-    const language = provider === "openai"
+    return provider === "openai"
       ? OpenAiProvider.layerConfig({ ...settings, model })
       : AnthropicProvider.layerConfig({ ...settings, model })
-    // The names label model calls in journals and look their prices up.
-    return Layer.mergeAll(language, Layer.succeed(Model.ProviderName, provider), Layer.succeed(Model.ModelName, model))
   }))
 
 /**
