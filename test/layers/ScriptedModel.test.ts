@@ -1,0 +1,68 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Stream } from "effect"
+import { LanguageModel } from "effect/ai"
+import { ScriptedModel } from "graphent"
+
+describe("ScriptedModel", () => {
+  it.effect("answers with the script in order, records the calls, and knows when it is used up", () =>
+    Effect.gen(function*() {
+      const first = yield* LanguageModel.generateText({ prompt: "hello" })
+      assert.strictEqual(first.text, "hi there")
+      assert.strictEqual(first.usage.inputTokens.total, 2)
+      assert.strictEqual(first.usage.outputTokens.total, 3)
+      const unused = yield* Effect.flip(ScriptedModel.assertUsedUp)
+      assert.strictEqual(unused._tag, "ScriptNotUsedUp")
+      assert.strictEqual(unused.remaining, 1)
+      assert.include(unused.message, "1 replies left after 1 calls")
+
+      const second = yield* LanguageModel.generateText({ prompt: "again" })
+      assert.strictEqual(second.text, "bye")
+      yield* ScriptedModel.assertUsedUp
+      const calls = yield* ScriptedModel.calls
+      assert.deepStrictEqual(calls.map((call) => call.method), ["generateText", "generateText"])
+      assert.strictEqual(ScriptedModel.lastUserText(calls[1]!.prompt), "again")
+
+      // Past the end of the script: a typed AiError, not a hang or a throw.
+      const error = yield* Effect.flip(LanguageModel.generateText({ prompt: "more" }))
+      assert.strictEqual(error._tag, "AiError")
+      assert.include(error.message, "no reply for call 3")
+    }).pipe(Effect.provide(ScriptedModel.layer([
+      ScriptedModel.text("hi there", { inputTokens: 2, outputTokens: 3 }),
+      ScriptedModel.text("bye")
+    ]))))
+
+  it.effect("a scripted error fails the call with that AiError", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(LanguageModel.generateText({ prompt: "x" }))
+      assert.include(error.message, "rate limited")
+    }).pipe(Effect.provide(ScriptedModel.layer([ScriptedModel.fail("rate limited")]))))
+
+  it.effect("streams text in word-sized deltas; stream chunks also answer a non-streaming call", () =>
+    Effect.gen(function*() {
+      const parts = yield* LanguageModel.streamText({ prompt: "x" }).pipe(Stream.runCollect)
+      const deltas = parts.flatMap((part) => part.type === "text-delta" ? [part.delta] : [])
+      assert.deepStrictEqual(deltas, ["one ", "two ", "three"])
+      const assembled = yield* LanguageModel.generateText({ prompt: "y" })
+      assert.strictEqual(assembled.text, "ab")
+      assert.strictEqual(assembled.finishReason, "stop")
+    }).pipe(Effect.provide(ScriptedModel.layer([
+      ScriptedModel.text("one two three"),
+      ScriptedModel.chunks([
+        { type: "text-start", id: "t" },
+        { type: "text-delta", id: "t", delta: "a" },
+        { type: "text-delta", id: "t", delta: "b" },
+        { type: "text-end", id: "t" },
+        { type: "finish", reason: "stop", usage: { inputTokens: { total: 1 }, outputTokens: { total: 1 } } }
+      ])
+    ]))))
+
+  it.effect("a function-driven model computes each reply from the request", () =>
+    Effect.gen(function*() {
+      const a = yield* LanguageModel.generateText({ prompt: "ping" })
+      const b = yield* LanguageModel.generateText({ prompt: "pong" })
+      assert.deepStrictEqual([a.text, b.text], ["0:PING", "1:PONG"])
+      assert.strictEqual(yield* ScriptedModel.ScriptedModel.use((model) => model.remaining), 0)
+    }).pipe(Effect.provide(ScriptedModel.layerFunction(({ index, prompt }) =>
+      ScriptedModel.text(`${index}:${ScriptedModel.lastUserText(prompt).toUpperCase()}`)
+    ))))
+})
