@@ -16,6 +16,8 @@ export * as Journal from "./services/Journal.js"
 /** @since 0.1.0 */
 export * as Memory from "./services/Memory.js"
 /** @since 0.1.0 */
+export * as ModelTransport from "./services/ModelTransport.js"
+/** @since 0.1.0 */
 export * as Planner from "./services/Planner.js"
 /** @since 0.1.0 */
 export * as Policy from "./services/Policy.js"

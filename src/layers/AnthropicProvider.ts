@@ -34,6 +34,7 @@ import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import type * as Headers from "effect/http/Headers"
 import type * as HttpClient from "effect/http/HttpClient"
 import * as ModelHttp from "../internal/modelHttp.js"
+import * as ModelTransport from "../services/ModelTransport.js"
 
 /**
  * @since 0.1.0
@@ -376,7 +377,8 @@ const errorDetails = (body: any, headers: Headers.Headers): ModelHttp.ErrorDetai
 // =============================================================================
 
 /**
- * The model over the `HttpClient` in context.
+ * The model over the `HttpClient` in context: its `LanguageModel`, and its
+ * `ModelTransport` for the planner's direct path.
  *
  * @since 0.1.0
  * @category constructors
@@ -655,7 +657,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     }).pipe(Effect.withSpan("AnthropicProvider.streamText")))
   }
 
-  return yield* LanguageModel.make({
+  return yield* ModelTransport.make({
     generateText,
     streamText,
     // System messages are hoisted into the top-level `system` prompt.
@@ -675,9 +677,13 @@ export const make = Effect.fnUntraced(function*(options: Options) {
  */
 export const layerNoDeps = (
   options: Options
-): Layer.Layer<LanguageModel.LanguageModel | Model.ProviderName | Model.ModelName, never, HttpClient.HttpClient> =>
+): Layer.Layer<
+  LanguageModel.LanguageModel | ModelTransport.ModelTransport | Model.ProviderName | Model.ModelName,
+  never,
+  HttpClient.HttpClient
+> =>
   Layer.mergeAll(
-    Layer.effect(LanguageModel.LanguageModel, make(options)),
+    Layer.effectContext(make(options)),
     // The names label model calls in journals and traces, and look their prices up.
     Layer.succeed(Model.ProviderName, "anthropic"),
     Layer.succeed(Model.ModelName, options.model)
@@ -689,7 +695,9 @@ export const layerNoDeps = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel | Model.ProviderName | Model.ModelName> =>
+export const layer = (
+  options: Options
+): Layer.Layer<LanguageModel.LanguageModel | ModelTransport.ModelTransport | Model.ProviderName | Model.ModelName> =>
   layerNoDeps(options).pipe(Layer.provide(FetchHttpClient.layer))
 
 /**
@@ -701,7 +709,10 @@ export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel
  */
 export const layerConfig = (
   options: Omit<Options, "apiKey" | "baseUrl">
-): Layer.Layer<LanguageModel.LanguageModel | Model.ProviderName | Model.ModelName, Config.ConfigError> =>
+): Layer.Layer<
+  LanguageModel.LanguageModel | ModelTransport.ModelTransport | Model.ProviderName | Model.ModelName,
+  Config.ConfigError
+> =>
   Layer.unwrap(Effect.gen(function*() {
     const apiKey = yield* Config.Redacted("ANTHROPIC_API_KEY")
     const baseUrl = yield* Config.option(Config.String("ANTHROPIC_BASE_URL"))

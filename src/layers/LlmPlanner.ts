@@ -28,19 +28,25 @@
  *
  * @since 0.1.0
  */
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as Tracer from "effect/Tracer"
 import type * as AiError from "effect/ai/AiError"
+import * as IdGenerator from "effect/ai/IdGenerator"
 import * as LanguageModel from "effect/ai/LanguageModel"
 import * as Model from "effect/ai/Model"
 import * as Prompt from "effect/ai/Prompt"
+import type * as Response from "effect/ai/Response"
+import * as AiTelemetry from "effect/ai/Telemetry"
 import type * as AiTool from "effect/ai/Tool"
 import * as Toolkit from "effect/ai/Toolkit"
 import { type Agent, decodeOutput } from "../services/Agent.js"
 import * as Memory from "../services/Memory.js"
+import { ModelTransport, type ModelTransportShape } from "../services/ModelTransport.js"
 import {
   type Decision,
   Planner,
@@ -271,6 +277,94 @@ const generateStreaming = (
     ) as Effect.Effect<ModelOutput, PlannerFailed> // as in generate
   })
 
+// -- the direct path -----------------------------------------------------------
+
+/**
+ * The provider's own transport, when the planner may call it directly: it is
+ * there, and nothing observes model spans (no exporting tracer, no `effect/ai`
+ * span transformer), so skipping `LanguageModel`'s per-call work is invisible.
+ */
+const directTransport = Effect.map(Effect.context<never>(), (context): ModelTransportShape | undefined => {
+  const transport = Context.getOrUndefined(context, ModelTransport)
+  if (transport === undefined) return undefined
+  if (Context.get(context, Tracer.Tracer) !== Tracer.nativeTracer) return undefined
+  return Context.getOrUndefined(context, AiTelemetry.CurrentSpanTransformer) === undefined ? transport : undefined
+})
+
+const providerOptions = (prompt: Prompt.Prompt, toolkit: AgentToolkit, span: Tracer.Span): LanguageModel.ProviderOptions => ({
+  prompt,
+  tools: Object.values(toolkit.tools),
+  responseFormat: { type: "text" },
+  toolChoice: "auto",
+  span,
+  previousResponseId: undefined,
+  incrementalPrompt: undefined,
+  toolCallValidation: "deferred"
+})
+
+const usageOf = (usage: typeof Response.Usage.Encoded) => ({
+  inputTokens: usage.inputTokens.total ?? 0,
+  outputTokens: usage.outputTokens.total ?? 0
+})
+
+/** {@link generate} through the provider's transport: its encoded parts are read directly. */
+const generateDirect = (transport: ModelTransportShape, prompt: Prompt.Prompt, toolkit: AgentToolkit) =>
+  Effect.useSpan("LanguageModel.generateText", { kind: "client" }, (span) =>
+    transport.generateText(providerOptions(prompt, toolkit, span)).pipe(
+      Effect.map((parts): ModelOutput => {
+        let text = ""
+        const toolCalls: Array<ModelToolCall> = []
+        let finishReason = "unknown"
+        let usage = { inputTokens: 0, outputTokens: 0 }
+        for (const part of parts) {
+          if (part.type === "text") text += part.text
+          else if (part.type === "tool-call" && part.providerExecuted !== true) toolCalls.push(toolCallOf(part))
+          else if (part.type === "finish") {
+            finishReason = part.reason
+            usage = usageOf(part.usage)
+          }
+        }
+        return { text, toolCalls, finishReason, usage }
+      }),
+      Effect.provideService(IdGenerator.IdGenerator, IdGenerator.defaultIdGenerator),
+      Effect.mapError(modelFailed)
+    ))
+
+/** {@link generateStreaming} through the provider's transport. */
+const generateStreamingDirect = (
+  transport: ModelTransportShape,
+  prompt: Prompt.Prompt,
+  toolkit: AgentToolkit,
+  state: RunState
+) =>
+  Effect.useSpan("LanguageModel.streamText", { kind: "client" }, (span) =>
+    Effect.suspend(() => {
+      let text = ""
+      const toolCalls: Array<ModelToolCall> = []
+      let finishReason = "unknown"
+      let usage = { inputTokens: 0, outputTokens: 0 }
+      return transport.streamText(providerOptions(prompt, toolkit, span)).pipe(
+        Stream.runForEach((part) =>
+          Effect.sync(() => {
+            if (part.type === "text-delta") {
+              text += part.delta
+              state.context.textDelta(part.delta)
+            } else if (part.type === "tool-call" && part.providerExecuted !== true) {
+              const call = toolCallOf(part)
+              toolCalls.push(call)
+              state.context.toolCallDelta(call)
+            } else if (part.type === "finish") {
+              finishReason = part.reason
+              usage = usageOf(part.usage)
+            }
+          })
+        ),
+        Effect.map((): ModelOutput => ({ text, toolCalls, finishReason, usage })),
+        Effect.provideService(IdGenerator.IdGenerator, IdGenerator.defaultIdGenerator),
+        Effect.mapError(modelFailed)
+      )
+    }))
+
 /** Step ids for a response's tool calls: the call ids, made unique within the run. */
 const stepsOf = (state: RunState, calls: ReadonlyArray<ModelToolCall>): Array<PlanStep> => {
   const used = new Set<string>()
@@ -371,6 +465,7 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
           }
         }
         const model = yield* LanguageModel.LanguageModel
+        const transport = yield* directTransport
         const memory = yield* Effect.serviceOption(Memory.Memory)
         const label = options?.model ?? (yield* modelLabel)
         const history = yield* historyOf(state, memory)
@@ -379,11 +474,12 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
         const tools = state.agent.tools.map((tool) => tool.name)
         const call = (messages: Array<Prompt.Message>, json: ReadonlyArray<unknown>) => {
           const prompt = Prompt.fromMessages(messages)
-          return state.context.callModel(
-            label,
-            { messages: json, tools },
-            state.context.streaming ? generateStreaming(model, prompt, toolkit, state) : generate(model, prompt, toolkit)
-          )
+          const live = transport === undefined
+            ? state.context.streaming ? generateStreaming(model, prompt, toolkit, state) : generate(model, prompt, toolkit)
+            : state.context.streaming
+            ? generateStreamingDirect(transport, prompt, toolkit, state)
+            : generateDirect(transport, prompt, toolkit)
+          return state.context.callModel(label, { messages: json, tools }, live)
         }
         let output = yield* call(conversation.messages.slice(), conversation.json.slice())
         // A repair exchange is part of this turn only: later turns do not need it.

@@ -36,6 +36,7 @@ import * as Base64 from "effect/encoding/Base64"
 import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import type * as HttpClient from "effect/http/HttpClient"
 import * as ModelHttp from "../internal/modelHttp.js"
+import * as ModelTransport from "../services/ModelTransport.js"
 
 /**
  * @since 0.1.0
@@ -366,7 +367,8 @@ const parseToolArguments = (
 // =============================================================================
 
 /**
- * The model over the `HttpClient` in context.
+ * The model over the `HttpClient` in context: its `LanguageModel`, and its
+ * `ModelTransport` for the planner's direct path.
  *
  * @since 0.1.0
  * @category constructors
@@ -606,7 +608,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     }).pipe(Effect.withSpan("OpenAiProvider.streamText")))
   }
 
-  return yield* LanguageModel.make({
+  return yield* ModelTransport.make({
     generateText,
     streamText,
     codecTransformer,
@@ -626,9 +628,13 @@ export const make = Effect.fnUntraced(function*(options: Options) {
  */
 export const layerNoDeps = (
   options: Options
-): Layer.Layer<LanguageModel.LanguageModel | Model.ProviderName | Model.ModelName, never, HttpClient.HttpClient> =>
+): Layer.Layer<
+  LanguageModel.LanguageModel | ModelTransport.ModelTransport | Model.ProviderName | Model.ModelName,
+  never,
+  HttpClient.HttpClient
+> =>
   Layer.mergeAll(
-    Layer.effect(LanguageModel.LanguageModel, make(options)),
+    Layer.effectContext(make(options)),
     // The names label model calls in journals and traces, and look their prices up.
     Layer.succeed(Model.ProviderName, "openai"),
     Layer.succeed(Model.ModelName, options.model)
@@ -646,7 +652,9 @@ export const layerNoDeps = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel | Model.ProviderName | Model.ModelName> =>
+export const layer = (
+  options: Options
+): Layer.Layer<LanguageModel.LanguageModel | ModelTransport.ModelTransport | Model.ProviderName | Model.ModelName> =>
   layerNoDeps(options).pipe(Layer.provide(FetchHttpClient.layer))
 
 /**
@@ -658,7 +666,10 @@ export const layer = (options: Options): Layer.Layer<LanguageModel.LanguageModel
  */
 export const layerConfig = (
   options: Omit<Options, "apiKey" | "baseUrl">
-): Layer.Layer<LanguageModel.LanguageModel | Model.ProviderName | Model.ModelName, Config.ConfigError> =>
+): Layer.Layer<
+  LanguageModel.LanguageModel | ModelTransport.ModelTransport | Model.ProviderName | Model.ModelName,
+  Config.ConfigError
+> =>
   Layer.unwrap(Effect.gen(function*() {
     const apiKey = yield* Config.option(Config.Redacted("OPENAI_API_KEY"))
     const baseUrl = yield* Config.option(Config.String("OPENAI_BASE_URL"))

@@ -24,6 +24,7 @@ import * as LanguageModel from "effect/ai/LanguageModel"
 import * as Model from "effect/ai/Model"
 import type * as Prompt from "effect/ai/Prompt"
 import type * as Response from "effect/ai/Response"
+import * as ModelTransport from "../services/ModelTransport.js"
 
 /**
  * Tokens of one reply, when the script wants exact figures.
@@ -331,7 +332,7 @@ const make = (
       })
       return next({ prompt: options.prompt, tools, index })
     }
-    const model = yield* LanguageModel.make({
+    const model = yield* ModelTransport.make({
       generateText: (options) =>
         Effect.flatMap(receive("generateText", options), (reply) =>
           reply._tag === "Error" ? Effect.fail(reply.error) : Effect.succeed(responseParts(reply, options.prompt, numbering))),
@@ -345,7 +346,7 @@ const make = (
       calls: Effect.sync(() => received.slice()),
       remaining: Effect.sync(remaining)
     })
-    return Context.make(LanguageModel.LanguageModel, model).pipe(
+    return model.pipe(
       Context.add(ScriptedModel, recorder),
       Context.add(Model.ProviderName, "scripted"),
       Context.add(Model.ModelName, "scripted")
@@ -377,7 +378,9 @@ const exhausted = (index: number) =>
  */
 export const layer = (
   script: ReadonlyArray<Reply | ((request: Request) => Reply)>
-): Layer.Layer<LanguageModel.LanguageModel | ScriptedModel | Model.ProviderName | Model.ModelName> =>
+): Layer.Layer<
+  LanguageModel.LanguageModel | ModelTransport.ModelTransport | ScriptedModel | Model.ProviderName | Model.ModelName
+> =>
   // Each build of the layer starts the script from the top.
   Layer.effectContext(Effect.suspend(() => {
     let position = 0
@@ -397,7 +400,10 @@ export const layer = (
  */
 export const layerFunction = <E = never>(
   reply: (request: Request) => Reply | Effect.Effect<Reply, AiError.AiError>
-): Layer.Layer<LanguageModel.LanguageModel | ScriptedModel | Model.ProviderName | Model.ModelName, E> =>
+): Layer.Layer<
+  LanguageModel.LanguageModel | ModelTransport.ModelTransport | ScriptedModel | Model.ProviderName | Model.ModelName,
+  E
+> =>
   Layer.effectContext(make((request) => {
     const out = reply(request)
     return Effect.isEffect(out) ? out : Effect.succeed(out)

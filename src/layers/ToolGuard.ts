@@ -21,13 +21,20 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import * as Audit from "../services/Audit.js"
 import * as Policy from "../services/Policy.js"
 import * as Tool from "../services/Tool.js"
 import { Tools, type ToolsShape } from "../services/Tools.js"
+import * as AuditFile from "./AuditFile.js"
+import * as AuditPg from "./AuditPg.js"
+import * as CredentialsConfig from "./CredentialsConfig.js"
+import * as PolicyFile from "./PolicyFile.js"
 
 /**
  * @since 0.1.0
@@ -165,3 +172,89 @@ export const layer = (options?: Options): Layer.Layer<never, never, Policy.Polic
       return make(inner, policy, audit, options)
     })
   )
+
+// ---------------------------------------------------------------------------
+// configuration (the CLI's)
+// ---------------------------------------------------------------------------
+
+/**
+ * Where the audit log is when nothing says otherwise.
+ *
+ * @since 0.1.0
+ * @category configuration
+ */
+export const defaultAuditPath = ".graphent/audit.jsonl"
+
+/**
+ * The audit log named by `source`: a `postgres://` URL (table
+ * `graphent_audit`), or a JSON Lines file path.
+ *
+ * @since 0.1.0
+ * @category configuration
+ */
+export const auditLayer = (source: string): Layer.Layer<Audit.Audit, Audit.AuditError> =>
+  /^postgres(ql)?:\/\//.test(source)
+    ? AuditPg.layerPg({ pg: { url: Redacted.make(source) } })
+    : AuditFile.layer({ path: source })
+
+/**
+ * The audit log named by `GRAPHENT_AUDIT` (default {@link defaultAuditPath}).
+ *
+ * @since 0.1.0
+ * @category configuration
+ */
+export const auditLayerConfig: Layer.Layer<Audit.Audit, Audit.AuditError | Config.ConfigError> = Layer.unwrap(
+  Effect.map(Config.String("GRAPHENT_AUDIT").pipe(Config.withDefault(defaultAuditPath)), auditLayer)
+)
+
+/**
+ * The guarded executor configured from the environment: the policy file
+ * `GRAPHENT_POLICY`, the audit log `GRAPHENT_AUDIT`, credentials with the
+ * prefix `GRAPHENT_SECRET_PREFIX`. The policy and the audit log stay in
+ * context (deciding approvals checks the approver against the policy).
+ *
+ * @since 0.1.0
+ * @category configuration
+ */
+export const layerConfig: Layer.Layer<
+  Policy.Policy | Audit.Audit,
+  Config.ConfigError | Policy.PolicyInvalid | Audit.AuditError
+> = layer().pipe(
+  Layer.provideMerge(Layer.mergeAll(PolicyFile.layerConfig, auditLayerConfig, CredentialsConfig.layerConfig))
+)
+
+/**
+ * {@link layerConfig} when `GRAPHENT_POLICY` is set; nothing otherwise (tools
+ * run unchecked and unaudited, as without this module).
+ *
+ * @since 0.1.0
+ * @category configuration
+ */
+export const layerConfigIfEnabled: Layer.Layer<never, Config.ConfigError | Policy.PolicyInvalid | Audit.AuditError> =
+  Layer.unwrap(
+    Effect.map(
+      Config.option(Config.String("GRAPHENT_POLICY")),
+      (policy) => (Option.isSome(policy) ? layerConfig : Layer.empty) as Layer.Layer<never, Config.ConfigError | Policy.PolicyInvalid | Audit.AuditError>
+    )
+  )
+
+/**
+ * The principal named by `GRAPHENT_PRINCIPAL`, with the roles the policy file
+ * gives it (or `GRAPHENT_ROLES`, comma-separated, when set); `undefined` when unset.
+ *
+ * @since 0.1.0
+ * @category configuration
+ */
+export const principalConfig: Effect.Effect<Policy.Principal | undefined, Config.ConfigError | Policy.PolicyInvalid> = Effect
+  .gen(function*() {
+    const id = yield* Config.option(Config.String("GRAPHENT_PRINCIPAL"))
+    if (Option.isNone(id)) return undefined
+    const roles = yield* Config.option(Config.String("GRAPHENT_ROLES"))
+    if (Option.isSome(roles)) {
+      return { id: id.value, roles: roles.value.split(",").map((role) => role.trim()).filter((role) => role !== "") }
+    }
+    const file = yield* Config.option(Config.String("GRAPHENT_POLICY"))
+    if (Option.isNone(file)) return { id: id.value, roles: [] }
+    const document = yield* PolicyFile.read(file.value)
+    return { id: id.value, roles: document.principals?.[id.value] ?? [] }
+  })

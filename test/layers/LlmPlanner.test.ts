@@ -2,7 +2,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Schema, Stream } from "effect"
+import { Context, Effect, Layer, Schema, Stream } from "effect"
 import type * as Prompt from "effect/ai/Prompt"
 import {
   Agent,
@@ -10,6 +10,7 @@ import {
   Journal,
   LlmPlanner,
   Memory,
+  ModelTransport,
   Pricing,
   Replay,
   type RunEvent,
@@ -605,4 +606,45 @@ describe("LlmPlanner: conversation memory", () => {
         assert.strictEqual(history.length, 0)
       }).pipe(Effect.provide(Layer.mergeAll(Testing.layer, ScriptedModel.layer([]))))
     }))
+})
+
+// ---------------------------------------------------------------------------
+// the direct path and the LanguageModel path
+// ---------------------------------------------------------------------------
+
+describe("LlmPlanner: through the provider's transport or through LanguageModel", () => {
+  const script = [
+    ScriptedModel.toolCalls([{ name: "add", params: { a: 2, b: 3 }, id: "x" }, { name: "nope", params: {}, id: "y" }], {
+      text: "Adding."
+    }),
+    ScriptedModel.text("5")
+  ]
+  /** The scripted model without its ModelTransport: like a provider from elsewhere, only a LanguageModel. */
+  const languageModelOnly = Layer.effectContext(
+    Effect.map(Effect.context<never>(), Context.omit(ModelTransport.ModelTransport))
+  ).pipe(Layer.provide(ScriptedModel.layer(script)))
+
+  const journalOfRun = (stream: boolean) =>
+    Effect.gen(function*() {
+      const runId = stream
+        ? (yield* AgentRuntime.stream(assistant, "2+3").pipe(Stream.runCollect))[0]!.runId
+        : (yield* run(assistant, "2+3")).runId
+      const events = yield* journalOf(runId)
+      // Everything but the clock readings and the trace id.
+      return events.map(({ at: _at, ...event }) =>
+        "durationMs" in event ? { ...event, durationMs: 0 } : "traceId" in event ? { ...event, traceId: "" } : event
+      )
+    })
+
+  for (const stream of [false, true]) {
+    it.effect(`both paths journal the same run (${stream ? "stream" : "run"})`, () =>
+      Effect.gen(function*() {
+        const direct = yield* journalOfRun(stream).pipe(Effect.provide(withModel(script)))
+        const generic = yield* journalOfRun(stream).pipe(
+          Effect.provide(Layer.mergeAll(Testing.layer, languageModelOnly))
+        )
+        assert.deepStrictEqual(generic, direct)
+        assert.include(JSON.stringify(direct), "ToolNotFound")
+      }))
+  }
 })

@@ -1,0 +1,58 @@
+/**
+ * A model provider's own request functions — what its `LanguageModel` is
+ * made from — offered beside that `LanguageModel`.
+ *
+ * `effect/ai`'s `LanguageModel.generateText` scans the whole prompt for tool
+ * approvals and decodes every response part with Schema on each call; in an
+ * agent loop that re-sends a growing conversation every turn, that cost grows
+ * with the conversation. Graphent's providers (OpenAI-compatible, Anthropic,
+ * scripted) also provide this service, and the `LlmPlanner` calls it directly
+ * when it is there and nothing observes model spans (no exporting tracer, no
+ * `effect/ai` span transformer); otherwise, and for any other provider, it
+ * goes through `LanguageModel` as usual.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import type * as Stream from "effect/Stream"
+import type * as AiError from "effect/ai/AiError"
+import type { IdGenerator } from "effect/ai/IdGenerator"
+import * as LanguageModel from "effect/ai/LanguageModel"
+import type * as Response from "effect/ai/Response"
+
+/**
+ * The functions a provider passes to `LanguageModel.make`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ModelTransportShape {
+  readonly generateText: (
+    options: LanguageModel.ProviderOptions
+  ) => Effect.Effect<Array<Response.PartEncoded>, AiError.AiError, IdGenerator>
+  readonly streamText: (
+    options: LanguageModel.ProviderOptions
+  ) => Stream.Stream<Response.StreamPartEncoded, AiError.AiError, IdGenerator>
+}
+
+/**
+ * @since 0.1.0
+ * @category services
+ */
+export class ModelTransport extends Context.Service<ModelTransport, ModelTransportShape>()("graphent/ModelTransport") {}
+
+/**
+ * Makes the `LanguageModel` from a provider's functions, and the
+ * {@link ModelTransport} beside it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  params: Parameters<typeof LanguageModel.make>[0]
+): Effect.Effect<Context.Context<LanguageModel.LanguageModel | ModelTransport>> =>
+  Effect.map(LanguageModel.make(params), (model) =>
+    Context.make(LanguageModel.LanguageModel, model).pipe(
+      Context.add(ModelTransport, { generateText: params.generateText, streamText: params.streamText })
+    ))

@@ -1,0 +1,157 @@
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as CliSecurity from "../../src/programs/cliSecurity.js"
+
+const root = path.resolve(import.meta.dirname, "../..")
+const bin = path.join(root, "bin/graphent.js")
+const dir = fs.mkdtempSync(path.join(root, "test/.scratch", "cli-security-"))
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
+
+const policyFile = path.join(dir, "policy.json")
+const auditFile = path.join(dir, "audit.jsonl")
+const marker = path.join(dir, "deployed.log")
+const agentFile = path.join(dir, "deployer.ts")
+
+fs.writeFileSync(
+  policyFile,
+  JSON.stringify({
+    version: 1,
+    roles: {
+      dev: { allow: ["tool:*", "fs:read:**"], approve: ["shell:deploy"] },
+      guest: { allow: ["tool:read_notes", "fs:read:**"] },
+      lead: { allow: ["approval:*"] }
+    },
+    principals: { alice: ["dev"], bob: ["lead"], gus: ["guest"] }
+  })
+)
+fs.writeFileSync(
+  agentFile,
+  `import { Effect, Schema } from "effect"
+import * as fs from "node:fs"
+import { Agent, SequencePlanner, Tool } from "graphent"
+
+const readNotes = Tool.make("read_notes", {
+  description: "Reads the release notes",
+  parameters: Schema.Struct({}),
+  success: Schema.String,
+  capabilities: ["fs:read:/notes"],
+  handler: () => Effect.succeed("v2 notes")
+})
+
+const deploy = Tool.make("deploy", {
+  description: "Deploys",
+  parameters: Schema.Struct({ env: Schema.String }),
+  success: Schema.String,
+  capabilities: ["shell:deploy"],
+  handler: ({ env }) => Effect.sync(() => {
+    fs.appendFileSync(${JSON.stringify(marker)}, env + "\\n")
+    return "deployed to " + env
+  })
+})
+
+export default Agent.make({
+  name: "deployer",
+  tools: [readNotes, deploy],
+  planner: SequencePlanner.plan({
+    steps: [
+      { id: "notes", tool: "read_notes", args: {} },
+      { id: "deploy", tool: "deploy", args: { env: "prod" }, dependsOn: ["notes"] }
+    ]
+  })
+})
+`
+)
+
+const graphent = (env: Record<string, string>, ...args: Array<string>) => {
+  const child = spawnSync(process.execPath, [bin, ...args], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 60_000,
+    env: {
+      ...process.env,
+      GRAPHENT_STORE: "memory",
+      GRAPHENT_POLICY: policyFile,
+      GRAPHENT_AUDIT: auditFile,
+      ...env
+    }
+  })
+  return { code: child.status, stdout: child.stdout, stderr: child.stderr }
+}
+
+const journalOf = (file: string) =>
+  fs.readFileSync(file, "utf8").trim().split("\n").map((line) => JSON.parse(line) as { _tag: string; [key: string]: unknown })
+
+describe("graphent run / approve / reject / audit", () => {
+  it("a step that needs approval pauses the run (exit 3); approve resumes it; the audit log shows it all", () => {
+    const journal = path.join(dir, "approve.jsonl")
+    const paused = graphent({ GRAPHENT_PRINCIPAL: "alice" }, "run", agentFile, "--record", journal)
+    assert.strictEqual(paused.code, 3, paused.stderr)
+    assert.match(paused.stderr, /paused: step "deploy" .* needs approval/)
+    assert.isFalse(fs.existsSync(marker))
+    const events = journalOf(journal)
+    assert.deepStrictEqual(events.find((event) => event._tag === "RunStarted")?.principal, { id: "alice", roles: ["dev"] })
+    assert.isDefined(events.find((event) => event._tag === "ApprovalRequested"))
+    assert.isUndefined(events.find((event) => event._tag === "RunFailed"))
+
+    const self = graphent({}, "approve", journal, "deploy", "--by", "alice")
+    assert.strictEqual(self.code, 2, self.stderr)
+    assert.include(self.stderr, "no self-approval")
+
+    const approved = graphent({}, "approve", journal, "deploy", "--by", "bob", "--reason", "release window")
+    assert.strictEqual(approved.code, 0, approved.stderr)
+    assert.strictEqual(approved.stdout, "deployed to prod\n")
+    assert.strictEqual(fs.readFileSync(marker, "utf8"), "prod\n")
+    const after = journalOf(journal)
+    assert.deepStrictEqual(
+      after.filter((event) => event._tag === "ApprovalDecided").map((event) => [event.by, event.approved, event.reason]),
+      [["bob", true, "release window"]]
+    )
+    assert.strictEqual(after.at(-1)?._tag, "RunCompleted")
+
+    const audit = graphent({}, "audit", "--json", "--run", String(after[1]!.runId))
+    assert.strictEqual(audit.code, 0, audit.stderr)
+    const entries = audit.stdout.trim().split("\n").map((line) => JSON.parse(line))
+    assert.deepStrictEqual(entries.map((entry) => [entry.tool, entry.decision, entry.outcome, entry.principal, entry.approvedBy]), [
+      ["read_notes", "allow", "succeeded", "alice", undefined],
+      ["deploy", "approval-required", "paused", "alice", undefined],
+      ["deploy", "approved", "succeeded", "alice", "bob"]
+    ])
+    assert.match(CliSecurity.renderEntries(entries), /deploy\s+approved by bob\s+succeeded/)
+    fs.rmSync(marker)
+  }, 120_000)
+
+  it("reject: the step fails with ToolDenied (exit 1) and never runs", () => {
+    const journal = path.join(dir, "reject.jsonl")
+    assert.strictEqual(graphent({ GRAPHENT_PRINCIPAL: "alice" }, "run", agentFile, "--record", journal).code, 3)
+    const rejected = graphent({ GRAPHENT_PRINCIPAL: "bob" }, "reject", journal, "deploy", "--reason", "freeze")
+    assert.strictEqual(rejected.code, 1, rejected.stderr)
+    assert.include(rejected.stderr, "rejected by bob: freeze")
+    assert.isFalse(fs.existsSync(marker))
+  }, 120_000)
+
+  it("a denied capability fails the run (exit 1); nothing ran; the denial is audited", () => {
+    const denied = graphent({ GRAPHENT_PRINCIPAL: "gus" }, "run", agentFile)
+    assert.strictEqual(denied.code, 1, denied.stderr)
+    assert.include(denied.stderr, "denied to gus: capability tool:deploy (policy: default)")
+    assert.isFalse(fs.existsSync(marker))
+    const audit = graphent({}, "audit", "--principal", "gus", "--decision", "deny", "--json")
+    const entries = audit.stdout.trim().split("\n").map((line) => JSON.parse(line))
+    assert.strictEqual(entries.length, 1)
+    assert.strictEqual(entries[0].outcome, "denied")
+  }, 120_000)
+
+  it("bad input: an invalid policy, a bad --since, approve without a policy", () => {
+    const bad = path.join(dir, "bad-policy.json")
+    fs.writeFileSync(bad, JSON.stringify({ version: 1, roles: { a: { inherits: ["ghost"] } } }))
+    const invalid = graphent({ GRAPHENT_POLICY: bad }, "run", agentFile)
+    assert.strictEqual(invalid.code, 2, invalid.stderr)
+    assert.include(invalid.stderr, 'inherits unknown role "ghost"')
+    const since = graphent({}, "audit", "--since", "yesterday-ish")
+    assert.strictEqual(since.code, 2)
+    assert.include(since.stderr, "--since")
+    const noPolicy = graphent({ GRAPHENT_POLICY: "" }, "approve", path.join(dir, "approve.jsonl"), "deploy")
+    assert.strictEqual(noPolicy.code, 2)
+  }, 120_000)
+})
