@@ -3,15 +3,32 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Effect } from "effect"
-import { assert, describe, it } from "@effect/vitest"
+import { afterAll, assert, beforeAll, beforeEach, describe, it } from "@effect/vitest"
 import { JournalFile } from "graphent"
+import * as Store from "../support/store.js"
 
 const root = path.resolve(import.meta.dirname, "../..")
 const bin = path.join(root, "bin/graphent.js")
 
+// `graphent run` keeps memory and journals in an embedded store: this file's own, and tables of its own per test.
+let home = ""
+let prefix = ""
+beforeAll(async () => {
+  home = await Store.makeHome()
+}, 120_000)
+beforeEach(() => {
+  prefix = Store.uniquePrefix()
+})
+afterAll(() => Store.removeHome(home), 60_000)
+
 /** Runs the real executable as a child process, the way a user does. */
 const graphent = (...args: Array<string>) => {
-  const child = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: "utf8", timeout: 60_000 })
+  const child = spawnSync(process.execPath, [bin, ...args], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 60_000,
+    env: { ...process.env, GRAPHENT_HOME: home, GRAPHENT_STORE_PREFIX: prefix }
+  })
   return { code: child.status, stdout: child.stdout, stderr: child.stderr }
 }
 
@@ -145,7 +162,7 @@ export default Agent.make({ name: "logger", tools: [note], planner: SequencePlan
     const child = spawnSync(process.execPath, [bin, "run", file], {
       cwd: root,
       encoding: "utf8",
-      env: { ...process.env, GRAPHENT_LOG: "json" }
+      env: { ...process.env, GRAPHENT_LOG: "json", GRAPHENT_HOME: home, GRAPHENT_STORE_PREFIX: prefix }
     })
     assert.strictEqual(child.status, 0, child.stderr)
     assert.strictEqual(child.stdout, "ok\n")

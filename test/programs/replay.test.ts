@@ -1,18 +1,26 @@
 import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { assert, describe, it } from "@effect/vitest"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as Store from "../support/store.js"
 
 const root = path.resolve(import.meta.dirname, "../..")
 const bin = path.join(root, "bin/graphent.js")
 const fixtures = path.join(root, "test/fixtures/journals")
+
+// `run` and `resume` keep memory (and `run` its journal) in an embedded store: one of this file's own.
+let home = ""
+beforeAll(async () => {
+  home = await Store.makeHome()
+}, 120_000)
+afterAll(() => Store.removeHome(home), 60_000)
 
 const graphent = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
   const child = spawnSync(process.execPath, [bin, ...args], {
     cwd: root,
     encoding: "utf8",
     timeout: 60_000,
-    env: { ...process.env, ...env }
+    env: { ...process.env, GRAPHENT_HOME: home, ...env }
   })
   return { code: child.status, stdout: child.stdout, stderr: child.stderr }
 }
@@ -166,7 +174,7 @@ describe("graphent resume", () => {
     const ledger = path.join(dir, "ledger.txt")
     const child = spawn(process.execPath, [bin, "run", "test/fixtures/agents/ledger.ts", "--record", journal], {
       cwd: root,
-      env: { ...process.env, LEDGER_FILE: ledger },
+      env: { ...process.env, GRAPHENT_HOME: home, LEDGER_FILE: ledger },
       stdio: "ignore"
     })
     // Kill it once three steps have finished (each takes ~150 ms).
@@ -199,7 +207,7 @@ describe("graphent resume", () => {
     assert.strictEqual(content.filter((l) => l.includes(`"RunStarted"`)).length, 1)
     const replayed = graphent(["replay", journal], { LEDGER_FILE: ledger })
     assert.strictEqual(replayed.code, 0, replayed.stderr)
-  })
+  }, 90_000) // three processes open the embedded store (PGlite) in turn
 
   it("exits 2 when the run already finished", () => {
     const result = graphent(["resume", "test/fixtures/journals/echo.jsonl"])

@@ -1,0 +1,497 @@
+/**
+ * Where programs (the CLI; the dev server later) keep memory and journals,
+ * chosen by configuration, with persistence and vector recall by default and
+ * no services to run.
+ *
+ * | configuration | memory | journal |
+ * |---|---|---|
+ * | nothing | embedded PGlite (pgvector) under `.graphent/` | the same database |
+ * | `GRAPHENT_DATABASE_URL` | PostgreSQL (`MemoryPg`, pgvector when installed) | PostgreSQL (`JournalPg`) |
+ * | `GRAPHENT_REDIS_URL` | Redis (`MemoryRedis`) | PostgreSQL if `GRAPHENT_DATABASE_URL`, else embedded |
+ * | `GRAPHENT_STORE=memory` | in memory (nothing kept) | in memory |
+ *
+ * Journals have no Redis backend, so with Redis alone the journal stays in
+ * the embedded store: every run stays listed by `graphent trace list --db`.
+ * Tables are `<prefix>_…` and Redis keys `<prefix>:…` with
+ * `GRAPHENT_STORE_PREFIX` (default `graphent`), so several stores can share a
+ * server. URLs are read as secrets (`Redacted`): they may hold passwords.
+ *
+ * **The embedded store** is PGlite (`@electric-sql/pglite`, Postgres compiled
+ * to WebAssembly, with `@electric-sql/pglite-pgvector`) in `<home>/pglite`,
+ * where `<home>` is `GRAPHENT_HOME`, or `.graphent` in the project: the
+ * nearest folder up from the working directory that holds a `package.json`
+ * (else the working directory). It is reached through a direct `SqlClient`
+ * adapter ({@link Pglite}), not through `@electric-sql/pglite-socket` and the
+ * `pg` wire protocol: the adapter compiles statements with `@effect/sql-pg`'s
+ * own compiler, so the SQL is byte for byte what `PgClient` sends to a
+ * server, while a socket would add a package, a TCP hop, a port to pick and a
+ * server process to keep alive, for no gain in fidelity.
+ *
+ * **One process at a time.** PGlite is a single-process database: two
+ * processes writing one data directory would corrupt it. The store is
+ * therefore locked while open, with an exclusive SQLite lock on `<home>/lock`
+ * (`node:sqlite`; a POSIX record lock held by the kernel for the process, so
+ * a process that dies, even by `SIGKILL`, releases it at once and no stale
+ * lock file is left to clean up). A second process waits for it, up to
+ * `GRAPHENT_LOCK_TIMEOUT` (default 30 seconds), then fails with
+ * {@link StorageLocked} naming the holder's pid. Two `graphent run`s started
+ * together thus run one after the other. For several processes at once, use a
+ * server (`GRAPHENT_DATABASE_URL`).
+ *
+ * @since 0.1.0
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import type { DatabaseSync } from "node:sqlite"
+import type * as AiError from "effect/ai/AiError"
+import type * as EmbeddingModel from "effect/ai/EmbeddingModel"
+import * as Clock from "effect/Clock"
+import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import * as Redacted from "effect/Redacted"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import { SqlClient } from "effect/sql/SqlClient"
+import * as SqlStore from "../internal/sqlStore.js"
+import { Journal, type JournalShape } from "../services/Journal.js"
+import { Memory, type MemoryShape } from "../services/Memory.js"
+import * as EmbeddingConfig from "./EmbeddingConfig.js"
+import * as JournalMemory from "./JournalMemory.js"
+import * as JournalPg from "./JournalPg.js"
+import * as MemoryInMemory from "./MemoryInMemory.js"
+import * as MemoryPg from "./MemoryPg.js"
+import * as MemoryRedis from "./MemoryRedis.js"
+import * as Pglite from "./Pglite.js"
+
+/**
+ * Where a store lives.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Backend = "embedded" | "postgres" | "redis" | "memory"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  /** A PostgreSQL server for memory and journals, e.g. `postgres://user:pass@host:5432/db`. */
+  readonly databaseUrl?: Redacted.Redacted<string> | string | undefined
+  /** A Redis server for memory, e.g. `redis://127.0.0.1:6379/0`. */
+  readonly redisUrl?: Redacted.Redacted<string> | string | undefined
+  /** The embedded store's folder (default: {@link projectHome} of the working directory). */
+  readonly home?: string | undefined
+  /** Tables are `<prefix>_…`, Redis keys `<prefix>:…` (default `graphent`): lowercase letters, digits, `_`. */
+  readonly prefix?: string | undefined
+  /** How long to wait for the embedded store while another process has it (default 30 seconds). */
+  readonly lockTimeout?: Duration.Input | undefined
+  /** Keep nothing: memory and journal in this process's memory. */
+  readonly ephemeral?: boolean | undefined
+}
+
+/**
+ * What was chosen: the `Storage` service, provided beside `Memory` and `Journal`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StorageShape {
+  readonly memory: Backend
+  readonly journal: Backend
+  /** The embedded store's folder, when memory or journal are there. */
+  readonly home: string | undefined
+  readonly prefix: string
+}
+
+/**
+ * @since 0.1.0
+ * @category services
+ */
+export class Storage extends Context.Service<Storage, StorageShape>()("graphent/Storage") {}
+
+/**
+ * The store could not be configured or opened (bad option, unreachable
+ * server, unreadable folder).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StorageError extends Schema.TaggedError<StorageError>()("StorageError", {
+  backend: Schema.String,
+  operation: Schema.Literals(["configure", "lock", "open"]),
+  reason: Schema.String,
+  cause: Schema.optionalKey(Schema.Defect())
+}) {
+  override get message(): string {
+    return `storage (${this.backend}) ${this.operation} failed: ${this.reason}`
+  }
+}
+
+/**
+ * Another process kept the embedded store open for longer than the lock
+ * timeout.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class StorageLocked extends Schema.TaggedError<StorageLocked>()("StorageLocked", {
+  home: Schema.String,
+  /** The process that has it, when known. */
+  holder: Schema.optionalKey(Schema.Number),
+  waitedMs: Schema.Number
+}) {
+  override get message(): string {
+    const who = this.holder === undefined
+      ? "another process"
+      : this.holder === process.pid
+      ? "this process (it is already open here)"
+      : `another process (pid ${this.holder})`
+    return `the embedded store ${this.home} is in use by ${who}; waited ${
+      Duration.format(Duration.millis(this.waitedMs))
+    }. It opens in one process at a time: retry when that one ends, raise GRAPHENT_LOCK_TIMEOUT, ` +
+      `or use a PostgreSQL server (GRAPHENT_DATABASE_URL) for several processes at once`
+  }
+}
+
+// =============================================================================
+// The project's folder
+// =============================================================================
+
+/**
+ * The embedded store's default folder: `.graphent` in the nearest folder up
+ * from `cwd` that holds a `package.json`, else in `cwd`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const projectHome = (cwd: string = process.cwd()): string => {
+  let dir = path.resolve(cwd)
+  for (;;) {
+    if (fs.existsSync(path.join(dir, "package.json"))) return path.join(dir, ".graphent")
+    const parent = path.dirname(dir)
+    if (parent === dir) return path.join(path.resolve(cwd), ".graphent")
+    dir = parent
+  }
+}
+
+// =============================================================================
+// The lock
+// =============================================================================
+
+/** Another connection holds the lock (internal to {@link lock}). */
+class Busy {
+  readonly _tag = "Busy"
+}
+
+const SQLITE_BUSY = 5
+const SQLITE_LOCKED = 6
+
+const isBusy = (error: unknown): boolean => {
+  const code = (error as { readonly errcode?: unknown })?.errcode
+  return code === SQLITE_BUSY || code === SQLITE_LOCKED
+}
+
+const readHolder = (ownerFile: string): number | undefined => {
+  try {
+    const pid = Number(JSON.parse(fs.readFileSync(ownerFile, "utf8")).pid)
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Locks the embedded store in `home` for the scope: waits while another
+ * process (or this one) has it, up to `timeout`, then fails with
+ * {@link StorageLocked}. The lock is the kernel's: it ends with the scope or
+ * with the process, however it ends.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const lock = (
+  home: string,
+  options?: { readonly timeout?: Duration.Input | undefined }
+): Effect.Effect<void, StorageError | StorageLocked, Scope.Scope> =>
+  Effect.gen(function*() {
+    const timeoutMs = Duration.toMillis(Duration.fromInputUnsafe(options?.timeout ?? "30 seconds"))
+    const lockFile = path.join(home, "lock")
+    const ownerFile = path.join(home, "lock.owner")
+    const lockError = (reason: string, cause: unknown) =>
+      new StorageError({ backend: "embedded", operation: "lock", reason, cause })
+    // Loaded on use: importing graphent does not load SQLite (an experimental module before Node 24).
+    const { DatabaseSync } = yield* Effect.tryPromise({
+      try: () => import("node:sqlite"),
+      catch: (cause) => lockError(`node:sqlite is not available (Node.js >= 22.13 is needed): ${cause}`, cause)
+    })
+    yield* Effect.try({
+      try: () => {
+        fs.mkdirSync(home, { recursive: true })
+        // Nothing in the store belongs in version control.
+        const ignore = path.join(home, ".gitignore")
+        if (!fs.existsSync(ignore)) fs.writeFileSync(ignore, "*\n")
+      },
+      catch: (cause) => lockError(`cannot create ${home}: ${(cause as Error).message}`, cause)
+    })
+    /** The locked handle, or `undefined` while another connection holds the lock. */
+    const attempt = Effect.try({
+      try: (): DatabaseSync | undefined => {
+        const db = new DatabaseSync(lockFile, { timeout: 0 })
+        try {
+          db.exec("PRAGMA locking_mode = EXCLUSIVE")
+          db.exec("BEGIN EXCLUSIVE")
+          return db
+        } catch (error) {
+          db.close()
+          if (isBusy(error)) return undefined
+          throw error
+        }
+      },
+      catch: (cause) => lockError(`cannot lock ${lockFile}: ${(cause as Error).message}`, cause)
+    })
+    const release = (db: DatabaseSync) =>
+      Effect.sync(() => {
+        if (readHolder(ownerFile) === process.pid) fs.rmSync(ownerFile, { force: true })
+        db.close()
+      })
+    // Only a successful attempt registers a release; the waiting between attempts stays interruptible.
+    const acquire = Effect.acquireRelease(
+      Effect.flatMap(attempt, (db) => db === undefined ? Effect.fail(new Busy()) : Effect.succeed(db)),
+      release
+    ).pipe(
+      Effect.as(true),
+      Effect.catchTag("Busy", () => Effect.succeed(false))
+    )
+    const start = yield* Clock.currentTimeMillis
+    let logged = false
+    for (;;) {
+      if (yield* acquire) break
+      const waited = (yield* Clock.currentTimeMillis) - start
+      const holder = readHolder(ownerFile)
+      if (waited >= timeoutMs) {
+        return yield* new StorageLocked({ home, waitedMs: waited, ...(holder === undefined ? {} : { holder }) })
+      }
+      if (!logged) {
+        logged = true
+        yield* Effect.logInfo(
+          `waiting for the embedded store ${home}, in use by ${holder === undefined ? "another process" : `pid ${holder}`}`
+        )
+      }
+      yield* Effect.sleep(Math.min(100, timeoutMs - waited))
+    }
+    yield* Effect.try({
+      try: () => fs.writeFileSync(ownerFile, JSON.stringify({ pid: process.pid, since: new Date().toISOString() })),
+      catch: (cause) => lockError(`cannot write ${ownerFile}: ${(cause as Error).message}`, cause)
+    })
+  })
+
+// =============================================================================
+// Databases
+// =============================================================================
+
+/**
+ * A journal database: a PostgreSQL server, or an embedded store's folder.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Database =
+  | { readonly _tag: "Postgres"; readonly url: Redacted.Redacted<string> }
+  | { readonly _tag: "Embedded"; readonly home: string }
+
+const redacted = (value: Redacted.Redacted<string> | string): Redacted.Redacted<string> =>
+  typeof value === "string" ? Redacted.make(value) : value
+
+const given = (value: Redacted.Redacted<string> | string | undefined): Redacted.Redacted<string> | undefined =>
+  value === undefined || Redacted.value(redacted(value)).trim() === "" ? undefined : redacted(value)
+
+/**
+ * An effect/sql `SqlClient` on a database: a `PgClient` pool on a server, or
+ * PGlite on the embedded store, locked (see {@link lock}) while the scope is open.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const sqlClient = (
+  database: Database,
+  options?: { readonly lockTimeout?: Duration.Input | undefined }
+): Effect.Effect<SqlClient, StorageError | StorageLocked, Scope.Scope | Reactivity.Reactivity> => {
+  if (database._tag === "Postgres") {
+    return SqlStore.makePgClient({ url: database.url }).pipe(
+      Effect.mapError((error) =>
+        new StorageError({ backend: "postgres", operation: "open", reason: error.message, cause: error })
+      )
+    )
+  }
+  return Effect.gen(function*() {
+    yield* lock(database.home, { timeout: options?.lockTimeout })
+    return yield* Pglite.make({ dataDir: path.join(database.home, "pglite") }).pipe(
+      Effect.mapError((error) =>
+        new StorageError({ backend: "embedded", operation: "open", reason: error.message, cause: error })
+      )
+    )
+  })
+}
+
+// =============================================================================
+// Layers
+// =============================================================================
+
+const prefixError = (prefix: string) =>
+  /^[a-z_][a-z0-9_]*$/.test(prefix)
+    ? undefined
+    : `the prefix must be lowercase letters, digits and _, got ${JSON.stringify(prefix)}`
+
+/**
+ * Opens the store per `options`: memory, journal and what was chosen.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<
+  Context.Context<Memory | Journal | Storage>,
+  StorageError | StorageLocked,
+  EmbeddingModel.EmbeddingModel | Scope.Scope | Reactivity.Reactivity
+> =>
+  Effect.gen(function*() {
+    const prefix = options.prefix ?? "graphent"
+    const invalidPrefix = prefixError(prefix)
+    if (invalidPrefix !== undefined) {
+      return yield* new StorageError({ backend: "config", operation: "configure", reason: invalidPrefix })
+    }
+    const databaseUrl = given(options.databaseUrl)
+    const redisUrl = given(options.redisUrl)
+    const ephemeral = options.ephemeral === true
+    const home = options.home === undefined ? projectHome() : path.resolve(options.home)
+    const memoryBackend: Backend = ephemeral ? "memory" : redisUrl ? "redis" : databaseUrl ? "postgres" : "embedded"
+    const journalBackend: Backend = ephemeral ? "memory" : databaseUrl ? "postgres" : "embedded"
+    const tablePrefix = `${prefix}_`
+
+    const opened = (backend: Backend, cause: { readonly message: string }) =>
+      new StorageError({ backend, operation: "open", reason: cause.message, cause })
+
+    // A server that cannot be reached fails before the embedded store is opened (which takes a while).
+    const redisMemory = memoryBackend === "redis"
+      ? yield* MemoryRedis.make({ url: redisUrl, keyPrefix: `${prefix}:` }).pipe(
+        Effect.mapError((error) => opened("redis", error))
+      )
+      : undefined
+
+    const sql = journalBackend === "memory" ? undefined : yield* sqlClient(
+      databaseUrl === undefined ? { _tag: "Embedded", home } : { _tag: "Postgres", url: databaseUrl },
+      { lockTimeout: options.lockTimeout }
+    )
+
+    const journal: JournalShape = sql === undefined
+      ? JournalMemory.make()
+      : yield* JournalPg.make({ tablePrefix }).pipe(
+        Effect.provideService(SqlClient, sql),
+        Effect.mapError((error) => opened(journalBackend, error))
+      )
+
+    const memory: MemoryShape = memoryBackend === "memory"
+      ? yield* MemoryInMemory.make
+      : redisMemory !== undefined
+      ? redisMemory
+      : yield* MemoryPg.make({ tablePrefix }).pipe(
+        Effect.provideService(SqlClient, sql!),
+        Effect.mapError((error) => opened(memoryBackend, error))
+      )
+
+    const info: StorageShape = {
+      memory: memoryBackend,
+      journal: journalBackend,
+      home: memoryBackend === "embedded" || journalBackend === "embedded" ? home : undefined,
+      prefix
+    }
+    return Context.make(Memory, memory).pipe(Context.add(Journal, journal), Context.add(Storage, info))
+  })
+
+/**
+ * Memory, journal and {@link Storage} per `options`, with the embedding model
+ * you provide.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (
+  options: Options = {}
+): Layer.Layer<Memory | Journal | Storage, StorageError | StorageLocked, EmbeddingModel.EmbeddingModel> =>
+  Layer.effectContext(make(options)).pipe(Layer.provide(Reactivity.layer))
+
+const nonEmpty = <A>(config: Config.Config<A>, isEmpty: (value: A) => boolean) =>
+  Config.option(config).pipe(Config.map(Option.filter((value) => !isEmpty(value))))
+
+const invalidConfig = (message: string) => new Config.ConfigError(new ConfigProvider.SourceError({ message }))
+
+/**
+ * The {@link Options} read from the environment: `GRAPHENT_DATABASE_URL`,
+ * `GRAPHENT_REDIS_URL` (secrets), `GRAPHENT_HOME`, `GRAPHENT_STORE_PREFIX`,
+ * `GRAPHENT_LOCK_TIMEOUT` (e.g. `10 seconds`) and `GRAPHENT_STORE` (`auto`,
+ * the default, or `memory` to keep nothing).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const config: Config.Config<Options> = Config.all({
+  store: Config.Literals(["auto", "memory"], "GRAPHENT_STORE").pipe(Config.withDefault("auto" as const)),
+  databaseUrl: nonEmpty(Config.Redacted("GRAPHENT_DATABASE_URL"), (url) => Redacted.value(url).trim() === ""),
+  redisUrl: nonEmpty(Config.Redacted("GRAPHENT_REDIS_URL"), (url) => Redacted.value(url).trim() === ""),
+  home: nonEmpty(Config.String("GRAPHENT_HOME"), (home) => home.trim() === ""),
+  prefix: Config.String("GRAPHENT_STORE_PREFIX").pipe(Config.withDefault("graphent")),
+  lockTimeout: Config.Duration("GRAPHENT_LOCK_TIMEOUT").pipe(Config.withDefault(Duration.seconds(30)))
+}).pipe(
+  Config.mapEffect(({ databaseUrl, home, lockTimeout, prefix, redisUrl, store }) => {
+    const invalid = prefixError(prefix)
+    if (invalid !== undefined) return Effect.fail(invalidConfig(`GRAPHENT_STORE_PREFIX: ${invalid}`))
+    return Effect.succeed({
+      ephemeral: store === "memory",
+      databaseUrl: Option.getOrUndefined(databaseUrl),
+      redisUrl: Option.getOrUndefined(redisUrl),
+      home: Option.getOrUndefined(home),
+      prefix,
+      lockTimeout
+    })
+  })
+)
+
+/**
+ * The journal database `graphent trace list --db` reads by default:
+ * `GRAPHENT_DATABASE_URL` when set, else the embedded store
+ * (`GRAPHENT_HOME` or the project's `.graphent`).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const databaseConfig: Config.Config<Database> = config.pipe(
+  Config.map((options): Database => {
+    const url = given(options.databaseUrl)
+    return url !== undefined ? { _tag: "Postgres", url } : { _tag: "Embedded", home: options.home ?? projectHome() }
+  })
+)
+
+/**
+ * The store named by the environment ({@link config}), with the embedding
+ * model named by `GRAPHENT_EMBEDDING_MODEL` ({@link EmbeddingConfig}).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  overrides?: Partial<Options>
+): Layer.Layer<
+  Memory | Journal | Storage,
+  StorageError | StorageLocked | Config.ConfigError | AiError.AiError
+> =>
+  Layer.unwrap(Effect.map(config, (options) => layer({ ...options, ...overrides }))).pipe(
+    Layer.provide(EmbeddingConfig.layerConfig())
+  )

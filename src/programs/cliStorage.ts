@@ -1,0 +1,276 @@
+/**
+ * The CLI's stores and the `graphent trace` commands.
+ *
+ * - `graphent run` keeps memory and journal in the configured store
+ *   (`Storage.layerConfig()`: the embedded `.graphent/` by default,
+ *   `GRAPHENT_DATABASE_URL`, `GRAPHENT_REDIS_URL`). With `--record FILE` the
+ *   journal is written to the file first, then to the store, so the run is
+ *   listed by `trace list --db` like any other, and the file stays a portable
+ *   copy for replay, resume and golden tests.
+ * - `graphent resume` appends to its journal file only (the store may not hold
+ *   the run's beginning) and uses the configured memory (the tools run live).
+ * - `graphent trace list|show` read a journal file, or with `--db` a journal
+ *   database: bare `--db` is the project's (`GRAPHENT_DATABASE_URL`, else the
+ *   embedded store), `--db=URL` or `--db URL` a PostgreSQL server,
+ *   `--db=FOLDER` an embedded store's folder.
+ *
+ * @since 0.1.0
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import * as Argument from "effect/cli/Argument"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Reactivity from "effect/reactivity/Reactivity"
+import * as Redacted from "effect/Redacted"
+import { SqlClient } from "effect/sql/SqlClient"
+import * as JournalFile from "../layers/JournalFile.js"
+import * as JournalPg from "../layers/JournalPg.js"
+import * as Storage from "../layers/Storage.js"
+import { Journal, type JournalError } from "../services/Journal.js"
+import * as Replay from "../services/Replay.js"
+import type { RunEvent } from "../services/RunEvent.js"
+import { readJournal, runFlag, type Stores, usageError, writeLine } from "./cliSupport.js"
+import * as TraceView from "./traceView.js"
+
+// =============================================================================
+// Stores of the run commands
+// =============================================================================
+
+/** Appends to `first`, then to `second`; reads from `first`. */
+const tee = (file: string): Layer.Layer<Journal, JournalError, Journal> =>
+  Layer.effect(
+    Journal,
+    Effect.gen(function*() {
+      const stored = yield* Journal
+      const recorded = yield* JournalFile.make(file)
+      return {
+        append: (event: RunEvent) => Effect.andThen(recorded.append(event), stored.append(event)),
+        read: recorded.read,
+        runs: recorded.runs
+      }
+    })
+  )
+
+/**
+ * The stores of `graphent run`: the configured store, and with `--record` the
+ * journal file too.
+ */
+export const runStores = (record: Option.Option<string>): Stores => {
+  const stored = Storage.layerConfig()
+  return Option.isNone(record) ? stored : tee(record.value).pipe(Layer.provideMerge(stored))
+}
+
+/** The stores of `graphent resume`: the journal file, and the configured memory. */
+export const resumeStores = (journalFile: string): Stores =>
+  JournalFile.layer({ path: journalFile }).pipe(Layer.provideMerge(Storage.layerConfig()))
+
+// =============================================================================
+// graphent trace
+// =============================================================================
+
+const dbFlag = Flag.String("db").pipe(
+  Flag.withOptionalValue(""),
+  Flag.withDescription(
+    "Read a journal database instead of a file: the project's (no value: GRAPHENT_DATABASE_URL, else the embedded " +
+      ".graphent store), a postgres:// URL, or an embedded store's folder"
+  ),
+  Flag.optional
+)
+
+const isUrl = (value: string) => /^postgres(ql)?:\/\//i.test(value)
+
+/** A database URL without its password, for messages. */
+const describeUrl = (url: string): string => {
+  try {
+    const parsed = new URL(url)
+    parsed.password = ""
+    return parsed.toString()
+  } catch {
+    return "the database URL"
+  }
+}
+
+interface Target {
+  readonly database: Storage.Database
+  readonly description: string
+  /** An embedded store that was never created: it holds no runs. */
+  readonly empty: boolean
+}
+
+/** The database `--db[=value]` names. */
+const resolveTarget = (value: string) =>
+  Effect.gen(function*() {
+    if (value === "") {
+      const database = yield* Storage.databaseConfig.pipe(Effect.mapError((error) => usageError(error.message)))
+      return database._tag === "Postgres"
+        ? { database, description: "GRAPHENT_DATABASE_URL", empty: false }
+        : {
+          database,
+          description: database.home,
+          empty: !fs.existsSync(path.join(database.home, "pglite"))
+        }
+    }
+    if (isUrl(value)) {
+      return { database: { _tag: "Postgres", url: Redacted.make(value) }, description: describeUrl(value), empty: false }
+    }
+    const home = path.resolve(value)
+    if (!fs.existsSync(path.join(home, "pglite"))) {
+      return yield* usageError(`--db: ${value} is neither a postgres:// URL nor an embedded store (no ${home}/pglite)`)
+    }
+    return { database: { _tag: "Embedded", home }, description: home, empty: false }
+  }) as Effect.Effect<Target, ReturnType<typeof usageError>>
+
+/** Runs `use` on the target's database, with the store's table prefix and lock timeout. */
+const withDatabase = <A, E>(
+  target: Target,
+  use: (sql: SqlClient, tablePrefix: string) => Effect.Effect<A, E>
+) =>
+  Effect.gen(function*() {
+    const options = yield* Storage.config.pipe(Effect.mapError((error) => usageError(error.message)))
+    const sql = yield* Storage.sqlClient(target.database, { lockTimeout: options.lockTimeout }).pipe(
+      Effect.mapError((error) => usageError(error.message))
+    )
+    return yield* use(sql, `${options.prefix ?? "graphent"}_`)
+  }).pipe(Effect.scoped, Effect.provide(Reactivity.layer))
+
+const iso = (at: number) => new Date(at).toISOString()
+
+const clip = (text: string, max: number) => {
+  const quoted = JSON.stringify(text)
+  return quoted.length <= max ? quoted : `${quoted.slice(0, max - 1)}…`
+}
+
+/**
+ * One line per run, as for a journal file, plus its input.
+ *
+ * @since 0.1.0
+ * @category rendering
+ */
+export const renderSummaries = (runs: ReadonlyArray<JournalPg.RunSummary>): string =>
+  runs.map((run) => {
+    const took = run.finishedAt === undefined ? "" : `${Math.max(0, run.finishedAt - run.startedAt)} ms`
+    const status = run.status === "completed"
+      ? `completed in ${took}`
+      : run.status === "failed"
+      ? `failed (${run.error?._tag ?? "error"}) after ${took}`
+      : run.status === "interrupted"
+      ? `interrupted after ${took}`
+      : "unfinished"
+    return `${run.runId}  ${run.agent}  ${iso(run.startedAt)}  ${status}  ${clip(run.input, 60)}`
+  }).join("\n")
+
+const journalError = (error: JournalError) => usageError(error.message)
+
+const traceList = Command.make(
+  "list",
+  {
+    journal: Argument.String("journal").pipe(
+      Argument.withDescription("A journal file (or, after --db, a postgres:// URL)"),
+      Argument.optional
+    ),
+    db: dbFlag,
+    agent: Flag.String("agent").pipe(Flag.withDescription("With --db: only this agent's runs"), Flag.optional),
+    status: Flag.Literals("status", ["running", "completed", "failed", "interrupted"]).pipe(
+      Flag.withDescription("With --db: only runs in this state"),
+      Flag.optional
+    ),
+    limit: Flag.Int("limit").pipe(Flag.withDescription("With --db: at most this many runs, newest first"), Flag.withDefault(50)),
+    json: Flag.Boolean("json").pipe(Flag.withDescription("With --db: one JSON object per run"), Flag.withDefault(false))
+  },
+  Effect.fn("graphent.cli.trace.list")(function*({ agent, db, journal, json, limit, status }) {
+    if (Option.isNone(db)) {
+      if (Option.isNone(journal)) return yield* usageError("trace list needs a journal file, or --db")
+      const { events } = yield* readJournal(journal.value)
+      yield* writeLine(TraceView.renderList(events))
+      return
+    }
+    const value = db.value === "" && Option.isSome(journal) ? journal.value : db.value
+    if (db.value !== "" && Option.isSome(journal)) {
+      return yield* usageError(`with --db=${db.value}, do not also name a journal (${journal.value})`)
+    }
+    if (limit < 0) return yield* usageError(`--limit must be >= 0, got ${limit}`)
+    const target = yield* resolveTarget(value)
+    if (target.empty) return
+    const runs = yield* withDatabase(target, (sql, tablePrefix) =>
+      JournalPg.listRuns({
+        tablePrefix,
+        limit,
+        agent: Option.getOrUndefined(agent),
+        status: Option.getOrUndefined(status)
+      }).pipe(Effect.provideService(SqlClient, sql), Effect.mapError(journalError)))
+    if (json) {
+      yield* Effect.forEach(runs, (run) => writeLine(JSON.stringify(run)), { discard: true })
+    } else if (runs.length > 0) {
+      yield* writeLine(renderSummaries(runs))
+    }
+  })
+).pipe(Command.withDescription("List the runs of a journal file, or of a journal database (--db), newest first"))
+
+const traceShow = Command.make(
+  "show",
+  {
+    target: Argument.String("journal-or-run").pipe(
+      Argument.withDescription("A journal file; with --db, a run id (or a unique prefix of one)")
+    ),
+    url: Argument.String("url").pipe(Argument.withDescription("After --db: a postgres:// URL"), Argument.optional),
+    run: runFlag,
+    db: dbFlag
+  },
+  Effect.fn("graphent.cli.trace.show")(function*({ db, run, target, url }) {
+    if (Option.isNone(db)) {
+      if (Option.isSome(url)) return yield* usageError(`unexpected argument ${url.value} (without --db)`)
+      const { events } = yield* readJournal(target)
+      const recorded = yield* Replay.recording(events, Option.getOrUndefined(run)).pipe(
+        Effect.mapError((error) => usageError(error.message))
+      )
+      yield* writeLine(TraceView.render(recorded.events))
+      return
+    }
+    if (Option.isSome(run)) return yield* usageError("with --db, name the run as the argument, not with --run")
+    if (db.value !== "" && Option.isSome(url)) {
+      return yield* usageError(`with --db=${db.value}, do not also give ${url.value}`)
+    }
+    const resolved = yield* resolveTarget(Option.getOrElse(url, () => db.value))
+    if (resolved.empty) return yield* usageError(`no run ${target} in ${resolved.description} (it holds no runs)`)
+    const events = yield* withDatabase(resolved, (sql, tablePrefix) =>
+      Effect.gen(function*() {
+        const runId = yield* findRun(sql, tablePrefix, target, resolved.description)
+        const journal = yield* JournalPg.make({ tablePrefix }).pipe(Effect.mapError(journalError))
+        return yield* journal.read(runId).pipe(Effect.mapError(journalError))
+      }).pipe(Effect.provideService(SqlClient, sql)))
+    yield* writeLine(TraceView.render(events))
+  })
+).pipe(Command.withDescription("Print a run as a tree: turns, steps with durations, errors, the answer"))
+
+/** The run id `wanted` names: itself, or the one run whose id starts with it. */
+const findRun = (sql: SqlClient, tablePrefix: string, wanted: string, description: string) =>
+  Effect.gen(function*() {
+    const runs = `${tablePrefix}runs`
+    const found = yield* sql<{ readonly found: boolean }>`SELECT to_regclass(${runs}) IS NOT NULL AS found`
+    if (found[0]?.found !== true) return yield* usageError(`no run ${wanted} in ${description} (it holds no runs)`)
+    const pattern = `${wanted.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+    const rows = yield* sql<{ readonly run_id: string }>`
+      SELECT run_id FROM ${sql(runs)} WHERE run_id = ${wanted} OR run_id LIKE ${pattern} ORDER BY run_id = ${wanted} DESC, seq LIMIT 3`
+    const exact = rows.find((row) => row.run_id === wanted)
+    if (exact !== undefined) return exact.run_id
+    if (rows.length === 0) return yield* usageError(`no run ${wanted} in ${description}`)
+    if (rows.length > 1) {
+      return yield* usageError(`${wanted} names several runs (${rows.map((row) => row.run_id).join(", ")}…): give more of the id`)
+    }
+    return rows[0]!.run_id
+  }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(usageError(`reading ${description} failed: ${error.message}`))))
+
+/**
+ * `graphent trace`: `list` and `show`, on journal files or journal databases.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const trace = Command.make("trace").pipe(
+  Command.withDescription("Inspect journals: files, or the runs kept in a journal database (--db)"),
+  Command.withSubcommands([traceShow, traceList])
+)

@@ -1,0 +1,144 @@
+/**
+ * `graphent trace list|show --db`: runs read back from a journal database,
+ * the embedded store or PostgreSQL.
+ */
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { PgClient } from "@effect/sql-pg"
+import { Effect, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
+import { Redis } from "ioredis"
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import * as Store from "../support/store.js"
+
+const root = path.resolve(import.meta.dirname, "../..")
+const bin = path.join(root, "bin/graphent.js")
+const pgUrl = "postgres://postgres@127.0.0.1:5432/test"
+const redisUrl = "redis://127.0.0.1:6379"
+
+const prefixes: Array<string> = []
+const prefix = () => {
+  const name = `${Store.uniquePrefix()}_cli`
+  prefixes.push(name)
+  return name
+}
+
+let home = ""
+beforeAll(async () => {
+  home = await Store.makeHome()
+}, 120_000)
+
+afterAll(async () => {
+  Store.removeHome(home)
+  await Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    for (const name of prefixes) {
+      const tables = yield* sql<{ readonly name: string }>`
+        SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() AND starts_with(tablename, ${name})`
+      for (const table of tables) yield* sql`DROP TABLE IF EXISTS ${sql(table.name)} CASCADE`
+      yield* sql`DROP SEQUENCE IF EXISTS ${sql(`${name}_history_seq`)}`
+    }
+  }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(pgUrl) })), Effect.runPromise)
+  const redis = new Redis(redisUrl, { lazyConnect: true, commandTimeout: 5_000 })
+  for (const name of prefixes) {
+    const keys = await redis.keys(`${name}:*`)
+    if (keys.length > 0) await redis.unlink(...keys)
+  }
+  await redis.quit()
+}, 60_000)
+
+/** Runs the real executable, the way a user does, with `env` added to the environment. */
+const graphent = (args: ReadonlyArray<string>, env: Record<string, string>) => {
+  const child = spawnSync(process.execPath, [bin, ...args], {
+    cwd: root,
+    encoding: "utf8",
+    timeout: 60_000,
+    env: { ...process.env, ...env }
+  })
+  return { code: child.status, stdout: child.stdout, stderr: child.stderr }
+}
+
+const todo = (input: string, env: Record<string, string>) => graphent(["run", "examples/todo.ts", "--input", input], env)
+
+describe("graphent trace on a journal database", () => {
+  it("--record writes the file and the store; trace list/show --db read the run back as the file has it", () => {
+    const settings = { GRAPHENT_HOME: home, GRAPHENT_STORE_PREFIX: prefix() }
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "graphent-trace-")), "run.jsonl")
+    const ran = graphent(["run", "examples/todo.ts", "--input", "add tea; list", "--record", file], settings)
+    assert.strictEqual(ran.code, 0, ran.stderr)
+    const started = JSON.parse(fs.readFileSync(file, "utf8").split("\n")[1]!) as { _tag: string; runId: string }
+    assert.strictEqual(started._tag, "RunStarted")
+
+    const listed = graphent(["trace", "list", "--db"], settings)
+    assert.strictEqual(listed.code, 0, listed.stderr)
+    assert.match(
+      listed.stdout,
+      new RegExp(`^${started.runId}  todo  \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z  completed in \\d+ ms  "add tea; list"\\n$`)
+    )
+
+    const json = graphent(["trace", "list", "--db", "--json"], settings)
+    const summaries = json.stdout.trim().split("\n").map((line) => JSON.parse(line))
+    assert.strictEqual(summaries.length, 1)
+    assert.deepInclude(summaries[0], { runId: started.runId, agent: "todo", status: "completed", answer: "Added #1: tea\n[ ] #1 tea" })
+
+    // A unique prefix of the id is enough; the tree is the file's.
+    const fromDb = graphent(["trace", "show", started.runId.slice(0, 8), "--db"], settings)
+    assert.strictEqual(fromDb.code, 0, fromDb.stderr)
+    const fromFile = graphent(["trace", "show", file], settings)
+    // The same tree; jsonb keeps object keys in its own order, so compare each object's characters, not their order.
+    const unordered = (text: string) => text.replace(/\{[^{}]*\}/g, (object) => [...object].sort().join(""))
+    assert.strictEqual(unordered(fromDb.stdout), unordered(fromFile.stdout))
+    assert.include(fromDb.stdout, "└─ ✓ completed in")
+
+    // --db=FOLDER names an embedded store explicitly.
+    const explicit = graphent(["trace", "list", `--db=${home}`], { GRAPHENT_STORE_PREFIX: settings.GRAPHENT_STORE_PREFIX })
+    assert.strictEqual(explicit.stdout, listed.stdout)
+  }, 90_000)
+
+  it("on PostgreSQL: --db=URL and --db URL, with --agent and --status filters", () => {
+    const settings = { GRAPHENT_DATABASE_URL: pgUrl, GRAPHENT_STORE_PREFIX: prefix() }
+    assert.strictEqual(todo("add tea", settings).code, 0)
+    const failed = todo("done 9", settings)
+    assert.strictEqual(failed.code, 1)
+
+    const only = { GRAPHENT_STORE_PREFIX: settings.GRAPHENT_STORE_PREFIX }
+    const listed = graphent(["trace", "list", `--db=${pgUrl}`], only)
+    assert.strictEqual(listed.code, 0, listed.stderr)
+    const lines = listed.stdout.trim().split("\n")
+    assert.strictEqual(lines.length, 2)
+    assert.include(lines[0], "failed (ToolFailed) after")
+    assert.include(lines[0], `"done 9"`)
+    assert.include(lines[1], "completed in")
+
+    const failedOnly = graphent(["trace", "list", "--db", pgUrl, "--status", "failed"], only)
+    assert.strictEqual(failedOnly.stdout, `${lines[0]}\n`)
+    assert.strictEqual(graphent(["trace", "list", "--db", pgUrl, "--agent", "echo"], only).stdout, "")
+
+    const runId = lines[0]!.split("  ")[0]!
+    const shown = graphent(["trace", "show", runId, "--db", pgUrl], only)
+    assert.strictEqual(shown.code, 0, shown.stderr)
+    assert.include(shown.stdout, "there is no todo #9")
+  }, 90_000)
+
+  it("bad input exits 2 with a message", () => {
+    const settings = { GRAPHENT_HOME: home, GRAPHENT_STORE_PREFIX: prefix() }
+    const cases: ReadonlyArray<readonly [ReadonlyArray<string>, Record<string, string>, string]> = [
+      [["trace", "list"], settings, "trace list needs a journal file, or --db"],
+      [["trace", "list", "--db=/nonexistent/store"], settings, "neither a postgres:// URL nor an embedded store"],
+      [["trace", "show", "no-such-run", "--db"], settings, "no run no-such-run in"],
+      [["trace", "show", "x.jsonl", "--db", "--run", "r"], settings, "not with --run"],
+      [["run", "examples/echo.ts"], { GRAPHENT_DATABASE_URL: "postgres://ada:pw-s3cret@127.0.0.1:1/x" }, "storage (postgres) open failed"],
+      [["run", "examples/echo.ts"], { GRAPHENT_STORE: "disk" }, "GRAPHENT_STORE"],
+      [["run", "examples/echo.ts"], { GRAPHENT_STORE_PREFIX: "Bad-Prefix" }, "GRAPHENT_STORE_PREFIX"]
+    ]
+    for (const [args, env, expected] of cases) {
+      const result = graphent(args, env)
+      assert.strictEqual(result.code, 2, `${args.join(" ")}: ${result.stderr}`)
+      assert.include(result.stderr, expected)
+      assert.notInclude(result.stderr, "pw-s3cret")
+      assert.notInclude(result.stderr, "    at ")
+    }
+  }, 90_000)
+})
