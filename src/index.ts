@@ -10,6 +10,12 @@
 /** @since 0.1.0 */
 export * as Agent from "./services/Agent.js"
 /** @since 0.1.0 */
+export * as Approvals from "./services/Approvals.js"
+/** @since 0.1.0 */
+export * as Audit from "./services/Audit.js"
+/** @since 0.1.0 */
+export * as Credentials from "./services/Credentials.js"
+/** @since 0.1.0 */
 export * as AgentRuntime from "./services/AgentRuntime.js"
 /** @since 0.1.0 */
 export * as Journal from "./services/Journal.js"
@@ -32,6 +38,12 @@ export * as Tool from "./services/Tool.js"
 /** @since 0.1.0 */
 export * as Tools from "./services/Tools.js"
 
+/** @since 0.1.0 */
+export * as AuditFile from "./layers/AuditFile.js"
+/** @since 0.1.0 */
+export * as AuditMemory from "./layers/AuditMemory.js"
+/** @since 0.1.0 */
+export * as AuditPg from "./layers/AuditPg.js"
 /** @since 0.1.0 */
 export * as EmbeddingLocal from "./layers/EmbeddingLocal.js"
 /** @since 0.1.0 */
@@ -70,6 +82,8 @@ export * as RemotePlanner from "./layers/RemotePlanner.js"
 export * as ScriptedModel from "./layers/ScriptedModel.js"
 /** @since 0.1.0 */
 export * as SequencePlanner from "./layers/SequencePlanner.js"
+/** @since 0.1.0 */
+export * as Storage from "./layers/Storage.js"
 /** @since 0.1.0 */
 export * as Telemetry from "./layers/Telemetry.js"
 
