@@ -6,7 +6,8 @@
  * - `metrics`: the run metrics only (`Telemetry.layerMetrics`), nothing exported;
  * - `otlp`: spans and metrics exported over OTLP/HTTP (protobuf) to a loopback
  *   sink in the same process that reads and drops every export;
- * - `otlp-payloads`: the same, with payloads on the spans;
+ * - `otlp-json`: the same over OTLP/JSON;
+ * - `otlp-payloads`: `otlp` with payloads on the spans;
  * - `otel`: spans through `@effect/opentelemetry` into an OpenTelemetry SDK
  *   `BatchSpanProcessor` whose exporter drops them.
  *
@@ -18,9 +19,9 @@ import { BatchSpanProcessor, type ReadableSpan, type SpanExporter } from "@opent
 import * as Layer from "effect/Layer"
 import { Telemetry } from "../src/index.js"
 
-export type Mode = "off" | "metrics" | "otlp" | "otlp-payloads" | "otel"
+export type Mode = "off" | "metrics" | "otlp" | "otlp-json" | "otlp-payloads" | "otel"
 
-const modes: ReadonlyArray<Mode> = ["off", "metrics", "otlp", "otlp-payloads", "otel"]
+const modes: ReadonlyArray<Mode> = ["off", "metrics", "otlp", "otlp-json", "otlp-payloads", "otel"]
 
 /** The mode asked for; an unknown value is an error, not a silent "off". */
 export const mode = (): Mode => {
@@ -55,8 +56,13 @@ export const layer = async (): Promise<Layer.Layer<never>> => {
     case "metrics":
       return Telemetry.layerMetrics
     case "otlp":
+    case "otlp-json":
     case "otlp-payloads":
-      return Telemetry.layerOtlp({ endpoint: await startSink(), payloads: mode() === "otlp-payloads" })
+      return Telemetry.layerOtlp({
+        endpoint: await startSink(),
+        protocol: mode() === "otlp-json" ? "http/json" : "http/protobuf",
+        payloads: mode() === "otlp-payloads"
+      })
     case "otel":
       return Telemetry.layerOtel({ spanProcessors: [new BatchSpanProcessor(dropping)] })
   }
