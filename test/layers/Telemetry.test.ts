@@ -1,5 +1,10 @@
 import * as childProcess from "node:child_process"
 import * as path from "node:path"
+import {
+  AggregationTemporality,
+  InMemoryMetricExporter,
+  PeriodicExportingMetricReader
+} from "@opentelemetry/sdk-metrics"
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit, Layer, Metric, Redacted, Schema } from "effect"
@@ -112,7 +117,7 @@ const withEnv = (env: Record<string, string>) => ConfigProvider.layer(ConfigProv
 // spans
 // ---------------------------------------------------------------------------
 
-describe("spans (in-memory exporter through @effect/opentelemetry)", () => {
+describe("through @effect/opentelemetry: an in-memory span exporter, a metric reader", () => {
   it.effect("a run with tool calls: run > decide, step > execute_tool; run id everywhere; failures marked", () =>
     Effect.gen(function*() {
       const { spans, value: result } = yield* withSpans(
@@ -232,6 +237,27 @@ describe("spans (in-memory exporter through @effect/opentelemetry)", () => {
       assert.deepStrictEqual(JSON.parse(String(model.attributes["gen_ai.output.messages"])), [
         { role: "assistant", parts: [{ type: "text", content: "four" }], finish_reason: "stop" }
       ])
+    }))
+
+  it.effect("run metrics reach OpenTelemetry SDK metric readers", () =>
+    Effect.gen(function*() {
+      const reader = new PeriodicExportingMetricReader({
+        exporter: new InMemoryMetricExporter(AggregationTemporality.CUMULATIVE),
+        exportIntervalMillis: 3_600_000
+      })
+      const collected = yield* Effect.gen(function*() {
+        yield* AgentRuntime.run(toolsAgent, "1+2")
+        return yield* Effect.promise(() => reader.collect())
+      }).pipe(
+        Effect.provide(runtime),
+        Effect.provide(Telemetry.layerOtel({ metricReaders: [reader] })),
+        Effect.provide(Telemetry.metricRegistry(new Map()))
+      )
+      const metrics = collected.resourceMetrics.scopeMetrics.flatMap((scope) => scope.metrics)
+      const started = metrics.find((metric) => metric.descriptor.name === "graphent_runs_started_total")
+      assert.isDefined(started, metrics.map((metric) => metric.descriptor.name).join(", "))
+      assert.deepStrictEqual(started!.dataPoints.map((point) => [point.attributes, point.value]), [[{ agent: "calc" }, 1]])
+      assert.include(metrics.map((metric) => metric.descriptor.name), "graphent_tool_errors_total")
     }))
 
   it.effect("a long payload is cut, and says by how much", () => {
