@@ -188,6 +188,29 @@ const dropTornTail = (fd: number): void => {
   fs.ftruncateSync(fd, 0)
 }
 
+/** The lines (each ended by "\n") that store `event`: the blobs it needs that `writer` has not written yet, then the event. */
+const linesOf = (writer: ReturnType<typeof Blobs.makeWriter>, event: RunEvent): string => {
+  const line = JSON.stringify(event)
+  if (line.length <= Blobs.inlineLimit) return line + "\n"
+  const { blobs, value } = writer.encode(event)
+  return [...blobs, value].map((entry) => JSON.stringify(entry) + "\n").join("")
+}
+
+/**
+ * The text of a journal file holding `events`: the header, then each event
+ * (and the blobs it refers to) as {@link layer} would have appended it.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const render = (events: ReadonlyArray<RunEvent>, createdAt: number = Date.now()): string => {
+  const header: Header = { _tag: "JournalHeader", format: "graphent-journal", version: formatVersion, graphent: version, createdAt }
+  const writer = Blobs.makeWriter()
+  let text = JSON.stringify(header) + "\n"
+  for (const event of events) text += linesOf(writer, event)
+  return text
+}
+
 /**
  * Opens (or creates) the file and returns a journal that appends to it.
  * The file is closed when the scope closes.
@@ -228,16 +251,8 @@ export const make = (path: string) =>
     const journal: JournalShape = {
       append: (event) =>
         Effect.try({
-          try: () => {
-            const line = JSON.stringify(event)
-            if (line.length <= Blobs.inlineLimit) {
-              fs.writeSync(fd, line + "\n")
-              return
-            }
-            const { blobs, value } = writer.encode(event)
-            // One write for the blobs and the event that needs them.
-            fs.writeSync(fd, [...blobs, value].map((entry) => JSON.stringify(entry) + "\n").join(""))
-          },
+          // One write for the blobs and the event that needs them.
+          try: () => void fs.writeSync(fd, linesOf(writer, event)),
           catch: (error) => failure("append", `${path}: ${(error as Error).message}`, error)
         }),
       read: (runId) => Effect.map(readAll, (contents) => contents.events.filter((event) => event.runId === runId)),

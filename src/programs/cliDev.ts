@@ -1,0 +1,236 @@
+/**
+ * `graphent dev`: the HTTP API and the trace viewer for the agents of a
+ * project, on this machine.
+ *
+ * Which agents: the `--agents` paths (agent files, folders of agent files,
+ * or JSON config files `{ "agents": [paths] }`); without any, the project's
+ * `graphent.config.json`, else its `agents/` folder, else — in a checkout of
+ * Graphent — the bundled examples (`echo`, `todo`, `wordstats`).
+ *
+ * @since 0.1.0
+ */
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import * as Command from "effect/cli/Command"
+import * as Flag from "effect/cli/Flag"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as HttpServer from "effect/http/HttpServer"
+import * as Auth from "../api/Auth.js"
+import * as LocalRuntime from "../layers/LocalRuntime.js"
+import * as Logging from "../layers/Logging.js"
+import * as RunsLocal from "../layers/RunsLocal.js"
+import * as Storage from "../layers/Storage.js"
+import * as Telemetry from "../layers/Telemetry.js"
+import * as ToolGuard from "../layers/ToolGuard.js"
+import { Exit, usageError, writeLine } from "./cliSupport.js"
+import { type AgentModule, loadAgent } from "./loadAgent.js"
+import * as Server from "./server.js"
+
+const agentFileExtensions = [".ts", ".mts", ".js", ".mjs"]
+const bundledExamples = ["echo", "todo", "wordstats"]
+
+const isAgentFileName = (name: string) =>
+  agentFileExtensions.some((ext) => name.endsWith(ext)) && !name.endsWith(".d.ts") && !/\.(test|spec)\.[mc]?[jt]s$/.test(name)
+
+/** The examples folder of this package, when it ships one (a checkout of Graphent does). */
+const examplesDir = (): string | undefined => {
+  for (const candidate of ["../../examples/", "../examples/"]) {
+    const dir = fileURLToPath(new URL(candidate, import.meta.url))
+    if (fs.existsSync(path.join(dir, "echo.ts"))) return dir
+  }
+  return undefined
+}
+
+/** A place agents come from, and whether a module there that is not an agent is an error (listed) or skipped (scanned). */
+interface Source {
+  readonly file: string
+  readonly listed: boolean
+}
+
+/** The agent modules a path names: a file, a folder (its agent files, and `<sub>/agent.ts`), or a config file. */
+const sourcesOf = (target: string, listed: boolean): Effect.Effect<ReadonlyArray<Source>, Exit> =>
+  Effect.gen(function*() {
+    if (!fs.existsSync(target)) return yield* usageError(`--agents ${target}: no such file or folder`)
+    if (fs.statSync(target).isDirectory()) {
+      const sources: Array<Source> = []
+      for (const entry of fs.readdirSync(target, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
+        const full = path.join(target, entry.name)
+        if (entry.isFile() && isAgentFileName(entry.name)) sources.push({ file: full, listed: false })
+        if (entry.isDirectory()) {
+          const inner = agentFileExtensions.map((ext) => path.join(full, `agent${ext}`)).find((file) => fs.existsSync(file))
+          if (inner !== undefined) sources.push({ file: inner, listed: false })
+        }
+      }
+      return sources
+    }
+    if (target.endsWith(".json")) {
+      const config = yield* Effect.try({
+        try: () => JSON.parse(fs.readFileSync(target, "utf8")) as unknown,
+        catch: (error) => usageError(`${target}: not JSON (${(error as Error).message})`)
+      })
+      const agents = (config as { readonly agents?: unknown } | null)?.agents
+      if (!Array.isArray(agents) || !agents.every((entry) => typeof entry === "string")) {
+        return yield* usageError(`${target}: expected { "agents": ["path/to/agent.ts", "folder/", ...] }`)
+      }
+      const base = path.dirname(target)
+      const nested = yield* Effect.forEach(agents, (entry) => sourcesOf(path.resolve(base, entry), true))
+      return nested.flat()
+    }
+    return [{ file: target, listed }]
+  })
+
+/** Where the agents come from when no `--agents` is given. */
+const defaultSources = (): Effect.Effect<{ readonly sources: ReadonlyArray<Source>; readonly from: string }, Exit> =>
+  Effect.gen(function*() {
+    const config = path.resolve("graphent.config.json")
+    if (fs.existsSync(config)) return { sources: yield* sourcesOf(config, true), from: "graphent.config.json" }
+    const folder = path.resolve("agents")
+    if (fs.existsSync(folder) && fs.statSync(folder).isDirectory()) {
+      return { sources: yield* sourcesOf(folder, false), from: "agents/" }
+    }
+    const examples = examplesDir()
+    if (examples !== undefined) {
+      return {
+        sources: bundledExamples.map((name) => ({ file: path.join(examples, `${name}.ts`), listed: true })),
+        from: "the bundled examples"
+      }
+    }
+    return yield* usageError(
+      "no agents: pass --agents <file|folder|config.json>, or add graphent.config.json or an agents/ folder"
+    )
+  })
+
+/** Loads the modules; a listed one that fails is an error, a scanned one a warning. */
+const loadAll = (sources: ReadonlyArray<Source>) =>
+  Effect.gen(function*() {
+    const modules: Array<AgentModule> = []
+    const names = new Map<string, string>()
+    for (const source of sources) {
+      const loaded = yield* Effect.result(loadAgent(source.file))
+      if (loaded._tag === "Failure") {
+        if (source.listed) return yield* usageError(loaded.failure.message)
+        process.stderr.write(`graphent dev: skipped ${path.relative(process.cwd(), source.file)}: ${loaded.failure.reason}\n`)
+        continue
+      }
+      const module = loaded.success
+      const other = names.get(module.agent.name)
+      if (other !== undefined) {
+        return yield* usageError(`two agents are named "${module.agent.name}": ${other} and ${module.file}`)
+      }
+      names.set(module.agent.name, module.file)
+      modules.push(module)
+    }
+    if (modules.length === 0) return yield* usageError("no agent modules found")
+    return modules
+  })
+
+const describeStore = (storage: Storage.StorageShape): string => {
+  const where = (backend: Storage.Backend) =>
+    backend === "embedded" ? `embedded (${path.relative(process.cwd(), storage.home ?? "") || "."})` : backend
+  if (storage.journal === "memory") return "in memory: runs are lost when the server stops (GRAPHENT_STORE=memory)"
+  return storage.memory === storage.journal
+    ? `${where(storage.journal)}; while this server runs, other graphent commands wait for an embedded store`
+    : `journal ${where(storage.journal)}, memory ${where(storage.memory)}`
+}
+
+const isLoopback = (host: string) => host === "127.0.0.1" || host === "::1" || host === "localhost"
+
+/**
+ * `graphent dev [--port N] [--host H] [--agents PATH]... [--journal FILE]`.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const dev = Command.make(
+  "dev",
+  {
+    port: Flag.Int("port").pipe(Flag.withDescription("The port to listen on (0: any free port)"), Flag.withDefault(7420)),
+    host: Flag.String("host").pipe(
+      Flag.withDescription("The interface to listen on; anything but loopback needs GRAPHENT_API_KEYS"),
+      Flag.withDefault("127.0.0.1")
+    ),
+    agents: Flag.String("agents").pipe(
+      Flag.withDescription("An agent file, a folder of agent files, or a JSON file { \"agents\": [paths] }"),
+      Flag.atLeast(0)
+    ),
+    maxConcurrent: Flag.Int("max-concurrent").pipe(
+      Flag.withDescription("Runs executing at once"),
+      Flag.withDefault(64)
+    ),
+    maxQueued: Flag.Int("max-queued").pipe(
+      Flag.withDescription("Runs waiting for a slot before POST /v1/runs answers 429"),
+      Flag.withDefault(1024)
+    ),
+    logRequests: Flag.Boolean("log-requests").pipe(Flag.withDescription("Log every HTTP request"), Flag.withDefault(false))
+  },
+  Effect.fn("graphent.cli.dev")(function*({ agents, host, logRequests, maxConcurrent, maxQueued, port }) {
+    if (maxConcurrent < 1) return yield* usageError(`--max-concurrent must be at least 1, got ${maxConcurrent}`)
+    if (maxQueued < 0) return yield* usageError(`--max-queued must be at least 0, got ${maxQueued}`)
+    const found = agents.length === 0
+      ? yield* defaultSources()
+      : { sources: (yield* Effect.forEach(agents, (target) => sourcesOf(path.resolve(target), true))).flat(), from: "--agents" }
+    const modules = yield* loadAll(found.sources)
+    const keys = yield* Auth.fromConfig.pipe(Effect.mapError((error) => usageError(error.message)))
+    if (keys.length === 0 && !isLoopback(host)) {
+      return yield* usageError(`--host ${host} is reachable from other machines: set GRAPHENT_API_KEYS (key:role,...) first`)
+    }
+    const entries: ReadonlyArray<RunsLocal.Entry> = modules.map((module) => ({
+      agent: module.agent,
+      layer: module.layer,
+      // Relative to the working directory, as `graphent run` records it: the downloaded journal replays from here.
+      metadata: { agentFile: path.relative(process.cwd(), module.file) }
+    }))
+    // The project's store (Storage: the embedded .graphent/ by default) keeps memory and journals.
+    const stores = LocalRuntime.layer.pipe(Layer.provideMerge(Storage.layerConfig()))
+    const server = Server.layer({ port, host, logRequests }).pipe(
+      Layer.provide(RunsLocal.layer({
+        agents: entries,
+        maxConcurrent,
+        maxQueued,
+        onSetupFailure: (failure) => Effect.sync(() => void process.stderr.write(`graphent dev: left out ${failure.message}\n`))
+      })),
+      Layer.provide(keys.length === 0 ? Auth.layerOpen : Auth.layer(keys)),
+      Layer.provideMerge(Layer.mergeAll(
+        stores,
+        Logging.layerConfig({ stderr: true }),
+        // Run metrics for GET /metrics, OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set,
+        // and, when GRAPHENT_POLICY names a policy, checked and audited tool calls (approvals through the API).
+        Telemetry.layerMetrics,
+        Telemetry.layerConfig({ serviceName: "graphent" }),
+        ToolGuard.layerConfigIfEnabled
+      ))
+    )
+
+    yield* Effect.gen(function*() {
+      const address = (yield* HttpServer.HttpServer).address
+      const url = HttpServer.formatAddress(address)
+      yield* writeLine(`graphent dev: serving on ${url}`)
+      yield* writeLine(`  viewer   ${url}/`)
+      yield* writeLine(`  API      ${url}/v1/runs   OpenAPI ${url}/openapi.json`)
+      yield* writeLine(
+        `  agents   ${modules.map((m) => `${m.agent.name} (${path.relative(process.cwd(), m.file)})`).join(", ")}  — from ${found.from}`
+      )
+      const storage = yield* Storage.Storage
+      yield* writeLine(`  store    ${describeStore(storage)}`)
+      yield* writeLine(
+        `  auth     ${keys.length === 0 ? "open: no GRAPHENT_API_KEYS, every request is an admin" : `${keys.length} API key${keys.length === 1 ? "" : "s"}`}`
+      )
+      return yield* Effect.never
+    }).pipe(
+      Effect.provide(server),
+      Effect.mapError((error) =>
+        typeof error === "object" && error !== null && "_tag" in error && error._tag === "ServeError"
+          ? usageError(`cannot listen on ${host}:${port}: ${String((error as { cause?: unknown }).cause ?? error)}`)
+          : new Exit({ code: 1, reason: error instanceof Error ? error.message : String(error) })
+      )
+    )
+  })
+).pipe(
+  Command.withDescription("Serve the HTTP API and the trace viewer for the project's agents"),
+  Command.withExamples([
+    { command: "graphent dev", description: "The bundled examples (or ./graphent.config.json, ./agents/) on port 7420" },
+    { command: "graphent dev --agents agents/ --port 8080", description: "A folder of agents" }
+  ])
+)

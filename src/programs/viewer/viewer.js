@@ -1,0 +1,624 @@
+// The Graphent trace viewer: plain JavaScript, no framework, no network but
+// this server's API. It lists the runs (refreshed every second), shows a run
+// as a timeline of nested spans built from its events (followed live over
+// server-sent events, resuming with Last-Event-ID after a dropped
+// connection), the details of a span, and downloads the run's journal.
+"use strict"
+;(() => {
+  // ---------------------------------------------------------------------------
+  // small helpers
+  // ---------------------------------------------------------------------------
+
+  const $ = (id) => document.getElementById(id)
+
+  /** Creates an element: h("div", { class: "x", onclick: f }, child, "text", ...). Text is never parsed as HTML. */
+  const h = (tag, attrs, ...children) => {
+    const el = document.createElement(tag)
+    for (const [key, value] of Object.entries(attrs ?? {})) {
+      if (value === undefined || value === null || value === false) continue
+      if (key.startsWith("on")) el.addEventListener(key.slice(2), value)
+      else if (key === "class") el.className = value
+      else el.setAttribute(key, value === true ? "" : String(value))
+    }
+    for (const child of children.flat()) {
+      if (child === undefined || child === null || child === false) continue
+      el.append(child instanceof Node ? child : document.createTextNode(String(child)))
+    }
+    return el
+  }
+
+  const ms = (value) => {
+    if (value === undefined) return ""
+    if (value < 1000) return `${Math.round(value)} ms`
+    if (value < 60_000) return `${(value / 1000).toFixed(value < 10_000 ? 2 : 1)} s`
+    return `${Math.floor(value / 60_000)} min ${Math.round((value % 60_000) / 1000)} s`
+  }
+  const ago = (at) => {
+    const s = Math.max(0, (Date.now() - at) / 1000)
+    if (s < 60) return `${Math.floor(s)} s ago`
+    if (s < 3600) return `${Math.floor(s / 60)} min ago`
+    if (s < 86400) return `${Math.floor(s / 3600)} h ago`
+    return new Date(at).toLocaleString()
+  }
+  const clip = (text, max) => (text.length <= max ? text : `${text.slice(0, max - 1)}…`)
+  const short = (value, max = 60) => {
+    const text = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? "undefined"
+    return clip(text, max)
+  }
+  const cost = (value) => (value === undefined ? "" : `$${value < 0.01 ? value.toPrecision(2) : value.toFixed(4)}`)
+
+  /** Pretty JSON in a <pre>, with redacted secrets marked. */
+  const json = (value) => {
+    const text = typeof value === "string" ? value : JSON.stringify(value, null, 2) ?? "undefined"
+    const pre = h("pre", {})
+    const parts = text.split(/(<redacted>|"\[redacted\]")/)
+    for (const part of parts) {
+      if (part === "<redacted>" || part === '"[redacted]"') pre.append(h("span", { class: "redacted", title: "a secret, redacted" }, "redacted"))
+      else if (part !== "") pre.append(document.createTextNode(part))
+    }
+    return pre
+  }
+
+  // ---------------------------------------------------------------------------
+  // the API
+  // ---------------------------------------------------------------------------
+
+  const keyStore = "graphent.apiKey"
+  let apiKey = localStorage.getItem(keyStore) ?? ""
+
+  const headers = (extra) => ({ ...(apiKey === "" ? {} : { authorization: `Bearer ${apiKey}` }), ...extra })
+
+  class ApiError extends Error {
+    constructor(status, body) {
+      super(body?.message ?? `HTTP ${status}`)
+      this.status = status
+      this.body = body
+    }
+  }
+
+  const api = async (path, init = {}) => {
+    const response = await fetch(path, { ...init, headers: headers(init.headers) })
+    if (response.status === 401) showKeyForm()
+    const text = await response.text()
+    let body
+    try {
+      body = text === "" ? undefined : JSON.parse(text)
+    } catch {
+      body = text
+    }
+    if (!response.ok) throw new ApiError(response.status, typeof body === "object" ? body : { message: String(body ?? "") })
+    return body
+  }
+
+  const showKeyForm = () => {
+    $("key-form").hidden = false
+  }
+  $("key-form").addEventListener("submit", (e) => {
+    e.preventDefault()
+    apiKey = $("key-input").value.trim()
+    localStorage.setItem(keyStore, apiKey)
+    $("key-form").hidden = true
+    refreshAll()
+  })
+
+  // ---------------------------------------------------------------------------
+  // agents, the start form, health
+  // ---------------------------------------------------------------------------
+
+  let agents = []
+
+  const loadAgents = async () => {
+    agents = await api("/v1/agents")
+    const start = $("start-agent")
+    const filter = $("filter-agent")
+    const current = start.value
+    start.replaceChildren(...agents.map((a) => h("option", { value: a.name, title: a.description }, a.name)))
+    if (current !== "") start.value = current
+    const chosen = filter.value
+    filter.replaceChildren(h("option", { value: "" }, "all agents"), ...agents.map((a) => h("option", { value: a.name }, a.name)))
+    filter.value = chosen
+  }
+
+  const loadHealth = async () => {
+    try {
+      const health = await api("/healthz")
+      $("health").textContent = `v${health.version} · ${health.running} running · ${health.queued} queued`
+    } catch {
+      $("health").textContent = "server unreachable"
+    }
+  }
+
+  $("start-form").addEventListener("submit", async (e) => {
+    e.preventDefault()
+    const error = $("start-error")
+    error.hidden = true
+    try {
+      const run = await api("/v1/runs", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ agent: $("start-agent").value, input: $("start-input").value })
+      })
+      select(run.id)
+      refreshRuns()
+    } catch (err) {
+      error.textContent = err.message
+      error.hidden = false
+    }
+  })
+
+  // ---------------------------------------------------------------------------
+  // the runs list
+  // ---------------------------------------------------------------------------
+
+  let selectedRun = undefined
+
+  const statusBadge = (status) => h("span", { class: `status s-${status}` }, status)
+
+  const refreshRuns = async () => {
+    const params = new URLSearchParams({ limit: "100" })
+    if ($("filter-agent").value !== "") params.set("agent", $("filter-agent").value)
+    if ($("filter-status").value !== "") params.set("status", $("filter-status").value)
+    let page
+    try {
+      page = await api(`/v1/runs?${params}`)
+    } catch {
+      return
+    }
+    $("runs-empty").hidden = page.runs.length > 0
+    $("runs").replaceChildren(
+      ...page.runs.map((run) =>
+        h(
+          "li",
+          {
+            class: run.id === selectedRun ? "selected" : "",
+            "data-run": run.id,
+            onclick: () => select(run.id)
+          },
+          h("div", { class: "row1" }, statusBadge(run.status), h("span", { class: "agent" }, run.agent), h("span", { class: "when muted" }, ago(run.createdAt))),
+          h("div", { class: "input" }, run.input === "" ? "(no input)" : run.input)
+        )
+      )
+    )
+  }
+  $("filter-agent").addEventListener("change", refreshRuns)
+  $("filter-status").addEventListener("change", refreshRuns)
+
+  // ---------------------------------------------------------------------------
+  // a run: events → spans
+  // ---------------------------------------------------------------------------
+
+  /**
+   * The span tree of a run, rebuilt from its events: the run, its turns
+   * (planner decisions, with their model calls), the steps of each turn, and
+   * any other event as a point. Unknown event tags are shown as they are.
+   */
+  const buildSpans = (events) => {
+    const spans = []
+    const byKey = new Map()
+    const add = (span) => {
+      spans.push(span)
+      byKey.set(span.key, span)
+      return span
+    }
+    let run
+    let currentTurn
+    const turn = (n, at) => {
+      let span = byKey.get(`turn:${n}`)
+      if (span === undefined) {
+        span = add({ key: `turn:${n}`, kind: "turn", depth: 1, label: `turn ${n}`, start: at, end: undefined, state: "running", events: [], children: 0 })
+      }
+      currentTurn = span
+      return span
+    }
+    for (const event of events) {
+      switch (event._tag) {
+        case "RunStarted":
+          run = add({ key: "run", kind: "run", depth: 0, label: `run · ${event.agent}`, start: event.at, end: undefined, state: "running", events: [event] })
+          break
+        case "ModelCalled": {
+          const t = turn(event.turn, event.at - event.durationMs)
+          t.start = Math.min(t.start, event.at - event.durationMs)
+          t.events.push(event)
+          const tokens = event.response?.usage
+          add({
+            key: `model:${event.call}`,
+            kind: "model",
+            depth: 2,
+            label: `model ${event.model}`,
+            extra: tokens === undefined ? "" : `${tokens.inputTokens} → ${tokens.outputTokens} tokens${event.cost === undefined ? "" : ` · ${cost(event.cost)}`}`,
+            start: event.at - event.durationMs,
+            end: event.at,
+            state: "ok",
+            events: [event]
+          })
+          t.streamText = undefined
+          break
+        }
+        case "TextDelta": {
+          const t = turn(event.turn, event.at)
+          t.streamText = (t.streamText ?? "") + event.text
+          break
+        }
+        case "ToolCallDelta":
+          turn(event.turn, event.at).events.push(event)
+          break
+        case "DecisionMade": {
+          const t = turn(event.turn, event.at)
+          t.events.push(event)
+          const d = event.decision
+          t.label = `turn ${event.turn}: ${d._tag === "RunSteps" ? `run ${d.steps.length} step${d.steps.length === 1 ? "" : "s"}` : d._tag === "Answer" ? "answer" : d._tag === "Fail" ? `give up: ${d.reason}` : d._tag}`
+          if (d._tag !== "RunSteps") {
+            t.end = event.at
+            t.state = d._tag === "Fail" ? "failed" : "ok"
+          }
+          break
+        }
+        case "StepStarted":
+          add({
+            key: `step:${event.stepId}`,
+            kind: "step",
+            depth: 2,
+            label: `${event.stepId} · ${event.tool}`,
+            extra: short(event.args, 48),
+            start: event.at,
+            end: undefined,
+            state: "running",
+            turn: currentTurn,
+            events: [event]
+          })
+          break
+        case "StepSucceeded":
+        case "StepFailed": {
+          const span = byKey.get(`step:${event.stepId}`)
+          if (span === undefined) break
+          span.end = event.at
+          span.state = event._tag === "StepSucceeded" ? "ok" : "failed"
+          if (event._tag === "StepFailed") span.extra = `${event.error._tag}: ${event.error.message}`
+          span.events.push(event)
+          if (span.turn !== undefined) span.turn.end = Math.max(span.turn.end ?? 0, event.at)
+          break
+        }
+        case "StepSkipped":
+          add({ key: `step:${event.stepId}`, kind: "step", depth: 2, label: `${event.stepId} · ${event.tool}`, extra: `skipped: ${event.blockedBy} did not succeed`, start: event.at, end: event.at, state: "skipped", events: [event] })
+          break
+        case "RunCompleted":
+        case "RunFailed":
+        case "RunInterrupted":
+          if (run !== undefined) {
+            run.end = event.at
+            run.state = event._tag === "RunCompleted" ? "ok" : event._tag === "RunFailed" ? "failed" : "skipped"
+            run.events.push(event)
+          }
+          for (const span of spans) if (span.end === undefined) span.end = event.at
+          break
+        default:
+          // RunResumed, ValueRecorded, and tags this viewer does not know yet.
+          add({
+            key: `event:${spans.length}`,
+            kind: "event",
+            depth: "turn" in event && currentTurn !== undefined ? 2 : 1,
+            label: event._tag,
+            extra: "stepId" in event ? String(event.stepId) : "key" in event ? String(event.key) : "",
+            start: event.at,
+            end: event.at,
+            state: /Reject|Denied|Fail/.test(event._tag) ? "failed" : "ok",
+            events: [event]
+          })
+      }
+    }
+    // Steps that belong to a turn are shown right after it.
+    const ordered = []
+    const steps = new Map()
+    for (const span of spans) {
+      if (span.kind === "step" && span.turn !== undefined) {
+        const list = steps.get(span.turn) ?? []
+        list.push(span)
+        steps.set(span.turn, list)
+      }
+    }
+    for (const span of spans) {
+      if (span.kind === "step" && span.turn !== undefined) continue
+      ordered.push(span)
+      if (span.kind === "turn") ordered.push(...(steps.get(span) ?? []))
+    }
+    return ordered
+  }
+
+  const icons = { run: "▶", turn: "◆", step: "⚙", model: "✦", event: "•" }
+  const stateIcon = { ok: "✓", failed: "✗", running: "…", skipped: "⊘" }
+
+  // ---------------------------------------------------------------------------
+  // a run: rendering
+  // ---------------------------------------------------------------------------
+
+  const view = { id: undefined, info: undefined, events: [], lastIndex: -1, selectedKey: undefined, follow: undefined }
+  let renderQueued = false
+
+  const scheduleRender = () => {
+    if (renderQueued) return
+    renderQueued = true
+    requestAnimationFrame(() => {
+      renderQueued = false
+      render()
+    })
+  }
+
+  const fact = (label, value) => (value === undefined || value === "" ? null : h("span", {}, `${label} `, h("b", {}, value)))
+
+  const renderHead = () => {
+    const info = view.info
+    if (info === undefined) return
+    const usage = info.usage ?? {}
+    const end = view.events.find((e) => e._tag === "RunCompleted" || e._tag === "RunFailed" || e._tag === "RunInterrupted")
+    const answer = info.answer ?? (end?._tag === "RunCompleted" ? end.answer : undefined)
+    const error = info.error ?? (end?._tag === "RunFailed" ? end.error : undefined)
+    $("run-head").replaceChildren(
+      h("h2", {}, `${info.agent} `, statusBadge(info.status)),
+      h(
+        "div",
+        { class: "facts" },
+        fact("run", info.id),
+        fact("input", clip(JSON.stringify(info.input), 120)),
+        info.threadId === undefined ? null : fact("thread", info.threadId),
+        info.startedBy === undefined ? null : fact("by", info.startedBy),
+        fact("started", info.startedAt === undefined ? undefined : new Date(info.startedAt).toLocaleTimeString()),
+        fact("duration", ms(info.durationMs)),
+        fact("turns", usage.turns),
+        fact("steps", usage.steps),
+        fact("model calls", usage.modelCalls),
+        usage.inputTokens === undefined ? null : fact("tokens", `${usage.inputTokens} in / ${usage.outputTokens ?? 0} out`),
+        fact("cost", cost(usage.cost)),
+        fact("events", view.events.length)
+      ),
+      ...(answer === undefined ? [] : [h("div", { class: "answer", "data-testid": "answer" }, answer)]),
+      ...(error === undefined ? [] : [h("div", { class: "answer failed", "data-testid": "error" }, `${error._tag}: ${error.message}`)])
+    )
+    $("cancel").hidden = !(info.status === "running" || info.status === "queued")
+  }
+
+  const renderTimeline = () => {
+    const spans = buildSpans(view.events)
+    const t0 = spans[0]?.start ?? 0
+    const now = Date.now()
+    const t1 = Math.max(t0 + 1, ...spans.map((s) => s.end ?? now))
+    const scale = (t) => (100 * (t - t0)) / (t1 - t0)
+    $("timeline").replaceChildren(
+      ...spans.map((span) => {
+        const end = span.end ?? now
+        const row = h(
+          "div",
+          {
+            class: `span k-${span.kind} st-${span.state}${span.key === view.selectedKey ? " selected" : ""}`,
+            role: "treeitem",
+            "data-key": span.key,
+            "data-kind": span.kind,
+            "data-state": span.state,
+            onclick: () => {
+              view.selectedKey = span.key
+              renderTimeline()
+              showDetail(span)
+            }
+          },
+          h(
+            "div",
+            { class: "label", style: `padding-left:${span.depth * 18}px`, title: span.label },
+            h("span", { class: "icon" }, span.kind === "step" || span.kind === "run" ? stateIcon[span.state] : icons[span.kind]),
+            " ",
+            span.label,
+            span.extra ? h("span", { class: span.kind === "model" ? "tokens" : "muted" }, ` ${span.extra}`) : null,
+            span.streamText ? h("span", { class: "muted" }, ` “${clip(span.streamText, 60)}”`) : null
+          ),
+          h("div", { class: "dur" }, span.kind === "event" ? "" : ms(end - span.start)),
+          h("div", { class: "track" }, h("div", { class: "bar", style: `left:${scale(span.start)}%;width:${Math.max(0.3, scale(end) - scale(span.start))}%` }))
+        )
+        return row
+      })
+    )
+    if (view.selectedKey !== undefined) {
+      const span = spans.find((s) => s.key === view.selectedKey)
+      if (span !== undefined) showDetail(span)
+    }
+  }
+
+  const render = () => {
+    if (view.id === undefined) return
+    renderHead()
+    renderTimeline()
+  }
+
+  // ---------------------------------------------------------------------------
+  // span details
+  // ---------------------------------------------------------------------------
+
+  const showDetail = (span) => {
+    $("detail-pane").hidden = false
+    $("detail-title").textContent = span.label
+    const body = []
+    const rows = [
+      ["kind", span.kind],
+      ["state", span.state],
+      ["started", span.start === undefined ? undefined : new Date(span.start).toISOString()],
+      ["duration", span.end === undefined ? "running" : ms(span.end - span.start)]
+    ]
+    const started = span.events.find((e) => e._tag === "StepStarted")
+    const done = span.events.find((e) => e._tag === "StepSucceeded" || e._tag === "StepFailed" || e._tag === "StepSkipped")
+    const model = span.events.find((e) => e._tag === "ModelCalled")
+    if (started !== undefined) rows.push(["tool", started.tool], ["step", started.stepId])
+    if (model !== undefined) {
+      rows.push(["model", model.model], ["call", model.call])
+      const usage = model.response?.usage
+      if (usage !== undefined) rows.push(["tokens", `${usage.inputTokens} in / ${usage.outputTokens} out`])
+      if (model.cost !== undefined) rows.push(["cost", cost(model.cost)])
+      rows.push(["finish", model.response?.finishReason])
+    }
+    body.push(h("dl", {}, rows.filter(([, v]) => v !== undefined).flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))])))
+    if (started !== undefined) body.push(h("h3", {}, "arguments"), json(started.args))
+    if (done?._tag === "StepSucceeded") body.push(h("h3", {}, "result"), json(done.result === undefined ? "(no value)" : done.result))
+    if (done?._tag === "StepFailed") body.push(h("h3", {}, "error"), json(done.error))
+    if (model !== undefined) {
+      if (model.response?.text) body.push(h("h3", {}, "response"), json(model.response.text))
+      if (model.response?.toolCalls?.length) body.push(h("h3", {}, "tool calls"), json(model.response.toolCalls))
+      body.push(h("h3", {}, "request"), json(model.request))
+    }
+    const decision = span.events.find((e) => e._tag === "DecisionMade")
+    if (decision !== undefined) body.push(h("h3", {}, "decision"), json(decision.decision))
+    if (span.streamText) body.push(h("h3", {}, "streaming"), json(span.streamText))
+    body.push(h("h3", {}, `events (${span.events.length})`), json(span.events))
+    $("detail").replaceChildren(...body)
+  }
+  $("detail-close").addEventListener("click", () => {
+    $("detail-pane").hidden = true
+    view.selectedKey = undefined
+    renderTimeline()
+  })
+
+  // ---------------------------------------------------------------------------
+  // following a run: server-sent events over fetch (so the key can be a header)
+  // ---------------------------------------------------------------------------
+
+  /** Reads `GET /v1/runs/:id/events` from the event after `view.lastIndex`, reconnecting with Last-Event-ID. */
+  const follow = (id) => {
+    const controller = new AbortController()
+    let attempts = 0
+    const connect = async () => {
+      while (!controller.signal.aborted) {
+        try {
+          $("live").textContent = "live"
+          const response = await fetch(`/v1/runs/${encodeURIComponent(id)}/events`, {
+            headers: headers({ accept: "text/event-stream", "last-event-id": String(view.lastIndex) }),
+            signal: controller.signal
+          })
+          if (!response.ok) throw new ApiError(response.status, undefined)
+          attempts = 0
+          const reader = response.body.pipeThrough(new TextDecoderStream()).getReader()
+          let buffer = ""
+          for (;;) {
+            const { done, value } = await reader.read()
+            if (done) break
+            buffer += value
+            let end
+            while ((end = buffer.indexOf("\n\n")) !== -1) {
+              const block = buffer.slice(0, end)
+              buffer = buffer.slice(end + 2)
+              receive(id, block)
+            }
+          }
+          // The stream ended: the run is over.
+          $("live").textContent = ""
+          if (view.id === id) view.info = await api(`/v1/runs/${encodeURIComponent(id)}`)
+          scheduleRender()
+          refreshRuns()
+          return
+        } catch (err) {
+          if (controller.signal.aborted) return
+          if (err instanceof ApiError && err.status !== 503) {
+            $("live").textContent = `events: HTTP ${err.status}`
+            return
+          }
+          attempts++
+          $("live").textContent = `reconnecting (${attempts})…`
+          await new Promise((resolve) => setTimeout(resolve, Math.min(5000, 250 * 2 ** attempts)))
+        }
+      }
+    }
+    connect()
+    return controller
+  }
+
+  const receive = (id, block) => {
+    if (view.id !== id) return
+    let eventId
+    const data = []
+    for (const line of block.split("\n")) {
+      if (line.startsWith(":")) continue
+      const colon = line.indexOf(":")
+      const field = colon === -1 ? line : line.slice(0, colon)
+      const value = colon === -1 ? "" : line.slice(colon + 1).replace(/^ /, "")
+      if (field === "id") eventId = value
+      else if (field === "data") data.push(value)
+    }
+    if (data.length === 0) return
+    const event = JSON.parse(data.join("\n"))
+    if (eventId !== undefined) {
+      const index = Number(eventId)
+      if (index <= view.lastIndex) return
+      view.lastIndex = index
+    }
+    view.events.push(event)
+    if (view.info !== undefined) {
+      if (event._tag === "RunStarted") view.info = { ...view.info, status: "running", startedAt: event.at }
+      if (event._tag === "RunCompleted") view.info = { ...view.info, status: "completed", answer: event.answer, usage: event.usage, durationMs: event.durationMs }
+      if (event._tag === "RunFailed") view.info = { ...view.info, status: "failed", error: event.error, usage: event.usage, durationMs: event.durationMs }
+      if (event._tag === "RunInterrupted") view.info = { ...view.info, status: "interrupted", usage: event.usage, durationMs: event.durationMs }
+    }
+    scheduleRender()
+  }
+
+  // ---------------------------------------------------------------------------
+  // selecting a run
+  // ---------------------------------------------------------------------------
+
+  const select = async (id) => {
+    if (view.follow !== undefined) view.follow.abort()
+    selectedRun = id
+    Object.assign(view, { id, info: undefined, events: [], lastIndex: -1, selectedKey: undefined, follow: undefined })
+    history.replaceState(null, "", `#run=${encodeURIComponent(id)}`)
+    for (const li of document.querySelectorAll("#runs li")) li.classList.toggle("selected", li.dataset.run === id)
+    $("run-placeholder").hidden = true
+    $("run").hidden = false
+    $("detail-pane").hidden = true
+    $("timeline").replaceChildren()
+    try {
+      view.info = await api(`/v1/runs/${encodeURIComponent(id)}`)
+    } catch (err) {
+      $("run-head").replaceChildren(h("p", { class: "error" }, err.message))
+      return
+    }
+    render()
+    view.follow = follow(id)
+  }
+
+  $("download").addEventListener("click", async () => {
+    if (view.id === undefined) return
+    const response = await fetch(`/v1/runs/${encodeURIComponent(view.id)}/journal`, { headers: headers() })
+    if (!response.ok) return
+    const url = URL.createObjectURL(await response.blob())
+    const link = h("a", { href: url, download: `run-${view.id}.jsonl` })
+    document.body.append(link)
+    link.click()
+    link.remove()
+    setTimeout(() => URL.revokeObjectURL(url), 10_000)
+  })
+
+  $("cancel").addEventListener("click", async () => {
+    if (view.id === undefined) return
+    try {
+      view.info = await api(`/v1/runs/${encodeURIComponent(view.id)}/cancel`, { method: "POST" })
+      scheduleRender()
+      refreshRuns()
+    } catch (err) {
+      $("live").textContent = err.message
+    }
+  })
+
+  // ---------------------------------------------------------------------------
+  // start
+  // ---------------------------------------------------------------------------
+
+  const refreshAll = () => {
+    loadHealth()
+    loadAgents().catch(() => {})
+    refreshRuns()
+  }
+
+  refreshAll()
+  setInterval(() => {
+    if (document.hidden) return
+    refreshRuns()
+    loadHealth()
+    // A running run's bars grow with the clock.
+    if (view.info?.status === "running") scheduleRender()
+  }, 1000)
+  const fromHash = /^#run=(.+)$/.exec(location.hash)
+  if (fromHash !== null) select(decodeURIComponent(fromHash[1]))
+})()

@@ -1,0 +1,403 @@
+/**
+ * Runs managed by a server: started on request, run in the background with
+ * bounded concurrency, tracked, followed live, cancelled.
+ *
+ * This is what the HTTP API (`src/api/Api.ts`) serves. Its schemas are the
+ * published contract of the API's bodies; the default implementation runs on
+ * local fibers (`src/layers/RunsLocal.ts`).
+ *
+ * Event indexes: the events of a run are numbered 0, 1, 2, ... in the order
+ * they were journaled. {@link RunsShape.events} resumes after a given index,
+ * so a client that reconnects with the last index it saw misses nothing and
+ * sees nothing twice.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import type * as Stream from "effect/Stream"
+import type { ApprovalInvalid } from "./Approvals.js"
+import type { JournalError } from "./Journal.js"
+import type { Principal } from "./Policy.js"
+import { ErrorInfo, type RunEvent, Usage } from "./RunEvent.js"
+
+// ---------------------------------------------------------------------------
+// models
+// ---------------------------------------------------------------------------
+
+/**
+ * Where a run stands. `queued`: accepted, waiting for a free slot; `paused`:
+ * a step waits for a human's approval (the journal stays resumable);
+ * `unfinished`: its journal has no end and no process here is running it
+ * (e.g. its process died; `graphent resume` can continue it).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const RunStatus = Schema.Literals(["queued", "running", "completed", "failed", "interrupted", "paused", "unfinished"])
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type RunStatus = typeof RunStatus.Type
+
+/**
+ * A run as the API shows it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const RunInfo = Schema.Struct({
+  id: Schema.String,
+  agent: Schema.String,
+  input: Schema.String,
+  status: RunStatus,
+  threadId: Schema.optionalKey(Schema.String),
+  /** Who the run acts for (the id of its principal: the API key's, for the HTTP API), when known. */
+  startedBy: Schema.optionalKey(Schema.String),
+  traceId: Schema.optionalKey(Schema.String),
+  /** When the run was accepted, epoch milliseconds. */
+  createdAt: Schema.Number,
+  /** The `at` of its `RunStarted` event. */
+  startedAt: Schema.optionalKey(Schema.Number),
+  /** The `at` of the event that ended it. */
+  finishedAt: Schema.optionalKey(Schema.Number),
+  durationMs: Schema.optionalKey(Schema.Number),
+  answer: Schema.optionalKey(Schema.String),
+  error: Schema.optionalKey(ErrorInfo),
+  usage: Schema.optionalKey(Usage),
+  /** The steps of a paused run that wait for a human's decision. */
+  awaiting: Schema.optionalKey(Schema.Array(Schema.Struct({
+    stepId: Schema.String,
+    tool: Schema.String,
+    /** The capability the policy sends for approval. */
+    capability: Schema.String,
+    /** Who the run acts for. */
+    principal: Schema.String
+  }))),
+  /** Events journaled so far. */
+  events: Schema.Number
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type RunInfo = typeof RunInfo.Type
+
+/**
+ * One page of runs, newest first.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const RunPage = Schema.Struct({
+  runs: Schema.Array(RunInfo),
+  /** Runs matching the filter, on every page. */
+  total: Schema.Number,
+  offset: Schema.Number,
+  limit: Schema.Number
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type RunPage = typeof RunPage.Type
+
+const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
+
+/**
+ * Limits a request may set on its run. They can only tighten the agent's own
+ * budget, never loosen it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const BudgetRequest = Schema.Struct({
+  maxSteps: Schema.optionalKey(PositiveInt),
+  maxTurns: Schema.optionalKey(PositiveInt),
+  maxWallTimeMs: Schema.optionalKey(PositiveInt)
+})
+
+/**
+ * A request to start a run.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const StartRun = Schema.Struct({
+  /** The agent's name, as listed by `GET /v1/agents`. */
+  agent: Schema.String.check(Schema.isNonEmpty()),
+  input: Schema.String,
+  threadId: Schema.optionalKey(Schema.String.check(Schema.isNonEmpty())),
+  budget: Schema.optionalKey(BudgetRequest),
+  /** Free-form facts recorded in the run's `RunStarted` event. */
+  metadata: Schema.optionalKey(Schema.Record(Schema.String, Schema.String))
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type StartRun = typeof StartRun.Type
+
+/**
+ * A decision on a step that waits for approval (`POST /v1/runs/:id/approvals/:step`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ApprovalRequest = Schema.Struct({
+  approved: Schema.Boolean,
+  /** Why; recorded in the journal. */
+  reason: Schema.optionalKey(Schema.String)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type ApprovalRequest = typeof ApprovalRequest.Type
+
+/**
+ * A filter and page of {@link RunsShape.list}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ListQuery {
+  readonly agent?: string | undefined
+  readonly status?: RunStatus | undefined
+  /** Default 50, at most 500. */
+  readonly limit?: number | undefined
+  readonly offset?: number | undefined
+}
+
+/**
+ * A tool as `GET /v1/agents` lists it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ToolInfo = Schema.Struct({
+  name: Schema.String,
+  description: Schema.String
+})
+
+/**
+ * An agent a server can run.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const AgentInfo = Schema.Struct({
+  name: Schema.String,
+  description: Schema.String,
+  tools: Schema.Array(ToolInfo)
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type AgentInfo = typeof AgentInfo.Type
+
+/**
+ * An event with its index in the run's journal (0-based), the SSE event id.
+ * Ephemeral events (streamed model text, never journaled) have no index.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface IndexedEvent {
+  readonly index: number | undefined
+  readonly event: RunEvent
+}
+
+// ---------------------------------------------------------------------------
+// errors
+// ---------------------------------------------------------------------------
+
+/**
+ * No agent of that name on this server.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AgentNotFound extends Schema.TaggedError<AgentNotFound>()("AgentNotFound", {
+  agent: Schema.String,
+  available: Schema.Array(Schema.String)
+}) {
+  override get message(): string {
+    return `no agent named "${this.agent}"; this server runs: ${this.available.join(", ") || "(none)"}`
+  }
+}
+
+/**
+ * No run with that id (never started here, or forgotten by the journal).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RunNotFound extends Schema.TaggedError<RunNotFound>()("RunNotFound", {
+  runId: Schema.String
+}) {
+  override get message(): string {
+    return `no run with id "${this.runId}"`
+  }
+}
+
+/**
+ * Every slot is busy and the queue is full: try again later.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RunsOverloaded extends Schema.TaggedError<RunsOverloaded>()("RunsOverloaded", {
+  running: Schema.Number,
+  queued: Schema.Number,
+  retryAfterSeconds: Schema.Number
+}) {
+  override get message(): string {
+    return `too many runs (${this.running} running, ${this.queued} queued); retry in ${this.retryAfterSeconds} s`
+  }
+}
+
+/**
+ * An agent's own layer failed to build when the server started.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class AgentSetupFailed extends Schema.TaggedError<AgentSetupFailed>()("AgentSetupFailed", {
+  agent: Schema.String,
+  reason: Schema.String,
+  cause: Schema.optionalKey(Schema.Defect())
+}) {
+  override get message(): string {
+    return `agent "${this.agent}" could not be set up: ${this.reason}`
+  }
+}
+
+// ---------------------------------------------------------------------------
+// the service
+// ---------------------------------------------------------------------------
+
+/**
+ * The runs interface.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunsShape {
+  /** The agents this service runs. */
+  readonly agents: ReadonlyArray<AgentInfo>
+  /**
+   * Accepts a run: it starts now, or queues for a free slot; fails when the
+   * queue is full too. The run acts for `principal` (see `Policy`).
+   */
+  readonly start: (
+    request: StartRun,
+    options?: { readonly principal?: Principal | undefined }
+  ) => Effect.Effect<RunInfo, AgentNotFound | RunsOverloaded>
+  readonly get: (runId: string) => Effect.Effect<RunInfo, RunNotFound | JournalError>
+  readonly list: (query: ListQuery) => Effect.Effect<RunPage>
+  /**
+   * The run's events after index `after` (all of them when absent), live
+   * until the run ends; from the journal for a finished run.
+   */
+  readonly events: (
+    runId: string,
+    after?: number | undefined
+  ) => Effect.Effect<Stream.Stream<IndexedEvent, JournalError>, RunNotFound | JournalError>
+  /** The run's events so far, e.g. to write its journal file. */
+  readonly read: (runId: string) => Effect.Effect<ReadonlyArray<RunEvent>, RunNotFound | JournalError>
+  /**
+   * Decides a step of a paused run (see `Approvals`): checked against the
+   * policy, journaled, then the run resumes in the background (queued like a
+   * new run) — follow it with {@link RunsShape.events}.
+   */
+  readonly decide: (
+    runId: string,
+    stepId: string,
+    request: ApprovalRequest,
+    approver: Principal
+  ) => Effect.Effect<RunInfo, RunNotFound | AgentNotFound | ApprovalInvalid | RunsOverloaded | JournalError>
+  /** Interrupts the run (a queued run never starts); returns where it ended. A finished run is left as it is. */
+  readonly cancel: (runId: string) => Effect.Effect<RunInfo, RunNotFound | JournalError>
+  /** Runs in progress and waiting, now. */
+  readonly load: Effect.Effect<{ readonly running: number; readonly queued: number }>
+}
+
+/**
+ * @since 0.1.0
+ * @category services
+ */
+export class Runs extends Context.Service<Runs, RunsShape>()("graphent/Runs") {}
+
+// ---------------------------------------------------------------------------
+// helpers
+// ---------------------------------------------------------------------------
+
+/**
+ * What a run's events say about it: a {@link RunInfo} for a run read back from
+ * a journal (`undefined` when the events hold no `RunStarted`). A run without
+ * an ending event is `unfinished` unless `live` says it is still running.
+ *
+ * @since 0.1.0
+ * @category helpers
+ */
+export const summarize = (
+  events: ReadonlyArray<RunEvent>,
+  live: "running" | undefined = undefined
+): RunInfo | undefined => {
+  const started = events.find((event) => event._tag === "RunStarted")
+  if (started === undefined || started._tag !== "RunStarted") return undefined
+  const last = events[events.length - 1]!
+  const base = {
+    id: started.runId,
+    agent: started.agent,
+    input: started.input,
+    ...(started.threadId === undefined ? {} : { threadId: started.threadId }),
+    ...(started.principal === undefined ? {} : { startedBy: started.principal.id }),
+    traceId: started.traceId,
+    createdAt: started.at,
+    startedAt: started.at,
+    events: events.length
+  }
+  switch (last._tag) {
+    case "RunCompleted":
+      return { ...base, ...ended(last), status: "completed", answer: last.answer }
+    case "RunFailed":
+      return { ...base, ...ended(last), status: "failed", error: last.error }
+    case "RunInterrupted":
+      return { ...base, ...ended(last), status: "interrupted" }
+    default: {
+      const awaiting = awaitingOf(events)
+      if (live !== undefined || awaiting.length === 0) return { ...base, status: live ?? "unfinished" }
+      return { ...base, status: "paused", awaiting }
+    }
+  }
+}
+
+/** The steps that asked for approval and have no decision (nor outcome) yet. */
+const awaitingOf = (events: ReadonlyArray<RunEvent>) => {
+  const waiting = new Map<string, { stepId: string; tool: string; capability: string; principal: string }>()
+  for (const event of events) {
+    if (event._tag === "ApprovalRequested") {
+      waiting.set(event.stepId, { stepId: event.stepId, tool: event.tool, capability: event.capability, principal: event.principal })
+    } else if (event._tag === "ApprovalDecided" || event._tag === "StepSucceeded" || event._tag === "StepFailed") {
+      waiting.delete(event.stepId)
+    }
+  }
+  return [...waiting.values()]
+}
+
+const ended = (last: { readonly at: number; readonly durationMs: number; readonly usage: Usage }) => ({
+  finishedAt: last.at,
+  durationMs: last.durationMs,
+  usage: last.usage
+})

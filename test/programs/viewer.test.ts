@@ -1,0 +1,161 @@
+/**
+ * The trace viewer in a real browser: Debian's Chromium, headless, driven by
+ * playwright-core. Loads the viewer, starts a run through the API, watches
+ * its steps appear live, opens a step, downloads the journal, and saves a
+ * screenshot to test-artifacts/viewer.png.
+ */
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { Effect, Layer, ManagedRuntime } from "effect"
+import { HttpServer } from "effect/http"
+import { ApiAuth, JournalFile, Replay, RunsLocal, Server } from "graphent"
+import * as Testing from "graphent/testing"
+import { type BrowserContext, chromium, type Page } from "playwright-core"
+import echo from "../../examples/echo.js"
+import wordstats from "../../examples/wordstats.js"
+import * as Gated from "../support/gatedAgent.js"
+
+const root = path.resolve(import.meta.dirname, "../..")
+const artifacts = path.join(root, "test-artifacts")
+const executablePath = process.env.GRAPHENT_CHROMIUM ?? "/usr/bin/chromium"
+
+const server = ManagedRuntime.make(
+  Server.layer({ viewer: true }).pipe(
+    Layer.provide(RunsLocal.layer({ agents: [echo, Gated.gated, wordstats] })),
+    Layer.provide(Layer.unwrap(Effect.map(Effect.orDie(ApiAuth.parse("viewer-test-key:runner:tester", "test")), ApiAuth.layer))),
+    Layer.provide(Testing.layer)
+  )
+)
+
+let baseUrl = ""
+let context: BrowserContext
+let page: Page
+let userDataDir = ""
+const requests: Array<string> = []
+const problems: Array<string> = []
+
+beforeAll(async () => {
+  baseUrl = await server.runPromise(Effect.map(HttpServer.HttpServer, (s) => HttpServer.formatAddress(s.address)))
+  userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "graphent-chromium-"))
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath,
+    headless: true,
+    acceptDownloads: true,
+    viewport: { width: 1400, height: 820 },
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync"
+    ]
+  })
+  page = context.pages()[0] ?? (await context.newPage())
+  page.on("request", (request) => requests.push(request.url()))
+  page.on("pageerror", (error) => problems.push(`page error: ${error.message}`))
+  page.on("console", (message) => {
+    // A 401 before the key is entered is expected; anything else logged as an error is a problem.
+    if (message.type() === "error" && !message.text().includes("401")) problems.push(`console: ${message.text()}`)
+  })
+}, 60_000)
+
+afterAll(async () => {
+  await context?.close()
+  await server.dispose()
+  fs.rmSync(userDataDir, { recursive: true, force: true })
+})
+
+const startRun = async (agent: string, input: string): Promise<string> => {
+  const response = await fetch(`${baseUrl}/v1/runs`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: "Bearer viewer-test-key" },
+    body: JSON.stringify({ agent, input })
+  })
+  assert.strictEqual(response.status, 202)
+  return ((await response.json()) as { id: string }).id
+}
+
+const span = (key: string) => page.locator(`#timeline .span[data-key="${key}"]`)
+
+describe("trace viewer in Chromium", () => {
+  it("asks for the API key, shows a run's steps live, opens a step, downloads the journal", async () => {
+    await page.goto(baseUrl + "/")
+    // The server wants a key: the viewer asks for it.
+    await page.locator("#key-form").waitFor({ state: "visible" })
+    await page.fill("#key-input", "viewer-test-key")
+    await page.click("#key-form button")
+    await page.locator("#start-agent option[value=gated]").waitFor({ state: "attached" })
+
+    // A run started through the API appears in the list (refreshed every second).
+    const runId = await startRun("gated", "first-gate,second-gate")
+    await page.locator(`#runs li[data-run="${runId}"]`).click()
+    await span("step:first-gate").waitFor()
+    assert.strictEqual(await span("step:first-gate").getAttribute("data-state"), "running")
+    assert.strictEqual(await span("run").getAttribute("data-state"), "running")
+    assert.include(await page.locator("#run-head").innerText(), "running")
+
+    // The run moves on: the viewer follows it live over server-sent events.
+    await Effect.runPromise(Gated.open("first-gate"))
+    await page.locator(`#timeline .span[data-key="step:first-gate"][data-state="ok"]`).waitFor()
+    await page.locator(`#timeline .span[data-key="step:second-gate"][data-state="running"]`).waitFor()
+    assert.deepStrictEqual(
+      await page.locator("#timeline .span").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-key"))),
+      ["run", "turn:1", "step:first-gate", "turn:2", "step:second-gate"]
+    )
+
+    // Open a step: its arguments and result.
+    await span("step:first-gate").click()
+    await page.locator("#detail-pane").waitFor({ state: "visible" })
+    const detail = await page.locator("#detail").innerText()
+    assert.include(detail, "tool")
+    assert.include(detail, "wait")
+    assert.include(detail, `"gate": "first-gate"`)
+    assert.include(detail, `"passed first-gate"`)
+
+    await Effect.runPromise(Gated.open("second-gate"))
+    await page.locator(`#timeline .span[data-key="run"][data-state="ok"]`).waitFor()
+    await page.locator("[data-testid=answer]").waitFor()
+    assert.strictEqual(await page.locator("[data-testid=answer]").innerText(), "passed first-gate,second-gate")
+    assert.strictEqual(await page.locator(`#runs li[data-run="${runId}"] .status`).innerText(), "completed")
+
+    // The journal, downloaded from the page, replays.
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click("#download")])
+    assert.strictEqual(download.suggestedFilename(), `run-${runId}.jsonl`)
+    const saved = path.join(userDataDir, "download.jsonl")
+    await download.saveAs(saved)
+    const contents = await Effect.runPromise(JournalFile.readFile(saved))
+    assert.strictEqual(contents.events.length, 9)
+    assert.strictEqual(contents.events[0]!._tag, "RunStarted")
+    const report = await Effect.runPromise(Replay.replay(Gated.gated, contents.events).pipe(Effect.provide(Testing.layer)))
+    assert.strictEqual(report.identical, 9)
+
+    fs.mkdirSync(artifacts, { recursive: true })
+    await page.screenshot({ path: path.join(artifacts, "viewer.png") })
+    assert.isTrue(fs.statSync(path.join(artifacts, "viewer.png")).size > 10_000)
+  })
+
+  it("starts a run from its own form and shows concurrent steps", async () => {
+    await page.selectOption("#start-agent", "wordstats")
+    await page.fill("#start-input", "the quick brown fox jumps over the lazy dog")
+    await page.click("#start-form button")
+    await page.locator(`#timeline .span[data-key="run"][data-state="ok"]`).waitFor()
+    const keys = await page.locator("#timeline .span").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-key")))
+    assert.includeMembers(keys, ["step:words", "step:longest", "step:distinct", "step:summary"])
+    assert.strictEqual(
+      await page.locator("[data-testid=answer]").innerText(),
+      `9 words (8 distinct); the longest is "quick".`
+    )
+    await page.screenshot({ path: path.join(artifacts, "viewer-wordstats.png") })
+  })
+
+  it("loads nothing from outside the server and logs no errors", () => {
+    assert.isAbove(requests.length, 5)
+    assert.deepStrictEqual(requests.filter((url) => !url.startsWith(baseUrl)), [])
+    assert.deepStrictEqual(problems, [])
+  })
+})
