@@ -40,6 +40,9 @@ export const render = (events: ReadonlyArray<RunEvent>): string => {
       case "RunStarted":
         lines.push(`run ${event.runId}  agent ${event.agent}  started ${iso(event.at)}`)
         lines.push(`│ input ${clip(event.input, 100)}${event.threadId === undefined ? "" : `  thread ${event.threadId}`}`)
+        if (event.principal !== undefined) {
+          lines.push(`│ for ${event.principal.id}${event.principal.roles.length === 0 ? "" : ` (${event.principal.roles.join(", ")})`}`)
+        }
         break
       case "RunResumed":
         lines.push(`├─ resumed ${iso(event.at)}`)
@@ -70,6 +73,17 @@ export const render = (events: ReadonlyArray<RunEvent>): string => {
       }
       case "StepSkipped":
         lines.push(`│  ├─ ⊘ ${event.stepId} ${event.tool} skipped: step ${event.blockedBy} did not succeed`)
+        break
+      case "ApprovalRequested":
+        lines.push(
+          `│  ├─ ⏸ ${event.stepId} ${event.tool} waits for approval (${event.capability}, for ${event.principal})`
+        )
+        break
+      case "ApprovalDecided":
+        lines.push(
+          `├─ ${event.approved ? "approved" : "rejected"} ${event.stepId} by ${event.by}` +
+            `${event.reason === undefined ? "" : `: ${event.reason}`}  ${iso(event.at)}`
+        )
         break
       case "ModelCalled": {
         const { response } = event

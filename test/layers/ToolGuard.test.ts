@@ -14,6 +14,7 @@ import {
   ToolGuard
 } from "graphent"
 import * as Testing from "graphent/testing"
+import * as TraceView from "../../src/programs/traceView.js"
 
 const policy: Policy.Document = {
   version: 1,
@@ -214,6 +215,10 @@ describe("ToolGuard: require-approval pauses the run; approve / reject resume it
       assert.strictEqual(all.at(-1)?._tag, "RunCompleted")
       const report = yield* Replay.replay(agent, all)
       assert.deepStrictEqual(report.outcome, { answer: "deploy prod; read_file status" })
+      const trace = TraceView.render(all)
+      assert.include(trace, "│ for alice (dev)")
+      assert.include(trace, "⏸ deploy deploy waits for approval (shell:deploy, for alice)")
+      assert.include(trace, "├─ approved deploy by bob")
       assert.strictEqual(tools.ran.length, 3)
       // Deciding again is refused: the run finished.
       const again = yield* Effect.flip(
