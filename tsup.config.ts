@@ -1,3 +1,4 @@
+import * as fs from "node:fs"
 import { defineConfig } from "tsup"
 
 export default defineConfig({
@@ -7,5 +8,9 @@ export default defineConfig({
   dts: true,
   clean: true,
   sourcemap: true,
-  splitting: true
+  splitting: true,
+  // The trace viewer's plain files, served by `graphent dev` from next to the bundle.
+  onSuccess: async () => {
+    fs.cpSync("src/programs/viewer", "dist/programs/viewer", { recursive: true })
+  }
 })
