@@ -20,7 +20,6 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -55,6 +54,19 @@ const errorOf = (cause: Cause.Cause<unknown>): { readonly _tag: string; readonly
   return { _tag: tag, message: Tool.describeFailure(value) }
 }
 
+/** The capabilities of a declared tool, computed once per tool. */
+const capabilitiesCache = new WeakMap<Tool.Any, ReadonlyArray<string>>()
+
+const capabilitiesOf = (declared: Tool.Any | undefined, name: string): ReadonlyArray<string> => {
+  if (declared === undefined) return Policy.capabilitiesOf({ name, capabilities: [] })
+  let capabilities = capabilitiesCache.get(declared)
+  if (capabilities === undefined) {
+    capabilities = Policy.capabilitiesOf(declared)
+    capabilitiesCache.set(declared, capabilities)
+  }
+  return capabilities
+}
+
 /**
  * Wraps an executor with policy checks and auditing.
  *
@@ -68,81 +80,86 @@ export const make = (
   options?: Options
 ): ToolsShape => ({
   execute: (registry, call, context, defaults) =>
-    Effect.gen(function*() {
-      const declared = registry.entries.get(call.tool)?.tool
-      const capabilities = Policy.capabilitiesOf(declared ?? { name: call.tool, capabilities: [] })
+    Effect.clockWith((clock) => {
+      const capabilities = capabilitiesOf(registry.entries.get(call.tool)?.tool, call.tool)
       const principal = context.principal ?? options?.principal ?? Policy.anonymous
-      const clock = yield* Clock.Clock
       const at = clock.currentTimeMillisUnsafe()
-      const verdict = yield* policy.check({ principal, tool: call.tool, capabilities })
-      const base = {
-        at,
-        runId: context.runId,
-        stepId: call.stepId,
-        agent: context.agent,
-        principal: principal.id,
-        roles: principal.roles,
-        tool: call.tool,
-        argsHash: Audit.hashArgs(call.args),
-        capabilities,
-        rule: verdict.rule
-      }
-      const record = (entry: Omit<Audit.Entry, keyof typeof base | "durationMs">) =>
-        Effect.orDie(audit.append({ ...base, ...entry, durationMs: clock.currentTimeMillisUnsafe() - at }))
-
-      if (verdict.effect === "deny") {
-        const denied = new Tool.ToolDenied({
-          tool: call.tool,
-          stepId: call.stepId,
-          principal: principal.id,
-          capability: verdict.capability,
-          reason: `policy: ${verdict.rule}`
-        })
-        yield* record({ decision: "deny", outcome: "denied", error: { _tag: denied._tag, message: denied.message } })
-        return yield* denied
-      }
-      let decision: Audit.Decision = "allow"
-      let approvedBy: { readonly approvedBy: string } | {} = {}
-      if (verdict.effect === "approve") {
-        const approval = context.approval
-        if (approval === undefined) {
-          const required = new Policy.ApprovalRequired({
-            stepId: call.stepId,
-            tool: call.tool,
-            capability: verdict.capability,
-            principal: principal.id
-          })
-          yield* record({ decision: "approval-required", outcome: "paused" })
-          return yield* required
-        }
-        if (!approval.approved) {
-          const rejected = new Tool.ToolDenied({
+      return Effect.flatMap(policy.check({ principal, tool: call.tool, capabilities }), (verdict) => {
+        const record = (entry: Omit<Audit.Entry, "at" | "runId" | "stepId" | "agent" | "principal" | "roles" | "tool" | "argsHash" | "capabilities" | "rule" | "durationMs">) =>
+          Effect.orDie(
+            audit.append({
+              at,
+              runId: context.runId,
+              stepId: call.stepId,
+              agent: context.agent,
+              principal: principal.id,
+              roles: principal.roles,
+              tool: call.tool,
+              argsHash: Audit.hashArgs(call.args),
+              capabilities,
+              rule: verdict.rule,
+              ...entry,
+              durationMs: clock.currentTimeMillisUnsafe() - at
+            })
+          )
+        if (verdict.effect === "deny") {
+          const denied = new Tool.ToolDenied({
             tool: call.tool,
             stepId: call.stepId,
             principal: principal.id,
-            capability: "",
-            reason: `rejected by ${approval.by}${approval.reason === undefined ? "" : `: ${approval.reason}`}`
+            capability: verdict.capability,
+            reason: `policy: ${verdict.rule}`
           })
-          yield* record({
-            decision: "rejected",
-            approvedBy: approval.by,
-            outcome: "denied",
-            error: { _tag: rejected._tag, message: rejected.message }
-          })
-          return yield* rejected
+          return Effect.andThen(
+            record({ decision: "deny", outcome: "denied", error: { _tag: denied._tag, message: denied.message } }),
+            Effect.fail(denied)
+          )
         }
-        decision = "approved"
-        approvedBy = { approvedBy: approval.by }
-      }
-      return yield* inner.execute(registry, call, context, defaults).pipe(
-        Effect.onExit((exit) =>
+        let decision: Audit.Decision = "allow"
+        let approvedBy: { readonly approvedBy: string } | {} = {}
+        if (verdict.effect === "approve") {
+          const approval = context.approval
+          if (approval === undefined) {
+            return Effect.andThen(
+              record({ decision: "approval-required", outcome: "paused" }),
+              Effect.fail(
+                new Policy.ApprovalRequired({
+                  stepId: call.stepId,
+                  tool: call.tool,
+                  capability: verdict.capability,
+                  principal: principal.id
+                })
+              )
+            )
+          }
+          if (!approval.approved) {
+            const rejected = new Tool.ToolDenied({
+              tool: call.tool,
+              stepId: call.stepId,
+              principal: principal.id,
+              capability: "",
+              reason: `rejected by ${approval.by}${approval.reason === undefined ? "" : `: ${approval.reason}`}`
+            })
+            return Effect.andThen(
+              record({
+                decision: "rejected",
+                approvedBy: approval.by,
+                outcome: "denied",
+                error: { _tag: rejected._tag, message: rejected.message }
+              }),
+              Effect.fail(rejected)
+            )
+          }
+          decision = "approved"
+          approvedBy = { approvedBy: approval.by }
+        }
+        return Effect.onExit(inner.execute(registry, call, context, defaults), (exit) =>
           record(
             Exit.isSuccess(exit)
               ? { decision, ...approvedBy, outcome: "succeeded" }
               : { decision, ...approvedBy, outcome: "failed", error: errorOf(exit.cause) }
-          )
-        )
-      )
+          ))
+      })
     })
 })
 

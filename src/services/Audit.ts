@@ -7,7 +7,7 @@
  *
  * @since 0.1.0
  */
-import { createHash } from "node:crypto"
+import { hash } from "node:crypto"
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
@@ -175,4 +175,4 @@ const canonical = (value: unknown): string => {
  * @since 0.1.0
  * @category hashing
  */
-export const hashArgs = (args: unknown): string => createHash("sha256").update(canonical(args)).digest("hex")
+export const hashArgs = (args: unknown): string => hash("sha256", canonical(args), "hex")

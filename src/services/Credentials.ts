@@ -201,6 +201,25 @@ export const makeRedactor = (secrets: ReadonlyArray<{ readonly name: string; rea
   return { active: needles.length > 0, text, value, leaks }
 }
 
+const redactors = new Map<string, Redactor>()
+
+/**
+ * {@link makeRedactor}, remembered for the same secrets (a tool's calls share one).
+ *
+ * @since 0.1.0
+ * @category redaction
+ */
+export const redactorFor = (secrets: ReadonlyArray<{ readonly name: string; readonly value: string }>): Redactor => {
+  const key = secrets.map(({ name, value }) => `${name}\u0000${value}`).join("\u0001")
+  let redactor = redactors.get(key)
+  if (redactor === undefined) {
+    if (redactors.size >= 256) redactors.clear()
+    redactor = makeRedactor(secrets)
+    redactors.set(key, redactor)
+  }
+  return redactor
+}
+
 /**
  * A redactor with nothing to redact.
  *
@@ -224,19 +243,31 @@ const redactCause = (redactor: Redactor, cause: Cause.Cause<unknown>): Cause.Cau
 export const withRedactedLogs = <A, E, R>(effect: Effect.Effect<A, E, R>, redactor: Redactor): Effect.Effect<A, E, R> =>
   redactor.active
     ? Effect.flatMap(Logger.CurrentLoggers, (loggers) =>
-      Effect.provideService(
-        effect,
-        Logger.CurrentLoggers,
-        new Set(
-          [...loggers].map((logger) =>
-            Logger.make<unknown, unknown>((options) =>
-              logger.log({
-                ...options,
-                message: redactor.value(options.message),
-                cause: redactCause(redactor, options.cause)
-              })
-            )
-          )
-        )
-      ))
+      Effect.provideService(effect, Logger.CurrentLoggers, redactedLoggers(loggers, redactor)))
     : effect
+
+// The wrapped loggers, made once per set of loggers and redactor.
+const wrappedLoggers = new WeakMap<ReadonlySet<Logger.Logger<unknown, any>>, WeakMap<Redactor, ReadonlySet<Logger.Logger<unknown, any>>>>()
+
+const redactedLoggers = (
+  loggers: ReadonlySet<Logger.Logger<unknown, any>>,
+  redactor: Redactor
+): ReadonlySet<Logger.Logger<unknown, any>> => {
+  let byRedactor = wrappedLoggers.get(loggers)
+  let wrapped = byRedactor?.get(redactor)
+  if (wrapped !== undefined) return wrapped
+  wrapped = new Set(
+    [...loggers].map((logger) =>
+      Logger.make<unknown, unknown>((options) =>
+        logger.log({
+          ...options,
+          message: redactor.value(options.message),
+          cause: redactCause(redactor, options.cause)
+        })
+      )
+    )
+  )
+  if (byRedactor === undefined) wrappedLoggers.set(loggers, byRedactor = new WeakMap())
+  byRedactor.set(redactor, wrapped)
+  return wrapped
+}

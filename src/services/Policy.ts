@@ -365,17 +365,25 @@ export class Policy extends Context.Service<Policy, PolicyShape>()("graphent/Pol
  * @category constructors
  */
 export const fromCompiled = (policy: Compiled): PolicyShape => {
-  const cache = new Map<string, Verdict>()
+  // By the identity of the roles and capabilities arrays (a run keeps its principal, a tool its capabilities),
+  // then by their contents; both caches forget what is no longer referenced or grows too large.
+  const byIdentity = new WeakMap<ReadonlyArray<string>, WeakMap<ReadonlyArray<string>, Verdict>>()
+  const byContent = new Map<string, Verdict>()
   return {
     check: ({ capabilities, principal }) =>
       Effect.sync(() => {
+        let forRoles = byIdentity.get(principal.roles)
+        let verdict = forRoles?.get(capabilities)
+        if (verdict !== undefined) return verdict
         const key = `${principal.roles.join("\u0000")}\u0001${capabilities.join("\u0000")}`
-        let verdict = cache.get(key)
+        verdict = byContent.get(key)
         if (verdict === undefined) {
           verdict = decide(policy, principal.roles, capabilities)
-          if (cache.size > 10_000) cache.clear()
-          cache.set(key, verdict)
+          if (byContent.size > 10_000) byContent.clear()
+          byContent.set(key, verdict)
         }
+        if (forRoles === undefined) byIdentity.set(principal.roles, forRoles = new WeakMap())
+        forRoles.set(capabilities, verdict)
         return verdict
       }),
     rolesOf: (id) => policy.document.principals?.[id],

@@ -19,7 +19,7 @@ import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { issueOf } from "../internal/issue.js"
-import { Credentials, makeRedactor, type Redactor, withRedactedLogs } from "./Credentials.js"
+import { Credentials, type Redactor, redactorFor, withRedactedLogs } from "./Credentials.js"
 import type { ApprovalRequired } from "./Policy.js"
 import type { ReplayDivergence, ResumeUnsafe } from "./Replay.js"
 import * as Tool from "./Tool.js"
@@ -233,7 +233,7 @@ const withSecrets = (
       secrets[name] = secret
       plain.push({ name, value: Redacted.value(secret) })
     }
-    const redactor = makeRedactor(plain)
+    const redactor = redactorFor(plain)
     const output = yield* withRedactedLogs(runCall(entry, value, call, { ...context, secrets }, defaults), redactor).pipe(
       Effect.mapError((error) => redactError(redactor, error))
     )
