@@ -118,7 +118,11 @@ export const make = (
         let decision: Audit.Decision = "allow"
         let approvedBy: { readonly approvedBy: string } | {} = {}
         if (verdict.effect === "approve") {
-          const approval = context.approval
+          // A decision holds for the arguments it was taken on, not for another call under the same step id.
+          const approval = context.approval !== undefined &&
+              (context.approval.argsHash === undefined || context.approval.argsHash === Audit.hashArgs(call.args))
+            ? context.approval
+            : undefined
           if (approval === undefined) {
             return Effect.andThen(
               record({ decision: "approval-required", outcome: "paused" }),

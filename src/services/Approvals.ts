@@ -25,6 +25,7 @@ import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { Agent } from "./Agent.js"
 import type { AgentRuntime, RunError, RunResult } from "./AgentRuntime.js"
+import { hashArgs } from "./Audit.js"
 import { Journal, type JournalError } from "./Journal.js"
 import { Policy, type Principal } from "./Policy.js"
 import * as Replay from "./Replay.js"
@@ -145,6 +146,7 @@ export const check = (
       approved: decision.approved,
       by: decision.approver.id,
       ...(decision.reason === undefined ? {} : { reason: decision.reason }),
+      argsHash: hashArgs(waiting.args),
       at
     }
   })

@@ -89,6 +89,8 @@ export interface ApprovalDecision {
   readonly approved: boolean
   readonly by: string
   readonly reason?: string | undefined
+  /** The hash of the arguments that were approved (`Audit.hashArgs`); a call with other arguments is not covered. */
+  readonly argsHash?: string | undefined
 }
 
 // ---------------------------------------------------------------------------

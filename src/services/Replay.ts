@@ -200,7 +200,8 @@ export const recording = (
           approvals.set(event.stepId, {
             approved: event.approved,
             by: event.by,
-            ...(event.reason === undefined ? {} : { reason: event.reason })
+            ...(event.reason === undefined ? {} : { reason: event.reason }),
+            ...(event.argsHash === undefined ? {} : { argsHash: event.argsHash })
           })
           break
         case "RunInterrupted":

@@ -359,6 +359,8 @@ export const ApprovalDecided = Schema.TaggedStruct("ApprovalDecided", {
   approved: Schema.Boolean,
   by: Schema.String,
   reason: Schema.optionalKey(Schema.String),
+  /** The hash (`Audit.hashArgs`) of the arguments the decision is about: it holds for that call only. */
+  argsHash: Schema.optionalKey(Schema.String),
   at: Schema.Number
 })
 

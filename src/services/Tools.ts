@@ -337,7 +337,8 @@ export const layerTest = (stubs: Readonly<Record<string, Stub>>): Layer.Layer<ne
       const declared = registry.entries.get(call.tool)?.tool
       const stubbed: Tool.Any = declared === undefined
         ? Tool.make(call.tool, { description: "stub", parameters: Schema.Unknown, success: Schema.Unknown, handler })
-        : { ...declared, handler }
+        // A stub needs none of the tool's secrets.
+        : { ...declared, handler, secrets: [] }
       return executeLocal(compile([stubbed]), call, context, defaults)
     }
   })

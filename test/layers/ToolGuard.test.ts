@@ -11,7 +11,8 @@ import {
   Replay,
   SequencePlanner,
   Tool,
-  ToolGuard
+  ToolGuard,
+  Tools
 } from "graphent"
 import * as Testing from "graphent/testing"
 import * as TraceView from "../../src/programs/traceView.js"
@@ -276,6 +277,35 @@ describe("ToolGuard: require-approval pauses the run; approve / reject resume it
       assert.deepStrictEqual(tools.ran, ["read_file:manifest"])
     }).pipe(Effect.provide(layer))
   })
+
+  it.effect("a decision holds for the arguments it was taken on only", () =>
+    Effect.gen(function*() {
+      const tools = makeTools()
+      const audit = AuditMemory.make()
+      const compiled = Policy.compile(policy) as Policy.Compiled
+      const executor = ToolGuard.make({ execute: Tools.executeLocal }, Policy.fromCompiled(compiled), audit)
+      const call = (target: string) =>
+        Effect.flip(executor.execute(
+          Tools.compile([tools.deploy]),
+          { stepId: "deploy", tool: "deploy", args: { target } },
+          {
+            runId: "r",
+            agent: "a",
+            stepId: "deploy",
+            threadId: undefined,
+            principal: alice,
+            approval: { approved: true, by: "bob", argsHash: Audit.hashArgs({ target: "staging" }) }
+          },
+          { timeout: undefined, retry: undefined }
+        ))
+      const error = yield* call("prod")
+      assert.strictEqual(error._tag, "ApprovalRequired")
+      assert.deepStrictEqual(tools.ran, [])
+      // (flipped: a failure here means the call succeeded)
+      const ok = yield* Effect.exit(call("staging"))
+      assert.isTrue(Exit.isFailure(ok), `the approved arguments run: ${JSON.stringify(ok)}`)
+      assert.deepStrictEqual(tools.ran, ["deploy:staging"])
+    }))
 
   it.effect("a plain resume without a decision pauses again, running nothing", () => {
     const { layer } = makeLayer()
