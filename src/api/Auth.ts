@@ -78,7 +78,7 @@ export const parse = (
         const where = lines.length > 1 ? `${source}:${lineNo + 1}` : source
         const [key, role, name, ...rest] = entry.split(":")
         const number = first + keys.length
-        if (key === undefined || key === "" || role === undefined || rest.length > 0) {
+        if (key === undefined || key === "" || role === undefined || role === "" || rest.length > 0) {
           return Effect.fail(
             new ApiKeysInvalid({ source: where, reason: `entry ${number} is not key:role or key:role:name` })
           )

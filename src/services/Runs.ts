@@ -370,11 +370,11 @@ export const summarize = (
   }
   switch (last._tag) {
     case "RunCompleted":
-      return { ...base, ...ended(last), status: "completed", answer: last.answer }
+      return { ...base, ...ended(started.at, last), status: "completed", answer: last.answer }
     case "RunFailed":
-      return { ...base, ...ended(last), status: "failed", error: last.error }
+      return { ...base, ...ended(started.at, last), status: "failed", error: last.error }
     case "RunInterrupted":
-      return { ...base, ...ended(last), status: "interrupted" }
+      return { ...base, ...ended(started.at, last), status: "interrupted" }
     default: {
       const awaiting = awaitingOf(events)
       if (live !== undefined || awaiting.length === 0) return { ...base, status: live ?? "unfinished" }
@@ -396,8 +396,9 @@ const awaitingOf = (events: ReadonlyArray<RunEvent>) => {
   return [...waiting.values()]
 }
 
-const ended = (last: { readonly at: number; readonly durationMs: number; readonly usage: Usage }) => ({
+/** From start to end, pauses (a step waiting for approval) and resumes included. */
+const ended = (startedAt: number, last: { readonly at: number; readonly usage: Usage }) => ({
   finishedAt: last.at,
-  durationMs: last.durationMs,
+  durationMs: last.at - startedAt,
   usage: last.usage
 })

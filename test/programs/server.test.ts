@@ -372,15 +372,11 @@ describe("HTTP API over raw HTTP", () => {
         "DecisionMade",
         "RunCompleted"
       ])
-      assert.deepStrictEqual(JSON.parse(resumed.events[0]!.data), {
-        _tag: "ApprovalDecided",
-        runId: id,
-        stepId: "echo",
-        approved: true,
-        by: "alice",
-        reason: "looks fine",
-        at: JSON.parse(resumed.events[0]!.data).at
-      })
+      const decided = JSON.parse(resumed.events[0]!.data)
+      assert.deepStrictEqual(
+        [decided.stepId, decided.approved, decided.by, decided.reason],
+        ["echo", true, "alice", "looks fine"]
+      )
       const done = yield* raw("GET", `/v1/runs/${id}`, { key: "view-key" })
       assert.strictEqual(done.json.status, "completed")
       assert.strictEqual(done.json.answer, "needs a yes")

@@ -10,9 +10,10 @@ import * as path from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Layer, ManagedRuntime } from "effect"
 import { HttpServer } from "effect/http"
-import { ApiAuth, JournalFile, Replay, RunsLocal, Server } from "graphent"
+import { ApiAuth, AuditMemory, JournalFile, Policy, Pricing, Replay, RunsLocal, Server, ToolGuard } from "graphent"
 import * as Testing from "graphent/testing"
 import { type BrowserContext, chromium, type Page } from "playwright-core"
+import assistant, { layer as assistantModel } from "../../examples/assistant.js"
 import echo from "../../examples/echo.js"
 import wordstats from "../../examples/wordstats.js"
 import * as Gated from "../support/gatedAgent.js"
@@ -21,10 +22,21 @@ const root = path.resolve(import.meta.dirname, "../..")
 const artifacts = path.join(root, "test-artifacts")
 const executablePath = process.env.GRAPHENT_CHROMIUM ?? "/usr/bin/chromium"
 
+// Tool calls are checked: the assistant's calculator waits for approval (which the runner may give itself here).
+const guarded = ToolGuard.layer().pipe(Layer.provideMerge(Layer.mergeAll(
+  Policy.layer({
+    version: 1,
+    selfApproval: true,
+    roles: { runner: { allow: ["tool:**", "memory:**", "model:**", "approval:*"], approve: ["tool:calculator"] } }
+  }),
+  AuditMemory.layer()
+)))
+
 const server = ManagedRuntime.make(
   Server.layer({ viewer: true }).pipe(
-    Layer.provide(RunsLocal.layer({ agents: [echo, Gated.gated, wordstats] })),
+    Layer.provide(RunsLocal.layer({ agents: [echo, Gated.gated, wordstats, { agent: assistant, layer: assistantModel }] })),
     Layer.provide(Layer.unwrap(Effect.map(Effect.orDie(ApiAuth.parse("viewer-test-key:runner:tester", "test")), ApiAuth.layer))),
+    Layer.provide(Layer.mergeAll(guarded, Pricing.layer({ scripted: { input: 3, output: 15 } }))),
     Layer.provide(Testing.layer)
   )
 )
@@ -143,7 +155,8 @@ describe("trace viewer in Chromium", () => {
     await page.selectOption("#start-agent", "wordstats")
     await page.fill("#start-input", "the quick brown fox jumps over the lazy dog")
     await page.click("#start-form button")
-    await page.locator(`#timeline .span[data-key="run"][data-state="ok"]`).waitFor()
+    await page.locator("#run-head h2", { hasText: "wordstats" }).waitFor()
+    await page.locator(`#timeline .span[data-key="step:summary"][data-state="ok"]`).waitFor()
     const keys = await page.locator("#timeline .span").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-key")))
     assert.includeMembers(keys, ["step:words", "step:longest", "step:distinct", "step:summary"])
     assert.strictEqual(
@@ -151,6 +164,37 @@ describe("trace viewer in Chromium", () => {
       `9 words (8 distinct); the longest is "quick".`
     )
     await page.screenshot({ path: path.join(artifacts, "viewer-wordstats.png") })
+  })
+
+  it("shows model calls with tokens and cost; a step waits for approval and is approved from the page", async () => {
+    await page.selectOption("#start-agent", "assistant")
+    await page.fill("#start-input", "what is (2 + 3) * 4?")
+    await page.click("#start-form button")
+    // The model asked for the calculator, which the policy sends for approval: the run pauses.
+    await page.locator("[data-testid=approval]").waitFor()
+    assert.include(await page.locator("[data-testid=approval]").innerText(), "waits for approval: tool:calculator, for tester")
+    assert.include(await page.locator("#run-head").innerText(), "paused")
+    const model = page.locator(`#timeline .span[data-key="model:1"]`)
+    assert.match(await model.innerText(), /model scripted\s+\d+→\d+ tok · \$0\.000\d+/)
+    await model.click()
+    const detail = await page.locator("#detail").innerText()
+    assert.include(detail, "tokens")
+    assert.include(detail, "tool calls")
+    assert.include(detail, "calculator")
+
+    await page.fill("[data-testid=approval] input", "arithmetic is fine")
+    await page.click("[data-testid=approval] button:text('Approve')")
+    await page.locator(`#timeline .span[data-key="run"][data-state="ok"]`).waitFor()
+    assert.include(await page.locator("[data-testid=answer]").innerText(), "20")
+    await page.locator(`#timeline .span[data-key="model:2"]`).waitFor()
+    const keys = await page.locator("#timeline .span").evaluateAll((rows) => rows.map((row) => row.getAttribute("data-key")))
+    assert.includeMembers(keys, ["run", "turn:1", "model:1", "turn:2", "model:2"])
+    // The approval events are shown as they are (generic rows).
+    const labels = await page.locator("#timeline .span .label").allInnerTexts()
+    assert.isTrue(labels.some((label) => label.includes("ApprovalRequested")))
+    assert.isTrue(labels.some((label) => label.includes("ApprovalDecided")))
+    assert.include(await page.locator("#run-head").innerText(), "cost")
+    await page.screenshot({ path: path.join(artifacts, "viewer-model.png") })
   })
 
   it("loads nothing from outside the server and logs no errors", () => {

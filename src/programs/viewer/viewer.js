@@ -225,10 +225,11 @@
             kind: "model",
             depth: 2,
             label: `model ${event.model}`,
-            extra: tokens === undefined ? "" : `${tokens.inputTokens} → ${tokens.outputTokens} tokens${event.cost === undefined ? "" : ` · ${cost(event.cost)}`}`,
+            extra: tokens === undefined ? "" : `${tokens.inputTokens}→${tokens.outputTokens} tok${event.cost === undefined ? "" : ` · ${cost(event.cost)}`}`,
             start: event.at - event.durationMs,
             end: event.at,
             state: "ok",
+            turn: t,
             events: [event]
           })
           t.streamText = undefined
@@ -292,11 +293,12 @@
           for (const span of spans) if (span.end === undefined) span.end = event.at
           break
         default:
-          // RunResumed, ValueRecorded, and tags this viewer does not know yet.
+          // RunResumed, ValueRecorded, approvals, and tags this viewer does not know yet.
           add({
             key: `event:${spans.length}`,
             kind: "event",
-            depth: "turn" in event && currentTurn !== undefined ? 2 : 1,
+            depth: "turn" in event ? 2 : 1,
+            turn: "turn" in event ? turn(event.turn, event.at) : undefined,
             label: event._tag,
             extra: "stepId" in event ? String(event.stepId) : "key" in event ? String(event.key) : "",
             start: event.at,
@@ -306,20 +308,19 @@
           })
       }
     }
-    // Steps that belong to a turn are shown right after it.
+    // What belongs to a turn (its model calls, its steps, its events) is shown under it, in the order it started.
     const ordered = []
-    const steps = new Map()
+    const children = new Map()
     for (const span of spans) {
-      if (span.kind === "step" && span.turn !== undefined) {
-        const list = steps.get(span.turn) ?? []
-        list.push(span)
-        steps.set(span.turn, list)
-      }
+      if (span.turn === undefined) continue
+      const list = children.get(span.turn) ?? []
+      list.push(span)
+      children.set(span.turn, list)
     }
     for (const span of spans) {
-      if (span.kind === "step" && span.turn !== undefined) continue
+      if (span.turn !== undefined) continue
       ordered.push(span)
-      if (span.kind === "turn") ordered.push(...(steps.get(span) ?? []))
+      if (span.kind === "turn") ordered.push(...(children.get(span) ?? []).sort((a, b) => a.start - b.start))
     }
     return ordered
   }
@@ -370,11 +371,53 @@
         fact("cost", cost(usage.cost)),
         fact("events", view.events.length)
       ),
+      ...(info.status === "paused" && info.awaiting !== undefined ? [approvalBox(info)] : []),
       ...(answer === undefined ? [] : [h("div", { class: "answer", "data-testid": "answer" }, answer)]),
       ...(error === undefined ? [] : [h("div", { class: "answer failed", "data-testid": "error" }, `${error._tag}: ${error.message}`)])
     )
     $("cancel").hidden = !(info.status === "running" || info.status === "queued")
   }
+
+  /** A paused run: each step waiting for a human, with Approve / Reject (the policy decides who may). */
+  const approvalBox = (info) =>
+    h(
+      "div",
+      { class: "approval", "data-testid": "approval" },
+      ...info.awaiting.map((step) => {
+        const reason = h("input", { type: "text", placeholder: "reason (optional)", "aria-label": "reason" })
+        const message = h("span", { class: "error" })
+        const decide = (approved) => async () => {
+          message.textContent = ""
+          try {
+            const body = { approved, ...(reason.value.trim() === "" ? {} : { reason: reason.value.trim() }) }
+            view.info = await api(`/v1/runs/${encodeURIComponent(info.id)}/approvals/${encodeURIComponent(step.stepId)}`, {
+              method: "POST",
+              headers: { "content-type": "application/json" },
+              body: JSON.stringify(body)
+            })
+            scheduleRender()
+            // The run resumes: follow it from the last event seen.
+            if (view.follow !== undefined) view.follow.abort()
+            view.follow = follow(info.id)
+          } catch (err) {
+            message.textContent = err.message
+          }
+        }
+        return h(
+          "div",
+          { class: "approval-step" },
+          h("div", {}, "Step ", h("b", {}, step.stepId), ` (${step.tool}) waits for approval: ${step.capability}, for ${step.principal}`),
+          h(
+            "div",
+            { class: "approval-actions" },
+            reason,
+            h("button", { type: "button", onclick: decide(true) }, "Approve"),
+            h("button", { type: "button", onclick: decide(false) }, "Reject"),
+            message
+          )
+        )
+      })
+    )
 
   const renderTimeline = () => {
     const spans = buildSpans(view.events)
@@ -546,7 +589,8 @@
     }
     view.events.push(event)
     if (view.info !== undefined) {
-      if (event._tag === "RunStarted") view.info = { ...view.info, status: "running", startedAt: event.at }
+      // Replayed history must not undo what the server said (e.g. a paused run): only a queued run starts here.
+      if (event._tag === "RunStarted" && view.info.status === "queued") view.info = { ...view.info, status: "running", startedAt: event.at }
       if (event._tag === "RunCompleted") view.info = { ...view.info, status: "completed", answer: event.answer, usage: event.usage, durationMs: event.durationMs }
       if (event._tag === "RunFailed") view.info = { ...view.info, status: "failed", error: event.error, usage: event.usage, durationMs: event.durationMs }
       if (event._tag === "RunInterrupted") view.info = { ...view.info, status: "interrupted", usage: event.usage, durationMs: event.durationMs }
