@@ -18,6 +18,13 @@ import type { JournalError } from "./services/Journal.js"
 import type { Memory } from "./services/Memory.js"
 import type { RunContext } from "./services/Planner.js"
 import * as Replay from "./services/Replay.js"
+import * as AuditMemory from "./layers/AuditMemory.js"
+import * as ToolGuard from "./layers/ToolGuard.js"
+import type * as Audit from "./services/Audit.js"
+import * as Policy from "./services/Policy.js"
+import type * as Exit from "effect/Exit"
+import type * as Tool from "./services/Tool.js"
+import * as Tools from "./services/Tools.js"
 
 /**
  * Run ids `run-1`, `run-2`, ... instead of random UUIDs, so tests can name them.
@@ -98,3 +105,67 @@ export const replayJournal = <R>(
   Effect.flatMap(JournalFile.readFile(path), ({ events }) => Replay.replay(agent, events, options)).pipe(
     Effect.provide(Layer.fresh(layer))
   ) as Effect.Effect<Replay.Report, RunError | Replay.ReplayUnavailable | JournalError, Exclude<R, AgentRuntime | Journal | Memory>>
+
+/**
+ * Calls one tool the way a run does — through the guarded executor, with an
+ * in-memory audit log — and returns the exit and the audit entries: the
+ * building block of security tests for custom tools (assert the typed error,
+ * the audit entry, and that nothing happened). The policy allows everything
+ * unless one is given.
+ *
+ * **Example** (A path traversal attempt)
+ *
+ * ```ts
+ * it.effect("refuses ../", () =>
+ *   Effect.gen(function*() {
+ *     const { exit, audit } = yield* Testing.callTool(readFile, { file: "../../etc/passwd" })
+ *     assert.isTrue(Exit.isFailure(exit))
+ *     assert.strictEqual(audit[0]?.outcome, "failed")
+ *   }))
+ * ```
+ *
+ * @since 0.1.0
+ * @category security
+ */
+export const callTool = <R>(
+  tool: Tool.Tool<string, any, any, any, R>,
+  args: unknown,
+  options?: {
+    readonly policy?: Policy.PolicyShape | undefined
+    readonly context?: Partial<Tool.ToolContext> | undefined
+    readonly defaults?: Tools.CallDefaults | undefined
+  }
+): Effect.Effect<
+  { readonly exit: Exit.Exit<Tools.ToolOutput, unknown>; readonly audit: ReadonlyArray<Audit.Entry> },
+  never,
+  R
+> =>
+  Effect.suspend(() => {
+    const audit = AuditMemory.make()
+    const policy = options?.policy ??
+      Policy.fromCompiled(Policy.compile({ version: 1, default: "allow", roles: {} }) as Policy.Compiled)
+    const executor = ToolGuard.make({ execute: Tools.executeLocal }, policy, audit)
+    const context: Tool.ToolContext = {
+      runId: "test-run",
+      agent: "test",
+      stepId: "s1",
+      threadId: undefined,
+      principal: { id: "tester", roles: [] },
+      ...options?.context
+    }
+    return Effect.map(
+      Effect.exit(
+        executor.execute(
+          Tools.compile([tool]),
+          { stepId: context.stepId, tool: tool.name, args },
+          context,
+          options?.defaults ?? { timeout: undefined, retry: undefined }
+        )
+      ),
+      (exit) => ({ exit, audit: audit.entries })
+    )
+  }) as Effect.Effect<
+    { readonly exit: Exit.Exit<Tools.ToolOutput, unknown>; readonly audit: ReadonlyArray<Audit.Entry> },
+    never,
+    R
+  >

@@ -9,7 +9,8 @@ import type { AddressInfo } from "node:net"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
 import type * as Scope from "effect/Scope"
-import { AuditMemory, Policy, type Tool, ToolGuard, Tools } from "graphent"
+import { Policy, type Tool, type Tools } from "graphent"
+import * as Testing from "graphent/testing"
 import type * as Audit from "../../src/services/Audit.js"
 
 export interface Received {
@@ -90,20 +91,7 @@ export const guardedCall = (
   args: unknown,
   options?: { readonly policy?: Policy.PolicyShape; readonly context?: Tool.ToolContext; readonly defaults?: Tools.CallDefaults }
 ) =>
-  Effect.gen(function*() {
-    const audit = AuditMemory.make()
-    const executor = ToolGuard.make({ execute: Tools.executeLocal }, options?.policy ?? allowAll, audit)
-    const ctx = options?.context ?? context()
-    const exit = yield* Effect.exit(
-      executor.execute(
-        Tools.compile([tool]),
-        { stepId: ctx.stepId, tool: tool.name, args },
-        ctx,
-        options?.defaults ?? { timeout: undefined, retry: undefined }
-      )
-    )
-    return { exit, audit: audit.entries } as Guarded
-  })
+  Testing.callTool(tool, args, { context: context(), ...options }) as Effect.Effect<Guarded, never, any>
 
 /** The typed error a guarded call failed with (the `ToolError`), or a test failure. */
 export const failureOf = (guarded: Guarded): { readonly _tag: string; readonly [key: string]: unknown } => {
