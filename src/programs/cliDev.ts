@@ -7,6 +7,13 @@
  * `graphent.config.json`, else its `agents/` folder, else — in a checkout of
  * Graphent — the bundled examples (`echo`, `todo`, `wordstats`).
  *
+ * Runs and memory go to the project's store (`Storage.layerConfig()`: the
+ * embedded `.graphent/` by default); the run metrics are recorded for
+ * `/metrics`, traces exported when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, and
+ * tool calls checked and audited when `GRAPHENT_POLICY` names a policy, as
+ * for `graphent run`. API keys come from `GRAPHENT_API_KEYS` /
+ * `GRAPHENT_API_KEYS_FILE`; without any the API is open, on loopback only.
+ *
  * @since 0.1.0
  */
 import * as fs from "node:fs"
@@ -146,9 +153,9 @@ const isLoopback = (host: string) => host === "127.0.0.1" || host === "::1" || h
 export const dev = Command.make(
   "dev",
   {
-    port: Flag.Int("port").pipe(Flag.withDescription("The port to listen on (0: any free port)"), Flag.withDefault(7420)),
+    port: Flag.Int("port").pipe(Flag.withDescription("The port to listen on (default 7420; 0: any free port)"), Flag.withDefault(7420)),
     host: Flag.String("host").pipe(
-      Flag.withDescription("The interface to listen on; anything but loopback needs GRAPHENT_API_KEYS"),
+      Flag.withDescription("The interface to listen on (default 127.0.0.1); anything else needs GRAPHENT_API_KEYS"),
       Flag.withDefault("127.0.0.1")
     ),
     agents: Flag.String("agents").pipe(
@@ -156,11 +163,11 @@ export const dev = Command.make(
       Flag.atLeast(0)
     ),
     maxConcurrent: Flag.Int("max-concurrent").pipe(
-      Flag.withDescription("Runs executing at once"),
+      Flag.withDescription("Runs executing at once (default 64)"),
       Flag.withDefault(64)
     ),
     maxQueued: Flag.Int("max-queued").pipe(
-      Flag.withDescription("Runs waiting for a slot before POST /v1/runs answers 429"),
+      Flag.withDescription("Runs waiting for a slot before POST /v1/runs answers 429 (default 1024)"),
       Flag.withDefault(1024)
     ),
     logRequests: Flag.Boolean("log-requests").pipe(Flag.withDescription("Log every HTTP request"), Flag.withDefault(false))
