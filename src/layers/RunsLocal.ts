@@ -63,9 +63,9 @@ import * as LocalRuntime from "./LocalRuntime.js"
  * @category models
  */
 export interface Entry {
-  // oxlint-disable-next-line no-explicit-any -- an agent's requirements are provided at run time
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- an agent's requirements are provided at run time
   readonly agent: Agent<any, any>
-  // oxlint-disable-next-line no-explicit-any -- what a module's layer provides and needs is not known statically
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- what a module's layer provides and needs is not known statically
   readonly layer?: Layer.Layer<any, unknown, any> | undefined
   readonly metadata?: Readonly<Record<string, string>> | undefined
 }
@@ -76,7 +76,7 @@ export interface Entry {
  */
 export interface Options<R> {
   /** The agents, by name (names must be unique). */
-  // oxlint-disable-next-line no-explicit-any -- any output type
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- any output type
   readonly agents: ReadonlyArray<Agent<R, any> | Entry>
   /** Runs executing at once (default 64). */
   readonly maxConcurrent?: number | undefined
@@ -173,7 +173,7 @@ interface Record_ {
 }
 
 interface Compiled {
-  // oxlint-disable-next-line no-explicit-any
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly agent: Agent<any, any>
   readonly context: Context.Context<never>
   readonly metadata: Readonly<Record<string, string>> | undefined
