@@ -7,16 +7,17 @@
  * @since 0.1.0
  */
 
+// Services: interfaces, tags, errors, schemas.
 /** @since 0.1.0 */
 export * as Agent from "./services/Agent.js"
+/** @since 0.1.0 */
+export * as AgentRuntime from "./services/AgentRuntime.js"
 /** @since 0.1.0 */
 export * as Approvals from "./services/Approvals.js"
 /** @since 0.1.0 */
 export * as Audit from "./services/Audit.js"
 /** @since 0.1.0 */
 export * as Credentials from "./services/Credentials.js"
-/** @since 0.1.0 */
-export * as AgentRuntime from "./services/AgentRuntime.js"
 /** @since 0.1.0 */
 export * as Journal from "./services/Journal.js"
 /** @since 0.1.0 */
@@ -34,10 +35,15 @@ export * as Replay from "./services/Replay.js"
 /** @since 0.1.0 */
 export * as RunEvent from "./services/RunEvent.js"
 /** @since 0.1.0 */
+export * as Runs from "./services/Runs.js"
+/** @since 0.1.0 */
 export * as Tool from "./services/Tool.js"
 /** @since 0.1.0 */
 export * as Tools from "./services/Tools.js"
 
+// Layers: one backend or implementation each.
+/** @since 0.1.0 */
+export * as AnthropicProvider from "./layers/AnthropicProvider.js"
 /** @since 0.1.0 */
 export * as AuditFile from "./layers/AuditFile.js"
 /** @since 0.1.0 */
@@ -45,13 +51,13 @@ export * as AuditMemory from "./layers/AuditMemory.js"
 /** @since 0.1.0 */
 export * as AuditPg from "./layers/AuditPg.js"
 /** @since 0.1.0 */
-export * as EmbeddingLocal from "./layers/EmbeddingLocal.js"
+export * as CredentialsConfig from "./layers/CredentialsConfig.js"
 /** @since 0.1.0 */
 export * as EmbeddingConfig from "./layers/EmbeddingConfig.js"
 /** @since 0.1.0 */
-export * as EmbeddingOpenAi from "./layers/EmbeddingOpenAi.js"
+export * as EmbeddingLocal from "./layers/EmbeddingLocal.js"
 /** @since 0.1.0 */
-export * as AnthropicProvider from "./layers/AnthropicProvider.js"
+export * as EmbeddingOpenAi from "./layers/EmbeddingOpenAi.js"
 /** @since 0.1.0 */
 export * as JournalFile from "./layers/JournalFile.js"
 /** @since 0.1.0 */
@@ -69,15 +75,19 @@ export * as MemoryInMemory from "./layers/MemoryInMemory.js"
 /** @since 0.1.0 */
 export * as MemoryPg from "./layers/MemoryPg.js"
 /** @since 0.1.0 */
+export * as MemoryRedis from "./layers/MemoryRedis.js"
+/** @since 0.1.0 */
 export * as ModelConfig from "./layers/ModelConfig.js"
 /** @since 0.1.0 */
 export * as OpenAiProvider from "./layers/OpenAiProvider.js"
 /** @since 0.1.0 */
-export * as MemoryRedis from "./layers/MemoryRedis.js"
-/** @since 0.1.0 */
 export * as Pglite from "./layers/Pglite.js"
 /** @since 0.1.0 */
+export * as PolicyFile from "./layers/PolicyFile.js"
+/** @since 0.1.0 */
 export * as RemotePlanner from "./layers/RemotePlanner.js"
+/** @since 0.1.0 */
+export * as RunsLocal from "./layers/RunsLocal.js"
 /** @since 0.1.0 */
 export * as ScriptedModel from "./layers/ScriptedModel.js"
 /** @since 0.1.0 */
@@ -86,6 +96,26 @@ export * as SequencePlanner from "./layers/SequencePlanner.js"
 export * as Storage from "./layers/Storage.js"
 /** @since 0.1.0 */
 export * as Telemetry from "./layers/Telemetry.js"
+/** @since 0.1.0 */
+export * as ToolGuard from "./layers/ToolGuard.js"
+
+// Guarded tool adapters.
+/** @since 0.1.0 */
+export * as HttpTool from "./tools/HttpTool.js"
+/** @since 0.1.0 */
+export * as LlmTool from "./tools/LlmTool.js"
+/** @since 0.1.0 */
+export * as ShellTool from "./tools/ShellTool.js"
+
+// The HTTP API: its definition (the published contract) and API-key auth.
+/** @since 0.1.0 */
+export * as Api from "./api/Api.js"
+/** @since 0.1.0 */
+export * as ApiAuth from "./api/Auth.js"
+
+// The HTTP server.
+/** @since 0.1.0 */
+export * as Server from "./programs/server.js"
 
 /** @since 0.1.0 */
 export { version } from "./version.js"

@@ -2,7 +2,8 @@
  * The `graphent` command line.
  *
  * Exit codes: 0 success, 1 the agent's run failed, 2 bad usage or bad input
- * (unknown flag, missing file, a file that holds no agent).
+ * (unknown flag, missing file, a file that holds no agent), 3 the run is
+ * paused until someone approves or rejects a step (`graphent approve`).
  *
  * @since 0.1.0
  */
@@ -27,18 +28,20 @@ import { version } from "../version.js"
 import {
   agentFlag,
   Exit,
+  inMemory,
   jsonFlag,
   load,
   openRecording,
   printEvents,
-  readJournal,
   runFlag,
   runWith,
   usageError,
   writeLine
 } from "./cliSupport.js"
+import * as CliStorage from "./cliStorage.js"
 import { printStream } from "./cliStream.js"
-import * as TraceView from "./traceView.js"
+import { dev } from "./cliDev.js"
+import * as CliSecurity from "./cliSecurity.js"
 
 const run = Command.make(
   "run",
@@ -66,6 +69,7 @@ const run = Command.make(
     )
   },
   Effect.fn("graphent.cli.run")(function*({ file, input, json, record, thread, stream }) {
+    if (json && stream) return yield* usageError("--json and --stream cannot be used together")
     const module = yield* load(file)
     if (Option.isSome(record)) {
       yield* Effect.try({
@@ -76,12 +80,12 @@ const run = Command.make(
     const options: RunOptions = {
       threadId: Option.getOrUndefined(thread),
       // Relative to the working directory, so a journal committed with a project replays from any checkout.
-      metadata: { agentFile: path.relative(process.cwd(), module.file) }
+      metadata: { agentFile: path.relative(process.cwd(), module.file) },
+      principal: yield* CliSecurity.runPrincipal
     }
-    const journal = Option.isSome(record) ? JournalFile.layer({ path: record.value }) : JournalMemory.layer()
     yield* runWith(
       module,
-      journal,
+      CliStorage.runStores(record),
       Effect.gen(function*() {
         const runtime = yield* AgentRuntime
         if (json) {
@@ -125,13 +129,13 @@ const replay = Command.make(
     const { events, recorded, module } = yield* openRecording(journal, agent, run)
     const options = { ignore, runId: recorded.runId }
     if (!update) {
-      const report = yield* runWith(module, JournalMemory.layer(), Replay.replay(module.agent, events, options))
+      const report = yield* runWith(module, inMemory(JournalMemory.layer()), Replay.replay(module.agent, events, options))
       yield* writeLine(`identical: ${report.identical} events`)
       return
     }
     // Re-record next to the journal, then replace it: an interrupted update leaves the old journal intact.
     const next = `${journal}.update-${process.pid}`
-    const outcome = yield* runWith(module, JournalFile.layer({ path: next }), Replay.update(module.agent, events, options)).pipe(
+    const outcome = yield* runWith(module, inMemory(JournalFile.layer({ path: next })), Replay.update(module.agent, events, options)).pipe(
       Effect.tap((outcome) =>
         Effect.sync(() => {
           if (outcome.divergence !== undefined) fs.renameSync(next, journal)
@@ -172,7 +176,7 @@ const resume = Command.make(
     const { events, recorded, module } = yield* openRecording(journal, agent, run)
     const result = yield* runWith(
       module,
-      JournalFile.layer({ path: journal }),
+      CliStorage.resumeStores(journal),
       Replay.resume(module.agent, events, { runId: recorded.runId, assumeDone, retry })
     )
     if (json) yield* Effect.forEach(result.events, printEvents(true), { discard: true })
@@ -180,38 +184,12 @@ const resume = Command.make(
   })
 ).pipe(Command.withDescription("Continue a run that crashed or was interrupted, from its journal"))
 
-const traceShow = Command.make(
-  "show",
-  {
-    journal: Argument.String("journal").pipe(Argument.withDescription("A journal file")),
-    run: runFlag
-  },
-  Effect.fn("graphent.cli.trace.show")(function*({ journal, run }) {
-    const { events } = yield* readJournal(journal)
-    const recorded = yield* Replay.recording(events, Option.getOrUndefined(run)).pipe(
-      Effect.mapError((error) => usageError(error.message))
-    )
-    yield* writeLine(TraceView.render(recorded.events))
-  })
-).pipe(Command.withDescription("Print a run as a tree: turns, steps with durations, errors, the answer"))
-
-const traceList = Command.make(
-  "list",
-  { journal: Argument.String("journal").pipe(Argument.withDescription("A journal file")) },
-  Effect.fn("graphent.cli.trace.list")(function*({ journal }) {
-    const { events } = yield* readJournal(journal)
-    yield* writeLine(TraceView.renderList(events))
-  })
-).pipe(Command.withDescription("List the runs of a journal"))
-
-const trace = Command.make("trace").pipe(
-  Command.withDescription("Inspect journals"),
-  Command.withSubcommands([traceShow, traceList])
-)
+// `trace list` and `trace show`, on journal files and on journal databases (--db).
+const trace = CliStorage.trace
 
 const graphent = Command.make("graphent").pipe(
   Command.withDescription("Graphent: build, run and inspect agents"),
-  Command.withSubcommands([run, replay, resume, trace])
+  Command.withSubcommands([run, replay, resume, trace, dev, CliSecurity.approve, CliSecurity.reject, CliSecurity.audit])
 )
 
 /**

@@ -5,16 +5,22 @@
  * @since 0.1.0
  */
 import * as Flag from "effect/cli/Flag"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as Tracer from "effect/Tracer"
 import * as JournalFile from "../layers/JournalFile.js"
 import * as LocalRuntime from "../layers/LocalRuntime.js"
 import * as Logging from "../layers/Logging.js"
 import * as MemoryInMemory from "../layers/MemoryInMemory.js"
+import * as Telemetry from "../layers/Telemetry.js"
+import * as ToolGuard from "../layers/ToolGuard.js"
 import type { AgentRuntime } from "../services/AgentRuntime.js"
 import type { Journal, JournalError } from "../services/Journal.js"
+import type { Memory } from "../services/Memory.js"
+import * as Pricing from "../services/Pricing.js"
 import * as Replay from "../services/Replay.js"
 import type { RunEvent } from "../services/RunEvent.js"
 import { type AgentModule, loadAgent } from "./loadAgent.js"
@@ -32,12 +38,30 @@ export const usageError = (reason: string) => new Exit({ code: 2, reason })
 
 export const writeLine = (line: string) => Effect.sync(() => void process.stdout.write(line + "\n"))
 
-/** What an agent module's run needs: runtime, journal, memory, logging, and the module's own layer. */
-export const runLayer = (module: AgentModule, journal: Layer.Layer<Journal, JournalError>) => {
+/**
+ * Where a command's run keeps its memory and journal: the configured store
+ * (`Storage.layerConfig()`), or {@link inMemory} beside a journal.
+ */
+export type Stores = Layer.Layer<Journal | Memory, unknown>
+
+/** In-memory memory (nothing kept) beside `journal`: for runs that must not touch the project's store (replay). */
+export const inMemory = (journal: Layer.Layer<Journal, JournalError>): Stores => Layer.merge(journal, MemoryInMemory.layer)
+
+/**
+ * What an agent module's run needs: runtime, journal, memory, logging, OpenTelemetry export (when
+ * `OTEL_EXPORTER_OTLP_ENDPOINT` is set), and the module's own layer.
+ */
+export const runLayer = (module: AgentModule, stores: Stores) => {
+  const logging = Logging.layerConfig({ stderr: true })
   const base = Layer.mergeAll(
-    LocalRuntime.layer.pipe(Layer.provideMerge(journal)),
-    MemoryInMemory.layer,
-    Logging.layerConfig({ stderr: true })
+    // Logging for the stores too: opening one may log (e.g. while waiting for the embedded store's lock).
+    LocalRuntime.layer.pipe(Layer.provideMerge(stores.pipe(Layer.provideMerge(logging)))),
+    logging,
+    Telemetry.layerConfig({ serviceName: "graphent" }),
+    // Policy checks and the audit log, when GRAPHENT_POLICY names a policy file (cliSecurity.ts).
+    ToolGuard.layerConfigIfEnabled,
+    // Model prices (GRAPHENT_PRICES), for the cost of model calls and cost budgets.
+    Pricing.layerConfig
   )
   return (module.layer === undefined ? base : Layer.provideMerge(module.layer, base)) as Layer.Layer<
     AgentRuntime | Journal,
@@ -51,15 +75,22 @@ export const runLayer = (module: AgentModule, journal: Layer.Layer<Journal, Jour
  */
 export const runWith = <A>(
   module: AgentModule,
-  journal: Layer.Layer<Journal, JournalError>,
+  stores: Stores,
   program: Effect.Effect<A, unknown, unknown>
 ) =>
   (program as Effect.Effect<A, unknown, AgentRuntime | Journal>).pipe(
-    Effect.provide(runLayer(module, journal)),
+    // The run's span is a root: the command's own span belongs to no exporting tracer.
+    Effect.updateContext(Context.omit(Tracer.ParentSpan)),
+    Effect.provide(runLayer(module, stores)),
     Effect.mapError((error) => {
       const tag = typeof error === "object" && error !== null && "_tag" in error ? error._tag : undefined
       const message = error instanceof Error ? error.message : String(error)
-      if (tag === "JournalError" || tag === "ReplayUnavailable") return usageError(message)
+      if (
+        tag === "JournalError" || tag === "ReplayUnavailable" || tag === "ConfigError" || tag === "StorageError" ||
+        tag === "StorageLocked" || tag === "PolicyInvalid" || tag === "AuditError" || tag === "ApprovalInvalid"
+      ) return usageError(message)
+      // Exit code 3: the run waits for a human's approval (graphent approve / reject).
+      if (tag === "ApprovalRequired") return new Exit({ code: 3, reason: `paused: ${message}` })
       if (tag === "ReplayDivergence") return new Exit({ code: 1, reason: message })
       return new Exit({ code: 1, reason: `run failed: ${message}` })
     })

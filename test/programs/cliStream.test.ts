@@ -1,0 +1,57 @@
+import { spawnSync } from "node:child_process"
+import * as path from "node:path"
+import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as Store from "../support/store.js"
+
+const root = path.resolve(import.meta.dirname, "../..")
+const bin = path.join(root, "bin/graphent.js")
+
+let home = ""
+beforeAll(async () => {
+  home = await Store.makeHome()
+}, 120_000)
+afterAll(() => Store.removeHome(home), 60_000)
+
+const graphent = (...args: Array<string>) => {
+  const env: Record<string, string | undefined> = { ...process.env, GRAPHENT_HOME: home }
+  // The example's offline model, whatever the developer's shell says.
+  delete env.GRAPHENT_MODEL
+  const child = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: "utf8", timeout: 90_000, env })
+  return { code: child.status, stdout: child.stdout, stderr: child.stderr }
+}
+
+describe("graphent run examples/assistant.ts", () => {
+  it("--stream prints the model's text on stdout and the tool calls on stderr; notes last across processes", () => {
+    const first = graphent(
+      "run",
+      "examples/assistant.ts",
+      "--thread",
+      "cli-stream",
+      "--input",
+      "remember that x is 5 and what is 2^10",
+      "--stream"
+    )
+    assert.strictEqual(first.code, 0, first.stderr)
+    assert.strictEqual(first.stdout, "Noted: x is 5. The answer is 1024.\n")
+    assert.include(first.stderr, "→ notes({\"action\":\"add\",\"text\":\"x is 5\"})")
+    assert.include(first.stderr, "→ calculator({\"expression\":\"2^10\"})")
+
+    // A new process, the same thread: the note is in the embedded store.
+    const second = graphent("run", "examples/assistant.ts", "--thread", "cli-stream", "--input", "what do you remember?")
+    assert.strictEqual(second.code, 0, second.stderr)
+    assert.strictEqual(second.stdout, "Your notes: x is 5.\n")
+  }, 180_000)
+
+  it("--stream with a planner that streams nothing prints the answer", () => {
+    const result = graphent("run", "examples/echo.ts", "--input", "plain", "--stream")
+    assert.strictEqual(result.code, 0, result.stderr)
+    assert.strictEqual(result.stdout, "plain\n")
+    assert.include(result.stderr, "→ echo({\"text\":\"plain\"})")
+  }, 90_000)
+
+  it("--stream and --json together are a usage error", () => {
+    const result = graphent("run", "examples/echo.ts", "--input", "x", "--stream", "--json")
+    assert.strictEqual(result.code, 2)
+    assert.include(result.stderr, "--json")
+  }, 90_000)
+})
