@@ -25,6 +25,30 @@ export const cosine = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
   return Math.max(-1, Math.min(1, dot / Math.sqrt(normA * normB)))
 }
 
+/** The sum of the squares of a vector's coordinates, added in index order, as {@link cosine} adds them. */
+export const squaredNorm = (vector: ArrayLike<number>): number => {
+  let sum = 0
+  for (let index = 0; index < vector.length; index++) sum += vector[index]! * vector[index]!
+  return sum
+}
+
+/**
+ * {@link cosine} when both vectors' {@link squaredNorm}s are known (e.g.
+ * stored beside them): one product per coordinate instead of three, and the
+ * very same value, since each sum is added in the same order.
+ */
+export const cosineWithNorms = (
+  a: ArrayLike<number>,
+  normA: number,
+  b: ArrayLike<number>,
+  normB: number
+): number => {
+  if (normA === 0 || normB === 0) return 0
+  let dot = 0
+  for (let index = 0; index < a.length; index++) dot += a[index]! * b[index]!
+  return Math.max(-1, Math.min(1, dot / Math.sqrt(normA * normB)))
+}
+
 /** A scored candidate: higher scores first, ties broken by ascending id. */
 export interface Scored<A> {
   readonly id: string
@@ -41,22 +65,47 @@ const before = <A>(x: Scored<A>, y: Scored<A>): boolean =>
  * O(n log k) comparisons plus O(k) per accepted candidate.
  */
 export const topK = <A>(candidates: Iterable<Scored<A>>, k: number): Array<Scored<A>> => {
-  const best: Array<Scored<A>> = []
-  if (k <= 0) return best
-  for (const candidate of candidates) {
-    if (best.length === k && !before(candidate, best[k - 1]!)) continue
+  const best = new TopK<A>(k)
+  for (const candidate of candidates) if (best.accepts(candidate.score, candidate.id)) best.add(candidate)
+  return best.result()
+}
+
+/**
+ * The `k` best candidates so far, best first, ties by ascending id: ask
+ * {@link TopK.accepts} with the score and id before building a candidate, so
+ * that the many that do not make it cost no allocation.
+ */
+export class TopK<A> {
+  private readonly best: Array<Scored<A>> = []
+  readonly k: number
+  constructor(k: number) {
+    this.k = Math.max(0, k)
+  }
+  /** Whether a candidate with this score and id would be kept now. */
+  accepts(score: number, id: string): boolean {
+    if (this.best.length < this.k) return true
+    if (this.k === 0) return false
+    const last = this.best[this.k - 1]!
+    return score > last.score || (score === last.score && id < last.id)
+  }
+  /** Keeps `candidate` if it is among the `k` best. */
+  add(candidate: Scored<A>): void {
+    if (!this.accepts(candidate.score, candidate.id)) return
     // Binary search for the first element the candidate goes before.
     let low = 0
-    let high = best.length
+    let high = this.best.length
     while (low < high) {
       const middle = (low + high) >>> 1
-      if (before(candidate, best[middle]!)) high = middle
+      if (before(candidate, this.best[middle]!)) high = middle
       else low = middle + 1
     }
-    best.splice(low, 0, candidate)
-    if (best.length > k) best.pop()
+    this.best.splice(low, 0, candidate)
+    if (this.best.length > this.k) this.best.pop()
   }
-  return best
+  /** The kept candidates, best first. */
+  result(): Array<Scored<A>> {
+    return this.best.slice()
+  }
 }
 
 /** Structural equality of JSON values (object key order does not matter). */

@@ -37,7 +37,9 @@ interface Fact {
 
 interface Stored {
   readonly document: Document
-  readonly vector: ReadonlyArray<number>
+  readonly vector: Float64Array
+  /** The vector's squared norm, computed once. */
+  readonly norm: number
 }
 
 interface Space {
@@ -113,9 +115,11 @@ export const make: Effect.Effect<MemoryShape, never, EmbeddingModel.EmbeddingMod
     remember: Effect.fn("MemoryInMemory.remember")(function*(namespace, document) {
       const embedded = yield* embedder.embed(document.text).pipe(Effect.mapError(embeddingFailed("remember")))
       // Replacing is one synchronous step after the embedding: a concurrent recall sees the old or the new document.
+      const vector = Float64Array.from(embedded.vector)
       space(namespace).documents.set(document.id, {
         document: structuredClone({ id: document.id, text: document.text, metadata: document.metadata }),
-        vector: embedded.vector
+        vector,
+        norm: Vector.squaredNorm(vector)
       })
     }),
     recall: Effect.fn("MemoryInMemory.recall")(function*(namespace, query, options) {
@@ -124,18 +128,23 @@ export const make: Effect.Effect<MemoryShape, never, EmbeddingModel.EmbeddingMod
       const documents = spaces.get(key(namespace))?.documents
       if (k === 0 || documents === undefined || documents.size === 0) return []
       const embedded = yield* embedder.embed(query).pipe(Effect.mapError(embeddingFailed("recall")))
-      const candidates: Array<Vector.Scored<Stored>> = []
+      const vector = Float64Array.from(embedded.vector)
+      const norm = Vector.squaredNorm(vector)
+      const filter = options?.filter
+      const best = new Vector.TopK<Stored>(k)
       for (const stored of documents.values()) {
-        if (!Vector.matches(stored.document.metadata, options?.filter)) continue
-        if (stored.vector.length !== embedded.vector.length) {
+        if (filter !== undefined && !Vector.matches(stored.document.metadata, filter)) continue
+        if (stored.vector.length !== vector.length) {
           return yield* invalid(
             "recall",
-            Vector.dimensionMismatch(stored.document.id, stored.vector.length, embedded.vector.length)
+            Vector.dimensionMismatch(stored.document.id, stored.vector.length, vector.length)
           )
         }
-        candidates.push({ id: stored.document.id, score: Vector.cosine(embedded.vector, stored.vector), item: stored })
+        // Scored with the norms computed once: the same value as `Vector.cosine`, a third of the work.
+        const score = Vector.cosineWithNorms(vector, norm, stored.vector, stored.norm)
+        if (best.accepts(score, stored.document.id)) best.add({ id: stored.document.id, score, item: stored })
       }
-      return Vector.topK(candidates, k).map(({ item, score }) => ({ ...structuredClone(item.document), score }))
+      return best.result().map(({ item, score }) => ({ ...structuredClone(item.document), score }))
     }),
     forget: (namespace, id) => Effect.sync(() => spaces.get(key(namespace))?.documents.delete(id) ?? false),
     clear: (namespace) => Effect.sync(() => void spaces.delete(key(namespace)))

@@ -331,3 +331,55 @@ describe("MemoryInMemory recall", () => {
       assert.deepStrictEqual(again!.metadata, { tags: ["a"] })
     }).pipe(Effect.provide(MemoryInMemory.layer)))
 })
+
+describe("MemoryInMemory recall scoring", () => {
+  /** A deterministic generator (mulberry32). */
+  const random = (seed: number) => () => {
+    seed = (seed + 0x6d2b79f5) | 0
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+
+  it.effect("the same scores, order and ties as cosine over every document, then topK (norms computed once)", () =>
+    Effect.gen(function*() {
+      const next = random(5)
+      // Coarse coordinates make exact ties likely; some vectors repeat under other ids, one is zero.
+      const vectors = Array.from({ length: 300 }, () => Array.from({ length: 16 }, () => Math.round(next() * 4) - 2))
+      vectors.push(vectors[3]!, vectors[3]!, Array.from({ length: 16 }, () => 0))
+      const query = Array.from({ length: 16 }, () => Math.round(next() * 4) - 2)
+      const texts = new Map<string, ReadonlyArray<number>>(vectors.map((vector, i) => [`d${i}`, vector]))
+      const embedder = Layer.effect(
+        EmbeddingModel.EmbeddingModel,
+        EmbeddingModel.make({
+          embedMany: ({ inputs }) =>
+            Effect.succeed({
+              results: inputs.map((text) => [...(text === "query" ? query : texts.get(text)!)]),
+              usage: { inputTokens: undefined }
+            })
+        })
+      )
+      const recalled = yield* Effect.gen(function*() {
+        const memory = yield* Memory.Memory
+        for (const id of texts.keys()) yield* memory.remember(ns, { id, text: id, metadata: {} })
+        return yield* memory.recall(ns, "query", { k: 25 })
+      }).pipe(Effect.provide(MemoryInMemory.layerNoDeps.pipe(Layer.provide(embedder))))
+
+      const cosine = (a: ReadonlyArray<number>, b: ReadonlyArray<number>) => {
+        let dot = 0
+        let na = 0
+        let nb = 0
+        for (let i = 0; i < a.length; i++) {
+          dot += a[i]! * b[i]!
+          na += a[i]! * a[i]!
+          nb += b[i]! * b[i]!
+        }
+        return na === 0 || nb === 0 ? 0 : Math.max(-1, Math.min(1, dot / Math.sqrt(na * nb)))
+      }
+      const expected = [...texts].map(([id, vector]) => ({ id, score: cosine(query, vector) }))
+        .sort((x, y) => y.score - x.score || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0))
+        .slice(0, 25)
+      assert.deepStrictEqual(recalled.map(({ id, score }) => ({ id, score })), expected)
+      assert.isTrue(expected.some((entry, i) => i > 0 && entry.score === expected[i - 1]!.score), "the data has ties")
+    }))
+})
