@@ -90,6 +90,27 @@ interface Conversation {
   readonly json: Array<unknown>
   /** How many of the run's decisions are folded in. */
   decisions: number
+  /** The JSON prompt of the run's last model call: an append-only array and how much of it was sent. */
+  sent: { readonly json: ReadonlyArray<unknown>; readonly length: number } | undefined
+}
+
+/**
+ * What a model call journals of its prompt: the messages after the ones it
+ * shares with the previous call of the run (`prefix` of them). A
+ * conversation re-sent every turn is then journaled once, not once per turn.
+ * The arrays only grow, so a shared message is the same object at the same
+ * index; only after a repair exchange (another array) are they compared.
+ */
+const promptDelta = (conversation: Conversation, json: ReadonlyArray<unknown>, length: number) => {
+  const sent = conversation.sent
+  let prefix = 0
+  if (sent !== undefined) {
+    const shared = Math.min(sent.length, length)
+    if (sent.json === json) prefix = shared
+    else while (prefix < shared && sent.json[prefix] === json[prefix]) prefix++
+  }
+  conversation.sent = { json, length }
+  return { prefix, messages: json.slice(prefix, length) }
 }
 
 const conversations = new WeakMap<RunState, Conversation>()
@@ -413,7 +434,7 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
   const conversationOf = (state: RunState, history: ReadonlyArray<Memory.Message>): Conversation => {
     let conversation = conversations.get(state)
     if (conversation === undefined) {
-      conversation = { messages: [], json: [], decisions: 0 }
+      conversation = { messages: [], json: [], decisions: 0, sent: undefined }
       const agent = state.agent
       const instructions = (agent.instructions ?? options?.instructions ?? defaultInstructions(agent)) +
         (agent.output === undefined ? "" : outputInstructions(agent.output))
@@ -472,29 +493,35 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
         const conversation = conversationOf(state, history)
         const toolkit = toolkitOf(state.agent)
         const tools = state.agent.tools.map((tool) => tool.name)
-        const call = (messages: Array<Prompt.Message>, json: ReadonlyArray<unknown>) => {
-          const prompt = Prompt.fromMessages(messages)
+        const call = (from: Conversation) => {
+          const { messages, prefix } = promptDelta(conversation, from.json, from.json.length)
+          const prompt = Prompt.fromMessages(from.messages.slice())
           const live = transport === undefined
             ? state.context.streaming ? generateStreaming(model, prompt, toolkit, state) : generate(model, prompt, toolkit)
             : state.context.streaming
             ? generateStreamingDirect(transport, prompt, toolkit, state)
             : generateDirect(transport, prompt, toolkit)
-          return state.context.callModel(label, { messages: json, tools }, live)
+          return state.context.callModel(label, { prefix, messages, tools }, live)
         }
-        let output = yield* call(conversation.messages.slice(), conversation.json.slice())
+        let output = yield* call(conversation)
         // A repair exchange is part of this turn only: later turns do not need it.
         let repair: Conversation | undefined
         for (let attempt = 0; output.toolCalls.length === 0; attempt++) {
           const decoded = decodeOutput(state.agent, output.text)
           if (decoded._tag === "Success" || attempt >= state.agent.outputRepairs) break
-          repair ??= { messages: conversation.messages.slice(), json: conversation.json.slice(), decisions: 0 }
+          repair ??= {
+            messages: conversation.messages.slice(),
+            json: conversation.json.slice(),
+            decisions: 0,
+            sent: undefined
+          }
           addText(repair, "assistant", output.text)
           addText(
             repair,
             "user",
             `Your answer does not match the required output: ${decoded.issue}. Reply with only the corrected JSON.`
           )
-          output = yield* call(repair.messages.slice(), repair.json.slice())
+          output = yield* call(repair)
         }
         if (output.toolCalls.length > 0) {
           const steps = stepsOf(state, output.toolCalls)

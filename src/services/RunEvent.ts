@@ -196,13 +196,17 @@ export const ModelOutput = Schema.Struct({
 export type ModelOutput = typeof ModelOutput.Type
 
 /**
- * What was sent to a model: the conversation and the names of the tools offered.
+ * What was sent to a model: the prompt, as the messages after the `prefix`
+ * ones it shares with the run's previous model call (the whole prompt on the
+ * first call), and the names of the tools offered.
  *
  * @since 0.1.0
  * @category models
  */
 export const ModelRequest = Schema.Struct({
-  /** The prompt's messages, as JSON (role, content parts). */
+  /** How many leading messages of the previous call's prompt this prompt repeats (not journaled again). */
+  prefix: Schema.Number,
+  /** The prompt's messages after those, as JSON (role, content, tool calls, tool results). */
   messages: Schema.Array(Schema.Unknown),
   tools: Schema.Array(Schema.String)
 })

@@ -122,6 +122,8 @@ describe("LlmPlanner", () => {
         [2, 2, "scripted"]
       ])
       assert.deepStrictEqual(modelCalls[1]!.response.usage, { inputTokens: 20, outputTokens: 5 })
+      // The journal keeps each prompt as what is new since the previous call: the conversation is stored once.
+      assert.deepStrictEqual(modelCalls.map((event) => [event.request.prefix, event.request.messages.length]), [[0, 2], [2, 2]])
       assert.deepStrictEqual(events.map((event) => event._tag), [
         "RunStarted",
         "ModelCalled",
@@ -319,12 +321,15 @@ describe("LlmPlanner: structured output", () => {
       assert.include(JSON.stringify(repair1.content), "not JSON")
       const repair2 = JSON.stringify(lastMessage(calls[2]!.prompt).content)
       assert.include(repair2, "celsius")
-      // All three calls belong to the one turn.
+      // All three calls belong to the one turn; each repair extends the previous prompt by two messages.
       const events = yield* journalOf(result.runId)
-      assert.deepStrictEqual(
-        events.filter((event) => event._tag === "ModelCalled").map((event) => event.turn),
-        [1, 1, 1]
-      )
+      const modelCalls = events.flatMap((event) => event._tag === "ModelCalled" ? [event] : [])
+      assert.deepStrictEqual(modelCalls.map((event) => event.turn), [1, 1, 1])
+      assert.deepStrictEqual(modelCalls.map((event) => [event.request.prefix, event.request.messages.length]), [
+        [0, 2],
+        [2, 2],
+        [4, 2]
+      ])
     }).pipe(
       Effect.provide(withModel([
         ScriptedModel.text("It is sunny."),

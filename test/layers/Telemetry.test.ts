@@ -596,7 +596,7 @@ describe("metrics", () => {
           turn: 1,
           call: 1,
           model: "openai:gpt-test",
-          request: { messages: [], tools: [] },
+          request: { prefix: 0, messages: [], tools: [] },
           response: { text: "hi", toolCalls: [], finishReason: "stop", usage: { inputTokens: 100, outputTokens: 20 } },
           ...(cost === undefined ? {} : { cost }),
           durationMs: 250,
