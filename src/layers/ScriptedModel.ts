@@ -315,21 +315,25 @@ export interface Request {
 
 const make = (
   next: (request: Request) => Effect.Effect<Reply, AiError.AiError>,
-  remaining: () => number
+  remaining: () => number,
+  record: boolean
 ) =>
   Effect.gen(function*() {
     const received: Array<Call> = []
+    let count = 0
     const numbering: Numbering = { next: 0 }
     const receive = (method: Call["method"], options: LanguageModel.ProviderOptions): Effect.Effect<Reply, AiError.AiError> => {
       const tools = options.tools.map((tool) => tool.name)
-      const index = received.length
-      received.push({
-        method,
-        prompt: options.prompt,
-        tools,
-        toolChoice: options.toolChoice,
-        responseFormat: options.responseFormat.type
-      })
+      const index = count++
+      if (record) {
+        received.push({
+          method,
+          prompt: options.prompt,
+          tools,
+          toolChoice: options.toolChoice,
+          responseFormat: options.responseFormat.type
+        })
+      }
       return next({ prompt: options.prompt, tools, index })
     }
     const model = yield* ModelTransport.make({
@@ -389,7 +393,7 @@ export const layer = (
       if (entry === undefined) return Effect.fail(exhausted(request.index))
       position++
       return Effect.succeed(typeof entry === "function" ? entry(request) : entry)
-    }, () => script.length - position)
+    }, () => script.length - position, true)
   }))
 
 /**
@@ -399,7 +403,11 @@ export const layer = (
  * @category layers
  */
 export const layerFunction = <E = never>(
-  reply: (request: Request) => Reply | Effect.Effect<Reply, AiError.AiError>
+  reply: (request: Request) => Reply | Effect.Effect<Reply, AiError.AiError>,
+  options?: {
+    /** Keep every call for {@link calls} (default true); off for long-running use such as benchmarks. */
+    readonly record?: boolean | undefined
+  }
 ): Layer.Layer<
   LanguageModel.LanguageModel | ModelTransport.ModelTransport | ScriptedModel | Model.ProviderName | Model.ModelName,
   E
@@ -407,7 +415,7 @@ export const layerFunction = <E = never>(
   Layer.effectContext(make((request) => {
     const out = reply(request)
     return Effect.isEffect(out) ? out : Effect.succeed(out)
-  }, () => 0))
+  }, () => 0, options?.record ?? true))
 
 /**
  * The text of the last user message of a prompt, for function-driven models.
