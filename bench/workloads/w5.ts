@@ -11,7 +11,7 @@
  * - History: appends of one message, and reads of the last 20, one after the
  *   other, through `MemoryRedis`, `MemoryPg` (server) and `MemoryPg` on PGlite,
  *   beside ioredis, @effect/sql-pg raw SQL and raw PGlite sending the same
- *   commands.
+ *   commands (in the same process, turn about: see `measureHistory`).
  *
  * The vectors are fed to Graphent through an `EmbeddingModel` that looks each
  * text (`v<i>`, `q<j>`) up in the generated data, so recall measures the
@@ -254,30 +254,47 @@ export const pgRecall = async (
   }).pipe(Effect.scoped, Effect.provide(PgClient.layer({ url: Redacted.make(params.url) })), Effect.runPromise)
 }
 
-/** Appends one message, then reads the last 20, through `Memory` (per op ms). */
-const measureHistory = (memory: Memory.MemoryShape) =>
+type HistoryTimes = { readonly appendMs: number; readonly readMs: number }
+
+/**
+ * Appends of one message, then reads of the last 20, through Graphent's
+ * `memory` and through the raw client (`floor`), in this one process, turn
+ * about for two rounds; each side's best round counts, so that a burst of
+ * load elsewhere on the machine does not land on one side only.
+ */
+const measureHistory = (memory: Memory.MemoryShape, floor: Floor.HistoryFloor) =>
   Effect.gen(function*() {
     const run = (effect: Effect.Effect<number, unknown>) => Effect.runPromise(Effect.orDie(effect))
     const ns = Memory.agent(`w5-history-${process.pid}`)
-    const appendMs = yield* Effect.promise(() => Floor.timeEffect(run, () => memory.append(ns, [Floor.message])))
-    const readMs = yield* Effect.promise(() => Floor.timeEffect(run, () => memory.history(ns, { last: Floor.lastN })))
+    const time = (op: () => Effect.Effect<unknown, unknown>) => Effect.promise(() => Floor.timeEffect(run, op))
+    const best = { graphent: { appendMs: Infinity, readMs: Infinity }, floor: { appendMs: Infinity, readMs: Infinity } }
+    for (let round = 0; round < 2; round++) {
+      best.floor.appendMs = Math.min(best.floor.appendMs, yield* time(floor.append))
+      best.graphent.appendMs = Math.min(best.graphent.appendMs, yield* time(() => memory.append(ns, [Floor.message])))
+      best.floor.readMs = Math.min(best.floor.readMs, yield* time(floor.read))
+      best.graphent.readMs = Math.min(best.graphent.readMs, yield* time(() => memory.history(ns, { last: Floor.lastN })))
+    }
     yield* memory.clear(ns)
-    return { appendMs, readMs }
+    return best as { readonly graphent: HistoryTimes; readonly floor: HistoryTimes }
   })
 
-/** Task: history through `MemoryRedis`. */
+/** Runs `measureHistory` with a floor opened (and closed) around it. */
+const withFloor = (open: () => Promise<Floor.HistoryFloor>, memory: Memory.MemoryShape) =>
+  Effect.acquireUseRelease(Effect.promise(open), (floor) => measureHistory(memory, floor), (floor) => Effect.promise(floor.close))
+
+/** Task: history through `MemoryRedis`, beside ioredis. */
 export const redisHistory = (params: { readonly url: string }) =>
-  Memory.Memory.use(measureHistory).pipe(
+  Memory.Memory.use((memory) => withFloor(() => Floor.redisFloor(params.url), memory)).pipe(
     Effect.provide(
       MemoryRedis.layer({ url: params.url, keyPrefix: `w5bench${process.pid}:` }).pipe(Layer.provide(EmbeddingLocal.layer))
     ),
     Effect.runPromise
   )
 
-/** Task: history through `MemoryPg` on the server. */
+/** Task: history through `MemoryPg` on the server, beside @effect/sql-pg raw SQL. */
 export const pgHistory = (params: { readonly url: string }) => {
   const tablePrefix = `w5g_${process.pid}_`
-  return Memory.Memory.use(measureHistory).pipe(
+  return Memory.Memory.use((memory) => withFloor(() => Floor.pgFloor(params.url), memory)).pipe(
     Effect.provide(
       MemoryPg.layerPg({ pg: { url: Redacted.make(params.url) }, tablePrefix }).pipe(Layer.provide(EmbeddingLocal.layer))
     ),
@@ -294,14 +311,16 @@ export const pgHistory = (params: { readonly url: string }) => {
   )
 }
 
-/** Task: history through `MemoryPg` on PGlite (on disk, durable). */
+/** Task: history through `MemoryPg` on PGlite (on disk, durable, as the CLI opens it), beside raw PGlite queries. */
 export const pgliteHistory = async () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "graphent-w5-history-"))
   try {
-    return await Memory.Memory.use(measureHistory).pipe(
-      Effect.provide(MemoryPg.layerPglite({ dataDir }).pipe(Layer.provide(EmbeddingLocal.layer))),
-      Effect.runPromise
-    )
+    return await Effect.gen(function*() {
+      const client = yield* Pglite.make({ dataDir })
+      const memory = yield* MemoryPg.make().pipe(Effect.provideService(SqlClient, client), Effect.provide(EmbeddingLocal.layer))
+      const db = client.pglite as unknown as PGlite
+      return yield* withFloor(() => Floor.pgliteFloor(db), memory)
+    }).pipe(Effect.scoped, Effect.provide(Reactivity.layer), Effect.runPromise)
   } finally {
     fs.rmSync(dataDir, { recursive: true, force: true })
   }
@@ -387,14 +406,14 @@ export const workload: Workload = {
       ["PGlite", "raw PGlite", "pgliteHistory", {}, "MemoryPg on PGlite"]
     ] as const
     for (const [backend, client, task, params, layer] of histories) {
-      const floor = await attempt(() => runInChild<typeof Floor.redisHistory>(floorModule, task, params as never))
-      const graphent = await attempt(() => runInChild<typeof redisHistory>(import.meta.url, task, params as never))
-      if (isSkipped(floor) || isSkipped(graphent)) {
-        skipped(`history on ${backend}`, isSkipped(floor) ? floor.skipped : (graphent as { skipped: string }).skipped)
+      const measured = await attempt(() => runInChild<typeof redisHistory>(import.meta.url, task, params as never))
+      if (isSkipped(measured)) {
+        skipped(`history on ${backend}`, measured.skipped)
         continue
       }
-      row(`history append: ${client} (floor)`, floor.appendMs, floor.appendMs, { peakRssMb: floor.peakRssMb })
-      row(`history append: ${layer}`, graphent.appendMs, floor.appendMs, { peakRssMb: graphent.peakRssMb })
+      const { floor, graphent } = measured
+      row(`history append: ${client} (floor)`, floor.appendMs, floor.appendMs)
+      row(`history append: ${layer}`, graphent.appendMs, floor.appendMs, { peakRssMb: measured.peakRssMb })
       row(`history read last 20: ${client} (floor)`, floor.readMs, floor.readMs)
       row(`history read last 20: ${layer}`, graphent.readMs, floor.readMs)
     }
@@ -402,7 +421,8 @@ export const workload: Workload = {
     notes.unshift(
       `${size.toLocaleString("en")} memories × ${Data.dimensions} dimensions around 1,000 topics, ${queryCount} queries, top-${k}; ` +
         `recall@10 against exact search; HNSW at pgvector's defaults (m 16, ef_construction 64), ef_search 200 (MemoryPg's)`,
-      "history: one client, one operation at a time (latency-bound); append = one message, read = the last 20"
+      "history: one client, one operation at a time (latency-bound); append = one message, read = the last 20; " +
+        "Graphent and the raw client in one process, turn about, best of two rounds each"
     )
     return {
       title: `memory: semantic recall over ${size.toLocaleString("en")} memories, history throughput`,

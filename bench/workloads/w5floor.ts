@@ -1,16 +1,15 @@
 /**
  * W5's floors: the same work as Graphent's memory, done with the backends'
  * own clients and nothing around them. Exact search is a plain JavaScript
- * loop; history is ioredis (`RPUSH`, `LRANGE -20 -1`), @effect/sql-pg raw SQL
- * and raw PGlite queries, each sending the statements Graphent's backend
- * sends. Each task runs in a child process of its own; none loads Graphent.
+ * loop (a task of its own, in its own process); history is ioredis (`RPUSH`,
+ * `LRANGE -20 -1`), @effect/sql-pg raw SQL and raw PGlite queries, each
+ * sending the statements Graphent's backend sends, measured in the same
+ * process as Graphent's side, turn about (see `w5.ts`). No Graphent here.
  */
-import * as fs from "node:fs"
-import * as os from "node:os"
-import * as path from "node:path"
 import { randomUUID } from "node:crypto"
 import { PgClient } from "@effect/sql-pg"
 import * as Effect from "effect/Effect"
+import * as ManagedRuntime from "effect/ManagedRuntime"
 import * as Redacted from "effect/Redacted"
 import { SqlClient } from "effect/sql/SqlClient"
 import { Redis } from "ioredis"
@@ -64,19 +63,30 @@ export const exact = async (params: { readonly size: number; readonly queries: n
   return { msPerOp: msPerQuery, truth }
 }
 
-/** Task: history append and read with ioredis, as `MemoryRedis` sends them. */
-export const redisHistory = async (params: { readonly url: string }) => {
-  const client = new Redis(params.url, { enableOfflineQueue: false, commandTimeout: 2_000, lazyConnect: true })
+/**
+ * A backend's own client appending and reading history the way Graphent's
+ * backend does: each operation an Effect around the client's promise or
+ * statement, so that both sides are timed by {@link timeEffect}.
+ */
+export interface HistoryFloor {
+  readonly append: () => Effect.Effect<unknown>
+  readonly read: () => Effect.Effect<unknown>
+  readonly close: () => Promise<void>
+}
+
+/** ioredis, sending what `MemoryRedis` sends: `RPUSH`, and `LRANGE -20 -1` with each item parsed. */
+export const redisFloor = async (url: string): Promise<HistoryFloor> => {
+  const client = new Redis(url, { enableOfflineQueue: false, commandTimeout: 2_000, lazyConnect: true })
   await client.connect()
   const key = `w5floor:${process.pid}:{agent:w5}:history`
-  try {
-    const json = JSON.stringify(message)
-    const appendMs = await timeOp(() => client.rpush(key, json))
-    const readMs = await timeOp(async () => (await client.lrange(key, -lastN, -1)).map((item) => JSON.parse(item)))
-    return { appendMs, readMs }
-  } finally {
-    await client.del(key)
-    await client.quit()
+  const json = JSON.stringify(message)
+  return {
+    append: () => Effect.promise(() => client.rpush(key, json)),
+    read: () => Effect.promise(async () => (await client.lrange(key, -lastN, -1)).map((item) => JSON.parse(item))),
+    close: async () => {
+      await client.del(key)
+      await client.quit()
+    }
   }
 }
 
@@ -90,8 +100,12 @@ const historyTable = (sql: SqlClient, prefix: string) =>
     yield* sql`CREATE UNIQUE INDEX ${sql(`${prefix}history_batch`)} ON ${sql(`${prefix}history`)} (batch) WHERE position = 0`
   })
 
-/** `MemoryPg`'s append and read statements, sent by effect/sql with nothing around them. */
-const historyStatements = (sql: SqlClient, prefix: string) => {
+/** @effect/sql-pg raw SQL on a server: `MemoryPg`'s append and read statements, with nothing around them. */
+export const pgFloor = async (url: string): Promise<HistoryFloor> => {
+  const prefix = `w5f_${process.pid}_`
+  const runtime = ManagedRuntime.make(PgClient.layer({ url: Redacted.make(url) }))
+  const sql: SqlClient = await runtime.runPromise(SqlClient.use(Effect.succeed))
+  await runtime.runPromise(historyTable(sql, prefix))
   const history = sql(`${prefix}history`)
   const seq = `${prefix}history_seq`
   const namespace = "agent:w5"
@@ -99,75 +113,62 @@ const historyStatements = (sql: SqlClient, prefix: string) => {
   return {
     append: () => {
       const batch = randomUUID()
-      return sql`
+      return Effect.orDie(sql`
         WITH next AS MATERIALIZED (SELECT nextval(${seq}) AS seq)
         INSERT INTO ${history} (namespace, seq, position, batch, message)
         SELECT ${namespace}, next.seq, m.position - 1, ${batch}::uuid, m.message
         FROM next, jsonb_array_elements(${messages}::jsonb) WITH ORDINALITY AS m(message, position)
-        WHERE NOT EXISTS (SELECT 1 FROM ${history} WHERE batch = ${batch}::uuid AND position = 0)`
+        WHERE NOT EXISTS (SELECT 1 FROM ${history} WHERE batch = ${batch}::uuid AND position = 0)`)
     },
     read: () =>
-      sql<{ readonly message: unknown }>`
+      Effect.orDie(sql<{ readonly message: unknown }>`
         SELECT message FROM (
           SELECT seq, position, message FROM ${history} WHERE namespace = ${namespace}
           ORDER BY seq DESC, position DESC LIMIT ${lastN}
-        ) AS tail ORDER BY seq, position`
+        ) AS tail ORDER BY seq, position`),
+    close: async () => {
+      await runtime.runPromise(Effect.ignore(Effect.all([
+        sql`DROP TABLE IF EXISTS ${history}`,
+        sql`DROP SEQUENCE IF EXISTS ${sql(seq)}`
+      ])))
+      await runtime.dispose()
+    }
   }
 }
 
-/** Task: history append and read on a PostgreSQL server with @effect/sql-pg raw SQL. */
-export const pgHistory = async (params: { readonly url: string }) => {
-  const prefix = `w5f_${process.pid}_`
-  return Effect.gen(function*() {
-    const sql = yield* SqlClient
-    yield* historyTable(sql, prefix)
-    const statements = historyStatements(sql, prefix)
-    const run = (effect: Effect.Effect<number, unknown>) => Effect.runPromise(Effect.orDie(effect))
-    const appendMs = yield* Effect.promise(() => timeEffect(run, statements.append))
-    const readMs = yield* Effect.promise(() => timeEffect(run, statements.read))
-    return { appendMs, readMs }
-  }).pipe(
-    Effect.ensuring(Effect.gen(function*() {
-      const sql = yield* SqlClient
-      yield* sql`DROP TABLE IF EXISTS ${sql(`${prefix}history`)}`
-      yield* sql`DROP SEQUENCE IF EXISTS ${sql(`${prefix}history_seq`)}`
-    }).pipe(Effect.orDie)),
-    Effect.provide(PgClient.layer({ url: Redacted.make(params.url) })),
-    Effect.runPromise
-  )
-}
-
-/** Task: history append and read on an embedded PGlite (on disk, durable, as the CLI opens it), raw queries. */
-export const pgliteHistory = async () => {
-  const { PGlite } = await import("@electric-sql/pglite")
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), "graphent-w5-floor-"))
-  const db = await PGlite.create({ dataDir })
-  try {
-    await db.exec(`CREATE SEQUENCE history_seq;
-      CREATE TABLE history (namespace text NOT NULL, seq bigint NOT NULL, position integer NOT NULL,
-        batch uuid NOT NULL, message jsonb NOT NULL, PRIMARY KEY (namespace, seq, position));
-      CREATE UNIQUE INDEX history_batch ON history (batch) WHERE position = 0`)
-    const messages = JSON.stringify([message])
-    const appendMs = await timeOp(() =>
-      db.query(
-        `WITH next AS MATERIALIZED (SELECT nextval('history_seq') AS seq)
-        INSERT INTO history (namespace, seq, position, batch, message)
-        SELECT $1, next.seq, m.position - 1, $2::uuid, m.message
-        FROM next, jsonb_array_elements($3::jsonb) WITH ORDINALITY AS m(message, position)
-        WHERE NOT EXISTS (SELECT 1 FROM history WHERE batch = $2::uuid AND position = 0)`,
-        ["agent:w5", randomUUID(), messages]
-      )
-    )
-    const readMs = await timeOp(() =>
-      db.query(
-        `SELECT message FROM (SELECT seq, position, message FROM history WHERE namespace = $1
-          ORDER BY seq DESC, position DESC LIMIT $2) AS tail ORDER BY seq, position`,
-        ["agent:w5", lastN]
-      )
-    )
-    return { appendMs, readMs }
-  } finally {
-    await db.close()
-    fs.rmSync(dataDir, { recursive: true, force: true })
+/**
+ * Raw queries on a PGlite instance (the one Graphent's side uses, in tables of
+ * the floor's own): `MemoryPg`'s append and read statements.
+ */
+export const pgliteFloor = async (db: {
+  readonly query: (text: string, params: Array<unknown>) => Promise<unknown>
+  readonly exec: (text: string) => Promise<unknown>
+}): Promise<HistoryFloor> => {
+  await db.exec(`CREATE SEQUENCE floor_history_seq;
+    CREATE TABLE floor_history (namespace text NOT NULL, seq bigint NOT NULL, position integer NOT NULL,
+      batch uuid NOT NULL, message jsonb NOT NULL, PRIMARY KEY (namespace, seq, position));
+    CREATE UNIQUE INDEX floor_history_batch ON floor_history (batch) WHERE position = 0`)
+  const messages = JSON.stringify([message])
+  return {
+    append: () =>
+      Effect.promise(() =>
+        db.query(
+          `WITH next AS MATERIALIZED (SELECT nextval('floor_history_seq') AS seq)
+          INSERT INTO floor_history (namespace, seq, position, batch, message)
+          SELECT $1, next.seq, m.position - 1, $2::uuid, m.message
+          FROM next, jsonb_array_elements($3::jsonb) WITH ORDINALITY AS m(message, position)
+          WHERE NOT EXISTS (SELECT 1 FROM floor_history WHERE batch = $2::uuid AND position = 0)`,
+          ["agent:w5", randomUUID(), messages]
+        )
+      ),
+    read: () =>
+      Effect.promise(() =>
+        db.query(
+          `SELECT message FROM (SELECT seq, position, message FROM floor_history WHERE namespace = $1
+            ORDER BY seq DESC, position DESC LIMIT $2) AS tail ORDER BY seq, position`,
+          ["agent:w5", lastN]
+        )
+      ),
+    close: async () => {}
   }
 }

@@ -40,7 +40,10 @@ import * as TraceView from "./traceView.js"
 // Stores of the run commands
 // =============================================================================
 
-/** Appends to `first`, then to `second`; reads from `first`. */
+/**
+ * The journal of `run --record FILE`: appends to the file, then to the store's
+ * journal (the `Journal` it is given); reads from the file.
+ */
 const tee = (file: string): Layer.Layer<Journal, JournalError, Journal> =>
   Layer.effect(
     Journal,
