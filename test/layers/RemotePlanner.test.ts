@@ -592,7 +592,8 @@ const graphent = (args: ReadonlyArray<string>, env: Record<string, string>) =>
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
       const child = spawn(process.execPath, [path.join(root, "bin/graphent.js"), ...args], {
         cwd: root,
-        env: { ...process.env, ...env },
+        // No project store: these runs keep their journal in the --record file, and may run at once.
+        env: { ...process.env, GRAPHENT_STORE: "memory", ...env },
         stdio: ["ignore", "pipe", "pipe"],
         timeout: 60_000
       })
