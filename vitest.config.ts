@@ -1,5 +1,10 @@
+import * as fs from "node:fs"
 import { fileURLToPath } from "node:url"
 import { defineConfig } from "vitest/config"
+
+// Agent files and stores that tests write live in test/.scratch (git-ignored), inside the project so that
+// "effect" and "graphent" resolve from them; a fresh clone does not have the folder yet.
+fs.mkdirSync(fileURLToPath(new URL("./test/.scratch", import.meta.url)), { recursive: true })
 
 export default defineConfig({
   resolve: {
