@@ -25,7 +25,6 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as AiError from "effect/ai/AiError"
 import * as LanguageModel from "effect/ai/LanguageModel"
-import * as Model from "effect/ai/Model"
 import type * as Prompt from "effect/ai/Prompt"
 import type * as Response from "effect/ai/Response"
 import * as Telemetry from "effect/ai/Telemetry"
@@ -677,17 +676,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
  */
 export const layerNoDeps = (
   options: Options
-): Layer.Layer<
-  LanguageModel.LanguageModel | ModelTransport.ModelTransport | Model.ProviderName | Model.ModelName,
-  never,
-  HttpClient.HttpClient
-> =>
-  Layer.mergeAll(
-    Layer.effectContext(make(options)),
-    // The names label model calls in journals and traces, and look their prices up.
-    Layer.succeed(Model.ProviderName, "anthropic"),
-    Layer.succeed(Model.ModelName, options.model)
-  )
+): Layer.Layer<ModelTransport.Provides, never, HttpClient.HttpClient> =>
+  ModelTransport.layer("anthropic", options.model, make(options))
 
 /**
  * The model over `fetch`.
@@ -697,7 +687,7 @@ export const layerNoDeps = (
  */
 export const layer = (
   options: Options
-): Layer.Layer<LanguageModel.LanguageModel | ModelTransport.ModelTransport | Model.ProviderName | Model.ModelName> =>
+): Layer.Layer<ModelTransport.Provides> =>
   layerNoDeps(options).pipe(Layer.provide(FetchHttpClient.layer))
 
 /**
@@ -709,10 +699,7 @@ export const layer = (
  */
 export const layerConfig = (
   options: Omit<Options, "apiKey" | "baseUrl">
-): Layer.Layer<
-  LanguageModel.LanguageModel | ModelTransport.ModelTransport | Model.ProviderName | Model.ModelName,
-  Config.ConfigError
-> =>
+): Layer.Layer<ModelTransport.Provides, Config.ConfigError> =>
   Layer.unwrap(Effect.gen(function*() {
     const apiKey = yield* Config.Redacted("ANTHROPIC_API_KEY")
     const baseUrl = yield* Config.option(Config.String("ANTHROPIC_BASE_URL"))

@@ -27,7 +27,6 @@ import * as Stream from "effect/Stream"
 import * as AiError from "effect/ai/AiError"
 import * as IdGenerator from "effect/ai/IdGenerator"
 import * as LanguageModel from "effect/ai/LanguageModel"
-import * as Model from "effect/ai/Model"
 import * as OpenAiStructuredOutput from "effect/ai/OpenAiStructuredOutput"
 import type * as Prompt from "effect/ai/Prompt"
 import type * as Response from "effect/ai/Response"
@@ -628,17 +627,8 @@ export const make = Effect.fnUntraced(function*(options: Options) {
  */
 export const layerNoDeps = (
   options: Options
-): Layer.Layer<
-  LanguageModel.LanguageModel | ModelTransport.ModelTransport | Model.ProviderName | Model.ModelName,
-  never,
-  HttpClient.HttpClient
-> =>
-  Layer.mergeAll(
-    Layer.effectContext(make(options)),
-    // The names label model calls in journals and traces, and look their prices up.
-    Layer.succeed(Model.ProviderName, "openai"),
-    Layer.succeed(Model.ModelName, options.model)
-  )
+): Layer.Layer<ModelTransport.Provides, never, HttpClient.HttpClient> =>
+  ModelTransport.layer("openai", options.model, make(options))
 
 /**
  * The model over `fetch`.
@@ -654,7 +644,7 @@ export const layerNoDeps = (
  */
 export const layer = (
   options: Options
-): Layer.Layer<LanguageModel.LanguageModel | ModelTransport.ModelTransport | Model.ProviderName | Model.ModelName> =>
+): Layer.Layer<ModelTransport.Provides> =>
   layerNoDeps(options).pipe(Layer.provide(FetchHttpClient.layer))
 
 /**
@@ -666,10 +656,7 @@ export const layer = (
  */
 export const layerConfig = (
   options: Omit<Options, "apiKey" | "baseUrl">
-): Layer.Layer<
-  LanguageModel.LanguageModel | ModelTransport.ModelTransport | Model.ProviderName | Model.ModelName,
-  Config.ConfigError
-> =>
+): Layer.Layer<ModelTransport.Provides, Config.ConfigError> =>
   Layer.unwrap(Effect.gen(function*() {
     const apiKey = yield* Config.option(Config.Redacted("OPENAI_API_KEY"))
     const baseUrl = yield* Config.option(Config.String("OPENAI_BASE_URL"))

@@ -15,10 +15,12 @@
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import type * as Stream from "effect/Stream"
 import type * as AiError from "effect/ai/AiError"
 import type { IdGenerator } from "effect/ai/IdGenerator"
 import * as LanguageModel from "effect/ai/LanguageModel"
+import * as Model from "effect/ai/Model"
 import type * as Response from "effect/ai/Response"
 
 /**
@@ -56,3 +58,30 @@ export const make = (
     Context.make(LanguageModel.LanguageModel, model).pipe(
       Context.add(ModelTransport, { generateText: params.generateText, streamText: params.streamText })
     ))
+
+/**
+ * What a Graphent provider layer provides: the `LanguageModel`, its
+ * {@link ModelTransport}, and the provider's and model's names (which label
+ * model calls in journals and traces, and look their prices up).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Provides = LanguageModel.LanguageModel | ModelTransport | Model.ProviderName | Model.ModelName
+
+/**
+ * A provider layer from its constructor (see {@link make}) and its names.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = <E, R>(
+  provider: string,
+  model: string,
+  build: Effect.Effect<Context.Context<LanguageModel.LanguageModel | ModelTransport>, E, R>
+): Layer.Layer<Provides, E, R> =>
+  Layer.mergeAll(
+    Layer.effectContext(build),
+    Layer.succeed(Model.ProviderName, provider),
+    Layer.succeed(Model.ModelName, model)
+  )
