@@ -183,8 +183,11 @@ const outputInstructions = (schema: Schema.Top): string => {
 // the model's mistakes
 // ---------------------------------------------------------------------------
 
-/** Failures that are the model's own mistakes: always shown to it. */
-const modelMistakes = new Set(["ToolNotFound", "ToolArgumentsInvalid", "PlanInvalid"])
+/**
+ * Failures the model can act on, always shown to it: its own mistakes, and a
+ * tool the policy denies to the run's principal (the model may find another way).
+ */
+const modelMistakes = new Set(["ToolNotFound", "ToolArgumentsInvalid", "PlanInvalid", "ToolDenied"])
 /** Failures of the tool itself: shown to the model when the tool is `recoverable`. */
 const toolFailures = new Set(["ToolFailed", "ToolTimeout"])
 

@@ -7,15 +7,19 @@ import type * as Prompt from "effect/ai/Prompt"
 import {
   Agent,
   AgentRuntime,
+  Audit,
+  AuditMemory,
   Journal,
   LlmPlanner,
   Memory,
   ModelTransport,
+  Policy,
   Pricing,
   Replay,
   type RunEvent,
   ScriptedModel,
-  Tool
+  Tool,
+  ToolGuard
 } from "graphent"
 import * as Testing from "graphent/testing"
 
@@ -264,6 +268,28 @@ describe("LlmPlanner: the model's mistakes are fed back", () => {
         ScriptedModel.toolCall("lookup", { key: "known" }),
         ScriptedModel.text("value")
       ]))
+    )
+  })
+
+  it.effect("a tool the policy denies goes back to the model, which answers without it", () => {
+    const policy: Policy.Document = { version: 1, roles: { user: { allow: ["tool:add"] } } }
+    const guard = ToolGuard.layer({}).pipe(
+      Layer.provideMerge(
+        Layer.mergeAll(Layer.succeed(Audit.Audit, AuditMemory.make()), Policy.layer(policy).pipe(Layer.orDie))
+      )
+    )
+    return Effect.gen(function*() {
+      const result = yield* run(assistant, "look x up", { principal: { id: "ann", roles: ["user"] } })
+      assert.strictEqual(result.answer, "I may not look that up.")
+      const calls = yield* ScriptedModel.calls
+      const [feedback] = toolResults(calls[1]!.prompt)
+      assert.strictEqual(feedback!.isFailure, true)
+      assert.include(String(feedback!.result), "ToolDenied")
+    }).pipe(
+      Effect.provide(Layer.mergeAll(
+        withModel([ScriptedModel.toolCall("lookup", { key: "known" }), ScriptedModel.text("I may not look that up.")]),
+        guard
+      ))
     )
   })
 
