@@ -27,8 +27,6 @@ export * as ModelTransport from "./services/ModelTransport.js"
 /** @since 0.1.0 */
 export * as Planner from "./services/Planner.js"
 /** @since 0.1.0 */
-export * as Policy from "./services/Policy.js"
-/** @since 0.1.0 */
 export * as Pricing from "./services/Pricing.js"
 
 /** @since 0.1.0 */
@@ -83,6 +81,8 @@ export * as ModelConfig from "./layers/ModelConfig.js"
 export * as OpenAiProvider from "./layers/OpenAiProvider.js"
 /** @since 0.1.0 */
 export * as Pglite from "./layers/Pglite.js"
+/** @since 0.1.0 */
+export * as Policy from "./layers/Policy.js"
 /** @since 0.1.0 */
 export * as PolicyFile from "./layers/PolicyFile.js"
 /** @since 0.1.0 */

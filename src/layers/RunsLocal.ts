@@ -33,7 +33,7 @@ import type { Agent, Budget } from "../services/Agent.js"
 import { AgentRuntime, Ids, type RunOptions } from "../services/AgentRuntime.js"
 import * as Approvals from "../services/Approvals.js"
 import * as Journal from "../services/Journal.js"
-import * as Policy from "../services/Policy.js"
+import * as Policy from "./Policy.js"
 import * as Replay from "./Replay.js"
 import { type ErrorInfo, isEphemeral, type RunEvent } from "../services/RunEvent.js"
 import {
