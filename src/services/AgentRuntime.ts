@@ -122,6 +122,17 @@ export interface AgentRuntimeShape {
 }
 
 /**
+ * Runs agents: `run` to the end, or `stream` its events as they happen.
+ *
+ * **Example** (Running an agent on the local runtime)
+ *
+ * ```ts
+ * const result = await Effect.runPromise(
+ *   AgentRuntime.run(agent, "hello").pipe(Effect.provide(LocalRuntime.layerMemory))
+ * )
+ * // result.answer, result.steps, result.usage, result.events
+ * ```
+ *
  * @since 0.1.0
  * @category services
  */

@@ -46,6 +46,16 @@ export {
  * The planner used for agents that do not bring their own (an LLM planner is
  * provided this way).
  *
+ * **Example** (An agent planned by a model)
+ *
+ * ```ts
+ * const agent = Agent.make({ name: "assistant", tools: [calculator] })
+ * const result = yield* AgentRuntime.run(agent, "what is 2 + 3?").pipe(
+ *   Effect.provide(LlmPlanner.layer()),
+ *   Effect.provide(ScriptedModel.layer([ScriptedModel.toolCall("calculator", { expression: "2 + 3" }), ScriptedModel.text("5")]))
+ * )
+ * ```
+ *
  * @since 0.1.0
  * @category services
  */

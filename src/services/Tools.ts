@@ -67,7 +67,16 @@ export interface ToolsShape {
 }
 
 /**
- * The executor. Defaults to {@link executeLocal}; provide a layer to replace it.
+ * The executor. Defaults to {@link executeLocal}; provide a layer to replace it
+ * (`ToolGuard.layer` checks the policy first, {@link layerTest} stubs tools).
+ *
+ * **Example** (Stubbing a tool in a test)
+ *
+ * ```ts
+ * const result = yield* AgentRuntime.run(agent, "go").pipe(
+ *   Effect.provide(Tools.layerTest({ fetch_page: () => Effect.succeed({ body: "<html/>" }) }))
+ * )
+ * ```
  *
  * @since 0.1.0
  * @category services
