@@ -47,7 +47,7 @@ const portsOf = (
   const clock = Context.get(context, Clock.Clock)
   const live = RunPorts.live({
     now: () => clock.currentTimeMillisUnsafe(),
-    journal: (event) => Effect.as(journal.append(event), event),
+    journal: journal.append,
     tools: Context.get(context, Tools)
   })
   return options?.replay === undefined ? live : options.replay.provide(live)

@@ -424,7 +424,7 @@ export const makeSession = (
     if (recorded === undefined) return append(event)
     matched++
     const timed = withTiming(event, recorded)
-    return mode === "resume" ? Effect.succeed(timed) : append(timed)
+    return mode === "resume" ? Effect.succeed(timed) : Effect.as(append(timed), timed)
   }
 
   const outcome = (outcome: RunOutcome): Effect.Effect<void, ReplayDivergence> => {

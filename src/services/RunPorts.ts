@@ -56,11 +56,12 @@ export interface RunPorts {
   /** The clock, in milliseconds, for the events' times. */
   readonly now: () => number
   /**
-   * Journals one event. Returns the event as the run publishes it: the
-   * journal's own copy (with its recorded times) when the journal already
-   * holds the event, otherwise the event itself.
+   * Journals one event. Succeeds with the journal's own copy of the event
+   * (with its recorded times) when the journal already holds it, which the
+   * run then publishes instead; with nothing when the event was appended as
+   * it is (so a live journal's `append` is the port itself).
    */
-  readonly journal: (event: RunEvent) => Effect.Effect<RunEvent, JournalError>
+  readonly journal: (event: RunEvent) => Effect.Effect<RunEvent | void, JournalError>
   /** Events that follow `RunStarted` (a resumed run: `RunResumed`); usually none. */
   readonly opening: (runId: string, at: number) => ReadonlyArray<RunEvent>
   /** Runs tool calls. */

@@ -143,7 +143,7 @@ export class RunRecord<R> implements RunContext {
   /** {@link emit}, then `next()`: one continuation for both, on the paths every step takes. */
   emitThen<A, E, R2>(event: RunEvent, next: () => Effect.Effect<A, E, R2>): Effect.Effect<A, E | JournalError, R2> {
     return Effect.flatMap(this.ports.journal(event), (journaled) => {
-      this.publish(journaled)
+      this.publish(journaled ?? event)
       return next()
     })
   }
