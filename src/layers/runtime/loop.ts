@@ -77,12 +77,11 @@ export class Run<R> extends RunRecord<R> {
 
   /** The whole run: RunStarted (and what the ports add after it), the turns, then RunCompleted. */
   main(): Effect.Effect<RunResult<unknown>, RunError, R> {
-    const { agent, runId, threadId } = this
-    const { options } = this.setup
+    const { agent, options, runId, threadId } = this
     const started = this.emit({
       _tag: "RunStarted",
       runId,
-      traceId: this.setup.traceId,
+      traceId: this.traceId,
       agent: agent.name,
       input: this.input,
       ...(threadId === undefined ? {} : { threadId }),
@@ -159,7 +158,7 @@ export class Run<R> extends RunRecord<R> {
       const last = events[events.length - 1]!.at
       return {
         runId,
-        traceId: this.setup.traceId,
+        traceId: this.traceId,
         agent: this.agent.name,
         input: this.input,
         answer,
