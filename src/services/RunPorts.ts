@@ -104,7 +104,7 @@ export interface RunPorts {
  *     } }
  *   })
  * }
- * yield* AgentRuntime.run(agent, "go", { ports: counting })
+ * yield* AgentRuntime.run(agent, "go", { replay: counting })
  * ```
  *
  * @since 0.2.0
