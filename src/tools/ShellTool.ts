@@ -36,6 +36,7 @@
  */
 import * as fs from "node:fs"
 import * as nodePath from "node:path"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
@@ -222,6 +223,9 @@ const isExecutable = (file: string): boolean => {
 /** Whether `candidate` is `root` or inside it (both absolute and real). */
 const inside = (root: string, candidate: string): boolean =>
   candidate === root || candidate.startsWith(root.endsWith(nodePath.sep) ? root : root + nodePath.sep)
+
+/** How long output is still read after the program exited (from background children that inherited it). */
+const outputDrain = Duration.millis(250)
 
 /** Symbolic links followed at most while resolving one path (Linux's own limit). */
 const maxLinks = 40
@@ -453,11 +457,16 @@ export const make = <const Name extends string, Params extends Schema.Top>(
           const handle = yield* command.pipe(
             Effect.mapError((error) => new ShellFailed({ tool: name, reason: "spawn", detail: error.message }))
           )
+          // A background child that inherited stdout or stderr keeps them open after the program exits:
+          // read them for a short while after the exit, then stop (the scope kills the whole group).
+          const exited = yield* Deferred.make<void>()
+          const drained = Deferred.await(exited).pipe(Effect.andThen(Effect.sleep(outputDrain)))
           const [stdout, stderr, exitCode] = yield* Effect.all([
-            collect(handle.stdout, "stdout"),
-            collect(handle.stderr, "stderr"),
+            collect(Stream.interruptWhen(handle.stdout, drained), "stdout"),
+            collect(Stream.interruptWhen(handle.stderr, drained), "stderr"),
             handle.exitCode.pipe(
-              Effect.mapError((error) => new ShellFailed({ tool: name, reason: "signal", detail: error.message }))
+              Effect.mapError((error) => new ShellFailed({ tool: name, reason: "signal", detail: error.message })),
+              Effect.tap(() => Deferred.succeed(exited, undefined))
             )
           ], { concurrency: "unbounded" })
           if (exitCode !== 0) {
