@@ -10,7 +10,7 @@ import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import { Credentials } from "graphent"
 import * as Allowlist from "../../src/internal/allowlist.js"
 import * as HttpTool from "../../src/tools/HttpTool.js"
-import { type Guarded, guardedCall, json, serve, toolCause } from "../support/security.js"
+import { type Guarded, guardedCall, json, random, serve, toolCause } from "../support/security.js"
 
 const clientLayer = Layer.mergeAll(FetchHttpClient.layer, Credentials.layerTest({}))
 
@@ -164,14 +164,6 @@ describe("HttpTool allowlist: entries name scheme, host and port", () => {
       assert.strictEqual(v6victim.received.length, 0)
     }).pipe(Effect.scoped, Effect.provide(clientLayer)))
 })
-
-/** A deterministic generator (mulberry32), so a failing case can be reproduced from its seed. */
-const random = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
 
 describe("HttpTool path parameters: never add, remove or climb a segment", () => {
   // The pieces attackers build traversals from: dots (ASCII, fullwidth, ideographic, halfwidth, leaders),

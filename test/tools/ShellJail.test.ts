@@ -12,17 +12,9 @@ import * as NodeServices from "@effect/platform-node/NodeServices"
 import { Effect, Layer, Schema } from "effect"
 import { Credentials } from "graphent"
 import * as ShellTool from "../../src/tools/ShellTool.js"
-import { guardedCall, toolCause } from "../support/security.js"
+import { guardedCall, random, toolCause } from "../support/security.js"
 
 const layer = Layer.mergeAll(NodeServices.layer, Credentials.layerTest({}))
-
-/** A deterministic generator (mulberry32). */
-const random = (seed: number) => () => {
-  seed = (seed + 0x6d2b79f5) | 0
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-}
 
 /** Everything under `dir`, as relative paths (links not followed). */
 const listing = (dir: string): Array<string> =>
