@@ -253,38 +253,8 @@ const redactOutput = (
     )
 }
 
-/** An error with secrets replaced in its message and cause. */
+/** An error with secrets replaced in every field, its cause chain included; the errors keep their classes. */
 const redactError = <E extends Tool.ToolFailed | Tool.ToolTimeout | Tool.ToolResultInvalid>(
   redactor: Redactor,
   error: E
-): E => {
-  switch (error._tag) {
-    case "ToolFailed": {
-      const failed = error as Tool.ToolFailed
-      const described = Tool.describeFailure(failed.cause)
-      let json: string | undefined
-      try {
-        json = JSON.stringify(failed.cause)
-      } catch {
-        json = undefined
-      }
-      const causeLeaks = redactor.leaks(described) || (json !== undefined && redactor.leaks(json))
-      if (!causeLeaks && !redactor.leaks(failed.reason)) return error
-      return new Tool.ToolFailed({
-        tool: failed.tool,
-        stepId: failed.stepId,
-        reason: redactor.text(failed.reason),
-        defect: failed.defect,
-        cause: causeLeaks ? redactor.text(described) : failed.cause
-      }) as E
-    }
-    case "ToolResultInvalid": {
-      const invalid = error as Tool.ToolResultInvalid
-      return redactor.leaks(invalid.issue)
-        ? new Tool.ToolResultInvalid({ tool: invalid.tool, stepId: invalid.stepId, issue: redactor.text(invalid.issue) }) as E
-        : error
-    }
-    default:
-      return error
-  }
-}
+): E => redactor.value(error) as E

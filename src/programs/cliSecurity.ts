@@ -17,9 +17,11 @@ import * as Flag from "effect/cli/Flag"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as PolicyFile from "../layers/PolicyFile.js"
 import * as ToolGuard from "../layers/ToolGuard.js"
 import * as Approvals from "../services/Approvals.js"
 import * as Audit from "../services/Audit.js"
+import * as Policy from "../services/Policy.js"
 import { agentFlag, jsonFlag, openRecording, printEvents, runFlag, runWith, usageError, writeLine } from "./cliSupport.js"
 import * as CliStorage from "./cliStorage.js"
 
@@ -31,12 +33,25 @@ import * as CliStorage from "./cliStorage.js"
  */
 export const runPrincipal = ToolGuard.principalConfig.pipe(Effect.mapError((error) => usageError(error.message)))
 
-/** Who decides: `--by`, else `GRAPHENT_PRINCIPAL`, else the OS user. */
-const approverOf = (by: Option.Option<string>) =>
+/**
+ * Who decides: `--by`, else `GRAPHENT_PRINCIPAL`, else the OS user. When the
+ * policy requires authenticated approvers, only the OS account running the
+ * command counts: a claimed name that differs from it is refused.
+ */
+const approverOf = (by: Option.Option<string>, requireAuthentication: boolean) =>
   Effect.gen(function*() {
-    if (Option.isSome(by)) return by.value
+    const account = os.userInfo().username
     const configured = yield* Config.option(Config.String("GRAPHENT_PRINCIPAL")).pipe(Effect.orElseSucceed(() => Option.none()))
-    return Option.getOrElse(configured, () => os.userInfo().username)
+    const claim = Option.isSome(by)
+      ? { claimed: by.value, source: "--by" }
+      : Option.isSome(configured)
+      ? { claimed: configured.value, source: "GRAPHENT_PRINCIPAL" }
+      : undefined
+    if (claim === undefined) return account
+    if (requireAuthentication && (claim.source === "--by" || claim.claimed !== account)) {
+      return yield* new Policy.ApproverNotAuthenticated(claim)
+    }
+    return claim.claimed
   })
 
 const decideCommand = (name: "approve" | "reject", approved: boolean) =>
@@ -49,7 +64,10 @@ const decideCommand = (name: "approve" | "reject", approved: boolean) =>
       run: runFlag,
       json: jsonFlag,
       by: Flag.String("by").pipe(
-        Flag.withDescription("Who decides (default: GRAPHENT_PRINCIPAL, else the OS user); the policy must let them"),
+        Flag.withDescription(
+          "Who decides (default: GRAPHENT_PRINCIPAL, else the OS user); the policy must let them. A claim, not an " +
+            "identity: refused when the policy sets approvalsRequireAuthentication"
+        ),
         Flag.optional
       ),
       reason: Flag.String("reason").pipe(Flag.withDescription("Why, recorded in the journal"), Flag.optional)
@@ -59,8 +77,11 @@ const decideCommand = (name: "approve" | "reject", approved: boolean) =>
       if (Option.isNone(policy)) {
         return yield* usageError(`${name} needs the policy that decides who may approve: set GRAPHENT_POLICY`)
       }
+      const document = yield* PolicyFile.read(policy.value).pipe(Effect.mapError((error) => usageError(error.message)))
+      const approver = yield* approverOf(by, document.approvalsRequireAuthentication === true).pipe(
+        Effect.mapError((error) => usageError(error.message))
+      )
       const { events, module, recorded } = yield* openRecording(journal, agent, run)
-      const approver = yield* approverOf(by)
       const result = yield* runWith(
         module,
         CliStorage.resumeStores(journal),

@@ -154,6 +154,26 @@ export const RoleRules = Schema.Struct({
 })
 
 /**
+ * An approver named by a claim (`--by`, `GRAPHENT_PRINCIPAL`) where the policy
+ * requires approvals from an authenticated principal.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ApproverNotAuthenticated extends Schema.TaggedError<ApproverNotAuthenticated>()("ApproverNotAuthenticated", {
+  /** The name claimed. */
+  claimed: Schema.String,
+  /** Where the claim came from: `--by` or `GRAPHENT_PRINCIPAL`. */
+  source: Schema.String
+}) {
+  override get message(): string {
+    return `the policy requires approvals from an authenticated principal (approvalsRequireAuthentication), ` +
+      `and ${this.source} ${JSON.stringify(this.claimed)} is a claim, not an identity: approve through the HTTP API ` +
+      `with your key, or run graphent approve as your own operating-system account without ${this.source}`
+  }
+}
+
+/**
  * A policy file.
  *
  * @since 0.1.0
@@ -167,7 +187,14 @@ export const Document = Schema.Struct({
   /** Principals known by id, with their roles (for the CLI's `GRAPHENT_PRINCIPAL`). */
   principals: Schema.optionalKey(Schema.Record(Schema.String, Schema.Array(Schema.String))),
   /** Whether the principal of a run may approve its own steps (default false). */
-  selfApproval: Schema.optionalKey(Schema.Boolean)
+  selfApproval: Schema.optionalKey(Schema.Boolean),
+  /**
+   * Whether an approver must be authenticated (default false): a name that is
+   * only claimed — `graphent approve --by`, `GRAPHENT_PRINCIPAL` — is refused
+   * ({@link ApproverNotAuthenticated}); approve through the HTTP API (the key's
+   * principal decides) or as the operating-system account running the CLI.
+   */
+  approvalsRequireAuthentication: Schema.optionalKey(Schema.Boolean)
 })
 
 /**

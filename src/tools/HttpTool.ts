@@ -4,22 +4,28 @@
  *
  * Guards, on by default:
  *
- * - **host allowlist** (`hosts`, required): the URL's host must be listed
- *   (`api.example.com`, `*.example.com` for subdomains, `*` for any host);
+ * - **allowlist** (`hosts`, required): the URL's scheme, host and port must
+ *   be listed: `api.example.com` (http and https on their default ports),
+ *   `https://api.example.com`, `127.0.0.1:8080`, `http://[::1]:9000`,
+ *   `*.example.com` for subdomains, `*` for any host; a port of `*` allows
+ *   every port;
  * - **no private networks**: every address the host resolves to is checked —
  *   loopback, private, link-local, cloud metadata, unspecified, multicast
  *   and reserved ranges are refused, whatever their spelling (`2130706433`,
  *   `0x7f000001`, `[::ffff:127.0.0.1]`, NAT64, 6to4), unless `allowAddresses`
- *   lists them (CIDR blocks);
+ *   lists them (CIDR blocks) — which opens addresses, not ports: the port
+ *   must still be allowed by a `hosts` entry;
  * - **redirects** are followed by the tool itself, each hop checked like the
- *   first; secret-bearing headers are dropped when a redirect leaves the origin;
+ *   first (scheme, host, port and addresses); secret-bearing headers are dropped when a redirect leaves the origin;
  * - **timeout** for the whole call (default 30 s), **response size cap**
  *   (default 1 MiB, checked on `Content-Length` and while reading);
  * - **retries only for idempotent methods** (GET, HEAD, OPTIONS, PUT, DELETE,
  *   or `idempotent: true`), on transport errors and 429/502/503/504.
  *
  * URL templates: `{name}` inserts a parameter percent-encoded (it cannot add a
- * path segment, a query or another host); `{+name}` inserts it as is (for a
+ * path segment, a query or another host; a value that would leave its path
+ * segment empty, `.` or `..` — `%2e%2e`, double-encoded, `．．`, `‥` — is
+ * refused with `HttpRequestFailed`, reason `argument`); `{+name}` inserts it as is (for a
  * parameter that is a whole URL or path — the host allowlist still applies).
  * Headers and query values may also use `{secret:NAME}`, a declared secret.
  *
@@ -48,6 +54,7 @@ import * as HttpClientRequest from "effect/http/HttpClientRequest"
 import type * as HttpClientResponse from "effect/http/HttpClientResponse"
 import * as UrlParams from "effect/http/UrlParams"
 import * as Redacted from "effect/Redacted"
+import * as Allowlist from "../internal/allowlist.js"
 import * as Ip from "../internal/ip.js"
 import * as Tool from "../services/Tool.js"
 
@@ -65,8 +72,10 @@ export class RequestBlocked extends Schema.TaggedError<RequestBlocked>()("Reques
   tool: Schema.String,
   /** The URL without its query (query values may hold secrets). */
   url: Schema.String,
-  reason: Schema.Literals(["scheme", "userinfo", "host", "address"]),
+  reason: Schema.Literals(["scheme", "userinfo", "host", "port", "address"]),
   host: Schema.String,
+  /** For `port`: the port the URL names (or its scheme's default). */
+  port: Schema.optionalKey(Schema.Number),
   /** For `address`: the address the host resolved to, and its range. */
   address: Schema.optionalKey(Schema.String),
   category: Schema.optionalKey(Schema.String),
@@ -82,6 +91,9 @@ export class RequestBlocked extends Schema.TaggedError<RequestBlocked>()("Reques
         return `${this.tool}: ${this.url}${via}: URLs with credentials (user:password@) are not allowed`
       case "host":
         return `${this.tool}: ${this.url}${via}: host ${this.host} is not in the tool's allowlist`
+      case "port":
+        return `${this.tool}: ${this.url}${via}: host ${this.host} is in the tool's allowlist, but not with this scheme ` +
+          `and port (${this.port}); an entry names them (\`https://${this.host}\`, \`${this.host}:${this.port}\`)`
       case "address":
         return `${this.tool}: ${this.url}${via}: host ${this.host} resolves to ${this.address} (${this.category}), ` +
           `which the tool may not reach`
@@ -202,27 +214,12 @@ const parseAllow = (tool: string, allow: ReadonlyArray<string>): ReadonlyArray<I
     return cidr
   })
 
-/** The host of a URL as the allowlist compares it: lowercase, no brackets, no trailing dot. */
-const hostOf = (url: URL): string => url.hostname.replace(/^\[|\]$/g, "").replace(/\.$/, "").toLowerCase()
-
-const hostAllowed = (host: string, hosts: ReadonlyArray<string>): boolean => {
-  const address = Ip.parse(host)
-  for (const pattern of hosts) {
-    if (pattern === "*") return true
-    const normalized = pattern.replace(/^\[|\]$/g, "").replace(/\.$/, "").toLowerCase()
-    if (normalized.startsWith("*.")) {
-      if (host.endsWith(normalized.slice(1)) && host.length > normalized.length - 1) return true
-      continue
-    }
-    if (normalized === host) return true
-    // An address in the list matches every spelling of it.
-    if (address !== undefined) {
-      const listed = Ip.parse(normalized)
-      if (listed !== undefined && Ip.format(listed) === Ip.format(address)) return true
-    }
-  }
-  return false
-}
+const parseHosts = (tool: string, hosts: ReadonlyArray<string>): ReadonlyArray<Allowlist.Entry> =>
+  hosts.map((text) => {
+    const entry = Allowlist.parseEntry(text)
+    if (typeof entry === "string") throw new Error(`graphent: tool "${tool}": hosts: ${JSON.stringify(text)}: ${entry}`)
+    return entry
+  })
 
 // ---------------------------------------------------------------------------
 // templates
@@ -257,6 +254,54 @@ const expand = (template: string, values: Expansion, encode: (text: string) => s
     if (/[\u0000-\u001f\u007f]/.test(text)) throw new TemplateError(`parameter ${name} contains control characters`)
     return plus === "+" ? text : encode(text)
   })
+
+/** Dots as URL parsers and Unicode normalization may read them (fullwidth, ideographic, halfwidth). */
+const dotLookalikes = /[\u3002\uff0e\uff61]/g
+
+/** Whether a path segment is, or may be read by a server as, `.` or `..` (percent-decoded any number of times, NFKC). */
+const isDotSegment = (segment: string): boolean => {
+  let text = segment
+  // Each decoding shortens the text, so this ends.
+  for (;;) {
+    const normalized = text.normalize("NFKC").replace(dotLookalikes, ".")
+    if (normalized === "." || normalized === "..") return true
+    let decoded: string
+    try {
+      decoded = decodeURIComponent(text)
+    } catch {
+      return false
+    }
+    if (decoded === text) return false
+    text = decoded
+  }
+}
+
+const encodedPlaceholder = /\{(?!\+)(?!secret:)[A-Za-z_][A-Za-z0-9_]*\}/
+
+/**
+ * Expands a URL template. A `{name}` in the path is encoded inside its
+ * segment, and a segment it would make empty, `.` or `..` (in any spelling a
+ * server may decode) is refused: a parameter can never add, remove or climb
+ * a segment.
+ */
+const expandUrl = (template: string, values: Expansion): string => {
+  const cut = template.search(/[?#]/)
+  const path = cut < 0 ? template : template.slice(0, cut)
+  const tail = cut < 0 ? "" : template.slice(cut)
+  const authorityEnd = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/]*/.exec(path)?.[0].length ?? 0
+  const segments = path.slice(authorityEnd).split("/").map((segment) => {
+    const expanded = expand(segment, values, encodeURIComponent)
+    if (encodedPlaceholder.test(segment) && (expanded === "" || isDotSegment(expanded))) {
+      const names = [...segment.matchAll(placeholder)].map((match) => match[3]).join(", ")
+      throw new TemplateError(
+        `parameter ${names} would make the path segment ${JSON.stringify(expanded)}: a parameter may not add, remove or climb a segment`
+      )
+    }
+    return expanded
+  })
+  return expand(path.slice(0, authorityEnd), values, encodeURIComponent) + segments.join("/") +
+    expand(tail, values, encodeURIComponent)
+}
 
 const usesSecret = (template: string): boolean => /\{secret:[A-Za-z_][A-Za-z0-9_]*\}/.test(template)
 
@@ -300,7 +345,11 @@ export interface Options<Params extends Schema.Top, Success extends Schema.Top> 
   readonly query?: Readonly<Record<string, string>> | undefined
   /** The JSON body; default: the parameters for POST, PUT and PATCH, none otherwise. */
   readonly body?: ((params: Params["Type"]) => unknown) | undefined
-  /** Hosts the tool may reach: `api.example.com`, `*.example.com`, an address, or `*` for any. */
+  /**
+   * What the tool may reach, entries `[scheme://]host[:port]`: `api.example.com` (http and https on
+   * their default ports only), `https://api.example.com`, `127.0.0.1:8080`, `http://[::1]:9000`,
+   * `*.example.com` (subdomains), `*` (any host), a port of `*` (any port).
+   */
   readonly hosts: ReadonlyArray<string>
   /** CIDR blocks the tool may reach although they are private (e.g. `10.1.0.0/16` for an internal API). */
   readonly allowAddresses?: ReadonlyArray<string> | undefined
@@ -417,6 +466,7 @@ export const make = <const Name extends string, Params extends Schema.Top, Succe
   const method = options.method ?? "GET"
   const success = (options.success ?? Schema.Unknown) as Success
   if (options.hosts.length === 0) throw new Error(`graphent: tool "${name}": hosts must list at least one host`)
+  const allowlist = parseHosts(name, options.hosts)
   const allow = parseAllow(name, options.allowAddresses ?? [])
   const declaredSecrets = new Set(options.secrets ?? [])
   const headerTemplates = Object.entries(options.headers ?? {})
@@ -442,12 +492,16 @@ export const make = <const Name extends string, Params extends Schema.Top, Succe
   /** The guards on one URL: scheme, credentials, host allowlist, every resolved address. */
   const check = (url: URL, redirect: boolean) =>
     Effect.gen(function*() {
-      const host = hostOf(url)
-      const blocked = (reason: RequestBlocked["reason"], extra: { address?: string; category?: string } = {}) =>
+      const host = Allowlist.normalizeHost(url.hostname)
+      const blocked = (reason: RequestBlocked["reason"], extra: { port?: number; address?: string; category?: string } = {}) =>
         new RequestBlocked({ tool: name, url: display(url), reason, host, redirect, ...extra })
       if (url.protocol !== "http:" && url.protocol !== "https:") return yield* blocked("scheme")
       if (url.username !== "" || url.password !== "") return yield* blocked("userinfo")
-      if (!hostAllowed(host, options.hosts)) return yield* blocked("host")
+      const verdict = Allowlist.check(allowlist, url)
+      if (verdict === "host") return yield* blocked("host")
+      if (verdict === "port") {
+        return yield* blocked("port", { port: url.port === "" ? Allowlist.defaultPort(url.protocol) : Number(url.port) })
+      }
       const literal = Ip.parse(host)
       const addresses = literal !== undefined
         ? [Ip.format(literal)]
@@ -498,7 +552,7 @@ export const make = <const Name extends string, Params extends Schema.Top, Succe
       let url: URL
       let headers: Record<string, string>
       try {
-        url = new URL(expand(options.url, values, encodeURIComponent))
+        url = new URL(expandUrl(options.url, values))
         for (const [param, template] of queryTemplates) {
           url.searchParams.append(param, expand(template, values, (text) => text))
         }
@@ -592,7 +646,7 @@ export const make = <const Name extends string, Params extends Schema.Top, Succe
     success,
     timeout: options.timeout ?? Duration.seconds(30),
     idempotent,
-    capabilities: [...new Set([...options.hosts.map((host) => `net:${host}`), ...(options.capabilities ?? [])])],
+    capabilities: [...new Set([...allowlist.map((entry) => `net:${entry.capability}`), ...(options.capabilities ?? [])])],
     secrets: [...declaredSecrets],
     handler: (params, context) =>
       idempotent

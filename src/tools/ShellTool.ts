@@ -14,8 +14,10 @@
  * - **working-directory jail**: the process runs in `root` (or the
  *   subdirectory named by the `cwd` parameter), and parameters declared as
  *   `paths` must stay inside it: absolute paths and `..` segments are
- *   refused, and symlinks are resolved (`realpath`) so a link pointing out of
- *   the jail is refused too; the process receives the resolved path;
+ *   refused, and every component is resolved — each symlink followed, also
+ *   a dangling one, links in link targets, `..` after a link — so a link
+ *   whose target leaves the jail is refused whether or not the target exists;
+ *   the process receives the resolved path;
  * - **scrubbed environment**: the child sees only `PATH`, the variables the
  *   tool declares (`env`, `passEnv`) and its secrets (`secretEnv`);
  * - **timeout that kills the process tree**: the child leads its own process
@@ -34,6 +36,7 @@
  */
 import * as fs from "node:fs"
 import * as nodePath from "node:path"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
@@ -221,17 +224,47 @@ const isExecutable = (file: string): boolean => {
 const inside = (root: string, candidate: string): boolean =>
   candidate === root || candidate.startsWith(root.endsWith(nodePath.sep) ? root : root + nodePath.sep)
 
-/** The real path of `target`, resolving its longest existing prefix (the rest may not exist yet). */
-const realpathLenient = (target: string): string => {
-  let existing = target
-  const rest: Array<string> = []
-  while (!fs.existsSync(existing)) {
-    const parent = nodePath.dirname(existing)
-    if (parent === existing) break
-    rest.unshift(nodePath.basename(existing))
-    existing = parent
+/** How long output is still read after the program exited (from background children that inherited it). */
+const outputDrain = Duration.millis(250)
+
+/** Symbolic links followed at most while resolving one path (Linux's own limit). */
+const maxLinks = 40
+
+/**
+ * The path `relative` names from the real directory `base`, every component
+ * resolved: each symbolic link is followed — also one whose target does not
+ * exist (a dangling link) and links inside link targets — and `..` applies to
+ * the resolved path. Components that do not exist are kept as written. Returns
+ * `undefined` on a link loop.
+ */
+const resolveComponents = (base: string, relative: string): string | undefined => {
+  const pending = relative.split(/[\\/]+/)
+  let resolved = base
+  let links = 0
+  while (pending.length > 0) {
+    const component = pending.shift()!
+    if (component === "" || component === ".") continue
+    if (component === "..") {
+      resolved = nodePath.dirname(resolved)
+      continue
+    }
+    const candidate = nodePath.join(resolved, component)
+    let stat: fs.Stats | undefined
+    try {
+      stat = fs.lstatSync(candidate)
+    } catch {
+      stat = undefined
+    }
+    if (stat === undefined || !stat.isSymbolicLink()) {
+      resolved = candidate
+      continue
+    }
+    if (++links > maxLinks) return undefined
+    const target = fs.readlinkSync(candidate)
+    pending.unshift(...target.split("/"))
+    if (nodePath.isAbsolute(target)) resolved = nodePath.parse(target).root
   }
-  return nodePath.join(fs.realpathSync(existing), ...rest)
+  return resolved
 }
 
 /**
@@ -300,9 +333,12 @@ export const make = <const Name extends string, Params extends Schema.Top>(
     if (value.split(/[\\/]+/).includes("..")) {
       return reject(parameter, "traversal", `${JSON.stringify(value)} contains a .. segment`)
     }
-    const resolved = realpathLenient(nodePath.resolve(base, value))
+    const resolved = resolveComponents(base, value)
+    if (resolved === undefined) {
+      return reject(parameter, "outside-jail", `${JSON.stringify(value)}: too many symbolic links (a loop?)`)
+    }
     if (!inside(root, resolved)) {
-      return reject(parameter, "outside-jail", `${JSON.stringify(value)} resolves outside the tool's folder (a symlink?)`)
+      return reject(parameter, "outside-jail", `${JSON.stringify(value)} resolves outside the tool's folder (through a symlink)`)
     }
     return resolved
   }
@@ -421,11 +457,16 @@ export const make = <const Name extends string, Params extends Schema.Top>(
           const handle = yield* command.pipe(
             Effect.mapError((error) => new ShellFailed({ tool: name, reason: "spawn", detail: error.message }))
           )
+          // A background child that inherited stdout or stderr keeps them open after the program exits:
+          // read them for a short while after the exit, then stop (the scope kills the whole group).
+          const exited = yield* Deferred.make<void>()
+          const drained = Deferred.await(exited).pipe(Effect.andThen(Effect.sleep(outputDrain)))
           const [stdout, stderr, exitCode] = yield* Effect.all([
-            collect(handle.stdout, "stdout"),
-            collect(handle.stderr, "stderr"),
+            collect(Stream.interruptWhen(handle.stdout, drained), "stdout"),
+            collect(Stream.interruptWhen(handle.stderr, drained), "stderr"),
             handle.exitCode.pipe(
-              Effect.mapError((error) => new ShellFailed({ tool: name, reason: "signal", detail: error.message }))
+              Effect.mapError((error) => new ShellFailed({ tool: name, reason: "signal", detail: error.message })),
+              Effect.tap(() => Deferred.succeed(exited, undefined))
             )
           ], { concurrency: "unbounded" })
           if (exitCode !== 0) {

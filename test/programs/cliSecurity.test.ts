@@ -1,6 +1,7 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import * as CliSecurity from "../../src/programs/cliSecurity.js"
 
@@ -141,6 +142,44 @@ describe("graphent run / approve / reject / audit", () => {
     assert.strictEqual(entries.length, 1)
     assert.strictEqual(entries[0].outcome, "denied")
   }, 120_000)
+
+  it("approvalsRequireAuthentication: --by and a GRAPHENT_PRINCIPAL other than the OS account are refused (exit 2), nothing decided", () => {
+    const account = os.userInfo().username
+    const strict = path.join(dir, "strict-policy.json")
+    const document = JSON.parse(fs.readFileSync(policyFile, "utf8"))
+    fs.writeFileSync(
+      strict,
+      JSON.stringify({ ...document, principals: { ...document.principals, [account]: ["lead"] }, approvalsRequireAuthentication: true })
+    )
+    const journal = path.join(dir, "strict.jsonl")
+    assert.strictEqual(graphent({ GRAPHENT_POLICY: strict, GRAPHENT_PRINCIPAL: "alice" }, "run", agentFile, "--record", journal).code, 3)
+    const before = fs.readFileSync(journal, "utf8")
+    // Every claimed name is refused — even the account's own name given with --by: a flag proves nothing.
+    const claims: Array<[Record<string, string>, Array<string>, string]> = [
+      [{}, ["--by", "bob"], "--by"],
+      [{}, ["--by", account], "--by"],
+      [{ GRAPHENT_PRINCIPAL: "bob" }, [], "GRAPHENT_PRINCIPAL"],
+      [{ GRAPHENT_PRINCIPAL: "bob" }, ["--by", "bob"], "--by"]
+    ]
+    for (const [index, [env, flags, source]] of claims.entries()) {
+      for (const command of index === 0 ? ["approve", "reject"] : ["approve"]) {
+        const refused = graphent({ GRAPHENT_POLICY: strict, ...env }, command, journal, "deploy", ...flags)
+        assert.strictEqual(refused.code, 2, refused.stderr)
+        assert.include(refused.stderr, `requires approvals from an authenticated principal`)
+        assert.include(refused.stderr, source)
+      }
+    }
+    assert.strictEqual(fs.readFileSync(journal, "utf8"), before, "nothing was decided")
+    assert.isFalse(fs.existsSync(marker))
+    // The operating-system account running the command is the authenticated approver.
+    const approved = graphent({ GRAPHENT_POLICY: strict, GRAPHENT_PRINCIPAL: "" }, "approve", journal, "deploy")
+    assert.strictEqual(approved.code, 0, approved.stderr)
+    assert.deepStrictEqual(
+      journalOf(journal).filter((event) => event._tag === "ApprovalDecided").map((event) => event.by),
+      [account]
+    )
+    fs.rmSync(marker)
+  }, 240_000)
 
   it("bad input: an invalid policy, a bad --since, approve without a policy", () => {
     const bad = path.join(dir, "bad-policy.json")

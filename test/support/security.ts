@@ -110,3 +110,11 @@ export const toolCause = (guarded: Guarded) => {
   if (error._tag !== "ToolFailed") throw new Error(`expected ToolFailed, got ${error._tag}: ${String(error.message)}`)
   return error.cause as { readonly _tag: string; readonly [key: string]: unknown }
 }
+
+/** A deterministic generator of numbers in [0, 1) (mulberry32), so a failing generated case can be reproduced from its seed. */
+export const random = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}

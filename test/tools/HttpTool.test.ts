@@ -14,7 +14,7 @@ const fetchAny = (options: { hosts?: ReadonlyArray<string>; allowAddresses?: Rea
   HttpTool.make("fetch", {
     description: "Fetches a URL",
     url: "{+url}",
-    hosts: options.hosts ?? ["*"],
+    hosts: options.hosts ?? ["*:*"],
     allowAddresses: options.allowAddresses,
     parameters: Schema.Struct({ url: Schema.String }),
     timeout: "5 seconds"
@@ -30,7 +30,7 @@ describe("HttpTool: requests", () => {
         query: { limit: "{limit}" },
         headers: { Authorization: "Bearer {secret:API_TOKEN}" },
         secrets: ["API_TOKEN"],
-        hosts: ["127.0.0.1"],
+        hosts: [server.origin],
         allowAddresses: ["127.0.0.1/32"],
         parameters: Schema.Struct({ owner: Schema.String, limit: Schema.Int }),
         success: Schema.Struct({ items: Schema.Array(Schema.Struct({ id: Schema.Number, title: Schema.String })) })
@@ -55,7 +55,7 @@ describe("HttpTool: requests", () => {
         url: `${server.origin}/items`,
         headers: { Authorization: "Bearer {secret:API_TOKEN}" },
         secrets: ["API_TOKEN"],
-        hosts: ["127.0.0.1"],
+        hosts: [server.origin],
         allowAddresses: ["127.0.0.1/32"],
         parameters: Schema.Struct({ title: Schema.String })
       })
@@ -159,7 +159,7 @@ describe("HttpTool: SSRF guards (typed error, audit entry, no request sent)", ()
         res.writeHead(302, { location: target })
         res.end()
       })
-      const tool = fetchAny({ hosts: ["127.0.0.1", "127.0.0.2", "169.254.169.254", "evil.test"], allowAddresses: ["127.0.0.1/32"] })
+      const tool = fetchAny({ hosts: ["127.0.0.1:*", "127.0.0.2:*", "169.254.169.254", "evil.test"], allowAddresses: ["127.0.0.1/32"] })
       for (const path of ["/to-internal", "/to-metadata"]) {
         const out = yield* guardedCall(tool, { url: `${allowed.origin}${path}` })
         const cause = toolCause(out)
@@ -168,7 +168,7 @@ describe("HttpTool: SSRF guards (typed error, audit entry, no request sent)", ()
         assert.isTrue(cause.redirect)
         assert.strictEqual(out.audit[0]!.outcome, "failed")
       }
-      const evil = yield* guardedCall(fetchAny({ hosts: ["127.0.0.1"], allowAddresses: ["127.0.0.1/32"] }), {
+      const evil = yield* guardedCall(fetchAny({ hosts: [`127.0.0.1:${allowed.port}`], allowAddresses: ["127.0.0.1/32"] }), {
         url: `${allowed.origin}/to-evil`
       })
       assert.strictEqual(toolCause(evil).reason, "host")
@@ -192,7 +192,7 @@ describe("HttpTool: SSRF guards (typed error, audit entry, no request sent)", ()
         url: `${first.origin}/start`,
         headers: { Authorization: "Bearer {secret:API_TOKEN}", "X-Trace": "t-1" },
         secrets: ["API_TOKEN"],
-        hosts: ["127.0.0.1"],
+        hosts: [first.origin, other.origin],
         allowAddresses: ["127.0.0.1/32"],
         parameters: Schema.Struct({})
       })
@@ -214,7 +214,7 @@ describe("HttpTool: SSRF guards (typed error, audit entry, no request sent)", ()
       const tool = HttpTool.make("loop", {
         description: "",
         url: `${loop.origin}/`,
-        hosts: ["127.0.0.1"],
+        hosts: [loop.origin],
         allowAddresses: ["127.0.0.1/32"],
         maxRedirects: 3,
         parameters: Schema.Struct({})
@@ -232,7 +232,7 @@ describe("HttpTool: limits", () => {
       url: `${origin}${path}`,
       response: "text",
       success: Schema.String,
-      hosts: ["127.0.0.1"],
+      hosts: [origin],
       allowAddresses: ["127.0.0.1/32"],
       maxResponseBytes: 64 * 1024,
       parameters: Schema.Struct({})
@@ -263,7 +263,7 @@ describe("HttpTool: limits", () => {
       const tool = HttpTool.make("slow", {
         description: "",
         url: `${server.origin}/`,
-        hosts: ["127.0.0.1"],
+        hosts: [server.origin],
         allowAddresses: ["127.0.0.1/32"],
         timeout: "300 millis",
         parameters: Schema.Struct({})
@@ -286,7 +286,7 @@ describe("HttpTool: limits", () => {
           description: "",
           method,
           url: `${server.origin}/`,
-          hosts: ["127.0.0.1"],
+          hosts: [server.origin],
           allowAddresses: ["127.0.0.1/32"],
           retry: Schedule.recurs(3),
           parameters: Schema.Struct({})
@@ -315,7 +315,7 @@ describe("HttpTool: limits", () => {
         HttpTool.make("decode", {
           description: "",
           url: `${server.origin}${path}`,
-          hosts: ["127.0.0.1"],
+          hosts: [server.origin],
           allowAddresses: ["127.0.0.1/32"],
           success: Schema.Struct({ n: Schema.Number }),
           parameters: Schema.Struct({})
@@ -329,7 +329,7 @@ describe("HttpTool.layerClient: the connect-time guard", () => {
   it.live("DNS rebinding: the tool's resolver said public, the connection resolves to loopback: refused", () =>
     Effect.gen(function*() {
       const server = yield* serve((_, res) => json(res, 200, { leaked: true }))
-      const tool = fetchAny({ hosts: ["rebind.test"] })
+      const tool = fetchAny({ hosts: [`rebind.test:${server.port}`] })
       // First answer public (the tool's check), then loopback (the socket's own lookup).
       const rebinding = ((_host: string, _options: unknown, callback: (e: null, a: Array<dns.LookupAddress>) => void) =>
         callback(null, [{ address: "127.0.0.1", family: 4 }])) as unknown as typeof dns.lookup

@@ -283,6 +283,47 @@ describe("ShellTool: environment, exit codes, limits", () => {
     }).pipe(Effect.ensuring(Effect.sync(area.cleanup)), Effect.provide(layer))
   })
 
+  it.live("background children left by a command are killed; those holding stdout/stderr open do not hold the call", () => {
+    const area = makeArea()
+    const pids = path.join(area.base, "bg-pids")
+    const isAlive = (pid: number) => {
+      try {
+        process.kill(pid, 0)
+        return !/^\d+ \(.*\) Z/.test(fs.readFileSync(`/proc/${pid}/stat`, "utf8"))
+      } catch {
+        return false
+      }
+    }
+    // Three kinds of leftovers: one holding stdout, one holding stderr, one ignoring SIGTERM with its output closed.
+    const script = [
+      "sleep 60 &",
+      `echo $! >> ${pids}`,
+      "sleep 60 1>&2 &",
+      `echo $! >> ${pids}`,
+      "(trap '' TERM; exec sleep 60) >/dev/null 2>&1 &",
+      `echo $! >> ${pids}`,
+      "echo done"
+    ].join("\n")
+    const tool = ShellTool.make("leave_children", {
+      description: "",
+      command: "/bin/sh",
+      args: ["-c", script],
+      parameters: Schema.Struct({}),
+      root: area.jail,
+      // Far below the children's 60 s: waiting for them would end in ToolTimeout instead of success.
+      timeout: "20 seconds",
+      killGrace: "300 millis"
+    })
+    return Effect.gen(function*() {
+      const out = yield* guardedCall(tool, {})
+      assert.strictEqual(out.exit._tag, "Success")
+      if (out.exit._tag === "Success") assert.deepStrictEqual(out.exit.value.result, { stdout: "done\n", stderr: "", exitCode: 0 })
+      const children = fs.readFileSync(pids, "utf8").trim().split("\n").map(Number)
+      assert.strictEqual(children.length, 3)
+      for (const pid of children) assert.isFalse(isAlive(pid), `background child ${pid} was killed`)
+    }).pipe(Effect.ensuring(Effect.sync(area.cleanup)), Effect.provide(layer))
+  })
+
   it.live("a command that is not installed, and declaration errors", () => {
     const area = makeArea()
     const missing = ShellTool.make("missing", {
