@@ -118,6 +118,8 @@ export * as ShellTool from "./tools/ShellTool.js"
 export * as Api from "./api/Api.js"
 /** @since 0.1.0 */
 export * as ApiAuth from "./api/Auth.js"
+/** @since 0.1.0 */
+export * as ApiEdge from "./api/Edge.js"
 
 // The HTTP server.
 /** @since 0.1.0 */
