@@ -24,8 +24,8 @@ import { AgentRuntime, type RunError, type RunResult } from "./AgentRuntime.js"
 import { type Decision, PlanInvalid } from "./Planner.js"
 import type { ErrorInfo, ModelRequest, RunEvent } from "./RunEvent.js"
 import * as Tool from "./Tool.js"
-import { executeLocal, Tools, type ToolsShape } from "./Tools.js"
-import type { ApprovalDecision, Principal } from "./Policy.js"
+import { executeLocal, type Registry, type ToolCall, type ToolOutput, Tools, type ToolsShape } from "./Tools.js"
+import type { ApprovalDecision, ApprovalRequired, Principal } from "./Policy.js"
 
 // ---------------------------------------------------------------------------
 // errors
@@ -349,6 +349,9 @@ const StepError = Schema.Union([
 ])
 const decodeStepError = Schema.decodeUnknownExit(StepError)
 
+/** What a tool call can fail with under a session. */
+type ToolsError = Tool.ToolError | ReplayDivergence | ResumeUnsafe | ApprovalRequired
+
 /**
  * Encodes a step's error for the journal, so replay can rebuild the same typed error.
  *
@@ -364,6 +367,14 @@ export const encodeStepError = (error: Tool.ToolError | PlanInvalid): ErrorInfo 
 
 /**
  * Builds a session over a recording.
+ *
+ * Every request is answered on its own key (a step id, a turn, a model call
+ * number, a value key), never through a flag for the whole run: a request the
+ * recording answers is answered from it, also after other requests of the run
+ * went live; a tool call that started and has no result runs again only if its
+ * tool is idempotent or the step is in `options.retry`; only requests the
+ * recording has never seen run live. The one exception is `update`, whose
+ * purpose is to re-record: from its first divergence on, it runs live.
  *
  * @since 0.1.0
  * @category constructors
@@ -383,21 +394,22 @@ export const makeSession = (
     const key = keyOf(event)
     if (key !== undefined) byKey.set(key, event)
   }
-  let live = false
+  /** Update mode only: the recording stopped answering at its first divergence. */
+  let rerecording = false
   let matched = 0
   let firstDivergence: ReplayDivergence | undefined
 
-  /** In update mode the first divergence switches the session to live; otherwise it is an error. */
+  /** In update mode the first divergence starts the re-recording; otherwise it is an error. */
   const diverge = (error: ReplayDivergence): Effect.Effect<void, ReplayDivergence> => {
     if (mode !== "update") return Effect.fail(error)
-    live = true
-    firstDivergence = error
+    rerecording = true
+    firstDivergence ??= error
     return Effect.void
   }
-  /** Nothing recorded for this request: an error for a strict replay, the point where resume goes live. */
-  const unrecorded = (kind: ReplayDivergence["kind"], at: string, requested: unknown) =>
-    mode === "replay"
-      ? Effect.fail(
+  /** Nothing recorded for this request: an error for a strict replay; otherwise the request runs live. */
+  const unrecorded = (kind: ReplayDivergence["kind"], at: string, requested: unknown): Effect.Effect<void, ReplayDivergence> => {
+    if (mode === "replay") {
+      return Effect.fail(
         new ReplayDivergence({
           index: recording.events.length,
           kind,
@@ -407,9 +419,11 @@ export const makeSession = (
           diff: [`the new run asks for ${describeRequest(kind, at)}, which the recording does not have`]
         })
       )
-      : Effect.sync(() => {
-        live = true
-      })
+    }
+    // An update that asks for more than the recording holds re-records from here.
+    if (mode === "update") rerecording = true
+    return Effect.void
+  }
 
   const compare = (
     kind: ReplayDivergence["kind"],
@@ -428,87 +442,103 @@ export const makeSession = (
       : diverge(new ReplayDivergence({ index, kind, at, recorded: json(recorded), requested: json(normalized), diff: lines }))
   }
 
-  const tools: ToolsShape = {
-    execute: (registry, call, context, defaults) => {
-      if (live) return execute(registry, call, context, defaults)
-      const started = recording.started.get(call.stepId)
-      if (started === undefined) {
-        return Effect.flatMap(unrecorded("step", call.stepId, { tool: call.tool, args: call.args }), () =>
-          execute(registry, call, context, defaults))
-      }
-      return compare("step", call.stepId, started.index, { tool: started.tool, args: started.args }, {
-        tool: call.tool,
-        args: call.args
-      }).pipe(
-        Effect.flatMap(() => {
-          if (live) return execute(registry, call, context, defaults)
-          const outcome = recording.outcomes.get(call.stepId)?.event
-          if (outcome?._tag === "StepSucceeded") {
-            const entry = registry.entries.get(call.tool)
-            const decoded = entry === undefined ? undefined : entry.decodeResult(outcome.result)
-            if (decoded?._tag === "Success") return Effect.succeed({ value: decoded.value, result: outcome.result })
-            // Update mode re-records from here: run the step live.
-            return diverge(
-              new ReplayDivergence({
-                index: recording.outcomes.get(call.stepId)!.index,
-                kind: "step",
-                at: call.stepId,
-                recorded: json(outcome.result),
-                requested: "null",
-                diff: [`the recorded result no longer decodes with the success schema of tool "${call.tool}"`]
-              })
-            ).pipe(Effect.flatMap(() => execute(registry, call, context, defaults)))
-          }
-          if (outcome?._tag === "StepFailed") {
-            const rebuilt = outcome.error.data === undefined ? undefined : decodeStepError(outcome.error.data)
-            if (rebuilt?._tag === "Success" && rebuilt.value._tag !== "PlanInvalid") return Effect.fail(rebuilt.value)
-            return Effect.fail(
-              new Tool.ToolFailed({
-                tool: call.tool,
-                stepId: call.stepId,
-                reason: outcome.error.message,
-                defect: false,
-                cause: outcome.error
-              })
-            )
-          }
-          // Waited for approval: the tool did not run, so it is asked again (the executor checks the decision).
-          if (recording.approvalRequested.has(call.stepId) && mode !== "replay") {
-            live = true
-            return execute(registry, call, context, defaults)
-          }
-          // Started, never finished: the crash happened during this call.
-          if (mode === "replay") {
-            return Effect.fail(
-              new ReplayDivergence({
-                index: started.index,
-                kind: "step",
-                at: call.stepId,
-                recorded: "null",
-                requested: json({ tool: call.tool, args: call.args }),
-                diff: [`step "${call.stepId}" started but its result was not recorded`]
-              })
-            )
-          }
-          live = true
-          const entry = registry.entries.get(call.tool)
-          if (assumeDone.has(call.stepId)) {
-            return Effect.fail(
-              new Tool.ToolFailed({
-                tool: call.tool,
-                stepId: call.stepId,
-                reason: "interrupted by a crash; assumed done, its result is unknown",
-                defect: false,
-                cause: null
-              })
-            )
-          }
-          if (entry?.tool.idempotent === true || retry.has(call.stepId)) {
-            return execute(registry, call, context, defaults)
-          }
-          return Effect.fail(new ResumeUnsafe({ stepId: call.stepId, tool: call.tool, args: json(call.args) }))
+  /** A recorded result, decoded again with the tool's success Schema (update re-records a result that no longer decodes). */
+  const answerSucceeded = (
+    registry: Registry,
+    call: ToolCall,
+    outcome: { readonly index: number; readonly event: Extract<RunEvent, { readonly _tag: "StepSucceeded" }> },
+    live: Effect.Effect<ToolOutput, ToolsError, unknown>
+  ): Effect.Effect<ToolOutput, ToolsError, unknown> => {
+    const entry = registry.entries.get(call.tool)
+    const decoded = entry === undefined ? undefined : entry.decodeResult(outcome.event.result)
+    if (decoded?._tag === "Success") return Effect.succeed({ value: decoded.value, result: outcome.event.result })
+    return Effect.flatMap(
+      diverge(
+        new ReplayDivergence({
+          index: outcome.index,
+          kind: "step",
+          at: call.stepId,
+          recorded: json(outcome.event.result),
+          requested: "null",
+          diff: [`the recorded result no longer decodes with the success schema of tool "${call.tool}"`]
+        })
+      ),
+      () => live
+    )
+  }
+
+  /** A recorded failure, rebuilt with its own class where the journal kept its data. */
+  const answerFailed = (call: ToolCall, error: ErrorInfo): Effect.Effect<never, Tool.ToolError> => {
+    const rebuilt = error.data === undefined ? undefined : decodeStepError(error.data)
+    if (rebuilt?._tag === "Success" && rebuilt.value._tag !== "PlanInvalid") return Effect.fail(rebuilt.value)
+    return Effect.fail(
+      new Tool.ToolFailed({ tool: call.tool, stepId: call.stepId, reason: error.message, defect: false, cause: error })
+    )
+  }
+
+  /** The call started and the recording has no result for it: the crash happened during the call. */
+  const inFlight = (
+    registry: Registry,
+    call: ToolCall,
+    startedAt: number,
+    live: Effect.Effect<ToolOutput, ToolsError, unknown>
+  ): Effect.Effect<ToolOutput, ToolsError, unknown> => {
+    // Waited for approval: the tool did not run, so it is asked again (the executor checks the decision).
+    if (recording.approvalRequested.has(call.stepId) && mode !== "replay") return live
+    if (mode === "replay") {
+      return Effect.fail(
+        new ReplayDivergence({
+          index: startedAt,
+          kind: "step",
+          at: call.stepId,
+          recorded: "null",
+          requested: json({ tool: call.tool, args: call.args }),
+          diff: [`step "${call.stepId}" started but its result was not recorded`]
         })
       )
+    }
+    if (assumeDone.has(call.stepId)) {
+      return Effect.fail(
+        new Tool.ToolFailed({
+          tool: call.tool,
+          stepId: call.stepId,
+          reason: "interrupted by a crash; assumed done, its result is unknown",
+          defect: false,
+          cause: null
+        })
+      )
+    }
+    if (registry.entries.get(call.tool)?.tool.idempotent === true || retry.has(call.stepId)) return live
+    return Effect.fail(new ResumeUnsafe({ stepId: call.stepId, tool: call.tool, args: json(call.args) }))
+  }
+
+  const tools: ToolsShape = {
+    execute: (registry, call, context, defaults) => {
+      if (rerecording) return execute(registry, call, context, defaults)
+      const live = Effect.suspend(() => execute(registry, call, context, defaults))
+      const started = recording.started.get(call.stepId)
+      const outcome = recording.outcomes.get(call.stepId)
+      const answer = (): Effect.Effect<ToolOutput, ToolsError, unknown> => {
+        if (rerecording) return live
+        // A result in the recording answers the call, whatever else has gone live.
+        if (outcome?.event._tag === "StepSucceeded") {
+          return answerSucceeded(registry, call, outcome as Parameters<typeof answerSucceeded>[2], live)
+        }
+        if (outcome?.event._tag === "StepFailed") return answerFailed(call, outcome.event.error)
+        return started === undefined ? live : inFlight(registry, call, started.index, live)
+      }
+      if (started !== undefined) {
+        return Effect.flatMap(
+          compare("step", call.stepId, started.index, { tool: started.tool, args: started.args }, {
+            tool: call.tool,
+            args: call.args
+          }),
+          answer
+        )
+      }
+      // A result whose start was lost (the tail of a journal written concurrently) still answers the call.
+      if (outcome !== undefined && outcome.event._tag !== "StepSkipped") return answer()
+      return Effect.flatMap(unrecorded("step", call.stepId, { tool: call.tool, args: call.args }), answer)
     }
   }
 
@@ -517,28 +547,28 @@ export const makeSession = (
     recording,
     tools,
     model: (call, request) => {
-      if (live) return Effect.succeed(undefined)
+      if (rerecording) return Effect.succeed(undefined)
       const recorded = recording.modelCalls.get(call)
       if (recorded === undefined) return Effect.as(unrecorded("model", String(call), request), undefined)
       return compare("model", String(call), recorded.index, recorded.event.request, request).pipe(
-        Effect.map(() => live ? undefined : recorded.event)
+        Effect.map(() => rerecording ? undefined : recorded.event)
       )
     },
     value: (turn, key) => {
-      if (live) return Effect.succeed(undefined)
+      if (rerecording) return Effect.succeed(undefined)
       const recorded = recording.values.get(`${turn}:${key}`)
       if (recorded === undefined) return Effect.as(unrecorded("value", `${turn}:${key}`, { key }), undefined)
       return Effect.succeed(recorded.event)
     },
     decision: (turn, decision) => {
-      if (live) return Effect.void
+      if (rerecording) return Effect.void
       const recorded = recording.decisions.get(turn)
       return recorded === undefined
         ? unrecorded("decision", String(turn), decision)
         : compare("decision", String(turn), recorded.index, recorded.decision, decision)
     },
     outcome: (outcome) => {
-      if (live) return Effect.void
+      if (rerecording) return Effect.void
       const end = recording.end
       const recorded = end === undefined
         ? undefined
@@ -552,13 +582,13 @@ export const makeSession = (
       return compare("outcome", "end", end!.index, recorded, requested)
     },
     recorded: (event) => {
-      if (live) return undefined
+      if (rerecording) return undefined
       const key = keyOf(event)
       const found = key === undefined ? undefined : byKey.get(key)
       if (found !== undefined) matched++
       return found
     },
-    isLive: () => live,
+    isLive: () => rerecording,
     matched: () => matched,
     divergence: () => firstDivergence
   }
