@@ -43,13 +43,15 @@ import {
   AgentSetupFailed,
   type IndexedEvent,
   type ListQuery,
-  type RunInfo,
+  type Resolution,
   ResolutionInvalid,
+  type RunInfo,
   RunNotFound,
   Runs,
   RunsOverloaded,
   type RunsShape,
   type StartRun,
+  type StepInFlight,
   summarize
 } from "../services/Runs.js"
 import * as Tool from "../services/Tool.js"
@@ -175,6 +177,8 @@ interface Record_ {
   fiber: Fiber.Fiber<void> | undefined
   /** Set when the API cancels it: a run cancelled before it began is settled as such. */
   cancelled: boolean
+  /** Of a `needs-attention` run: the resolutions given so far, by step. */
+  resolutions: Map<string, Resolution>
 }
 
 interface Compiled {
@@ -220,6 +224,38 @@ const errorOf = (cause: Cause.Cause<unknown>): ErrorInfo => {
   }
   return { _tag: "Defect", message: Tool.describeFailure(Cause.squash(cause)) }
 }
+
+/**
+ * The steps of a journal that started and have no result, whose tool is not
+ * idempotent (and that did not wait for approval, where the tool never ran):
+ * in flight when the process died, so running them again might repeat an effect.
+ */
+const inFlight = (agent: Agent<unknown>, events: ReadonlyArray<RunEvent>) => {
+  const idempotent = new Set(agent.tools.filter((tool) => tool.idempotent).map((tool) => tool.name))
+  const steps: Array<{ readonly stepId: string; readonly tool: string; readonly args: string }> = []
+  const results = new Set<string>()
+  for (const event of events) {
+    if (event._tag === "StepSucceeded" || event._tag === "StepFailed" || event._tag === "StepSkipped") results.add(event.stepId)
+    if (event._tag === "ApprovalRequested") results.add(event.stepId)
+  }
+  for (const event of events) {
+    if (event._tag !== "StepStarted" || results.has(event.stepId) || idempotent.has(event.tool)) continue
+    if (steps.some((step) => step.stepId === event.stepId)) continue
+    steps.push({ stepId: event.stepId, tool: event.tool, args: JSON.stringify(event.args) ?? "null" })
+  }
+  return steps
+}
+
+/** How the API shows a step in flight, with what to do about it. */
+const stepInFlight = (
+  runId: string,
+  step: { readonly stepId: string; readonly tool: string; readonly args: string }
+): StepInFlight => ({
+  ...step,
+  message: `step "${step.stepId}" (tool "${step.tool}", args ${step.args}) started before its process stopped, and its ` +
+    `result was not recorded; "${step.tool}" is not idempotent. If its effect happened, POST ` +
+    `/v1/runs/${runId}/steps/${step.stepId}/assume-done; if it did not, POST /v1/runs/${runId}/steps/${step.stepId}/retry.`
+})
 
 /** The step a resume stopped at: in flight at a crash, and not safe to run again. */
 const resumeUnsafeOf = (cause: Cause.Cause<unknown>): Replay.ResumeUnsafe | undefined => {
@@ -308,7 +344,7 @@ export const make = <R>(
       const known = yield* journal.runs
       for (const runId of known.slice(-restore)) {
         const info = summarize(yield* journal.read(runId))
-        if (info !== undefined) records.set(runId, { info, live: undefined, fiber: undefined, cancelled: false })
+        if (info !== undefined) records.set(runId, { info, live: undefined, fiber: undefined, cancelled: false, resolutions: new Map() })
       }
     }
 
@@ -361,7 +397,7 @@ export const make = <R>(
             finishedAt: clock.currentTimeMillisUnsafe(),
             ...(error === undefined || unsafe !== undefined ? {} : { error }),
             ...(unsafe === undefined ? {} : {
-              attention: { stepId: unsafe.stepId, tool: unsafe.tool, args: unsafe.args, message: unsafe.message }
+              attention: [stepInFlight(rest.id, { stepId: unsafe.stepId, tool: unsafe.tool, args: unsafe.args })]
             }),
             events: live.events.length
           }
@@ -421,7 +457,8 @@ export const make = <R>(
         },
         live,
         fiber: undefined,
-        cancelled: false
+        cancelled: false,
+        resolutions: new Map()
       }
       records.set(run.runId, record)
       const budget = budgetFor(compiled.agent, run.budget)
@@ -452,7 +489,7 @@ export const make = <R>(
       const known = records.get(info.id)
       const live = new Live()
       for (const event of events) live.publish(event)
-      const record: Record_ = known ?? { info, live, fiber: undefined, cancelled: false }
+      const record: Record_ = known ?? { info, live, fiber: undefined, cancelled: false, resolutions: new Map() }
       record.info = { ...info, ...(known === undefined ? {} : { createdAt: known.info.createdAt }), status: "queued" }
       record.live = live
       record.cancelled = false
@@ -526,6 +563,36 @@ export const make = <R>(
         )
       })
 
+    /**
+     * Resumes a journaled run, unless steps were in flight when its process
+     * died that only a human can settle: then it needs attention, and nothing
+     * runs until each of them is resolved (so no step runs while another
+     * stops the run).
+     */
+    const resume = (events: ReadonlyArray<RunEvent>, compiled: Compiled, record: Record_ | undefined) => {
+      const runId = events[0]!.runId
+      const resolutions = record?.resolutions ?? new Map<string, Resolution>()
+      const waiting = inFlight(compiled.agent, events).filter((step) => !resolutions.has(step.stepId))
+      if (waiting.length > 0) {
+        const { awaiting: _, ...info } = summarize(events)!
+        const held: Record_ = record ?? { info, live: undefined, fiber: undefined, cancelled: false, resolutions }
+        held.info = {
+          ...info,
+          ...(record === undefined ? {} : { createdAt: record.info.createdAt }),
+          status: "needs-attention",
+          attention: waiting.map((step) => stepInFlight(runId, step))
+        }
+        records.set(runId, held)
+        return Effect.succeed(infoOf(held))
+      }
+      const pick = (resolution: Resolution) =>
+        [...resolutions].filter(([, given]) => given === resolution).map(([stepId]) => stepId)
+      const options = { runId, retry: pick("retry"), assumeDone: pick("assume-done") }
+      // Given once: if this resume stops again, its steps are asked about again.
+      resolutions.clear()
+      return reopen(events, compiled, Replay.resume(compiled.agent, events, options))
+    }
+
     const resolve: RunsShape["resolve"] = (runId, stepId, resolution) =>
       Effect.gen(function*() {
         const invalid = (reason: string) => new ResolutionInvalid({ runId, stepId, reason })
@@ -535,15 +602,15 @@ export const make = <R>(
           return yield* invalid("the run does not need attention")
         }
         if (known.info.status !== "needs-attention") return yield* invalid(`the run is ${known.info.status}, not needs-attention`)
-        if (known.info.attention?.stepId !== stepId) {
-          return yield* invalid(`the step that needs attention is "${known.info.attention?.stepId}"`)
+        const waiting = known.info.attention ?? []
+        if (!waiting.some((step) => step.stepId === stepId)) {
+          return yield* invalid(`the steps that need attention are: ${waiting.map((step) => step.stepId).join(", ")}`)
         }
         const compiled = agents.get(known.info.agent)
         if (compiled === undefined) return yield* new AgentNotFound({ agent: known.info.agent, available: names })
         if (isFull()) return yield* new RunsOverloaded({ running, queued, retryAfterSeconds })
-        const events = yield* journal.read(runId)
-        const options = resolution === "retry" ? { runId, retry: [stepId] } : { runId, assumeDone: [stepId] }
-        return yield* reopen(events, compiled, Replay.resume(compiled.agent, events, options))
+        known.resolutions.set(stepId, resolution)
+        return yield* resume(yield* journal.read(runId), compiled, known)
       })
 
     /**
@@ -565,7 +632,8 @@ export const make = <R>(
             info: { ...summary, createdAt: run.acceptedAt },
             live: undefined,
             fiber: undefined,
-            cancelled: false
+            cancelled: false,
+            resolutions: new Map()
           })
           if (summary.status !== "paused") yield* settle(run.runId, "ended")
         } else if (compiled === undefined) {
@@ -573,7 +641,7 @@ export const make = <R>(
         } else if (summary === undefined) {
           yield* runFresh(run, compiled)
         } else {
-          yield* reopen(events, compiled, Replay.resume(compiled.agent, events, { runId: run.runId }))
+          yield* resume(events, compiled, undefined)
         }
       }
     })

@@ -56,6 +56,27 @@ export const RunStatus = Schema.Literals([
 export type RunStatus = typeof RunStatus.Type
 
 /**
+ * A step that started before a crash, whose result was never recorded, and
+ * whose tool is not idempotent: only a human can tell whether it took effect.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const StepInFlight = Schema.Struct({
+  stepId: Schema.String,
+  tool: Schema.String,
+  /** The call's arguments, as JSON. */
+  args: Schema.String,
+  message: Schema.String
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type StepInFlight = typeof StepInFlight.Type
+
+/**
  * A run as the API shows it.
  *
  * @since 0.1.0
@@ -90,17 +111,12 @@ export const RunInfo = Schema.Struct({
     principal: Schema.String
   }))),
   /**
-   * Of a `needs-attention` run: the step that was in flight when its process
-   * died. Resolve it with `POST /v1/runs/:id/steps/:step/retry` (it did not
-   * take effect) or `/assume-done` (it did).
+   * Of a `needs-attention` run: the steps that were in flight when its
+   * process died and still wait for a human's word. Resolve each with `POST
+   * /v1/runs/:id/steps/:step/retry` (it did not take effect) or
+   * `/assume-done` (it did); the run goes on once all are resolved.
    */
-  attention: Schema.optionalKey(Schema.Struct({
-    stepId: Schema.String,
-    tool: Schema.String,
-    /** The call's arguments, as JSON. */
-    args: Schema.String,
-    message: Schema.String
-  })),
+  attention: Schema.optionalKey(Schema.Array(StepInFlight)),
   /** Events journaled so far. */
   events: Schema.Number
 })
@@ -421,9 +437,9 @@ export interface RunsShape {
     approver: Principal
   ) => Effect.Effect<RunInfo, RunNotFound | AgentNotFound | ApprovalInvalid | RunsOverloaded | JournalError>
   /**
-   * Resumes a `needs-attention` run past its step: `retry` runs the step
-   * again, `assume-done` takes it as done. The run continues in the
-   * background, queued like a new run.
+   * Resolves a step of a `needs-attention` run: `retry` runs it again,
+   * `assume-done` takes it as done. Once every step in its `attention` is
+   * resolved, the run goes on in the background, queued like a new run.
    */
   readonly resolve: (
     runId: string,
