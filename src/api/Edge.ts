@@ -143,8 +143,8 @@ interface KnownRoute {
 const patternOf = (path: string) =>
   new RegExp(`^${path.replace(/\/$/, "").replace(/:[^/]+/g, "[^/]+").replace(/\./g, "\\.")}/?$`)
 
-/** The API's endpoints, plus the documents served beside them. */
-const knownRoutes: ReadonlyArray<KnownRoute> = [
+/** The API's endpoints, plus the documents served beside them (`GET` only). */
+const routesOf = (documents: ReadonlyArray<string>): ReadonlyArray<KnownRoute> => [
   ...Object.values(Api.groups).flatMap((group) =>
     Object.values(group.endpoints).map((endpoint): KnownRoute => ({
       method: endpoint.method,
@@ -152,15 +152,15 @@ const knownRoutes: ReadonlyArray<KnownRoute> = [
       mediaTypes: [...endpoint.payload.keys()]
     }))
   ),
-  ...["/openapi.json", "/", "/viewer.js", "/viewer.css"].map((path) => ({ method: "GET", pattern: patternOf(path), mediaTypes: [] }))
+  ...documents.map((path) => ({ method: "GET", pattern: patternOf(path), mediaTypes: [] }))
 ]
 
-const routeOf = (method: string, path: string) =>
-  knownRoutes.find((route) => route.method === method && route.pattern.test(path))
+const routeOf = (routes: ReadonlyArray<KnownRoute>, method: string, path: string) =>
+  routes.find((route) => route.method === method && route.pattern.test(path))
 
 /** The methods a path is served with (`HEAD` with `GET`). */
-const methodsOf = (path: string): ReadonlyArray<string> => {
-  const methods = new Set(knownRoutes.filter((route) => route.pattern.test(path)).map((route) => route.method))
+const methodsOf = (routes: ReadonlyArray<KnownRoute>, path: string): ReadonlyArray<string> => {
+  const methods = new Set(routes.filter((route) => route.pattern.test(path)).map((route) => route.method))
   if (methods.has("GET")) methods.add("HEAD")
   return [...methods]
 }
@@ -190,7 +190,7 @@ const badEncoding = (raw: string, separators: RegExp): string | undefined => {
 const mediaTypeOf = (contentType: string | undefined) => contentType?.split(";")[0]?.trim().toLowerCase() ?? ""
 
 /** Why the request is refused before routing, as an answer; `undefined` when it may go on. */
-const refusal = (request: HttpServerRequest.HttpServerRequest, limits: Limits) => {
+const refusal = (request: HttpServerRequest.HttpServerRequest, limits: Limits, routes: ReadonlyArray<KnownRoute>) => {
   const url = request.url
   const urlBytes = Buffer.byteLength(url)
   if (urlBytes > limits.maxUrlBytes) {
@@ -226,7 +226,7 @@ const refusal = (request: HttpServerRequest.HttpServerRequest, limits: Limits) =
     })
   }
   const hasBody = (declared !== undefined && declared > 0) || request.headers["transfer-encoding"] !== undefined
-  const route = routeOf(request.method, path)
+  const route = routeOf(routes, request.method, path)
   const accepted = route === undefined || route.mediaTypes.length === 0 ? ["application/json"] : route.mediaTypes
   if ((hasBody || (route !== undefined && route.mediaTypes.length > 0)) && !accepted.includes(mediaTypeOf(request.headers["content-type"]))) {
     const given = request.headers["content-type"]
@@ -255,9 +255,9 @@ const withErrorBody = (response: HttpServerResponse.HttpServerResponse) =>
       headers: response.headers
     })
 
-const notFound = (request: HttpServerRequest.HttpServerRequest) => {
+const notFound = (request: HttpServerRequest.HttpServerRequest, routes: ReadonlyArray<KnownRoute>) => {
   const path = request.url.split("?")[0] ?? request.url
-  const allowed = methodsOf(path)
+  const allowed = methodsOf(routes, path)
   return allowed.length === 0
     ? errorResponse(404, `no route for ${request.method} ${path.slice(0, 200)}`)
     : errorResponse(405, `${request.method} is not allowed on ${path.slice(0, 200)}; allowed: ${allowed.join(", ")}`, {
@@ -267,10 +267,14 @@ const notFound = (request: HttpServerRequest.HttpServerRequest) => {
 }
 
 /** A failure of the app: its own answer when it has one (e.g. a body too large: 413), else `500`. */
-const answerFailure = (request: HttpServerRequest.HttpServerRequest, cause: Cause.Cause<unknown>) => {
+const answerFailure = (
+  request: HttpServerRequest.HttpServerRequest,
+  cause: Cause.Cause<unknown>,
+  routes: ReadonlyArray<KnownRoute>
+) => {
   const failure = Cause.squash(cause)
   if ((failure as { readonly reason?: { readonly _tag?: unknown } })?.reason?._tag === "RouteNotFound") {
-    return Effect.succeed(notFound(request))
+    return Effect.succeed(notFound(request, routes))
   }
   if (HttpServerRespondable.isRespondable(failure)) {
     return Effect.map(HttpServerRespondable.toResponse(failure), (response) =>
@@ -289,24 +293,39 @@ const answerFailure = (request: HttpServerRequest.HttpServerRequest, cause: Caus
  * @since 0.1.0
  * @category layers
  */
-export const layer = (limits: Limits = defaultLimits): Layer.Layer<never, never, HttpRouter.HttpRouter> =>
-  HttpRouter.middleware((app) =>
+export const layer = (
+  limits: Limits = defaultLimits,
+  options: {
+    /** Paths served with `GET` beside the API (the OpenAPI document, the viewer's files), for 404 versus 405. */
+    readonly documents?: ReadonlyArray<string> | undefined
+  } = {}
+): Layer.Layer<never, never, HttpRouter.HttpRouter> => {
+  const routes = routesOf(options.documents ?? [])
+  return HttpRouter.middleware((app) =>
     Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-      const refused = refusal(request, limits)
+      const refused = refusal(request, limits, routes)
       if (refused !== undefined) return Effect.succeed(refused)
       return app.pipe(
         Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(limits.maxBodyBytes)),
-        Effect.catchCause((cause) => Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : answerFailure(request, cause)),
+        Effect.catchCause((cause) =>
+          Cause.hasInterruptsOnly(cause) ? Effect.failCause(cause) : answerFailure(request, cause, routes)
+        ),
         Effect.map(withErrorBody)
       )
     }), { global: true })
+}
 
 // ---------------------------------------------------------------------------
 // Node's side
 // ---------------------------------------------------------------------------
 
+/** Sockets already answered: Node reports each further chunk a failed parser sees as another error. */
+const answered = new WeakSet<Duplex>()
+
 /** Answers on a raw socket, then closes it once the client has it (reading what it still sends meanwhile). */
 const answerOnSocket = (socket: Duplex, status: number, message: string) => {
+  if (answered.has(socket)) return
+  answered.add(socket)
   if (!socket.writable) return socket.destroy()
   const body = errorBody(status, message)
   socket.on("error", () => socket.destroy())
@@ -331,8 +350,8 @@ const answerOnSocket = (socket: Duplex, status: number, message: string) => {
  */
 export const nodeServer = (limits: Limits = defaultLimits) => (): Server => {
   const server = createServer({ maxHeaderSize: Math.max(16 * 1024, 4 * (limits.maxUrlBytes + limits.maxHeaderBytes)) })
-  // One more than the limit: the edge sees that there were too many (Node drops those beyond).
-  server.maxHeadersCount = limits.maxHeaders + 1
+  // Counted by the edge (Node would refuse or drop those beyond its own count); the byte cap bounds them.
+  server.maxHeadersCount = 0
   server.on("clientError", (error: Error & { readonly code?: string; readonly rawPacket?: Buffer }, socket: Duplex) => {
     switch (error.code) {
       case "ECONNRESET":

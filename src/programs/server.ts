@@ -210,7 +210,9 @@ export const layer = (
   options: Options = {}
 ): Layer.Layer<HttpServer.HttpServer, ServeError, Runs | Authorization> => {
   const limits: Edge.Limits = { ...Edge.defaultLimits, ...options.limits }
-  const routes = Layer.merge(options.viewer === false ? apiRoutes : Layer.merge(apiRoutes, viewerRoutes), Edge.layer(limits))
+  const viewer = options.viewer !== false
+  const documents = ["/openapi.json", ...(viewer ? Object.keys(viewerFiles) : [])]
+  const routes = Layer.merge(viewer ? Layer.merge(apiRoutes, viewerRoutes) : apiRoutes, Edge.layer(limits, { documents }))
   return HttpRouter.serve(routes, {
     disableLogger: options.logRequests !== true,
     disableListenLog: true,

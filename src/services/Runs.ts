@@ -151,6 +151,14 @@ const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 
 const unpairedSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
 
+/** Why a store could not keep `text`, if it could not. */
+const textProblem = (text: string): string | undefined =>
+  text.includes("\u0000")
+    ? "must not contain a NUL character (U+0000)"
+    : unpairedSurrogate.test(text)
+    ? "must be valid Unicode (it holds an unpaired surrogate)"
+    : undefined
+
 /**
  * Text a store can keep: no NUL character (PostgreSQL rejects it in `text`
  * and `jsonb`) and no unpaired UTF-16 surrogate (not valid Unicode, so not
@@ -159,13 +167,7 @@ const unpairedSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF
  * @since 0.1.0
  * @category models
  */
-export const Text = Schema.String.check(Schema.makeFilter((text: string) =>
-  text.includes("\u0000")
-    ? "must not contain a NUL character (U+0000)"
-    : unpairedSurrogate.test(text)
-    ? "must be valid Unicode (it holds an unpaired surrogate)"
-    : undefined
-))
+export const Text = Schema.String.check(Schema.makeFilter(textProblem))
 
 /** The longest id: of a run, a step or a thread. */
 export const maxIdLength = 128
@@ -211,7 +213,14 @@ export const StartRun = Schema.Struct({
   threadId: Schema.optionalKey(Id),
   budget: Schema.optionalKey(BudgetRequest),
   /** Free-form facts recorded in the run's `RunStarted` event. */
-  metadata: Schema.optionalKey(Schema.Record(Text, Text))
+  metadata: Schema.optionalKey(
+    Schema.Record(Schema.String, Text).check(Schema.makeFilter((metadata) =>
+      Object.keys(metadata).flatMap((key) => {
+        const problem = textProblem(key)
+        return problem === undefined ? [] : [{ path: [key], issue: `the key ${problem}` }]
+      })
+    ))
+  )
 })
 
 /**
