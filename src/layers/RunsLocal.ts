@@ -529,7 +529,7 @@ export const make = <R>(
         return Effect.uninterruptible(
           accepted.accept(run).pipe(
             Effect.ensuring(Effect.sync(() => accepting--)),
-            Effect.andThen(runFresh(run, compiled))
+            Effect.andThen(Effect.suspend(() => runFresh(run, compiled)))
           )
         )
       })

@@ -90,6 +90,28 @@ describe("RunsLocal over a store that outlives it", () => {
       }).pipe(Effect.provide(processOver(store)))
     }))
 
+  it.effect("a run the store cannot record is not accepted: start fails, nothing is queued, listed or run", () =>
+    Effect.gen(function*() {
+      const store = makeStore()
+      const failing = {
+        ...store,
+        accepted: {
+          ...store.accepted,
+          accept: () => Effect.fail(new Journal.JournalError({ backend: "test", operation: "append", reason: "store down" }))
+        }
+      }
+      yield* Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        for (let i = 0; i < 3; i++) {
+          const error = yield* Effect.flip(runs.start({ agent: "echo", input: `lost ${i}` }))
+          assert.strictEqual(error._tag, "JournalError")
+        }
+        assert.deepStrictEqual(yield* runs.load, { running: 0, queued: 0 })
+        assert.strictEqual((yield* runs.list({})).total, 0)
+        assert.deepStrictEqual(yield* store.journal.runs, [])
+      }).pipe(Effect.provide(processOver(failing)))
+    }))
+
   it.effect("a run with a step in flight at the crash needs attention, and goes on once the step is resolved", () =>
     Effect.gen(function*() {
       // What a crash leaves: the run accepted, its journal up to a started step of a tool that is not idempotent.
