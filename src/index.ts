@@ -19,6 +19,8 @@ export * as Audit from "./services/Audit.js"
 /** @since 0.1.0 */
 export * as Credentials from "./services/Credentials.js"
 /** @since 0.1.0 */
+export * as AcceptedRuns from "./services/AcceptedRuns.js"
+/** @since 0.1.0 */
 export * as Journal from "./services/Journal.js"
 /** @since 0.1.0 */
 export * as Memory from "./services/Memory.js"
@@ -59,6 +61,10 @@ export * as EmbeddingLocal from "./layers/EmbeddingLocal.js"
 export * as EmbeddingOpenAi from "./layers/EmbeddingOpenAi.js"
 /** @since 0.1.0 */
 export * as JournalFile from "./layers/JournalFile.js"
+/** @since 0.1.0 */
+export * as AcceptedRunsMemory from "./layers/AcceptedRunsMemory.js"
+/** @since 0.1.0 */
+export * as AcceptedRunsSql from "./layers/AcceptedRunsSql.js"
 /** @since 0.1.0 */
 export * as JournalMemory from "./layers/JournalMemory.js"
 /** @since 0.1.0 */
@@ -115,6 +121,8 @@ export * as ShellTool from "./tools/ShellTool.js"
 export * as Api from "./api/Api.js"
 /** @since 0.1.0 */
 export * as ApiAuth from "./api/Auth.js"
+/** @since 0.1.0 */
+export * as ApiEdge from "./api/Edge.js"
 
 // The HTTP server.
 /** @since 0.1.0 */

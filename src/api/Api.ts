@@ -13,6 +13,7 @@
  * | `GET /v1/runs/:id/journal` → the run as a journal file (JSON Lines) | `read` |
  * | `POST /v1/runs/:id/cancel` → {@link RunInfo} | `run` |
  * | `POST /v1/runs/:id/approvals/:step` `{approved, reason?}` → `202` {@link RunInfo} | `run` (and the policy's say) |
+ * | `POST /v1/runs/:id/steps/:step/retry` / `assume-done` → `202` {@link RunInfo} | `run` |
  * | `GET /v1/agents` → {@link AgentInfo}[] | `read` |
  * | `GET /metrics` → Prometheus text | `read` |
  * | `GET /healthz` | none |
@@ -21,8 +22,9 @@
  * `viewer` reads, `runner` also starts and cancels runs, `admin` may do
  * everything. Errors are JSON bodies with `_tag` and `message`: `400
  * InvalidRequest` (the Schema's message), `401 Unauthorized`, `403
- * Forbidden`, `404 AgentNotFound` / `RunNotFound`, `409 ApprovalInvalid`,
- * `429 RunsOverloaded` with `retry-after`.
+ * Forbidden`, `404 AgentNotFound` / `RunNotFound`, `409 ApprovalInvalid` /
+ * `ResolutionInvalid`, `429 RunsOverloaded` with `retry-after`; those of the
+ * server's edge (limits, media types, unknown routes) are `src/api/Edge.ts`'s.
  *
  * @since 0.1.0
  */
@@ -42,12 +44,15 @@ import {
   AgentInfo,
   AgentNotFound,
   ApprovalRequest,
+  Id,
+  ResolutionInvalid,
   RunInfo,
   RunNotFound,
   RunPage,
   RunsOverloaded,
   RunStatus,
-  StartRun
+  StartRun,
+  Text
 } from "../services/Runs.js"
 import { version } from "../version.js"
 
@@ -190,6 +195,14 @@ export const AgentNotFoundError = withMessage(AgentNotFound, 404)
 export const ApprovalInvalidError = withMessage(ApprovalInvalid, 409)
 
 /**
+ * `409`: the run does not need attention at that step.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const ResolutionInvalidError = withMessage(ResolutionInvalid, 409)
+
+/**
  * `404`: no such run.
  *
  * @since 0.1.0
@@ -287,7 +300,8 @@ export const RunEventSse = Schema.Struct({
 // endpoints
 // ---------------------------------------------------------------------------
 
-const runId = { id: Schema.String }
+const runId = { id: Id }
+const runStep = { id: Id, step: Id }
 
 /**
  * `/v1/runs`.
@@ -306,7 +320,7 @@ export class RunsGroup extends HttpApiGroup.make("runs").add(
   })),
   HttpApiEndpoint.get("list", "/", {
     query: {
-      agent: Schema.optional(Schema.String),
+      agent: Schema.optional(Text),
       status: Schema.optional(RunStatus),
       limit: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 500 }))),
       offset: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)))
@@ -340,13 +354,30 @@ export class RunsGroup extends HttpApiGroup.make("runs").add(
     .annotate(RequiredRight, "run")
     .annotateMerge(OpenApi.annotations({ summary: "Interrupt a run (a queued run never starts)" })),
   HttpApiEndpoint.post("decide", "/:id/approvals/:step", {
-    params: { id: Schema.String, step: Schema.String },
+    params: runStep,
     payload: ApprovalRequest,
     success: RunInfo.pipe(HttpApiSchema.status(202)),
     error: [RunNotFoundError, AgentNotFoundError, ApprovalInvalidError, RunsOverloadedError]
   }).annotate(RequiredRight, "run").annotateMerge(OpenApi.annotations({
     summary: "Approve or reject a step that waits for approval",
     description: "The policy decides who may; the decision is journaled and the run resumes (follow its events)."
+  })),
+  HttpApiEndpoint.post("retry", "/:id/steps/:step/retry", {
+    params: runStep,
+    success: RunInfo.pipe(HttpApiSchema.status(202)),
+    error: [RunNotFoundError, AgentNotFoundError, ResolutionInvalidError, RunsOverloadedError]
+  }).annotate(RequiredRight, "run").annotateMerge(OpenApi.annotations({
+    summary: "Resume a needs-attention run, running its step again",
+    description: "For a step whose effect did not happen: the tool is called again and the run goes on."
+  })),
+  HttpApiEndpoint.post("assumeDone", "/:id/steps/:step/assume-done", {
+    params: runStep,
+    success: RunInfo.pipe(HttpApiSchema.status(202)),
+    error: [RunNotFoundError, AgentNotFoundError, ResolutionInvalidError, RunsOverloadedError]
+  }).annotate(RequiredRight, "run").annotateMerge(OpenApi.annotations({
+    summary: "Resume a needs-attention run, taking its step as done",
+    description: "For a step whose effect did happen: it is not run again; its result being unknown, the step " +
+      "fails and the planner sees that."
   }))
 ).middleware(RequestValidation).middleware(Authorization).prefix("/v1/runs") {}
 

@@ -31,6 +31,7 @@ import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
 import type { Agent, Budget } from "../services/Agent.js"
 import { AgentRuntime, Ids, type RunOptions } from "../services/AgentRuntime.js"
+import * as AcceptedRunsService from "../services/AcceptedRuns.js"
 import * as Approvals from "../services/Approvals.js"
 import * as Journal from "../services/Journal.js"
 import * as Policy from "./Policy.js"
@@ -42,15 +43,19 @@ import {
   AgentSetupFailed,
   type IndexedEvent,
   type ListQuery,
+  type Resolution,
+  ResolutionInvalid,
   type RunInfo,
   RunNotFound,
   Runs,
   RunsOverloaded,
   type RunsShape,
   type StartRun,
+  type StepInFlight,
   summarize
 } from "../services/Runs.js"
 import * as Tool from "../services/Tool.js"
+import * as AcceptedRunsMemory from "./AcceptedRunsMemory.js"
 import * as LocalRuntime from "./LocalRuntime.js"
 
 /**
@@ -170,6 +175,10 @@ interface Record_ {
   /** Present while the run is queued or running. */
   live: Live | undefined
   fiber: Fiber.Fiber<void> | undefined
+  /** Set when the API cancels it: a run cancelled before it began is settled as such. */
+  cancelled: boolean
+  /** Of a `needs-attention` run: the resolutions given so far, by step. */
+  resolutions: Map<string, Resolution>
 }
 
 interface Compiled {
@@ -217,6 +226,44 @@ const errorOf = (cause: Cause.Cause<unknown>): ErrorInfo => {
 }
 
 /**
+ * The steps of a journal that started and have no result, whose tool is not
+ * idempotent (and that did not wait for approval, where the tool never ran):
+ * in flight when the process died, so running them again might repeat an effect.
+ */
+const inFlight = (agent: Agent<unknown>, events: ReadonlyArray<RunEvent>) => {
+  const idempotent = new Set(agent.tools.filter((tool) => tool.idempotent).map((tool) => tool.name))
+  const steps: Array<{ readonly stepId: string; readonly tool: string; readonly args: string }> = []
+  const results = new Set<string>()
+  for (const event of events) {
+    if (event._tag === "StepSucceeded" || event._tag === "StepFailed" || event._tag === "StepSkipped") results.add(event.stepId)
+    if (event._tag === "ApprovalRequested") results.add(event.stepId)
+  }
+  for (const event of events) {
+    if (event._tag !== "StepStarted" || results.has(event.stepId) || idempotent.has(event.tool)) continue
+    if (steps.some((step) => step.stepId === event.stepId)) continue
+    steps.push({ stepId: event.stepId, tool: event.tool, args: JSON.stringify(event.args) ?? "null" })
+  }
+  return steps
+}
+
+/** How the API shows a step in flight, with what to do about it. */
+const stepInFlight = (
+  runId: string,
+  step: { readonly stepId: string; readonly tool: string; readonly args: string }
+): StepInFlight => ({
+  ...step,
+  message: `step "${step.stepId}" (tool "${step.tool}", args ${step.args}) started before its process stopped, and its ` +
+    `result was not recorded; "${step.tool}" is not idempotent. If its effect happened, POST ` +
+    `/v1/runs/${runId}/steps/${step.stepId}/assume-done; if it did not, POST /v1/runs/${runId}/steps/${step.stepId}/retry.`
+})
+
+/** The step a resume stopped at: in flight at a crash, and not safe to run again. */
+const resumeUnsafeOf = (cause: Cause.Cause<unknown>): Replay.ResumeUnsafe | undefined => {
+  const failure = Cause.findErrorOption(cause)
+  return failure._tag === "Some" && failure.value instanceof Replay.ResumeUnsafe ? failure.value : undefined
+}
+
+/**
  * Builds the service; the runs are fibers of the current scope.
  *
  * @since 0.1.0
@@ -233,6 +280,8 @@ export const make = <R>(
     const retryAfterSeconds = options.retryAfterSeconds ?? 1
     const runtime = yield* AgentRuntime
     const journal = yield* Journal.Journal
+    // The store's own when it has one (see Storage); else kept in memory, for this process only.
+    const accepted = Option.getOrElse(yield* Effect.serviceOption(AcceptedRunsService.AcceptedRuns), AcceptedRunsMemory.make)
     const scope = yield* Effect.scope
     const base = (yield* Effect.context<never>()).pipe(Context.omit(Scope.Scope)) as Context.Context<never>
     const clock = Context.get(base, Clock.Clock)
@@ -277,7 +326,10 @@ export const make = <R>(
     const records = new Map<string, Record_>()
     let running = 0
     let queued = 0
+    /** Starts whose record is being written: they hold a place in the queue. */
+    let accepting = 0
     const slots = Semaphore.makeUnsafe(maxConcurrent)
+    const isFull = () => running + queued + accepting >= maxConcurrent + maxQueued
 
     /** Forgets the oldest finished runs beyond `maxRuns`. */
     const evict = () => {
@@ -292,7 +344,7 @@ export const make = <R>(
       const known = yield* journal.runs
       for (const runId of known.slice(-restore)) {
         const info = summarize(yield* journal.read(runId))
-        if (info !== undefined) records.set(runId, { info, live: undefined, fiber: undefined })
+        if (info !== undefined) records.set(runId, { info, live: undefined, fiber: undefined, cancelled: false, resolutions: new Map() })
       }
     }
 
@@ -305,6 +357,12 @@ export const make = <R>(
         record.info = { ...record.info, startedAt: event.at, traceId: event.traceId }
       }
     }
+
+    /** Marks the accepted run settled; a store that fails here only means it is looked at again at the next start. */
+    const settle = (runId: string, settlement: AcceptedRunsService.Settlement) =>
+      accepted.settle(runId, settlement).pipe(
+        Effect.catch((error) => Effect.logWarning(`run ${runId} stays pending in the accepted runs: ${error.message}`))
+      )
 
     /** The run is over: settle its summary from its events (and from the journal, for what came after an interrupt). */
     const finish = (record: Record_, live: Live, exit: Exit.Exit<void>) =>
@@ -322,14 +380,25 @@ export const make = <R>(
           record.info = { ...summary, createdAt: record.info.createdAt, ...startedByOf(record.info) }
         } else {
           const error = Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause) ? errorOf(exit.cause) : undefined
+          const unsafe = Exit.isFailure(exit) ? resumeUnsafeOf(exit.cause) : undefined
           // A step waits for a human: the run stopped without an end event, its journal resumable.
-          const status = error === undefined ? "interrupted" : error._tag === "ApprovalRequired" ? "paused" : "failed"
+          const status = error === undefined
+            ? "interrupted"
+            : error._tag === "ApprovalRequired"
+            ? "paused"
+            : unsafe !== undefined
+            ? "needs-attention"
+            : "failed"
+          const { attention: _, error: __, ...rest } = record.info
           record.info = {
-            ...record.info,
+            ...rest,
             ...(summary === undefined ? {} : { startedAt: summary.startedAt, traceId: summary.traceId }),
             status,
             finishedAt: clock.currentTimeMillisUnsafe(),
-            ...(error === undefined ? {} : { error }),
+            ...(error === undefined || unsafe !== undefined ? {} : { error }),
+            ...(unsafe === undefined ? {} : {
+              attention: [stepInFlight(rest.id, { stepId: unsafe.stepId, tool: unsafe.tool, args: unsafe.args })]
+            }),
             events: live.events.length
           }
         }
@@ -338,6 +407,13 @@ export const make = <R>(
         record.fiber = undefined
         live.end()
         evict()
+        // Settled: the journal ended it, or it was cancelled before it began. A run the server's stop
+        // interrupted while queued stays pending, and starts again with the server.
+        if (summary !== undefined && summary.status !== "unfinished" && summary.status !== "paused") {
+          yield* settle(record.info.id, "ended")
+        } else if (live.events.length === 0 && record.cancelled) {
+          yield* settle(record.info.id, "cancelled")
+        }
       })
 
     /** Runs `work` in a slot (waiting, queued, for one), then settles the run. */
@@ -353,46 +429,6 @@ export const make = <R>(
       ).pipe(Effect.provideContext(compiled.context))
     }
 
-    const start: RunsShape["start"] = (request, startOptions) =>
-      Effect.suspend((): Effect.Effect<RunInfo, AgentNotFound | RunsOverloaded> => {
-        const compiled = agents.get(request.agent)
-        if (compiled === undefined) return Effect.fail(new AgentNotFound({ agent: request.agent, available: names }))
-        if (running + queued >= maxConcurrent + maxQueued) {
-          return Effect.fail(new RunsOverloaded({ running, queued, retryAfterSeconds }))
-        }
-        const id = ids.runId()
-        const principal = startOptions?.principal
-        const metadata = { ...request.metadata, ...compiled.metadata }
-        const budget = budgetFor(compiled.agent, request.budget)
-        const runOptions: RunOptions = {
-          runId: id,
-          threadId: request.threadId,
-          ...(Object.keys(metadata).length === 0 ? {} : { metadata }),
-          ...(budget === undefined ? {} : { budget }),
-          ...(principal === undefined ? {} : { principal })
-        }
-        const live = new Live()
-        const record: Record_ = {
-          info: {
-            id,
-            agent: request.agent,
-            input: request.input,
-            status: "queued",
-            ...(request.threadId === undefined ? {} : { threadId: request.threadId }),
-            ...(principal === undefined ? {} : { startedBy: principal.id }),
-            createdAt: clock.currentTimeMillisUnsafe(),
-            events: 0
-          },
-          live,
-          fiber: undefined
-        }
-        records.set(id, record)
-        const events = runtime.stream(compiled.agent, request.input, runOptions).pipe(
-          Stream.runForEach((event) => Effect.sync(() => publish(record, live, event)))
-        )
-        return launch(record, live, compiled, events as Effect.Effect<void, unknown>)
-      })
-
     /** Queues the run's work on a fiber of the layer's scope. */
     const launch = (record: Record_, live: Live, compiled: Compiled, work: Effect.Effect<void, unknown>) => {
       queued++
@@ -404,6 +440,99 @@ export const make = <R>(
         }
       )
     }
+
+    /** A new run of an accepted request, from its first event. */
+    const runFresh = (run: AcceptedRunsService.AcceptedRun, compiled: Compiled) => {
+      const live = new Live()
+      const record: Record_ = {
+        info: {
+          id: run.runId,
+          agent: run.agent,
+          input: run.input,
+          status: "queued",
+          ...(run.threadId === undefined ? {} : { threadId: run.threadId }),
+          ...(run.principal === undefined ? {} : { startedBy: run.principal.id }),
+          createdAt: run.acceptedAt,
+          events: 0
+        },
+        live,
+        fiber: undefined,
+        cancelled: false,
+        resolutions: new Map()
+      }
+      records.set(run.runId, record)
+      const budget = budgetFor(compiled.agent, run.budget)
+      const runOptions: RunOptions = {
+        runId: run.runId,
+        threadId: run.threadId,
+        ...(run.metadata === undefined || Object.keys(run.metadata).length === 0 ? {} : { metadata: run.metadata }),
+        ...(budget === undefined ? {} : { budget }),
+        ...(run.principal === undefined ? {} : { principal: run.principal })
+      }
+      const events = runtime.stream(compiled.agent, run.input, runOptions).pipe(
+        Stream.runForEach((event) => Effect.sync(() => publish(record, live, event)))
+      )
+      return launch(record, live, compiled, events as Effect.Effect<void, unknown>)
+    }
+
+    /**
+     * A journaled run that goes on (resumed after a crash, an approval or a
+     * resolution): followers get its recorded events, then the new ones,
+     * which it journals through a tap so that their indexes stay the journal's.
+     */
+    const reopen = (
+      events: ReadonlyArray<RunEvent>,
+      compiled: Compiled,
+      goOn: Effect.Effect<unknown, unknown, AgentRuntime | Journal.Journal>
+    ) => {
+      const { attention: _, awaiting: __, ...info } = summarize(events)!
+      const known = records.get(info.id)
+      const live = new Live()
+      for (const event of events) live.publish(event)
+      const record: Record_ = known ?? { info, live, fiber: undefined, cancelled: false, resolutions: new Map() }
+      record.info = { ...info, ...(known === undefined ? {} : { createdAt: known.info.createdAt }), status: "queued" }
+      record.live = live
+      record.cancelled = false
+      records.delete(info.id)
+      records.set(info.id, record)
+      const tapped: Journal.JournalShape = {
+        ...journal,
+        append: (event) => Effect.tap(journal.append(event), () => Effect.sync(() => publish(record, live, event)))
+      }
+      const work = Effect.gen(function*() {
+        const resumer = yield* Effect.provideService(LocalRuntime.make, Journal.Journal, tapped)
+        yield* goOn.pipe(Effect.provideService(AgentRuntime, resumer), Effect.provideService(Journal.Journal, tapped))
+      })
+      return launch(record, live, compiled, work as Effect.Effect<void, unknown>)
+    }
+
+    const start: RunsShape["start"] = (request, startOptions) =>
+      Effect.suspend((): Effect.Effect<RunInfo, AgentNotFound | RunsOverloaded | Journal.JournalError> => {
+        const compiled = agents.get(request.agent)
+        if (compiled === undefined) return Effect.fail(new AgentNotFound({ agent: request.agent, available: names }))
+        if (isFull()) return Effect.fail(new RunsOverloaded({ running, queued, retryAfterSeconds }))
+        const principal = startOptions?.principal
+        const metadata = { ...request.metadata, ...compiled.metadata }
+        const run: AcceptedRunsService.AcceptedRun = {
+          runId: ids.runId(),
+          agent: request.agent,
+          input: request.input,
+          ...(request.threadId === undefined ? {} : { threadId: request.threadId }),
+          ...(Object.keys(metadata).length === 0 ? {} : { metadata }),
+          ...(request.budget === undefined ? {} : { budget: request.budget }),
+          ...(principal === undefined ? {} : { principal: { id: principal.id, roles: [...principal.roles] } }),
+          acceptedAt: clock.currentTimeMillisUnsafe()
+        }
+        // Recorded before the answer, so an accepted run outlives this process; once recorded it is launched,
+        // even if the caller goes away meanwhile.
+        accepting++
+        return Effect.uninterruptible(
+          accepted.accept(run).pipe(
+            Effect.ensuring(Effect.sync(() => accepting--)),
+            Effect.andThen(Effect.suspend(() => runFresh(run, compiled)))
+          )
+        )
+      })
 
     const decide: RunsShape["decide"] = (runId, stepId, request, approver) =>
       Effect.gen(function*() {
@@ -426,38 +555,121 @@ export const make = <R>(
         }
         // Checked now, so that the caller hears why a decision is refused; journaled by the resumed run below.
         yield* Effect.provideService(Approvals.check(recorded, decision), Policy.Policy, policy)
-        if (running + queued >= maxConcurrent + maxQueued) {
-          return yield* new RunsOverloaded({ running, queued, retryAfterSeconds })
-        }
+        if (isFull()) return yield* new RunsOverloaded({ running, queued, retryAfterSeconds })
+        return yield* reopen(
+          events,
+          compiled,
+          Effect.provideService(Approvals.decide(compiled.agent, events, decision), Policy.Policy, policy)
+        )
+      })
 
-        // The resumed run journals through a tap that feeds its followers: their indexes stay the journal's.
-        const live = new Live()
-        for (const event of events) live.publish(event)
+    /**
+     * Resumes a journaled run, unless steps were in flight when its process
+     * died that only a human can settle: then it needs attention, and nothing
+     * runs until each of them is resolved (so no step runs while another
+     * stops the run).
+     */
+    const resume = (events: ReadonlyArray<RunEvent>, compiled: Compiled, record: Record_ | undefined) => {
+      const runId = events[0]!.runId
+      const resolutions = record?.resolutions ?? new Map<string, Resolution>()
+      const waiting = inFlight(compiled.agent, events).filter((step) => !resolutions.has(step.stepId))
+      if (waiting.length > 0) {
         const { awaiting: _, ...info } = summarize(events)!
-        const record: Record_ = known ?? { info, live, fiber: undefined }
-        record.info = { ...info, ...(known === undefined ? {} : { createdAt: known.info.createdAt }), status: "queued" }
-        record.live = live
-        records.delete(runId)
-        records.set(runId, record)
-        const tapped: Journal.JournalShape = {
-          ...journal,
-          append: (event) => Effect.tap(journal.append(event), () => Effect.sync(() => publish(record, live, event)))
+        const held: Record_ = record ?? { info, live: undefined, fiber: undefined, cancelled: false, resolutions }
+        held.info = {
+          ...info,
+          ...(record === undefined ? {} : { createdAt: record.info.createdAt }),
+          status: "needs-attention",
+          attention: waiting.map((step) => stepInFlight(runId, step))
         }
-        const work = Effect.gen(function*() {
-          const resumer = yield* Effect.provideService(LocalRuntime.make, Journal.Journal, tapped)
-          yield* Approvals.decide(compiled.agent, events, decision).pipe(
-            Effect.provideService(AgentRuntime, resumer),
-            Effect.provideService(Journal.Journal, tapped),
-            Effect.provideService(Policy.Policy, policy)
-          )
+        records.set(runId, held)
+        return Effect.succeed(infoOf(held))
+      }
+      const pick = (resolution: Resolution) =>
+        [...resolutions].filter(([, given]) => given === resolution).map(([stepId]) => stepId)
+      const options = { runId, retry: pick("retry"), assumeDone: pick("assume-done") }
+      // Given once: if this resume stops again, its steps are asked about again.
+      resolutions.clear()
+      return reopen(events, compiled, Replay.resume(compiled.agent, events, options))
+    }
+
+    const resolve: RunsShape["resolve"] = (runId, stepId, resolution) =>
+      Effect.gen(function*() {
+        const invalid = (reason: string) => new ResolutionInvalid({ runId, stepId, reason })
+        const known = records.get(runId)
+        if (known === undefined) {
+          yield* get(runId)
+          return yield* invalid("the run does not need attention")
+        }
+        if (known.info.status !== "needs-attention") return yield* invalid(`the run is ${known.info.status}, not needs-attention`)
+        const waiting = known.info.attention ?? []
+        if (!waiting.some((step) => step.stepId === stepId)) {
+          return yield* invalid(`the steps that need attention are: ${waiting.map((step) => step.stepId).join(", ")}`)
+        }
+        const compiled = agents.get(known.info.agent)
+        if (compiled === undefined) return yield* new AgentNotFound({ agent: known.info.agent, available: names })
+        if (isFull()) return yield* new RunsOverloaded({ running, queued, retryAfterSeconds })
+        known.resolutions.set(stepId, resolution)
+        return yield* resume(yield* journal.read(runId), compiled, known)
+      })
+
+    /**
+     * Takes up what an earlier process accepted and did not settle: a run
+     * that never began starts; one that began resumes from its journal (with
+     * `graphent resume`'s rules: a tool call in flight at the crash is run
+     * again only if its tool is idempotent, else the run needs attention); a
+     * run that waits for approval stays paused; an ended one is settled.
+     */
+    const recover = Effect.gen(function*() {
+      const pending = yield* accepted.pending
+      const journals = yield* Effect.forEach(pending, (run) => journal.read(run.runId), { concurrency: 8 })
+      for (const [i, run] of pending.entries()) {
+        const events = journals[i]!
+        const compiled = agents.get(run.agent)
+        const summary = summarize(events)
+        if (summary !== undefined && summary.status !== "unfinished") {
+          records.set(run.runId, {
+            info: { ...summary, createdAt: run.acceptedAt },
+            live: undefined,
+            fiber: undefined,
+            cancelled: false,
+            resolutions: new Map()
+          })
+          if (summary.status !== "paused") yield* settle(run.runId, "ended")
+        } else if (compiled === undefined) {
+          yield* Effect.logWarning(`accepted run ${run.runId} waits: this server does not run agent "${run.agent}"`)
+        } else if (summary === undefined) {
+          yield* runFresh(run, compiled)
+        } else {
+          yield* resume(events, compiled, undefined)
+        }
+      }
+    })
+    yield* recover
+
+    /** An accepted run this process has no record of and the journal no event of: waiting, or cancelled. */
+    const fromAccepted = (runId: string) =>
+      Effect.flatMap(accepted.get(runId), (entry): Effect.Effect<RunInfo, RunNotFound> => {
+        if (entry === undefined) return Effect.fail(new RunNotFound({ runId }))
+        const { run } = entry
+        return Effect.succeed({
+          id: run.runId,
+          agent: run.agent,
+          input: run.input,
+          status: entry.settled === "cancelled" ? "interrupted" : "queued",
+          ...(run.threadId === undefined ? {} : { threadId: run.threadId }),
+          ...(run.principal === undefined ? {} : { startedBy: run.principal.id }),
+          createdAt: run.acceptedAt,
+          events: 0
         })
-        return yield* launch(record, live, compiled, work as Effect.Effect<void, unknown>)
       })
 
     const fromJournal = (runId: string) =>
       Effect.flatMap(journal.read(runId), (events) => {
         const info = summarize(events)
-        return info === undefined ? Effect.fail(new RunNotFound({ runId })) : Effect.succeed({ info, events })
+        return info === undefined
+          ? Effect.map(fromAccepted(runId), (info) => ({ info, events }))
+          : Effect.succeed({ info, events })
       })
 
     const get: RunsShape["get"] = (runId) =>
@@ -502,6 +714,7 @@ export const make = <R>(
         if (record === undefined) return get(runId)
         const fiber = record.fiber
         if (fiber === undefined) return Effect.succeed(infoOf(record))
+        record.cancelled = true
         return Effect.map(Fiber.interrupt(fiber), () => infoOf(record))
       })
 
@@ -513,6 +726,7 @@ export const make = <R>(
       events,
       read,
       decide,
+      resolve,
       cancel,
       load: Effect.sync(() => ({ running, queued }))
     })

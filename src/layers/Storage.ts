@@ -10,6 +10,9 @@
  * | `GRAPHENT_REDIS_URL` | Redis (`MemoryRedis`) | PostgreSQL if `GRAPHENT_DATABASE_URL`, else embedded |
  * | `GRAPHENT_STORE=memory` | in memory (nothing kept) | in memory |
  *
+ * The runs a server accepted (`AcceptedRuns`) are kept beside the journal,
+ * in the same database (table `<prefix>_accepted_runs`).
+ *
  * Journals have no Redis backend, so with Redis alone the journal stays in
  * the embedded store: every run stays listed by `graphent trace list --db`.
  * Tables are `<prefix>_…` and Redis keys `<prefix>:…` with
@@ -59,9 +62,12 @@ import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { SqlClient } from "effect/sql/SqlClient"
 import * as SqlStore from "../internal/sqlStore.js"
+import { AcceptedRuns, type AcceptedRunsShape } from "../services/AcceptedRuns.js"
 import { Journal, type JournalShape } from "../services/Journal.js"
 import { Memory, type MemoryShape } from "../services/Memory.js"
 import * as EmbeddingConfig from "./EmbeddingConfig.js"
+import * as AcceptedRunsMemory from "./AcceptedRunsMemory.js"
+import * as AcceptedRunsSql from "./AcceptedRunsSql.js"
 import * as JournalMemory from "./JournalMemory.js"
 import * as JournalPg from "./JournalPg.js"
 import * as MemoryInMemory from "./MemoryInMemory.js"
@@ -350,7 +356,8 @@ const prefixError = (prefix: string) =>
     : `the prefix must be lowercase letters, digits and _, got ${JSON.stringify(prefix)}`
 
 /**
- * Opens the store per `options`: memory, journal and what was chosen.
+ * Opens the store per `options`: memory, journal, the runs a server
+ * accepted (beside the journal) and what was chosen.
  *
  * @since 0.1.0
  * @category constructors
@@ -358,7 +365,7 @@ const prefixError = (prefix: string) =>
 export const make = (
   options: Options = {}
 ): Effect.Effect<
-  Context.Context<Memory | Journal | Storage>,
+  Context.Context<Memory | Journal | AcceptedRuns | Storage>,
   StorageError | StorageLocked,
   EmbeddingModel.EmbeddingModel | Scope.Scope | Reactivity.Reactivity
 > =>
@@ -398,6 +405,14 @@ export const make = (
         Effect.mapError((error) => opened(journalBackend, error))
       )
 
+    // The runs a server accepted live next to the journal: accepted and journaled runs survive together.
+    const accepted: AcceptedRunsShape = sql === undefined
+      ? AcceptedRunsMemory.make()
+      : yield* AcceptedRunsSql.make({ tablePrefix }).pipe(
+        Effect.provideService(SqlClient, sql),
+        Effect.mapError((error) => opened(journalBackend, error))
+      )
+
     const memory: MemoryShape = memoryBackend === "memory"
       ? yield* MemoryInMemory.make
       : redisMemory !== undefined
@@ -413,7 +428,11 @@ export const make = (
       home: memoryBackend === "embedded" || journalBackend === "embedded" ? home : undefined,
       prefix
     }
-    return Context.make(Memory, memory).pipe(Context.add(Journal, journal), Context.add(Storage, info))
+    return Context.make(Memory, memory).pipe(
+      Context.add(Journal, journal),
+      Context.add(AcceptedRuns, accepted),
+      Context.add(Storage, info)
+    )
   })
 
 /**
@@ -425,7 +444,7 @@ export const make = (
  */
 export const layer = (
   options: Options = {}
-): Layer.Layer<Memory | Journal | Storage, StorageError | StorageLocked, EmbeddingModel.EmbeddingModel> =>
+): Layer.Layer<Memory | Journal | AcceptedRuns | Storage, StorageError | StorageLocked, EmbeddingModel.EmbeddingModel> =>
   Layer.effectContext(make(options)).pipe(Layer.provide(Reactivity.layer))
 
 const nonEmpty = <A>(config: Config.Config<A>, isEmpty: (value: A) => boolean) =>
@@ -489,7 +508,7 @@ export const databaseConfig: Config.Config<Database> = config.pipe(
 export const layerConfig = (
   overrides?: Partial<Options>
 ): Layer.Layer<
-  Memory | Journal | Storage,
+  Memory | Journal | AcceptedRuns | Storage,
   StorageError | StorageLocked | Config.ConfigError | AiError.AiError
 > =>
   Layer.unwrap(Effect.map(config, (options) => layer({ ...options, ...overrides }))).pipe(

@@ -13,6 +13,7 @@
  * tool calls checked and audited when `GRAPHENT_POLICY` names a policy, as
  * for `graphent run`. API keys come from `GRAPHENT_API_KEYS` /
  * `GRAPHENT_API_KEYS_FILE`; without any the API is open, on loopback only.
+ * Request limits come from `GRAPHENT_API_MAX_*` (`Edge.limitsConfig`).
  *
  * @since 0.1.0
  */
@@ -25,6 +26,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as HttpServer from "effect/http/HttpServer"
 import * as Auth from "../api/Auth.js"
+import * as Edge from "../api/Edge.js"
 import * as LocalRuntime from "../layers/LocalRuntime.js"
 import * as Logging from "../layers/Logging.js"
 import * as RunsLocal from "../layers/RunsLocal.js"
@@ -180,6 +182,7 @@ export const dev = Command.make(
       : { sources: (yield* Effect.forEach(agents, (target) => sourcesOf(path.resolve(target), true))).flat(), from: "--agents" }
     const modules = yield* loadAll(found.sources)
     const keys = yield* Auth.fromConfig.pipe(Effect.mapError((error) => usageError(error.message)))
+    const limits = yield* Effect.mapError(Edge.limitsConfig, (error) => usageError(error.message))
     if (keys.length === 0 && !isLoopback(host)) {
       return yield* usageError(`--host ${host} is reachable from other machines: set GRAPHENT_API_KEYS (key:role,...) first`)
     }
@@ -191,7 +194,7 @@ export const dev = Command.make(
     }))
     // The project's store (Storage: the embedded .graphent/ by default) keeps memory and journals.
     const stores = LocalRuntime.layer.pipe(Layer.provideMerge(Storage.layerConfig()))
-    const server = Server.layer({ port, host, logRequests }).pipe(
+    const server = Server.layer({ port, host, logRequests, limits }).pipe(
       Layer.provide(RunsLocal.layer({
         agents: entries,
         maxConcurrent,

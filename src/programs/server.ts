@@ -16,7 +16,6 @@
  * @since 0.1.0
  */
 import * as fs from "node:fs"
-import { createServer } from "node:http"
 import { fileURLToPath } from "node:url"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Effect from "effect/Effect"
@@ -31,6 +30,7 @@ import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
 import * as HttpApiMiddleware from "effect/http-api/HttpApiMiddleware"
 import * as HttpApiSchema from "effect/http-api/HttpApiSchema"
 import { Api, type Authorization, InvalidRequest, Principal, RequestValidation } from "../api/Api.js"
+import * as Edge from "../api/Edge.js"
 import * as JournalFile from "../layers/JournalFile.js"
 import * as Telemetry from "../layers/Telemetry.js"
 import { JournalError } from "../services/Journal.js"
@@ -77,7 +77,7 @@ const RunsHandlers = HttpApiBuilder.group(Api, "runs", (handlers) =>
         Effect.gen(function*() {
           const principal = yield* Principal
           // The run acts for the key's principal: its name, with the key's role (for the Policy's rules).
-          return yield* runs.start(payload, { principal: { id: principal.name, roles: [principal.role] } })
+          return yield* orDieJournal(runs.start(payload, { principal: { id: principal.name, roles: [principal.role] } }))
         }).pipe(
           Effect.tapError((error) => error._tag === "RunsOverloaded" ? Metric.update(runsRejected, 1) : Effect.void)
         ),
@@ -100,7 +100,9 @@ const RunsHandlers = HttpApiBuilder.group(Api, "runs", (handlers) =>
           return yield* orDieJournal(
             runs.decide(params.id, params.step, payload, { id: principal.name, roles: [principal.role] })
           )
-        })
+        }),
+      retry: ({ params }) => orDieJournal(runs.resolve(params.id, params.step, "retry")),
+      assumeDone: ({ params }) => orDieJournal(runs.resolve(params.id, params.step, "assume-done"))
     })
   }))
 
@@ -193,6 +195,8 @@ export interface Options {
   readonly viewer?: boolean | undefined
   /** Log every request (default false). */
   readonly logRequests?: boolean | undefined
+  /** Request limits (default `Edge.defaultLimits`; `Edge.limitsConfig` reads them from the environment). */
+  readonly limits?: Partial<Edge.Limits> | undefined
 }
 
 /**
@@ -205,10 +209,18 @@ export interface Options {
 export const layer = (
   options: Options = {}
 ): Layer.Layer<HttpServer.HttpServer, ServeError, Runs | Authorization> => {
-  const routes = options.viewer === false ? apiRoutes : Layer.merge(apiRoutes, viewerRoutes)
-  return HttpRouter.serve(routes, { disableLogger: options.logRequests !== true, disableListenLog: true }).pipe(
+  const limits: Edge.Limits = { ...Edge.defaultLimits, ...options.limits }
+  const viewer = options.viewer !== false
+  const documents = ["/openapi.json", ...(viewer ? Object.keys(viewerFiles) : [])]
+  const routes = Layer.merge(viewer ? Layer.merge(apiRoutes, viewerRoutes) : apiRoutes, Edge.layer(limits, { documents }))
+  return HttpRouter.serve(routes, {
+    disableLogger: options.logRequests !== true,
+    disableListenLog: true,
+    // Ids are held to their own length by the Schemas (400); the router must not turn a long one into a 404.
+    routerConfig: { maxParamLength: limits.maxUrlBytes }
+  }).pipe(
     Layer.provideMerge(
-      NodeHttpServer.layer(createServer, {
+      NodeHttpServer.layer(Edge.nodeServer(limits), {
         port: options.port ?? 0,
         host: options.host ?? "127.0.0.1",
         gracefulShutdownTimeout: "1 second"

@@ -29,19 +29,52 @@ import { ErrorInfo, type RunEvent, Usage } from "./RunEvent.js"
 /**
  * Where a run stands. `queued`: accepted, waiting for a free slot; `paused`:
  * a step waits for a human's approval (the journal stays resumable);
- * `unfinished`: its journal has no end and no process here is running it
- * (e.g. its process died; `graphent resume` can continue it).
+ * `needs-attention`: resuming it after a crash stopped at a step that started
+ * but whose result was never recorded, and whose tool is not idempotent — a
+ * human says whether it took effect (see `RunInfo.attention`); `unfinished`:
+ * its journal has no end and no process here is running it (e.g. its process
+ * died; `graphent resume` can continue it).
  *
  * @since 0.1.0
  * @category models
  */
-export const RunStatus = Schema.Literals(["queued", "running", "completed", "failed", "interrupted", "paused", "unfinished"])
+export const RunStatus = Schema.Literals([
+  "queued",
+  "running",
+  "completed",
+  "failed",
+  "interrupted",
+  "paused",
+  "needs-attention",
+  "unfinished"
+])
 
 /**
  * @since 0.1.0
  * @category models
  */
 export type RunStatus = typeof RunStatus.Type
+
+/**
+ * A step that started before a crash, whose result was never recorded, and
+ * whose tool is not idempotent: only a human can tell whether it took effect.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const StepInFlight = Schema.Struct({
+  stepId: Schema.String,
+  tool: Schema.String,
+  /** The call's arguments, as JSON. */
+  args: Schema.String,
+  message: Schema.String
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type StepInFlight = typeof StepInFlight.Type
 
 /**
  * A run as the API shows it.
@@ -77,6 +110,13 @@ export const RunInfo = Schema.Struct({
     /** Who the run acts for. */
     principal: Schema.String
   }))),
+  /**
+   * Of a `needs-attention` run: the steps that were in flight when its
+   * process died and still wait for a human's word. Resolve each with `POST
+   * /v1/runs/:id/steps/:step/retry` (it did not take effect) or
+   * `/assume-done` (it did); the run goes on once all are resolved.
+   */
+  attention: Schema.optionalKey(Schema.Array(StepInFlight)),
   /** Events journaled so far. */
   events: Schema.Number
 })
@@ -109,6 +149,44 @@ export type RunPage = typeof RunPage.Type
 
 const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))
 
+const unpairedSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/
+
+/** Why a store could not keep `text`, if it could not. */
+const textProblem = (text: string): string | undefined =>
+  text.includes("\u0000")
+    ? "must not contain a NUL character (U+0000)"
+    : unpairedSurrogate.test(text)
+    ? "must be valid Unicode (it holds an unpaired surrogate)"
+    : undefined
+
+/**
+ * Text a store can keep: no NUL character (PostgreSQL rejects it in `text`
+ * and `jsonb`) and no unpaired UTF-16 surrogate (not valid Unicode, so not
+ * valid UTF-8 either).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Text = Schema.String.check(Schema.makeFilter(textProblem))
+
+/** The longest id: of a run, a step or a thread. */
+export const maxIdLength = 128
+
+/**
+ * An id as the API accepts it in a path or a body (run, step, thread):
+ * 1–128 characters among letters, digits and `.`, `_`, `:`, `-`, starting
+ * with a letter or digit. Generated run ids (UUIDs) match.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Id = Schema.String.check(
+  Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, {
+    message: `must be 1-${maxIdLength} letters, digits, ".", "_", ":" or "-", starting with a letter or digit`
+  }),
+  Schema.isMaxLength(maxIdLength, { message: `must be at most ${maxIdLength} characters` })
+)
+
 /**
  * Limits a request may set on its run. They can only tighten the agent's own
  * budget, never loosen it.
@@ -130,12 +208,19 @@ export const BudgetRequest = Schema.Struct({
  */
 export const StartRun = Schema.Struct({
   /** The agent's name, as listed by `GET /v1/agents`. */
-  agent: Schema.String.check(Schema.isNonEmpty()),
-  input: Schema.String,
-  threadId: Schema.optionalKey(Schema.String.check(Schema.isNonEmpty())),
+  agent: Text.check(Schema.isNonEmpty()),
+  input: Text,
+  threadId: Schema.optionalKey(Id),
   budget: Schema.optionalKey(BudgetRequest),
   /** Free-form facts recorded in the run's `RunStarted` event. */
-  metadata: Schema.optionalKey(Schema.Record(Schema.String, Schema.String))
+  metadata: Schema.optionalKey(
+    Schema.Record(Schema.String, Text).check(Schema.makeFilter((metadata) =>
+      Object.keys(metadata).flatMap((key) => {
+        const problem = textProblem(key)
+        return problem === undefined ? [] : [{ path: [key], issue: `the key ${problem}` }]
+      })
+    ))
+  )
 })
 
 /**
@@ -153,8 +238,24 @@ export type StartRun = typeof StartRun.Type
 export const ApprovalRequest = Schema.Struct({
   approved: Schema.Boolean,
   /** Why; recorded in the journal. */
-  reason: Schema.optionalKey(Schema.String)
+  reason: Schema.optionalKey(Text)
 })
+
+/**
+ * How a human resolves a `needs-attention` step: `retry` (its effect did not
+ * happen: run it again) or `assume-done` (it did: do not run it again; its
+ * result is unknown, so the step fails and the planner sees that).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const Resolution = Schema.Literals(["retry", "assume-done"])
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type Resolution = typeof Resolution.Type
 
 /**
  * @since 0.1.0
@@ -267,6 +368,23 @@ export class RunsOverloaded extends Schema.TaggedError<RunsOverloaded>()("RunsOv
 }
 
 /**
+ * A resolution (`retry` / `assume-done`) for a run that does not wait for one
+ * at that step.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ResolutionInvalid extends Schema.TaggedError<ResolutionInvalid>()("ResolutionInvalid", {
+  runId: Schema.String,
+  stepId: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `cannot resolve step "${this.stepId}" of run ${this.runId}: ${this.reason}`
+  }
+}
+
+/**
  * An agent's own layer failed to build when the server started.
  *
  * @since 0.1.0
@@ -296,13 +414,14 @@ export interface RunsShape {
   /** The agents this service runs. */
   readonly agents: ReadonlyArray<AgentInfo>
   /**
-   * Accepts a run: it starts now, or queues for a free slot; fails when the
-   * queue is full too. The run acts for `principal` (see `Policy`).
+   * Accepts a run: records it (see `AcceptedRuns`), then it starts now, or
+   * queues for a free slot; fails when the queue is full too, or when the
+   * record cannot be written. The run acts for `principal` (see `Policy`).
    */
   readonly start: (
     request: StartRun,
     options?: { readonly principal?: Principal | undefined }
-  ) => Effect.Effect<RunInfo, AgentNotFound | RunsOverloaded>
+  ) => Effect.Effect<RunInfo, AgentNotFound | RunsOverloaded | JournalError>
   readonly get: (runId: string) => Effect.Effect<RunInfo, RunNotFound | JournalError>
   readonly list: (query: ListQuery) => Effect.Effect<RunPage>
   /**
@@ -326,6 +445,16 @@ export interface RunsShape {
     request: ApprovalRequest,
     approver: Principal
   ) => Effect.Effect<RunInfo, RunNotFound | AgentNotFound | ApprovalInvalid | RunsOverloaded | JournalError>
+  /**
+   * Resolves a step of a `needs-attention` run: `retry` runs it again,
+   * `assume-done` takes it as done. Once every step in its `attention` is
+   * resolved, the run goes on in the background, queued like a new run.
+   */
+  readonly resolve: (
+    runId: string,
+    stepId: string,
+    resolution: Resolution
+  ) => Effect.Effect<RunInfo, RunNotFound | AgentNotFound | ResolutionInvalid | RunsOverloaded | JournalError>
   /** Interrupts the run (a queued run never starts); returns where it ended. A finished run is left as it is. */
   readonly cancel: (runId: string) => Effect.Effect<RunInfo, RunNotFound | JournalError>
   /** Runs in progress and waiting, now. */

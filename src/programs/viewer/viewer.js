@@ -372,10 +372,24 @@
         fact("events", view.events.length)
       ),
       ...(info.status === "paused" && info.awaiting !== undefined ? [approvalBox(info)] : []),
+      ...(info.status === "needs-attention" && info.attention !== undefined ? [attentionBox(info)] : []),
       ...(answer === undefined ? [] : [h("div", { class: "answer", "data-testid": "answer" }, answer)]),
       ...(error === undefined ? [] : [h("div", { class: "answer failed", "data-testid": "error" }, `${error._tag}: ${error.message}`)])
     )
     $("cancel").hidden = !(info.status === "running" || info.status === "queued")
+  }
+
+  /** Posts a human's word on a step; the run may go on: follow it from the last event seen. */
+  const postDecision = (info, path, init, message) => async () => {
+    message.textContent = ""
+    try {
+      view.info = await api(`/v1/runs/${encodeURIComponent(info.id)}/${path}`, { method: "POST", ...init })
+      scheduleRender()
+      if (view.follow !== undefined) view.follow.abort()
+      view.follow = follow(info.id)
+    } catch (err) {
+      message.textContent = err.message
+    }
   }
 
   /** A paused run: each step waiting for a human, with Approve / Reject (the policy decides who may). */
@@ -386,23 +400,11 @@
       ...info.awaiting.map((step) => {
         const reason = h("input", { type: "text", placeholder: "reason (optional)", "aria-label": "reason" })
         const message = h("span", { class: "error" })
-        const decide = (approved) => async () => {
-          message.textContent = ""
-          try {
-            const body = { approved, ...(reason.value.trim() === "" ? {} : { reason: reason.value.trim() }) }
-            view.info = await api(`/v1/runs/${encodeURIComponent(info.id)}/approvals/${encodeURIComponent(step.stepId)}`, {
-              method: "POST",
-              headers: { "content-type": "application/json" },
-              body: JSON.stringify(body)
-            })
-            scheduleRender()
-            // The run resumes: follow it from the last event seen.
-            if (view.follow !== undefined) view.follow.abort()
-            view.follow = follow(info.id)
-          } catch (err) {
-            message.textContent = err.message
-          }
-        }
+        const decide = (approved) => () =>
+          postDecision(info, `approvals/${encodeURIComponent(step.stepId)}`, {
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify({ approved, ...(reason.value.trim() === "" ? {} : { reason: reason.value.trim() }) })
+          }, message)()
         return h(
           "div",
           { class: "approval-step" },
@@ -413,6 +415,32 @@
             reason,
             h("button", { type: "button", onclick: decide(true) }, "Approve"),
             h("button", { type: "button", onclick: decide(false) }, "Reject"),
+            message
+          )
+        )
+      })
+    )
+
+  /**
+   * A run that needs attention: each step that was in flight when its process died, with Retry (its effect did
+   * not happen) / Assume done (it did); the run goes on once every step is resolved.
+   */
+  const attentionBox = (info) =>
+    h(
+      "div",
+      { class: "approval", "data-testid": "attention" },
+      ...info.attention.map((step) => {
+        const message = h("span", { class: "error" })
+        const resolve = (resolution) => postDecision(info, `steps/${encodeURIComponent(step.stepId)}/${resolution}`, {}, message)
+        return h(
+          "div",
+          { class: "approval-step" },
+          h("div", {}, "Step ", h("b", {}, step.stepId), ` (${step.tool}, args ${step.args}) was in flight when the server stopped: did its effect happen?`),
+          h(
+            "div",
+            { class: "approval-actions" },
+            h("button", { type: "button", onclick: resolve("retry") }, "Retry (it did not)"),
+            h("button", { type: "button", onclick: resolve("assume-done") }, "Assume done (it did)"),
             message
           )
         )
