@@ -12,7 +12,8 @@
  * Class covered: a kill at any point of a run's life — accepted and queued,
  * between its first events, before a step's effect, after it but before its
  * result is journaled, between steps — since runs are at every such point when
- * the kill comes (16 run at once, the rest wait).
+ * the kill comes (16 run at once, the rest wait; the kill waits until some
+ * tool call is in flight, so that this class is always there).
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -109,7 +110,6 @@ describe("accepted runs outlive a killed server", () => {
           const { body, status } = await json(response)
           assert.strictEqual(status, 202, JSON.stringify(body))
           accepted.push(body.id)
-          if (accepted.length === killAfter) first.child.kill("SIGKILL")
         } catch (error) {
           // The server is gone: a request it did not answer was not accepted.
           if ((error as Error).name === "AssertionError") throw error
@@ -117,7 +117,16 @@ describe("accepted runs outlive a killed server", () => {
         }
       }
     }
-    await Promise.all(Array.from({ length: 24 }, submit))
+    // SIGKILL once enough runs were accepted and some tool call is in flight (begun, its effect not written yet).
+    const killer = async () => {
+      while (first.child.exitCode === null && first.child.signalCode === null) {
+        const begun = [...ledgerCounts(`${ledger}.begun`).keys()]
+        const written = ledgerCounts(ledger)
+        if (accepted.length >= killAfter && begun.some((key) => !written.has(key))) return void first.child.kill("SIGKILL")
+        await new Promise((resolve) => setTimeout(resolve, 5))
+      }
+    }
+    await Promise.all([killer(), ...Array.from({ length: 24 }, submit)])
     await first.exited
     assert.strictEqual(first.child.signalCode, "SIGKILL")
     assert.isAtLeast(accepted.length, killAfter)
