@@ -185,15 +185,16 @@ const traceList = Command.make(
     json: Flag.Boolean("json").pipe(Flag.withDescription("With --db: one JSON object per run"), Flag.withDefault(false))
   },
   Effect.fn("graphent.cli.trace.list")(function*({ agent, db, journal, json, limit, status }) {
-    if (Option.isNone(db)) {
-      if (Option.isNone(journal)) return yield* usageError("trace list needs a journal file, or --db")
+    if (Option.isNone(db) && Option.isSome(journal)) {
       const { events } = yield* readJournal(journal.value)
       yield* writeLine(TraceView.renderList(events))
       return
     }
-    const value = db.value === "" && Option.isSome(journal) ? journal.value : db.value
-    if (db.value !== "" && Option.isSome(journal)) {
-      return yield* usageError(`with --db=${db.value}, do not also name a journal (${journal.value})`)
+    // No journal file: the project's store, as bare --db.
+    const dbValue = Option.getOrElse(db, () => "")
+    const value = dbValue === "" && Option.isSome(journal) ? journal.value : dbValue
+    if (dbValue !== "" && Option.isSome(journal)) {
+      return yield* usageError(`with --db=${dbValue}, do not also name a journal (${journal.value})`)
     }
     if (limit < 0) return yield* usageError(`--limit must be >= 0, got ${limit}`)
     const target = yield* resolveTarget(value)
@@ -211,7 +212,7 @@ const traceList = Command.make(
       yield* writeLine(renderSummaries(runs))
     }
   })
-).pipe(Command.withDescription("List the runs of a journal file, or of a journal database (--db), newest first"))
+).pipe(Command.withDescription("List the runs of a journal file, or of a journal database (--db; the project's store when no file is named), newest first"))
 
 const traceShow = Command.make(
   "show",

@@ -125,7 +125,6 @@ describe("graphent trace on a journal database", () => {
   it("bad input exits 2 with a message", () => {
     const settings = { GRAPHENT_HOME: home, GRAPHENT_STORE_PREFIX: prefix() }
     const cases: ReadonlyArray<readonly [ReadonlyArray<string>, Record<string, string>, string]> = [
-      [["trace", "list"], settings, "trace list needs a journal file, or --db"],
       [["trace", "list", "--db=/nonexistent/store"], settings, "neither a postgres:// URL nor an embedded store"],
       [["trace", "show", "no-such-run", "--db"], settings, "no run no-such-run in"],
       [["trace", "show", "x.jsonl", "--db", "--run", "r"], settings, "not with --run"],
