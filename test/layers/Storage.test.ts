@@ -9,10 +9,9 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { AgentRuntime, EmbeddingLocal, Journal, LocalRuntime, Memory, Storage } from "graphent"
 import todo from "../../examples/todo.js"
+import { pgUrl, redisUrl } from "../support/services.js"
 
 const testId = randomUUID().slice(0, 8)
-const pgUrl = "postgres://postgres@127.0.0.1:5432/test"
-const redisUrl = "redis://127.0.0.1:6379"
 /** Table and key prefixes of this run only: dropped / deleted at the end. */
 const pgPrefix = `gst${testId}`
 const redisPrefix = `gsr${testId}`

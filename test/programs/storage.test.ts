@@ -13,11 +13,10 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Store from "../support/store.js"
+import { pgUrl, redisUrl } from "../support/services.js"
 
 const root = path.resolve(import.meta.dirname, "../..")
 const bin = path.join(root, "bin/graphent.js")
-const pgUrl = "postgres://postgres@127.0.0.1:5432/test"
-const redisUrl = "redis://127.0.0.1:6379"
 
 const prefixes: Array<string> = []
 const prefix = () => {
