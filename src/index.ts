@@ -61,6 +61,8 @@ export * as EmbeddingOpenAi from "./layers/EmbeddingOpenAi.js"
 /** @since 0.1.0 */
 export * as JournalFile from "./layers/JournalFile.js"
 /** @since 0.1.0 */
+export * as JournalFolder from "./layers/JournalFolder.js"
+/** @since 0.1.0 */
 export * as JournalMemory from "./layers/JournalMemory.js"
 /** @since 0.1.0 */
 export * as JournalPg from "./layers/JournalPg.js"

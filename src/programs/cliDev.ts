@@ -134,8 +134,13 @@ const loadAll = (sources: ReadonlyArray<Source>) =>
   })
 
 const describeStore = (storage: Storage.StorageShape): string => {
+  const home = path.relative(process.cwd(), storage.home ?? "") || "."
   const where = (backend: Storage.Backend) =>
-    backend === "embedded" ? `embedded (${path.relative(process.cwd(), storage.home ?? "") || "."})` : backend
+    backend === "embedded"
+      ? `embedded (${home})`
+      : backend === "files"
+      ? `files (${path.relative(process.cwd(), Storage.runsDir(storage.home ?? "", storage.prefix)) || "."})`
+      : backend
   if (storage.journal === "memory") return "in memory: runs are lost when the server stops (GRAPHENT_STORE=memory)"
   return storage.memory === storage.journal
     ? `${where(storage.journal)}; while this server runs, other graphent commands wait for an embedded store`

@@ -77,7 +77,7 @@ describe("examples/todo.ts keeps its list across graphent run processes", () => 
       const listed = todo("list", settings)
       assert.strictEqual(listed.code, 0, listed.stderr)
       assert.strictEqual(listed.stdout, "[ ] #1 buy milk\n")
-    }, 60_000)
+    }, 120_000)
   }
 
   it("GRAPHENT_STORE=memory keeps nothing, and creates no store", () => {
