@@ -57,6 +57,7 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Reactivity from "effect/reactivity/Reactivity"
@@ -107,6 +108,11 @@ export interface Options {
    * process at a time) instead of one file per run in `<home>/runs` (default false).
    */
   readonly journalInDatabase?: boolean | undefined
+  /**
+   * When the embedded database is opened on first use (the default), close it again once memory has
+   * not been used for this long, so that other processes can open it (default: keep it open).
+   */
+  readonly releaseIdleAfter?: Duration.Input | undefined
 }
 
 /**
@@ -371,27 +377,58 @@ export const sqlClient = (
  * Memory that opens its backend on first use, in the scope of the store: a
  * run that never touches memory never starts the database. A failure to open
  * is the failure of that memory call (and of the next one, which tries again).
+ * With `releaseIdleAfter`, the backend is closed (and its lock released) once
+ * no call has been made for that long, and opened again by the next call: a
+ * long-lived process (`graphent dev`) then lets other processes use it between
+ * its own runs.
  */
 const lazyMemory = <R>(
   backend: Backend,
-  open: Effect.Effect<MemoryShape, StorageError | StorageLocked, R | Scope.Scope>
+  open: Effect.Effect<MemoryShape, StorageError | StorageLocked, R | Scope.Scope>,
+  releaseIdleAfter: Duration.Input | undefined
 ): Effect.Effect<MemoryShape, never, R | Scope.Scope> =>
   Effect.gen(function*() {
     const scope = yield* Effect.scope
     const context = yield* Effect.context<R>()
     const lock = yield* Semaphore.make(1)
-    let memory: MemoryShape | undefined
-    const get = lock.withPermits(1)(Effect.suspend(() =>
-      memory !== undefined ? Effect.succeed(memory) : open.pipe(
-        Effect.tap((opened) => Effect.sync(() => void (memory = opened))),
-        Effect.provideService(Scope.Scope, scope),
-        Effect.provideContext(context),
-        Effect.mapError((error) => new MemoryError({ backend, operation: "open", reason: error.message, cause: error }))
-      )
-    ))
+    let current: { readonly memory: MemoryShape; readonly scope: Scope.Closeable } | undefined
+    let inFlight = 0
+    let calls = 0
+    const acquire = lock.withPermits(1)(Effect.gen(function*() {
+      if (current === undefined) {
+        const opened = yield* Scope.fork(scope)
+        const memory = yield* open.pipe(
+          Effect.provideService(Scope.Scope, opened),
+          Effect.provideContext(context),
+          Effect.onError(() => Scope.close(opened, Exit.void)),
+          Effect.mapError((error) => new MemoryError({ backend, operation: "open", reason: error.message, cause: error }))
+        )
+        current = { memory, scope: opened }
+      }
+      inFlight++
+      calls++
+      return current.memory
+    }))
+    const closeIfIdle = (seen: number) =>
+      lock.withPermits(1)(Effect.suspend(() => {
+        if (inFlight > 0 || calls !== seen || current === undefined) return Effect.void
+        const closing = current.scope
+        current = undefined
+        return Scope.close(closing, Exit.void)
+      }))
+    const release = Effect.suspend(() => {
+      inFlight--
+      if (releaseIdleAfter === undefined || inFlight > 0) return Effect.void
+      const seen = calls
+      return Effect.asVoid(Effect.forkIn(scope)(Effect.andThen(Effect.sleep(releaseIdleAfter), closeIfIdle(seen))))
+    })
     const via = <K extends keyof MemoryShape>(key: K): MemoryShape[K] =>
       ((...args: ReadonlyArray<unknown>) =>
-        Effect.flatMap(get, (opened) => (opened[key] as (...args: ReadonlyArray<unknown>) => Effect.Effect<unknown, MemoryError>)(...args))) as unknown as MemoryShape[K]
+        Effect.acquireUseRelease(
+          acquire,
+          (memory) => (memory[key] as (...args: ReadonlyArray<unknown>) => Effect.Effect<unknown, MemoryError>)(...args),
+          () => release
+        )) as unknown as MemoryShape[K]
     return {
       append: via("append"),
       history: via("history"),
@@ -483,7 +520,8 @@ export const make = (
       ? yield* openMemoryPg(sql)
       : yield* lazyMemory(
         memoryBackend,
-        Effect.flatMap(sqlClient(database, { lockTimeout: options.lockTimeout }), openMemoryPg)
+        Effect.flatMap(sqlClient(database, { lockTimeout: options.lockTimeout }), openMemoryPg),
+        options.releaseIdleAfter
       )
 
     const info: StorageShape = {

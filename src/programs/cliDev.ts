@@ -195,7 +195,9 @@ export const dev = Command.make(
       metadata: { agentFile: path.relative(process.cwd(), module.file) }
     }))
     // The project's store (Storage: the embedded .graphent/ by default) keeps memory and journals.
-    const stores = LocalRuntime.layer.pipe(Layer.provideMerge(Storage.layerConfig()))
+    // Journals are files (no lock), and the embedded database is closed after 2 idle seconds: `graphent run`,
+    // `trace`, `replay`, ... in the same project go on while the server runs.
+    const stores = LocalRuntime.layer.pipe(Layer.provideMerge(Storage.layerConfig({ releaseIdleAfter: "2 seconds" })))
     const server = Server.layer({ port, host, logRequests }).pipe(
       Layer.provide(RunsLocal.layer({
         agents: entries,
