@@ -9,6 +9,8 @@ export default defineConfig({
   clean: true,
   sourcemap: true,
   splitting: true,
+  // Keep `node:` in imports: `node:sqlite` (and any newer builtin) exists only under that name.
+  removeNodeProtocol: false,
   // The trace viewer's plain files, served by `graphent dev` from next to the bundle.
   onSuccess: async () => {
     fs.cpSync("src/programs/viewer", "dist/programs/viewer", { recursive: true })

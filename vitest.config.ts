@@ -15,6 +15,8 @@ export default defineConfig({
   },
   test: {
     include: ["test/**/*.test.ts"],
+    // PostgreSQL and Redis must answer first: a missing one fails the run at once, naming its variable.
+    globalSetup: ["test/support/services.ts"],
     testTimeout: 30_000
   }
 })

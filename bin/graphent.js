@@ -1,8 +1,11 @@
 #!/usr/bin/env node
-// The `graphent` executable: registers the TypeScript loader (so agent files
-// need no build step), then starts the CLI — from source in a checkout of
-// Graphent itself, from dist/ in an installed package.
+// The `graphent` executable: starts the CLI — from source in a checkout of
+// Graphent itself, from dist/ in an installed package. Agent files need no
+// build step: the TypeScript loader (tsx) is registered before the first one
+// is imported (src/programs/typescript.ts), not here, so the CLI's own modules
+// load at Node's native speed.
 import { existsSync } from "node:fs"
+import module from "node:module"
 import { fileURLToPath } from "node:url"
 
 const [major, minor] = process.versions.node.split(".").map(Number)
@@ -11,9 +14,17 @@ if (major < 22 || (major === 22 && minor < 19)) {
   process.exit(2)
 }
 
-const { register } = await import("tsx/esm/api")
-register()
+// V8's code cache for the modules of every run (Node keeps it in the OS temp folder): later starts skip compiling.
+module.enableCompileCache?.()
+
 const source = new URL("../src/programs/cli.ts", import.meta.url)
 const built = new URL("../dist/programs/cli.js", import.meta.url)
-const cli = await import(existsSync(fileURLToPath(source)) ? source.href : built.href)
+const fromSource = existsSync(fileURLToPath(source))
+if (fromSource) {
+  // A checkout runs its TypeScript sources: the loader is needed at once.
+  const { register } = await import("tsx/esm/api")
+  register()
+}
+globalThis[Symbol.for("graphent/typescript-loader")] = fromSource ? "registered" : "on-demand"
+const cli = await import(fromSource ? source.href : built.href)
 cli.runMain(process.argv.slice(2))

@@ -62,6 +62,10 @@ export * as EmbeddingOpenAi from "./layers/EmbeddingOpenAi.js"
 /** @since 0.1.0 */
 export * as JournalFile from "./layers/JournalFile.js"
 /** @since 0.1.0 */
+export * as JournalFolder from "./layers/JournalFolder.js"
+/** @since 0.1.0 */
+export * as AcceptedRunsFolder from "./layers/AcceptedRunsFolder.js"
+/** @since 0.1.0 */
 export * as AcceptedRunsMemory from "./layers/AcceptedRunsMemory.js"
 /** @since 0.1.0 */
 export * as AcceptedRunsSql from "./layers/AcceptedRunsSql.js"

@@ -1,45 +1,52 @@
 /**
- * Where programs (the CLI; the dev server later) keep memory and journals,
- * chosen by configuration, with persistence and vector recall by default and
- * no services to run.
+ * Where programs (the CLI, the dev server) keep memory and journals, chosen by
+ * configuration, with persistence and vector recall by default and no
+ * services to run.
  *
  * | configuration | memory | journal |
  * |---|---|---|
- * | nothing | embedded PGlite (pgvector) under `.graphent/` | the same database |
+ * | nothing | embedded PGlite (pgvector) under `.graphent/`, opened on first use | one JSON Lines file per run in `.graphent/runs/` |
  * | `GRAPHENT_DATABASE_URL` | PostgreSQL (`MemoryPg`, pgvector when installed) | PostgreSQL (`JournalPg`) |
- * | `GRAPHENT_REDIS_URL` | Redis (`MemoryRedis`) | PostgreSQL if `GRAPHENT_DATABASE_URL`, else embedded |
+ * | `GRAPHENT_REDIS_URL` | Redis (`MemoryRedis`) | PostgreSQL if `GRAPHENT_DATABASE_URL`, else `.graphent/runs/` |
+ * | `GRAPHENT_STORE=pglite` | embedded PGlite | the same database (as before 0.2: one process at a time) |
  * | `GRAPHENT_STORE=memory` | in memory (nothing kept) | in memory |
  *
- * The runs a server accepted (`AcceptedRuns`) are kept beside the journal,
- * in the same database (table `<prefix>_accepted_runs`).
+ * The runs a server accepted (`AcceptedRuns`) are kept beside the journal:
+ * in `<runs folder>/.accepted/` with journal files, in the journal's database
+ * (table `<prefix>_accepted_runs`) otherwise.
  *
- * Journals have no Redis backend, so with Redis alone the journal stays in
- * the embedded store: every run stays listed by `graphent trace list --db`.
- * Tables are `<prefix>_…` and Redis keys `<prefix>:…` with
- * `GRAPHENT_STORE_PREFIX` (default `graphent`), so several stores can share a
- * server. URLs are read as secrets (`Redacted`): they may hold passwords.
+ * Every run stays listed by `graphent trace list`. Tables are `<prefix>_…`
+ * and Redis keys `<prefix>:…` with `GRAPHENT_STORE_PREFIX` (default
+ * `graphent`), so several stores can share a server. URLs are read as secrets
+ * (`Redacted`): they may hold passwords.
  *
- * **The embedded store** is PGlite (`@electric-sql/pglite`, Postgres compiled
- * to WebAssembly, with `@electric-sql/pglite-pgvector`) in `<home>/pglite`,
- * where `<home>` is `GRAPHENT_HOME`, or `.graphent` in the project: the
- * nearest folder up from the working directory that holds a `package.json`
- * (else the working directory). It is reached through a direct `SqlClient`
- * adapter ({@link Pglite}), not through `@electric-sql/pglite-socket` and the
- * `pg` wire protocol: the adapter compiles statements with `@effect/sql-pg`'s
- * own compiler, so the SQL is byte for byte what `PgClient` sends to a
- * server, while a socket would add a package, a TCP hop, a port to pick and a
- * server process to keep alive, for no gain in fidelity.
+ * **Journals as files** ({@link JournalFolder}): a run's file is written as
+ * the run goes, one event per `write(2)`. Files need no lock (one run, one
+ * file, one writer), so a dev server and CLI commands keep their runs in one
+ * project at once, and a run that uses no memory never starts a database:
+ * a CLI process stays small and quick.
  *
- * **One process at a time.** PGlite is a single-process database: two
- * processes writing one data directory would corrupt it. The store is
+ * **The embedded database** is PGlite (`@electric-sql/pglite`, Postgres
+ * compiled to WebAssembly, with `@electric-sql/pglite-pgvector`) in
+ * `<home>/pglite`, where `<home>` is `GRAPHENT_HOME`, or `.graphent` in the
+ * project: the nearest folder up from the working directory that holds a
+ * `package.json` (else the working directory). By default it is opened when a
+ * run first uses memory, not before (it costs about a second and a few
+ * hundred MB). It is reached through a direct `SqlClient` adapter
+ * ({@link Pglite}), not through `@electric-sql/pglite-socket` and the `pg`
+ * wire protocol: the adapter compiles statements with `@effect/sql-pg`'s own
+ * compiler, so the SQL is byte for byte what `PgClient` sends to a server.
+ *
+ * **One process at a time in the database.** PGlite is a single-process
+ * database: two processes writing one data directory would corrupt it. It is
  * therefore locked while open, with an exclusive SQLite lock on `<home>/lock`
  * (`node:sqlite`; a POSIX record lock held by the kernel for the process, so
  * a process that dies, even by `SIGKILL`, releases it at once and no stale
  * lock file is left to clean up). A second process waits for it, up to
  * `GRAPHENT_LOCK_TIMEOUT` (default 30 seconds), then fails with
- * {@link StorageLocked} naming the holder's pid. Two `graphent run`s started
- * together thus run one after the other. For several processes at once, use a
- * server (`GRAPHENT_DATABASE_URL`).
+ * {@link StorageLocked} naming the holder's pid. Two runs that use memory
+ * thus run one after the other. For several processes at once, use a server
+ * (`GRAPHENT_DATABASE_URL`).
  *
  * @since 0.1.0
  */
@@ -54,20 +61,24 @@ import * as ConfigProvider from "effect/ConfigProvider"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
+import * as Semaphore from "effect/Semaphore"
 import { SqlClient } from "effect/sql/SqlClient"
 import * as SqlStore from "../internal/sqlStore.js"
 import { AcceptedRuns, type AcceptedRunsShape } from "../services/AcceptedRuns.js"
 import { Journal, type JournalShape } from "../services/Journal.js"
-import { Memory, type MemoryShape } from "../services/Memory.js"
+import { Memory, MemoryError, type MemoryShape } from "../services/Memory.js"
 import * as EmbeddingConfig from "./EmbeddingConfig.js"
+import * as AcceptedRunsFolder from "./AcceptedRunsFolder.js"
 import * as AcceptedRunsMemory from "./AcceptedRunsMemory.js"
 import * as AcceptedRunsSql from "./AcceptedRunsSql.js"
+import * as JournalFolder from "./JournalFolder.js"
 import * as JournalMemory from "./JournalMemory.js"
 import * as JournalPg from "./JournalPg.js"
 import * as MemoryInMemory from "./MemoryInMemory.js"
@@ -81,7 +92,7 @@ import * as Pglite from "./Pglite.js"
  * @since 0.1.0
  * @category models
  */
-export type Backend = "embedded" | "postgres" | "redis" | "memory"
+export type Backend = "embedded" | "files" | "postgres" | "redis" | "memory"
 
 /**
  * @since 0.1.0
@@ -100,6 +111,16 @@ export interface Options {
   readonly lockTimeout?: Duration.Input | undefined
   /** Keep nothing: memory and journal in this process's memory. */
   readonly ephemeral?: boolean | undefined
+  /**
+   * Without a server, keep journals in the embedded database beside memory (opened at once, one
+   * process at a time) instead of one file per run in `<home>/runs` (default false).
+   */
+  readonly journalInDatabase?: boolean | undefined
+  /**
+   * When the embedded database is opened on first use (the default), close it again once memory has
+   * not been used for this long, so that other processes can open it (default: keep it open).
+   */
+  readonly releaseIdleAfter?: Duration.Input | undefined
 }
 
 /**
@@ -111,7 +132,7 @@ export interface Options {
 export interface StorageShape {
   readonly memory: Backend
   readonly journal: Backend
-  /** The embedded store's folder, when memory or journal are there. */
+  /** The embedded store's folder, when memory or journal are there (journal files in `<home>/runs`). */
   readonly home: string | undefined
   readonly prefix: string
 }
@@ -186,6 +207,16 @@ export const projectHome = (cwd: string = process.cwd()): string => {
     dir = parent
   }
 }
+
+/**
+ * The folder of an embedded store's journal files: `<home>/runs`, or
+ * `<home>/runs-<prefix>` for another prefix than `graphent` (stores apart in one home).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const runsDir = (home: string, prefix: string = "graphent"): string =>
+  path.join(home, prefix === "graphent" ? "runs" : `runs-${prefix}`)
 
 // =============================================================================
 // The lock
@@ -350,6 +381,77 @@ export const sqlClient = (
 // Layers
 // =============================================================================
 
+/**
+ * Memory that opens its backend on first use, in the scope of the store: a
+ * run that never touches memory never starts the database. A failure to open
+ * is the failure of that memory call (and of the next one, which tries again).
+ * With `releaseIdleAfter`, the backend is closed (and its lock released) once
+ * no call has been made for that long, and opened again by the next call: a
+ * long-lived process (`graphent dev`) then lets other processes use it between
+ * its own runs.
+ */
+const lazyMemory = <R>(
+  backend: Backend,
+  open: Effect.Effect<MemoryShape, StorageError | StorageLocked, R | Scope.Scope>,
+  releaseIdleAfter: Duration.Input | undefined
+): Effect.Effect<MemoryShape, never, R | Scope.Scope> =>
+  Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const context = yield* Effect.context<R>()
+    const lock = yield* Semaphore.make(1)
+    let current: { readonly memory: MemoryShape; readonly scope: Scope.Closeable } | undefined
+    let inFlight = 0
+    let calls = 0
+    const acquire = lock.withPermits(1)(Effect.gen(function*() {
+      if (current === undefined) {
+        const opened = yield* Scope.fork(scope)
+        const memory = yield* open.pipe(
+          Effect.provideService(Scope.Scope, opened),
+          Effect.provideContext(context),
+          Effect.onError(() => Scope.close(opened, Exit.void)),
+          Effect.mapError((error) => new MemoryError({ backend, operation: "open", reason: error.message, cause: error }))
+        )
+        current = { memory, scope: opened }
+      }
+      inFlight++
+      calls++
+      return current.memory
+    }))
+    const closeIfIdle = (seen: number) =>
+      lock.withPermits(1)(Effect.suspend(() => {
+        if (inFlight > 0 || calls !== seen || current === undefined) return Effect.void
+        const closing = current.scope
+        current = undefined
+        return Scope.close(closing, Exit.void)
+      }))
+    const release = Effect.suspend(() => {
+      inFlight--
+      if (releaseIdleAfter === undefined || inFlight > 0) return Effect.void
+      const seen = calls
+      return Effect.asVoid(Effect.forkIn(scope)(Effect.andThen(Effect.sleep(releaseIdleAfter), closeIfIdle(seen))))
+    })
+    const via = <K extends keyof MemoryShape>(key: K): MemoryShape[K] =>
+      ((...args: ReadonlyArray<unknown>) =>
+        Effect.acquireUseRelease(
+          acquire,
+          (memory) => (memory[key] as (...args: ReadonlyArray<unknown>) => Effect.Effect<unknown, MemoryError>)(...args),
+          () => release
+        )) as unknown as MemoryShape[K]
+    return {
+      append: via("append"),
+      history: via("history"),
+      trim: via("trim"),
+      get: via("get"),
+      set: via("set"),
+      delete: via("delete"),
+      keys: via("keys"),
+      remember: via("remember"),
+      recall: via("recall"),
+      forget: via("forget"),
+      clear: via("clear")
+    }
+  })
+
 const prefixError = (prefix: string) =>
   /^[a-z_][a-z0-9_]*$/.test(prefix)
     ? undefined
@@ -380,8 +482,15 @@ export const make = (
     const ephemeral = options.ephemeral === true
     const home = options.home === undefined ? projectHome() : path.resolve(options.home)
     const memoryBackend: Backend = ephemeral ? "memory" : redisUrl ? "redis" : databaseUrl ? "postgres" : "embedded"
-    const journalBackend: Backend = ephemeral ? "memory" : databaseUrl ? "postgres" : "embedded"
+    const journalBackend: Backend = ephemeral
+      ? "memory"
+      : databaseUrl
+      ? "postgres"
+      : options.journalInDatabase === true
+      ? "embedded"
+      : "files"
     const tablePrefix = `${prefix}_`
+    const database: Database = databaseUrl === undefined ? { _tag: "Embedded", home } : { _tag: "Postgres", url: databaseUrl }
 
     const opened = (backend: Backend, cause: { readonly message: string }) =>
       new StorageError({ backend, operation: "open", reason: cause.message, cause })
@@ -393,39 +502,51 @@ export const make = (
       )
       : undefined
 
-    const sql = journalBackend === "memory" ? undefined : yield* sqlClient(
-      databaseUrl === undefined ? { _tag: "Embedded", home } : { _tag: "Postgres", url: databaseUrl },
-      { lockTimeout: options.lockTimeout }
-    )
+    // The database is opened now when the journal lives there, else on the first use of memory.
+    const sql = journalBackend === "postgres" || journalBackend === "embedded"
+      ? yield* sqlClient(database, { lockTimeout: options.lockTimeout })
+      : undefined
 
-    const journal: JournalShape = sql === undefined
+    const journal: JournalShape = journalBackend === "memory"
       ? JournalMemory.make()
+      : journalBackend === "files"
+      ? yield* JournalFolder.make(runsDir(home, prefix))
       : yield* JournalPg.make({ tablePrefix }).pipe(
-        Effect.provideService(SqlClient, sql),
+        Effect.provideService(SqlClient, sql!),
         Effect.mapError((error) => opened(journalBackend, error))
       )
 
     // The runs a server accepted live next to the journal: accepted and journaled runs survive together.
-    const accepted: AcceptedRunsShape = sql === undefined
+    const accepted: AcceptedRunsShape = journalBackend === "files"
+      ? AcceptedRunsFolder.make(path.join(runsDir(home, prefix), ".accepted"))
+      : sql === undefined
       ? AcceptedRunsMemory.make()
       : yield* AcceptedRunsSql.make({ tablePrefix }).pipe(
         Effect.provideService(SqlClient, sql),
         Effect.mapError((error) => opened(journalBackend, error))
       )
 
+    const openMemoryPg = (client: SqlClient) =>
+      MemoryPg.make({ tablePrefix }).pipe(
+        Effect.provideService(SqlClient, client),
+        Effect.mapError((error) => opened(memoryBackend, error))
+      )
     const memory: MemoryShape = memoryBackend === "memory"
       ? yield* MemoryInMemory.make
       : redisMemory !== undefined
       ? redisMemory
-      : yield* MemoryPg.make({ tablePrefix }).pipe(
-        Effect.provideService(SqlClient, sql!),
-        Effect.mapError((error) => opened(memoryBackend, error))
+      : sql !== undefined
+      ? yield* openMemoryPg(sql)
+      : yield* lazyMemory(
+        memoryBackend,
+        Effect.flatMap(sqlClient(database, { lockTimeout: options.lockTimeout }), openMemoryPg),
+        options.releaseIdleAfter
       )
 
     const info: StorageShape = {
       memory: memoryBackend,
       journal: journalBackend,
-      home: memoryBackend === "embedded" || journalBackend === "embedded" ? home : undefined,
+      home: memoryBackend === "embedded" || journalBackend === "embedded" || journalBackend === "files" ? home : undefined,
       prefix
     }
     return Context.make(Memory, memory).pipe(
@@ -456,13 +577,14 @@ const invalidConfig = (message: string) => new Config.ConfigError(new ConfigProv
  * The {@link Options} read from the environment: `GRAPHENT_DATABASE_URL`,
  * `GRAPHENT_REDIS_URL` (secrets), `GRAPHENT_HOME`, `GRAPHENT_STORE_PREFIX`,
  * `GRAPHENT_LOCK_TIMEOUT` (e.g. `10 seconds`) and `GRAPHENT_STORE` (`auto`,
- * the default, or `memory` to keep nothing).
+ * the default; `memory` to keep nothing; `pglite` to keep journals in the
+ * embedded database too).
  *
  * @since 0.1.0
  * @category config
  */
 export const config: Config.Config<Options> = Config.all({
-  store: Config.Literals(["auto", "memory"], "GRAPHENT_STORE").pipe(Config.withDefault("auto" as const)),
+  store: Config.Literals(["auto", "memory", "pglite"], "GRAPHENT_STORE").pipe(Config.withDefault("auto" as const)),
   databaseUrl: nonEmpty(Config.Redacted("GRAPHENT_DATABASE_URL"), (url) => Redacted.value(url).trim() === ""),
   redisUrl: nonEmpty(Config.Redacted("GRAPHENT_REDIS_URL"), (url) => Redacted.value(url).trim() === ""),
   home: nonEmpty(Config.String("GRAPHENT_HOME"), (home) => home.trim() === ""),
@@ -474,6 +596,7 @@ export const config: Config.Config<Options> = Config.all({
     if (invalid !== undefined) return Effect.fail(invalidConfig(`GRAPHENT_STORE_PREFIX: ${invalid}`))
     return Effect.succeed({
       ephemeral: store === "memory",
+      journalInDatabase: store === "pglite",
       databaseUrl: Option.getOrUndefined(databaseUrl),
       redisUrl: Option.getOrUndefined(redisUrl),
       home: Option.getOrUndefined(home),

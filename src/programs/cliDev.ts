@@ -136,8 +136,13 @@ const loadAll = (sources: ReadonlyArray<Source>) =>
   })
 
 const describeStore = (storage: Storage.StorageShape): string => {
+  const home = path.relative(process.cwd(), storage.home ?? "") || "."
   const where = (backend: Storage.Backend) =>
-    backend === "embedded" ? `embedded (${path.relative(process.cwd(), storage.home ?? "") || "."})` : backend
+    backend === "embedded"
+      ? `embedded (${home})`
+      : backend === "files"
+      ? `files (${path.relative(process.cwd(), Storage.runsDir(storage.home ?? "", storage.prefix)) || "."})`
+      : backend
   if (storage.journal === "memory") return "in memory: runs are lost when the server stops (GRAPHENT_STORE=memory)"
   return storage.memory === storage.journal
     ? `${where(storage.journal)}; while this server runs, other graphent commands wait for an embedded store`
@@ -193,7 +198,9 @@ export const dev = Command.make(
       metadata: { agentFile: path.relative(process.cwd(), module.file) }
     }))
     // The project's store (Storage: the embedded .graphent/ by default) keeps memory and journals.
-    const stores = LocalRuntime.layer.pipe(Layer.provideMerge(Storage.layerConfig()))
+    // Journals are files (no lock), and the embedded database is closed after 2 idle seconds: `graphent run`,
+    // `trace`, `replay`, ... in the same project go on while the server runs.
+    const stores = LocalRuntime.layer.pipe(Layer.provideMerge(Storage.layerConfig({ releaseIdleAfter: "2 seconds" })))
     const server = Server.layer({ port, host, logRequests, limits }).pipe(
       Layer.provide(RunsLocal.layer({
         agents: entries,

@@ -28,6 +28,7 @@ import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Redacted from "effect/Redacted"
 import { SqlClient } from "effect/sql/SqlClient"
 import * as JournalFile from "../layers/JournalFile.js"
+import * as JournalFolder from "../layers/JournalFolder.js"
 import * as JournalPg from "../layers/JournalPg.js"
 import * as Storage from "../layers/Storage.js"
 import { Journal, type JournalError } from "../services/Journal.js"
@@ -97,44 +98,65 @@ const describeUrl = (url: string): string => {
   }
 }
 
-interface Target {
-  readonly database: Storage.Database
-  readonly description: string
-  /** An embedded store that was never created: it holds no runs. */
-  readonly empty: boolean
+/** Where `trace` reads runs: a folder of journal files, or a journal database. */
+type Target =
+  | { readonly _tag: "Files"; readonly dir: string; readonly description: string }
+  | {
+    readonly _tag: "Database"
+    readonly database: Storage.Database
+    readonly description: string
+    /** An embedded store that was never created: it holds no runs. */
+    readonly empty: boolean
+  }
+
+const storeOptions = Storage.config.pipe(Effect.mapError((error) => usageError(error.message)))
+
+/** The runs of an embedded store's folder: its journal files, or (`GRAPHENT_STORE=pglite`, older stores) its database. */
+const embeddedTarget = (home: string, options: Storage.Options): Target => {
+  const dir = Storage.runsDir(home, options.prefix)
+  const database = fs.existsSync(path.join(home, "pglite"))
+  return options.journalInDatabase === true || (database && !fs.existsSync(dir))
+    ? { _tag: "Database", database: { _tag: "Embedded", home }, description: home, empty: !database }
+    : { _tag: "Files", dir, description: dir }
 }
 
-/** The database `--db[=value]` names. */
+/** The runs `--db[=value]` names (no value: the project's). */
 const resolveTarget = (value: string) =>
   Effect.gen(function*() {
+    const options = yield* storeOptions
     if (value === "") {
       const database = yield* Storage.databaseConfig.pipe(Effect.mapError((error) => usageError(error.message)))
       return database._tag === "Postgres"
-        ? { database, description: "GRAPHENT_DATABASE_URL", empty: false }
-        : {
-          database,
-          description: database.home,
-          empty: !fs.existsSync(path.join(database.home, "pglite"))
-        }
+        ? { _tag: "Database", database, description: "GRAPHENT_DATABASE_URL", empty: false }
+        : embeddedTarget(database.home, options)
     }
     if (isUrl(value)) {
-      return { database: { _tag: "Postgres", url: Redacted.make(value) }, description: describeUrl(value), empty: false }
+      return {
+        _tag: "Database",
+        database: { _tag: "Postgres", url: Redacted.make(value) },
+        description: describeUrl(value),
+        empty: false
+      }
     }
     const home = path.resolve(value)
-    if (!fs.existsSync(path.join(home, "pglite"))) {
-      return yield* usageError(`--db: ${value} is neither a postgres:// URL nor an embedded store (no ${home}/pglite)`)
+    if (!fs.existsSync(path.join(home, "pglite")) && !fs.existsSync(Storage.runsDir(home, options.prefix))) {
+      return yield* usageError(
+        `--db: ${value} is neither a postgres:// URL nor an embedded store (no ${home}/pglite, no ${
+          Storage.runsDir(home, options.prefix)
+        })`
+      )
     }
-    return { database: { _tag: "Embedded", home }, description: home, empty: false }
+    return embeddedTarget(home, options)
   }) as Effect.Effect<Target, ReturnType<typeof usageError>>
 
 /** Runs `use` on the target's database, with the store's table prefix and lock timeout. */
 const withDatabase = <A, E>(
-  target: Target,
+  database: Storage.Database,
   use: (sql: SqlClient, tablePrefix: string) => Effect.Effect<A, E>
 ) =>
   Effect.gen(function*() {
-    const options = yield* Storage.config.pipe(Effect.mapError((error) => usageError(error.message)))
-    const sql = yield* Storage.sqlClient(target.database, { lockTimeout: options.lockTimeout }).pipe(
+    const options = yield* storeOptions
+    const sql = yield* Storage.sqlClient(database, { lockTimeout: options.lockTimeout }).pipe(
       Effect.mapError((error) => usageError(error.message))
     )
     return yield* use(sql, `${options.prefix ?? "graphent"}_`)
@@ -185,33 +207,36 @@ const traceList = Command.make(
     json: Flag.Boolean("json").pipe(Flag.withDescription("With --db: one JSON object per run"), Flag.withDefault(false))
   },
   Effect.fn("graphent.cli.trace.list")(function*({ agent, db, journal, json, limit, status }) {
-    if (Option.isNone(db)) {
-      if (Option.isNone(journal)) return yield* usageError("trace list needs a journal file, or --db")
+    if (Option.isNone(db) && Option.isSome(journal)) {
       const { events } = yield* readJournal(journal.value)
       yield* writeLine(TraceView.renderList(events))
       return
     }
-    const value = db.value === "" && Option.isSome(journal) ? journal.value : db.value
-    if (db.value !== "" && Option.isSome(journal)) {
-      return yield* usageError(`with --db=${db.value}, do not also name a journal (${journal.value})`)
+    // No journal file: the project's store, as bare --db.
+    const dbValue = Option.getOrElse(db, () => "")
+    const value = dbValue === "" && Option.isSome(journal) ? journal.value : dbValue
+    if (dbValue !== "" && Option.isSome(journal)) {
+      return yield* usageError(`with --db=${dbValue}, do not also name a journal (${journal.value})`)
     }
     if (limit < 0) return yield* usageError(`--limit must be >= 0, got ${limit}`)
     const target = yield* resolveTarget(value)
-    if (target.empty) return
-    const runs = yield* withDatabase(target, (sql, tablePrefix) =>
-      JournalPg.listRuns({
-        tablePrefix,
-        limit,
-        agent: Option.getOrUndefined(agent),
-        status: Option.getOrUndefined(status)
-      }).pipe(Effect.provideService(SqlClient, sql), Effect.mapError(journalError)))
+    const filters = { limit, agent: Option.getOrUndefined(agent), status: Option.getOrUndefined(status) }
+    const runs = target._tag === "Files"
+      ? yield* JournalFolder.listRuns(target.dir, filters).pipe(Effect.mapError(journalError))
+      : target.empty
+      ? []
+      : yield* withDatabase(target.database, (sql, tablePrefix) =>
+        JournalPg.listRuns({ tablePrefix, ...filters }).pipe(
+          Effect.provideService(SqlClient, sql),
+          Effect.mapError(journalError)
+        ))
     if (json) {
       yield* Effect.forEach(runs, (run) => writeLine(JSON.stringify(run)), { discard: true })
     } else if (runs.length > 0) {
       yield* writeLine(renderSummaries(runs))
     }
   })
-).pipe(Command.withDescription("List the runs of a journal file, or of a journal database (--db), newest first"))
+).pipe(Command.withDescription("List the runs of a journal file, or of a journal database (--db; the project's store when no file is named), newest first"))
 
 const traceShow = Command.make(
   "show",
@@ -238,8 +263,14 @@ const traceShow = Command.make(
       return yield* usageError(`with --db=${db.value}, do not also give ${url.value}`)
     }
     const resolved = yield* resolveTarget(Option.getOrElse(url, () => db.value))
+    if (resolved._tag === "Files") {
+      const runId = yield* findRunFile(resolved.dir, target)
+      const { events } = yield* readJournal(JournalFolder.fileOf(resolved.dir, runId))
+      yield* writeLine(TraceView.render(events.filter((event) => event.runId === runId)))
+      return
+    }
     if (resolved.empty) return yield* usageError(`no run ${target} in ${resolved.description} (it holds no runs)`)
-    const events = yield* withDatabase(resolved, (sql, tablePrefix) =>
+    const events = yield* withDatabase(resolved.database, (sql, tablePrefix) =>
       Effect.gen(function*() {
         const runId = yield* findRun(sql, tablePrefix, target, resolved.description)
         const journal = yield* JournalPg.make({ tablePrefix }).pipe(Effect.mapError(journalError))
@@ -248,6 +279,23 @@ const traceShow = Command.make(
     yield* writeLine(TraceView.render(events))
   })
 ).pipe(Command.withDescription("Print a run as a tree: turns, steps with durations, errors, the answer"))
+
+/** Picks the run `wanted` names among `ids`: itself, or the one id that starts with it. */
+const pickRun = (ids: ReadonlyArray<string>, wanted: string, description: string) => {
+  if (ids.includes(wanted)) return Effect.succeed(wanted)
+  const matches = ids.filter((id) => id.startsWith(wanted)).sort()
+  if (matches.length === 0) return Effect.fail(usageError(`no run ${wanted} in ${description}`))
+  if (matches.length > 1) {
+    return Effect.fail(
+      usageError(`${wanted} names several runs (${matches.slice(0, 3).join(", ")}…): give more of the id`)
+    )
+  }
+  return Effect.succeed(matches[0]!)
+}
+
+/** The run id `wanted` names in a folder of journal files. */
+const findRunFile = (dir: string, wanted: string) =>
+  pickRun(JournalFolder.runIds(dir), wanted, dir)
 
 /** The run id `wanted` names: itself, or the one run whose id starts with it. */
 const findRun = (sql: SqlClient, tablePrefix: string, wanted: string, description: string) =>

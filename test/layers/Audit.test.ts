@@ -6,14 +6,12 @@ import * as path from "node:path"
 import { Effect, Layer } from "effect"
 import { SqlClient } from "effect/sql"
 import { Audit, AuditFile, AuditMemory, AuditPg } from "graphent"
+import { pgConfig } from "../support/services.js"
 
 const testId = randomUUID().slice(0, 8)
 const pgPrefix = `graphent_a${testId}_`
 const PgLive = PgClient.layer({
-  host: "127.0.0.1",
-  port: 5432,
-  database: "test",
-  username: "postgres",
+  ...pgConfig,
   applicationName: `graphent-audit-test-${testId}`
 })
 const dir = fs.mkdtempSync(path.join(path.resolve("test/.scratch"), "audit-"))

@@ -9,8 +9,8 @@ import * as path from "node:path"
 import { AgentRuntime, Journal, JournalPg, LocalRuntime, MemoryInMemory, Pglite, type RunEvent } from "graphent"
 import echo from "../../examples/echo.js"
 import todo from "../../examples/todo.js"
+import { pgConfig } from "../support/services.js"
 
-const pgConfig = { host: "127.0.0.1", port: 5432, database: "test", username: "postgres" } as const
 const testId = randomUUID().slice(0, 8)
 /** A table prefix of this run only: the tables are dropped at the end. */
 const pgPrefix = `graphent_j${testId}_`

@@ -12,9 +12,9 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { EmbeddingLocal, Memory, MemoryInMemory, MemoryPg, Pglite } from "graphent"
 import { memoryContract } from "./memoryContract.js"
+import { pgConfig } from "../support/services.js"
 
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url))
-const pgConfig = { host: "127.0.0.1", port: 5432, database: "test", username: "postgres" } as const
 const testId = randomUUID().slice(0, 8)
 /** A table prefix of this run only: the tables are dropped at the end. */
 const pgPrefix = `graphent_t${testId}_`

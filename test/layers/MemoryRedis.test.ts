@@ -6,10 +6,11 @@ import { randomUUID } from "node:crypto"
 import { fileURLToPath } from "node:url"
 import { EmbeddingLocal, Memory, MemoryRedis } from "graphent"
 import { memoryContract } from "./memoryContract.js"
+import { redisUrl } from "../support/services.js"
 
 // A real Redis (CI starts one on 127.0.0.1:6379). Every key this file writes starts with `runPrefix`, and is
 // deleted after the run.
-const url = process.env.GRAPHENT_TEST_REDIS_URL ?? "redis://127.0.0.1:6379"
+const url = redisUrl
 const runPrefix = `graphent-test:${randomUUID()}:`
 const repoRoot = fileURLToPath(new URL("../..", import.meta.url))
 

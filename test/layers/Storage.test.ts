@@ -7,12 +7,12 @@ import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { AgentRuntime, EmbeddingLocal, Journal, LocalRuntime, Memory, Storage } from "graphent"
+import { AgentRuntime, EmbeddingLocal, Journal, JournalFolder, LocalRuntime, Memory, Storage } from "graphent"
+import echo from "../../examples/echo.js"
 import todo from "../../examples/todo.js"
+import { pgUrl, redisUrl } from "../support/services.js"
 
 const testId = randomUUID().slice(0, 8)
-const pgUrl = "postgres://postgres@127.0.0.1:5432/test"
-const redisUrl = "redis://127.0.0.1:6379"
 /** Table and key prefixes of this run only: dropped / deleted at the end. */
 const pgPrefix = `gst${testId}`
 const redisPrefix = `gsr${testId}`
@@ -96,7 +96,8 @@ describe("Storage: the embedded default", () => {
       const runId = yield* write.pipe(Effect.provide(storage({ home })))
       const kept = yield* read(runId).pipe(Effect.provide(storage({ home })))
       assertKept(kept)
-      assert.deepStrictEqual(kept.info, { memory: "embedded", journal: "embedded", home, prefix: "graphent" })
+      assert.deepStrictEqual(kept.info, { memory: "embedded", journal: "files", home, prefix: "graphent" })
+      assert.isTrue(fs.existsSync(path.join(home, "runs", `${runId}.jsonl`)))
       assert.strictEqual(fs.readFileSync(path.join(home, ".gitignore"), "utf8"), "*\n")
       assert.isTrue(fs.existsSync(path.join(home, "pglite", "PG_VERSION")))
       // The owner file is gone once the store is closed.
@@ -107,12 +108,16 @@ describe("Storage: the embedded default", () => {
     Effect.gen(function*() {
       const home = tmp()
       const scope = yield* Scope.make()
-      yield* Layer.buildWithScope(storage({ home }), scope)
+      // Journals in the database: the store opens (and locks) at once.
+      yield* Layer.buildWithScope(storage({ home, journalInDatabase: true }), scope)
       const owner = JSON.parse(fs.readFileSync(path.join(home, "lock.owner"), "utf8")) as { pid: number }
       assert.strictEqual(owner.pid, process.pid)
 
       const started = Date.now()
-      const exit = yield* Layer.build(storage({ home, lockTimeout: "300 millis" })).pipe(Effect.scoped, Effect.exit)
+      const exit = yield* Layer.build(storage({ home, lockTimeout: "300 millis", journalInDatabase: true })).pipe(
+        Effect.scoped,
+        Effect.exit
+      )
       const error = failure(exit)
       assert.strictEqual(error._tag, "StorageLocked")
       assert.isAtLeast(Date.now() - started, 290)
@@ -125,12 +130,40 @@ describe("Storage: the embedded default", () => {
 
       // A waiter gets it as soon as the holder closes.
       const waiter = yield* Storage.Storage.use((info) => Effect.succeed(info.home)).pipe(
-        Effect.provide(storage({ home, lockTimeout: "60 seconds" })),
+        Effect.provide(storage({ home, lockTimeout: "60 seconds", journalInDatabase: true })),
         Effect.forkChild
       )
       yield* Effect.sleep("300 millis")
       yield* Scope.close(scope, Exit.void)
       assert.strictEqual(yield* Fiber.join(waiter), home)
+    }), 120_000)
+
+  it.live("by default a run that uses no memory opens no database; stores in one home at once need no lock", () =>
+    Effect.gen(function*() {
+      const home = tmp()
+      const echoRun = Effect.gen(function*() {
+        const result = yield* AgentRuntime.run(echo, "hi")
+        return result.runId
+      }).pipe(Effect.provide(LocalRuntime.layer))
+      // Two stores open at once on one home (two processes would do the same): each keeps its run in its own file.
+      const [first, second] = yield* Effect.all([
+        echoRun.pipe(Effect.provide(storage({ home, lockTimeout: "1 millis" }))),
+        echoRun.pipe(Effect.provide(storage({ home, lockTimeout: "1 millis" })))
+      ], { concurrency: 2 })
+      assert.isFalse(fs.existsSync(path.join(home, "pglite")))
+      assert.isFalse(fs.existsSync(path.join(home, "lock")))
+      const listed = yield* JournalFolder.listRuns(Storage.runsDir(home))
+      assert.sameMembers(listed.map((run) => run.runId), [first, second])
+      assert.deepStrictEqual(listed.map((run) => [run.agent, run.status, run.answer]), [["echo", "completed", "hi"], ["echo", "completed", "hi"]])
+      // The database opens at the first use of memory, and a failure to open is that call's MemoryError.
+      const blocker = path.join(tmp(), "a-file")
+      fs.writeFileSync(blocker, "")
+      const error = yield* Memory.Memory.use((memory) => memory.get(ns, "x")).pipe(
+        Effect.provide(storage({ home: blocker })),
+        Effect.flip
+      )
+      assert.strictEqual(error._tag, "MemoryError")
+      assert.include(error.message, blocker)
     }), 120_000)
 
   it.live("nothing is opened when GRAPHENT_STORE=memory: memory and journal live in the process", () =>
@@ -150,7 +183,9 @@ describe("Storage: the embedded default", () => {
     Effect.gen(function*() {
       const file = path.join(tmp(), "a-file")
       fs.writeFileSync(file, "")
-      const error = failure(yield* Layer.build(storage({ home: file })).pipe(Effect.scoped, Effect.exit))
+      const error = failure(
+        yield* Layer.build(storage({ home: file, journalInDatabase: true })).pipe(Effect.scoped, Effect.exit)
+      )
       assert.strictEqual(error._tag, "StorageError")
       assert.include(error.message, "storage (embedded) lock failed")
       assert.include(error.message, file)
@@ -184,7 +219,7 @@ describe("Storage: servers", () => {
       const runId = yield* write.pipe(Effect.provide(fromEnv(env)))
       const kept = yield* read(runId).pipe(Effect.provide(fromEnv(env)))
       assertKept(kept)
-      assert.deepStrictEqual(kept.info, { memory: "redis", journal: "embedded", home, prefix: redisPrefix })
+      assert.deepStrictEqual(kept.info, { memory: "redis", journal: "files", home, prefix: redisPrefix })
     }), 120_000)
 
   it.live("servers that cannot be reached: a StorageError, with no password in it", () =>

@@ -10,14 +10,13 @@ import { afterEach, assert, describe, it, vi } from "@effect/vitest"
 import { ConfigProvider, Effect } from "effect"
 import * as Cli from "../../src/programs/cli.js"
 import * as Store from "../support/store.js"
+// The project's store (Storage) on the PostgreSQL server of the test machine, under table names of
+// their own (an embedded store works the same way, but takes many seconds to create).
+import { pgUrl } from "../support/services.js"
 
 const root = path.resolve(import.meta.dirname, "../..")
 const bin = path.join(root, "bin/graphent.js")
 const pythonClient = path.join(root, "examples/clients/python_client.py")
-
-// The project's store (Storage) on the PostgreSQL server of the test machine, under table names of
-// their own (an embedded store works the same way, but takes many seconds to create).
-const pgUrl = "postgres://postgres@127.0.0.1:5432/test"
 
 interface Dev {
   readonly child: ChildProcess

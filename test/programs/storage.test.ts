@@ -13,11 +13,10 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Store from "../support/store.js"
+import { pgUrl, redisUrl } from "../support/services.js"
 
 const root = path.resolve(import.meta.dirname, "../..")
 const bin = path.join(root, "bin/graphent.js")
-const pgUrl = "postgres://postgres@127.0.0.1:5432/test"
-const redisUrl = "redis://127.0.0.1:6379"
 
 const prefixes: Array<string> = []
 const prefix = () => {
@@ -78,7 +77,7 @@ describe("examples/todo.ts keeps its list across graphent run processes", () => 
       const listed = todo("list", settings)
       assert.strictEqual(listed.code, 0, listed.stderr)
       assert.strictEqual(listed.stdout, "[ ] #1 buy milk\n")
-    }, 60_000)
+    }, 120_000)
   }
 
   it("GRAPHENT_STORE=memory keeps nothing, and creates no store", () => {

@@ -12,11 +12,10 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as Store from "../support/store.js"
+import { pgUrl, redisUrl } from "../support/services.js"
 
 const root = path.resolve(import.meta.dirname, "../..")
 const bin = path.join(root, "bin/graphent.js")
-const pgUrl = "postgres://postgres@127.0.0.1:5432/test"
-const redisUrl = "redis://127.0.0.1:6379"
 
 const prefixes: Array<string> = []
 const prefix = () => {
@@ -125,7 +124,6 @@ describe("graphent trace on a journal database", () => {
   it("bad input exits 2 with a message", () => {
     const settings = { GRAPHENT_HOME: home, GRAPHENT_STORE_PREFIX: prefix() }
     const cases: ReadonlyArray<readonly [ReadonlyArray<string>, Record<string, string>, string]> = [
-      [["trace", "list"], settings, "trace list needs a journal file, or --db"],
       [["trace", "list", "--db=/nonexistent/store"], settings, "neither a postgres:// URL nor an embedded store"],
       [["trace", "show", "no-such-run", "--db"], settings, "no run no-such-run in"],
       [["trace", "show", "x.jsonl", "--db", "--run", "r"], settings, "not with --run"],

@@ -1,8 +1,10 @@
 /**
- * The trace viewer in a real browser: Debian's Chromium, headless, driven by
- * playwright-core. Loads the viewer, starts a run through the API, watches
- * its steps appear live, opens a step, downloads the journal, and saves a
- * screenshot to test-artifacts/viewer.png.
+ * The trace viewer in a real browser: a headless Chromium (test/support/browser.ts:
+ * GRAPHENT_CHROMIUM, the @sparticuz/chromium devDependency, Debian's package, Playwright's
+ * cache) driven by playwright-core. Loads the viewer, starts a run through the API, watches
+ * its steps appear live, opens a step, downloads the journal, and saves a screenshot to
+ * test-artifacts/viewer.png. With no browser on the machine it is skipped with a notice,
+ * unless GRAPHENT_REQUIRE_BROWSER=1 (CI), where that is a failure.
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -16,11 +18,16 @@ import { type BrowserContext, chromium, type Page } from "playwright-core"
 import assistant, { layer as assistantModel } from "../../examples/assistant.js"
 import echo from "../../examples/echo.js"
 import wordstats from "../../examples/wordstats.js"
+import { browserRequired, findChromium, howToEnable } from "../support/browser.js"
 import * as Gated from "../support/gatedAgent.js"
 
 const root = path.resolve(import.meta.dirname, "../..")
 const artifacts = path.join(root, "test-artifacts")
-const executablePath = process.env.GRAPHENT_CHROMIUM ?? "/usr/bin/chromium"
+const found = await findChromium()
+const browser = found._tag === "Found" ? found.browser : undefined
+if (found._tag === "Missing" && !browserRequired()) {
+  process.stderr.write(`viewer.test.ts: skipped, no headless Chromium here: ${howToEnable}\n`)
+}
 
 // Tool calls are checked: the assistant's calculator waits for approval (which the runner may give itself here).
 const guarded = ToolGuard.layer().pipe(Layer.provideMerge(Layer.mergeAll(
@@ -49,10 +56,11 @@ const requests: Array<string> = []
 const problems: Array<string> = []
 
 beforeAll(async () => {
+  if (browser === undefined) return
   baseUrl = await server.runPromise(Effect.map(HttpServer.HttpServer, (s) => HttpServer.formatAddress(s.address)))
   userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), "graphent-chromium-"))
   context = await chromium.launchPersistentContext(userDataDir, {
-    executablePath,
+    executablePath: browser.executablePath,
     headless: true,
     acceptDownloads: true,
     viewport: { width: 1400, height: 820 },
@@ -64,7 +72,8 @@ beforeAll(async () => {
       "--no-first-run",
       "--disable-background-networking",
       "--disable-component-update",
-      "--disable-sync"
+      "--disable-sync",
+      ...browser.args
     ]
   })
   page = context.pages()[0] ?? (await context.newPage())
@@ -79,7 +88,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await context?.close()
   await server.dispose()
-  fs.rmSync(userDataDir, { recursive: true, force: true })
+  if (userDataDir !== "") fs.rmSync(userDataDir, { recursive: true, force: true })
 })
 
 const startRun = async (agent: string, input: string): Promise<string> => {
@@ -94,7 +103,14 @@ const startRun = async (agent: string, input: string): Promise<string> => {
 
 const span = (key: string) => page.locator(`#timeline .span[data-key="${key}"]`)
 
-describe("trace viewer in Chromium", () => {
+describe("a browser for the viewer test", () => {
+  // In CI (GRAPHENT_REQUIRE_BROWSER=1) a missing browser fails here instead of skipping the viewer test.
+  it.runIf(browserRequired())("is found, as GRAPHENT_REQUIRE_BROWSER=1 demands", () => {
+    assert.strictEqual(found._tag, "Found", found._tag === "Missing" ? `${howToEnable}; ${found.reasons.join("; ")}` : "")
+  })
+})
+
+describe.skipIf(browser === undefined)("trace viewer in Chromium", () => {
   it("asks for the API key, shows a run's steps live, opens a step, downloads the journal", async () => {
     await page.goto(baseUrl + "/")
     // The server wants a key: the viewer asks for it.
