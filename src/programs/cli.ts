@@ -1,9 +1,6 @@
 /**
- * The `graphent` command line.
- *
- * Exit codes: 0 success, 1 the agent's run failed, 2 bad usage or bad input
- * (unknown flag, missing file, a file that holds no agent), 3 the run is
- * paused until someone approves or rejects a step (`graphent approve`).
+ * The `graphent` command line. Exit codes and environment variables:
+ * `cliHelp.ts` (printed by `graphent --help`).
  *
  * @since 0.1.0
  */
@@ -15,6 +12,7 @@ import * as Argument from "effect/cli/Argument"
 import * as CliError from "effect/cli/CliError"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -22,7 +20,8 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as JournalFile from "../layers/JournalFile.js"
 import * as JournalMemory from "../layers/JournalMemory.js"
-import { AgentRuntime, type RunOptions } from "../services/AgentRuntime.js"
+import * as Storage from "../layers/Storage.js"
+import { AgentRuntime, Ids, type RunOptions } from "../services/AgentRuntime.js"
 import * as Replay from "../services/Replay.js"
 import { version } from "../version.js"
 import {
@@ -41,7 +40,17 @@ import {
 import * as CliStorage from "./cliStorage.js"
 import { printStream } from "./cliStream.js"
 import { dev } from "./cliDev.js"
+import * as CliHelp from "./cliHelp.js"
 import * as CliSecurity from "./cliSecurity.js"
+
+/** The one line `graphent run` prints when it is interrupted (Ctrl-C): the run id, and how to go on. */
+const interruptedNotice = (runId: string, kept: boolean, record: Option.Option<string>): string => {
+  if (kept) return `interrupted: run ${runId}; continue it with: graphent resume ${runId}`
+  return Option.match(record, {
+    onNone: () => `interrupted: run ${runId}; it was kept nowhere (GRAPHENT_STORE=memory, no --record): it cannot be resumed`,
+    onSome: (file) => `interrupted: run ${runId}; continue it with: graphent resume ${file}`
+  })
+}
 
 const run = Command.make(
   "run",
@@ -77,25 +86,33 @@ const run = Command.make(
         catch: (error) => usageError(`cannot write --record file: ${(error as Error).message}`)
       })
     }
-    const options: RunOptions = {
-      threadId: Option.getOrUndefined(thread),
-      // Relative to the working directory, so a journal committed with a project replays from any checkout.
-      metadata: { agentFile: path.relative(process.cwd(), module.file) },
-      principal: yield* CliSecurity.runPrincipal
-    }
+    const principal = yield* CliSecurity.runPrincipal
     yield* runWith(
       module,
       CliStorage.runStores(record),
       Effect.gen(function*() {
         const runtime = yield* AgentRuntime
-        if (json) {
-          yield* runtime.stream(module.agent, input, options).pipe(Stream.runForEach(printEvents(true)))
-        } else if (stream) {
-          yield* printStream(runtime.stream(module.agent, input, options))
-        } else {
-          const result = yield* runtime.run(module.agent, input, options)
-          yield* writeLine(result.answer)
+        // The id is chosen here, so that an interrupted run can say how to resume it.
+        const runId = (yield* Ids).runId()
+        const options: RunOptions = {
+          runId,
+          threadId: Option.getOrUndefined(thread),
+          // Relative to the working directory, so a journal committed with a project replays from any checkout.
+          metadata: { agentFile: path.relative(process.cwd(), module.file) },
+          principal
         }
+        const kept = Option.match(yield* Effect.serviceOption(Storage.Storage), {
+          onNone: () => true,
+          onSome: (storage) => storage.journal !== "memory"
+        })
+        const running = json
+          ? runtime.stream(module.agent, input, options).pipe(Stream.runForEach(printEvents(true)))
+          : stream
+          ? printStream(runtime.stream(module.agent, input, options))
+          : Effect.flatMap(runtime.run(module.agent, input, options), (result) => writeLine(result.answer))
+        yield* running.pipe(
+          Effect.onInterrupt(() => Effect.sync(() => process.stderr.write(interruptedNotice(runId, kept, record) + "\n")))
+        )
       })
     )
   })
@@ -201,6 +218,7 @@ const graphent = Command.make("graphent").pipe(
  */
 export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
   Command.runWith(graphent, { version })(argv).pipe(
+    Effect.provide(CliHelp.presenter),
     Effect.as(0),
     Effect.catch((error: unknown) =>
       Effect.sync(() => {
@@ -223,7 +241,19 @@ export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
  * @since 0.1.0
  * @category running
  */
-export const runMain = (argv: ReadonlyArray<string>): void =>
+export const runMain = (argv: ReadonlyArray<string>): void => {
+  // NodeRuntime interrupts the program on SIGINT and SIGTERM; the exit code says which one (128 + its number).
+  let signal: NodeJS.Signals | undefined
+  const remember = (received: NodeJS.Signals) => {
+    signal ??= received
+  }
+  process.once("SIGINT", remember)
+  process.once("SIGTERM", remember)
   NodeRuntime.runMain(main(argv), {
-    teardown: (exit, onExit) => onExit(exit._tag === "Success" ? exit.value as number : 1)
+    teardown: (exit, onExit) => {
+      if (exit._tag === "Success") return onExit(exit.value as number)
+      if (Cause.hasInterruptsOnly(exit.cause)) return onExit(signal === "SIGTERM" ? CliHelp.exitCodes.terminated : CliHelp.exitCodes.interrupted)
+      return onExit(1)
+    }
   })
+}
