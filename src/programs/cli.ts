@@ -176,7 +176,11 @@ const replay = Command.make(
 const resume = Command.make(
   "resume",
   {
-    journal: Argument.String("journal").pipe(Argument.withDescription("The journal of a run that did not finish")),
+    journal: Argument.String("journal-or-run").pipe(
+      Argument.withDescription(
+        "The run to continue: a journal file, or the id of a run in the project's store (or a unique prefix of one)"
+      )
+    ),
     agent: agentFlag,
     run: runFlag,
     json: jsonFlag,
@@ -190,16 +194,22 @@ const resume = Command.make(
     )
   },
   Effect.fn("graphent.cli.resume")(function*({ journal, agent, run, json, assumeDone, retry }) {
-    const { events, recorded, module } = yield* openRecording(journal, agent, run)
+    const { events, recorded, module, stores } = yield* CliStorage.openRun(journal, agent, run)
     const result = yield* runWith(
       module,
-      CliStorage.resumeStores(journal),
+      stores,
       Replay.resume(module.agent, events, { runId: recorded.runId, assumeDone, retry })
     )
     if (json) yield* Effect.forEach(result.events, printEvents(true), { discard: true })
     else yield* writeLine(result.answer)
-  })
-).pipe(Command.withDescription("Continue a run that crashed or was interrupted, from its journal"))
+  }, Effect.scoped)
+).pipe(
+  Command.withDescription("Continue a run that crashed or was interrupted, from a journal file or the project's store"),
+  Command.withExamples([
+    { command: "graphent resume 6c63c2f1", description: "Continue the run the store keeps under that id (prefix)" },
+    { command: "graphent resume run.jsonl --retry s3", description: "From a --record file; step s3 was in flight: run it again" }
+  ])
+)
 
 // `trace list` and `trace show`, on journal files and on journal databases (--db).
 const trace = CliStorage.trace

@@ -20,7 +20,7 @@ import * as Option from "effect/Option"
 import * as ToolGuard from "../layers/ToolGuard.js"
 import * as Approvals from "../services/Approvals.js"
 import * as Audit from "../services/Audit.js"
-import { agentFlag, jsonFlag, openRecording, printEvents, runFlag, runWith, usageError, writeLine } from "./cliSupport.js"
+import { agentFlag, jsonFlag, printEvents, runFlag, runWith, usageError, writeLine } from "./cliSupport.js"
 import * as CliStorage from "./cliStorage.js"
 
 /**
@@ -43,7 +43,9 @@ const decideCommand = (name: "approve" | "reject", approved: boolean) =>
   Command.make(
     name,
     {
-      journal: Argument.String("journal").pipe(Argument.withDescription("The journal of the paused run")),
+      journal: Argument.String("journal-or-run").pipe(
+        Argument.withDescription("The paused run: a journal file, or a run id (or unique prefix) in the project's store")
+      ),
       step: Argument.String("step").pipe(Argument.withDescription("The step waiting for approval")),
       agent: agentFlag,
       run: runFlag,
@@ -59,11 +61,11 @@ const decideCommand = (name: "approve" | "reject", approved: boolean) =>
       if (Option.isNone(policy)) {
         return yield* usageError(`${name} needs the policy that decides who may approve: set GRAPHENT_POLICY`)
       }
-      const { events, module, recorded } = yield* openRecording(journal, agent, run)
+      const { events, module, recorded, stores } = yield* CliStorage.openRun(journal, agent, run)
       const approver = yield* approverOf(by)
       const result = yield* runWith(
         module,
-        CliStorage.resumeStores(journal),
+        stores,
         Approvals.decide(module.agent, events, {
           stepId: step,
           approved,
@@ -74,7 +76,7 @@ const decideCommand = (name: "approve" | "reject", approved: boolean) =>
       )
       if (json) yield* Effect.forEach(result.events, printEvents(true), { discard: true })
       else yield* writeLine(result.answer)
-    })
+    }, Effect.scoped)
   ).pipe(
     Command.withDescription(
       approved
