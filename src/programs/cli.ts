@@ -138,7 +138,10 @@ const replay = Command.make(
       Flag.withDefault(false)
     ),
     ignore: Flag.String("ignore").pipe(
-      Flag.withDescription("A request field that may differ (dot path, * for any key), e.g. args.timestamp"),
+      Flag.withDescription(
+        "A request field that may differ: its exact dot path (args.timestamp is a tool call's argument; " +
+          "steps.*.args.timestamp the plan's); * is any one key, ** any number (**.timestamp: everywhere)"
+      ),
       Flag.atLeast(0)
     )
   },
