@@ -58,6 +58,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { SqlClient } from "effect/sql/SqlClient"
+import * as Project from "../internal/project.js"
 import * as SqlStore from "../internal/sqlStore.js"
 import { Journal, type JournalShape } from "../services/Journal.js"
 import { Memory, type MemoryShape } from "../services/Memory.js"
@@ -171,15 +172,7 @@ export class StorageLocked extends Schema.TaggedError<StorageLocked>()("StorageL
  * @since 0.1.0
  * @category utils
  */
-export const projectHome = (cwd: string = process.cwd()): string => {
-  let dir = path.resolve(cwd)
-  for (;;) {
-    if (fs.existsSync(path.join(dir, "package.json"))) return path.join(dir, ".graphent")
-    const parent = path.dirname(dir)
-    if (parent === dir) return path.join(path.resolve(cwd), ".graphent")
-    dir = parent
-  }
-}
+export const projectHome: (cwd?: string) => string = Project.projectHome
 
 // =============================================================================
 // The lock

@@ -6,6 +6,7 @@
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as url from "node:url"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Argument from "effect/cli/Argument"
@@ -52,6 +53,19 @@ const interruptedNotice = (runId: string, kept: boolean, record: Option.Option<s
   })
 }
 
+/** The run's input: `--input TEXT`, `--input -` (standard input), `--input-file PATH`, or empty. */
+const readInput = (text: Option.Option<string>, file: Option.Option<string>) =>
+  Effect.gen(function*() {
+    if (Option.isSome(text) && Option.isSome(file)) return yield* usageError("give --input or --input-file, not both")
+    const source = Option.isSome(file) ? file.value : Option.isSome(text) && text.value === "-" ? 0 : undefined
+    if (source === undefined) return Option.getOrElse(text, () => "")
+    return yield* Effect.try({
+      try: () => fs.readFileSync(source, "utf8"),
+      catch: (error) =>
+        usageError(`cannot read the input from ${source === 0 ? "standard input" : source}: ${(error as Error).message}`)
+    })
+  })
+
 const run = Command.make(
   "run",
   {
@@ -60,8 +74,12 @@ const run = Command.make(
     ),
     input: Flag.String("input").pipe(
       Flag.withAlias("i"),
-      Flag.withDescription("The input of the run"),
-      Flag.withDefault("")
+      Flag.withDescription("The input of the run; - reads it from standard input"),
+      Flag.optional
+    ),
+    inputFile: Flag.String("input-file").pipe(
+      Flag.withDescription("Read the input of the run from this file (for inputs longer than a command line takes)"),
+      Flag.optional
     ),
     json: jsonFlag,
     record: Flag.String("record").pipe(
@@ -77,8 +95,9 @@ const run = Command.make(
       Flag.withDefault(false)
     )
   },
-  Effect.fn("graphent.cli.run")(function*({ file, input, json, record, thread, stream }) {
+  Effect.fn("graphent.cli.run")(function*({ file, input: inputFlag, inputFile, json, record, thread, stream }) {
     if (json && stream) return yield* usageError("--json and --stream cannot be used together")
+    const input = yield* readInput(inputFlag, inputFile)
     const module = yield* load(file)
     if (Option.isSome(record)) {
       yield* Effect.try({
@@ -123,7 +142,8 @@ const run = Command.make(
     {
       command: "graphent run examples/todo.ts --input \"add buy milk; list\" --record run.jsonl",
       description: "Keep the run's journal, for replay and trace"
-    }
+    },
+    { command: "cat report.txt | graphent run examples/wordstats.ts --input -", description: "The input from stdin" }
   ])
 )
 
@@ -269,4 +289,9 @@ export const runMain = (argv: ReadonlyArray<string>): void => {
       return onExit(1)
     }
   })
+}
+
+// `tsx src/programs/cli.ts …` (npm run graphent -- …) runs this module as the program; bin/graphent.js imports it.
+if (process.argv[1] !== undefined && import.meta.url === url.pathToFileURL(path.resolve(process.argv[1])).href) {
+  runMain(process.argv.slice(2))
 }

@@ -173,6 +173,7 @@ export const dev = Command.make(
     logRequests: Flag.Boolean("log-requests").pipe(Flag.withDescription("Log every HTTP request"), Flag.withDefault(false))
   },
   Effect.fn("graphent.cli.dev")(function*({ agents, host, logRequests, maxConcurrent, maxQueued, port }) {
+    if (!Number.isInteger(port) || port < 0 || port > 65535) return yield* usageError(`--port must be 0 to 65535, got ${port}`)
     if (maxConcurrent < 1) return yield* usageError(`--max-concurrent must be at least 1, got ${maxConcurrent}`)
     if (maxQueued < 0) return yield* usageError(`--max-queued must be at least 0, got ${maxQueued}`)
     const found = agents.length === 0

@@ -10,6 +10,7 @@
  *
  * @since 0.1.0
  */
+import * as fs from "node:fs"
 import * as os from "node:os"
 import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
@@ -157,7 +158,7 @@ export const audit = Command.make(
   "audit",
   {
     source: Flag.String("log").pipe(
-      Flag.withDescription(`The audit log: a file or a postgres:// URL (default GRAPHENT_AUDIT, else ${ToolGuard.defaultAuditPath})`),
+      Flag.withDescription("The audit log: a file or a postgres:// URL (default GRAPHENT_AUDIT, else the project's .graphent/audit.jsonl)"),
       Flag.optional
     ),
     run: Flag.String("run").pipe(Flag.withDescription("Only this run"), Flag.optional),
@@ -194,7 +195,12 @@ export const audit = Command.make(
       limit: flags.limit
     }
     const configured = yield* Config.option(Config.String("GRAPHENT_AUDIT")).pipe(Effect.orElseSucceed(() => Option.none()))
-    const source = Option.getOrElse(Option.orElse(flags.source, () => configured), () => ToolGuard.defaultAuditPath)
+    const named = Option.orElse(flags.source, () => configured)
+    const source = Option.getOrElse(named, () => ToolGuard.defaultAuditPath())
+    // A log that was named must exist; the default one does not until something is audited.
+    if (Option.isSome(named) && !/^postgres(ql)?:\/\//.test(source) && !fs.existsSync(source)) {
+      return yield* usageError(`no audit log at ${source} (${Option.isSome(flags.source) ? "--log" : "GRAPHENT_AUDIT"})`)
+    }
     const entries = yield* Effect.flatMap(Audit.Audit, (log) => log.query(query)).pipe(
       Effect.provide(ToolGuard.auditLayer(source)),
       Effect.mapError((error) => usageError(error.message))

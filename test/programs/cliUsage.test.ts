@@ -1,0 +1,123 @@
+/**
+ * The CLI's small promises, through the real process: usage errors are one
+ * line on stderr (for every kind of bad invocation listed here), `--help`
+ * lists exit codes and environment variables, bad ports and missing audit
+ * logs are usage errors (exit 2, no stack), the audit log's default is the
+ * project's wherever the command runs, long inputs come from a file or
+ * stdin, and `npm run graphent -- …` runs the CLI.
+ */
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { afterAll, assert, describe, it } from "@effect/vitest"
+
+const root = path.resolve(import.meta.dirname, "../..")
+const bin = path.join(root, "bin/graphent.js")
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "graphent-usage-"))
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
+
+const graphent = (args: ReadonlyArray<string>, options: { cwd?: string; input?: string; env?: Record<string, string> } = {}) => {
+  const child = spawnSync(process.execPath, [bin, ...args], {
+    cwd: options.cwd ?? root,
+    encoding: "utf8",
+    timeout: 120_000,
+    input: options.input,
+    env: { ...process.env, GRAPHENT_STORE: "memory", GRAPHENT_AUDIT: "", ...options.env }
+  })
+  return { code: child.status, stdout: child.stdout, stderr: child.stderr }
+}
+
+describe("usage errors and help", () => {
+  const invalid: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
+    [["run", "--bogus"], "graphent run"],
+    [["bogus"], "graphent"],
+    [["run"], "graphent run"],
+    [["trace", "list", "--limit", "many"], "graphent trace list"],
+    [["dev", "--port", "99999"], ""],
+    [["audit", "--log", path.join(dir, "nonexistent.jsonl")], ""],
+    [["run", "examples/echo.ts", "--input", "a", "--input-file", "b"], ""]
+  ]
+  for (const [args, helpFor] of invalid) {
+    it(`graphent ${args.join(" ")}: one line on stderr${helpFor === "" ? "" : " and a pointer to --help"}, exit 2`, () => {
+      const result = graphent(args)
+      assert.strictEqual(result.code, 2, result.stderr)
+      assert.strictEqual(result.stdout, "")
+      const lines = result.stderr.trimEnd().split("\n")
+      assert.match(lines[0]!, /^error: \S/)
+      assert.notMatch(result.stderr, /\n\s+at /, "no stack trace")
+      if (helpFor === "") assert.strictEqual(lines.length, 1, result.stderr)
+      else assert.deepStrictEqual(lines.slice(1), [`run "${helpFor} --help" for usage`])
+    })
+  }
+
+  it("--help lists the exit codes (130 included) and the environment variables", () => {
+    const result = graphent(["--help"])
+    assert.strictEqual(result.code, 0, result.stderr)
+    assert.include(result.stdout, "EXIT CODES")
+    for (const code of ["0", "1", "2", "3", "130", "143"]) assert.match(result.stdout, new RegExp(`\\n  ${code} +\\S`))
+    assert.include(result.stdout, "ENVIRONMENT")
+    for (const name of ["GRAPHENT_HOME", "GRAPHENT_STORE", "GRAPHENT_DATABASE_URL", "GRAPHENT_MODEL", "GRAPHENT_POLICY", "GRAPHENT_AUDIT"]) {
+      assert.include(result.stdout, `  ${name} `)
+    }
+  })
+})
+
+describe("the audit log's default", () => {
+  it("is the project's .graphent/audit.jsonl, also from a subfolder", () => {
+    const project = path.join(dir, "project")
+    fs.mkdirSync(path.join(project, ".graphent"), { recursive: true })
+    fs.mkdirSync(path.join(project, "src", "deep"), { recursive: true })
+    fs.writeFileSync(path.join(project, "package.json"), "{}")
+    const entry = {
+      at: 1_800_000_000_000, runId: "r-1", stepId: "s1", agent: "a", principal: "alice", roles: [], tool: "echo",
+      argsHash: "ab".repeat(32), capabilities: [], decision: "allow", rule: "default", outcome: "succeeded", durationMs: 3
+    }
+    const header = { _tag: "AuditHeader", format: "graphent-audit", version: 1, createdAt: entry.at }
+    fs.writeFileSync(path.join(project, ".graphent", "audit.jsonl"), `${JSON.stringify(header)}\n${JSON.stringify(entry)}\n`)
+    for (const cwd of [project, path.join(project, "src", "deep")]) {
+      const result = graphent(["audit", "--json"], { cwd })
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.deepStrictEqual(JSON.parse(result.stdout), entry)
+    }
+    assert.isFalse(fs.existsSync(path.join(project, "src", "deep", ".graphent")), "nothing written under the cwd")
+  })
+})
+
+describe("inputs longer than a command line", () => {
+  // 300 KB: more than Linux's 128 KB limit for one argument.
+  const long = "word ".repeat(60_000).trim()
+
+  it("--input-file PATH", () => {
+    const file = path.join(dir, "input.txt")
+    fs.writeFileSync(file, long)
+    const result = graphent(["run", "examples/echo.ts", "--input-file", file])
+    assert.strictEqual(result.code, 0, result.stderr)
+    assert.strictEqual(result.stdout, long + "\n")
+  })
+
+  it("--input - reads standard input", () => {
+    const result = graphent(["run", "examples/echo.ts", "--input", "-"], { input: long })
+    assert.strictEqual(result.code, 0, result.stderr)
+    assert.strictEqual(result.stdout, long + "\n")
+  })
+
+  it("a missing --input-file is a usage error naming it", () => {
+    const result = graphent(["run", "examples/echo.ts", "--input-file", path.join(dir, "missing.txt")])
+    assert.strictEqual(result.code, 2)
+    assert.include(result.stderr, "missing.txt")
+  })
+})
+
+describe("npm run graphent -- …", () => {
+  it("runs the CLI from source (the module calls runMain when it is the program)", () => {
+    const result = spawnSync("npm", ["run", "-s", "graphent", "--", "run", "examples/echo.ts", "--input", "via npm"], {
+      cwd: root,
+      encoding: "utf8",
+      timeout: 120_000,
+      env: { ...process.env, GRAPHENT_STORE: "memory" }
+    })
+    assert.strictEqual(result.status, 0, result.stderr)
+    assert.strictEqual(result.stdout, "via npm\n")
+  })
+})
