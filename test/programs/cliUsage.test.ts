@@ -6,7 +6,7 @@
  * project's wherever the command runs, long inputs come from a file or
  * stdin, and `npm run graphent -- …` runs the CLI.
  */
-import { spawnSync } from "node:child_process"
+import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -120,4 +120,59 @@ describe("npm run graphent -- …", () => {
     assert.strictEqual(result.status, 0, result.stderr)
     assert.strictEqual(result.stdout, "via npm\n")
   })
+})
+
+describe("signals through npx", () => {
+  /**
+   * `npx graphent run …` as a user starts it: npm → sh → node. `group` sends
+   * the signal to the whole process group, as a terminal's Ctrl-C does;
+   * otherwise to the npx process alone, as a supervisor does.
+   */
+  const interruptThroughNpx = async (signal: NodeJS.Signals, group: boolean) => {
+    const ledger = path.join(dir, `npx-${signal}-${group}.txt`)
+    const marker = `npx-marker-${process.pid}-${signal}-${group}`
+    const child = spawn("npx", ["--offline", "graphent", "run", "test/fixtures/agents/ledger.ts", "--thread", marker], {
+      cwd: root,
+      detached: group,
+      env: {
+        ...process.env,
+        PATH: `${path.join(root, "node_modules/.bin")}${path.delimiter}${process.env.PATH}`,
+        GRAPHENT_STORE: "memory",
+        LEDGER_FILE: ledger
+      },
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let stderr = ""
+    child.stderr!.on("data", (chunk) => stderr += chunk)
+    const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.once("close", (code, received) => resolve({ code, signal: received }))
+    )
+    const deadline = Date.now() + 90_000
+    while (!(fs.existsSync(ledger) && fs.readFileSync(ledger, "utf8") !== "")) {
+      if (Date.now() > deadline) throw new Error(`the run did not start: ${stderr}`)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+    if (group) process.kill(-child.pid!, signal)
+    else child.kill(signal)
+    const exit = await closed
+    await new Promise((resolve) => setTimeout(resolve, 500))
+    const left = spawnSync("ps", ["-eo", "args"], { encoding: "utf8" }).stdout.split("\n").filter((line) => line.includes(marker))
+    return { exit, stderr, left, entries: fs.readFileSync(ledger, "utf8").trim().split("\n").length }
+  }
+
+  it("Ctrl-C (SIGINT to the process group): graphent prints the interrupted line; npx ends with it; nothing left", async () => {
+    const { exit, stderr, left, entries } = await interruptThroughNpx("SIGINT", true)
+    assert.match(stderr, /interrupted: run [0-9a-f-]{36}; it was kept nowhere/)
+    assert.isTrue(exit.code === 130 || exit.signal === "SIGINT", JSON.stringify(exit))
+    assert.deepStrictEqual(left, [])
+    assert.isBelow(entries, 8, "the run stopped before its end")
+  }, 120_000)
+
+  it("SIGTERM to the npx process alone reaches graphent (its shell dies; graphent notices): interrupted, nothing left", async () => {
+    const { exit, stderr, left, entries } = await interruptThroughNpx("SIGTERM", false)
+    assert.match(stderr, /interrupted: run [0-9a-f-]{36}; it was kept nowhere/)
+    assert.isTrue(exit.code === 143 || exit.signal === "SIGTERM", JSON.stringify(exit))
+    assert.deepStrictEqual(left, [])
+    assert.isBelow(entries, 8, "the run stopped before its end")
+  }, 120_000)
 })
