@@ -41,6 +41,7 @@ import {
 import * as CliStorage from "./cliStorage.js"
 import { printStream } from "./cliStream.js"
 import { dev } from "./cliDev.js"
+import { init } from "./cliInit.js"
 import * as CliHelp from "./cliHelp.js"
 import * as CliSecurity from "./cliSecurity.js"
 
@@ -239,7 +240,7 @@ const trace = CliStorage.trace
 
 const graphent = Command.make("graphent").pipe(
   Command.withDescription("Graphent: build, run and inspect agents"),
-  Command.withSubcommands([run, replay, resume, trace, dev, CliSecurity.approve, CliSecurity.reject, CliSecurity.audit])
+  Command.withSubcommands([init, run, replay, resume, trace, dev, CliSecurity.approve, CliSecurity.reject, CliSecurity.audit])
 )
 
 /**

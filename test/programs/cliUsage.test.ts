@@ -176,3 +176,48 @@ describe("signals through npx", () => {
     assert.isBelow(entries, 8, "the run stopped before its end")
   }, 120_000)
 })
+
+describe("graphent init", () => {
+  // Installing a generated project and running its tests takes minutes: scripts/check-templates.sh (run by .ci/run).
+  it("writes a project: package.json (graphent, effect, type module), tsconfig, agent, tool, tests, golden journal", () => {
+    for (const template of ["minimal", "llm"]) {
+      const project = path.join(dir, `init-${template}`)
+      const result = graphent(["init", project, "--template", template])
+      assert.strictEqual(result.code, 0, result.stderr)
+      assert.include(result.stdout, "npm install\n  npm test")
+      const manifest = JSON.parse(fs.readFileSync(path.join(project, "package.json"), "utf8"))
+      assert.strictEqual(manifest.type, "module")
+      assert.hasAllKeys(manifest.dependencies, ["graphent", "effect"])
+      assert.strictEqual(manifest.name, `init-${template}`)
+      for (const file of [".gitignore", "tsconfig.json", "README.md", "src/agent.ts", "src/tools.ts", "test/agent.test.ts"]) {
+        assert.isTrue(fs.existsSync(path.join(project, file)), `${template}: ${file}`)
+      }
+      const journal = fs.readFileSync(path.join(project, "test/fixtures/agent.jsonl"), "utf8").split("\n")
+      assert.include(journal[1], `"agentFile":"src/agent.ts"`)
+    }
+  })
+
+  it("refuses a folder that is not empty (exit 2, nothing written) unless --force", () => {
+    const project = path.join(dir, "init-busy")
+    fs.mkdirSync(project)
+    fs.writeFileSync(path.join(project, "notes.txt"), "mine")
+    const refused = graphent(["init", project])
+    assert.strictEqual(refused.code, 2)
+    assert.match(refused.stderr, /^error: .*init-busy is not empty: choose a new folder, or pass --force/)
+    assert.deepStrictEqual(fs.readdirSync(project), ["notes.txt"])
+    const forced = graphent(["init", project, "--force"])
+    assert.strictEqual(forced.code, 0, forced.stderr)
+    assert.strictEqual(fs.readFileSync(path.join(project, "notes.txt"), "utf8"), "mine")
+    assert.isTrue(fs.existsSync(path.join(project, "src/agent.ts")))
+  })
+
+  it("an unknown template is a usage error; --help lists the templates", () => {
+    const unknown = graphent(["init", path.join(dir, "init-x"), "--template", "nope"])
+    assert.strictEqual(unknown.code, 2)
+    assert.isFalse(fs.existsSync(path.join(dir, "init-x")))
+    const help = graphent(["init", "--help"])
+    assert.strictEqual(help.code, 0, help.stderr)
+    assert.include(help.stdout, "minimal: one agent")
+    assert.include(help.stdout, "llm: an assistant planned by a language model")
+  })
+})
