@@ -31,3 +31,12 @@ check() {
 
 check minimal "Ada" "Hello, Ada!"
 check llm "what is (2 + 3) * 4?" "The answer is 20."
+GRAPHENT_POLICY=policy.json GRAPHENT_PRINCIPAL=me check tools "count test/fixtures/poem.txt" "15 words in 2 lines"
+# The policy at work from the installed CLI: a guest may not reach the network; the call is denied before any request.
+if denied="$(cd "$work/tools-project" && GRAPHENT_POLICY=policy.json GRAPHENT_PRINCIPAL=guest \
+  npx --offline graphent run src/agent.ts --input "latest effect" 2>&1)"; then
+  echo "check-templates: tools: a guest's HTTP call was not denied" >&2
+  exit 1
+fi
+case "$denied" in *ToolDenied*|*denied*) echo "check-templates: tools denies a guest the HTTP tool" ;;
+  *) echo "check-templates: tools: unexpected failure: $denied" >&2; exit 1 ;; esac

@@ -8,7 +8,9 @@ root=$PWD
 record() {
   local template=$1 input=$2
   (cd "templates/$template" && GRAPHENT_STORE=memory GRAPHENT_MODEL= TSX_TSCONFIG_PATH="$root/tsconfig.json" \
+    GRAPHENT_POLICY="$(test -f policy.json && echo policy.json)" GRAPHENT_PRINCIPAL="$(test -f policy.json && echo me)" \
     "$root/node_modules/.bin/node" "$root/bin/graphent.js" run src/agent.ts --input "$input" --record test/fixtures/agent.jsonl)
 }
 record minimal "Ada"
 record llm "what is (2 + 3) * 4?"
+record tools "count test/fixtures/poem.txt"

@@ -27,13 +27,28 @@ import { usageError, writeLine } from "./cliSupport.js"
  * @since 0.1.0
  * @category models
  */
-export const templates = {
-  minimal: { summary: "one agent with one tool, on a rule-based planner", example: "npx graphent run src/agent.ts --input Ada" },
+export const templates: Record<"minimal" | "tools" | "llm", {
+  readonly summary: string
+  readonly example: string
+  /** Packages the template's code imports besides graphent and effect (at graphent's own versions). */
+  readonly dependencies: ReadonlyArray<string>
+}> = {
+  minimal: {
+    summary: "one agent with one tool, on a rule-based planner",
+    example: "npx graphent run src/agent.ts --input Ada",
+    dependencies: []
+  },
+  tools: {
+    summary: "an agent with a shell tool and an HTTP tool under a policy file (policy.json)",
+    example: "GRAPHENT_POLICY=policy.json GRAPHENT_PRINCIPAL=me npx graphent run src/agent.ts --input \"count test/fixtures/poem.txt\"",
+    dependencies: ["@effect/platform-node"]
+  },
   llm: {
     summary: "an assistant planned by a language model: a scripted model offline, live with GRAPHENT_MODEL",
-    example: "npx graphent run src/agent.ts --input \"what is (2 + 3) * 4?\""
+    example: "npx graphent run src/agent.ts --input \"what is (2 + 3) * 4?\"",
+    dependencies: []
   }
-} as const
+}
 
 type TemplateName = keyof typeof templates
 const templateNames = Object.keys(templates) as Array<TemplateName>
@@ -50,7 +65,7 @@ const ownVersions = (): Readonly<Record<string, string>> => {
   return { ...manifest.devDependencies, ...manifest.dependencies, ...manifest.peerDependencies }
 }
 
-const projectManifest = (name: string) => {
+const projectManifest = (name: string, template: TemplateName) => {
   const versions = ownVersions()
   const pick = (dependency: string, fallback: string) => versions[dependency] ?? fallback
   return {
@@ -60,7 +75,11 @@ const projectManifest = (name: string) => {
     // Graphent is ES modules only; agent files are loaded with `import`.
     type: "module",
     scripts: { test: "tsc --noEmit && vitest run", typecheck: "tsc --noEmit" },
-    dependencies: { effect: pick("effect", "^4.1.0"), graphent: `^${version}` },
+    dependencies: {
+      ...Object.fromEntries(templates[template].dependencies.map((dependency) => [dependency, pick(dependency, "*")])),
+      effect: pick("effect", "^4.1.0"),
+      graphent: `^${version}`
+    },
     devDependencies: {
       "@effect/vitest": pick("@effect/vitest", "^4.0.5"),
       "@types/node": pick("@types/node", "^24.0.0"),
@@ -111,7 +130,7 @@ const copyTree = (from: string, to: string) => {
 }
 
 /**
- * `graphent init <dir> [--template minimal|llm] [--force]`.
+ * `graphent init <dir> [--template minimal|tools|llm] [--force]`.
  *
  * @since 0.1.0
  * @category commands
@@ -145,7 +164,7 @@ export const init = Command.make(
         fs.mkdirSync(target, { recursive: true })
         copyTree(path.join(root, "common"), target)
         copyTree(path.join(root, template), target)
-        fs.writeFileSync(path.join(target, "package.json"), JSON.stringify(projectManifest(name), null, 2) + "\n")
+        fs.writeFileSync(path.join(target, "package.json"), JSON.stringify(projectManifest(name, template), null, 2) + "\n")
         fs.writeFileSync(path.join(target, "README.md"), readme(name, template))
       },
       catch: (error) => usageError(`cannot write ${dir}: ${(error as Error).message}`)
