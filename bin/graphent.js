@@ -17,6 +17,20 @@ if (major < 22 || (major === 22 && minor < 19)) {
 // V8's code cache for the modules of every run (Node keeps it in the OS temp folder): later starts skip compiling.
 module.enableCompileCache?.()
 
+// Started by npm (npx, npm exec, npm run), this process is the child of a shell that npm
+// hands its signals to, and that shell dies of SIGINT / SIGTERM without passing it on.
+// So when the parent goes away, stop as if sent SIGTERM: the run is interrupted (and
+// says how to resume it) instead of going on as an orphan.
+if (process.env.npm_command !== undefined) {
+  const parent = process.ppid
+  const watch = setInterval(() => {
+    if (process.ppid === parent) return
+    clearInterval(watch)
+    process.kill(process.pid, "SIGTERM")
+  }, 100)
+  watch.unref()
+}
+
 const source = new URL("../src/programs/cli.ts", import.meta.url)
 const built = new URL("../dist/programs/cli.js", import.meta.url)
 const fromSource = existsSync(fileURLToPath(source))

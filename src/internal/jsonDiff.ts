@@ -6,16 +6,23 @@
 export type Path = ReadonlyArray<string | number>
 
 /**
- * A pattern: dot-separated keys, `*` matches any one key or index. It matches
- * a path that ends with it, so `args.timestamp` names that argument both in a
- * tool call (`args.timestamp`) and in the plan that asked for it
- * (`steps.0.args.timestamp`).
+ * A pattern: dot-separated keys naming one field by its exact path from the
+ * root of the compared value — `args.timestamp` is that argument of a tool
+ * call (`{ tool, args }`) and nothing else; the plan that asked for it is
+ * `steps.*.args.timestamp`. `*` matches any one key or index; `**` any number
+ * of them (zero included), so `**.timestamp` is every field named
+ * `timestamp`, at any depth — only when written so.
  */
 export const parsePattern = (pattern: string): ReadonlyArray<string> => pattern.split(".").filter((s) => s !== "")
 
-const matches = (path: Path, pattern: ReadonlyArray<string>): boolean => {
-  const offset = path.length - pattern.length
-  return offset >= 0 && pattern.every((segment, i) => segment === "*" || segment === String(path[offset + i]))
+const matches = (path: Path, pattern: ReadonlyArray<string>, at = 0, from = 0): boolean => {
+  if (from === pattern.length) return at === path.length
+  const segment = pattern[from]!
+  if (segment === "**") {
+    for (let skip = at; skip <= path.length; skip++) if (matches(path, pattern, skip, from + 1)) return true
+    return false
+  }
+  return at < path.length && (segment === "*" || segment === String(path[at])) && matches(path, pattern, at + 1, from + 1)
 }
 
 const isObject = (u: unknown): u is Record<string, unknown> => typeof u === "object" && u !== null && !Array.isArray(u)

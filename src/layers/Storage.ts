@@ -70,6 +70,7 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import { SqlClient } from "effect/sql/SqlClient"
+import * as Project from "../internal/project.js"
 import * as SqlStore from "../internal/sqlStore.js"
 import { AcceptedRuns, type AcceptedRunsShape } from "../services/AcceptedRuns.js"
 import { Journal, type JournalShape } from "../services/Journal.js"
@@ -198,15 +199,7 @@ export class StorageLocked extends Schema.TaggedError<StorageLocked>()("StorageL
  * @since 0.1.0
  * @category utils
  */
-export const projectHome = (cwd: string = process.cwd()): string => {
-  let dir = path.resolve(cwd)
-  for (;;) {
-    if (fs.existsSync(path.join(dir, "package.json"))) return path.join(dir, ".graphent")
-    const parent = path.dirname(dir)
-    if (parent === dir) return path.join(path.resolve(cwd), ".graphent")
-    dir = parent
-  }
-}
+export const projectHome: (cwd?: string) => string = Project.projectHome
 
 /**
  * The folder of an embedded store's journal files: `<home>/runs`, or

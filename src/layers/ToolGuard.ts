@@ -19,6 +19,7 @@
  *
  * @since 0.1.0
  */
+import * as path from "node:path"
 import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
@@ -26,6 +27,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
+import * as Project from "../internal/project.js"
 import * as Audit from "../services/Audit.js"
 import * as Policy from "./Policy.js"
 import * as Tool from "../services/Tool.js"
@@ -199,12 +201,14 @@ export const layer = (options?: Options): Layer.Layer<never, never, Policy.Polic
 // ---------------------------------------------------------------------------
 
 /**
- * Where the audit log is when nothing says otherwise.
+ * Where the audit log is when nothing says otherwise: `audit.jsonl` in the
+ * project's `.graphent/` folder (the nearest folder up from `cwd` with a `package.json`), the
+ * same file from any folder of the project.
  *
  * @since 0.1.0
  * @category configuration
  */
-export const defaultAuditPath = ".graphent/audit.jsonl"
+export const defaultAuditPath = (cwd?: string): string => path.join(Project.projectHome(cwd), "audit.jsonl")
 
 /**
  * The audit log named by `source`: a `postgres://` URL (table
@@ -225,7 +229,7 @@ export const auditLayer = (source: string): Layer.Layer<Audit.Audit, Audit.Audit
  * @category configuration
  */
 export const auditLayerConfig: Layer.Layer<Audit.Audit, Audit.AuditError | Config.ConfigError> = Layer.unwrap(
-  Effect.map(Config.String("GRAPHENT_AUDIT").pipe(Config.withDefault(defaultAuditPath)), auditLayer)
+  Effect.map(Config.option(Config.String("GRAPHENT_AUDIT")), (source) => auditLayer(Option.getOrElse(source, () => defaultAuditPath())))
 )
 
 /**

@@ -1,20 +1,19 @@
 /**
- * The `graphent` command line.
- *
- * Exit codes: 0 success, 1 the agent's run failed, 2 bad usage or bad input
- * (unknown flag, missing file, a file that holds no agent), 3 the run is
- * paused until someone approves or rejects a step (`graphent approve`).
+ * The `graphent` command line. Exit codes and environment variables:
+ * `cliHelp.ts` (printed by `graphent --help`).
  *
  * @since 0.1.0
  */
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as url from "node:url"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as NodeServices from "@effect/platform-node/NodeServices"
 import * as Argument from "effect/cli/Argument"
 import * as CliError from "effect/cli/CliError"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -22,7 +21,8 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as JournalFile from "../layers/JournalFile.js"
 import * as JournalMemory from "../layers/JournalMemory.js"
-import { AgentRuntime, type RunOptions } from "../services/AgentRuntime.js"
+import * as Storage from "../layers/Storage.js"
+import { AgentRuntime, Ids, type RunOptions } from "../services/AgentRuntime.js"
 import * as Replay from "../layers/Replay.js"
 import { version } from "../version.js"
 import {
@@ -41,7 +41,31 @@ import {
 import * as CliStorage from "./cliStorage.js"
 import { printStream } from "./cliStream.js"
 import { dev } from "./cliDev.js"
+import { init } from "./cliInit.js"
+import * as CliHelp from "./cliHelp.js"
 import * as CliSecurity from "./cliSecurity.js"
+
+/** The one line `graphent run` prints when it is interrupted (Ctrl-C): the run id, and how to go on. */
+const interruptedNotice = (runId: string, kept: boolean, record: Option.Option<string>): string => {
+  if (kept) return `interrupted: run ${runId}; continue it with: graphent resume ${runId}`
+  return Option.match(record, {
+    onNone: () => `interrupted: run ${runId}; it was kept nowhere (GRAPHENT_STORE=memory, no --record): it cannot be resumed`,
+    onSome: (file) => `interrupted: run ${runId}; continue it with: graphent resume ${file}`
+  })
+}
+
+/** The run's input: `--input TEXT`, `--input -` (standard input), `--input-file PATH`, or empty. */
+const readInput = (text: Option.Option<string>, file: Option.Option<string>) =>
+  Effect.gen(function*() {
+    if (Option.isSome(text) && Option.isSome(file)) return yield* usageError("give --input or --input-file, not both")
+    const source = Option.isSome(file) ? file.value : Option.isSome(text) && text.value === "-" ? 0 : undefined
+    if (source === undefined) return Option.getOrElse(text, () => "")
+    return yield* Effect.try({
+      try: () => fs.readFileSync(source, "utf8"),
+      catch: (error) =>
+        usageError(`cannot read the input from ${source === 0 ? "standard input" : source}: ${(error as Error).message}`)
+    })
+  })
 
 const run = Command.make(
   "run",
@@ -51,8 +75,12 @@ const run = Command.make(
     ),
     input: Flag.String("input").pipe(
       Flag.withAlias("i"),
-      Flag.withDescription("The input of the run"),
-      Flag.withDefault("")
+      Flag.withDescription("The input of the run; - reads it from standard input"),
+      Flag.optional
+    ),
+    inputFile: Flag.String("input-file").pipe(
+      Flag.withDescription("Read the input of the run from this file (for inputs longer than a command line takes)"),
+      Flag.optional
     ),
     json: jsonFlag,
     record: Flag.String("record").pipe(
@@ -68,8 +96,9 @@ const run = Command.make(
       Flag.withDefault(false)
     )
   },
-  Effect.fn("graphent.cli.run")(function*({ file, input, json, record, thread, stream }) {
+  Effect.fn("graphent.cli.run")(function*({ file, input: inputFlag, inputFile, json, record, thread, stream }) {
     if (json && stream) return yield* usageError("--json and --stream cannot be used together")
+    const input = yield* readInput(inputFlag, inputFile)
     const module = yield* load(file)
     if (Option.isSome(record)) {
       yield* Effect.try({
@@ -77,25 +106,33 @@ const run = Command.make(
         catch: (error) => usageError(`cannot write --record file: ${(error as Error).message}`)
       })
     }
-    const options: RunOptions = {
-      threadId: Option.getOrUndefined(thread),
-      // Relative to the working directory, so a journal committed with a project replays from any checkout.
-      metadata: { agentFile: path.relative(process.cwd(), module.file) },
-      principal: yield* CliSecurity.runPrincipal
-    }
+    const principal = yield* CliSecurity.runPrincipal
     yield* runWith(
       module,
       CliStorage.runStores(record),
       Effect.gen(function*() {
         const runtime = yield* AgentRuntime
-        if (json) {
-          yield* runtime.stream(module.agent, input, options).pipe(Stream.runForEach(printEvents(true)))
-        } else if (stream) {
-          yield* printStream(runtime.stream(module.agent, input, options))
-        } else {
-          const result = yield* runtime.run(module.agent, input, options)
-          yield* writeLine(result.answer)
+        // The id is chosen here, so that an interrupted run can say how to resume it.
+        const runId = (yield* Ids).runId()
+        const options: RunOptions = {
+          runId,
+          threadId: Option.getOrUndefined(thread),
+          // Relative to the working directory, so a journal committed with a project replays from any checkout.
+          metadata: { agentFile: path.relative(process.cwd(), module.file) },
+          principal
         }
+        const kept = Option.match(yield* Effect.serviceOption(Storage.Storage), {
+          onNone: () => true,
+          onSome: (storage) => storage.journal !== "memory"
+        })
+        const running = json
+          ? runtime.stream(module.agent, input, options).pipe(Stream.runForEach(printEvents(true)))
+          : stream
+          ? printStream(runtime.stream(module.agent, input, options))
+          : Effect.flatMap(runtime.run(module.agent, input, options), (result) => writeLine(result.answer))
+        yield* running.pipe(
+          Effect.onInterrupt(() => Effect.sync(() => process.stderr.write(interruptedNotice(runId, kept, record) + "\n")))
+        )
       })
     )
   })
@@ -106,7 +143,8 @@ const run = Command.make(
     {
       command: "graphent run examples/todo.ts --input \"add buy milk; list\" --record run.jsonl",
       description: "Keep the run's journal, for replay and trace"
-    }
+    },
+    { command: "cat report.txt | graphent run examples/wordstats.ts --input -", description: "The input from stdin" }
   ])
 )
 
@@ -121,7 +159,10 @@ const replay = Command.make(
       Flag.withDefault(false)
     ),
     ignore: Flag.String("ignore").pipe(
-      Flag.withDescription("A request field that may differ (dot path, * for any key), e.g. args.timestamp"),
+      Flag.withDescription(
+        "A request field that may differ: its exact dot path (args.timestamp is a tool call's argument; " +
+          "steps.*.args.timestamp the plan's); * is any one key, ** any number (**.timestamp: everywhere)"
+      ),
       Flag.atLeast(0)
     )
   },
@@ -159,7 +200,11 @@ const replay = Command.make(
 const resume = Command.make(
   "resume",
   {
-    journal: Argument.String("journal").pipe(Argument.withDescription("The journal of a run that did not finish")),
+    journal: Argument.String("journal-or-run").pipe(
+      Argument.withDescription(
+        "The run to continue: a journal file, or the id of a run in the project's store (or a unique prefix of one)"
+      )
+    ),
     agent: agentFlag,
     run: runFlag,
     json: jsonFlag,
@@ -173,23 +218,29 @@ const resume = Command.make(
     )
   },
   Effect.fn("graphent.cli.resume")(function*({ journal, agent, run, json, assumeDone, retry }) {
-    const { events, recorded, module } = yield* openRecording(journal, agent, run)
+    const { events, recorded, module, stores } = yield* CliStorage.openRun(journal, agent, run)
     const result = yield* runWith(
       module,
-      CliStorage.resumeStores(journal),
+      stores,
       Replay.resume(module.agent, events, { runId: recorded.runId, assumeDone, retry })
     )
     if (json) yield* Effect.forEach(result.events, printEvents(true), { discard: true })
     else yield* writeLine(result.answer)
-  })
-).pipe(Command.withDescription("Continue a run that crashed or was interrupted, from its journal"))
+  }, Effect.scoped)
+).pipe(
+  Command.withDescription("Continue a run that crashed or was interrupted, from a journal file or the project's store"),
+  Command.withExamples([
+    { command: "graphent resume 6c63c2f1", description: "Continue the run the store keeps under that id (prefix)" },
+    { command: "graphent resume run.jsonl --retry s3", description: "From a --record file; step s3 was in flight: run it again" }
+  ])
+)
 
 // `trace list` and `trace show`, on journal files and on journal databases (--db).
 const trace = CliStorage.trace
 
 const graphent = Command.make("graphent").pipe(
   Command.withDescription("Graphent: build, run and inspect agents"),
-  Command.withSubcommands([run, replay, resume, trace, dev, CliSecurity.approve, CliSecurity.reject, CliSecurity.audit])
+  Command.withSubcommands([init, run, replay, resume, trace, dev, CliSecurity.approve, CliSecurity.reject, CliSecurity.audit])
 )
 
 /**
@@ -201,6 +252,7 @@ const graphent = Command.make("graphent").pipe(
  */
 export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
   Command.runWith(graphent, { version })(argv).pipe(
+    Effect.provide(CliHelp.presenter),
     Effect.as(0),
     Effect.catch((error: unknown) =>
       Effect.sync(() => {
@@ -223,7 +275,24 @@ export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
  * @since 0.1.0
  * @category running
  */
-export const runMain = (argv: ReadonlyArray<string>): void =>
+export const runMain = (argv: ReadonlyArray<string>): void => {
+  // NodeRuntime interrupts the program on SIGINT and SIGTERM; the exit code says which one (128 + its number).
+  let signal: NodeJS.Signals | undefined
+  const remember = (received: NodeJS.Signals) => {
+    signal ??= received
+  }
+  process.once("SIGINT", remember)
+  process.once("SIGTERM", remember)
   NodeRuntime.runMain(main(argv), {
-    teardown: (exit, onExit) => onExit(exit._tag === "Success" ? exit.value as number : 1)
+    teardown: (exit, onExit) => {
+      if (exit._tag === "Success") return onExit(exit.value as number)
+      if (Cause.hasInterruptsOnly(exit.cause)) return onExit(signal === "SIGTERM" ? CliHelp.exitCodes.terminated : CliHelp.exitCodes.interrupted)
+      return onExit(1)
+    }
   })
+}
+
+// `tsx src/programs/cli.ts …` (npm run graphent -- …) runs this module as the program; bin/graphent.js imports it.
+if (process.argv[1] !== undefined && import.meta.url === url.pathToFileURL(path.resolve(process.argv[1])).href) {
+  runMain(process.argv.slice(2))
+}

@@ -5,7 +5,14 @@
  * Which agents: the `--agents` paths (agent files, folders of agent files,
  * or JSON config files `{ "agents": [paths] }`); without any, the project's
  * `graphent.config.json`, else its `agents/` folder, else — in a checkout of
- * Graphent — the bundled examples (`echo`, `todo`, `wordstats`).
+ * Graphent — every agent of the bundled `examples/`. A folder is scanned for
+ * modules whose default export is an agent (`*.ts`, `*.mts`, `*.js`, `*.mjs`
+ * except tests and `.d.ts`) and for `<subfolder>/agent.ts`; a module whose
+ * source has no default export is not imported (a script would run), one
+ * whose default export is not an agent is skipped with a note. Each agent runs with its module's own `layer` (an
+ * LLM-planned agent's model: scripted offline, live with `GRAPHENT_MODEL`); an
+ * agent whose layer cannot be built (say, a remote planner without its URL)
+ * is left out with a note.
  *
  * Runs and memory go to the project's store (`Storage.layerConfig()`: the
  * embedded `.graphent/` by default); the run metrics are recorded for
@@ -38,10 +45,16 @@ import { type AgentModule, loadAgent } from "./loadAgent.js"
 import * as Server from "./server.js"
 
 const agentFileExtensions = [".ts", ".mts", ".js", ".mjs"]
-const bundledExamples = ["echo", "todo", "wordstats"]
 
 const isAgentFileName = (name: string) =>
   agentFileExtensions.some((ext) => name.endsWith(ext)) && !name.endsWith(".d.ts") && !/\.(test|spec)\.[mc]?[jt]s$/.test(name)
+
+/**
+ * Whether a module's source has a default export. A scanned module without
+ * one cannot hold an agent and is not imported: a script (such as
+ * `examples/quickstart.ts`) would run.
+ */
+const hasDefaultExport = (file: string) => /\bexport\s+default\b|\bas\s+default\b/.test(fs.readFileSync(file, "utf8"))
 
 /** The examples folder of this package, when it ships one (a checkout of Graphent does). */
 const examplesDir = (): string | undefined => {
@@ -66,7 +79,7 @@ const sourcesOf = (target: string, listed: boolean): Effect.Effect<ReadonlyArray
       const sources: Array<Source> = []
       for (const entry of fs.readdirSync(target, { withFileTypes: true }).sort((a, b) => a.name.localeCompare(b.name))) {
         const full = path.join(target, entry.name)
-        if (entry.isFile() && isAgentFileName(entry.name)) sources.push({ file: full, listed: false })
+        if (entry.isFile() && isAgentFileName(entry.name) && hasDefaultExport(full)) sources.push({ file: full, listed: false })
         if (entry.isDirectory()) {
           const inner = agentFileExtensions.map((ext) => path.join(full, `agent${ext}`)).find((file) => fs.existsSync(file))
           if (inner !== undefined) sources.push({ file: inner, listed: false })
@@ -100,12 +113,7 @@ const defaultSources = (): Effect.Effect<{ readonly sources: ReadonlyArray<Sourc
       return { sources: yield* sourcesOf(folder, false), from: "agents/" }
     }
     const examples = examplesDir()
-    if (examples !== undefined) {
-      return {
-        sources: bundledExamples.map((name) => ({ file: path.join(examples, `${name}.ts`), listed: true })),
-        from: "the bundled examples"
-      }
-    }
+    if (examples !== undefined) return { sources: yield* sourcesOf(examples, false), from: "the bundled examples" }
     return yield* usageError(
       "no agents: pass --agents <file|folder|config.json>, or add graphent.config.json or an agents/ folder"
     )
@@ -180,6 +188,7 @@ export const dev = Command.make(
     logRequests: Flag.Boolean("log-requests").pipe(Flag.withDescription("Log every HTTP request"), Flag.withDefault(false))
   },
   Effect.fn("graphent.cli.dev")(function*({ agents, host, logRequests, maxConcurrent, maxQueued, port }) {
+    if (!Number.isInteger(port) || port < 0 || port > 65535) return yield* usageError(`--port must be 0 to 65535, got ${port}`)
     if (maxConcurrent < 1) return yield* usageError(`--max-concurrent must be at least 1, got ${maxConcurrent}`)
     if (maxQueued < 0) return yield* usageError(`--max-queued must be at least 0, got ${maxQueued}`)
     const found = agents.length === 0

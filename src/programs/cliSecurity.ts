@@ -10,6 +10,7 @@
  *
  * @since 0.1.0
  */
+import * as fs from "node:fs"
 import * as os from "node:os"
 import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
@@ -22,7 +23,7 @@ import * as ToolGuard from "../layers/ToolGuard.js"
 import * as Approvals from "../services/Approvals.js"
 import * as Audit from "../services/Audit.js"
 import * as Policy from "../services/Policy.js"
-import { agentFlag, jsonFlag, openRecording, printEvents, runFlag, runWith, usageError, writeLine } from "./cliSupport.js"
+import { agentFlag, jsonFlag, printEvents, runFlag, runWith, usageError, writeLine } from "./cliSupport.js"
 import * as CliStorage from "./cliStorage.js"
 
 /**
@@ -58,7 +59,9 @@ const decideCommand = (name: "approve" | "reject", approved: boolean) =>
   Command.make(
     name,
     {
-      journal: Argument.String("journal").pipe(Argument.withDescription("The journal of the paused run")),
+      journal: Argument.String("journal-or-run").pipe(
+        Argument.withDescription("The paused run: a journal file, or a run id (or unique prefix) in the project's store")
+      ),
       step: Argument.String("step").pipe(Argument.withDescription("The step waiting for approval")),
       agent: agentFlag,
       run: runFlag,
@@ -81,10 +84,10 @@ const decideCommand = (name: "approve" | "reject", approved: boolean) =>
       const approver = yield* approverOf(by, document.approvalsRequireAuthentication === true).pipe(
         Effect.mapError((error) => usageError(error.message))
       )
-      const { events, module, recorded } = yield* openRecording(journal, agent, run)
+      const { events, module, recorded, stores } = yield* CliStorage.openRun(journal, agent, run)
       const result = yield* runWith(
         module,
-        CliStorage.resumeStores(journal),
+        stores,
         Approvals.decide(module.agent, events, {
           stepId: step,
           approved,
@@ -95,7 +98,7 @@ const decideCommand = (name: "approve" | "reject", approved: boolean) =>
       )
       if (json) yield* Effect.forEach(result.events, printEvents(true), { discard: true })
       else yield* writeLine(result.answer)
-    })
+    }, Effect.scoped)
   ).pipe(
     Command.withDescription(
       approved
@@ -176,7 +179,7 @@ export const audit = Command.make(
   "audit",
   {
     source: Flag.String("log").pipe(
-      Flag.withDescription(`The audit log: a file or a postgres:// URL (default GRAPHENT_AUDIT, else ${ToolGuard.defaultAuditPath})`),
+      Flag.withDescription("The audit log: a file or a postgres:// URL (default GRAPHENT_AUDIT, else the project's .graphent/audit.jsonl)"),
       Flag.optional
     ),
     run: Flag.String("run").pipe(Flag.withDescription("Only this run"), Flag.optional),
@@ -213,7 +216,12 @@ export const audit = Command.make(
       limit: flags.limit
     }
     const configured = yield* Config.option(Config.String("GRAPHENT_AUDIT")).pipe(Effect.orElseSucceed(() => Option.none()))
-    const source = Option.getOrElse(Option.orElse(flags.source, () => configured), () => ToolGuard.defaultAuditPath)
+    const named = Option.orElse(flags.source, () => configured)
+    const source = Option.getOrElse(named, () => ToolGuard.defaultAuditPath())
+    // A log that was named must exist; the default one does not until something is audited.
+    if (Option.isSome(named) && !/^postgres(ql)?:\/\//.test(source) && !fs.existsSync(source)) {
+      return yield* usageError(`no audit log at ${source} (${Option.isSome(flags.source) ? "--log" : "GRAPHENT_AUDIT"})`)
+    }
     const entries = yield* Effect.flatMap(Audit.Audit, (log) => log.query(query)).pipe(
       Effect.provide(ToolGuard.auditLayer(source)),
       Effect.mapError((error) => usageError(error.message))

@@ -20,6 +20,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
+import * as Context from "effect/Context"
 import * as Flag from "effect/cli/Flag"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -31,10 +32,18 @@ import * as JournalFile from "../layers/JournalFile.js"
 import * as JournalFolder from "../layers/JournalFolder.js"
 import * as JournalPg from "../layers/JournalPg.js"
 import * as Storage from "../layers/Storage.js"
-import { Journal, type JournalError } from "../services/Journal.js"
+import { Journal, JournalError, type JournalShape } from "../services/Journal.js"
 import * as Replay from "../layers/Replay.js"
 import type { RunEvent } from "../services/RunEvent.js"
-import { readJournal, runFlag, type Stores, usageError, writeLine } from "./cliSupport.js"
+import {
+  openRecording,
+  readJournal,
+  recordingOf,
+  runFlag,
+  type Stores,
+  usageError,
+  writeLine
+} from "./cliSupport.js"
 import * as TraceView from "./traceView.js"
 
 // =============================================================================
@@ -42,15 +51,20 @@ import * as TraceView from "./traceView.js"
 // =============================================================================
 
 /**
- * The journal of `run --record FILE`: appends to the file, then to the store's
- * journal (the `Journal` it is given); reads from the file.
+ * The journal of `run --record FILE` (and of a run resumed from a file):
+ * appends to the file, then to the store's journal (the `Journal` it is
+ * given); reads from the file. `prepare` runs first, on both.
  */
-const tee = (file: string): Layer.Layer<Journal, JournalError, Journal> =>
+const tee = (
+  file: string,
+  prepare?: (file: JournalShape, stored: JournalShape) => Effect.Effect<void, JournalError>
+): Layer.Layer<Journal, JournalError, Journal> =>
   Layer.effect(
     Journal,
     Effect.gen(function*() {
       const stored = yield* Journal
       const recorded = yield* JournalFile.make(file)
+      if (prepare !== undefined) yield* prepare(recorded, stored)
       return {
         append: (event: RunEvent) => Effect.andThen(recorded.append(event), stored.append(event)),
         read: recorded.read,
@@ -68,9 +82,60 @@ export const runStores = (record: Option.Option<string>): Stores => {
   return Option.isNone(record) ? stored : tee(record.value).pipe(Layer.provideMerge(stored))
 }
 
-/** The stores of `graphent resume`: the journal file, and the configured memory. */
-export const resumeStores = (journalFile: string): Stores =>
-  JournalFile.layer({ path: journalFile }).pipe(Layer.provideMerge(Storage.layerConfig()))
+/**
+ * The stores of a run continued from a journal file (`resume`, `approve`,
+ * `reject`): the file, mirrored into the configured store's journal — first
+ * the events of `runId` the store lacks (it may hold none, or a prefix), then
+ * each new one — so the store's status of the run follows its end. A store
+ * that holds more of the run than the file (it was resumed from the store) is
+ * an error: the file is stale.
+ */
+export const resumeStores = (journalFile: string, runId: string): Stores =>
+  tee(journalFile, (file, stored) =>
+    Effect.gen(function*() {
+      const inFile = yield* file.read(runId)
+      const inStore = yield* stored.read(runId)
+      if (inStore.length > inFile.length) {
+        return yield* new JournalError({
+          backend: "file",
+          operation: "read",
+          reason: `the store holds ${inStore.length} events of run ${runId}, ${journalFile} only ${inFile.length}: ` +
+            `the file is stale; continue from the store: graphent resume ${runId}`
+        })
+      }
+      yield* Effect.forEach(inFile.slice(inStore.length), stored.append, { discard: true })
+    })).pipe(Layer.provideMerge(Storage.layerConfig()))
+
+/**
+ * The run `resume`, `approve` and `reject` continue, and where its
+ * continuation is written: `target` is a journal file (see
+ * {@link resumeStores}), or the id of a run in the configured store (or a
+ * unique prefix of one), continued there.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const openRun = (target: string, agent: Option.Option<string>, run: Option.Option<string>) =>
+  Effect.gen(function*() {
+    if (fs.existsSync(target) || /[/\\]|\.jsonl?$/.test(target)) {
+      const opened = yield* openRecording(target, agent, run)
+      return { ...opened, stores: resumeStores(target, opened.recorded.runId) as Stores }
+    }
+    if (Option.isSome(run)) return yield* usageError(`--run picks a run of a journal file; ${target} is not a file`)
+    const context = yield* Layer.build(Storage.layerConfig()).pipe(Effect.mapError((error) => usageError(error.message)))
+    const journal = Context.get(context, Journal)
+    const storage = Context.get(context, Storage.Storage)
+    const where = storage.journal === "embedded" ? `the store in ${storage.home}` : `the ${storage.journal} store`
+    const ids = yield* journal.runs.pipe(Effect.mapError(journalError))
+    const matching = ids.includes(target) ? [target] : ids.filter((id) => id.startsWith(target))
+    if (matching.length === 0) return yield* usageError(`${target}: no such journal file, and no run ${target} in ${where}`)
+    if (matching.length > 1) {
+      return yield* usageError(`${target} names several runs in ${where} (${matching.slice(0, 3).join(", ")}…): give more of the id`)
+    }
+    const events = yield* journal.read(matching[0]!).pipe(Effect.mapError(journalError))
+    const opened = yield* recordingOf(events, agent, Option.some(matching[0]!))
+    return { ...opened, stores: Layer.succeedContext(context) as Stores }
+  })
 
 // =============================================================================
 // graphent trace

@@ -104,10 +104,17 @@ export const load = (file: string) => loadAgent(file).pipe(Effect.mapError((erro
 export const readJournal = (file: string) =>
   JournalFile.readFile(file).pipe(Effect.mapError((error) => usageError(error.message)))
 
-/** The recording of one run of a journal, and the agent module it was recorded from (or `--agent`). */
+/** The recording of one run of a journal file, and the agent module it was recorded from (or `--agent`). */
 export const openRecording = (journalFile: string, agentOption: Option.Option<string>, runId: Option.Option<string>) =>
+  Effect.flatMap(readJournal(journalFile), ({ events }) => recordingOf(events, agentOption, runId))
+
+/** The recording of one run among `events`, and the agent module it was recorded from (or `--agent`). */
+export const recordingOf = (
+  events: ReadonlyArray<RunEvent>,
+  agentOption: Option.Option<string>,
+  runId: Option.Option<string>
+) =>
   Effect.gen(function*() {
-    const { events } = yield* readJournal(journalFile)
     const recorded = yield* Replay.recording(events, Option.getOrUndefined(runId)).pipe(
       Effect.mapError((error) => usageError(error.message))
     )

@@ -139,10 +139,12 @@ export type Mode = "replay" | "resume" | "update"
  */
 export interface Options {
   /**
-   * Request fields that may differ without a divergence, as dot paths with `*`
-   * for any key. A path matches wherever it ends a field's path: `"args.timestamp"`
-   * covers that argument in tool calls (`{ tool, args }`) and in the decisions that
-   * planned them (`steps.0.args.timestamp`). Everything else must match exactly.
+   * Request fields that may differ without a divergence, as exact dot paths
+   * from the root of the compared request, `*` for any one key or index and
+   * `**` for any number of them: `"args.timestamp"` is that argument of a tool
+   * call (`{ tool, args }`) only; the decision that planned it is
+   * `"steps.*.args.timestamp"`; `"**.timestamp"` is every such field.
+   * Everything else must match exactly.
    */
   readonly ignore?: ReadonlyArray<string> | undefined
   /** Resume: steps that started but did not finish, known to have taken effect (their result is not available: they fail). */

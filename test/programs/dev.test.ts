@@ -76,7 +76,11 @@ describe("graphent dev and the Python client", () => {
   it("serves the bundled examples from the project's store; the Python client runs them; runs outlive a restart", async () => {
     const env = { GRAPHENT_DATABASE_URL: pgUrl, GRAPHENT_STORE_PREFIX: Store.uniquePrefix(), GRAPHENT_API_KEYS: "py-key:runner:python" }
     const dev = await startDev([], env)
-    assert.include(dev.output(), "agents   echo (examples/echo.ts), todo (examples/todo.ts), wordstats (examples/wordstats.ts)")
+    assert.include(
+      dev.output(),
+      "agents   assistant (examples/assistant.ts), echo (examples/echo.ts), calculator (examples/remote-planner/agent.ts), " +
+        "todo (examples/todo.ts), wordstats (examples/wordstats.ts)"
+    )
     assert.include(dev.output(), "store    postgres")
     assert.include(dev.output(), "auth     1 API key")
 
@@ -90,9 +94,14 @@ describe("graphent dev and the Python client", () => {
     assert.strictEqual(todo.code, 0, todo.stderr)
     assert.strictEqual(todo.stdout, "Added #1: buy milk\nAdded #2: call mom\nDone #1: buy milk\n[x] #1 buy milk\n[ ] #2 call mom\n")
 
+    // The LLM-planned assistant, on its own module's model layer (scripted offline: no GRAPHENT_MODEL here).
+    const assistant = python(dev.url, ["assistant", "remember that tea is at 5 and what is 6 * 7?"], "py-key")
+    assert.strictEqual(assistant.code, 0, assistant.stderr)
+    assert.strictEqual(assistant.stdout, "Noted: tea is at 5. The answer is 42.\n")
+
     const unknown = python(dev.url, ["nope", "x"], "py-key")
     assert.strictEqual(unknown.code, 2)
-    assert.include(unknown.stderr, `HTTP 404: no agent named "nope"; this server runs: echo, todo, wordstats`)
+    assert.include(unknown.stderr, `HTTP 404: no agent named "nope"; this server runs: assistant, echo, todo, wordstats`)
     const noKey = python(dev.url, ["echo", "x"])
     assert.strictEqual(noKey.code, 2)
     assert.include(noKey.stderr, "HTTP 401: missing API key")
