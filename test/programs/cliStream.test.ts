@@ -1,10 +1,6 @@
-import { spawnSync } from "node:child_process"
-import * as path from "node:path"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import * as Cli from "../support/cli.js"
 import * as Store from "../support/store.js"
-
-const root = path.resolve(import.meta.dirname, "../..")
-const bin = path.join(root, "bin/graphent.js")
 
 let home = ""
 beforeAll(async () => {
@@ -12,13 +8,8 @@ beforeAll(async () => {
 }, 120_000)
 afterAll(() => Store.removeHome(home), 60_000)
 
-const graphent = (...args: Array<string>) => {
-  const env: Record<string, string | undefined> = { ...process.env, GRAPHENT_HOME: home }
-  // The example's offline model, whatever the developer's shell says.
-  delete env.GRAPHENT_MODEL
-  const child = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: "utf8", timeout: 90_000, env })
-  return { code: child.status, stdout: child.stdout, stderr: child.stderr }
-}
+// The example's offline model, whatever the developer's shell says.
+const graphent = (...args: Array<string>) => Cli.graphent(args, { env: { GRAPHENT_HOME: home, GRAPHENT_MODEL: undefined } })
 
 describe("graphent run examples/assistant.ts", () => {
   it("--stream prints the model's text on stdout and the tool calls on stderr; notes last across processes", () => {
