@@ -27,13 +27,12 @@ export * as ModelTransport from "./services/ModelTransport.js"
 /** @since 0.1.0 */
 export * as Planner from "./services/Planner.js"
 /** @since 0.1.0 */
-export * as Policy from "./services/Policy.js"
-/** @since 0.1.0 */
 export * as Pricing from "./services/Pricing.js"
-/** @since 0.1.0 */
-export * as Replay from "./services/Replay.js"
+
 /** @since 0.1.0 */
 export * as RunEvent from "./services/RunEvent.js"
+/** @since 0.2.0 */
+export * as RunPorts from "./services/RunPorts.js"
 /** @since 0.1.0 */
 export * as Runs from "./services/Runs.js"
 /** @since 0.1.0 */
@@ -83,9 +82,13 @@ export * as OpenAiProvider from "./layers/OpenAiProvider.js"
 /** @since 0.1.0 */
 export * as Pglite from "./layers/Pglite.js"
 /** @since 0.1.0 */
+export * as Policy from "./layers/Policy.js"
+/** @since 0.1.0 */
 export * as PolicyFile from "./layers/PolicyFile.js"
 /** @since 0.1.0 */
 export * as RemotePlanner from "./layers/RemotePlanner.js"
+/** @since 0.1.0 */
+export * as Replay from "./layers/Replay.js"
 /** @since 0.1.0 */
 export * as RunsLocal from "./layers/RunsLocal.js"
 /** @since 0.1.0 */

@@ -10,7 +10,6 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Tracer from "effect/Tracer"
 import type { Decision, PlanStep } from "../services/Planner.js"
-import type { Session } from "../services/Replay.js"
 import type { RunEvent } from "../services/RunEvent.js"
 import type { ToolOutput } from "../services/Tools.js"
 
@@ -39,18 +38,17 @@ export const CurrentRunObserver = Context.Reference<RunObserver | undefined>("gr
 })
 
 /**
- * `onEvent` plus the observer in `context`, if there is one. A replay (which
- * re-runs a recording to check it) is not observed: it is not a run of the
- * agent.
+ * `onEvent` plus the observer in `context`, if there is one. (`Replay.replay`
+ * removes the observer: a replay checks a recording, it is not a run of the
+ * agent.)
  */
 export const observed = (
   context: Context.Context<never>,
   agent: string,
-  session: Session | undefined,
   onEvent: ((event: RunEvent) => void) | undefined
 ): ((event: RunEvent) => void) | undefined => {
   const observer = Context.get(context, CurrentRunObserver)
-  if (observer === undefined || session?.mode === "replay") return onEvent
+  if (observer === undefined) return onEvent
   const observe = observer(context, agent)
   if (observe === undefined) return onEvent
   if (onEvent === undefined) return observe

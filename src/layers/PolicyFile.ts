@@ -22,7 +22,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import { issueOf } from "../internal/issue.js"
-import { Document, make as makePolicy, Policy, PolicyInvalid, type PolicyShape } from "../services/Policy.js"
+import { Document, make as makePolicy, Policy, PolicyInvalid, type PolicyShape } from "./Policy.js"
 
 const decodeDocument = Schema.decodeUnknownExit(Document)
 

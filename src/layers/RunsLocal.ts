@@ -33,8 +33,8 @@ import type { Agent, Budget } from "../services/Agent.js"
 import { AgentRuntime, Ids, type RunOptions } from "../services/AgentRuntime.js"
 import * as Approvals from "../services/Approvals.js"
 import * as Journal from "../services/Journal.js"
-import * as Policy from "../services/Policy.js"
-import * as Replay from "../services/Replay.js"
+import * as Policy from "./Policy.js"
+import * as Replay from "./Replay.js"
 import { type ErrorInfo, isEphemeral, type RunEvent } from "../services/RunEvent.js"
 import {
   type AgentInfo,

@@ -23,7 +23,7 @@ import * as Stream from "effect/Stream"
 import * as JournalFile from "../layers/JournalFile.js"
 import * as JournalMemory from "../layers/JournalMemory.js"
 import { AgentRuntime, type RunOptions } from "../services/AgentRuntime.js"
-import * as Replay from "../services/Replay.js"
+import * as Replay from "../layers/Replay.js"
 import { version } from "../version.js"
 import {
   agentFlag,

@@ -21,7 +21,7 @@ import type { AgentRuntime } from "../services/AgentRuntime.js"
 import type { Journal, JournalError } from "../services/Journal.js"
 import type { Memory } from "../services/Memory.js"
 import * as Pricing from "../services/Pricing.js"
-import * as Replay from "../services/Replay.js"
+import * as Replay from "../layers/Replay.js"
 import type { RunEvent } from "../services/RunEvent.js"
 import { type AgentModule, loadAgent } from "./loadAgent.js"
 

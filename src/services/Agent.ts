@@ -8,9 +8,13 @@
  * @since 0.1.0
  */
 import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
 import type * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
-import type { PlannerShape } from "./Planner.js"
+import type { Decision } from "./Decision.js"
+import type { JournalError } from "./Journal.js"
+import type { ReplayDivergence } from "./Replay.js"
+import type { ModelOutput, ModelRequest, ModelToolCall } from "./RunEvent.js"
 import type * as Tool from "./Tool.js"
 import * as Tools from "./Tools.js"
 
@@ -162,4 +166,172 @@ export const decodeOutput = <O>(
   if (decoded._tag === "Success") return { _tag: "Success", value: decoded.value }
   const failure = decoded.cause.reasons.find((reason) => reason._tag === "Fail")
   return { _tag: "Failure", issue: failure === undefined ? "the output schema rejected it" : String(failure.error) }
+}
+
+// ---------------------------------------------------------------------------
+// the planner and the run state it sees (re-exported by `Planner`)
+// ---------------------------------------------------------------------------
+
+/**
+ * What happened to one step.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type StepOutcome =
+  | {
+    readonly _tag: "Succeeded"
+    readonly id: string
+    readonly tool: string
+    readonly args: unknown
+    /** The decoded (typed) output of the tool. */
+    readonly value: unknown
+    /** The output encoded with the tool's success Schema (JSON), as journaled. */
+    readonly result: unknown
+    readonly durationMs: number
+  }
+  | {
+    readonly _tag: "Failed"
+    readonly id: string
+    readonly tool: string
+    readonly args: unknown
+    /** The error as journaled; `data` holds its fields where its class can rebuild it. */
+    readonly error: { readonly _tag: string; readonly message: string; readonly data?: unknown }
+    readonly durationMs: number
+  }
+  | {
+    readonly _tag: "Skipped"
+    readonly id: string
+    readonly tool: string
+    readonly args: unknown
+    /** The dependency that did not succeed. */
+    readonly blockedBy: string
+  }
+
+/**
+ * What ends a run from inside a planner's journaled work: a budget, the
+ * journal failing, or replay finding a difference.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type RunAbort = BudgetExceeded | JournalError | ReplayDivergence
+
+/**
+ * The run's services for planners that talk to the world: model calls and
+ * values read from outside are journaled through it, so that replay answers
+ * them from the recording and resume does not repeat them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunContext {
+  /** Whether the run is streamed: a planner then streams its model calls and reports deltas. */
+  readonly streaming: boolean
+  /**
+   * Makes a model call through the run: `live` runs unless the recording
+   * (replay, resume) has the call; the call is journaled as a `ModelCalled`
+   * event with its tokens and cost, and counted against the token and cost
+   * budgets.
+   */
+  readonly callModel: <E, R>(
+    model: string,
+    request: ModelRequest,
+    live: Effect.Effect<ModelOutput, E, R>
+  ) => Effect.Effect<ModelOutput, E | RunAbort, R>
+  /**
+   * Runs `effect` once per run: its (JSON) value is journaled under `key`
+   * (unique within the turn), and replay and resume return the recorded value
+   * without running it again.
+   */
+  readonly journaled: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | RunAbort, R>
+  /** Streams a piece of model text to the run's consumer. */
+  readonly textDelta: (text: string) => void
+  /** Streams a whole tool call to the run's consumer, before the turn's decision. */
+  readonly toolCallDelta: (toolCall: ModelToolCall) => void
+}
+
+/**
+ * The state of a run, as a planner sees it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunState {
+  readonly runId: string
+  readonly agent: Agent<unknown, unknown>
+  readonly input: string
+  readonly threadId: string | undefined
+  /** 1 for the first decision of the run. */
+  readonly turn: number
+  /** Every step finished so far, in the order they finished. */
+  readonly steps: ReadonlyArray<StepOutcome>
+  /** Outcomes by step id. */
+  readonly outcomes: ReadonlyMap<string, StepOutcome>
+  /** The decisions of the earlier turns, in order. */
+  readonly decisions: ReadonlyArray<Decision>
+  readonly context: RunContext
+}
+
+// ---------------------------------------------------------------------------
+// service
+// ---------------------------------------------------------------------------
+
+/**
+ * The planner could not decide (its model call failed, its rules match nothing...).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PlannerFailed extends Schema.TaggedError<PlannerFailed>()("PlannerFailed", {
+  reason: Schema.String,
+  cause: Schema.optionalKey(Schema.Defect())
+}) {
+  override get message(): string {
+    return `planner failed: ${this.reason}`
+  }
+}
+
+/**
+ * The planner returned a plan that cannot run: duplicate or reused step ids,
+ * references to unknown steps, or a dependency cycle.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class PlanInvalid extends Schema.TaggedError<PlanInvalid>()("PlanInvalid", {
+  reason: Schema.String,
+  stepId: Schema.optionalKey(Schema.String)
+}) {
+  override get message(): string {
+    return this.stepId === undefined ? `invalid plan: ${this.reason}` : `invalid plan at step "${this.stepId}": ${this.reason}`
+  }
+}
+
+/**
+ * The planner interface.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PlannerShape<R = never> {
+  readonly decide: (state: RunState) => Effect.Effect<Decision, PlannerFailed | RunAbort, R>
+}
+
+/**
+ * A budget ran out.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class BudgetExceeded extends Schema.TaggedError<BudgetExceeded>()("BudgetExceeded", {
+  budget: Schema.Literals(["steps", "turns", "wallTime", "tokens", "cost"]),
+  limit: Schema.Number,
+  /** What the run used, or would have used had it continued. */
+  used: Schema.Number
+}) {
+  override get message(): string {
+    const unit = this.budget === "wallTime" ? " ms" : ""
+    return `budget exceeded: ${this.budget} limit is ${this.limit}${unit}, the run needed ${this.used}${unit}`
+  }
 }

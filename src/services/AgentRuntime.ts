@@ -12,31 +12,16 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
-import type { Agent, Budget } from "./Agent.js"
+import type { Agent, Budget, BudgetExceeded, PlanInvalid, PlannerFailed, StepOutcome } from "./Agent.js"
 import type { JournalError } from "./Journal.js"
-import type { PlanInvalid, PlannerFailed, StepOutcome } from "./Planner.js"
 import type { ApprovalRequired, Principal } from "./Policy.js"
-import type { ReplayDivergence, ResumeUnsafe, Session } from "./Replay.js"
+import type { ReplayDivergence, ResumeUnsafe } from "./Replay.js"
+import type { PortProvider } from "./RunPorts.js"
 import type { RunEvent, Usage } from "./RunEvent.js"
 import type { ToolError } from "./Tool.js"
 
-/**
- * A budget ran out.
- *
- * @since 0.1.0
- * @category errors
- */
-export class BudgetExceeded extends Schema.TaggedError<BudgetExceeded>()("BudgetExceeded", {
-  budget: Schema.Literals(["steps", "turns", "wallTime", "tokens", "cost"]),
-  limit: Schema.Number,
-  /** What the run used, or would have used had it continued. */
-  used: Schema.Number
-}) {
-  override get message(): string {
-    const unit = this.budget === "wallTime" ? " ms" : ""
-    return `budget exceeded: ${this.budget} limit is ${this.limit}${unit}, the run needed ${this.used}${unit}`
-  }
-}
+/** @since 0.1.0 */
+export { BudgetExceeded } from "./Agent.js"
 
 /**
  * The agent declares an output Schema and the final answer does not decode
@@ -88,8 +73,11 @@ export interface RunOptions {
   readonly metadata?: Readonly<Record<string, string>> | undefined
   /** Overrides the agent's budget for this run. */
   readonly budget?: Partial<Budget> | undefined
-  /** Re-run a recorded run (see `Replay`): answers come from the recording. */
-  readonly replay?: Session | undefined
+  /**
+   * Wraps the run's ports (see `RunPorts`): a `Replay` session answers from a
+   * recording what it holds (replay, resume, update).
+   */
+  readonly replay?: PortProvider | undefined
   /**
    * Who the run acts for: the tool executor checks each call against the
    * `Policy` for this principal (see `ToolGuard`). Journaled in `RunStarted`;
@@ -134,6 +122,17 @@ export interface AgentRuntimeShape {
 }
 
 /**
+ * Runs agents: `run` to the end, or `stream` its events as they happen.
+ *
+ * **Example** (Running an agent on the local runtime)
+ *
+ * ```ts
+ * const result = await Effect.runPromise(
+ *   AgentRuntime.run(agent, "hello").pipe(Effect.provide(LocalRuntime.layerMemory))
+ * )
+ * // result.answer, result.steps, result.usage, result.events
+ * ```
+ *
  * @since 0.1.0
  * @category services
  */

@@ -28,7 +28,7 @@ import type { AgentRuntime, RunError, RunResult } from "./AgentRuntime.js"
 import { hashArgs } from "./Audit.js"
 import { Journal, type JournalError } from "./Journal.js"
 import { Policy, type Principal } from "./Policy.js"
-import * as Replay from "./Replay.js"
+import * as Replay from "../layers/Replay.js"
 import type { RunEvent } from "./RunEvent.js"
 
 /**

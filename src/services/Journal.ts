@@ -45,6 +45,20 @@ export interface JournalShape {
 }
 
 /**
+ * The journal of runs: every event a run emits is appended here before the
+ * run goes on, and `Replay` re-runs a run from what it reads back.
+ *
+ * **Example** (Reading the events of a run)
+ *
+ * ```ts
+ * const program = Effect.gen(function*() {
+ *   const result = yield* AgentRuntime.run(agent, "hello")
+ *   const journal = yield* Journal.Journal
+ *   const events = yield* journal.read(result.runId)
+ *   // events[0]._tag === "RunStarted", events.at(-1)._tag === "RunCompleted"
+ * }).pipe(Effect.provide(LocalRuntime.layer), Effect.provide(JournalFile.layer({ path: "runs.jsonl" })))
+ * ```
+ *
  * @since 0.1.0
  * @category services
  */

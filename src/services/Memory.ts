@@ -177,6 +177,21 @@ export interface MemoryShape {
 }
 
 /**
+ * An agent's memory: conversation history, facts and documents recalled by
+ * similarity, each kept per namespace (an agent, a thread, a user).
+ *
+ * **Example** (Facts and history of a thread)
+ *
+ * ```ts
+ * const program = Effect.gen(function*() {
+ *   const memory = yield* Memory.Memory
+ *   const thread = Memory.thread("me")
+ *   yield* memory.set(thread, "meeting", "3pm")
+ *   yield* memory.append(thread, [{ role: "user", content: "when is the meeting?" }])
+ *   const meeting = yield* memory.get(thread, "meeting") // Option.some("3pm")
+ * }).pipe(Effect.provide(MemoryInMemory.layer))
+ * ```
+ *
  * @since 0.1.0
  * @category services
  */

@@ -8,7 +8,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
-import { Decision } from "./Planner.js"
+import { Decision } from "./Decision.js"
 import { Principal } from "./Policy.js"
 
 /**
