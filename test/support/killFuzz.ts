@@ -177,6 +177,22 @@ export const baseline = async (
 
 const unsafeStep = /cannot resume: step "([^"]+)"/
 
+/**
+ * The flags of the next resume, as a user decides them: for each step resume reported as in flight that
+ * still has no outcome in the journal, `--assume-done` if the side-effect log shows its effect happened,
+ * `--retry` if not. Decided afresh before every resume: a retried call may have happened since.
+ */
+const decisions = (journal: string, log: string, unsafeSteps: ReadonlySet<string>): Array<string> => {
+  const keys = keysByStep(journal)
+  const done = completedKeys(journal)
+  const effects = countWords(readLines(log), "effect")
+  return [...unsafeSteps].flatMap((stepId) => {
+    const key = keys.get(stepId)
+    if (key === undefined || done.has(key)) return []
+    return [(effects.get(key) ?? 0) > 0 ? "--assume-done" : "--retry", stepId]
+  })
+}
+
 /** Options of one fuzzed run. */
 export interface Options {
   readonly seed: number
@@ -200,7 +216,8 @@ export const fuzz = async (scenario: Scenario, options: Options): Promise<Report
   const kills: Array<Kill> = []
   const commands: Array<string> = []
   const repeatedCompleted: Array<string> = []
-  let flags: Array<string> = []
+  // Steps a resume reported as ResumeUnsafe; each resume passes a decision for those still without an outcome.
+  const unsafeSteps = new Set<string>()
   let answer: string | undefined
   let failure: string | undefined
 
@@ -208,12 +225,12 @@ export const fuzz = async (scenario: Scenario, options: Options): Promise<Report
   // again, as a user would. The bound stops a runtime that never finishes.
   for (let pass = 0; pass < options.kills * 3 + 20 && answer === undefined && failure === undefined; pass++) {
     const started = events(journal).some((event) => event._tag === "RunStarted")
+    const flags = started ? decisions(journal, log, unsafeSteps) : []
     const args = started
       ? ["resume", journal, ...flags]
       : ["run", scenario.agentFile, "--input", scenario.input ?? "", "--record", journal]
     const command = started ? ["resume", ...flags].join(" ") : "run"
     commands.push(command)
-    flags = []
     const done = started ? completedKeys(journal) : new Set<string>()
     const logBefore = readLines(log).length
 
@@ -247,12 +264,8 @@ export const fuzz = async (scenario: Scenario, options: Options): Promise<Report
       continue
     }
     const unsafe = unsafeStep.exec(result.stderr)
-    if (result.code === 1 && unsafe !== null) {
-      // Resume stopped at a call that was in flight: did its effect happen? The side-effect log knows.
-      const stepId = unsafe[1]!
-      const key = keysByStep(journal).get(stepId)
-      const happened = key !== undefined && (countWords(readLines(log), "effect").get(key) ?? 0) > 0
-      flags = [happened ? "--assume-done" : "--retry", stepId]
+    if (result.code === 1 && unsafe !== null && !unsafeSteps.has(unsafe[1]!)) {
+      unsafeSteps.add(unsafe[1]!)
       continue
     }
     failure = `${command} exited ${result.code ?? result.signal}: ${result.stderr.trim().split("\n").slice(-3).join(" | ")}`
