@@ -2,24 +2,16 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Effect } from "effect"
-import { afterAll, assert, beforeAll, beforeEach, describe, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { JournalFile } from "graphent"
 import * as Cli from "../support/cli.js"
-import * as Store from "../support/store.js"
 
-// `graphent run` keeps memory and journals in an embedded store: this file's own, and tables of its own per test.
-let home = ""
-let prefix = ""
-beforeAll(async () => {
-  home = await Store.makeHome()
-}, 120_000)
-beforeEach(() => {
-  prefix = Store.uniquePrefix()
-})
-afterAll(() => Store.removeHome(home), 60_000)
+// No project store: what these runs keep does not outlive them, and opening the embedded store costs each
+// process seconds (the default store across processes is storage.test.ts's and trace.test.ts's subject).
+const env = { GRAPHENT_STORE: "memory" }
 
 /** Runs the real executable as a child process, the way a user does. */
-const graphent = (...args: Array<string>) => Cli.graphent(args, { env: { GRAPHENT_HOME: home, GRAPHENT_STORE_PREFIX: prefix } })
+const graphent = (...args: Array<string>) => Cli.graphent(args, { env })
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "graphent-cli-"))
 
@@ -144,7 +136,7 @@ const note = Tool.make("note", {
 export default Agent.make({ name: "logger", tools: [note], planner: SequencePlanner.plan({ steps: [{ id: "n1", tool: "note", args: {} }] }) })
 `
     )
-    const child = Cli.graphent(["run", file], { env: { GRAPHENT_LOG: "json", GRAPHENT_HOME: home, GRAPHENT_STORE_PREFIX: prefix } })
+    const child = Cli.graphent(["run", file], { env: { ...env, GRAPHENT_LOG: "json" } })
     assert.strictEqual(child.code, 0, child.stderr)
     assert.strictEqual(child.stdout, "ok\n")
     const line = child.stderr.split("\n").find((l) => l.includes("inside the tool"))

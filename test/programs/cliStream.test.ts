@@ -1,15 +1,16 @@
-import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { afterAll, assert, describe, it } from "@effect/vitest"
 import * as Cli from "../support/cli.js"
 import * as Store from "../support/store.js"
 
-let home = ""
-beforeAll(async () => {
-  home = await Store.makeHome()
-}, 120_000)
-afterAll(() => Store.removeHome(home), 60_000)
+// Notes last across processes in the project's store: here the test PostgreSQL under tables of this file's own
+// (the embedded store would cost each process seconds to open).
+const stores = Store.tracker()
+const prefix = stores.prefix("_stream")
+afterAll(() => stores.cleanUp(), 60_000)
 
 // The example's offline model, whatever the developer's shell says.
-const graphent = (...args: Array<string>) => Cli.graphent(args, { env: { GRAPHENT_HOME: home, GRAPHENT_MODEL: undefined } })
+const graphent = (...args: Array<string>) =>
+  Cli.graphent(args, { env: { GRAPHENT_DATABASE_URL: Store.pgUrl, GRAPHENT_STORE_PREFIX: prefix, GRAPHENT_MODEL: undefined } })
 
 describe("graphent run examples/assistant.ts", () => {
   it("--stream prints the model's text on stdout and the tool calls on stderr; notes last across processes", () => {

@@ -1,21 +1,17 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import * as Cli from "../support/cli.js"
-import * as Store from "../support/store.js"
 
 const { lines, root } = Cli
 const fixtures = path.join(root, "test/fixtures/journals")
 
-// `run` and `resume` keep memory (and `run` its journal) in an embedded store: one of this file's own.
-let home = ""
-beforeAll(async () => {
-  home = await Store.makeHome()
-}, 120_000)
-afterAll(() => Store.removeHome(home), 60_000)
+// No project store: `run` keeps its journal in the --record file, which `resume` continues; opening the embedded
+// store would cost each process seconds.
+const store = { GRAPHENT_STORE: "memory" }
 
 const graphent = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  Cli.graphent(args, { env: { GRAPHENT_HOME: home, ...env } })
+  Cli.graphent(args, { env: { ...store, ...env } })
 
 /** A folder inside the project (agent files written there resolve "effect" and "graphent"). */
 const scratch = () => Cli.scratch("replay")
@@ -159,7 +155,7 @@ describe("graphent resume", () => {
     const journal = path.join(dir, "ledger.jsonl")
     const ledger = path.join(dir, "ledger.txt")
     const running = Cli.start(["run", "test/fixtures/agents/ledger.ts", "--record", journal], {
-      env: { GRAPHENT_HOME: home, LEDGER_FILE: ledger }
+      env: { ...store, LEDGER_FILE: ledger }
     })
     // Kill it once three steps have finished (each takes ~150 ms).
     const succeeded = () => fs.existsSync(journal) ? lines(journal).filter((l) => l.includes(`"StepSucceeded"`)).length : 0
