@@ -29,28 +29,40 @@ import { Planner } from "../services/Planner.js"
 import { Pricing } from "../services/Pricing.js"
 import type { RunEvent } from "../services/RunEvent.js"
 import * as RunPorts from "../services/RunPorts.js"
-import { Tools } from "../services/Tools.js"
+import { Tools, type ToolsShape } from "../services/Tools.js"
 import * as Telemetry from "../internal/telemetry.js"
 import * as JournalMemory from "./JournalMemory.js"
 import { Mailbox } from "./runtime/mailbox.js"
 import { Run } from "./runtime/loop.js"
 
 /**
- * The live ports of a run in `context`, wrapped by `RunOptions.replay` when
- * it is set: the only place where a run's ports are chosen.
+ * Chooses the ports of each run: the live ports of the runtime's journal and
+ * the clock and tool executor in the run's context, wrapped by
+ * `RunOptions.replay` when it is set. The live ports of the last context are
+ * kept: runs of one program share them, and a run allocates none.
  */
-const portsOf = (
-  journal: JournalShape,
-  context: Context.Context<never>,
-  options: RunOptions | undefined
-): RunPorts.RunPorts => {
-  const clock = Context.get(context, Clock.Clock)
-  const live = RunPorts.live({
-    now: () => clock.currentTimeMillisUnsafe(),
-    journal: journal.append,
-    tools: Context.get(context, Tools)
-  })
-  return options?.replay === undefined ? live : options.replay.provide(live)
+class PortChooser {
+  private clock: Clock.Clock | undefined = undefined
+  private tools: ToolsShape | undefined = undefined
+  private live: RunPorts.RunPorts | undefined = undefined
+
+  constructor(private readonly journal: JournalShape) {}
+
+  portsOf(context: Context.Context<never>, options: RunOptions | undefined): RunPorts.RunPorts {
+    const clock = Context.get(context, Clock.Clock)
+    const tools = Context.get(context, Tools)
+    if (this.live === undefined || clock !== this.clock || tools !== this.tools) {
+      this.clock = clock
+      this.tools = tools
+      const { journal } = this
+      this.live = RunPorts.live({
+        now: () => clock.currentTimeMillisUnsafe(),
+        journal: (event) => journal.append(event),
+        tools
+      })
+    }
+    return options?.replay === undefined ? this.live : options.replay.provide(this.live)
+  }
 }
 
 /** Sets a run up from what its context provides (read once, not per step). */
@@ -58,7 +70,7 @@ const makeRun = <R>(
   agent: Agent<R, unknown>,
   input: string,
   options: RunOptions | undefined,
-  journal: JournalShape,
+  ports: PortChooser,
   onEvent: ((event: RunEvent) => void) | undefined,
   context: Context.Context<never>,
   runId: string,
@@ -69,7 +81,7 @@ const makeRun = <R>(
     agent,
     input,
     options,
-    ports: portsOf(journal, context, options),
+    ports: ports.portsOf(context, options),
     onEvent: Telemetry.observed(context, agent.name, onEvent),
     runId,
     traceId,
@@ -84,7 +96,7 @@ const runLoop = <R, O>(
   agent: Agent<R, O>,
   input: string,
   options: RunOptions | undefined,
-  journal: JournalShape,
+  ports: PortChooser,
   onEvent: ((event: RunEvent) => void) | undefined
 ): Effect.Effect<RunResult<O>, RunError, R> =>
   Effect.flatMap(Effect.orDie(Effect.currentSpan), (span) =>
@@ -92,7 +104,7 @@ const runLoop = <R, O>(
       const runId = options?.runId ?? Context.get(context, Ids).runId()
       span.attribute("graphent.run_id", runId)
       span.attribute("graphent.agent", agent.name)
-      const run = makeRun(agent, input, options, journal, onEvent, context, runId, span.traceId)
+      const run = makeRun(agent, input, options, ports, onEvent, context, runId, span.traceId)
       const main = run.tracing === undefined
         ? run.main()
         : Telemetry.traceRun(run.main(), span, { runId, agent: agent.name, input, threadId: run.threadId }, run.tracing)
@@ -112,14 +124,14 @@ const runLoop = <R, O>(
  * @category constructors
  */
 export const make: Effect.Effect<AgentRuntimeShape, never, Journal> = Effect.gen(function*() {
-  const journal = yield* Journal
+  const ports = new PortChooser(yield* Journal)
   return AgentRuntime.of({
-    run: (agent, input, options) => runLoop(agent, input, options, journal, undefined),
+    run: (agent, input, options) => runLoop(agent, input, options, ports, undefined),
     stream: (agent, input, options) =>
       Stream.fromChannel(Channel.fromTransform((_, scope) =>
         Effect.suspend(() => {
           const mailbox = new Mailbox()
-          const run = runLoop(agent, input, options, journal, (event) => mailbox.publish(event)).pipe(
+          const run = runLoop(agent, input, options, ports, (event) => mailbox.publish(event)).pipe(
             Effect.onExit((exit) => Effect.sync(() => mailbox.close(exit))),
             // As with Stream.callback, what the run adds to a Scope lasts as long as the stream.
             Scope.provide(scope)

@@ -23,9 +23,8 @@
 import * as Effect from "effect/Effect"
 import { CurrentRunObserver } from "../internal/telemetry.js"
 import { diff, parsePattern } from "../internal/jsonDiff.js"
-import type { Agent } from "../services/Agent.js"
-import type { PlanInvalid } from "../services/Agent.js"
 import { decodeStepError, encodeStepError as encodeStepErrorInternal } from "../internal/stepError.js"
+import type { Agent, PlanInvalid } from "../services/Agent.js"
 import { AgentRuntime, type RunError, type RunResult } from "../services/AgentRuntime.js"
 import type { Decision } from "../services/Decision.js"
 import type { ApprovalDecision, ApprovalRequired } from "../services/Policy.js"
@@ -37,7 +36,7 @@ import {
   ReplayUnavailable,
   ResumeUnsafe
 } from "../services/Replay.js"
-import type { ErrorInfo, ModelRequest, RunEvent } from "../services/RunEvent.js"
+import type { ErrorInfo, RunEvent } from "../services/RunEvent.js"
 import type { ModelCalledEvent, PortProvider, RunOutcome, RunPorts, ValueRecordedEvent } from "../services/RunPorts.js"
 import * as Tool from "../services/Tool.js"
 import type { Registry, ToolCall, ToolOutput, ToolsShape } from "../services/Tools.js"
@@ -260,7 +259,11 @@ export const makeSession = (
     return Effect.void
   }
   /** Nothing recorded for this request: an error for a strict replay; otherwise the request runs live. */
-  const unrecorded = (kind: ReplayDivergence["kind"], at: string, requested: unknown): Effect.Effect<void, ReplayDivergence> => {
+  const unrecorded = (
+    kind: ReplayDivergence["kind"],
+    at: string,
+    requested: unknown
+  ): Effect.Effect<void, ReplayDivergence> => {
     if (mode === "replay") {
       return Effect.fail(
         new ReplayDivergence({

@@ -104,7 +104,7 @@ export interface RunPorts {
  *     } }
  *   })
  * }
- * yield* AgentRuntime.run(agent, "go", { ports: counting })
+ * yield* AgentRuntime.run(agent, "go", { replay: counting })
  * ```
  *
  * @since 0.2.0
@@ -117,6 +117,11 @@ export interface PortProvider {
 /** No events after `RunStarted`. */
 const noEvents: ReadonlyArray<RunEvent> = []
 
+// The pass-through ports, shared by every live run (a run allocates no closure for them).
+const noOpening = () => noEvents
+const accept = () => Effect.void
+const make = <A, E, R>(_call: unknown, _request: unknown, live: Effect.Effect<A, E, R>) => live
+
 /**
  * Live ports from a runtime's clock, journal and tool executor: every other
  * request passes through (decisions and outcomes are accepted, model calls
@@ -128,10 +133,10 @@ const noEvents: ReadonlyArray<RunEvent> = []
 export const live = (services: Pick<RunPorts, "now" | "journal" | "tools">): RunPorts => ({
   now: services.now,
   journal: services.journal,
-  opening: () => noEvents,
+  opening: noOpening,
   tools: services.tools,
-  decision: () => Effect.void,
-  model: (_call, _request, call) => call,
-  value: (_turn, _key, read) => read,
-  outcome: () => Effect.void
+  decision: accept,
+  model: make,
+  value: make,
+  outcome: accept
 })

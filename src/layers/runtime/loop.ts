@@ -19,7 +19,14 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Semaphore from "effect/Semaphore"
-import { type Agent, BudgetExceeded, decodeOutput, PlanInvalid, PlannerFailed, type PlannerShape } from "../../services/Agent.js"
+import {
+  type Agent,
+  BudgetExceeded,
+  decodeOutput,
+  PlanInvalid,
+  PlannerFailed,
+  type PlannerShape
+} from "../../services/Agent.js"
 import type { Decision, PlanStep, Ref } from "../../services/Decision.js"
 import { OutputInvalid, type RunError, type RunResult } from "../../services/AgentRuntime.js"
 import type { JournalError } from "../../services/Journal.js"
@@ -70,12 +77,11 @@ export class Run<R> extends RunRecord<R> {
 
   /** The whole run: RunStarted (and what the ports add after it), the turns, then RunCompleted. */
   main(): Effect.Effect<RunResult<unknown>, RunError, R> {
-    const { agent, runId, threadId } = this
-    const { options } = this.setup
+    const { agent, options, runId, threadId } = this
     const started = this.emit({
       _tag: "RunStarted",
       runId,
-      traceId: this.setup.traceId,
+      traceId: this.traceId,
       agent: agent.name,
       input: this.input,
       ...(threadId === undefined ? {} : { threadId }),
@@ -108,7 +114,9 @@ export class Run<R> extends RunRecord<R> {
     return bounded.pipe(
       // A failure is an outcome too: the ports check it (a recording compares it with its own).
       Effect.catch((error: RunError): Effect.Effect<never, RunError> =>
-        isSuspension(error) ? Effect.fail(error) : Effect.andThen(this.ports.outcome({ error: errorInfo(error) }), Effect.fail(error))
+        isSuspension(error)
+          ? Effect.fail(error)
+          : Effect.andThen(this.ports.outcome({ error: errorInfo(error) }), Effect.fail(error))
       ),
       Effect.tapCause((cause) => {
         if (Cause.hasInterruptsOnly(cause)) return Effect.void
@@ -150,7 +158,7 @@ export class Run<R> extends RunRecord<R> {
       const last = events[events.length - 1]!.at
       return {
         runId,
-        traceId: this.setup.traceId,
+        traceId: this.traceId,
         agent: this.agent.name,
         input: this.input,
         answer,

@@ -69,6 +69,9 @@ export class RunRecord<R> implements RunContext {
   readonly ports: RunPorts
   readonly onEvent: ((event: RunEvent) => void) | undefined
   readonly runId: string
+  readonly traceId: string
+  readonly options: RunOptions | undefined
+  readonly prices: PriceTable
   readonly streaming: boolean
   readonly budget: Budget
   readonly threadId: string | undefined
@@ -86,9 +89,12 @@ export class RunRecord<R> implements RunContext {
   /** The decoded output, once the run answered. */
   output: unknown = undefined
 
-  constructor(readonly setup: RunSetup<R>) {
+  constructor(setup: RunSetup<R>) {
     const { agent, options } = setup
     this.agent = agent
+    this.options = options
+    this.traceId = setup.traceId
+    this.prices = setup.prices
     this.input = setup.input
     this.ports = setup.ports
     this.onEvent = setup.onEvent
@@ -179,7 +185,7 @@ export class RunRecord<R> implements RunContext {
       const startedAt = this.now()
       return Effect.map(live, (response): ModelCalledEvent => {
         const at = this.now()
-        const price = priceOf(this.setup.prices, model)
+        const price = priceOf(this.prices, model)
         const cost = price === undefined ? undefined : costOf(price, response.usage)
         return {
           _tag: "ModelCalled",
