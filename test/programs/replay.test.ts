@@ -108,7 +108,7 @@ describe("graphent replay", () => {
     assert.match(again.stdout, /^identical: \d+ events\n$/)
     const noChange = graphent(["replay", journal, "--agent", agentFile, "--update"])
     assert.include(noChange.stdout, "up to date")
-  })
+  }, 300_000) // five processes in turn, each 20–40 s on a loaded 2-core machine
 
   it("--ignore lets a named request field differ, and only that field", () => {
     const stamped = copyFixture("echo.jsonl", (content) =>
@@ -159,7 +159,8 @@ describe("graphent resume", () => {
     })
     // Kill it once three steps have finished (each takes ~150 ms).
     const succeeded = () => fs.existsSync(journal) ? lines(journal).filter((l) => l.includes(`"StepSucceeded"`)).length : 0
-    const deadline = Date.now() + 30_000
+    // Start-up alone may take half a minute on a loaded machine.
+    const deadline = Date.now() + 120_000
     while (succeeded() < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
     running.child.kill("SIGKILL")
     await running.exited
@@ -187,7 +188,7 @@ describe("graphent resume", () => {
     assert.strictEqual(content.filter((l) => l.includes(`"RunStarted"`)).length, 1)
     const replayed = graphent(["replay", journal], { LEDGER_FILE: ledger })
     assert.strictEqual(replayed.code, 0, replayed.stderr)
-  }, 90_000) // three processes open the embedded store (PGlite) in turn
+  }, 300_000) // four processes in turn, each 20–40 s on a loaded 2-core machine
 
   it("exits 2 when the run already finished", () => {
     const result = graphent(["resume", "test/fixtures/journals/echo.jsonl"])
