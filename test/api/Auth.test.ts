@@ -2,10 +2,10 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer, Redacted } from "effect"
+import { Effect, Layer, Redacted } from "effect"
 import { ApiAuth } from "graphent"
+import { withEnv } from "../support/env.js"
 
-const withEnv = (env: Record<string, string>) => Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env }))
 
 const shape = (keys: ReadonlyArray<ApiAuth.ApiKey>) => keys.map((k) => [Redacted.value(k.key), k.role, k.name])
 
@@ -40,10 +40,10 @@ describe("API keys", () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "graphent-keys-"))
       const file = path.join(dir, "keys.txt")
       fs.writeFileSync(file, "# operators\nops-key:admin:ops\nci-key:runner:ci\n")
-      const keys = yield* ApiAuth.fromConfig.pipe(withEnv({ GRAPHENT_API_KEYS: "dash:viewer", GRAPHENT_API_KEYS_FILE: file }))
+      const keys = yield* ApiAuth.fromConfig.pipe(Effect.provide(withEnv({ GRAPHENT_API_KEYS: "dash:viewer", GRAPHENT_API_KEYS_FILE: file })))
       assert.deepStrictEqual(shape(keys), [["dash", "viewer", "key-1"], ["ops-key", "admin", "ops"], ["ci-key", "runner", "ci"]])
-      assert.deepStrictEqual(yield* ApiAuth.fromConfig.pipe(withEnv({})), [])
-      const missing = yield* ApiAuth.fromConfig.pipe(withEnv({ GRAPHENT_API_KEYS_FILE: path.join(dir, "nope.txt") }), Effect.flip)
+      assert.deepStrictEqual(yield* ApiAuth.fromConfig.pipe(Effect.provide(withEnv({}))), [])
+      const missing = yield* ApiAuth.fromConfig.pipe(Effect.provide(withEnv({ GRAPHENT_API_KEYS_FILE: path.join(dir, "nope.txt") })), Effect.flip)
       assert.instanceOf(missing, ApiAuth.ApiKeysInvalid)
       assert.include(missing.message, "nope.txt")
       fs.rmSync(dir, { recursive: true })

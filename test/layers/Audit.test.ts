@@ -4,9 +4,9 @@ import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { Effect, Layer } from "effect"
-import { SqlClient } from "effect/sql"
 import { Audit, AuditFile, AuditMemory, AuditPg } from "graphent"
 import { pgConfig } from "../support/services.js"
+import * as Store from "../support/store.js"
 
 const testId = randomUUID().slice(0, 8)
 const pgPrefix = `graphent_a${testId}_`
@@ -17,12 +17,7 @@ const PgLive = PgClient.layer({
 const dir = fs.mkdtempSync(path.join(path.resolve("test/.scratch"), "audit-"))
 
 afterAll(async () => {
-  await Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const tables = yield* sql<{ readonly name: string }>`
-      SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() AND starts_with(tablename, ${pgPrefix})`
-    for (const { name } of tables) yield* sql`DROP TABLE IF EXISTS ${sql(name)} CASCADE`
-  }).pipe(Effect.provide(PgLive), Effect.runPromise)
+  await Store.dropPgPrefixes([pgPrefix])
   fs.rmSync(dir, { recursive: true, force: true })
 }, 60_000)
 

@@ -1,9 +1,10 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Exit, Fiber, Layer, Redacted } from "effect"
+import { Cause, Effect, Exit, Fiber, Layer, Redacted } from "effect"
 import * as EmbeddingModel from "effect/ai/EmbeddingModel"
 import { TestClock } from "effect/testing"
 import { EmbeddingConfig, EmbeddingLocal, EmbeddingOpenAi, Memory, MemoryInMemory } from "graphent"
 import * as FakeServer from "../support/fakeModelServer.js"
+import { withEnv } from "../support/env.js"
 
 const KEY = "sk-embed-0123456789-SECRET"
 
@@ -23,8 +24,6 @@ const keyIsAbsent = (error: unknown) => {
     assert.notInclude(text, KEY)
   }
 }
-
-const withEnv = (env: Record<string, string>) => ConfigProvider.layer(ConfigProvider.fromUnknown(env))
 
 describe("EmbeddingOpenAi", () => {
   it.effect("embedMany: batches of maxBatchSize, the vectors in the inputs' order, usage summed", () =>

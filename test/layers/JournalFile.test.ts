@@ -1,7 +1,7 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as nodePath from "node:path"
-import { assert, describe, it } from "@effect/vitest"
+import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
 import {
   Agent,
@@ -17,6 +17,7 @@ import {
   version
 } from "graphent"
 import * as Testing from "graphent/testing"
+import { journalContract } from "./journalContract.js"
 
 // ---------------------------------------------------------------------------
 // fixtures
@@ -312,17 +313,6 @@ describe("JournalFile", () => {
 describe("JournalMemory", () => {
   const started = (runId: string): RunEvent.RunEvent => ({ ...startedEvent, runId })
 
-  it.effect("append / read / runs", () =>
-    Effect.gen(function*() {
-      const journal = JournalMemory.make()
-      yield* journal.append(started("a"))
-      yield* journal.append(started("b"))
-      yield* journal.append({ _tag: "RunInterrupted", runId: "a", usage: { turns: 0, steps: 0 }, durationMs: 1, at: 6 })
-      assert.deepStrictEqual(yield* journal.runs, ["a", "b"])
-      assert.deepStrictEqual((yield* journal.read("a")).map((event) => event._tag), ["RunStarted", "RunInterrupted"])
-      assert.deepStrictEqual(yield* journal.read("unknown"), [])
-    }))
-
   it.effect("read returns a copy", () =>
     Effect.gen(function*() {
       const journal = JournalMemory.make()
@@ -392,4 +382,18 @@ describe("JournalMemory", () => {
       const runs = yield* Journal.Journal.use((journal) => journal.runs).pipe(Effect.provide(JournalMemory.layer()))
       assert.deepStrictEqual(runs, [])
     }))
+})
+
+// ---------------------------------------------------------------------------
+// the Journal contract, on the in-process backends
+// ---------------------------------------------------------------------------
+
+journalContract("JournalMemory", JournalMemory.layer())
+
+const contractDir = fs.mkdtempSync(nodePath.join(os.tmpdir(), "graphent-journal-contract-"))
+afterAll(() => fs.rmSync(contractDir, { recursive: true, force: true }))
+const contractFile = nodePath.join(contractDir, "contract.jsonl")
+journalContract("JournalFile", JournalFile.layer({ path: contractFile }), {
+  reopen: () => JournalFile.layer({ path: contractFile }),
+  tamper: (edit) => fs.writeFileSync(contractFile, edit(fs.readFileSync(contractFile, "utf8")))
 })

@@ -1,8 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer, Schema } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import { TestConsole } from "effect/testing"
 import { Agent, AgentRuntime, Logging, SequencePlanner, Tool } from "graphent"
 import * as Testing from "graphent/testing"
+import { withEnv } from "../support/env.js"
 
 const chatty = Tool.make("chatty", {
   description: "Logs a line",
@@ -89,8 +90,6 @@ describe("Logging", () => {
       assert.include(textOf(yield* TestConsole.errorLines), "inside tool")
       assert.notInclude(textOf(yield* TestConsole.logLines), "inside tool")
     }).pipe(Effect.provide(Testing.layer), Effect.provide(Logging.layer({ format: "pretty", stderr: true }))))
-
-  const withEnv = (env: Record<string, string>) => ConfigProvider.layer(ConfigProvider.fromUnknown(env))
 
   it.effect("layerConfig: GRAPHENT_LOG=json selects JSON lines", () =>
     Effect.gen(function*() {

@@ -11,6 +11,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { EmbeddingLocal, Memory, MemoryInMemory, MemoryPg, Pglite } from "graphent"
+import * as Store from "../support/store.js"
 import { memoryContract } from "./memoryContract.js"
 import { pgConfig } from "../support/services.js"
 
@@ -20,16 +21,7 @@ const testId = randomUUID().slice(0, 8)
 const pgPrefix = `graphent_t${testId}_`
 const PgLive = PgClient.layer({ ...pgConfig, applicationName: `graphent-test-admin-${testId}` })
 
-const dropTables = (prefix: string) =>
-  Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const tables = yield* sql<{ readonly name: string }>`
-      SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() AND starts_with(tablename, ${prefix})`
-    for (const { name } of tables) yield* sql`DROP TABLE IF EXISTS ${sql(name)} CASCADE`
-    const sequences = yield* sql<{ readonly name: string }>`
-      SELECT sequencename AS name FROM pg_sequences WHERE schemaname = current_schema() AND starts_with(sequencename, ${prefix})`
-    for (const { name } of sequences) yield* sql`DROP SEQUENCE IF EXISTS ${sql(name)}`
-  }).pipe(Effect.provide(PgLive))
+const dropTables = (prefix: string) => Store.dropTables([prefix]).pipe(Effect.provide(PgLive))
 
 // One PGlite for the whole file (it takes seconds to start), shared by every layer that needs it.
 const pgliteDir = fs.mkdtempSync(path.join(os.tmpdir(), "graphent-pglite-"))

@@ -5,6 +5,7 @@ import { spawnSync } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import { fileURLToPath } from "node:url"
 import { EmbeddingLocal, Memory, MemoryRedis } from "graphent"
+import * as Store from "../support/store.js"
 import { memoryContract } from "./memoryContract.js"
 import { redisUrl } from "../support/services.js"
 
@@ -19,14 +20,7 @@ const redisLayer = (options: MemoryRedis.Options) =>
 
 const admin = new Redis(url, { lazyConnect: true, commandTimeout: 5_000 })
 
-const deleteKeys = async (pattern: string) => {
-  let cursor = "0"
-  do {
-    const [next, keys] = await admin.scan(cursor, "MATCH", pattern, "COUNT", 1000)
-    cursor = next
-    if (keys.length > 0) await admin.unlink(...keys)
-  } while (cursor !== "0")
-}
+const deleteKeys = (pattern: string) => Store.deleteRedisKeys([pattern], admin)
 
 afterAll(async () => {
   await admin.call("CLIENT", "UNPAUSE").catch(() => undefined)

@@ -4,11 +4,13 @@ import * as http from "node:http"
 import type { AddressInfo } from "node:net"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Exit, Layer, Redacted, Schedule, Schema } from "effect"
+import { Cause, Effect, Exit, Layer, Redacted, Schedule, Schema } from "effect"
 import type * as Scope from "effect/Scope"
 import { Agent, AgentRuntime, Planner, RemotePlanner, Replay, Tool } from "graphent"
 import * as Testing from "graphent/testing"
 import * as FakeServer from "../support/fakeModelServer.js"
+import * as Cli from "../support/cli.js"
+import { withEnv } from "../support/env.js"
 
 // ---------------------------------------------------------------------------
 // a loopback planner server
@@ -478,8 +480,6 @@ describe("RemotePlanner: failures that are not retried", () => {
 })
 
 describe("RemotePlanner.layerConfig", () => {
-  const withEnv = (env: Record<string, string>) => ConfigProvider.layer(ConfigProvider.fromUnknown(env))
-
   it.live("reads the URL, token, timeout and retries from the environment", () =>
     Effect.gen(function*() {
       const server = yield* planServer((request, index) =>
@@ -561,7 +561,7 @@ describe("RemotePlanner: the published protocol", () => {
 // end to end: the Python example server and the graphent executable
 // ---------------------------------------------------------------------------
 
-const root = path.resolve(import.meta.dirname, "../..")
+const { root } = Cli
 
 /** Starts `examples/remote-planner/server.py` on a free port; resolves with its URL. */
 const startPythonServer = (env: Record<string, string> = {}) =>
@@ -588,22 +588,8 @@ const startPythonServer = (env: Record<string, string> = {}) =>
 
 /** Runs the real executable as a child process, the way a user does (several may run at once). */
 const graphent = (args: ReadonlyArray<string>, env: Record<string, string>) =>
-  Effect.promise(() =>
-    new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      const child = spawn(process.execPath, [path.join(root, "bin/graphent.js"), ...args], {
-        cwd: root,
-        // No project store: these runs keep their journal in the --record file, and may run at once.
-        env: { ...process.env, GRAPHENT_STORE: "memory", ...env },
-        stdio: ["ignore", "pipe", "pipe"],
-        timeout: 60_000
-      })
-      let stdout = ""
-      let stderr = ""
-      child.stdout!.on("data", (chunk: Buffer) => (stdout += chunk.toString()))
-      child.stderr!.on("data", (chunk: Buffer) => (stderr += chunk.toString()))
-      child.on("close", (code) => resolve({ code, stdout, stderr }))
-    })
-  )
+  // No project store: these runs keep their journal in the --record file, and may run at once.
+  Cli.runEffect(args, { env: { GRAPHENT_STORE: "memory", ...env } })
 
 const agentFile = "examples/remote-planner/agent.ts"
 
@@ -652,7 +638,7 @@ describe("RemotePlanner with the Python example server (examples/remote-planner/
 
   it.live("end to end through graphent run: three turns, recorded, then replayed with the server stopped", () =>
     Effect.gen(function*() {
-      const dir = fs.mkdtempSync(path.join(root, "test/.scratch", "remote-planner-"))
+      const dir = Cli.scratch("remote-planner")
       const journal = path.join(dir, "run.jsonl")
       const json = yield* Effect.scoped(Effect.gen(function*() {
         const server = yield* startPythonServer({ PLANNER_TOKEN: TOKEN })

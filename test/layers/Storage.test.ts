@@ -1,8 +1,5 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { PgClient } from "@effect/sql-pg"
-import { Cause, ConfigProvider, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Scope } from "effect"
-import { SqlClient } from "effect/sql"
-import { Redis } from "ioredis"
+import { Cause, Duration, Effect, Exit, Fiber, Layer, Option, Redacted, Scope } from "effect"
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -10,7 +7,9 @@ import * as path from "node:path"
 import { AgentRuntime, EmbeddingLocal, Journal, JournalFolder, LocalRuntime, Memory, Storage } from "graphent"
 import echo from "../../examples/echo.js"
 import todo from "../../examples/todo.js"
+import { withEnv } from "../support/env.js"
 import { pgUrl, redisUrl } from "../support/services.js"
+import * as Store from "../support/store.js"
 
 const testId = randomUUID().slice(0, 8)
 /** Table and key prefixes of this run only: dropped / deleted at the end. */
@@ -24,28 +23,12 @@ const tmp = () => {
 }
 
 afterAll(async () => {
-  await Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    const tables = yield* sql<{ readonly name: string }>`
-      SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() AND starts_with(tablename, ${pgPrefix})`
-    for (const { name } of tables) yield* sql`DROP TABLE IF EXISTS ${sql(name)} CASCADE`
-    const sequences = yield* sql<{ readonly name: string }>`
-      SELECT sequencename AS name FROM pg_sequences WHERE schemaname = current_schema() AND starts_with(sequencename, ${pgPrefix})`
-    for (const { name } of sequences) yield* sql`DROP SEQUENCE IF EXISTS ${sql(name)}`
-  }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(pgUrl) })), Effect.runPromise)
-  const redis = new Redis(redisUrl, { lazyConnect: true, commandTimeout: 5_000 })
-  let cursor = "0"
-  do {
-    const [next, keys] = await redis.scan(cursor, "MATCH", `${redisPrefix}:*`, "COUNT", 1000)
-    cursor = next
-    if (keys.length > 0) await redis.unlink(...keys)
-  } while (cursor !== "0")
-  await redis.quit()
+  await Store.dropPgPrefixes([pgPrefix])
+  await Store.deleteRedisKeys([`${redisPrefix}:*`])
   for (const dir of dirs) fs.rmSync(dir, { recursive: true, force: true })
 }, 60_000)
 
 const storage = (options: Storage.Options) => Storage.layer(options).pipe(Layer.provide(EmbeddingLocal.layer))
-const withEnv = (env: Record<string, string>) => ConfigProvider.layer(ConfigProvider.fromUnknown(env))
 const fromEnv = (env: Record<string, string>) => Storage.layerConfig().pipe(Layer.provide(withEnv(env)))
 
 const ns = Memory.agent("storage-test")

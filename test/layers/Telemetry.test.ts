@@ -1,5 +1,3 @@
-import * as childProcess from "node:child_process"
-import * as path from "node:path"
 import {
   AggregationTemporality,
   InMemoryMetricExporter,
@@ -7,7 +5,7 @@ import {
 } from "@opentelemetry/sdk-metrics"
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, Layer, Metric, Redacted, Schema } from "effect"
+import { Effect, Exit, Layer, Metric, Redacted, Schema } from "effect"
 import * as LanguageModel from "effect/ai/LanguageModel"
 import {
   Agent,
@@ -25,6 +23,8 @@ import {
 import * as Testing from "graphent/testing"
 import * as FakeServer from "../support/fakeModelServer.js"
 import * as Collector from "../support/otlpCollector.js"
+import * as Cli from "../support/cli.js"
+import { withEnv } from "../support/env.js"
 
 // ---------------------------------------------------------------------------
 // fixtures
@@ -110,8 +110,6 @@ const withSpans = <A, E, R>(
     }))
   )
 }
-
-const withEnv = (env: Record<string, string>) => ConfigProvider.layer(ConfigProvider.fromUnknown(env))
 
 // ---------------------------------------------------------------------------
 // spans
@@ -691,23 +689,10 @@ describe("LlmPlanner runs", () => {
 // ---------------------------------------------------------------------------
 
 describe("graphent run with OTEL_EXPORTER_OTLP_ENDPOINT", () => {
-  const root = path.resolve(import.meta.dirname, "../..")
-
   /** Runs the real executable (not blocking the loop: the collector is in this process). */
   const graphent = (args: ReadonlyArray<string>, env: Record<string, string>) =>
-    Effect.callback<{ readonly code: number | null; readonly stdout: string; readonly stderr: string }>((resume) => {
-      const child = childProcess.spawn(process.execPath, [path.join(root, "bin/graphent.js"), ...args], {
-        cwd: root,
-        // No embedded store: another process may hold its lock, and the runs need none.
-        env: { ...process.env, GRAPHENT_STORE: "memory", ...env }
-      })
-      let stdout = ""
-      let stderr = ""
-      child.stdout.on("data", (chunk: Buffer) => (stdout += chunk.toString("utf8")))
-      child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString("utf8")))
-      child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
-      return Effect.sync(() => child.kill())
-    })
+    // No embedded store: another process may hold its lock, and the runs need none.
+    Cli.runEffect(args, { env: { GRAPHENT_STORE: "memory", ...env } })
 
   it.live("exports the run's trace and metrics; the run's span is the root", () =>
     Effect.gen(function*() {

@@ -1,45 +1,22 @@
-import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { Effect } from "effect"
-import { afterAll, assert, beforeAll, beforeEach, describe, it } from "@effect/vitest"
+import { assert, describe, it } from "@effect/vitest"
 import { JournalFile } from "graphent"
-import * as Store from "../support/store.js"
+import * as Cli from "../support/cli.js"
 
-const root = path.resolve(import.meta.dirname, "../..")
-const bin = path.join(root, "bin/graphent.js")
-
-// `graphent run` keeps memory and journals in an embedded store: this file's own, and tables of its own per test.
-let home = ""
-let prefix = ""
-beforeAll(async () => {
-  home = await Store.makeHome()
-}, 120_000)
-beforeEach(() => {
-  prefix = Store.uniquePrefix()
-})
-afterAll(() => Store.removeHome(home), 60_000)
+// No project store: what these runs keep does not outlive them, and opening the embedded store costs each
+// process seconds (the default store across processes is storage.test.ts's and trace.test.ts's subject).
+const env = { GRAPHENT_STORE: "memory" }
 
 /** Runs the real executable as a child process, the way a user does. */
-const graphent = (...args: Array<string>) => {
-  const child = spawnSync(process.execPath, [bin, ...args], {
-    cwd: root,
-    encoding: "utf8",
-    timeout: 60_000,
-    env: { ...process.env, GRAPHENT_HOME: home, GRAPHENT_STORE_PREFIX: prefix }
-  })
-  return { code: child.status, stdout: child.stdout, stderr: child.stderr }
-}
+const graphent = (...args: Array<string>) => Cli.graphent(args, { env })
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "graphent-cli-"))
 
 /** Agent files written by tests live inside the project, so that "effect" and "graphent" resolve. */
-const scratch = () => {
-  const dir = path.join(root, "test/.scratch")
-  fs.mkdirSync(dir, { recursive: true })
-  return fs.mkdtempSync(path.join(dir, "cli-"))
-}
+const scratch = () => Cli.scratch("cli")
 
 describe("graphent run", () => {
   it("runs the echo example and prints its answer", () => {
@@ -159,12 +136,8 @@ const note = Tool.make("note", {
 export default Agent.make({ name: "logger", tools: [note], planner: SequencePlanner.plan({ steps: [{ id: "n1", tool: "note", args: {} }] }) })
 `
     )
-    const child = spawnSync(process.execPath, [bin, "run", file], {
-      cwd: root,
-      encoding: "utf8",
-      env: { ...process.env, GRAPHENT_LOG: "json", GRAPHENT_HOME: home, GRAPHENT_STORE_PREFIX: prefix }
-    })
-    assert.strictEqual(child.status, 0, child.stderr)
+    const child = Cli.graphent(["run", file], { env: { ...env, GRAPHENT_LOG: "json" } })
+    assert.strictEqual(child.code, 0, child.stderr)
     assert.strictEqual(child.stdout, "ok\n")
     const line = child.stderr.split("\n").find((l) => l.includes("inside the tool"))
     assert.isDefined(line)

@@ -1,13 +1,11 @@
 import { afterAll, assert, describe, it } from "@effect/vitest"
-import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import * as CliSecurity from "../../src/programs/cliSecurity.js"
+import * as Cli from "../support/cli.js"
 
-const root = path.resolve(import.meta.dirname, "../..")
-const bin = path.join(root, "bin/graphent.js")
-const dir = fs.mkdtempSync(path.join(root, "test/.scratch", "cli-security-"))
+const dir = Cli.scratch("cli-security")
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 
 const policyFile = path.join(dir, "policy.json")
@@ -65,21 +63,8 @@ export default Agent.make({
 `
 )
 
-const graphent = (env: Record<string, string>, ...args: Array<string>) => {
-  const child = spawnSync(process.execPath, [bin, ...args], {
-    cwd: root,
-    encoding: "utf8",
-    timeout: 60_000,
-    env: {
-      ...process.env,
-      GRAPHENT_STORE: "memory",
-      GRAPHENT_POLICY: policyFile,
-      GRAPHENT_AUDIT: auditFile,
-      ...env
-    }
-  })
-  return { code: child.status, stdout: child.stdout, stderr: child.stderr }
-}
+const graphent = (env: Record<string, string>, ...args: Array<string>) =>
+  Cli.graphent(args, { env: { GRAPHENT_STORE: "memory", GRAPHENT_POLICY: policyFile, GRAPHENT_AUDIT: auditFile, ...env } })
 
 const journalOf = (file: string) =>
   fs.readFileSync(file, "utf8").trim().split("\n").map((line) => JSON.parse(line) as { _tag: string; [key: string]: unknown })

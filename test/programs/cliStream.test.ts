@@ -1,24 +1,16 @@
-import { spawnSync } from "node:child_process"
-import * as path from "node:path"
-import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
+import { afterAll, assert, describe, it } from "@effect/vitest"
+import * as Cli from "../support/cli.js"
 import * as Store from "../support/store.js"
 
-const root = path.resolve(import.meta.dirname, "../..")
-const bin = path.join(root, "bin/graphent.js")
+// Notes last across processes in the project's store: here the test PostgreSQL under tables of this file's own
+// (the embedded store would cost each process seconds to open).
+const stores = Store.tracker()
+const prefix = stores.prefix("_stream")
+afterAll(() => stores.cleanUp(), 60_000)
 
-let home = ""
-beforeAll(async () => {
-  home = await Store.makeHome()
-}, 120_000)
-afterAll(() => Store.removeHome(home), 60_000)
-
-const graphent = (...args: Array<string>) => {
-  const env: Record<string, string | undefined> = { ...process.env, GRAPHENT_HOME: home }
-  // The example's offline model, whatever the developer's shell says.
-  delete env.GRAPHENT_MODEL
-  const child = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: "utf8", timeout: 90_000, env })
-  return { code: child.status, stdout: child.stdout, stderr: child.stderr }
-}
+// The example's offline model, whatever the developer's shell says.
+const graphent = (...args: Array<string>) =>
+  Cli.graphent(args, { env: { GRAPHENT_DATABASE_URL: Store.pgUrl, GRAPHENT_STORE_PREFIX: prefix, GRAPHENT_MODEL: undefined } })
 
 describe("graphent run examples/assistant.ts", () => {
   it("--stream prints the model's text on stdout and the tool calls on stderr; notes last across processes", () => {

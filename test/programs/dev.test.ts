@@ -3,20 +3,25 @@
  * and the Python client (examples/clients/python_client.py, standard library
  * only) against it.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { type ChildProcess, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { afterEach, assert, describe, it, vi } from "@effect/vitest"
+import { afterAll, afterEach, assert, describe, it, vi } from "@effect/vitest"
 import { ConfigProvider, Effect } from "effect"
-import * as Cli from "../../src/programs/cli.js"
+import * as CliProgram from "../../src/programs/cli.js"
+import * as Cli from "../support/cli.js"
 import * as Store from "../support/store.js"
 // The project's store (Storage) on the PostgreSQL server of the test machine, under table names of
 // their own (an embedded store works the same way, but takes many seconds to create).
-import { pgUrl } from "../support/services.js"
 
-const root = path.resolve(import.meta.dirname, "../..")
-const bin = path.join(root, "bin/graphent.js")
+const { root } = Cli
 const pythonClient = path.join(root, "examples/clients/python_client.py")
+
+// The project's store (Storage) on the PostgreSQL server of the test machine, under table names of
+// their own (an embedded store works the same way, but takes many seconds to create).
+const { pgUrl } = Store
+const stores = Store.tracker()
+afterAll(() => stores.cleanUp(), 60_000)
 
 interface Dev {
   readonly child: ChildProcess
@@ -31,32 +36,22 @@ afterEach(async () => {
 })
 
 /** Starts `graphent dev --port 0 ...` and waits for the line that names its address. */
-const startDev = (args: ReadonlyArray<string>, env: Record<string, string>, cwd = root): Promise<Dev> =>
-  new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [bin, "dev", "--port", "0", ...args], {
-      cwd,
-      env: { ...process.env, GRAPHENT_API_KEYS: "", GRAPHENT_API_KEYS_FILE: "", ...env },
-      stdio: ["ignore", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    const exited = new Promise<void>((done) => child.on("exit", () => done()))
-    const stop = async () => {
-      if (child.exitCode === null) child.kill("SIGINT")
-      await exited
-    }
-    child.stdout.on("data", (chunk: Buffer) => {
-      stdout += chunk.toString()
-      const match = /serving on (http:\/\/\S+)/.exec(stdout)
-      if (match !== null && /\n {2}auth .*\n/.test(stdout)) {
-        const dev = { child, url: match[1]!, output: () => stdout + stderr, stop }
-        running.push(dev)
-        resolve(dev)
-      }
-    })
-    child.stderr.on("data", (chunk: Buffer) => void (stderr += chunk.toString()))
-    child.on("exit", (code) => reject(new Error(`graphent dev exited with ${code} before serving:\n${stdout}${stderr}`)))
+const startDev = async (args: ReadonlyArray<string>, env: Record<string, string>, cwd = root): Promise<Dev> => {
+  const process = Cli.start(["dev", "--port", "0", ...args], {
+    cwd,
+    env: { GRAPHENT_API_KEYS: "", GRAPHENT_API_KEYS_FILE: "", ...env },
+    timeout: 300_000
   })
+  const stop = async () => {
+    if (process.child.exitCode === null) process.child.kill("SIGINT")
+    await process.exited
+  }
+  // The banner ends with the auth line.
+  const [, url] = await Cli.waitForOutput(process, /serving on (http:\/\/\S+)[\s\S]*\n {2}auth .*\n/)
+  const dev = { child: process.child, url: url!, output: () => process.stdout() + process.stderr(), stop }
+  running.push(dev)
+  return dev
+}
 
 const python = (url: string, args: ReadonlyArray<string>, key?: string) => {
   const result = spawnSync("python3", [pythonClient, "--url", url, ...args], {
@@ -74,7 +69,7 @@ const get = async (url: string, key: string) => {
 
 describe("graphent dev and the Python client", () => {
   it("serves the bundled examples from the project's store; the Python client runs them; runs outlive a restart", async () => {
-    const env = { GRAPHENT_DATABASE_URL: pgUrl, GRAPHENT_STORE_PREFIX: Store.uniquePrefix(), GRAPHENT_API_KEYS: "py-key:runner:python" }
+    const env = { GRAPHENT_DATABASE_URL: pgUrl, GRAPHENT_STORE_PREFIX: stores.prefix(), GRAPHENT_API_KEYS: "py-key:runner:python" }
     const dev = await startDev([], env)
     assert.include(
       dev.output(),
@@ -137,7 +132,7 @@ describe("graphent dev and the Python client", () => {
   }, 90_000)
 
   it("finds agents in --agents folders and config files; skips what is not an agent; refuses bad setups", async () => {
-    const scratch = fs.mkdtempSync(path.join(root, "test/.scratch/dev-"))
+    const scratch = Cli.scratch("dev")
     const agents = path.join(scratch, "agents")
     fs.mkdirSync(path.join(agents, "nested"), { recursive: true })
     fs.writeFileSync(
@@ -177,7 +172,7 @@ export default Agent.make({ name: "shout", tools: [shout], planner: SequencePlan
       })
       try {
         const code = await Effect.runPromise(
-          Cli.main(["dev", "--port", "0", ...args]).pipe(
+          CliProgram.main(["dev", "--port", "0", ...args]).pipe(
             Effect.provideService(ConfigProvider.ConfigProvider, config),
             Effect.timeoutOrElse({ duration: "30 seconds", orElse: () => Effect.succeed(-1) })
           )

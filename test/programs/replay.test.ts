@@ -1,38 +1,20 @@
-import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import * as Store from "../support/store.js"
+import { assert, describe, it } from "@effect/vitest"
+import * as Cli from "../support/cli.js"
 
-const root = path.resolve(import.meta.dirname, "../..")
-const bin = path.join(root, "bin/graphent.js")
+const { lines, root } = Cli
 const fixtures = path.join(root, "test/fixtures/journals")
 
-// `run` and `resume` keep memory (and `run` its journal) in an embedded store: one of this file's own.
-let home = ""
-beforeAll(async () => {
-  home = await Store.makeHome()
-}, 120_000)
-afterAll(() => Store.removeHome(home), 60_000)
+// No project store: `run` keeps its journal in the --record file, which `resume` continues; opening the embedded
+// store would cost each process seconds.
+const store = { GRAPHENT_STORE: "memory" }
 
-const graphent = (args: ReadonlyArray<string>, env: Record<string, string> = {}) => {
-  const child = spawnSync(process.execPath, [bin, ...args], {
-    cwd: root,
-    encoding: "utf8",
-    timeout: 60_000,
-    env: { ...process.env, GRAPHENT_HOME: home, ...env }
-  })
-  return { code: child.status, stdout: child.stdout, stderr: child.stderr }
-}
+const graphent = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
+  Cli.graphent(args, { env: { ...store, ...env } })
 
 /** A folder inside the project (agent files written there resolve "effect" and "graphent"). */
-const scratch = () => {
-  const dir = path.join(root, "test/.scratch")
-  fs.mkdirSync(dir, { recursive: true })
-  return fs.mkdtempSync(path.join(dir, "replay-"))
-}
-
-const lines = (file: string) => fs.readFileSync(file, "utf8").split("\n").filter((line) => line !== "")
+const scratch = () => Cli.scratch("replay")
 
 const copyFixture = (name: string, edit?: (lines: Array<string>) => Array<string>) => {
   const file = path.join(scratch(), name)
@@ -126,7 +108,7 @@ describe("graphent replay", () => {
     assert.match(again.stdout, /^identical: \d+ events\n$/)
     const noChange = graphent(["replay", journal, "--agent", agentFile, "--update"])
     assert.include(noChange.stdout, "up to date")
-  })
+  }, 300_000) // five processes in turn, each 20–40 s on a loaded 2-core machine
 
   it("--ignore lets a named request field differ, and only that field", () => {
     const stamped = copyFixture("echo.jsonl", (content) =>
@@ -172,17 +154,16 @@ describe("graphent resume", () => {
     const dir = scratch()
     const journal = path.join(dir, "ledger.jsonl")
     const ledger = path.join(dir, "ledger.txt")
-    const child = spawn(process.execPath, [bin, "run", "test/fixtures/agents/ledger.ts", "--record", journal], {
-      cwd: root,
-      env: { ...process.env, GRAPHENT_HOME: home, LEDGER_FILE: ledger },
-      stdio: "ignore"
+    const running = Cli.start(["run", "test/fixtures/agents/ledger.ts", "--record", journal], {
+      env: { ...store, LEDGER_FILE: ledger }
     })
     // Kill it once three steps have finished (each takes ~150 ms).
     const succeeded = () => fs.existsSync(journal) ? lines(journal).filter((l) => l.includes(`"StepSucceeded"`)).length : 0
-    const deadline = Date.now() + 30_000
+    // Start-up alone may take half a minute on a loaded machine.
+    const deadline = Date.now() + 120_000
     while (succeeded() < 3 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
-    child.kill("SIGKILL")
-    await new Promise((resolve) => child.once("exit", resolve))
+    running.child.kill("SIGKILL")
+    await running.exited
     const done = succeeded()
     assert.isAtLeast(done, 3)
     assert.isBelow(done, 8, "the run was killed before it finished")
@@ -207,7 +188,7 @@ describe("graphent resume", () => {
     assert.strictEqual(content.filter((l) => l.includes(`"RunStarted"`)).length, 1)
     const replayed = graphent(["replay", journal], { LEDGER_FILE: ledger })
     assert.strictEqual(replayed.code, 0, replayed.stderr)
-  }, 90_000) // three processes open the embedded store (PGlite) in turn
+  }, 300_000) // four processes in turn, each 20–40 s on a loaded 2-core machine
 
   it("exits 2 when the run already finished", () => {
     const result = graphent(["resume", "test/fixtures/journals/echo.jsonl"])

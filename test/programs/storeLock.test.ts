@@ -5,14 +5,11 @@
  * and leaves it readable.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as Cli from "../support/cli.js"
 import * as Store from "../support/store.js"
-
-const root = path.resolve(import.meta.dirname, "../..")
-const bin = path.join(root, "bin/graphent.js")
 
 let home = ""
 beforeAll(async () => {
@@ -20,38 +17,27 @@ beforeAll(async () => {
 }, 120_000)
 afterAll(() => Store.removeHome(home), 60_000)
 
-const graphent = (args: ReadonlyArray<string>, env: Record<string, string>) => {
-  const child = spawnSync(process.execPath, [bin, ...args], {
-    cwd: root,
-    encoding: "utf8",
-    timeout: 60_000,
-    env: { ...process.env, GRAPHENT_HOME: home, ...env }
-  })
-  return { code: child.status, stdout: child.stdout, stderr: child.stderr }
-}
+const graphent = (args: ReadonlyArray<string>, env: Record<string, string>) =>
+  Cli.graphent(args, { env: { GRAPHENT_HOME: home, ...env } })
 
 /** Starts `graphent` without waiting for it. */
-const start = (args: ReadonlyArray<string>, env: Record<string, string>) => {
-  const child = spawn(process.execPath, [bin, ...args], {
-    cwd: root,
-    env: { ...process.env, GRAPHENT_HOME: home, ...env }
-  })
-  let stdout = ""
-  let stderr = ""
-  child.stdout.on("data", (chunk) => (stdout += chunk))
-  child.stderr.on("data", (chunk) => (stderr += chunk))
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((
-    resolve
-  ) => child.on("exit", (code, signal) => resolve({ code, signal, stdout, stderr })))
-  return { child, exited }
-}
+const start = (args: ReadonlyArray<string>, env: Record<string, string>) =>
+  Cli.start(args, { env: { GRAPHENT_HOME: home, ...env } })
 
-const until = async (done: () => boolean, what: string) => {
+/**
+ * Waits until the holder has signalled that it holds the store: the fixture creates the file by renaming
+ * a complete one into place, so once it exists it holds the pid. Fails if the holder exits first.
+ */
+const readyPid = async (holder: Cli.Running, file: string): Promise<number> => {
   const deadline = Date.now() + 60_000
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+  while (!fs.existsSync(file)) {
+    if (holder.child.exitCode !== null || holder.child.signalCode !== null) {
+      throw new Error(`the holder exited before it was ready:\n${holder.stderr()}`)
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for the holder to start its step:\n${holder.stderr()}`)
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
+  return Number(fs.readFileSync(file, "utf8"))
 }
 
 describe("graphent processes sharing one embedded store", () => {
@@ -83,8 +69,7 @@ describe("graphent processes sharing one embedded store", () => {
       HOLDER_RELEASE: path.join(dir, "never")
     }
     const holder = start(["run", "test/fixtures/agents/holder.ts"], env)
-    await until(() => fs.existsSync(ready), "the holder to start its step")
-    const holderPid = Number(fs.readFileSync(ready, "utf8"))
+    const holderPid = await readyPid(holder, ready)
     assert.strictEqual(holderPid, holder.child.pid)
 
     const started = Date.now()

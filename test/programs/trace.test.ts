@@ -3,26 +3,16 @@
  * the embedded store or PostgreSQL.
  */
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { PgClient } from "@effect/sql-pg"
-import { Effect, Redacted } from "effect"
-import { SqlClient } from "effect/sql"
-import { Redis } from "ioredis"
-import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
-import * as os from "node:os"
 import * as path from "node:path"
+import * as Cli from "../support/cli.js"
 import * as Store from "../support/store.js"
-import { pgUrl, redisUrl } from "../support/services.js"
 
-const root = path.resolve(import.meta.dirname, "../..")
-const bin = path.join(root, "bin/graphent.js")
+const { pgUrl, redisUrl } = Store
 
-const prefixes: Array<string> = []
-const prefix = () => {
-  const name = `${Store.uniquePrefix()}_cli`
-  prefixes.push(name)
-  return name
-}
+// Tables and keys under prefixes of this file's own, in the shared PostgreSQL and Redis; removed afterwards.
+const stores = Store.tracker()
+const prefix = () => stores.prefix("_cli")
 
 let home = ""
 beforeAll(async () => {
@@ -31,40 +21,18 @@ beforeAll(async () => {
 
 afterAll(async () => {
   Store.removeHome(home)
-  await Effect.gen(function*() {
-    const sql = yield* SqlClient.SqlClient
-    for (const name of prefixes) {
-      const tables = yield* sql<{ readonly name: string }>`
-        SELECT tablename AS name FROM pg_tables WHERE schemaname = current_schema() AND starts_with(tablename, ${name})`
-      for (const table of tables) yield* sql`DROP TABLE IF EXISTS ${sql(table.name)} CASCADE`
-      yield* sql`DROP SEQUENCE IF EXISTS ${sql(`${name}_history_seq`)}`
-    }
-  }).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(pgUrl) })), Effect.runPromise)
-  const redis = new Redis(redisUrl, { lazyConnect: true, commandTimeout: 5_000 })
-  for (const name of prefixes) {
-    const keys = await redis.keys(`${name}:*`)
-    if (keys.length > 0) await redis.unlink(...keys)
-  }
-  await redis.quit()
+  await stores.cleanUp()
 }, 60_000)
 
 /** Runs the real executable, the way a user does, with `env` added to the environment. */
-const graphent = (args: ReadonlyArray<string>, env: Record<string, string>) => {
-  const child = spawnSync(process.execPath, [bin, ...args], {
-    cwd: root,
-    encoding: "utf8",
-    timeout: 60_000,
-    env: { ...process.env, ...env }
-  })
-  return { code: child.status, stdout: child.stdout, stderr: child.stderr }
-}
+const graphent = (args: ReadonlyArray<string>, env: Record<string, string>) => Cli.graphent(args, { env })
 
 const todo = (input: string, env: Record<string, string>) => graphent(["run", "examples/todo.ts", "--input", input], env)
 
 describe("graphent trace on a journal database", () => {
   it("--record writes the file and the store; trace list/show --db read the run back as the file has it", () => {
     const settings = { GRAPHENT_HOME: home, GRAPHENT_STORE_PREFIX: prefix() }
-    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "graphent-trace-")), "run.jsonl")
+    const file = path.join(stores.dir("trace"), "run.jsonl")
     const ran = graphent(["run", "examples/todo.ts", "--input", "add tea; list", "--record", file], settings)
     assert.strictEqual(ran.code, 0, ran.stderr)
     const started = JSON.parse(fs.readFileSync(file, "utf8").split("\n")[1]!) as { _tag: string; runId: string }
