@@ -54,14 +54,21 @@ const interruptedNotice = (runId: string, kept: boolean, record: Option.Option<s
   })
 }
 
+const readStream = async (stream: NodeJS.ReadableStream): Promise<string> => {
+  const chunks: Array<Buffer> = []
+  for await (const chunk of stream) chunks.push(typeof chunk === "string" ? Buffer.from(chunk) : chunk)
+  return Buffer.concat(chunks).toString("utf8")
+}
+
 /** The run's input: `--input TEXT`, `--input -` (standard input), `--input-file PATH`, or empty. */
 const readInput = (text: Option.Option<string>, file: Option.Option<string>) =>
   Effect.gen(function*() {
     if (Option.isSome(text) && Option.isSome(file)) return yield* usageError("give --input or --input-file, not both")
     const source = Option.isSome(file) ? file.value : Option.isSome(text) && text.value === "-" ? 0 : undefined
     if (source === undefined) return Option.getOrElse(text, () => "")
-    return yield* Effect.try({
-      try: () => fs.readFileSync(source, "utf8"),
+    // Standard input is read as a stream: a pipe may be non-blocking, where a synchronous read fails with EAGAIN.
+    return yield* Effect.tryPromise({
+      try: () => source === 0 ? readStream(process.stdin) : fs.promises.readFile(source, "utf8"),
       catch: (error) =>
         usageError(`cannot read the input from ${source === 0 ? "standard input" : source}: ${(error as Error).message}`)
     })

@@ -125,7 +125,9 @@ export const openRun = (target: string, agent: Option.Option<string>, run: Optio
     const context = yield* Layer.build(Storage.layerConfig()).pipe(Effect.mapError((error) => usageError(error.message)))
     const journal = Context.get(context, Journal)
     const storage = Context.get(context, Storage.Storage)
-    const where = storage.journal === "embedded" ? `the store in ${storage.home}` : `the ${storage.journal} store`
+    const where = storage.journal === "embedded" || storage.journal === "files"
+      ? `the store in ${storage.home}`
+      : `the ${storage.journal} store`
     const ids = yield* journal.runs.pipe(Effect.mapError(journalError))
     const matching = ids.includes(target) ? [target] : ids.filter((id) => id.startsWith(target))
     if (matching.length === 0) return yield* usageError(`${target}: no such journal file, and no run ${target} in ${where}`)

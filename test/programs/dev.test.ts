@@ -143,7 +143,10 @@ const shout = Tool.make("shout", { description: "Upper-cases", parameters: Schem
 export default Agent.make({ name: "shout", tools: [shout], planner: SequencePlanner.rules([{ match: /.+/, steps: (input) => [{ id: "s", tool: "shout", args: { text: input } }] }]) })
 `
     )
-    fs.writeFileSync(path.join(agents, "helpers.ts"), "export const notAnAgent = 1\n")
+    fs.writeFileSync(path.join(agents, "helpers.ts"), "export default { notAnAgent: 1 }\n")
+    // A script without a default export is not imported at all: it would run.
+    const ran = path.join(scratch, "script-ran")
+    fs.writeFileSync(path.join(agents, "script.ts"), `import * as fs from "node:fs"\nfs.writeFileSync(${JSON.stringify(ran)}, "")\n`)
     fs.copyFileSync(path.join(root, "examples/echo.ts"), path.join(agents, "nested/agent.ts"))
     const config = path.join(scratch, "graphent.config.json")
     fs.writeFileSync(config, JSON.stringify({ agents: ["agents/", path.join(root, "examples/wordstats.ts")] }))
@@ -152,6 +155,7 @@ export default Agent.make({ name: "shout", tools: [shout], planner: SequencePlan
     assert.match(dev.output(), /agents {3}echo \(.*nested\/agent\.ts\), shout \(.*shout\.ts\), wordstats \(examples\/wordstats\.ts\)/)
     assert.include(dev.output(), "skipped")
     assert.include(dev.output(), "helpers.ts: its default export is not an agent")
+    assert.isFalse(fs.existsSync(ran))
     assert.include(dev.output(), "store    in memory")
     assert.include(dev.output(), "auth     open")
     const shouted = python(dev.url, ["--quiet", "shout", "quiet please"])
