@@ -9,19 +9,34 @@
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import {
-  type Compiled,
-  type CompiledRule,
-  type Document,
-  Policy,
-  PolicyInvalid,
-  type PolicyShape,
-  type RuleEffect,
-  type Verdict
-} from "../services/Policy.js"
+import { type Document, Policy, PolicyInvalid, type RuleEffect } from "../services/Policy.js"
 
 /** @since 0.1.0 */
-export * from "../services/Policy.js"
+import type * as Definitions from "../services/Policy.js"
+// Named, not `export *`: the declaration bundler turns a star re-export inside a namespace into values.
+export {
+  anonymous,
+  ApprovalRequired,
+  ApproverNotAuthenticated,
+  Document,
+  Policy,
+  PolicyInvalid,
+  Principal,
+  RoleRules,
+  RuleEffect
+} from "../services/Policy.js"
+/** @since 0.1.0 */
+export type ApprovalDecision = Definitions.ApprovalDecision
+/** @since 0.1.0 */
+export type Compiled = Definitions.Compiled
+/** @since 0.1.0 */
+export type CompiledRule = Definitions.CompiledRule
+/** @since 0.1.0 */
+export type PolicyShape = Definitions.PolicyShape
+/** @since 0.1.0 */
+export type Request = Definitions.Request
+/** @since 0.1.0 */
+export type Verdict = Definitions.Verdict
 
 /**
  * Compiles a capability pattern: `*` matches any characters but `:` and `/`,

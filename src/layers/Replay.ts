@@ -42,7 +42,9 @@ import * as Tool from "../services/Tool.js"
 import type { Registry, ToolCall, ToolOutput, ToolsShape } from "../services/Tools.js"
 
 /** @since 0.1.0 */
-export * from "../services/Replay.js"
+// Named, not `export *`: the declaration bundler turns a star re-export inside a namespace into values.
+export { ReplayDivergence, ReplayUnavailable, ResumeUnsafe } from "../services/Replay.js"
+export type { Mode, Options, Recording } from "../services/Replay.js"
 
 /**
  * Indexes the events of the run `runId` (default: the only run in `events`).
