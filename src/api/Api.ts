@@ -30,6 +30,7 @@
  */
 import * as Context from "effect/Context"
 import * as Schema from "effect/Schema"
+import * as Errors from "../services/Errors.js"
 import * as SchemaTransformation from "effect/SchemaTransformation"
 import * as HttpApi from "effect/http-api/HttpApi"
 import * as HttpApiEndpoint from "effect/http-api/HttpApiEndpoint"
@@ -125,7 +126,12 @@ export const RequiredRight = Context.Reference<Right>("graphent/api/RequiredRigh
  */
 export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", {
   message: Schema.String
-}, { httpApiStatus: 401 }) {}
+}, { httpApiStatus: Errors.unauthenticated.httpStatus }) {
+  /** {@link Errors.unauthenticated}: exit 2, HTTP 401. */
+  get outcome(): Errors.Outcome {
+    return Errors.unauthenticated
+  }
+}
 
 /**
  * The key's role lacks the right the endpoint requires.
@@ -137,7 +143,12 @@ export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", {
   message: Schema.String,
   role: Schema.String,
   right: Schema.String
-}, { httpApiStatus: 403 }) {}
+}, { httpApiStatus: Errors.forbidden.httpStatus }) {
+  /** {@link Errors.forbidden}: exit 2, HTTP 403. */
+  get outcome(): Errors.Outcome {
+    return Errors.forbidden
+  }
+}
 
 /**
  * The request's body, path, query or headers do not match the endpoint's
@@ -150,19 +161,27 @@ export class InvalidRequest extends Schema.TaggedError<InvalidRequest>()("Invali
   /** Which part of the request: `Payload`, `Params`, `Query` or `Headers`. */
   part: Schema.String,
   message: Schema.String
-}, { httpApiStatus: 400 }) {}
+}, { httpApiStatus: Errors.invalidInput.httpStatus }) {
+  /** {@link Errors.invalidInput}: exit 2, HTTP 400. */
+  get outcome(): Errors.Outcome {
+    return Errors.invalidInput
+  }
+}
 
 /**
- * An error class served as a JSON body with its fields plus its `message`.
+ * An error class served as a JSON body with its fields plus its `message`,
+ * with the HTTP status its outcome declares.
  */
-const withMessage = <Self extends { readonly message: string }>(
+const withMessage = <Self extends { readonly message: string } & Errors.HasOutcome>(
   self: Schema.Codec<Self, unknown> & {
     readonly fields: Schema.Struct.Fields
+    readonly prototype: Errors.HasOutcome
     new(fields: never): Self
-  },
-  status: number
+  }
 ): Schema.Codec<Self, unknown> => {
   const make = self as unknown as new(fields: object) => Self
+  // `outcome` is a getter of the class that reads no field: the prototype answers it.
+  const status = self.prototype.outcome.httpStatus
   return Schema.Struct({ ...self.fields, message: Schema.String }).pipe(
     Schema.decodeTo(
       Schema.declare((u): u is Self => u instanceof make),
@@ -183,7 +202,7 @@ const withMessage = <Self extends { readonly message: string }>(
  * @since 0.1.0
  * @category errors
  */
-export const AgentNotFoundError = withMessage(AgentNotFound, 404)
+export const AgentNotFoundError = withMessage(AgentNotFound)
 
 /**
  * `409`: the step does not wait for a decision, was already decided, or the
@@ -192,7 +211,7 @@ export const AgentNotFoundError = withMessage(AgentNotFound, 404)
  * @since 0.1.0
  * @category errors
  */
-export const ApprovalInvalidError = withMessage(ApprovalInvalid, 409)
+export const ApprovalInvalidError = withMessage(ApprovalInvalid)
 
 /**
  * `409`: the run does not need attention at that step.
@@ -200,7 +219,7 @@ export const ApprovalInvalidError = withMessage(ApprovalInvalid, 409)
  * @since 0.1.0
  * @category errors
  */
-export const ResolutionInvalidError = withMessage(ResolutionInvalid, 409)
+export const ResolutionInvalidError = withMessage(ResolutionInvalid)
 
 /**
  * `404`: no such run.
@@ -208,7 +227,7 @@ export const ResolutionInvalidError = withMessage(ResolutionInvalid, 409)
  * @since 0.1.0
  * @category errors
  */
-export const RunNotFoundError = withMessage(RunNotFound, 404)
+export const RunNotFoundError = withMessage(RunNotFound)
 
 const OverloadedBody = Schema.Struct({
   _tag: Schema.tag("RunsOverloaded"),
@@ -216,7 +235,7 @@ const OverloadedBody = Schema.Struct({
   queued: Schema.Number,
   retryAfterSeconds: Schema.Number,
   message: Schema.String
-}).pipe(HttpApiSchema.status(429))
+}).pipe(HttpApiSchema.status(RunsOverloaded.prototype.outcome.httpStatus))
 
 /**
  * `429` with a `retry-after` header (seconds): the server's run slots and

@@ -22,6 +22,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import * as Errors from "../services/Errors.js"
 import { Authorization, Forbidden, Principal, RequiredRight, type Role, rights, Unauthorized } from "./Api.js"
 
 /**
@@ -37,6 +38,10 @@ export class ApiKeysInvalid extends Schema.TaggedError<ApiKeysInvalid>()("ApiKey
 }) {
   override get message(): string {
     return `API keys (${this.source}): ${this.reason}`
+  }
+  /** {@link Errors.misconfigured}: exit 2, HTTP 500. */
+  get outcome(): Errors.Outcome {
+    return Errors.misconfigured
   }
 }
 

@@ -15,7 +15,8 @@
  *   else `415 UnsupportedMediaType`.
  * - No route: `404 RouteNotFound`; a route known for other methods: `405
  *   MethodNotAllowed` with `allow`; a failure of the server itself: `500
- *   InternalError` (details in the log, not in the answer); any other error
+ *   InternalError`, or the 5xx its error declares (`503 ServiceUnavailable`
+ *   for a store that is down; details in the log, not in the answer); any other error
  *   answer without a body gets one.
  * - What Node's HTTP parser refuses before a request exists (a request line or
  *   headers beyond its hard cap, malformed syntax) is answered in the same
@@ -38,6 +39,7 @@ import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerRespondable from "effect/http/HttpServerRespondable"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Errors from "../services/Errors.js"
 import { Api } from "./Api.js"
 
 // ---------------------------------------------------------------------------
@@ -111,7 +113,10 @@ const tagOfStatus: Readonly<Record<number, string>> = {
   414: "UriTooLong",
   415: "UnsupportedMediaType",
   431: "HeadersTooLarge",
-  500: "InternalError"
+  500: "InternalError",
+  502: "BadGateway",
+  503: "ServiceUnavailable",
+  504: "GatewayTimeout"
 }
 
 /** The documented error body for `status`. */
@@ -266,7 +271,10 @@ const notFound = (request: HttpServerRequest.HttpServerRequest, routes: Readonly
     })
 }
 
-/** A failure of the app: its own answer when it has one (e.g. a body too large: 413), else `500`. */
+/**
+ * A failure of the app: its own answer when it has one (e.g. a body too large: 413), else the 5xx status
+ * its outcome declares (`Errors.httpStatusOf`), else `500`.
+ */
 const answerFailure = (
   request: HttpServerRequest.HttpServerRequest,
   cause: Cause.Cause<unknown>,
@@ -280,9 +288,11 @@ const answerFailure = (
     return Effect.map(HttpServerRespondable.toResponse(failure), (response) =>
       response.status >= 500 ? errorResponse(500, "internal error; see the server's log") : response)
   }
+  // A server-side failure answers the 5xx its outcome declares (a store that is down: 503), else 500.
+  const status = Errors.httpStatusOf(failure)
   return Effect.as(
     Effect.logError(`${request.method} ${request.url.slice(0, 200)} failed`, cause),
-    errorResponse(500, "internal error; see the server's log")
+    errorResponse(status >= 500 ? status : 500, "internal error; see the server's log")
   )
 }
 

@@ -42,7 +42,7 @@ export const make = (options: Options = {}): Effect.Effect<AcceptedRunsShape, Jo
     const { invalid, prefix } = SqlStore.tablePrefix(options)
     const fail = (operation: JournalError["operation"], reason: string, cause?: unknown) =>
       new JournalError(cause === undefined ? { backend, operation, reason } : { backend, operation, reason, cause })
-    if (invalid !== undefined) return yield* fail("append", invalid)
+    if (invalid !== undefined) return yield* fail("open", invalid)
     const guarded = (operation: JournalError["operation"]) =>
       SqlStore.guard(options, (reason, cause) => fail(operation, `accepted runs: ${reason}`, cause))
     const table = sql(`${prefix}accepted_runs`)
@@ -59,8 +59,8 @@ export const make = (options: Options = {}): Effect.Effect<AcceptedRunsShape, Jo
       }),
       table: `${prefix}accepted_migrations`
     }).pipe(
-      Effect.mapError((error) => fail("append", `accepted runs: migrations failed: ${error.message}`, error)),
-      Effect.catchDefect((defect) => Effect.fail(fail("append", `accepted runs: migrations failed: ${String(defect)}`, defect)))
+      Effect.mapError((error) => fail("open", `accepted runs: migrations failed: ${error.message}`, error)),
+      Effect.catchDefect((defect) => Effect.fail(fail("open", `accepted runs: migrations failed: ${String(defect)}`, defect)))
     )
 
     const decode = (operation: JournalError["operation"], request: unknown) =>

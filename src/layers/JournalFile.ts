@@ -237,14 +237,14 @@ export const make = (path: string) =>
           }
           return fd
         },
-        catch: (error) => failure("append", `cannot open ${path}: ${(error as Error).message}`, error)
+        catch: (error) => failure("open", `cannot open ${path}: ${(error as Error).message}`, error)
       }),
       (fd) => Effect.sync(() => fs.closeSync(fd))
     )
     const writer = Blobs.makeWriter()
     // Reopened (resume): the blobs already in the file need not be written again.
     if (fs.fstatSync(fd).size > 0) {
-      const existing = yield* readFile(path).pipe(Effect.mapError((error) => failure("append", error.reason, error)))
+      const existing = yield* readFile(path).pipe(Effect.mapError((error) => failure("open", error.reason, error)))
       for (const blob of existing.blobs) writer.remember(blob)
     }
     const readAll = readFile(path)

@@ -141,7 +141,7 @@ const terminal = {
  */
 export const make = (options: Options = {}): Effect.Effect<JournalShape, JournalError, SqlClient> =>
   Effect.gen(function*() {
-    const { fail, run, sql, ...names } = yield* makeDb(options, "append")
+    const { fail, run, sql, ...names } = yield* makeDb(options, "open")
     const prefix = options.tablePrefix ?? "graphent_"
     const runs = sql(names.runs)
     const events = sql(names.events)
@@ -173,8 +173,8 @@ export const make = (options: Options = {}): Effect.Effect<JournalShape, Journal
       })
     }
     yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: `${prefix}journal_migrations` }).pipe(
-      Effect.mapError((error) => fail("append", `migrations failed: ${error.message}`, error)),
-      Effect.catchDefect((defect) => Effect.fail(fail("append", `migrations failed: ${String(defect)}`, defect)))
+      Effect.mapError((error) => fail("open", `migrations failed: ${error.message}`, error)),
+      Effect.catchDefect((defect) => Effect.fail(fail("open", `migrations failed: ${String(defect)}`, defect)))
     )
 
     const at = (millis: number) => sql`to_timestamp(${millis}::float8 / 1000)`
@@ -321,7 +321,7 @@ export const layerPg = (options: PgOptions): Layer.Layer<Journal, JournalError> 
     Effect.gen(function*() {
       const client = yield* SqlStore.makePgClient(options.pg).pipe(
         Effect.mapError((error) =>
-          new JournalError({ backend: "postgres", operation: "append", reason: error.message, cause: error })
+          new JournalError({ backend: "postgres", operation: "connect", reason: error.message, cause: error })
         )
       )
       return yield* make(options).pipe(Effect.provideService(SqlClient, client))
@@ -349,7 +349,7 @@ export const layerPglite = (options: PgliteOptions = {}): Layer.Layer<Journal, J
     Effect.gen(function*() {
       const client = yield* Pglite.make(options).pipe(
         Effect.mapError((error) =>
-          new JournalError({ backend: "pglite", operation: "append", reason: error.message, cause: error })
+          new JournalError({ backend: "pglite", operation: "connect", reason: error.message, cause: error })
         )
       )
       return yield* make(options).pipe(Effect.provideService(SqlClient, client))

@@ -33,6 +33,7 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as Errors from "../services/Errors.js"
 import type * as AiError from "effect/ai/AiError"
 import * as AiTool from "effect/ai/Tool"
 import * as FetchHttpClient from "effect/http/FetchHttpClient"
@@ -327,6 +328,10 @@ export class RemotePlannerError extends Schema.TaggedError<RemotePlannerError>()
   override get message(): string {
     const tries = this.attempts > 1 ? ` (after ${this.attempts} attempts)` : ""
     return `remote planner ${this.url}${tries}: ${this.description}`
+  }
+  /** {@link Errors.upstreamFailed}: exit 1, HTTP 502. */
+  get outcome(): Errors.Outcome {
+    return Errors.upstreamFailed
   }
 }
 

@@ -18,6 +18,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
+import * as Errors from "../services/Errors.js"
 import * as Stream from "effect/Stream"
 import * as AiError from "effect/ai/AiError"
 import * as LanguageModel from "effect/ai/LanguageModel"
@@ -155,6 +156,10 @@ export class ScriptNotUsedUp extends Schema.TaggedError<ScriptNotUsedUp>()("Scri
 }) {
   override get message(): string {
     return `the model script was not used up: ${this.remaining} replies left after ${this.calls} calls`
+  }
+  /** {@link Errors.runFailed}: exit 1, HTTP 500. */
+  get outcome(): Errors.Outcome {
+    return Errors.runFailed
   }
 }
 

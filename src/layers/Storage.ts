@@ -67,6 +67,7 @@ import * as Option from "effect/Option"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import * as Errors from "../services/Errors.js"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import { SqlClient } from "effect/sql/SqlClient"
@@ -151,14 +152,16 @@ export class Storage extends Context.Service<Storage, StorageShape>()("graphent/
  * @since 0.1.0
  * @category errors
  */
-export class StorageError extends Schema.TaggedError<StorageError>()("StorageError", {
-  backend: Schema.String,
-  operation: Schema.Literals(["configure", "lock", "open"]),
-  reason: Schema.String,
-  cause: Schema.optionalKey(Schema.Defect())
-}) {
+export class StorageError extends Schema.TaggedError<StorageError>()(
+  "StorageError",
+  Errors.backendFields(Schema.Literals(["configure", "lock", "open"]))
+) {
   override get message(): string {
-    return `storage (${this.backend}) ${this.operation} failed: ${this.reason}`
+    return Errors.backendMessage("storage", this)
+  }
+  /** {@link Errors.unavailable}: exit 2, HTTP 503. */
+  get outcome(): Errors.Outcome {
+    return Errors.unavailable
   }
 }
 
@@ -185,6 +188,10 @@ export class StorageLocked extends Schema.TaggedError<StorageLocked>()("StorageL
       Duration.format(Duration.millis(this.waitedMs))
     }. It opens in one process at a time: retry when that one ends, raise GRAPHENT_LOCK_TIMEOUT, ` +
       `or use a PostgreSQL server (GRAPHENT_DATABASE_URL) for several processes at once`
+  }
+  /** {@link Errors.unavailable}: exit 2, HTTP 503. */
+  get outcome(): Errors.Outcome {
+    return Errors.unavailable
   }
 }
 

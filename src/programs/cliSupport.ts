@@ -18,11 +18,13 @@ import * as MemoryInMemory from "../layers/MemoryInMemory.js"
 import * as Telemetry from "../layers/Telemetry.js"
 import * as ToolGuard from "../layers/ToolGuard.js"
 import type { AgentRuntime } from "../services/AgentRuntime.js"
+import * as Errors from "../services/Errors.js"
 import type { Journal, JournalError } from "../services/Journal.js"
 import type { Memory } from "../services/Memory.js"
 import * as Pricing from "../services/Pricing.js"
 import * as Replay from "../layers/Replay.js"
 import type { RunEvent } from "../services/RunEvent.js"
+import * as CliHelp from "./cliHelp.js"
 import { type AgentModule, loadAgent } from "./loadAgent.js"
 
 /**
@@ -31,6 +33,10 @@ import { type AgentModule, loadAgent } from "./loadAgent.js"
 export class Exit extends Schema.TaggedError<Exit>()("Exit", { code: Schema.Number, reason: Schema.String }) {
   override get message(): string {
     return this.reason
+  }
+  /** Its own exit code; HTTP 500 (a command's exit is not an HTTP answer). */
+  get outcome(): Errors.Outcome {
+    return { exitCode: this.code, httpStatus: 500 }
   }
 }
 
@@ -70,7 +76,8 @@ export const runLayer = (module: AgentModule, stores: Stores) => {
 }
 
 /**
- * Runs `program` with the module's layer; maps failures to exit codes (1: the run failed, 2: bad input).
+ * Runs `program` with the module's layer; maps a failure to the exit code its outcome declares
+ * (`Errors.exitCodeOf`: 1 the run failed, 2 bad input or store, 3 paused for approval).
  * What a loaded agent requires is not known statically: the defaults plus the module's own layer provide it.
  */
 export const runWith = <A>(
@@ -83,16 +90,10 @@ export const runWith = <A>(
     Effect.updateContext(Context.omit(Tracer.ParentSpan)),
     Effect.provide(runLayer(module, stores)),
     Effect.mapError((error) => {
-      const tag = typeof error === "object" && error !== null && "_tag" in error ? error._tag : undefined
+      const code = Errors.exitCodeOf(error)
       const message = error instanceof Error ? error.message : String(error)
-      if (
-        tag === "JournalError" || tag === "ReplayUnavailable" || tag === "ConfigError" || tag === "StorageError" ||
-        tag === "StorageLocked" || tag === "PolicyInvalid" || tag === "AuditError" || tag === "ApprovalInvalid"
-      ) return usageError(message)
       // Exit code 3: the run waits for a human's approval (graphent approve / reject).
-      if (tag === "ApprovalRequired") return new Exit({ code: 3, reason: `paused: ${message}` })
-      if (tag === "ReplayDivergence") return new Exit({ code: 1, reason: message })
-      return new Exit({ code: 1, reason: `run failed: ${message}` })
+      return new Exit({ code, reason: code === CliHelp.exitCodes.paused ? `paused: ${message}` : message })
     })
   )
 

@@ -11,6 +11,7 @@ import { pathToFileURL } from "node:url"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
+import * as Errors from "../services/Errors.js"
 import { type Agent, isAgent } from "../services/Agent.js"
 import { registerTypeScript } from "./typescript.js"
 
@@ -26,6 +27,10 @@ export class AgentLoadError extends Schema.TaggedError<AgentLoadError>()("AgentL
 }) {
   override get message(): string {
     return `cannot load agent from ${this.file}: ${this.reason}`
+  }
+  /** {@link Errors.invalidInput}: exit 2, HTTP 400. */
+  get outcome(): Errors.Outcome {
+    return Errors.invalidInput
   }
 }
 

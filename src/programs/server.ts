@@ -52,7 +52,7 @@ const runsRejected = Metric.counter("graphent_server_runs_rejected", {
 // handlers
 // ---------------------------------------------------------------------------
 
-/** A journal that fails is the server's failure (500), not the client's. */
+/** A journal that fails is the server's failure (its outcome: 503), not the client's. */
 const orDieJournal = <A, E, R>(effect: Effect.Effect<A, E | JournalError, R>): Effect.Effect<A, Exclude<E, JournalError>, R> =>
   Effect.catchIf(effect, (error): error is JournalError => error instanceof JournalError, Effect.die) as Effect.Effect<
     A,

@@ -11,6 +11,7 @@ import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as Errors from "./Errors.js"
 import type { Decision } from "./Decision.js"
 import type { JournalError } from "./Journal.js"
 import type { ReplayDivergence } from "./Replay.js"
@@ -290,6 +291,10 @@ export class PlannerFailed extends Schema.TaggedError<PlannerFailed>()("PlannerF
   override get message(): string {
     return `planner failed: ${this.reason}`
   }
+  /** {@link Errors.upstreamFailed}: exit 1, HTTP 502. */
+  get outcome(): Errors.Outcome {
+    return Errors.upstreamFailed
+  }
 }
 
 /**
@@ -305,6 +310,10 @@ export class PlanInvalid extends Schema.TaggedError<PlanInvalid>()("PlanInvalid"
 }) {
   override get message(): string {
     return this.stepId === undefined ? `invalid plan: ${this.reason}` : `invalid plan at step "${this.stepId}": ${this.reason}`
+  }
+  /** {@link Errors.runFailed}: exit 1, HTTP 500. */
+  get outcome(): Errors.Outcome {
+    return Errors.runFailed
   }
 }
 
@@ -333,5 +342,9 @@ export class BudgetExceeded extends Schema.TaggedError<BudgetExceeded>()("Budget
   override get message(): string {
     const unit = this.budget === "wallTime" ? " ms" : ""
     return `budget exceeded: ${this.budget} limit is ${this.limit}${unit}, the run needed ${this.used}${unit}`
+  }
+  /** {@link Errors.runFailed}: exit 1, HTTP 500. */
+  get outcome(): Errors.Outcome {
+    return Errors.runFailed
   }
 }

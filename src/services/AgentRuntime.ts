@@ -11,6 +11,7 @@
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as Errors from "./Errors.js"
 import * as Stream from "effect/Stream"
 import type { Agent, Budget, BudgetExceeded, PlanInvalid, PlannerFailed, StepOutcome } from "./Agent.js"
 import type { JournalError } from "./Journal.js"
@@ -38,6 +39,10 @@ export class OutputInvalid extends Schema.TaggedError<OutputInvalid>()("OutputIn
 }) {
   override get message(): string {
     return `the answer does not match the agent's output schema: ${this.issue}`
+  }
+  /** {@link Errors.runFailed}: exit 1, HTTP 500. */
+  get outcome(): Errors.Outcome {
+    return Errors.runFailed
   }
 }
 

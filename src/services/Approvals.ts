@@ -23,6 +23,7 @@
 import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as Errors from "./Errors.js"
 import type { Agent } from "./Agent.js"
 import type { AgentRuntime, RunError, RunResult } from "./AgentRuntime.js"
 import { hashArgs } from "./Audit.js"
@@ -45,6 +46,10 @@ export class ApprovalInvalid extends Schema.TaggedError<ApprovalInvalid>()("Appr
 }) {
   override get message(): string {
     return `cannot decide step "${this.stepId}" of run ${this.runId}: ${this.reason}`
+  }
+  /** {@link Errors.rejected}: exit 2, HTTP 409. */
+  get outcome(): Errors.Outcome {
+    return Errors.rejected
   }
 }
 

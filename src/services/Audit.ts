@@ -11,6 +11,7 @@ import { hash } from "node:crypto"
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as Errors from "./Errors.js"
 
 /**
  * What the policy decided for a call.
@@ -104,14 +105,16 @@ export interface Query {
  * @since 0.1.0
  * @category errors
  */
-export class AuditError extends Schema.TaggedError<AuditError>()("AuditError", {
-  backend: Schema.String,
-  operation: Schema.Literals(["append", "query"]),
-  reason: Schema.String,
-  cause: Schema.optionalKey(Schema.Defect())
-}) {
+export class AuditError extends Schema.TaggedError<AuditError>()(
+  "AuditError",
+  Errors.backendFields(Schema.Literals(["append", "query"]))
+) {
   override get message(): string {
-    return `audit log (${this.backend}) ${this.operation} failed: ${this.reason}`
+    return Errors.backendMessage("audit log", this)
+  }
+  /** {@link Errors.unavailable}: exit 2, HTTP 503. */
+  get outcome(): Errors.Outcome {
+    return Errors.unavailable
   }
 }
 

@@ -27,6 +27,7 @@ import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
+import * as Errors from "./Errors.js"
 import * as Tracer from "effect/Tracer"
 
 /**
@@ -42,6 +43,10 @@ export class CredentialNotFound extends Schema.TaggedError<CredentialNotFound>()
 }) {
   override get message(): string {
     return `credential ${this.name} is not available (${this.source})`
+  }
+  /** {@link Errors.misconfigured}: exit 2, HTTP 500. */
+  get outcome(): Errors.Outcome {
+    return Errors.misconfigured
   }
 }
 

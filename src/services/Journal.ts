@@ -10,22 +10,25 @@
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as Errors from "./Errors.js"
 import type { RunEvent } from "./RunEvent.js"
 
 /**
- * A journal backend could not write or read.
+ * A journal backend could not connect, open its tables, write or read.
  *
  * @since 0.1.0
  * @category errors
  */
-export class JournalError extends Schema.TaggedError<JournalError>()("JournalError", {
-  backend: Schema.String,
-  operation: Schema.Literals(["append", "read", "list"]),
-  reason: Schema.String,
-  cause: Schema.optionalKey(Schema.Defect())
-}) {
+export class JournalError extends Schema.TaggedError<JournalError>()(
+  "JournalError",
+  Errors.backendFields(Schema.Literals(["connect", "open", "append", "read", "list"]))
+) {
   override get message(): string {
-    return `journal (${this.backend}) ${this.operation} failed: ${this.reason}`
+    return Errors.backendMessage("journal", this)
+  }
+  /** {@link Errors.unavailable}: exit 2, HTTP 503. */
+  get outcome(): Errors.Outcome {
+    return Errors.unavailable
   }
 }
 

@@ -13,6 +13,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as Errors from "./Errors.js"
 
 /**
  * Where memories live, e.g. `agent:todo`, `thread:42`, `user:ada`.
@@ -124,14 +125,16 @@ export interface RecallOptions {
  * @since 0.1.0
  * @category errors
  */
-export class MemoryError extends Schema.TaggedError<MemoryError>()("MemoryError", {
-  backend: Schema.String,
-  operation: Schema.String,
-  reason: Schema.String,
-  cause: Schema.optionalKey(Schema.Defect())
-}) {
+export class MemoryError extends Schema.TaggedError<MemoryError>()(
+  "MemoryError",
+  Errors.backendFields(Schema.String)
+) {
   override get message(): string {
-    return `memory (${this.backend}) ${this.operation} failed: ${this.reason}`
+    return Errors.backendMessage("memory", this)
+  }
+  /** {@link Errors.unavailable}: exit 2, HTTP 503. */
+  get outcome(): Errors.Outcome {
+    return Errors.unavailable
   }
 }
 

@@ -20,6 +20,7 @@
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as Errors from "./Errors.js"
 
 // ---------------------------------------------------------------------------
 // principals and decisions
@@ -116,6 +117,10 @@ export class ApprovalRequired extends Schema.TaggedError<ApprovalRequired>()("Ap
       `needs approval: the run is paused; continue it with \`graphent approve <journal> ${this.stepId}\` ` +
       `or \`graphent reject <journal> ${this.stepId}\``
   }
+  /** {@link Errors.paused}: exit 3, HTTP 409. */
+  get outcome(): Errors.Outcome {
+    return Errors.paused
+  }
 }
 
 /**
@@ -130,6 +135,10 @@ export class PolicyInvalid extends Schema.TaggedError<PolicyInvalid>()("PolicyIn
 }) {
   override get message(): string {
     return `invalid policy (${this.source}): ${this.reason}`
+  }
+  /** {@link Errors.misconfigured}: exit 2, HTTP 500. */
+  get outcome(): Errors.Outcome {
+    return Errors.misconfigured
   }
 }
 
@@ -170,6 +179,10 @@ export class ApproverNotAuthenticated extends Schema.TaggedError<ApproverNotAuth
     return `the policy requires approvals from an authenticated principal (approvalsRequireAuthentication), ` +
       `and ${this.source} ${JSON.stringify(this.claimed)} is a claim, not an identity: approve through the HTTP API ` +
       `with your key, or run graphent approve as your own operating-system account without ${this.source}`
+  }
+  /** {@link Errors.unauthenticated}: exit 2, HTTP 401. */
+  get outcome(): Errors.Outcome {
+    return Errors.unauthenticated
   }
 }
 

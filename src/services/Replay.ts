@@ -7,6 +7,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
+import * as Errors from "./Errors.js"
 import type { Decision } from "./Decision.js"
 import type { ApprovalDecision, Principal } from "./Policy.js"
 import type { RunEvent } from "./RunEvent.js"
@@ -47,6 +48,10 @@ export class ReplayDivergence extends Schema.TaggedError<ReplayDivergence>()("Re
       : "the outcome"
     return `replay diverged at event #${this.index} (${where}):\n  ${this.diff.join("\n  ")}`
   }
+  /** {@link Errors.conflict}: exit 1, HTTP 409. */
+  get outcome(): Errors.Outcome {
+    return Errors.conflict
+  }
 }
 
 /**
@@ -61,6 +66,10 @@ export class ReplayUnavailable extends Schema.TaggedError<ReplayUnavailable>()("
 }) {
   override get message(): string {
     return `cannot replay: ${this.reason}`
+  }
+  /** {@link Errors.invalidInput}: exit 2, HTTP 400. */
+  get outcome(): Errors.Outcome {
+    return Errors.invalidInput
   }
 }
 
@@ -80,6 +89,10 @@ export class ResumeUnsafe extends Schema.TaggedError<ResumeUnsafe>()("ResumeUnsa
     return `cannot resume: step "${this.stepId}" (tool "${this.tool}", args ${this.args}) started before the crash ` +
       `but its result was not recorded, and "${this.tool}" is not idempotent. Check whether its effect happened, ` +
       `then resume with --assume-done ${this.stepId} (it did) or --retry ${this.stepId} (it did not).`
+  }
+  /** {@link Errors.conflict}: exit 1, HTTP 409. */
+  get outcome(): Errors.Outcome {
+    return Errors.conflict
   }
 }
 

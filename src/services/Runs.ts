@@ -16,6 +16,7 @@
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as Errors from "./Errors.js"
 import type * as Stream from "effect/Stream"
 import type { ApprovalInvalid } from "./Approvals.js"
 import type { JournalError } from "./Journal.js"
@@ -335,6 +336,10 @@ export class AgentNotFound extends Schema.TaggedError<AgentNotFound>()("AgentNot
   override get message(): string {
     return `no agent named "${this.agent}"; this server runs: ${this.available.join(", ") || "(none)"}`
   }
+  /** {@link Errors.notFound}: exit 2, HTTP 404. */
+  get outcome(): Errors.Outcome {
+    return Errors.notFound
+  }
 }
 
 /**
@@ -348,6 +353,10 @@ export class RunNotFound extends Schema.TaggedError<RunNotFound>()("RunNotFound"
 }) {
   override get message(): string {
     return `no run with id "${this.runId}"`
+  }
+  /** {@link Errors.notFound}: exit 2, HTTP 404. */
+  get outcome(): Errors.Outcome {
+    return Errors.notFound
   }
 }
 
@@ -364,6 +373,10 @@ export class RunsOverloaded extends Schema.TaggedError<RunsOverloaded>()("RunsOv
 }) {
   override get message(): string {
     return `too many runs (${this.running} running, ${this.queued} queued); retry in ${this.retryAfterSeconds} s`
+  }
+  /** {@link Errors.overloaded}: exit 1, HTTP 429. */
+  get outcome(): Errors.Outcome {
+    return Errors.overloaded
   }
 }
 
@@ -382,6 +395,10 @@ export class ResolutionInvalid extends Schema.TaggedError<ResolutionInvalid>()("
   override get message(): string {
     return `cannot resolve step "${this.stepId}" of run ${this.runId}: ${this.reason}`
   }
+  /** {@link Errors.rejected}: exit 2, HTTP 409. */
+  get outcome(): Errors.Outcome {
+    return Errors.rejected
+  }
 }
 
 /**
@@ -397,6 +414,10 @@ export class AgentSetupFailed extends Schema.TaggedError<AgentSetupFailed>()("Ag
 }) {
   override get message(): string {
     return `agent "${this.agent}" could not be set up: ${this.reason}`
+  }
+  /** {@link Errors.runFailed}: exit 1, HTTP 500. */
+  get outcome(): Errors.Outcome {
+    return Errors.runFailed
   }
 }
 

@@ -13,6 +13,7 @@ import type * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as Errors from "./Errors.js"
 import * as AiTool from "effect/ai/Tool"
 import type { ApprovalDecision, Principal } from "./Policy.js"
 
@@ -212,6 +213,10 @@ export class ToolNotFound extends Schema.TaggedError<ToolNotFound>()("ToolNotFou
   override get message(): string {
     return `step "${this.stepId}": no tool named "${this.tool}" (available: ${this.available.join(", ") || "none"})`
   }
+  /** {@link Errors.runFailed}: exit 1, HTTP 500. */
+  get outcome(): Errors.Outcome {
+    return Errors.runFailed
+  }
 }
 
 /**
@@ -227,6 +232,10 @@ export class ToolArgumentsInvalid extends Schema.TaggedError<ToolArgumentsInvali
 }) {
   override get message(): string {
     return `step "${this.stepId}": invalid arguments for tool "${this.tool}": ${this.issue}`
+  }
+  /** {@link Errors.runFailed}: exit 1, HTTP 500. */
+  get outcome(): Errors.Outcome {
+    return Errors.runFailed
   }
 }
 
@@ -247,6 +256,10 @@ export class ToolFailed extends Schema.TaggedError<ToolFailed>()("ToolFailed", {
   override get message(): string {
     return `step "${this.stepId}": tool "${this.tool}" ${this.defect ? "crashed" : "failed"}: ${this.reason}`
   }
+  /** {@link Errors.runFailed}: exit 1, HTTP 500. */
+  get outcome(): Errors.Outcome {
+    return Errors.runFailed
+  }
 }
 
 /**
@@ -263,6 +276,10 @@ export class ToolTimeout extends Schema.TaggedError<ToolTimeout>()("ToolTimeout"
   override get message(): string {
     return `step "${this.stepId}": tool "${this.tool}" timed out after ${this.timeoutMs} ms`
   }
+  /** {@link Errors.timedOut}: exit 1, HTTP 504. */
+  get outcome(): Errors.Outcome {
+    return Errors.timedOut
+  }
 }
 
 /**
@@ -278,6 +295,10 @@ export class ToolResultInvalid extends Schema.TaggedError<ToolResultInvalid>()("
 }) {
   override get message(): string {
     return `step "${this.stepId}": tool "${this.tool}" returned an invalid result: ${this.issue}`
+  }
+  /** {@link Errors.runFailed}: exit 1, HTTP 500. */
+  get outcome(): Errors.Outcome {
+    return Errors.runFailed
   }
 }
 
@@ -301,6 +322,10 @@ export class ToolDenied extends Schema.TaggedError<ToolDenied>()("ToolDenied", {
     return this.capability === ""
       ? `step "${this.stepId}": tool "${this.tool}" denied to ${this.principal}: ${this.reason}`
       : `step "${this.stepId}": tool "${this.tool}" denied to ${this.principal}: capability ${this.capability} (${this.reason})`
+  }
+  /** {@link Errors.denied}: exit 1, HTTP 403. */
+  get outcome(): Errors.Outcome {
+    return Errors.denied
   }
 }
 

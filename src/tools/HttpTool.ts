@@ -45,6 +45,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as Errors from "../services/Errors.js"
 import * as Stream from "effect/Stream"
 import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import * as Headers from "effect/http/Headers"
@@ -99,6 +100,10 @@ export class RequestBlocked extends Schema.TaggedError<RequestBlocked>()("Reques
           `which the tool may not reach`
     }
   }
+  /** {@link Errors.denied}: exit 1, HTTP 403. */
+  get outcome(): Errors.Outcome {
+    return Errors.denied
+  }
 }
 
 /**
@@ -116,6 +121,10 @@ export class ResponseTooLarge extends Schema.TaggedError<ResponseTooLarge>()("Re
 }) {
   override get message(): string {
     return `${this.tool}: ${this.url}: response of at least ${this.bytes} bytes exceeds the limit of ${this.limitBytes}`
+  }
+  /** {@link Errors.upstreamFailed}: exit 1, HTTP 502. */
+  get outcome(): Errors.Outcome {
+    return Errors.upstreamFailed
   }
 }
 
@@ -135,6 +144,10 @@ export class HttpStatusFailed extends Schema.TaggedError<HttpStatusFailed>()("Ht
   override get message(): string {
     return `${this.tool}: ${this.url}: HTTP ${this.status}${this.body === "" ? "" : `: ${this.body.slice(0, 200)}`}`
   }
+  /** {@link Errors.upstreamFailed}: exit 1, HTTP 502. */
+  get outcome(): Errors.Outcome {
+    return Errors.upstreamFailed
+  }
 }
 
 /**
@@ -151,6 +164,10 @@ export class HttpRequestFailed extends Schema.TaggedError<HttpRequestFailed>()("
 }) {
   override get message(): string {
     return `${this.tool}: ${this.url}: ${this.reason}: ${this.detail}`
+  }
+  /** {@link Errors.upstreamFailed}: exit 1, HTTP 502. */
+  get outcome(): Errors.Outcome {
+    return Errors.upstreamFailed
   }
 }
 

@@ -16,6 +16,7 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as Errors from "../services/Errors.js"
 import type * as AiError from "effect/ai/AiError"
 import * as LanguageModel from "effect/ai/LanguageModel"
 import type * as Prompt from "effect/ai/Prompt"
@@ -33,6 +34,10 @@ export class LlmToolFailed extends Schema.TaggedError<LlmToolFailed>()("LlmToolF
 }) {
   override get message(): string {
     return `${this.tool}: ${this.reason}`
+  }
+  /** {@link Errors.upstreamFailed}: exit 1, HTTP 502. */
+  get outcome(): Errors.Outcome {
+    return Errors.upstreamFailed
   }
 }
 

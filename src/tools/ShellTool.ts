@@ -40,6 +40,7 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
+import * as Errors from "../services/Errors.js"
 import * as Stream from "effect/Stream"
 import * as ChildProcess from "effect/process/ChildProcess"
 import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
@@ -74,6 +75,10 @@ export class ShellArgumentRejected extends Schema.TaggedError<ShellArgumentRejec
   override get message(): string {
     return `${this.tool}: parameter ${this.parameter} refused (${this.reason}): ${this.detail}`
   }
+  /** {@link Errors.denied}: exit 1, HTTP 403. */
+  get outcome(): Errors.Outcome {
+    return Errors.denied
+  }
 }
 
 /**
@@ -92,6 +97,10 @@ export class ShellExitFailed extends Schema.TaggedError<ShellExitFailed>()("Shel
     const tail = this.stderrTail.trim()
     return `${this.tool}: exited with code ${this.exitCode}${tail === "" ? "" : `: ${tail.slice(-500)}`}`
   }
+  /** {@link Errors.runFailed}: exit 1, HTTP 500. */
+  get outcome(): Errors.Outcome {
+    return Errors.runFailed
+  }
 }
 
 /**
@@ -108,6 +117,10 @@ export class ShellOutputTooLarge extends Schema.TaggedError<ShellOutputTooLarge>
   override get message(): string {
     return `${this.tool}: ${this.stream} exceeded ${this.limitBytes} bytes; the process was killed`
   }
+  /** {@link Errors.runFailed}: exit 1, HTTP 500. */
+  get outcome(): Errors.Outcome {
+    return Errors.runFailed
+  }
 }
 
 /**
@@ -123,6 +136,10 @@ export class ShellFailed extends Schema.TaggedError<ShellFailed>()("ShellFailed"
 }) {
   override get message(): string {
     return `${this.tool}: ${this.reason}: ${this.detail}`
+  }
+  /** {@link Errors.runFailed}: exit 1, HTTP 500. */
+  get outcome(): Errors.Outcome {
+    return Errors.runFailed
   }
 }
 

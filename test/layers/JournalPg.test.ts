@@ -194,7 +194,7 @@ layer(PgLive, { excludeTestServices: true, timeout: "60 seconds" })("JournalPg o
       }
     }).pipe(Effect.provide(JournalPg.layerPg({ pg: { ...pgConfig, applicationName: application }, tablePrefix: pgPrefix }))))
 
-  it.effect("a closed port fails fast with a JournalError", () =>
+  it.effect("a closed port fails fast with a JournalError naming the connect, not an append", () =>
     Effect.gen(function*() {
       const startedAt = Date.now()
       const error = yield* Effect.flip(
@@ -202,6 +202,8 @@ layer(PgLive, { excludeTestServices: true, timeout: "60 seconds" })("JournalPg o
       )
       assert.strictEqual(error._tag, "JournalError")
       assert.strictEqual(error.backend, "postgres")
+      assert.strictEqual(error.operation, "connect")
+      assert.match(error.message, /^journal \(postgres\) connect failed: /)
       assert.isBelow(Date.now() - startedAt, 10_000)
     }))
 })
