@@ -20,6 +20,8 @@ export * as Audit from "./services/Audit.js"
 export * as Credentials from "./services/Credentials.js"
 /** @since 0.1.0 */
 export * as AcceptedRuns from "./services/AcceptedRuns.js"
+/** The error model: each error's exit code and HTTP status. @since 0.2.0 */
+export * as Errors from "./services/Errors.js"
 /** @since 0.1.0 */
 export * as Journal from "./services/Journal.js"
 /** @since 0.1.0 */

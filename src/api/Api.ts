@@ -30,7 +30,6 @@
  */
 import * as Context from "effect/Context"
 import * as Schema from "effect/Schema"
-import * as Errors from "../services/Errors.js"
 import * as SchemaTransformation from "effect/SchemaTransformation"
 import * as HttpApi from "effect/http-api/HttpApi"
 import * as HttpApiEndpoint from "effect/http-api/HttpApiEndpoint"
@@ -39,6 +38,7 @@ import * as HttpApiMiddleware from "effect/http-api/HttpApiMiddleware"
 import * as HttpApiSchema from "effect/http-api/HttpApiSchema"
 import * as HttpApiSecurity from "effect/http-api/HttpApiSecurity"
 import * as OpenApi from "effect/http-api/OpenApi"
+import * as Errors from "../services/Errors.js"
 import { ApprovalInvalid } from "../services/Approvals.js"
 import { RunEvent } from "../services/RunEvent.js"
 import {

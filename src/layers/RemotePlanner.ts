@@ -33,11 +33,11 @@ import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
-import * as Errors from "../services/Errors.js"
 import type * as AiError from "effect/ai/AiError"
 import * as AiTool from "effect/ai/Tool"
 import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import * as HttpClient from "effect/http/HttpClient"
+import * as Errors from "../services/Errors.js"
 import * as ModelHttp from "../internal/modelHttp.js"
 import {
   Answer,

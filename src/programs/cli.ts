@@ -19,6 +19,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as Errors from "../services/Errors.js"
 import * as JournalFile from "../layers/JournalFile.js"
 import * as JournalMemory from "../layers/JournalMemory.js"
 import * as Storage from "../layers/Storage.js"
@@ -270,7 +271,7 @@ export const main = (argv: ReadonlyArray<string>): Effect.Effect<number> =>
         // Parse errors were already shown with the help text by the CLI module.
         if (CliError.isCliError(error)) return error._tag === "ShowHelp" && error.errors.length === 0 ? 0 : 2
         process.stderr.write(`error: ${error instanceof Error ? error.message : String(error)}\n`)
-        return 1
+        return Errors.exitCodeOf(error)
       })
     ),
     Effect.provide(NodeServices.layer)

@@ -13,8 +13,8 @@ import type * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
-import * as Errors from "./Errors.js"
 import * as AiTool from "effect/ai/Tool"
+import * as Errors from "./Errors.js"
 import type { ApprovalDecision, Principal } from "./Policy.js"
 
 /**

@@ -16,10 +16,10 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import * as Errors from "../services/Errors.js"
 import type * as AiError from "effect/ai/AiError"
 import * as LanguageModel from "effect/ai/LanguageModel"
 import type * as Prompt from "effect/ai/Prompt"
+import * as Errors from "../services/Errors.js"
 import * as Tool from "../services/Tool.js"
 
 /**

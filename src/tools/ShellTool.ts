@@ -40,11 +40,11 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
-import * as Errors from "../services/Errors.js"
 import * as Stream from "effect/Stream"
 import * as ChildProcess from "effect/process/ChildProcess"
 import type { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import * as Redacted from "effect/Redacted"
+import * as Errors from "../services/Errors.js"
 import * as Tool from "../services/Tool.js"
 
 // ---------------------------------------------------------------------------

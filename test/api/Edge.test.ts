@@ -18,7 +18,7 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { ConfigProvider, Context, Effect, Exit, Layer, Scope } from "effect"
 import { HttpServer } from "effect/http"
-import { ApiAuth, ApiEdge, EmbeddingLocal, LocalRuntime, RunsLocal, Server, Storage } from "graphent"
+import { ApiAuth, ApiEdge, EmbeddingLocal, Errors, Journal, LocalRuntime, RunsLocal, Server, Storage } from "graphent"
 import * as Testing from "graphent/testing"
 import echo from "../../examples/echo.js"
 import { request, send, type RawAnswer } from "../support/rawHttp.js"
@@ -248,6 +248,26 @@ describe.each(stores)("the API's edge on %s", (_, makeStores) => {
     assertErrorShape(cancelWithText, 415, "UnsupportedMediaType", "cancel with a text body")
     // A POST that takes no body needs no content-type.
     assert.strictEqual((await send(port, request("POST", "/v1/runs/no-such-run/cancel"))).status, 404)
+  })
+})
+
+describe("the API's answer to a store that is down", () => {
+  it("is the status its error declares (503 ServiceUnavailable), the details only in the log", async () => {
+    const down = new Journal.JournalError({ backend: "postgres", operation: "read", reason: "connection refused at 10.0.0.7" })
+    const journalDown = Layer.succeed(Journal.Journal, {
+      append: () => Effect.void,
+      read: () => Effect.fail(down),
+      runs: Effect.succeed([])
+    })
+    const { port, stop } = await startServer(Layer.merge(Testing.layer, journalDown))
+    try {
+      const answer = await send(port, request("GET", "/v1/runs/run-1"))
+      assertErrorShape(answer, Errors.httpStatusOf(down), "ServiceUnavailable", "journal down")
+      assert.strictEqual(answer.status, 503)
+      assert.notInclude(answer.body, "10.0.0.7")
+    } finally {
+      await stop()
+    }
   })
 })
 
