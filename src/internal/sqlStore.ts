@@ -7,7 +7,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
 import type { SqlClient } from "effect/sql/SqlClient"
-import { isSqlError, type SqlError } from "effect/sql/SqlError"
+import { ConnectionError, isSqlError, type SqlError } from "effect/sql/SqlError"
 
 /** Options every SQL store has. */
 export interface StoreOptions {
@@ -68,6 +68,13 @@ export const guard = <E>(options: StoreOptions, fail: (reason: string, cause?: u
       })
     )
 }
+
+/**
+ * The operation a store names when it cannot open: `connect` when the database could not be reached (the
+ * first query of a lazy pool is the migrations'), else `open`.
+ */
+export const openOperation = (error: unknown): "connect" | "open" =>
+  isSqlError(error) && error.reason instanceof ConnectionError ? "connect" : "open"
 
 /** Options of the `layerPg` constructors: the store's, plus the `PgClient` pool's. */
 export interface PgOptions {

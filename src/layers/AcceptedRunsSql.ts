@@ -59,7 +59,9 @@ export const make = (options: Options = {}): Effect.Effect<AcceptedRunsShape, Jo
       }),
       table: `${prefix}accepted_migrations`
     }).pipe(
-      Effect.mapError((error) => fail("open", `accepted runs: migrations failed: ${error.message}`, error)),
+      Effect.mapError((error) =>
+        fail(SqlStore.openOperation(error), `accepted runs: migrations failed: ${error.message}`, error)
+      ),
       Effect.catchDefect((defect) => Effect.fail(fail("open", `accepted runs: migrations failed: ${String(defect)}`, defect)))
     )
 

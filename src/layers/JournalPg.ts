@@ -173,7 +173,7 @@ export const make = (options: Options = {}): Effect.Effect<JournalShape, Journal
       })
     }
     yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: `${prefix}journal_migrations` }).pipe(
-      Effect.mapError((error) => fail("open", `migrations failed: ${error.message}`, error)),
+      Effect.mapError((error) => fail(SqlStore.openOperation(error), `migrations failed: ${error.message}`, error)),
       Effect.catchDefect((defect) => Effect.fail(fail("open", `migrations failed: ${String(defect)}`, defect)))
     )
 

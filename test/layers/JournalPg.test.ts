@@ -203,7 +203,7 @@ layer(PgLive, { excludeTestServices: true, timeout: "60 seconds" })("JournalPg o
       assert.strictEqual(error._tag, "JournalError")
       assert.strictEqual(error.backend, "postgres")
       assert.strictEqual(error.operation, "connect")
-      assert.match(error.message, /^journal \(postgres\) connect failed: /)
+      assert.match(error.message, /^journal \(postgres\) connect failed: .*Failed to connect/)
       assert.isBelow(Date.now() - startedAt, 10_000)
     }))
 })
