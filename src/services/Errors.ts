@@ -1,10 +1,10 @@
 /**
  * Graphent's error model: what a failure means outside the process.
  *
- * Every Graphent error class is a reason in its module's tagged union (e.g.
- * {@link Tool.ToolError} is `ToolNotFound | ToolArgumentsInvalid | … |
- * ToolDenied`, a `Schema.Union` of the same name beside it) with a readable
- * `message`, and declares its {@link Outcome}: the `graphent` exit code and the
+ * Every Graphent error class is a tagged error with a readable `message`, one
+ * reason of its module's union (e.g. `Tool.ToolError` is `ToolNotFound |
+ * ToolArgumentsInvalid | … | ToolDenied`; `catchTag` matches a reason), and
+ * declares its {@link Outcome} as `outcome`: the `graphent` exit code and the
  * HTTP status it maps to. The CLI ({@link exitCodeOf}) and the HTTP API
  * ({@link httpStatusOf}) read that declaration, never the error's name; an
  * error that declares none (a defect, a foreign error) is exit 1 / HTTP 500.
