@@ -397,7 +397,7 @@ export const make = <R>(
             finishedAt: clock.currentTimeMillisUnsafe(),
             ...(error === undefined || unsafe !== undefined ? {} : { error }),
             ...(unsafe === undefined ? {} : {
-              attention: [stepInFlight(rest.id, { stepId: unsafe.stepId, tool: unsafe.tool, args: unsafe.args })]
+              attention: unsafe.steps.map((step) => stepInFlight(rest.id, step))
             }),
             events: live.events.length
           }
