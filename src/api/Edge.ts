@@ -39,6 +39,7 @@ import * as HttpServerRequest from "effect/http/HttpServerRequest"
 import * as HttpServerRespondable from "effect/http/HttpServerRespondable"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import { Api } from "./Api.js"
+import { type Wired, wires } from "../services/Wired.js"
 
 // ---------------------------------------------------------------------------
 // limits
@@ -299,7 +300,7 @@ export const layer = (
     /** Paths served with `GET` beside the API (the OpenAPI document, the viewer's files), for 404 versus 405. */
     readonly documents?: ReadonlyArray<string> | undefined
   } = {}
-): Layer.Layer<never, never, HttpRouter.HttpRouter> => {
+): Layer.Layer<Wired<"ApiEdge">, never, HttpRouter.HttpRouter> => {
   const routes = routesOf(options.documents ?? [])
   return HttpRouter.middleware((app) =>
     Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
@@ -312,7 +313,7 @@ export const layer = (
         ),
         Effect.map(withErrorBody)
       )
-    }), { global: true })
+    }), { global: true }).pipe(wires("ApiEdge"))
 }
 
 // ---------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
+import { type Wired, wires } from "../services/Wired.js"
 
 /**
  * @since 0.1.0
@@ -30,12 +31,12 @@ export interface Options {
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<never> => {
+export const layer = (options: Options): Layer.Layer<Wired<"Logger">> => {
   const stderr = options.stderr === true
   const logger = options.format === "json"
     ? (stderr ? Logger.withConsoleError(Logger.formatJson) : Logger.consoleJson)
     : Logger.consolePretty()
-  return Layer.merge(Logger.layer([logger]), Layer.succeed(Logger.LogToStderr, stderr))
+  return Layer.merge(Logger.layer([logger]), Layer.succeed(Logger.LogToStderr, stderr)).pipe(wires("Logger"))
 }
 
 /**
@@ -44,7 +45,7 @@ export const layer = (options: Options): Layer.Layer<never> => {
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (options?: { readonly stderr?: boolean | undefined }): Layer.Layer<never, Config.ConfigError> =>
+export const layerConfig = (options?: { readonly stderr?: boolean | undefined }): Layer.Layer<Wired<"Logger">, Config.ConfigError> =>
   Layer.unwrap(
     Effect.gen(function*() {
       const format = yield* Config.Literals(["json", "pretty"], "GRAPHENT_LOG").pipe(Config.withDefault("pretty"))

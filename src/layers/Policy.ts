@@ -19,6 +19,7 @@ export {
   ApprovalRequired,
   ApproverNotAuthenticated,
   Document,
+  Guarded,
   Policy,
   PolicyInvalid,
   Principal,
