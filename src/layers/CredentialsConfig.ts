@@ -19,6 +19,8 @@ import { Credentials, fromConfig } from "../services/Credentials.js"
 import { type Wired, wires } from "../services/Wired.js"
 
 /**
+ * How secrets are looked up in `Config`.
+ *
  * @since 0.1.0
  * @category models
  */

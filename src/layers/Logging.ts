@@ -12,12 +12,16 @@ import * as Logger from "effect/Logger"
 import { type Wired, wires } from "../services/Wired.js"
 
 /**
+ * The log format: `json` lines, or `pretty` for people.
+ *
  * @since 0.1.0
  * @category models
  */
 export type Format = "json" | "pretty"
 
 /**
+ * How logs are written: the format, and where to.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -28,6 +32,8 @@ export interface Options {
 }
 
 /**
+ * Replaces the logger with one writing `options.format`, to standard error when `options.stderr` is set.
+ *
  * @since 0.1.0
  * @category layers
  */

@@ -426,6 +426,8 @@ export interface Options {
 export type Protocol = "http/protobuf" | "http/json"
 
 /**
+ * Where and how {@link layerOtlp} exports traces and metrics over OTLP/HTTP.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -524,6 +526,8 @@ const otlp = (options: OtlpOptions): Layer.Layer<never> => {
 }
 
 /**
+ * The OpenTelemetry SDK pieces {@link layerOtel} sends spans and metrics to.
+ *
  * @since 0.1.0
  * @category models
  */

@@ -40,6 +40,8 @@ import * as GraphentConfig from "./GraphentConfig.js"
 import * as PolicyFile from "./PolicyFile.js"
 
 /**
+ * Options of the guarded executor.
+ *
  * @since 0.1.0
  * @category models
  */

@@ -262,6 +262,8 @@ export interface PolicyShape {
 }
 
 /**
+ * The policy that decides tool calls: the guarded executor (`ToolGuard`) asks it about every call.
+ *
  * @since 0.1.0
  * @category services
  */
