@@ -63,6 +63,8 @@ export interface Limits {
 }
 
 /**
+ * The limits the API applies when none are configured: 1 MiB bodies, 8 KiB URLs, 16 KiB and 100 lines of headers.
+ *
  * @since 0.1.0
  * @category models
  */

@@ -96,6 +96,8 @@ import * as Pglite from "./Pglite.js"
 export type Backend = "embedded" | "files" | "postgres" | "redis" | "memory"
 
 /**
+ * Which stores to use for memory and journals, and how to open them.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -139,6 +141,8 @@ export interface StorageShape {
 }
 
 /**
+ * The stores chosen for memory and journals (see {@link StorageShape}).
+ *
  * @since 0.1.0
  * @category services
  */

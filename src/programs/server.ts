@@ -185,6 +185,8 @@ export const viewerRoutes: Layer.Layer<Wired<"ViewerRoutes">, never, HttpRouter.
 // ---------------------------------------------------------------------------
 
 /**
+ * Where the server listens, whether it serves the viewer and logs requests, and its request limits.
+ *
  * @since 0.1.0
  * @category models
  */

@@ -175,7 +175,11 @@ export const baseline = async (
   }
 }
 
-const unsafeStep = /cannot resume: step "([^"]+)"/
+/** The steps a ResumeUnsafe message names (one, or all of those in flight: `step "C" (...); step "E" (...)`). */
+const unsafeStepsOf = (stderr: string): ReadonlyArray<string> => {
+  const line = stderr.split("\n").find((text) => text.includes("cannot resume: "))
+  return line === undefined ? [] : Array.from(line.matchAll(/step "([^"]+)" \(tool/g), (match) => match[1]!)
+}
 
 /**
  * The flags of the next resume, as a user decides them: for each step resume reported as in flight that
@@ -263,9 +267,9 @@ export const fuzz = async (scenario: Scenario, options: Options): Promise<Report
       answer = result.stdout.trim()
       continue
     }
-    const unsafe = unsafeStep.exec(result.stderr)
-    if (result.code === 1 && unsafe !== null && !unsafeSteps.has(unsafe[1]!)) {
-      unsafeSteps.add(unsafe[1]!)
+    const unsafe = unsafeStepsOf(result.stderr).filter((stepId) => !unsafeSteps.has(stepId))
+    if (result.code === 1 && unsafe.length > 0) {
+      for (const stepId of unsafe) unsafeSteps.add(stepId)
       continue
     }
     failure = `${command} exited ${result.code ?? result.signal}: ${result.stderr.trim().split("\n").slice(-3).join(" | ")}`
