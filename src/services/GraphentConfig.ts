@@ -8,6 +8,9 @@
  * The wiring decides from these values which layers to compose (e.g. the
  * guarded tool executor when `policy` is set); the layers themselves take
  * options, so a program that composes its own layers reads no environment.
+ * A backend's `layerConfig` (`Storage`, `Logging`, `Pricing`, ...) reads its
+ * own variables with `Config` under the names listed here; a test checks that
+ * every name the sources use is in {@link variables} and in the docs.
  *
  * @since 0.1.0
  */
