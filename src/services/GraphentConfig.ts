@@ -120,7 +120,7 @@ export type Settings = {
  * **Example** (The wiring chooses the guarded executor)
  *
  * ```ts
- * const security = Layer.unwrap(Effect.map(GraphentConfig.GraphentConfig.asEffect(), (settings) =>
+ * const security = Layer.unwrap(Effect.map(Effect.service(GraphentConfig.GraphentConfig), (settings) =>
  *   settings.policy === undefined ? Layer.empty : ToolGuard.layerFrom({ policy: settings.policy })
  * ))
  * ```
