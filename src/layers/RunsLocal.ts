@@ -76,6 +76,8 @@ export interface Entry {
 }
 
 /**
+ * The agents a server runs, how many runs it runs and queues at once, and how many it keeps listed.
+ *
  * @since 0.1.0
  * @category models
  */
