@@ -100,12 +100,11 @@ export class ResumeUnsafe extends Schema.TaggedError<ResumeUnsafe>()("ResumeUnsa
   steps: Schema.Array(InFlightStep)
 }) {
   override get message(): string {
-    const steps = this.steps.length === 0 ? [{ stepId: this.stepId, tool: this.tool, args: this.args }] : this.steps
-    if (steps.length === 1) {
-      const [step] = steps as [InFlightStep]
-      return `cannot resume: step "${step.stepId}" (tool "${step.tool}", args ${step.args}) started before the crash ` +
-        `but its result was not recorded, and "${step.tool}" is not idempotent. Check whether its effect happened, ` +
-        `then resume with --assume-done ${step.stepId} (it did) or --retry ${step.stepId} (it did not).`
+    const steps = this.steps
+    if (steps.length <= 1) {
+      return `cannot resume: step "${this.stepId}" (tool "${this.tool}", args ${this.args}) started before the crash ` +
+        `but its result was not recorded, and "${this.tool}" is not idempotent. Check whether its effect happened, ` +
+        `then resume with --assume-done ${this.stepId} (it did) or --retry ${this.stepId} (it did not).`
     }
     const listed = steps.map((step) => `step "${step.stepId}" (tool "${step.tool}", args ${step.args})`).join("; ")
     return `cannot resume: ${steps.length} steps started before the crash but their results were not recorded, and ` +
