@@ -8,7 +8,6 @@
  * @since 0.1.0
  */
 import * as Config from "effect/Config"
-import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Redacted from "effect/Redacted"
@@ -57,14 +56,3 @@ export const layerFrom = (given: Partial<Settings>): Layer.Layer<GraphentConfig>
     ...Object.fromEntries(Object.keys(variables).map((key) => [key, undefined])) as Settings,
     ...given
   })
-
-/**
- * The current settings, read from the service when one is provided, else from the environment.
- *
- * @since 0.1.0
- * @category config
- */
-export const current: Effect.Effect<Settings, Config.ConfigError> = Effect.flatMap(
-  Effect.serviceOption(GraphentConfig),
-  (provided) => Option.isSome(provided) ? Effect.succeed(provided.value) : settings
-)

@@ -248,7 +248,7 @@ export const auditLayer = (source: string): Layer.Layer<Audit.Audit, Audit.Audit
  * @category configuration
  */
 export const auditLayerConfig: Layer.Layer<Audit.Audit, Audit.AuditError | Config.ConfigError> = Layer.unwrap(
-  Effect.map(GraphentConfig.current, (settings) => auditLayer(settings.audit ?? defaultAuditPath()))
+  Effect.map(GraphentConfig.settings, (settings) => auditLayer(settings.audit ?? defaultAuditPath()))
 )
 
 /**
@@ -296,7 +296,7 @@ export const layerFrom = (
 export const layerConfig: Layer.Layer<
   Policy.Guarded | Policy.Policy | Audit.Audit | Wired<"Credentials">,
   Config.ConfigError | Policy.PolicyInvalid | Audit.AuditError
-> = Layer.unwrap(Effect.flatMap(GraphentConfig.current, (settings) =>
+> = Layer.unwrap(Effect.flatMap(GraphentConfig.settings, (settings) =>
   settings.policy === undefined
     ? Effect.fail(
       new Config.ConfigError(new ConfigProvider.SourceError({ message: "GRAPHENT_POLICY: the policy file is not set" }))
@@ -334,4 +334,4 @@ export const principalFrom = (
  * @category configuration
  */
 export const principalConfig: Effect.Effect<Policy.Principal | undefined, Config.ConfigError | Policy.PolicyInvalid> =
-  Effect.flatMap(GraphentConfig.current, principalFrom)
+  Effect.flatMap(GraphentConfig.settings, principalFrom)

@@ -36,7 +36,7 @@ import * as CliStorage from "./cliStorage.js"
 export const runPrincipal = ToolGuard.principalConfig.pipe(Effect.mapError((error) => usageError(error.message)))
 
 /** The settings, a bad value being a usage error. */
-const settings = GraphentConfig.current.pipe(Effect.mapError((error) => usageError(error.message)))
+const settings = GraphentConfig.settings.pipe(Effect.mapError((error) => usageError(error.message)))
 
 /**
  * Who decides: `--by`, else `GRAPHENT_PRINCIPAL`, else the OS user. When the

@@ -136,6 +136,18 @@ describe("the CLI's security wiring: guarded only when the settings name a polic
       assert.strictEqual(error._tag, "PolicyInvalid")
     }))
 
+  it.effect("ToolGuard.layerConfig: the guarded executor from GRAPHENT_POLICY; unset, a ConfigError naming it", () =>
+    Effect.gen(function*() {
+      const unset = yield* Effect.flip(Layer.build(ToolGuard.layerConfig).pipe(Effect.scoped, Effect.provide(withEnv({}))))
+      assert.strictEqual(unset._tag, "ConfigError")
+      assert.include(unset.message, "GRAPHENT_POLICY")
+      const guarded = yield* Effect.serviceOption(Policy.Guarded).pipe(
+        Effect.provide(ToolGuard.layerConfig),
+        Effect.provide(withEnv({ GRAPHENT_POLICY: policyFile, GRAPHENT_AUDIT: path.join(dir, "config-audit.jsonl") }))
+      )
+      assert.isTrue(Option.isSome(guarded))
+    }))
+
   it.effect("principalFrom: roles from GRAPHENT_ROLES, else from the policy's principals", () =>
     Effect.gen(function*() {
       assert.deepStrictEqual(yield* ToolGuard.principalFrom({ principal: "alice", roles: " a, b ,", policy: undefined }), {
