@@ -94,6 +94,7 @@ interface JournalLine {
   readonly _tag: string
   readonly stepId?: string
   readonly args?: { readonly key?: unknown }
+  readonly answer?: string
 }
 
 /** The journal's events; a torn last line (the process died inside its write) is dropped, as readers do. */
@@ -140,6 +141,14 @@ const countWords = (lines: ReadonlyArray<string>, kind: string): Map<string, num
 }
 
 const progressOf = (journal: string, log: string) => readLines(journal).length + readLines(log).length
+
+/** The answer the journal ended the run with, if it did: a process killed after its last line still finished the run. */
+const completedAnswer = (journal: string): string | undefined => {
+  return events(journal).find((event) => event._tag === "RunCompleted")?.answer
+}
+
+/** The last progress points of a run (the model's final call, the answer, RunCompleted): a kill there interrupts nothing. */
+const endMargin = 3
 
 interface Baseline {
   readonly answer: string
@@ -229,6 +238,12 @@ export const fuzz = async (scenario: Scenario, options: Options): Promise<Report
   // again, as a user would. The bound stops a runtime that never finishes.
   for (let pass = 0; pass < options.kills * 3 + 20 && answer === undefined && failure === undefined; pass++) {
     const started = events(journal).some((event) => event._tag === "RunStarted")
+    // What a user sees in the journal (`graphent trace`) when the last process was killed after finishing.
+    const finished = completedAnswer(journal)
+    if (finished !== undefined) {
+      answer = finished
+      break
+    }
     const flags = started ? decisions(journal, log, unsafeSteps) : []
     const args = started
       ? ["resume", journal, ...flags]
@@ -241,13 +256,14 @@ export const fuzz = async (scenario: Scenario, options: Options): Promise<Report
     const running = Cli.start(args, { env })
     if (kills.length < options.kills) {
       const now = progressOf(journal, log)
-      const target = now + 1 + Math.floor(next() * Math.max(1, options.baseline.progress - now))
+      const target = now + 1 + Math.floor(next() * Math.max(1, options.baseline.progress - endMargin - now))
       const delay = Math.floor(next() * (options.maxDelayMs ?? 25))
       const watch = setInterval(() => {
         if (progressOf(journal, log) < target) return
         clearInterval(watch)
         setTimeout(() => {
           if (running.child.exitCode !== null || running.child.signalCode !== null) return
+          if (completedAnswer(journal) !== undefined) return
           const tail = readLines(journal).slice(-4)
           if (running.child.kill("SIGKILL")) kills.push({ command, progress: progressOf(journal, log), journalTail: tail })
         }, delay)
