@@ -43,6 +43,8 @@ export * as Runs from "./services/Runs.js"
 export * as Tool from "./services/Tool.js"
 /** @since 0.1.0 */
 export * as Tools from "./services/Tools.js"
+/** Markers that make a layer's type say what it wires in (`Wired<"Tools">`). */
+export * as Wired from "./services/Wired.js"
 
 // Layers: one backend or implementation each.
 /** @since 0.1.0 */
@@ -57,6 +59,8 @@ export * as AuditPg from "./layers/AuditPg.js"
 export * as CredentialsConfig from "./layers/CredentialsConfig.js"
 /** @since 0.1.0 */
 export * as EmbeddingConfig from "./layers/EmbeddingConfig.js"
+/** Every `GRAPHENT_*` environment variable, read in one place (`docs/configuration.md`). */
+export * as GraphentConfig from "./layers/GraphentConfig.js"
 /** @since 0.1.0 */
 export * as EmbeddingLocal from "./layers/EmbeddingLocal.js"
 /** @since 0.1.0 */

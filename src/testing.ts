@@ -25,6 +25,7 @@ import * as Policy from "./layers/Policy.js"
 import type * as Exit from "effect/Exit"
 import type * as Tool from "./services/Tool.js"
 import * as Tools from "./services/Tools.js"
+import { type Wired, wires } from "./services/Wired.js"
 
 /**
  * Run ids `run-1`, `run-2`, ... instead of random UUIDs, so tests can name them.
@@ -32,11 +33,11 @@ import * as Tools from "./services/Tools.js"
  * @since 0.1.0
  * @category layers
  */
-export const layerSequentialIds = (prefix = "run"): Layer.Layer<never> =>
+export const layerSequentialIds = (prefix = "run"): Layer.Layer<Wired<"Ids">> =>
   Layer.sync(Ids, () => {
     let next = 0
     return { runId: () => `${prefix}-${++next}` }
-  })
+  }).pipe(wires("Ids"))
 
 /**
  * Everything an agent needs in a test: the local runtime, an in-memory journal,

@@ -323,6 +323,9 @@ const runId = { id: Id }
 const runStep = { id: Id, step: Id }
 
 /**
+ * The `/v1/runs` endpoints: start, list and read runs, stream their events, download journals, cancel runs,
+ * decide approvals, retry or assume done a step in flight.
+ *
  * `/v1/runs`.
  *
  * @since 0.1.0
@@ -401,6 +404,8 @@ export class RunsGroup extends HttpApiGroup.make("runs").add(
 ).middleware(RequestValidation).middleware(Authorization).prefix("/v1/runs") {}
 
 /**
+ * The `/v1/agents` endpoint: the agents this server runs.
+ *
  * `/v1/agents`.
  *
  * @since 0.1.0

@@ -41,6 +41,7 @@ import * as HttpServerRespondable from "effect/http/HttpServerRespondable"
 import * as HttpServerResponse from "effect/http/HttpServerResponse"
 import * as Errors from "../services/Errors.js"
 import { Api } from "./Api.js"
+import { type Wired, wires } from "../services/Wired.js"
 
 // ---------------------------------------------------------------------------
 // limits
@@ -64,6 +65,8 @@ export interface Limits {
 }
 
 /**
+ * The limits the API applies when none are configured: 1 MiB bodies, 8 KiB URLs, 16 KiB and 100 lines of headers.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -309,7 +312,7 @@ export const layer = (
     /** Paths served with `GET` beside the API (the OpenAPI document, the viewer's files), for 404 versus 405. */
     readonly documents?: ReadonlyArray<string> | undefined
   } = {}
-): Layer.Layer<never, never, HttpRouter.HttpRouter> => {
+): Layer.Layer<Wired<"ApiEdge">, never, HttpRouter.HttpRouter> => {
   const routes = routesOf(options.documents ?? [])
   return HttpRouter.middleware((app) =>
     Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
@@ -322,7 +325,7 @@ export const layer = (
         ),
         Effect.map(withErrorBody)
       )
-    }), { global: true })
+    }), { global: true }).pipe(wires("ApiEdge"))
 }
 
 // ---------------------------------------------------------------------------

@@ -21,6 +21,8 @@ import { AcceptedRun, AcceptedRuns, type AcceptedRunsShape, type Settlement } fr
 import { JournalError } from "../services/Journal.js"
 
 /**
+ * The SQL connection and table prefix of the accepted runs.
+ *
  * @since 0.1.0
  * @category models
  */

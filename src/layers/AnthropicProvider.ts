@@ -36,6 +36,8 @@ import * as ModelHttp from "../internal/modelHttp.js"
 import * as ModelTransport from "../services/ModelTransport.js"
 
 /**
+ * The model, key and endpoint of the Anthropic provider.
+ *
  * @since 0.1.0
  * @category models
  */

@@ -28,6 +28,8 @@ export const Header = Schema.Struct({
 })
 
 /**
+ * Where the audit log's JSON Lines file is.
+ *
  * @since 0.1.0
  * @category models
  */

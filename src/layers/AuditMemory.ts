@@ -28,6 +28,8 @@ export const make = (): AuditShape & { readonly entries: ReadonlyArray<Entry> } 
 }
 
 /**
+ * An audit log kept in memory, for tests.
+ *
  * @since 0.1.0
  * @category layers
  */

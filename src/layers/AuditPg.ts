@@ -18,6 +18,8 @@ import * as SqlStore from "../internal/sqlStore.js"
 import { Audit, AuditError, type AuditShape, defaultLimit, Entry, type Query } from "../services/Audit.js"
 
 /**
+ * The PostgreSQL connection and table prefix of the audit log.
+ *
  * @since 0.1.0
  * @category models
  */

@@ -16,8 +16,11 @@ import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { Credentials, fromConfig } from "../services/Credentials.js"
+import { type Wired, wires } from "../services/Wired.js"
 
 /**
+ * How secrets are looked up in `Config`.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -32,7 +35,8 @@ export interface Options {
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: Options): Layer.Layer<never> => Layer.succeed(Credentials, fromConfig(options))
+export const layer = (options?: Options): Layer.Layer<Wired<"Credentials">> =>
+  Layer.succeed(Credentials, fromConfig(options)).pipe(wires("Credentials"))
 
 /**
  * The prefix read from `GRAPHENT_SECRET_PREFIX` (none when unset): only
@@ -42,7 +46,7 @@ export const layer = (options?: Options): Layer.Layer<never> => Layer.succeed(Cr
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig: Layer.Layer<never, Config.ConfigError> = Layer.unwrap(
+export const layerConfig: Layer.Layer<Wired<"Credentials">, Config.ConfigError> = Layer.unwrap(
   Effect.map(
     Config.String("GRAPHENT_SECRET_PREFIX").pipe(Config.withDefault("")),
     (prefix) => layer({ prefix })

@@ -26,6 +26,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 
 /**
+ * Options of the local embedder.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -35,6 +37,8 @@ export interface Options {
 }
 
 /**
+ * The local embedder's vector size when none is given.
+ *
  * @since 0.1.0
  * @category constants
  */

@@ -32,6 +32,8 @@ import type * as HttpClient from "effect/http/HttpClient"
 import * as ModelHttp from "../internal/modelHttp.js"
 
 /**
+ * The model, key and endpoint of the OpenAI-compatible embeddings API.
+ *
  * @since 0.1.0
  * @category models
  */

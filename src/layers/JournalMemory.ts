@@ -14,6 +14,8 @@ import { Journal, type JournalShape } from "../services/Journal.js"
 import { isTerminal, type RunEvent } from "../services/RunEvent.js"
 
 /**
+ * How many finished runs (`maxRuns`, default 1,000) and events (`maxEvents`, default 100,000) the journal keeps.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -28,6 +30,8 @@ const positive = (name: string, value: number) => {
 }
 
 /**
+ * Builds an in-memory journal (a bound option below 1 throws).
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -68,6 +72,8 @@ export const make = (options?: Options): JournalShape => {
 }
 
 /**
+ * Provides an in-memory journal as the `Journal` service.
+ *
  * @since 0.1.0
  * @category layers
  */

@@ -40,6 +40,8 @@ import * as SqlStore from "../internal/sqlStore.js"
 import * as Pglite from "./Pglite.js"
 
 /**
+ * The PostgreSQL connection and table prefix of the journal.
+ *
  * @since 0.1.0
  * @category models
  */

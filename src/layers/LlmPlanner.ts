@@ -59,6 +59,8 @@ import {
 import type { ModelOutput, ModelToolCall } from "../services/RunEvent.js"
 
 /**
+ * How the planner names its model, instructs it, and what of the thread it remembers.
+ *
  * @since 0.1.0
  * @category models
  */

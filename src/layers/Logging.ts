@@ -9,14 +9,19 @@ import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
+import { type Wired, wires } from "../services/Wired.js"
 
 /**
+ * The log format: `json` lines, or `pretty` for people.
+ *
  * @since 0.1.0
  * @category models
  */
 export type Format = "json" | "pretty"
 
 /**
+ * How logs are written: the format, and where to.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -27,15 +32,17 @@ export interface Options {
 }
 
 /**
+ * Replaces the logger with one writing `options.format`, to standard error when `options.stderr` is set.
+ *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: Options): Layer.Layer<never> => {
+export const layer = (options: Options): Layer.Layer<Wired<"Logger">> => {
   const stderr = options.stderr === true
   const logger = options.format === "json"
     ? (stderr ? Logger.withConsoleError(Logger.formatJson) : Logger.consoleJson)
     : Logger.consolePretty()
-  return Layer.merge(Logger.layer([logger]), Layer.succeed(Logger.LogToStderr, stderr))
+  return Layer.merge(Logger.layer([logger]), Layer.succeed(Logger.LogToStderr, stderr)).pipe(wires("Logger"))
 }
 
 /**
@@ -44,7 +51,7 @@ export const layer = (options: Options): Layer.Layer<never> => {
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (options?: { readonly stderr?: boolean | undefined }): Layer.Layer<never, Config.ConfigError> =>
+export const layerConfig = (options?: { readonly stderr?: boolean | undefined }): Layer.Layer<Wired<"Logger">, Config.ConfigError> =>
   Layer.unwrap(
     Effect.gen(function*() {
       const format = yield* Config.Literals(["json", "pretty"], "GRAPHENT_LOG").pipe(Config.withDefault("pretty"))

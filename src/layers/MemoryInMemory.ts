@@ -54,6 +54,8 @@ const embeddingFailed = (operation: "remember" | "recall") => (error: AiError.Ai
   new MemoryError({ backend, operation, reason: `embedding failed: ${error.message}`, cause: error })
 
 /**
+ * Builds an in-memory store that embeds documents with the `EmbeddingModel` in context.
+ *
  * @since 0.1.0
  * @category constructors
  */

@@ -66,6 +66,8 @@ import * as SqlStore from "../internal/sqlStore.js"
 import * as Pglite from "./Pglite.js"
 
 /**
+ * The PostgreSQL connection, table prefix and recall tuning of the memory store.
+ *
  * @since 0.1.0
  * @category models
  */

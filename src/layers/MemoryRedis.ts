@@ -67,6 +67,8 @@ import {
 } from "../services/Memory.js"
 
 /**
+ * The Redis server (or client) and key prefix of the memory store.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -133,6 +135,8 @@ return 1`
 const fetchBatch = 500
 
 /**
+ * Builds a Redis-backed store; the connection it opens is closed with the scope.
+ *
  * @since 0.1.0
  * @category constructors
  */

@@ -21,6 +21,8 @@ import * as AnthropicProvider from "./AnthropicProvider.js"
 import * as OpenAiProvider from "./OpenAiProvider.js"
 
 /**
+ * The model providers `GRAPHENT_MODEL` can name.
+ *
  * @since 0.1.0
  * @category models
  */

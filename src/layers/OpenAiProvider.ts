@@ -38,6 +38,8 @@ import * as ModelHttp from "../internal/modelHttp.js"
 import * as ModelTransport from "../services/ModelTransport.js"
 
 /**
+ * The model, key and endpoint of the OpenAI-compatible provider.
+ *
  * @since 0.1.0
  * @category models
  */

@@ -50,6 +50,8 @@ import * as Statement from "effect/sql/Statement"
 import * as Stream from "effect/Stream"
 
 /**
+ * Where the embedded database lives and what it loads.
+ *
  * @since 0.1.0
  * @category models
  */

@@ -19,23 +19,48 @@ export {
   ApprovalRequired,
   ApproverNotAuthenticated,
   Document,
+  Guarded,
   Policy,
   PolicyInvalid,
   Principal,
   RoleRules,
   RuleEffect
 } from "../services/Policy.js"
-/** @since 0.1.0 */
+/**
+ * A human's decision on a step that waited for approval: who decided, and on which arguments.
+ *
+ * @since 0.1.0
+ */
 export type ApprovalDecision = Definitions.ApprovalDecision
-/** @since 0.1.0 */
+/**
+ * A policy document compiled for checking: roles expanded with what they inherit, patterns compiled.
+ *
+ * @since 0.1.0
+ */
 export type Compiled = Definitions.Compiled
-/** @since 0.1.0 */
+/**
+ * One rule of a role, its capability pattern compiled.
+ *
+ * @since 0.1.0
+ */
 export type CompiledRule = Definitions.CompiledRule
-/** @since 0.1.0 */
+/**
+ * What a policy does: decide one tool call (see `Policy.Policy`).
+ *
+ * @since 0.1.0
+ */
 export type PolicyShape = Definitions.PolicyShape
-/** @since 0.1.0 */
+/**
+ * A tool call to decide: who calls, which tool, with which capabilities.
+ *
+ * @since 0.1.0
+ */
 export type Request = Definitions.Request
-/** @since 0.1.0 */
+/**
+ * A policy's decision on one call: allow, deny or approve, and the rule that decided it.
+ *
+ * @since 0.1.0
+ */
 export type Verdict = Definitions.Verdict
 
 /**

@@ -67,6 +67,8 @@ export const make = (path: string): Effect.Effect<PolicyShape, PolicyInvalid> =>
   Effect.flatMap(read(path), (document) => makePolicy(document, path))
 
 /**
+ * The policy of the file at `options.path`, read once when the layer is built.
+ *
  * @since 0.1.0
  * @category layers
  */

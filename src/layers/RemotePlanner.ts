@@ -340,6 +340,8 @@ export class RemotePlannerError extends Schema.TaggedError<RemotePlannerError>()
 // =============================================================================
 
 /**
+ * Where the remote planner is, and how long and how often to try it.
+ *
  * @since 0.1.0
  * @category models
  */

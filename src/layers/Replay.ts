@@ -29,6 +29,7 @@ import { AgentRuntime, type RunError, type RunResult } from "../services/AgentRu
 import type { Decision } from "../services/Decision.js"
 import type { ApprovalDecision, ApprovalRequired } from "../services/Policy.js"
 import {
+  type InFlightStep,
   type Mode,
   type Options,
   type Recording,
@@ -44,7 +45,7 @@ import type { Registry, ToolCall, ToolOutput, ToolsShape } from "../services/Too
 /** @since 0.1.0 */
 // Named, not `export *`: the declaration bundler turns a star re-export inside a namespace into values.
 export { ReplayDivergence, ReplayUnavailable, ResumeUnsafe } from "../services/Replay.js"
-export type { Mode, Options, Recording } from "../services/Replay.js"
+export type { InFlightStep, Mode, Options, Recording } from "../services/Replay.js"
 
 /**
  * Indexes the events of the run `runId` (default: the only run in `events`).
@@ -198,6 +199,9 @@ const keyOf = (event: RunEvent): string | undefined => {
       return `model:${event.call}`
     case "ValueRecorded":
       return `value:${event.turn}:${event.key}`
+    // A paused run resumed without a decision asks again: the journal already holds the request.
+    case "ApprovalRequested":
+      return `approval:${event.stepId}`
     default:
       return undefined
   }
@@ -367,8 +371,16 @@ export const makeSession = (
       )
     }
     if (registry.entries.get(call.tool)?.tool.idempotent === true || retry.has(call.stepId)) return live
-    return Effect.fail(new ResumeUnsafe({ stepId: call.stepId, tool: call.tool, args: json(call.args) }))
+    const first = { stepId: call.stepId, tool: call.tool, args: json(call.args) }
+    return Effect.fail(new ResumeUnsafe({ ...first, steps: [first, ...unsafeBesides(registry, call.stepId)] }))
   }
+
+  /** The other calls of the recording a resume cannot run again on its own: all named in one error, fixed in one go. */
+  const unsafeBesides = (registry: Registry, stepId: string): ReadonlyArray<InFlightStep> =>
+    Array.from(recording.started, ([id, started]) => ({ id, started })).filter(({ id, started }) =>
+      id !== stepId && !recording.outcomes.has(id) && !recording.approvalRequested.has(id) && !assumeDone.has(id) &&
+      !retry.has(id) && registry.entries.get(started.tool)?.tool.idempotent !== true
+    ).map(({ id, started }) => ({ stepId: id, tool: started.tool, args: json(started.args) }))
 
   /** The tool port: recorded calls answered, the others handed to `execute` with the recorded human decision. */
   const tools = (execute: ToolsShape["execute"]): ToolsShape => ({

@@ -76,6 +76,8 @@ export interface Entry {
 }
 
 /**
+ * The agents a server runs, how many runs it runs and queues at once, and how many it keeps listed.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -397,7 +399,7 @@ export const make = <R>(
             finishedAt: clock.currentTimeMillisUnsafe(),
             ...(error === undefined || unsafe !== undefined ? {} : { error }),
             ...(unsafe === undefined ? {} : {
-              attention: [stepInFlight(rest.id, { stepId: unsafe.stepId, tool: unsafe.tool, args: unsafe.args })]
+              attention: unsafe.steps.map((step) => stepInFlight(rest.id, step))
             }),
             events: live.events.length
           }

@@ -97,6 +97,8 @@ import * as Pglite from "./Pglite.js"
 export type Backend = "embedded" | "files" | "postgres" | "redis" | "memory"
 
 /**
+ * Which stores to use for memory and journals, and how to open them.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -140,6 +142,8 @@ export interface StorageShape {
 }
 
 /**
+ * The stores chosen for memory and journals (see {@link StorageShape}).
+ *
  * @since 0.1.0
  * @category services
  */

@@ -65,6 +65,7 @@ import type * as Response from "effect/ai/Response"
 import * as AiTelemetry from "effect/ai/Telemetry"
 import { CurrentRunObserver, maxPayloadLength, Payloads, payloadText, type RunObserver } from "../internal/telemetry.js"
 import type { RunEvent } from "../services/RunEvent.js"
+import { type Wired, wires } from "../services/Wired.js"
 import { version } from "../version.js"
 
 export {
@@ -305,7 +306,9 @@ export const metricsObserver: RunObserver = (context, agent) => {
  * @since 0.1.0
  * @category layers
  */
-export const layerMetrics: Layer.Layer<never> = Layer.succeed(CurrentRunObserver, metricsObserver)
+export const layerMetrics: Layer.Layer<Wired<"RunMetrics">> = Layer.succeed(CurrentRunObserver, metricsObserver).pipe(
+  wires("RunMetrics")
+)
 
 /**
  * The metrics of the current context's registry in the Prometheus text
@@ -388,10 +391,10 @@ const modelPayloads: AiTelemetry.SpanTransformer = ({ prompt, response, span }) 
  * @since 0.1.0
  * @category layers
  */
-export const layerPayloads = (enabled: boolean): Layer.Layer<never> =>
-  enabled
+export const layerPayloads = (enabled: boolean): Layer.Layer<Wired<"TelemetryPayloads">> =>
+  (enabled
     ? Layer.merge(Layer.succeed(Payloads, true), Layer.succeed(AiTelemetry.CurrentSpanTransformer, modelPayloads))
-    : Layer.succeed(Payloads, false)
+    : Layer.succeed(Payloads, false)).pipe(wires("TelemetryPayloads"))
 
 // ---------------------------------------------------------------------------
 // export
@@ -423,6 +426,8 @@ export interface Options {
 export type Protocol = "http/protobuf" | "http/json"
 
 /**
+ * Where and how {@link layerOtlp} exports traces and metrics over OTLP/HTTP.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -475,7 +480,9 @@ const signalUrl = (base: string, signal: "traces" | "metrics") => `${base.replac
  * @since 0.1.0
  * @category layers
  */
-export const layerOtlp = (options: OtlpOptions): Layer.Layer<never> => {
+export const layerOtlp = (options: OtlpOptions): Layer.Layer<Wired<"Telemetry">> => wires("Telemetry")(otlp(options))
+
+const otlp = (options: OtlpOptions): Layer.Layer<never> => {
   const tracesUrl = options.tracesEndpoint ??
     (options.endpoint === undefined ? undefined : signalUrl(options.endpoint, "traces"))
   const metricsUrl = options.metricsEndpoint ??
@@ -519,6 +526,8 @@ export const layerOtlp = (options: OtlpOptions): Layer.Layer<never> => {
 }
 
 /**
+ * The OpenTelemetry SDK pieces {@link layerOtel} sends spans and metrics to.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -550,7 +559,9 @@ export interface OtelOptions extends Options {
  * @since 0.1.0
  * @category layers
  */
-export const layerOtel = (options: OtelOptions): Layer.Layer<never> => {
+export const layerOtel = (options: OtelOptions): Layer.Layer<Wired<"Telemetry">> => wires("Telemetry")(otel(options))
+
+const otel = (options: OtelOptions): Layer.Layer<never> => {
   const processors = options.spanProcessors ?? []
   const readers = options.metricReaders ?? []
   if (processors.length === 0 && readers.length === 0) return layerPayloads(options.payloads === true)
@@ -765,9 +776,12 @@ export const otlpOptionsFromConfig = (
  */
 export const layerConfig = (
   defaults?: Options & { readonly shutdownTimeout?: Duration.Input | undefined }
-): Layer.Layer<never, Config.ConfigError> =>
+): Layer.Layer<Wired<"Telemetry">, Config.ConfigError> =>
   Layer.unwrap(
-    Effect.map(otlpOptionsFromConfig(defaults), (options) => options === undefined ? Layer.empty : layerOtlp(options))
+    Effect.map(
+      otlpOptionsFromConfig(defaults),
+      (options) => options === undefined ? Layer.empty.pipe(wires("Telemetry")) : layerOtlp(options)
+    )
   )
 
 /**
@@ -777,5 +791,5 @@ export const layerConfig = (
  * @since 0.1.0
  * @category metrics
  */
-export const metricRegistry = (registry: Metric.MetricRegistry): Layer.Layer<never> =>
-  Layer.succeed(Metric.MetricRegistry, registry)
+export const metricRegistry = (registry: Metric.MetricRegistry): Layer.Layer<Wired<"MetricRegistry">> =>
+  Layer.succeed(Metric.MetricRegistry, registry).pipe(wires("MetricRegistry"))

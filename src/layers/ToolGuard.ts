@@ -22,22 +22,26 @@
 import * as path from "node:path"
 import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
+import * as ConfigProvider from "effect/ConfigProvider"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Project from "../internal/project.js"
 import * as Audit from "../services/Audit.js"
 import * as Policy from "./Policy.js"
 import * as Tool from "../services/Tool.js"
 import { Tools, type ToolsShape } from "../services/Tools.js"
+import type { Wired } from "../services/Wired.js"
 import * as AuditFile from "./AuditFile.js"
 import * as AuditPg from "./AuditPg.js"
 import * as CredentialsConfig from "./CredentialsConfig.js"
+import * as GraphentConfig from "./GraphentConfig.js"
 import * as PolicyFile from "./PolicyFile.js"
 
 /**
+ * Options of the guarded executor.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -171,8 +175,9 @@ export const make = (
 
 /**
  * Provides the guarded executor over the executor already in context (by
- * default the local one); needs a {@link Policy.Policy} and an
- * {@link Audit.Audit}.
+ * default the local one), and {@link Policy.Guarded}: the type of a wiring
+ * with this layer says that tool calls are checked. Needs a
+ * {@link Policy.Policy} and an {@link Audit.Audit}.
  *
  * **Example** (A policy file and a file audit log)
  *
@@ -180,21 +185,35 @@ export const make = (
  * const security = ToolGuard.layer().pipe(
  *   Layer.provide([PolicyFile.layer({ path: "policy.json" }), AuditFile.layer({ path: "audit.jsonl" })])
  * )
+ * // Layer<Policy.Guarded, PolicyInvalid | AuditError>
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options?: Options): Layer.Layer<never, never, Policy.Policy | Audit.Audit> =>
-  Layer.effect(
-    Tools,
-    Effect.gen(function*() {
-      const inner = yield* Tools
-      const policy = yield* Policy.Policy
-      const audit = yield* Audit.Audit
-      return make(inner, policy, audit, options)
-    })
+export const layer = (options?: Options): Layer.Layer<Policy.Guarded, never, Policy.Policy | Audit.Audit> =>
+  Layer.merge(
+    Layer.effect(
+      Tools,
+      Effect.gen(function*() {
+        const inner = yield* Tools
+        const policy = yield* Policy.Policy
+        const audit = yield* Audit.Audit
+        return make(inner, policy, audit, options)
+      })
+    ),
+    Layer.effect(Policy.Guarded, Effect.map(Effect.service(Policy.Policy), (policy) => ({ policy })))
   )
+
+/**
+ * Requires {@link Policy.Guarded}: `self` cannot be provided by a wiring
+ * whose tool calls are not checked (a type error, not a run-time surprise).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const requireGuarded = <A, E, R>(self: Effect.Effect<A, E, R>): Effect.Effect<A, E, R | Policy.Guarded> =>
+  Effect.andThen(Effect.service(Policy.Guarded), self)
 
 // ---------------------------------------------------------------------------
 // configuration (the CLI's)
@@ -229,57 +248,90 @@ export const auditLayer = (source: string): Layer.Layer<Audit.Audit, Audit.Audit
  * @category configuration
  */
 export const auditLayerConfig: Layer.Layer<Audit.Audit, Audit.AuditError | Config.ConfigError> = Layer.unwrap(
-  Effect.map(Config.option(Config.String("GRAPHENT_AUDIT")), (source) => auditLayer(Option.getOrElse(source, () => defaultAuditPath())))
+  Effect.map(GraphentConfig.settings, (settings) => auditLayer(settings.audit ?? defaultAuditPath()))
 )
 
 /**
- * The guarded executor configured from the environment: the policy file
- * `GRAPHENT_POLICY`, the audit log `GRAPHENT_AUDIT`, credentials with the
- * prefix `GRAPHENT_SECRET_PREFIX`. The policy and the audit log stay in
- * context (deciding approvals checks the approver against the policy).
+ * Where the guarded executor's policy, audit log and secrets come from.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Sources {
+  /** The policy file. */
+  readonly policy: string
+  /** The audit log, a file or a `postgres://` URL (default {@link defaultAuditPath}). */
+  readonly audit?: string | undefined
+  /** Only variables with this prefix can be handed to tools as secrets (default: none). */
+  readonly secretPrefix?: string | undefined
+}
+
+/**
+ * The guarded executor over the policy file and the audit log `sources`
+ * names, with credentials limited to `secretPrefix`. The policy and the audit
+ * log stay in context (deciding approvals checks the approver against the policy).
+ *
+ * @since 0.1.0
+ * @category configuration
+ */
+export const layerFrom = (
+  sources: Sources
+): Layer.Layer<Policy.Guarded | Policy.Policy | Audit.Audit | Wired<"Credentials">, Policy.PolicyInvalid | Audit.AuditError> =>
+  layer().pipe(
+    Layer.provideMerge(Layer.mergeAll(
+      PolicyFile.layer({ path: sources.policy }),
+      auditLayer(sources.audit ?? defaultAuditPath()),
+      CredentialsConfig.layer({ prefix: sources.secretPrefix ?? "" })
+    ))
+  )
+
+/**
+ * {@link layerFrom} the settings of `GraphentConfig` (the environment): the
+ * policy file `GRAPHENT_POLICY` (required), the audit log `GRAPHENT_AUDIT`,
+ * credentials with the prefix `GRAPHENT_SECRET_PREFIX`.
  *
  * @since 0.1.0
  * @category configuration
  */
 export const layerConfig: Layer.Layer<
-  Policy.Policy | Audit.Audit,
+  Policy.Guarded | Policy.Policy | Audit.Audit | Wired<"Credentials">,
   Config.ConfigError | Policy.PolicyInvalid | Audit.AuditError
-> = layer().pipe(
-  Layer.provideMerge(Layer.mergeAll(PolicyFile.layerConfig, auditLayerConfig, CredentialsConfig.layerConfig))
-)
-
-/**
- * {@link layerConfig} when `GRAPHENT_POLICY` is set; nothing otherwise (tools
- * run unchecked and unaudited, as without this module).
- *
- * @since 0.1.0
- * @category configuration
- */
-export const layerConfigIfEnabled: Layer.Layer<never, Config.ConfigError | Policy.PolicyInvalid | Audit.AuditError> =
-  Layer.unwrap(
-    Effect.map(
-      Config.option(Config.String("GRAPHENT_POLICY")),
-      (policy) => (Option.isSome(policy) ? layerConfig : Layer.empty) as Layer.Layer<never, Config.ConfigError | Policy.PolicyInvalid | Audit.AuditError>
+> = Layer.unwrap(Effect.flatMap(GraphentConfig.settings, (settings) =>
+  settings.policy === undefined
+    ? Effect.fail(
+      new Config.ConfigError(new ConfigProvider.SourceError({ message: "GRAPHENT_POLICY: the policy file is not set" }))
     )
-  )
+    : Effect.succeed(layerFrom({ policy: settings.policy, audit: settings.audit, secretPrefix: settings.secretPrefix }))
+))
 
 /**
- * The principal named by `GRAPHENT_PRINCIPAL`, with the roles the policy file
- * gives it (or `GRAPHENT_ROLES`, comma-separated, when set); `undefined` when unset.
+ * The principal named by `settings.principal`, with the roles `settings.roles`
+ * names (comma-separated), else the roles the policy file gives it;
+ * `undefined` when no principal is named.
  *
  * @since 0.1.0
  * @category configuration
  */
-export const principalConfig: Effect.Effect<Policy.Principal | undefined, Config.ConfigError | Policy.PolicyInvalid> = Effect
-  .gen(function*() {
-    const id = yield* Config.option(Config.String("GRAPHENT_PRINCIPAL"))
-    if (Option.isNone(id)) return undefined
-    const roles = yield* Config.option(Config.String("GRAPHENT_ROLES"))
-    if (Option.isSome(roles)) {
-      return { id: id.value, roles: roles.value.split(",").map((role) => role.trim()).filter((role) => role !== "") }
+export const principalFrom = (
+  settings: Pick<GraphentConfig.Settings, "principal" | "roles" | "policy">
+): Effect.Effect<Policy.Principal | undefined, Policy.PolicyInvalid> =>
+  Effect.gen(function*() {
+    const id = settings.principal
+    if (id === undefined) return undefined
+    if (settings.roles !== undefined) {
+      return { id, roles: settings.roles.split(",").map((role) => role.trim()).filter((role) => role !== "") }
     }
-    const file = yield* Config.option(Config.String("GRAPHENT_POLICY"))
-    if (Option.isNone(file)) return { id: id.value, roles: [] }
-    const document = yield* PolicyFile.read(file.value)
-    return { id: id.value, roles: document.principals?.[id.value] ?? [] }
+    if (settings.policy === undefined) return { id, roles: [] }
+    const document = yield* PolicyFile.read(settings.policy)
+    return { id, roles: document.principals?.[id] ?? [] }
   })
+
+/**
+ * {@link principalFrom} the settings of `GraphentConfig` (`GRAPHENT_PRINCIPAL`,
+ * `GRAPHENT_ROLES`, `GRAPHENT_POLICY`).
+ *
+ * @since 0.1.0
+ * @category configuration
+ */
+export const principalConfig: Effect.Effect<Policy.Principal | undefined, Config.ConfigError | Policy.PolicyInvalid> =
+  Effect.flatMap(GraphentConfig.settings, principalFrom)

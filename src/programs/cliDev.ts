@@ -39,8 +39,8 @@ import * as Logging from "../layers/Logging.js"
 import * as RunsLocal from "../layers/RunsLocal.js"
 import * as Storage from "../layers/Storage.js"
 import * as Telemetry from "../layers/Telemetry.js"
-import * as ToolGuard from "../layers/ToolGuard.js"
-import { Exit, usageError, writeLine } from "./cliSupport.js"
+import * as GraphentConfig from "../layers/GraphentConfig.js"
+import { Exit, layerSecurity, usageError, writeLine } from "./cliSupport.js"
 import { type AgentModule, loadAgent } from "./loadAgent.js"
 import * as Server from "./server.js"
 
@@ -225,7 +225,7 @@ export const dev = Command.make(
         // and, when GRAPHENT_POLICY names a policy, checked and audited tool calls (approvals through the API).
         Telemetry.layerMetrics,
         Telemetry.layerConfig({ serviceName: "graphent" }),
-        ToolGuard.layerConfigIfEnabled
+        layerSecurity.pipe(Layer.provide(GraphentConfig.layer))
       ))
     )
 

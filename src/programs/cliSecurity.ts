@@ -3,7 +3,8 @@
  * `graphent audit`, and the principal of `graphent run`.
  *
  * Runs are checked against a policy when `GRAPHENT_POLICY` names a policy
- * file (see `docs/security.md`); every tool call is then audited to
+ * file (see `docs/security.md`; the choice is `cliSupport.layerSecurity`, the
+ * variables are read by `GraphentConfig`); every tool call is then audited to
  * `GRAPHENT_AUDIT` (a file, default `.graphent/audit.jsonl`, or a
  * `postgres://` URL). `GRAPHENT_PRINCIPAL` names who runs (roles from the
  * policy's `principals`, or `GRAPHENT_ROLES`).
@@ -15,9 +16,9 @@ import * as os from "node:os"
 import * as Argument from "effect/cli/Argument"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
-import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import * as GraphentConfig from "../layers/GraphentConfig.js"
 import * as PolicyFile from "../layers/PolicyFile.js"
 import * as ToolGuard from "../layers/ToolGuard.js"
 import * as Approvals from "../services/Approvals.js"
@@ -34,6 +35,9 @@ import * as CliStorage from "./cliStorage.js"
  */
 export const runPrincipal = ToolGuard.principalConfig.pipe(Effect.mapError((error) => usageError(error.message)))
 
+/** The settings, a bad value being a usage error. */
+const settings = GraphentConfig.settings.pipe(Effect.mapError((error) => usageError(error.message)))
+
 /**
  * Who decides: `--by`, else `GRAPHENT_PRINCIPAL`, else the OS user. When the
  * policy requires authenticated approvers, only the OS account running the
@@ -42,7 +46,7 @@ export const runPrincipal = ToolGuard.principalConfig.pipe(Effect.mapError((erro
 const approverOf = (by: Option.Option<string>, requireAuthentication: boolean) =>
   Effect.gen(function*() {
     const account = os.userInfo().username
-    const configured = yield* Config.option(Config.String("GRAPHENT_PRINCIPAL")).pipe(Effect.orElseSucceed(() => Option.none()))
+    const configured = Option.fromUndefinedOr((yield* settings).principal)
     const claim = Option.isSome(by)
       ? { claimed: by.value, source: "--by" }
       : Option.isSome(configured)
@@ -76,11 +80,11 @@ const decideCommand = (name: "approve" | "reject", approved: boolean) =>
       reason: Flag.String("reason").pipe(Flag.withDescription("Why, recorded in the journal"), Flag.optional)
     },
     Effect.fn(`graphent.cli.${name}`)(function*({ journal, step, agent, run, json, by, reason }) {
-      const policy = yield* Config.option(Config.String("GRAPHENT_POLICY")).pipe(Effect.orElseSucceed(() => Option.none()))
-      if (Option.isNone(policy)) {
+      const policy = (yield* settings).policy
+      if (policy === undefined) {
         return yield* usageError(`${name} needs the policy that decides who may approve: set GRAPHENT_POLICY`)
       }
-      const document = yield* PolicyFile.read(policy.value).pipe(Effect.mapError((error) => usageError(error.message)))
+      const document = yield* PolicyFile.read(policy).pipe(Effect.mapError((error) => usageError(error.message)))
       const approver = yield* approverOf(by, document.approvalsRequireAuthentication === true).pipe(
         Effect.mapError((error) => usageError(error.message))
       )
@@ -215,7 +219,7 @@ export const audit = Command.make(
       until: yield* time("until", flags.until),
       limit: flags.limit
     }
-    const configured = yield* Config.option(Config.String("GRAPHENT_AUDIT")).pipe(Effect.orElseSucceed(() => Option.none()))
+    const configured = Option.fromUndefinedOr((yield* settings).audit)
     const named = Option.orElse(flags.source, () => configured)
     const source = Option.getOrElse(named, () => ToolGuard.defaultAuditPath())
     // A log that was named must exist; the default one does not until something is audited.

@@ -12,15 +12,18 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Tracer from "effect/Tracer"
 import * as Errors from "../services/Errors.js"
+import * as GraphentConfig from "../layers/GraphentConfig.js"
 import * as JournalFile from "../layers/JournalFile.js"
 import * as LocalRuntime from "../layers/LocalRuntime.js"
 import * as Logging from "../layers/Logging.js"
 import * as MemoryInMemory from "../layers/MemoryInMemory.js"
 import * as Telemetry from "../layers/Telemetry.js"
 import * as ToolGuard from "../layers/ToolGuard.js"
+import type * as Audit from "../services/Audit.js"
 import type { AgentRuntime } from "../services/AgentRuntime.js"
 import type { Journal, JournalError } from "../services/Journal.js"
 import type { Memory } from "../services/Memory.js"
+import type * as Policy from "../services/Policy.js"
 import * as Pricing from "../services/Pricing.js"
 import * as Replay from "../layers/Replay.js"
 import type { RunEvent } from "../services/RunEvent.js"
@@ -54,6 +57,25 @@ export type Stores = Layer.Layer<Journal | Memory, unknown>
 export const inMemory = (journal: Layer.Layer<Journal, JournalError>): Stores => Layer.merge(journal, MemoryInMemory.layer)
 
 /**
+ * Whether the CLI's and the server's runs are guarded, decided here and
+ * nowhere else: the guarded executor (`ToolGuard.layerFrom`) when the
+ * settings name a policy file, nothing otherwise (tools run unchecked and
+ * unaudited). Its type cannot say which (it may provide nothing); a program
+ * that must run guarded requires `Policy.Guarded` (`ToolGuard.requireGuarded`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerSecurity: Layer.Layer<never, Policy.PolicyInvalid | Audit.AuditError, GraphentConfig.GraphentConfig> =
+  Layer.unwrap(Effect.map(
+    Effect.service(GraphentConfig.GraphentConfig),
+    (settings): Layer.Layer<never, Policy.PolicyInvalid | Audit.AuditError> =>
+      settings.policy === undefined
+        ? Layer.empty
+        : ToolGuard.layerFrom({ policy: settings.policy, audit: settings.audit, secretPrefix: settings.secretPrefix })
+  ))
+
+/**
  * What an agent module's run needs: runtime, journal, memory, logging, OpenTelemetry export (when
  * `OTEL_EXPORTER_OTLP_ENDPOINT` is set), and the module's own layer.
  */
@@ -65,7 +87,7 @@ export const runLayer = (module: AgentModule, stores: Stores) => {
     logging,
     Telemetry.layerConfig({ serviceName: "graphent" }),
     // Policy checks and the audit log, when GRAPHENT_POLICY names a policy file (cliSecurity.ts).
-    ToolGuard.layerConfigIfEnabled,
+    layerSecurity.pipe(Layer.provide(GraphentConfig.layer)),
     // Model prices (GRAPHENT_PRICES), for the cost of model calls and cost budgets.
     Pricing.layerConfig
   )

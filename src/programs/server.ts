@@ -35,6 +35,7 @@ import * as JournalFile from "../layers/JournalFile.js"
 import * as Telemetry from "../layers/Telemetry.js"
 import { JournalError } from "../services/Journal.js"
 import { Runs } from "../services/Runs.js"
+import { type Wired, wires } from "../services/Wired.js"
 import { version } from "../version.js"
 
 // ---------------------------------------------------------------------------
@@ -138,7 +139,8 @@ export const apiRoutes = HttpApiBuilder.layer(Api, {
   openapiPath: "/openapi.json"
 }).pipe(
   Layer.provide([RunsHandlers, AgentsHandlers, SystemHandlers]),
-  Layer.provide(RequestValidationLive)
+  Layer.provide(RequestValidationLive),
+  wires("ApiRoutes")
 )
 
 // ---------------------------------------------------------------------------
@@ -166,7 +168,7 @@ const viewerDir = (): string => {
  * @since 0.1.0
  * @category layers
  */
-export const viewerRoutes: Layer.Layer<never, never, HttpRouter.HttpRouter> = Layer.unwrap(Effect.sync(() => {
+export const viewerRoutes: Layer.Layer<Wired<"ViewerRoutes">, never, HttpRouter.HttpRouter> = Layer.unwrap(Effect.sync(() => {
   const dir = viewerDir()
   return HttpRouter.addAll(Object.entries(viewerFiles).map(([path, [file, contentType]]) => {
     const body = fs.readFileSync(`${dir}${file}`, "utf8")
@@ -176,13 +178,15 @@ export const viewerRoutes: Layer.Layer<never, never, HttpRouter.HttpRouter> = La
       HttpServerResponse.text(body, { contentType, headers: { "cache-control": "no-cache" } })
     )
   }))
-}))
+})).pipe(wires("ViewerRoutes"))
 
 // ---------------------------------------------------------------------------
 // serving
 // ---------------------------------------------------------------------------
 
 /**
+ * Where the server listens, whether it serves the viewer and logs requests, and its request limits.
+ *
  * @since 0.1.0
  * @category models
  */

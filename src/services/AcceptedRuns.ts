@@ -94,6 +94,8 @@ export interface AcceptedRunsShape {
 }
 
 /**
+ * Where the server keeps the runs it accepted, so that they survive a restart.
+ *
  * @since 0.1.0
  * @category services
  */

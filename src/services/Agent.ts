@@ -39,6 +39,8 @@ export interface Budget {
 }
 
 /**
+ * The limits of an agent that sets none: 500 steps, 100 turns, no time or cost limit.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -136,6 +138,8 @@ export const make = <const Tools extends ReadonlyArray<Tool.Any>, RP = never, O 
 }
 
 /**
+ * Whether `u` is an agent made by `Agent.make` (checked by shape, e.g. for a loaded module's export).
+ *
  * @since 0.1.0
  * @category guards
  */

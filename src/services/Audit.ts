@@ -132,6 +132,8 @@ export interface AuditShape {
 }
 
 /**
+ * The audit log the guarded executor writes one entry per tool call to.
+ *
  * @since 0.1.0
  * @category services
  */

@@ -29,6 +29,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Errors from "./Errors.js"
 import * as Tracer from "effect/Tracer"
+import { type Wired, wires } from "./Wired.js"
 
 /**
  * A secret a tool declares is not available.
@@ -115,8 +116,8 @@ export const fromRecord = (secrets: Readonly<Record<string, string>>): Credentia
  * @since 0.1.0
  * @category layers
  */
-export const layerTest = (secrets: Readonly<Record<string, string>>): Layer.Layer<never> =>
-  Layer.succeed(Credentials, fromRecord(secrets))
+export const layerTest = (secrets: Readonly<Record<string, string>>): Layer.Layer<Wired<"Credentials">> =>
+  Layer.succeed(Credentials, fromRecord(secrets)).pipe(wires("Credentials"))
 
 // ---------------------------------------------------------------------------
 // redaction

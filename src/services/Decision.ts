@@ -75,18 +75,24 @@ export const Decision = Schema.Union([RunSteps, Answer, Fail])
 export type Decision = typeof Decision.Type
 
 /**
+ * A decision to run `steps` (a plan, run as a DAG by their references and `dependsOn`).
+ *
  * @since 0.1.0
  * @category constructors
  */
 export const runSteps = (steps: ReadonlyArray<PlanStep>): Decision => ({ _tag: "RunSteps", steps })
 
 /**
+ * A decision to end the run with `text` as its answer.
+ *
  * @since 0.1.0
  * @category constructors
  */
 export const answer = (text: string): Decision => ({ _tag: "Answer", answer: text })
 
 /**
+ * A decision to end the run as failed, for `reason` (naming the step that caused it, if any).
+ *
  * @since 0.1.0
  * @category constructors
  */
@@ -128,6 +134,8 @@ export const ref = (stepId: string, ...path: ReadonlyArray<string | number>): Re
   path.length === 0 ? { $ref: stepId } : { $ref: stepId, path }
 
 /**
+ * Whether `u` is a reference to an earlier step's result (`Planner.ref`).
+ *
  * @since 0.1.0
  * @category guards
  */

@@ -33,18 +33,24 @@ export const Namespace = Schema.Struct({
 export type Namespace = typeof Namespace.Type
 
 /**
+ * The namespace of one agent: what it keeps across all its threads and users.
+ *
  * @since 0.1.0
  * @category constructors
  */
 export const agent = (id: string): Namespace => ({ scope: "agent", id })
 
 /**
+ * The namespace of one conversation thread.
+ *
  * @since 0.1.0
  * @category constructors
  */
 export const thread = (id: string): Namespace => ({ scope: "thread", id })
 
 /**
+ * The namespace of one user, shared by the agents that serve them.
+ *
  * @since 0.1.0
  * @category constructors
  */

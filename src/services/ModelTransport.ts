@@ -39,6 +39,8 @@ export interface ModelTransportShape {
 }
 
 /**
+ * How model providers send their HTTP requests: replace it to record, stub or route model calls.
+ *
  * @since 0.1.0
  * @category services
  */

@@ -275,7 +275,20 @@ export interface PolicyShape {
 }
 
 /**
+ * The policy that decides tool calls: the guarded executor (`ToolGuard`) asks it about every call.
+ *
  * @since 0.1.0
  * @category services
  */
 export class Policy extends Context.Service<Policy, PolicyShape>()("graphent/Policy") {}
+
+/**
+ * Present when every tool call is checked against a policy and audited: only
+ * the guarded executor (`ToolGuard.layer`) provides it, with the policy it
+ * enforces. A guarded wiring's type names it and an unguarded one's does not,
+ * so a program that must never run unchecked requires it (`ToolGuard.requireGuarded`).
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class Guarded extends Context.Service<Guarded, { readonly policy: PolicyShape }>()("graphent/Policy/Guarded") {}

@@ -16,6 +16,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type { TokenUsage } from "./RunEvent.js"
+import { type Wired, wires } from "./Wired.js"
 
 /**
  * The price of a million tokens.
@@ -84,7 +85,8 @@ export const cost = (price: Price, usage: TokenUsage): number =>
  * @since 0.1.0
  * @category layers
  */
-export const layer = (table: PriceTable): Layer.Layer<never> => Layer.succeed(Pricing, table)
+export const layer = (table: PriceTable): Layer.Layer<Wired<"Pricing">> =>
+  Layer.succeed(Pricing, table).pipe(wires("Pricing"))
 
 const decodeTable = Schema.decodeUnknownEffect(Schema.fromJsonString(PriceTable))
 
@@ -98,7 +100,7 @@ const configError = (message: string) =>
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig: Layer.Layer<never, Config.ConfigError> = Layer.effect(
+export const layerConfig: Layer.Layer<Wired<"Pricing">, Config.ConfigError> = Layer.effect(
   Pricing,
   Effect.gen(function*() {
     const source = yield* Config.String("GRAPHENT_PRICES").pipe(Config.withDefault(""))
@@ -111,4 +113,4 @@ export const layerConfig: Layer.Layer<never, Config.ConfigError> = Layer.effect(
       : source
     return yield* decodeTable(text).pipe(Effect.mapError((error) => configError(error.message)))
   })
-)
+).pipe(wires("Pricing"))

@@ -74,8 +74,30 @@ export class ReplayUnavailable extends Schema.TaggedError<ReplayUnavailable>()("
 }
 
 /**
- * Resume found a tool call that started but never finished, and the tool is
- * not declared idempotent: running it again might repeat a side effect.
+ * A tool call that started before a crash and has no recorded result.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const InFlightStep = Schema.Struct({
+  stepId: Schema.String,
+  tool: Schema.String,
+  /** The call's arguments, as JSON. */
+  args: Schema.String
+})
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type InFlightStep = typeof InFlightStep.Type
+
+/**
+ * Resume found tool calls that started but never finished, and whose tools are
+ * not declared idempotent: running them again might repeat a side effect.
+ * `steps` names every such call of the journal, so that one resume with
+ * `--retry` / `--assume-done` for each can go on; `stepId`, `tool` and `args`
+ * are the first of them (the call the resumed run reached).
  *
  * @since 0.1.0
  * @category errors
@@ -83,12 +105,21 @@ export class ReplayUnavailable extends Schema.TaggedError<ReplayUnavailable>()("
 export class ResumeUnsafe extends Schema.TaggedError<ResumeUnsafe>()("ResumeUnsafe", {
   stepId: Schema.String,
   tool: Schema.String,
-  args: Schema.String
+  args: Schema.String,
+  steps: Schema.Array(InFlightStep)
 }) {
   override get message(): string {
-    return `cannot resume: step "${this.stepId}" (tool "${this.tool}", args ${this.args}) started before the crash ` +
-      `but its result was not recorded, and "${this.tool}" is not idempotent. Check whether its effect happened, ` +
-      `then resume with --assume-done ${this.stepId} (it did) or --retry ${this.stepId} (it did not).`
+    const steps = this.steps
+    if (steps.length <= 1) {
+      return `cannot resume: step "${this.stepId}" (tool "${this.tool}", args ${this.args}) started before the crash ` +
+        `but its result was not recorded, and "${this.tool}" is not idempotent. Check whether its effect happened, ` +
+        `then resume with --assume-done ${this.stepId} (it did) or --retry ${this.stepId} (it did not).`
+    }
+    const listed = steps.map((step) => `step "${step.stepId}" (tool "${step.tool}", args ${step.args})`).join("; ")
+    return `cannot resume: ${steps.length} steps started before the crash but their results were not recorded, and ` +
+      `their tools are not idempotent: ${listed}. Check for each whether its effect happened, then resume once with ` +
+      `--assume-done STEP (it did) or --retry STEP (it did not) for each of them, e.g. ` +
+      steps.map((step) => `--retry ${step.stepId}`).join(" ") + "."
   }
   /** {@link Errors.conflict}: exit 1, HTTP 409. */
   get outcome(): Errors.Outcome {

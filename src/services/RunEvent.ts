@@ -58,6 +58,8 @@ export const Usage = Schema.Struct({
 export type Usage = typeof Usage.Type
 
 /**
+ * The first event of a run: the agent, its input, and who it runs for.
+ *
  * @since 0.1.0
  * @category events
  */
@@ -75,6 +77,8 @@ export const RunStarted = Schema.TaggedStruct("RunStarted", {
 })
 
 /**
+ * The planner decided, at turn `turn`: steps to run, an answer, or a failure.
+ *
  * @since 0.1.0
  * @category events
  */
@@ -86,6 +90,8 @@ export const DecisionMade = Schema.TaggedStruct("DecisionMade", {
 })
 
 /**
+ * A tool call started, with its resolved arguments (journaled before the tool runs).
+ *
  * @since 0.1.0
  * @category events
  */
@@ -99,6 +105,8 @@ export const StepStarted = Schema.TaggedStruct("StepStarted", {
 })
 
 /**
+ * A tool call succeeded, with its encoded result.
+ *
  * @since 0.1.0
  * @category events
  */
@@ -113,6 +121,8 @@ export const StepSucceeded = Schema.TaggedStruct("StepSucceeded", {
 })
 
 /**
+ * A tool call failed, with its error.
+ *
  * @since 0.1.0
  * @category events
  */
@@ -283,6 +293,8 @@ export const ToolCallDelta = Schema.TaggedStruct("ToolCallDelta", {
 })
 
 /**
+ * The run ended with an answer.
+ *
  * @since 0.1.0
  * @category events
  */
@@ -295,6 +307,8 @@ export const RunCompleted = Schema.TaggedStruct("RunCompleted", {
 })
 
 /**
+ * The run ended with an error.
+ *
  * @since 0.1.0
  * @category events
  */

@@ -483,6 +483,8 @@ export interface RunsShape {
 }
 
 /**
+ * The runs a server starts, lists, streams, cancels and decides on: what the HTTP API serves.
+ *
  * @since 0.1.0
  * @category services
  */

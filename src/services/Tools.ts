@@ -36,6 +36,7 @@ import {
 import type { ApprovalRequired } from "./Policy.js"
 import type { ReplayDivergence, ResumeUnsafe } from "./Replay.js"
 import * as Tool from "./Tool.js"
+import { type Wired, wires } from "./Wired.js"
 
 /** @since 0.1.0 */
 export {
@@ -107,7 +108,7 @@ export type Stub = (args: unknown, context: Tool.ToolContext) => Effect.Effect<u
  * @since 0.1.0
  * @category layers
  */
-export const layerTest = (stubs: Readonly<Record<string, Stub>>): Layer.Layer<never> =>
+export const layerTest = (stubs: Readonly<Record<string, Stub>>): Layer.Layer<Wired<"Tools">> =>
   Layer.succeed(Tools, {
     execute: (registry, call, context, defaults) => {
       const stub = stubs[call.tool]
@@ -120,4 +121,4 @@ export const layerTest = (stubs: Readonly<Record<string, Stub>>): Layer.Layer<ne
         : { ...declared, handler, secrets: [] }
       return executeLocal(compile([stubbed]), call, context, defaults)
     }
-  })
+  }).pipe(wires("Tools"))

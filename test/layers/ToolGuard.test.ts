@@ -190,6 +190,27 @@ describe("ToolGuard: require-approval pauses the run; approve / reject resume it
     }).pipe(Effect.provide(layer))
   })
 
+  it.effect("resumed without a decision: the run pauses again and the journal keeps one ApprovalRequested", () => {
+    const { layer } = makeLayer()
+    const tools = makeTools()
+    const agent = planAgent(tools)
+    return Effect.gen(function*() {
+      yield* Effect.flip(AgentRuntime.run(agent, "ship it", { principal: alice }))
+      const journal = yield* Journal.Journal
+      const paused = yield* journal.read("run-1")
+      for (let attempt = 0; attempt < 2; attempt++) {
+        const events = yield* journal.read("run-1")
+        const error = yield* Effect.flip(Replay.resume(agent, events))
+        assert.strictEqual(error._tag, "ApprovalRequired")
+      }
+      const after = yield* journal.read("run-1")
+      assert.deepStrictEqual(after.filter((event) => event._tag === "ApprovalRequested").length, 1)
+      // Only the resumes' own markers were added; the tool that waits never ran.
+      assert.deepStrictEqual(after.slice(paused.length).map((event) => event._tag), ["RunResumed", "RunResumed"])
+      assert.deepStrictEqual(tools.ran, ["read_file:manifest"])
+    }).pipe(Effect.provide(layer))
+  })
+
   it.effect("approve: the run resumes as its own principal, the step and its dependents run once, nothing repeats", () => {
     const { audit, layer } = makeLayer()
     const tools = makeTools()

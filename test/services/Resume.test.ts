@@ -315,6 +315,49 @@ describe("Resume: the per-call rule on a concurrent DAG", () => {
       assertNoRepeatedEvent(yield* journal.read(cut[0]!.runId), "after the retry")
     }))
 
+  it.effect("several unsafe calls in flight: one ResumeUnsafe names them all, one resume with a choice for each finishes", () =>
+    Effect.gen(function*() {
+      const full = yield* recordFull(makeDag)
+      // The crash: A's result journaled, B (idempotent), C and E (not) started concurrently, none finished.
+      const cut = full.events.filter((event, index) =>
+        index <= full.events.findIndex(is("StepSucceeded", "A")) || is("StepStarted", "B")(event) ||
+        is("StepStarted", "C")(event) || is("StepStarted", "E")(event)
+      )
+      assert.strictEqual(cut.filter((event) => event._tag === "StepStarted").length, 4)
+      const world: World = { A: 1, C: 1 }
+      const { journal, layer } = yield* runtimeHolding(cut)
+      const error = yield* Effect.flip(Replay.resume(makeDag(world), cut).pipe(Effect.provide(layer)))
+      assert.strictEqual(error._tag, "ResumeUnsafe")
+      if (error._tag !== "ResumeUnsafe") return
+      assert.deepStrictEqual(error.steps.map((step) => [step.stepId, step.tool]).sort(), [["C", "post"], ["E", "post"]])
+      assert.deepStrictEqual(error.steps.map((step) => JSON.parse(step.args)).sort((a, b) => a.text.localeCompare(b.text)), [
+        { text: "A(a)" },
+        { text: "e" }
+      ])
+      assert.strictEqual(error.stepId, error.steps[0]!.stepId)
+      for (const id of ["C", "E"]) {
+        assert.include(error.message, `--retry ${id}`)
+        assert.include(error.message, `step "${id}"`)
+      }
+      // Nothing that is not idempotent ran again (B, idempotent, may have).
+      assert.deepStrictEqual([world.A, world.C, world.D, world.E], [1, 1, undefined, undefined])
+      // C's effect happened (the server saw it), E's did not: one resume with both choices.
+      const after = yield* journal.read(cut[0]!.runId)
+      const resumed = yield* Effect.flip(
+        Replay.resume(makeDag(world), after, { assumeDone: ["C"], retry: ["E"] }).pipe(Effect.provide(layer))
+      )
+      // C assumed done has no result: D (which reads it) cannot run, so the run fails, but nothing repeats.
+      assert.strictEqual(resumed._tag, "ToolFailed")
+      assert.deepStrictEqual([world.A, world.C, world.D, world.E, world.F], [1, 1, undefined, 1, 1])
+      assertNoRepeatedEvent(yield* journal.read(cut[0]!.runId), "after one resume with a choice per step")
+      // Both retried instead, on the same cut: every effect once, the uninterrupted answer.
+      const fresh = yield* runtimeHolding(cut)
+      const retried: World = { A: 1 }
+      const answer = yield* Replay.resume(makeDag(retried), cut, { retry: ["C", "E"] }).pipe(Effect.provide(fresh.layer))
+      assert.strictEqual(answer.answer, full.answer)
+      assert.deepStrictEqual(retried, { A: 1, B: 1, C: 1, D: 1, E: 1, F: 1 })
+    }))
+
   it.effect("a result journaled after a call that goes live is still answered from the journal", () =>
     Effect.gen(function*() {
       const full = yield* recordFull(makeDag)

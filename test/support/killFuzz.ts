@@ -94,6 +94,7 @@ interface JournalLine {
   readonly _tag: string
   readonly stepId?: string
   readonly args?: { readonly key?: unknown }
+  readonly answer?: string
 }
 
 /** The journal's events; a torn last line (the process died inside its write) is dropped, as readers do. */
@@ -141,6 +142,14 @@ const countWords = (lines: ReadonlyArray<string>, kind: string): Map<string, num
 
 const progressOf = (journal: string, log: string) => readLines(journal).length + readLines(log).length
 
+/** The answer the journal ended the run with, if it did: a process killed after its last line still finished the run. */
+const completedAnswer = (journal: string): string | undefined => {
+  return events(journal).find((event) => event._tag === "RunCompleted")?.answer
+}
+
+/** The last progress points of a run (the model's final call, the answer, RunCompleted): a kill there interrupts nothing. */
+const endMargin = 3
+
 interface Baseline {
   readonly answer: string
   readonly effects: ReadonlySet<string>
@@ -175,7 +184,11 @@ export const baseline = async (
   }
 }
 
-const unsafeStep = /cannot resume: step "([^"]+)"/
+/** The steps a ResumeUnsafe message names (one, or all of those in flight: `step "C" (...); step "E" (...)`). */
+const unsafeStepsOf = (stderr: string): ReadonlyArray<string> => {
+  const line = stderr.split("\n").find((text) => text.includes("cannot resume: "))
+  return line === undefined ? [] : Array.from(line.matchAll(/step "([^"]+)" \(tool/g), (match) => match[1]!)
+}
 
 /**
  * The flags of the next resume, as a user decides them: for each step resume reported as in flight that
@@ -225,6 +238,12 @@ export const fuzz = async (scenario: Scenario, options: Options): Promise<Report
   // again, as a user would. The bound stops a runtime that never finishes.
   for (let pass = 0; pass < options.kills * 3 + 20 && answer === undefined && failure === undefined; pass++) {
     const started = events(journal).some((event) => event._tag === "RunStarted")
+    // What a user sees in the journal (`graphent trace`) when the last process was killed after finishing.
+    const finished = completedAnswer(journal)
+    if (finished !== undefined) {
+      answer = finished
+      break
+    }
     const flags = started ? decisions(journal, log, unsafeSteps) : []
     const args = started
       ? ["resume", journal, ...flags]
@@ -237,13 +256,14 @@ export const fuzz = async (scenario: Scenario, options: Options): Promise<Report
     const running = Cli.start(args, { env })
     if (kills.length < options.kills) {
       const now = progressOf(journal, log)
-      const target = now + 1 + Math.floor(next() * Math.max(1, options.baseline.progress - now))
+      const target = now + 1 + Math.floor(next() * Math.max(1, options.baseline.progress - endMargin - now))
       const delay = Math.floor(next() * (options.maxDelayMs ?? 25))
       const watch = setInterval(() => {
         if (progressOf(journal, log) < target) return
         clearInterval(watch)
         setTimeout(() => {
           if (running.child.exitCode !== null || running.child.signalCode !== null) return
+          if (completedAnswer(journal) !== undefined) return
           const tail = readLines(journal).slice(-4)
           if (running.child.kill("SIGKILL")) kills.push({ command, progress: progressOf(journal, log), journalTail: tail })
         }, delay)
@@ -263,9 +283,9 @@ export const fuzz = async (scenario: Scenario, options: Options): Promise<Report
       answer = result.stdout.trim()
       continue
     }
-    const unsafe = unsafeStep.exec(result.stderr)
-    if (result.code === 1 && unsafe !== null && !unsafeSteps.has(unsafe[1]!)) {
-      unsafeSteps.add(unsafe[1]!)
+    const unsafe = unsafeStepsOf(result.stderr).filter((stepId) => !unsafeSteps.has(stepId))
+    if (result.code === 1 && unsafe.length > 0) {
+      for (const stepId of unsafe) unsafeSteps.add(stepId)
       continue
     }
     failure = `${command} exited ${result.code ?? result.signal}: ${result.stderr.trim().split("\n").slice(-3).join(" | ")}`
