@@ -318,20 +318,41 @@ const generateStreaming = (
  * The provider's own transport, when the planner may call it directly: it is
  * there, and nothing observes model spans (no exporting tracer, no `effect/ai`
  * span transformer), so skipping `LanguageModel`'s per-call work is invisible.
+ * A run's direct calls share its offered tools and one span: the transport
+ * needs a span to annotate, and none of them is ever seen.
  */
-const directTransport = Effect.map(Effect.context<never>(), (context): ModelTransportShape | undefined => {
-  const transport = Context.getOrUndefined(context, ModelTransport)
-  if (transport === undefined) return undefined
-  if (Context.get(context, Tracer.Tracer) !== Tracer.nativeTracer) return undefined
-  return Context.getOrUndefined(context, AiTelemetry.CurrentSpanTransformer) === undefined ? transport : undefined
-})
+interface Direct {
+  readonly transport: ModelTransportShape
+  readonly tools: ReadonlyArray<AiTool.Any>
+  readonly span: Tracer.Span
+}
 
-const providerOptions = (prompt: Prompt.Prompt, toolkit: AgentToolkit, span: Tracer.Span): LanguageModel.ProviderOptions => ({
+const directOf = (toolkit: AgentToolkit) =>
+  Effect.map(Effect.context<never>(), (context): Direct | undefined => {
+    const transport = Context.getOrUndefined(context, ModelTransport)
+    if (transport === undefined) return undefined
+    if (Context.get(context, Tracer.Tracer) !== Tracer.nativeTracer) return undefined
+    if (Context.getOrUndefined(context, AiTelemetry.CurrentSpanTransformer) !== undefined) return undefined
+    const span = new Tracer.NativeSpan({
+      name: "LanguageModel",
+      parent: Option.fromUndefinedOr(Context.getOrUndefined(context, Tracer.ParentSpan)),
+      annotations: Context.empty(),
+      links: [],
+      startTime: 0n,
+      kind: "client",
+      sampled: false
+    })
+    return { transport, tools: Object.values(toolkit.tools), span }
+  })
+
+const textFormat = { type: "text" } as const
+
+const providerOptions = (prompt: Prompt.Prompt, direct: Direct): LanguageModel.ProviderOptions => ({
   prompt,
-  tools: Object.values(toolkit.tools),
-  responseFormat: { type: "text" },
+  tools: direct.tools,
+  responseFormat: textFormat,
   toolChoice: "auto",
-  span,
+  span: direct.span,
   previousResponseId: undefined,
   incrementalPrompt: undefined,
   toolCallValidation: "deferred"
@@ -342,63 +363,60 @@ const usageOf = (usage: typeof Response.Usage.Encoded) => ({
   outputTokens: usage.outputTokens.total ?? 0
 })
 
-/** {@link generate} through the provider's transport: its encoded parts are read directly. */
-const generateDirect = (transport: ModelTransportShape, prompt: Prompt.Prompt, toolkit: AgentToolkit) =>
-  Effect.useSpan("LanguageModel.generateText", { kind: "client" }, (span) =>
-    transport.generateText(providerOptions(prompt, toolkit, span)).pipe(
-      Effect.map((parts): ModelOutput => {
-        let text = ""
-        const toolCalls: Array<ModelToolCall> = []
-        let finishReason = "unknown"
-        let usage = { inputTokens: 0, outputTokens: 0 }
-        for (const part of parts) {
-          if (part.type === "text") text += part.text
-          else if (part.type === "tool-call" && part.providerExecuted !== true) toolCalls.push(toolCallOf(part))
-          else if (part.type === "finish") {
-            finishReason = part.reason
-            usage = usageOf(part.usage)
-          }
-        }
-        return { text, toolCalls, finishReason, usage }
-      }),
-      Effect.provideService(IdGenerator.IdGenerator, IdGenerator.defaultIdGenerator),
-      Effect.mapError(modelFailed)
-    ))
-
-/** {@link generateStreaming} through the provider's transport. */
-const generateStreamingDirect = (
-  transport: ModelTransportShape,
-  prompt: Prompt.Prompt,
-  toolkit: AgentToolkit,
-  state: RunState
-) =>
-  Effect.useSpan("LanguageModel.streamText", { kind: "client" }, (span) =>
-    Effect.suspend(() => {
+/**
+ * {@link generate} through the provider's transport: its encoded parts are read
+ * directly. Suspended: a transport may start the call when asked for it, and a
+ * recording may answer the call instead.
+ */
+const generateDirect = (direct: Direct, prompt: Prompt.Prompt) =>
+  Effect.suspend(() => direct.transport.generateText(providerOptions(prompt, direct))).pipe(
+    Effect.map((parts): ModelOutput => {
       let text = ""
       const toolCalls: Array<ModelToolCall> = []
       let finishReason = "unknown"
       let usage = { inputTokens: 0, outputTokens: 0 }
-      return transport.streamText(providerOptions(prompt, toolkit, span)).pipe(
-        Stream.runForEach((part) =>
-          Effect.sync(() => {
-            if (part.type === "text-delta") {
-              text += part.delta
-              state.context.textDelta(part.delta)
-            } else if (part.type === "tool-call" && part.providerExecuted !== true) {
-              const call = toolCallOf(part)
-              toolCalls.push(call)
-              state.context.toolCallDelta(call)
-            } else if (part.type === "finish") {
-              finishReason = part.reason
-              usage = usageOf(part.usage)
-            }
-          })
-        ),
-        Effect.map((): ModelOutput => ({ text, toolCalls, finishReason, usage })),
-        Effect.provideService(IdGenerator.IdGenerator, IdGenerator.defaultIdGenerator),
-        Effect.mapError(modelFailed)
-      )
-    }))
+      for (const part of parts) {
+        if (part.type === "text") text += part.text
+        else if (part.type === "tool-call" && part.providerExecuted !== true) toolCalls.push(toolCallOf(part))
+        else if (part.type === "finish") {
+          finishReason = part.reason
+          usage = usageOf(part.usage)
+        }
+      }
+      return { text, toolCalls, finishReason, usage }
+    }),
+    Effect.provideService(IdGenerator.IdGenerator, IdGenerator.defaultIdGenerator),
+    Effect.mapError(modelFailed)
+  )
+
+/** {@link generateStreaming} through the provider's transport. */
+const generateStreamingDirect = (direct: Direct, prompt: Prompt.Prompt, state: RunState) =>
+  Effect.suspend(() => {
+    let text = ""
+    const toolCalls: Array<ModelToolCall> = []
+    let finishReason = "unknown"
+    let usage = { inputTokens: 0, outputTokens: 0 }
+    return direct.transport.streamText(providerOptions(prompt, direct)).pipe(
+      Stream.runForEach((part) =>
+        Effect.sync(() => {
+          if (part.type === "text-delta") {
+            text += part.delta
+            state.context.textDelta(part.delta)
+          } else if (part.type === "tool-call" && part.providerExecuted !== true) {
+            const call = toolCallOf(part)
+            toolCalls.push(call)
+            state.context.toolCallDelta(call)
+          } else if (part.type === "finish") {
+            finishReason = part.reason
+            usage = usageOf(part.usage)
+          }
+        })
+      ),
+      Effect.map((): ModelOutput => ({ text, toolCalls, finishReason, usage })),
+      Effect.provideService(IdGenerator.IdGenerator, IdGenerator.defaultIdGenerator),
+      Effect.mapError(modelFailed)
+    )
+  })
 
 /** The decision to run a response's tool calls. */
 const runSteps = (state: RunState, output: ModelOutput): Decision => {
@@ -409,7 +427,7 @@ const runSteps = (state: RunState, output: ModelOutput): Decision => {
 /** What a run's turns share, read from its context on the first turn. */
 interface Session {
   readonly model: LanguageModel.LanguageModel
-  readonly transport: ModelTransportShape | undefined
+  readonly direct: Direct | undefined
   readonly memory: Memory.MemoryShape | undefined
   readonly label: string
   readonly toolkit: AgentToolkit
@@ -493,16 +511,17 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
   const openSession = (state: RunState) =>
     Effect.gen(function*() {
       const model = yield* LanguageModel.LanguageModel
-      const transport = yield* directTransport
+      const toolkit = toolkitOf(state.agent)
+      const direct = yield* directOf(toolkit)
       const memory = Option.getOrUndefined(yield* Effect.serviceOption(Memory.Memory))
       const label = options?.model ?? (yield* modelLabel)
       const history = yield* historyOf(state, memory)
       const session: Session = {
         model,
-        transport,
+        direct,
         memory,
         label,
-        toolkit: toolkitOf(state.agent),
+        toolkit,
         tools: toolNamesOf(state.agent),
         conversation: openConversation(state, history)
       }
@@ -525,12 +544,12 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
   const call = (state: RunState, session: Session, from: Conversation) => {
     const { messages, prefix } = promptDelta(session.conversation, from.json, from.json.length)
     const prompt = Prompt.fromMessages(from.messages.slice())
-    const { model, toolkit, transport } = session
-    const live = transport === undefined
+    const { direct, model, toolkit } = session
+    const live = direct === undefined
       ? state.context.streaming ? generateStreaming(model, prompt, toolkit, state) : generate(model, prompt, toolkit)
       : state.context.streaming
-      ? generateStreamingDirect(transport, prompt, toolkit, state)
-      : generateDirect(transport, prompt, toolkit)
+      ? generateStreamingDirect(direct, prompt, state)
+      : generateDirect(direct, prompt)
     return state.context.callModel(session.label, { prefix, messages, tools: session.tools }, live)
   }
 
