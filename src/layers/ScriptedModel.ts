@@ -3,14 +3,18 @@
  * offline with no provider configured.
  *
  * {@link layer} answers the calls it receives with the replies of a script,
- * in order; {@link layerFunction} computes each reply from the request. Both
- * record every call (the prompt, the tools offered, the tool choice, whether
- * it streamed), and {@link assertUsedUp} fails when replies were left over.
+ * in order; {@link layerFunction} computes each reply from the request.
+ * {@link layer} records every call (the prompt, the tools offered, the tool
+ * choice, whether it streamed) for {@link calls}: at most one per reply of
+ * its script. {@link layerFunction} answers any number of calls, so it keeps
+ * none unless told `{ record: true }`. {@link assertUsedUp} fails when
+ * replies were left over.
  * A reply is text, tool calls, an error, or raw response / stream parts; a
  * streamed text reply arrives in several deltas, as from a real provider.
  *
  * Token usage is estimated (4 characters a token) unless the reply gives it,
- * so budgets and costs can be tested with no provider.
+ * so budgets and costs can be tested with no provider; each message of a
+ * prompt is measured once, however many calls re-send it.
  *
  * @since 0.1.0
  */
@@ -165,8 +169,10 @@ export class ScriptNotUsedUp extends Schema.TaggedError<ScriptNotUsedUp>()("Scri
  * @category services
  */
 export class ScriptedModel extends Context.Service<ScriptedModel, {
-  /** Every call received so far, in order. */
+  /** Every call received so far, in order; a defect when the model does not record them (see {@link layerFunction}). */
   readonly calls: Effect.Effect<ReadonlyArray<Call>>
+  /** How many calls the model received, recorded or not. */
+  readonly received: Effect.Effect<number>
   /** Replies not used yet (always 0 for a function-driven model). */
   readonly remaining: Effect.Effect<number>
 }>()("graphent/ScriptedModel") {}
@@ -181,7 +187,7 @@ export const assertUsedUp: Effect.Effect<void, ScriptNotUsedUp, ScriptedModel> =
   const model = yield* ScriptedModel
   const remaining = yield* model.remaining
   if (remaining > 0) {
-    return yield* new ScriptNotUsedUp({ remaining, calls: (yield* model.calls).length })
+    return yield* new ScriptNotUsedUp({ remaining, calls: yield* model.received })
   }
 })
 
@@ -199,18 +205,33 @@ export const calls: Effect.Effect<ReadonlyArray<Call>, never, ScriptedModel> = S
 
 const estimateTokens = (chars: number): number => Math.max(1, Math.ceil(chars / 4))
 
+const messageChars = (message: Prompt.Message): number => {
+  if (typeof message.content === "string") return message.content.length
+  let chars = 0
+  for (const part of message.content) {
+    if (part.type === "text") chars += part.text.length
+    else if (part.type === "tool-call") chars += part.name.length + (JSON.stringify(part.params)?.length ?? 0)
+    else if (part.type === "tool-result") chars += JSON.stringify(part.result)?.length ?? 0
+  }
+  return chars
+}
+
+/**
+ * The characters of each message measured so far. A conversation re-sends its
+ * earlier messages (the same objects) every turn: measuring the whole prompt
+ * each call would serialise a run's tool calls and results once per turn.
+ */
+const measured = new WeakMap<Prompt.Message, number>()
+
 const promptChars = (prompt: Prompt.Prompt): number => {
   let chars = 0
   for (const message of prompt.content) {
-    if (typeof message.content === "string") {
-      chars += message.content.length
-      continue
+    let size = measured.get(message)
+    if (size === undefined) {
+      size = messageChars(message)
+      measured.set(message, size)
     }
-    for (const part of message.content) {
-      if (part.type === "text") chars += part.text.length
-      else if (part.type === "tool-call") chars += part.name.length + (JSON.stringify(part.params)?.length ?? 0)
-      else if (part.type === "tool-result") chars += JSON.stringify(part.result)?.length ?? 0
-    }
+    chars += size
   }
   return chars
 }
@@ -347,7 +368,12 @@ const make = (
             : Stream.fromIterable(streamParts(reply, options.prompt, numbering))))
     })
     const recorder = ScriptedModel.of({
-      calls: Effect.sync(() => received.slice()),
+      calls: record
+        ? Effect.sync(() => received.slice())
+        : Effect.die(
+          new Error("ScriptedModel: this model does not record its calls; make it with { record: true } to read them")
+        ),
+      received: Effect.sync(() => count),
       remaining: Effect.sync(remaining)
     })
     return model.pipe(
@@ -381,7 +407,11 @@ const exhausted = (index: number) =>
  * @category layers
  */
 export const layer = (
-  script: ReadonlyArray<Reply | ((request: Request) => Reply)>
+  script: ReadonlyArray<Reply | ((request: Request) => Reply)>,
+  options?: {
+    /** Keep every call for {@link calls} (default true: at most one per reply of the script). */
+    readonly record?: boolean | undefined
+  }
 ): Layer.Layer<
   LanguageModel.LanguageModel | ModelTransport.ModelTransport | ScriptedModel | Model.ProviderName | Model.ModelName
 > =>
@@ -393,11 +423,13 @@ export const layer = (
       if (entry === undefined) return Effect.fail(exhausted(request.index))
       position++
       return Effect.succeed(typeof entry === "function" ? entry(request) : entry)
-    }, () => script.length - position, true)
+    }, () => script.length - position, options?.record ?? true)
   }))
 
 /**
- * A model whose every reply is computed from the request.
+ * A model whose every reply is computed from the request. It answers any
+ * number of calls, so it keeps none of them (nor their prompts) unless told
+ * `{ record: true }`.
  *
  * @since 0.1.0
  * @category layers
@@ -405,7 +437,7 @@ export const layer = (
 export const layerFunction = <E = never>(
   reply: (request: Request) => Reply | Effect.Effect<Reply, AiError.AiError>,
   options?: {
-    /** Keep every call for {@link calls} (default true); off for long-running use such as benchmarks. */
+    /** Keep every call for {@link calls} (default false: a long-running model would keep every prompt). */
     readonly record?: boolean | undefined
   }
 ): Layer.Layer<
@@ -415,7 +447,7 @@ export const layerFunction = <E = never>(
   Layer.effectContext(make((request) => {
     const out = reply(request)
     return Effect.isEffect(out) ? out : Effect.succeed(out)
-  }, () => 0, options?.record ?? true))
+  }, () => 0, options?.record ?? false))
 
 /**
  * The text of the last user message of a prompt, for function-driven models.
