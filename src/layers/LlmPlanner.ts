@@ -543,8 +543,11 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
   /** One model call of the turn, with the messages of `from` (the conversation, or a repair exchange). */
   const call = (state: RunState, session: Session, from: Conversation) => {
     const { messages, prefix } = promptDelta(session.conversation, from.json, from.json.length)
-    const prompt = Prompt.fromMessages(from.messages.slice())
     const { direct, model, toolkit } = session
+    // A transport reads the prompt during the call, and the conversation grows only after it (see
+    // `ModelTransport`): the direct path passes the messages uncopied, which keeps a turn's cost flat as the
+    // run grows. `LanguageModel` and what observes it may keep the prompt: it gets a copy.
+    const prompt = Prompt.fromMessages(direct === undefined ? from.messages.slice() : from.messages)
     const live = direct === undefined
       ? state.context.streaming ? generateStreaming(model, prompt, toolkit, state) : generate(model, prompt, toolkit)
       : state.context.streaming

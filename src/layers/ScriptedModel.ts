@@ -26,7 +26,7 @@ import * as Stream from "effect/Stream"
 import * as AiError from "effect/ai/AiError"
 import * as LanguageModel from "effect/ai/LanguageModel"
 import * as Model from "effect/ai/Model"
-import type * as Prompt from "effect/ai/Prompt"
+import * as Prompt from "effect/ai/Prompt"
 import type * as Response from "effect/ai/Response"
 import * as ModelTransport from "../services/ModelTransport.js"
 
@@ -328,6 +328,7 @@ const streamParts = (
  * @category models
  */
 export interface Request {
+  /** The prompt, to read during the call: a reply function that keeps it keeps a copy (see `ModelTransport`). */
   readonly prompt: Prompt.Prompt
   readonly tools: ReadonlyArray<string>
   /** How many calls the model received before this one. */
@@ -349,7 +350,8 @@ const make = (
       if (record) {
         received.push({
           method,
-          prompt: options.prompt,
+          // The planner extends the prompt's messages after the call (see `ModelTransport`): keep a copy.
+          prompt: Prompt.fromMessages(options.prompt.content.slice()),
           tools,
           toolChoice: options.toolChoice,
           responseFormat: options.responseFormat.type
