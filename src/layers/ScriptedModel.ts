@@ -236,10 +236,18 @@ const promptChars = (prompt: Prompt.Prompt): number => {
   return chars
 }
 
-const usageOf = (reply: { readonly usage?: TokenUsage | undefined }, prompt: Prompt.Prompt, outputChars: number) => {
+/** The reply's usage, or an estimate: the text and tool calls are measured only when the reply gives no figure. */
+const usageOf = (reply: Exclude<Reply, { readonly _tag: "Error" | "Parts" | "Chunks" }>, prompt: Prompt.Prompt) => {
   const input = reply.usage?.inputTokens ?? estimateTokens(promptChars(prompt))
-  const output = reply.usage?.outputTokens ?? estimateTokens(outputChars)
+  const output = reply.usage?.outputTokens ?? estimateTokens(replyChars(reply))
   return { inputTokens: { total: input, uncached: input }, outputTokens: { total: output } }
+}
+
+const replyChars = (reply: Exclude<Reply, { readonly _tag: "Error" | "Parts" | "Chunks" }>): number => {
+  if (reply._tag === "Text") return reply.text.length
+  let chars = reply.text?.length ?? 0
+  for (const call of reply.toolCalls) chars += call.name.length + (JSON.stringify(call.params)?.length ?? 0)
+  return chars
 }
 
 type Numbering = { next: number }
@@ -259,20 +267,15 @@ const responseParts = (
     case "Text":
       return [
         { type: "text", text: reply.text },
-        { type: "finish", reason: "stop", usage: usageOf(reply, prompt, reply.text.length) }
+        { type: "finish", reason: "stop", usage: usageOf(reply, prompt) }
       ]
     case "ToolCalls": {
       const out: Array<Response.PartEncoded> = []
-      let chars = 0
-      if (reply.text !== undefined && reply.text !== "") {
-        out.push({ type: "text", text: reply.text })
-        chars += reply.text.length
-      }
+      if (reply.text !== undefined && reply.text !== "") out.push({ type: "text", text: reply.text })
       for (const call of reply.toolCalls) {
         out.push({ type: "tool-call", id: callId(call, numbering), name: call.name, params: call.params })
-        chars += call.name.length + (JSON.stringify(call.params)?.length ?? 0)
       }
-      out.push({ type: "finish", reason: "tool-calls", usage: usageOf(reply, prompt, chars) })
+      out.push({ type: "finish", reason: "tool-calls", usage: usageOf(reply, prompt) })
       return out
     }
   }
@@ -335,6 +338,18 @@ export interface Request {
   readonly index: number
 }
 
+/** The names of the tools offered; a planner offers one array for a whole run. */
+const toolNames = new WeakMap<ReadonlyArray<{ readonly name: string }>, ReadonlyArray<string>>()
+
+const toolNamesOf = (tools: ReadonlyArray<{ readonly name: string }>): ReadonlyArray<string> => {
+  let names = toolNames.get(tools)
+  if (names === undefined) {
+    names = tools.map((tool) => tool.name)
+    toolNames.set(tools, names)
+  }
+  return names
+}
+
 const make = (
   next: (request: Request) => Effect.Effect<Reply, AiError.AiError>,
   remaining: () => number,
@@ -345,7 +360,7 @@ const make = (
     let count = 0
     const numbering: Numbering = { next: 0 }
     const receive = (method: Call["method"], options: LanguageModel.ProviderOptions): Effect.Effect<Reply, AiError.AiError> => {
-      const tools = options.tools.map((tool) => tool.name)
+      const tools = toolNamesOf(options.tools)
       const index = count++
       if (record) {
         received.push({
