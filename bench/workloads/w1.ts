@@ -57,7 +57,7 @@ export const scriptedModel = (n: number) =>
     return turn <= n
       ? ScriptedModel.toolCalls([{ name: "inc", params: { n: turn }, id: `s${turn}` }], { usage })
       : ScriptedModel.text("done", usage)
-  }, { record: false })
+  })
 
 /** Task (child process): µs per step of one run of `n` steps. */
 export const graphent = async (params: { readonly n: number; readonly mode: Mode; readonly planner: PlannerKind }) => {

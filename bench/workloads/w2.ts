@@ -50,7 +50,7 @@ const scriptedModel = ScriptedModel.layerFunction(({ prompt }) => {
   return turn <= steps
     ? ScriptedModel.toolCalls([{ name: "wait", params: { n: turn }, id: `s${turn}` }], { usage })
     : ScriptedModel.text("done", usage)
-}, { record: false })
+})
 
 /**
  * Task (child process): wall time, heap per live run. The journal is in memory

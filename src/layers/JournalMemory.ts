@@ -1,10 +1,20 @@
 /**
- * An in-memory journal: the default for tests and embedded use.
+ * An in-memory journal: the default for tests and embedded use
+ * (`LocalRuntime.layerMemory`).
  *
- * Runs in progress are always kept whole. Finished runs are kept, oldest
- * evicted first, while there are at most `maxRuns` of them (default 1,000)
- * holding at most `maxEvents` events in all (default 100,000), so that a
- * long-lived process does not grow without bound.
+ * It keeps what a live run needs, plus a small window of finished runs:
+ *
+ * - a run in progress, or one that stopped without an outcome (waiting for
+ *   approval, stopped by resume), is kept whole: resuming or approving it
+ *   reads it back;
+ * - a finished run (completed, failed, interrupted) stays readable while it is
+ *   among the last `maxRuns` finished runs (default {@link defaults}: 100)
+ *   and the finished runs hold at most `maxEvents` events in all (default
+ *   10,000); older ones are evicted first.
+ *
+ * These two are the journal's only retention knobs. A process that needs its
+ * runs afterwards (replay, `graphent trace`) records them to a durable
+ * journal (file, PostgreSQL) instead of raising them.
  *
  * @since 0.1.0
  */
@@ -14,15 +24,26 @@ import { Journal, type JournalShape } from "../services/Journal.js"
 import { isTerminal, type RunEvent } from "../services/RunEvent.js"
 
 /**
- * How many finished runs (`maxRuns`, default 1,000) and events (`maxEvents`, default 100,000) the journal keeps.
+ * How many finished runs the journal keeps (see the module's description).
  *
  * @since 0.1.0
  * @category models
  */
 export interface Options {
+  /** Finished runs kept, the most recent ones (default 100). */
   readonly maxRuns?: number | undefined
+  /** Events of all finished runs kept (default 10,000); the most recent finished run is always kept. */
   readonly maxEvents?: number | undefined
 }
+
+/**
+ * The default retention: a window of recent finished runs, small enough that
+ * a long-lived process holds a few megabytes of them at most.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const defaults = { maxRuns: 100, maxEvents: 10_000 } as const
 
 const positive = (name: string, value: number) => {
   if (!Number.isInteger(value) || value < 1) throw new Error(`graphent: JournalMemory ${name} must be >= 1, got ${value}`)
@@ -30,14 +51,14 @@ const positive = (name: string, value: number) => {
 }
 
 /**
- * Builds an in-memory journal (a bound option below 1 throws).
+ * An in-memory journal with the given retention.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (options?: Options): JournalShape => {
-  const maxRuns = positive("maxRuns", options?.maxRuns ?? 1_000)
-  const maxEvents = positive("maxEvents", options?.maxEvents ?? 100_000)
+  const maxRuns = positive("maxRuns", options?.maxRuns ?? defaults.maxRuns)
+  const maxEvents = positive("maxEvents", options?.maxEvents ?? defaults.maxEvents)
   const byRun = new Map<string, Array<RunEvent>>()
   /** Finished runs, oldest first: the only ones that may be evicted. */
   const finished: Array<string> = []
@@ -72,7 +93,7 @@ export const make = (options?: Options): JournalShape => {
 }
 
 /**
- * Provides an in-memory journal as the `Journal` service.
+ * The in-memory journal as a layer; each build starts empty.
  *
  * @since 0.1.0
  * @category layers

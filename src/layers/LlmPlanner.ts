@@ -22,9 +22,10 @@
  *   request, response, tokens and cost, so replay needs no model and resume
  *   does not call it again.
  *
- * The hot path stays lean: the conversation is extended by each turn's new
- * messages (never rebuilt), the toolkit is built once per agent, and tool
- * calls are resolved by the runtime rather than by `effect/ai`'s `Chat`.
+ * The hot path stays lean: the services a run's model calls need are read
+ * once per run, the conversation is extended by each turn's new messages
+ * (never rebuilt), the toolkit is built once per agent, and tool calls are
+ * resolved by the runtime rather than by `effect/ai`'s `Chat`.
  *
  * @since 0.1.0
  */
@@ -115,7 +116,6 @@ const promptDelta = (conversation: Conversation, json: ReadonlyArray<unknown>, l
   return { prefix, messages: json.slice(prefix, length) }
 }
 
-const conversations = new WeakMap<RunState, Conversation>()
 
 const addText = (conversation: Conversation, role: "system" | "user" | "assistant", text: string) => {
   const message = role === "system"
@@ -226,6 +226,17 @@ const toolkitOf = (agent: Agent<unknown, unknown>): AgentToolkit => {
   return toolkit
 }
 
+const toolNames = new WeakMap<Agent<unknown, unknown>, ReadonlyArray<string>>()
+
+const toolNamesOf = (agent: Agent<unknown, unknown>): ReadonlyArray<string> => {
+  let names = toolNames.get(agent)
+  if (names === undefined) {
+    names = agent.tools.map((tool) => tool.name)
+    toolNames.set(agent, names)
+  }
+  return names
+}
+
 const modelFailed = (error: AiError.AiError | Schema.SchemaError) =>
   new PlannerFailed({ reason: `the model call failed: ${error.message}`, cause: error })
 
@@ -309,20 +320,41 @@ const generateStreaming = (
  * The provider's own transport, when the planner may call it directly: it is
  * there, and nothing observes model spans (no exporting tracer, no `effect/ai`
  * span transformer), so skipping `LanguageModel`'s per-call work is invisible.
+ * A run's direct calls share its offered tools and one span: the transport
+ * needs a span to annotate, and none of them is ever seen.
  */
-const directTransport = Effect.map(Effect.context<never>(), (context): ModelTransportShape | undefined => {
-  const transport = Context.getOrUndefined(context, ModelTransport)
-  if (transport === undefined) return undefined
-  if (Context.get(context, Tracer.Tracer) !== Tracer.nativeTracer) return undefined
-  return Context.getOrUndefined(context, AiTelemetry.CurrentSpanTransformer) === undefined ? transport : undefined
-})
+interface Direct {
+  readonly transport: ModelTransportShape
+  readonly tools: ReadonlyArray<AiTool.Any>
+  readonly span: Tracer.Span
+}
 
-const providerOptions = (prompt: Prompt.Prompt, toolkit: AgentToolkit, span: Tracer.Span): LanguageModel.ProviderOptions => ({
+const directOf = (toolkit: AgentToolkit) =>
+  Effect.map(Effect.context<never>(), (context): Direct | undefined => {
+    const transport = Context.getOrUndefined(context, ModelTransport)
+    if (transport === undefined) return undefined
+    if (Context.get(context, Tracer.Tracer) !== Tracer.nativeTracer) return undefined
+    if (Context.getOrUndefined(context, AiTelemetry.CurrentSpanTransformer) !== undefined) return undefined
+    const span = new Tracer.NativeSpan({
+      name: "LanguageModel",
+      parent: Option.fromUndefinedOr(Context.getOrUndefined(context, Tracer.ParentSpan)),
+      annotations: Context.empty(),
+      links: [],
+      startTime: 0n,
+      kind: "client",
+      sampled: false
+    })
+    return { transport, tools: Object.values(toolkit.tools), span }
+  })
+
+const textFormat = { type: "text" } as const
+
+const providerOptions = (prompt: Prompt.Prompt, direct: Direct): LanguageModel.ProviderOptions => ({
   prompt,
-  tools: Object.values(toolkit.tools),
-  responseFormat: { type: "text" },
+  tools: direct.tools,
+  responseFormat: textFormat,
   toolChoice: "auto",
-  span,
+  span: direct.span,
   previousResponseId: undefined,
   incrementalPrompt: undefined,
   toolCallValidation: "deferred"
@@ -333,63 +365,80 @@ const usageOf = (usage: typeof Response.Usage.Encoded) => ({
   outputTokens: usage.outputTokens.total ?? 0
 })
 
-/** {@link generate} through the provider's transport: its encoded parts are read directly. */
-const generateDirect = (transport: ModelTransportShape, prompt: Prompt.Prompt, toolkit: AgentToolkit) =>
-  Effect.useSpan("LanguageModel.generateText", { kind: "client" }, (span) =>
-    transport.generateText(providerOptions(prompt, toolkit, span)).pipe(
-      Effect.map((parts): ModelOutput => {
-        let text = ""
-        const toolCalls: Array<ModelToolCall> = []
-        let finishReason = "unknown"
-        let usage = { inputTokens: 0, outputTokens: 0 }
-        for (const part of parts) {
-          if (part.type === "text") text += part.text
-          else if (part.type === "tool-call" && part.providerExecuted !== true) toolCalls.push(toolCallOf(part))
-          else if (part.type === "finish") {
-            finishReason = part.reason
-            usage = usageOf(part.usage)
-          }
-        }
-        return { text, toolCalls, finishReason, usage }
-      }),
-      Effect.provideService(IdGenerator.IdGenerator, IdGenerator.defaultIdGenerator),
-      Effect.mapError(modelFailed)
-    ))
-
-/** {@link generateStreaming} through the provider's transport. */
-const generateStreamingDirect = (
-  transport: ModelTransportShape,
-  prompt: Prompt.Prompt,
-  toolkit: AgentToolkit,
-  state: RunState
-) =>
-  Effect.useSpan("LanguageModel.streamText", { kind: "client" }, (span) =>
-    Effect.suspend(() => {
+/**
+ * {@link generate} through the provider's transport: its encoded parts are read
+ * directly. Suspended: a transport may start the call when asked for it, and a
+ * recording may answer the call instead.
+ */
+const generateDirect = (direct: Direct, prompt: Prompt.Prompt) =>
+  Effect.suspend(() => direct.transport.generateText(providerOptions(prompt, direct))).pipe(
+    Effect.map((parts): ModelOutput => {
       let text = ""
       const toolCalls: Array<ModelToolCall> = []
       let finishReason = "unknown"
       let usage = { inputTokens: 0, outputTokens: 0 }
-      return transport.streamText(providerOptions(prompt, toolkit, span)).pipe(
-        Stream.runForEach((part) =>
-          Effect.sync(() => {
-            if (part.type === "text-delta") {
-              text += part.delta
-              state.context.textDelta(part.delta)
-            } else if (part.type === "tool-call" && part.providerExecuted !== true) {
-              const call = toolCallOf(part)
-              toolCalls.push(call)
-              state.context.toolCallDelta(call)
-            } else if (part.type === "finish") {
-              finishReason = part.reason
-              usage = usageOf(part.usage)
-            }
-          })
-        ),
-        Effect.map((): ModelOutput => ({ text, toolCalls, finishReason, usage })),
-        Effect.provideService(IdGenerator.IdGenerator, IdGenerator.defaultIdGenerator),
-        Effect.mapError(modelFailed)
-      )
-    }))
+      for (const part of parts) {
+        if (part.type === "text") text += part.text
+        else if (part.type === "tool-call" && part.providerExecuted !== true) toolCalls.push(toolCallOf(part))
+        else if (part.type === "finish") {
+          finishReason = part.reason
+          usage = usageOf(part.usage)
+        }
+      }
+      return { text, toolCalls, finishReason, usage }
+    }),
+    Effect.provideService(IdGenerator.IdGenerator, IdGenerator.defaultIdGenerator),
+    Effect.mapError(modelFailed)
+  )
+
+/** {@link generateStreaming} through the provider's transport. */
+const generateStreamingDirect = (direct: Direct, prompt: Prompt.Prompt, state: RunState) =>
+  Effect.suspend(() => {
+    let text = ""
+    const toolCalls: Array<ModelToolCall> = []
+    let finishReason = "unknown"
+    let usage = { inputTokens: 0, outputTokens: 0 }
+    return direct.transport.streamText(providerOptions(prompt, direct)).pipe(
+      Stream.runForEach((part) =>
+        Effect.sync(() => {
+          if (part.type === "text-delta") {
+            text += part.delta
+            state.context.textDelta(part.delta)
+          } else if (part.type === "tool-call" && part.providerExecuted !== true) {
+            const call = toolCallOf(part)
+            toolCalls.push(call)
+            state.context.toolCallDelta(call)
+          } else if (part.type === "finish") {
+            finishReason = part.reason
+            usage = usageOf(part.usage)
+          }
+        })
+      ),
+      Effect.map((): ModelOutput => ({ text, toolCalls, finishReason, usage })),
+      Effect.provideService(IdGenerator.IdGenerator, IdGenerator.defaultIdGenerator),
+      Effect.mapError(modelFailed)
+    )
+  })
+
+/** The decision to run a response's tool calls. */
+const runSteps = (state: RunState, output: ModelOutput): Decision => {
+  const steps = stepsOf(state, output.toolCalls)
+  return output.text === "" ? { _tag: "RunSteps", steps } : { _tag: "RunSteps", steps, text: output.text }
+}
+
+/** What a run's turns share, read from its context on the first turn. */
+interface Session {
+  readonly model: LanguageModel.LanguageModel
+  readonly direct: Direct | undefined
+  readonly memory: Memory.MemoryShape | undefined
+  readonly label: string
+  readonly toolkit: AgentToolkit
+  readonly tools: ReadonlyArray<string>
+  readonly conversation: Conversation
+}
+
+/** Each run's session, for as long as its state lives. */
+const sessions = new WeakMap<RunState, Session>()
 
 /** Step ids for a response's tool calls: the call ids, made unique within the run. */
 const stepsOf = (state: RunState, calls: ReadonlyArray<ModelToolCall>): Array<PlanStep> => {
@@ -435,106 +484,134 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
   const historySize = options?.history ?? 20
   const remember = options?.remember ?? true
 
-  /** The conversation up to the current turn: extended by the turns since the last call, or built on the first. */
-  const conversationOf = (state: RunState, history: ReadonlyArray<Memory.Message>): Conversation => {
-    let conversation = conversations.get(state)
-    if (conversation === undefined) {
-      conversation = { messages: [], json: [], decisions: 0, sent: undefined }
-      const agent = state.agent
-      const instructions = (agent.instructions ?? options?.instructions ?? defaultInstructions(agent)) +
-        (agent.output === undefined ? "" : outputInstructions(agent.output))
-      addText(conversation, "system", instructions)
-      for (const message of history) {
-        if (message.role === "user" || message.role === "assistant") addText(conversation, message.role, message.content)
-      }
-      addText(conversation, "user", state.input)
-      conversations.set(state, conversation)
+  /** The conversation of the run's first turn: instructions, the thread's history, the input. */
+  const openConversation = (state: RunState, history: ReadonlyArray<Memory.Message>): Conversation => {
+    const conversation: Conversation = { messages: [], json: [], decisions: 0, sent: undefined }
+    const agent = state.agent
+    const instructions = (agent.instructions ?? options?.instructions ?? defaultInstructions(agent)) +
+      (agent.output === undefined ? "" : outputInstructions(agent.output))
+    addText(conversation, "system", instructions)
+    for (const message of history) {
+      if (message.role === "user" || message.role === "assistant") addText(conversation, message.role, message.content)
     }
-    const { decisions } = state
-    for (; conversation.decisions < decisions.length; conversation.decisions++) {
-      const decision = decisions[conversation.decisions]!
-      if (decision._tag === "RunSteps") addTurn(conversation, decision.steps, decision.text, state.outcomes)
-    }
+    addText(conversation, "user", state.input)
     return conversation
   }
 
   /** The thread's earlier messages, read once per run and journaled (replay sees the same history). */
-  const historyOf = (state: RunState, memory: Option.Option<Memory.MemoryShape>) =>
-    state.turn !== 1 || historySize === 0 || state.threadId === undefined || Option.isNone(memory)
+  const historyOf = (state: RunState, memory: Memory.MemoryShape | undefined) =>
+    state.turn !== 1 || historySize === 0 || state.threadId === undefined || memory === undefined
       ? Effect.succeed<ReadonlyArray<Memory.Message>>([])
       : state.context.journaled(
         "history",
-        memory.value.history(Memory.thread(state.threadId), { last: historySize }).pipe(
+        memory.history(Memory.thread(state.threadId), { last: historySize }).pipe(
           Effect.mapError((error) => new PlannerFailed({ reason: `cannot read the thread's history: ${error.message}` }))
         )
       )
 
-  const rememberAnswer = (state: RunState, memory: Option.Option<Memory.MemoryShape>, answer: string) =>
-    !remember || state.threadId === undefined || Option.isNone(memory)
+  /** Reads the run's services and its thread's history once, on the run's first turn. */
+  const openSession = (state: RunState) =>
+    Effect.gen(function*() {
+      const model = yield* LanguageModel.LanguageModel
+      const toolkit = toolkitOf(state.agent)
+      const direct = yield* directOf(toolkit)
+      const memory = Option.getOrUndefined(yield* Effect.serviceOption(Memory.Memory))
+      const label = options?.model ?? (yield* modelLabel)
+      const history = yield* historyOf(state, memory)
+      const session: Session = {
+        model,
+        direct,
+        memory,
+        label,
+        toolkit,
+        tools: toolNamesOf(state.agent),
+        conversation: openConversation(state, history)
+      }
+      sessions.set(state, session)
+      return session
+    })
+
+  const rememberAnswer = (state: RunState, memory: Memory.MemoryShape | undefined, answer: string) =>
+    !remember || state.threadId === undefined || memory === undefined
       ? Effect.void
       : state.context.journaled(
         "remember",
-        memory.value.append(Memory.thread(state.threadId), [
+        memory.append(Memory.thread(state.threadId), [
           { role: "user", content: state.input },
           { role: "assistant", content: answer }
         ]).pipe(Effect.mapError((error) => new PlannerFailed({ reason: `cannot save the conversation: ${error.message}` })))
       )
 
+  /** One model call of the turn, with the messages of `from` (the conversation, or a repair exchange). */
+  const call = (state: RunState, session: Session, from: Conversation) => {
+    const { messages, prefix } = promptDelta(session.conversation, from.json, from.json.length)
+    const { direct, model, toolkit } = session
+    // A transport reads the prompt during the call, and the conversation grows only after it (see
+    // `ModelTransport`): the direct path passes the messages uncopied, which keeps a turn's cost flat as the
+    // run grows. `LanguageModel` and what observes it may keep the prompt: it gets a copy.
+    const prompt = Prompt.fromMessages(direct === undefined ? from.messages.slice() : from.messages)
+    const live = direct === undefined
+      ? state.context.streaming ? generateStreaming(model, prompt, toolkit, state) : generate(model, prompt, toolkit)
+      : state.context.streaming
+      ? generateStreamingDirect(direct, prompt, state)
+      : generateDirect(direct, prompt)
+    return state.context.callModel(session.label, { prefix, messages, tools: session.tools }, live)
+  }
+
+  /** Turns the model's response into a decision; an answer that does not decode is repaired first. */
+  const decideOn = (state: RunState, session: Session, output: ModelOutput) => {
+    if (output.toolCalls.length > 0) return Effect.succeed(runSteps(state, output))
+    return Effect.gen(function*() {
+      // A repair exchange is part of this turn only: later turns do not need it.
+      let repair: Conversation | undefined
+      for (let attempt = 0; output.toolCalls.length === 0; attempt++) {
+        const decoded = decodeOutput(state.agent, output.text)
+        if (decoded._tag === "Success" || attempt >= state.agent.outputRepairs) break
+        repair ??= {
+          messages: session.conversation.messages.slice(),
+          json: session.conversation.json.slice(),
+          decisions: 0,
+          sent: undefined
+        }
+        addText(repair, "assistant", output.text)
+        addText(
+          repair,
+          "user",
+          `Your answer does not match the required output: ${decoded.issue}. Reply with only the corrected JSON.`
+        )
+        output = yield* call(state, session, repair)
+      }
+      if (output.toolCalls.length > 0) return runSteps(state, output)
+      yield* rememberAnswer(state, session.memory, output.text)
+      return { _tag: "Answer", answer: output.text } satisfies Decision
+    })
+  }
+
+  /** A turn: the conversation extended by the turns since the last call, one model call, its decision. */
+  const turn = (state: RunState, session: Session) => {
+    const { conversation } = session
+    const { decisions } = state
+    for (; conversation.decisions < decisions.length; conversation.decisions++) {
+      const decision = decisions[conversation.decisions]!
+      if (decision._tag === "RunSteps") addTurn(conversation, decision.steps, decision.text, state.outcomes)
+    }
+    return Effect.flatMap(call(state, session, conversation), (output) => decideOn(state, session, output))
+  }
+
   return {
-    decide: (state) =>
-      Effect.gen(function*() {
-        const last = state.decisions[state.decisions.length - 1]
-        if (last?._tag === "RunSteps") {
-          const fatal = fatalFailure(state, last.steps)
-          if (fatal !== undefined && fatal._tag === "Failed") {
-            return { _tag: "Fail", reason: fatal.error.message, stepId: fatal.id } satisfies Decision
-          }
+    decide: (state) => {
+      const last = state.decisions[state.decisions.length - 1]
+      if (last?._tag === "RunSteps") {
+        const fatal = fatalFailure(state, last.steps)
+        if (fatal !== undefined && fatal._tag === "Failed") {
+          return Effect.succeed<Decision>({ _tag: "Fail", reason: fatal.error.message, stepId: fatal.id })
         }
-        const model = yield* LanguageModel.LanguageModel
-        const transport = yield* directTransport
-        const memory = yield* Effect.serviceOption(Memory.Memory)
-        const label = options?.model ?? (yield* modelLabel)
-        const history = yield* historyOf(state, memory)
-        const conversation = conversationOf(state, history)
-        const toolkit = toolkitOf(state.agent)
-        const tools = state.agent.tools.map((tool) => tool.name)
-        const call = (from: Conversation) => {
-          const { messages, prefix } = promptDelta(conversation, from.json, from.json.length)
-          const prompt = Prompt.fromMessages(from.messages.slice())
-          const live = transport === undefined
-            ? state.context.streaming ? generateStreaming(model, prompt, toolkit, state) : generate(model, prompt, toolkit)
-            : state.context.streaming
-            ? generateStreamingDirect(transport, prompt, toolkit, state)
-            : generateDirect(transport, prompt, toolkit)
-          return state.context.callModel(label, { prefix, messages, tools }, live)
-        }
-        let output = yield* call(conversation)
-        // A repair exchange is part of this turn only: later turns do not need it.
-        let repair: Conversation | undefined
-        for (let attempt = 0; output.toolCalls.length === 0; attempt++) {
-          const decoded = decodeOutput(state.agent, output.text)
-          if (decoded._tag === "Success" || attempt >= state.agent.outputRepairs) break
-          repair ??= {
-            messages: conversation.messages.slice(),
-            json: conversation.json.slice(),
-            decisions: 0,
-            sent: undefined
-          }
-          addText(repair, "assistant", output.text)
-          addText(
-            repair,
-            "user",
-            `Your answer does not match the required output: ${decoded.issue}. Reply with only the corrected JSON.`
-          )
-          output = yield* call(repair)
-        }
-        if (output.toolCalls.length > 0) {
-          const steps = stepsOf(state, output.toolCalls)
-          return (output.text === "" ? { _tag: "RunSteps", steps } : { _tag: "RunSteps", steps, text: output.text }) satisfies Decision
-        }
-        yield* rememberAnswer(state, memory, output.text)
-        return { _tag: "Answer", answer: output.text } satisfies Decision
-      })
+      }
+      const session = sessions.get(state)
+      return session === undefined
+        ? Effect.flatMap(openSession(state), (opened) => turn(state, opened))
+        : turn(state, session)
+    }
   }
 }
 

@@ -153,7 +153,9 @@ export const layer: Layer.Layer<AgentRuntime, never, Journal> = Layer.effect(Age
 
 /**
  * The local runtime with an in-memory journal: everything a run needs, with no
- * external service.
+ * external service. The journal keeps runs in progress and the last 100
+ * finished runs (`JournalMemory.defaults`); for other limits, provide
+ * `JournalMemory.layer(options)` to {@link layer}.
  *
  * @since 0.1.0
  * @category layers

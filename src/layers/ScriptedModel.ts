@@ -3,14 +3,18 @@
  * offline with no provider configured.
  *
  * {@link layer} answers the calls it receives with the replies of a script,
- * in order; {@link layerFunction} computes each reply from the request. Both
- * record every call (the prompt, the tools offered, the tool choice, whether
- * it streamed), and {@link assertUsedUp} fails when replies were left over.
+ * in order; {@link layerFunction} computes each reply from the request.
+ * {@link layer} records every call (the prompt, the tools offered, the tool
+ * choice, whether it streamed) for {@link calls}: at most one per reply of
+ * its script. {@link layerFunction} answers any number of calls, so it keeps
+ * none unless told `{ record: true }`. {@link assertUsedUp} fails when
+ * replies were left over.
  * A reply is text, tool calls, an error, or raw response / stream parts; a
  * streamed text reply arrives in several deltas, as from a real provider.
  *
  * Token usage is estimated (4 characters a token) unless the reply gives it,
- * so budgets and costs can be tested with no provider.
+ * so budgets and costs can be tested with no provider; each message of a
+ * prompt is measured once, however many calls re-send it.
  *
  * @since 0.1.0
  */
@@ -22,7 +26,7 @@ import * as Stream from "effect/Stream"
 import * as AiError from "effect/ai/AiError"
 import * as LanguageModel from "effect/ai/LanguageModel"
 import * as Model from "effect/ai/Model"
-import type * as Prompt from "effect/ai/Prompt"
+import * as Prompt from "effect/ai/Prompt"
 import type * as Response from "effect/ai/Response"
 import * as Errors from "../services/Errors.js"
 import * as ModelTransport from "../services/ModelTransport.js"
@@ -170,8 +174,10 @@ export class ScriptNotUsedUp extends Schema.TaggedError<ScriptNotUsedUp>()("Scri
  * @category services
  */
 export class ScriptedModel extends Context.Service<ScriptedModel, {
-  /** Every call received so far, in order. */
+  /** Every call received so far, in order; a defect when the model does not record them (see {@link layerFunction}). */
   readonly calls: Effect.Effect<ReadonlyArray<Call>>
+  /** How many calls the model received, recorded or not. */
+  readonly received: Effect.Effect<number>
   /** Replies not used yet (always 0 for a function-driven model). */
   readonly remaining: Effect.Effect<number>
 }>()("graphent/ScriptedModel") {}
@@ -186,7 +192,7 @@ export const assertUsedUp: Effect.Effect<void, ScriptNotUsedUp, ScriptedModel> =
   const model = yield* ScriptedModel
   const remaining = yield* model.remaining
   if (remaining > 0) {
-    return yield* new ScriptNotUsedUp({ remaining, calls: (yield* model.calls).length })
+    return yield* new ScriptNotUsedUp({ remaining, calls: yield* model.received })
   }
 })
 
@@ -204,26 +210,49 @@ export const calls: Effect.Effect<ReadonlyArray<Call>, never, ScriptedModel> = S
 
 const estimateTokens = (chars: number): number => Math.max(1, Math.ceil(chars / 4))
 
-const promptChars = (prompt: Prompt.Prompt): number => {
+const messageChars = (message: Prompt.Message): number => {
+  if (typeof message.content === "string") return message.content.length
   let chars = 0
-  for (const message of prompt.content) {
-    if (typeof message.content === "string") {
-      chars += message.content.length
-      continue
-    }
-    for (const part of message.content) {
-      if (part.type === "text") chars += part.text.length
-      else if (part.type === "tool-call") chars += part.name.length + (JSON.stringify(part.params)?.length ?? 0)
-      else if (part.type === "tool-result") chars += JSON.stringify(part.result)?.length ?? 0
-    }
+  for (const part of message.content) {
+    if (part.type === "text") chars += part.text.length
+    else if (part.type === "tool-call") chars += part.name.length + (JSON.stringify(part.params)?.length ?? 0)
+    else if (part.type === "tool-result") chars += JSON.stringify(part.result)?.length ?? 0
   }
   return chars
 }
 
-const usageOf = (reply: { readonly usage?: TokenUsage | undefined }, prompt: Prompt.Prompt, outputChars: number) => {
+/**
+ * The characters of each message measured so far. A conversation re-sends its
+ * earlier messages (the same objects) every turn: measuring the whole prompt
+ * each call would serialise a run's tool calls and results once per turn.
+ */
+const measured = new WeakMap<Prompt.Message, number>()
+
+const promptChars = (prompt: Prompt.Prompt): number => {
+  let chars = 0
+  for (const message of prompt.content) {
+    let size = measured.get(message)
+    if (size === undefined) {
+      size = messageChars(message)
+      measured.set(message, size)
+    }
+    chars += size
+  }
+  return chars
+}
+
+/** The reply's usage, or an estimate: the text and tool calls are measured only when the reply gives no figure. */
+const usageOf = (reply: Exclude<Reply, { readonly _tag: "Error" | "Parts" | "Chunks" }>, prompt: Prompt.Prompt) => {
   const input = reply.usage?.inputTokens ?? estimateTokens(promptChars(prompt))
-  const output = reply.usage?.outputTokens ?? estimateTokens(outputChars)
+  const output = reply.usage?.outputTokens ?? estimateTokens(replyChars(reply))
   return { inputTokens: { total: input, uncached: input }, outputTokens: { total: output } }
+}
+
+const replyChars = (reply: Exclude<Reply, { readonly _tag: "Error" | "Parts" | "Chunks" }>): number => {
+  if (reply._tag === "Text") return reply.text.length
+  let chars = reply.text?.length ?? 0
+  for (const call of reply.toolCalls) chars += call.name.length + (JSON.stringify(call.params)?.length ?? 0)
+  return chars
 }
 
 type Numbering = { next: number }
@@ -243,20 +272,15 @@ const responseParts = (
     case "Text":
       return [
         { type: "text", text: reply.text },
-        { type: "finish", reason: "stop", usage: usageOf(reply, prompt, reply.text.length) }
+        { type: "finish", reason: "stop", usage: usageOf(reply, prompt) }
       ]
     case "ToolCalls": {
       const out: Array<Response.PartEncoded> = []
-      let chars = 0
-      if (reply.text !== undefined && reply.text !== "") {
-        out.push({ type: "text", text: reply.text })
-        chars += reply.text.length
-      }
+      if (reply.text !== undefined && reply.text !== "") out.push({ type: "text", text: reply.text })
       for (const call of reply.toolCalls) {
         out.push({ type: "tool-call", id: callId(call, numbering), name: call.name, params: call.params })
-        chars += call.name.length + (JSON.stringify(call.params)?.length ?? 0)
       }
-      out.push({ type: "finish", reason: "tool-calls", usage: usageOf(reply, prompt, chars) })
+      out.push({ type: "finish", reason: "tool-calls", usage: usageOf(reply, prompt) })
       return out
     }
   }
@@ -312,10 +336,23 @@ const streamParts = (
  * @category models
  */
 export interface Request {
+  /** The prompt, to read during the call: a reply function that keeps it keeps a copy (see `ModelTransport`). */
   readonly prompt: Prompt.Prompt
   readonly tools: ReadonlyArray<string>
   /** How many calls the model received before this one. */
   readonly index: number
+}
+
+/** The names of the tools offered; a planner offers one array for a whole run. */
+const toolNames = new WeakMap<ReadonlyArray<{ readonly name: string }>, ReadonlyArray<string>>()
+
+const toolNamesOf = (tools: ReadonlyArray<{ readonly name: string }>): ReadonlyArray<string> => {
+  let names = toolNames.get(tools)
+  if (names === undefined) {
+    names = tools.map((tool) => tool.name)
+    toolNames.set(tools, names)
+  }
+  return names
 }
 
 const make = (
@@ -328,12 +365,13 @@ const make = (
     let count = 0
     const numbering: Numbering = { next: 0 }
     const receive = (method: Call["method"], options: LanguageModel.ProviderOptions): Effect.Effect<Reply, AiError.AiError> => {
-      const tools = options.tools.map((tool) => tool.name)
+      const tools = toolNamesOf(options.tools)
       const index = count++
       if (record) {
         received.push({
           method,
-          prompt: options.prompt,
+          // The planner extends the prompt's messages after the call (see `ModelTransport`): keep a copy.
+          prompt: Prompt.fromMessages(options.prompt.content.slice()),
           tools,
           toolChoice: options.toolChoice,
           responseFormat: options.responseFormat.type
@@ -352,7 +390,12 @@ const make = (
             : Stream.fromIterable(streamParts(reply, options.prompt, numbering))))
     })
     const recorder = ScriptedModel.of({
-      calls: Effect.sync(() => received.slice()),
+      calls: record
+        ? Effect.sync(() => received.slice())
+        : Effect.die(
+          new Error("ScriptedModel: this model does not record its calls; make it with { record: true } to read them")
+        ),
+      received: Effect.sync(() => count),
       remaining: Effect.sync(remaining)
     })
     return model.pipe(
@@ -386,7 +429,11 @@ const exhausted = (index: number) =>
  * @category layers
  */
 export const layer = (
-  script: ReadonlyArray<Reply | ((request: Request) => Reply)>
+  script: ReadonlyArray<Reply | ((request: Request) => Reply)>,
+  options?: {
+    /** Keep every call for {@link calls} (default true: at most one per reply of the script). */
+    readonly record?: boolean | undefined
+  }
 ): Layer.Layer<
   LanguageModel.LanguageModel | ModelTransport.ModelTransport | ScriptedModel | Model.ProviderName | Model.ModelName
 > =>
@@ -398,11 +445,13 @@ export const layer = (
       if (entry === undefined) return Effect.fail(exhausted(request.index))
       position++
       return Effect.succeed(typeof entry === "function" ? entry(request) : entry)
-    }, () => script.length - position, true)
+    }, () => script.length - position, options?.record ?? true)
   }))
 
 /**
- * A model whose every reply is computed from the request.
+ * A model whose every reply is computed from the request. It answers any
+ * number of calls, so it keeps none of them (nor their prompts) unless told
+ * `{ record: true }`.
  *
  * @since 0.1.0
  * @category layers
@@ -410,7 +459,7 @@ export const layer = (
 export const layerFunction = <E = never>(
   reply: (request: Request) => Reply | Effect.Effect<Reply, AiError.AiError>,
   options?: {
-    /** Keep every call for {@link calls} (default true); off for long-running use such as benchmarks. */
+    /** Keep every call for {@link calls} (default false: a long-running model would keep every prompt). */
     readonly record?: boolean | undefined
   }
 ): Layer.Layer<
@@ -420,7 +469,7 @@ export const layerFunction = <E = never>(
   Layer.effectContext(make((request) => {
     const out = reply(request)
     return Effect.isEffect(out) ? out : Effect.succeed(out)
-  }, () => 0, options?.record ?? true))
+  }, () => 0, options?.record ?? false))
 
 /**
  * The text of the last user message of a prompt, for function-driven models.

@@ -331,6 +331,15 @@ export interface PlannerShape<R = never> {
   readonly decide: (state: RunState) => Effect.Effect<Decision, PlannerFailed | RunAbort, R>
 }
 
+/** The `Budget` field that sets each budget: what a `BudgetExceeded` tells the user to raise. */
+const budgetFields = {
+  steps: "maxSteps",
+  turns: "maxTurns",
+  wallTime: "maxWallTime",
+  tokens: "maxTokens",
+  cost: "maxCost"
+} as const
+
 /**
  * A budget ran out.
  *
@@ -345,7 +354,8 @@ export class BudgetExceeded extends Schema.TaggedError<BudgetExceeded>()("Budget
 }) {
   override get message(): string {
     const unit = this.budget === "wallTime" ? " ms" : ""
-    return `budget exceeded: ${this.budget} limit is ${this.limit}${unit}, the run needed ${this.used}${unit}`
+    return `budget exceeded: ${this.budget} limit is ${this.limit}${unit}, the run needed ${this.used}${unit}; ` +
+      `raise budget.${budgetFields[this.budget]} in Agent.make or in the run's options`
   }
   /** {@link Errors.runFailed}: exit 1, HTTP 500. */
   get outcome(): Errors.Outcome {

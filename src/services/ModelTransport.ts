@@ -11,6 +11,10 @@
  * `effect/ai` span transformer); otherwise, and for any other provider, it
  * goes through `LanguageModel` as usual.
  *
+ * A transport reads the prompt it is given during the call: the planner
+ * extends the same message array on its next turn, so a transport that keeps
+ * a prompt past the call keeps a copy.
+ *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"

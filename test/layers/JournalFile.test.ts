@@ -359,6 +359,21 @@ describe("JournalMemory", () => {
       assert.deepStrictEqual(yield* journal.runs, ["c"])
     }))
 
+  it.effect("by default: the last 100 finished runs, and every run in progress", () =>
+    Effect.gen(function*() {
+      assert.deepStrictEqual(JournalMemory.defaults, { maxRuns: 100, maxEvents: 10_000 })
+      const journal = JournalMemory.make()
+      yield* journal.append(started("open"))
+      for (let i = 0; i < 101; i++) {
+        yield* journal.append(started(`r${i}`))
+        yield* journal.append(finished(`r${i}`))
+      }
+      const runs = yield* journal.runs
+      assert.strictEqual(runs.length, 101)
+      assert.deepStrictEqual([runs[0], runs[1], runs[100]], ["open", "r1", "r100"])
+      assert.deepStrictEqual(yield* journal.read("r0"), [])
+    }))
+
   it.effect("maxRuns through the runtime: only the most recent runs are kept", () =>
     Effect.gen(function*() {
       const results = []

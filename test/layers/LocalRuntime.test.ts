@@ -997,7 +997,7 @@ describe("LocalRuntime budgets", () => {
       assert.strictEqual(error.budget, "steps")
       assert.strictEqual(error.limit, 2)
       assert.strictEqual(error.used, 3)
-      assert.strictEqual(error.message, "budget exceeded: steps limit is 2, the run needed 3")
+      assert.strictEqual(error.message, "budget exceeded: steps limit is 2, the run needed 3; raise budget.maxSteps in Agent.make or in the run's options")
       const events = yield* readJournal("run-1")
       assert.deepStrictEqual(tagsOf(events), ["RunStarted", "DecisionMade", "RunFailed"])
     }).pipe(Effect.provide(Testing.layer)))
@@ -1032,7 +1032,7 @@ describe("LocalRuntime budgets", () => {
         assert.deepStrictEqual(last.usage, { turns: 3, steps: 3 })
         assert.deepStrictEqual(last.error, {
           _tag: "BudgetExceeded",
-          message: "budget exceeded: turns limit is 3, the run needed 4"
+          message: "budget exceeded: turns limit is 3, the run needed 4; raise budget.maxTurns in Agent.make or in the run's options"
         })
       }
     }).pipe(Effect.provide(Testing.layer)))
@@ -1090,7 +1090,7 @@ describe("LocalRuntime budgets", () => {
       assert.strictEqual(error.budget, "wallTime")
       assert.strictEqual(error.limit, 5000)
       assert.strictEqual(error.used, 5000)
-      assert.strictEqual(error.message, "budget exceeded: wallTime limit is 5000 ms, the run needed 5000 ms")
+      assert.strictEqual(error.message, "budget exceeded: wallTime limit is 5000 ms, the run needed 5000 ms; raise budget.maxWallTime in Agent.make or in the run's options")
       assert.strictEqual(finalized, true)
       const events = yield* readJournal("run-1")
       const last = events.at(-1)

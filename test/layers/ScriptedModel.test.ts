@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Stream } from "effect"
-import { LanguageModel } from "effect/ai"
+import { Cause, Effect, Exit, Stream } from "effect"
+import { LanguageModel, Prompt } from "effect/ai"
 import { ScriptedModel } from "graphent"
 
 describe("ScriptedModel", () => {
@@ -65,4 +65,42 @@ describe("ScriptedModel", () => {
     }).pipe(Effect.provide(ScriptedModel.layerFunction(({ index, prompt }) =>
       ScriptedModel.text(`${index}:${ScriptedModel.lastUserText(prompt).toUpperCase()}`)
     ))))
+
+  it.effect("a function-driven model keeps no calls unless told to; reading them then is a defect that says how", () =>
+    Effect.gen(function*() {
+      yield* LanguageModel.generateText({ prompt: "a" })
+      yield* LanguageModel.generateText({ prompt: "b" })
+      assert.strictEqual(yield* ScriptedModel.ScriptedModel.use((model) => model.received), 2)
+      const exit = yield* Effect.exit(ScriptedModel.calls)
+      assert(Exit.isFailure(exit))
+      assert.include(String(Cause.squash(exit.cause)), "{ record: true }")
+    }).pipe(Effect.provide(ScriptedModel.layerFunction(() => ScriptedModel.text("ok")))))
+
+  it.effect("told to record, a function-driven model keeps every call", () =>
+    Effect.gen(function*() {
+      yield* LanguageModel.generateText({ prompt: "a" })
+      const calls = yield* ScriptedModel.calls
+      assert.deepStrictEqual(calls.map((call) => ScriptedModel.lastUserText(call.prompt)), ["a"])
+    }).pipe(Effect.provide(ScriptedModel.layerFunction(() => ScriptedModel.text("ok"), { record: true }))))
+
+  it.effect("a script that does not record still reports the calls it received when replies are left", () =>
+    Effect.gen(function*() {
+      yield* LanguageModel.generateText({ prompt: "a" })
+      const unused = yield* Effect.flip(ScriptedModel.assertUsedUp)
+      assert.include(unused.message, "1 replies left after 1 calls")
+    }).pipe(Effect.provide(ScriptedModel.layer([ScriptedModel.text("x"), ScriptedModel.text("y")], { record: false }))))
+
+  it.effect("estimated input tokens count every message of the prompt, also the ones re-sent from an earlier call", () =>
+    Effect.gen(function*() {
+      const system = Prompt.makeMessage("system", { content: "s".repeat(40) })
+      const user = Prompt.makeMessage("user", { content: [Prompt.makePart("text", { text: "u".repeat(20) })] })
+      const call = Prompt.makeMessage("assistant", {
+        content: [Prompt.makePart("tool-call", { id: "c1", name: "add", params: { a: 1 }, providerExecuted: false })]
+      })
+      const first = yield* LanguageModel.generateText({ prompt: Prompt.fromMessages([system, user]) })
+      const second = yield* LanguageModel.generateText({ prompt: Prompt.fromMessages([system, user, call]) })
+      // 40 + 20 characters, then 40 + 20 + "add" + '{"a":1}': 4 characters a token, rounded up.
+      assert.strictEqual(first.usage.inputTokens.total, 15)
+      assert.strictEqual(second.usage.inputTokens.total, Math.ceil((60 + 3 + 7) / 4))
+    }).pipe(Effect.provide(ScriptedModel.layerFunction(() => ScriptedModel.text("ok")))))
 })
