@@ -1,8 +1,13 @@
 import * as fs from "node:fs"
 import { defineConfig } from "tsup"
 
+// One bundle entry per sub-path the package exports (`"./postgres"` → src/postgres.ts), so the two lists cannot drift.
+const manifest = JSON.parse(fs.readFileSync("package.json", "utf8")) as { exports: Record<string, unknown> }
+const subpaths = Object.keys(manifest.exports).filter((key) => key.startsWith("./") && key !== "./package.json")
+const entries = Object.fromEntries(subpaths.map((key) => [key.slice(2), `src/${key.slice(2)}.ts`]))
+
 export default defineConfig({
-  entry: { index: "src/index.ts", testing: "src/testing.ts", "programs/cli": "src/programs/cli.ts" },
+  entry: { index: "src/index.ts", ...entries, "programs/cli": "src/programs/cli.ts" },
   format: ["esm"],
   target: "node22",
   dts: true,
