@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import { defineConfig } from "tsup"
 
@@ -16,8 +17,19 @@ export default defineConfig({
   splitting: true,
   // Keep `node:` in imports: `node:sqlite` (and any newer builtin) exists only under that name.
   removeNodeProtocol: false,
-  // The trace viewer's plain files, served by `graphent dev` from next to the bundle.
   onSuccess: async () => {
+    // The trace viewer's plain files, served by `graphent dev` from next to the bundle.
     fs.cpSync("src/programs/viewer", "dist/programs/viewer", { recursive: true })
+    // What `graphent --help` and `--version` print, as the built CLI prints them, plain and in colour (as on a
+    // terminal): bin/graphent.js prints these files without loading the CLI.
+    for (const flag of ["help", "version"]) {
+      for (const colors of [false, true]) {
+        const tty = colors ? ["--import", "data:text/javascript,process.stdout.isTTY=true"] : []
+        const text = execFileSync(process.execPath, [...tty, "dist/programs/cli.js", `--${flag}`], {
+          env: { ...process.env, NO_COLOR: colors ? "" : "1" }
+        })
+        fs.writeFileSync(`dist/programs/${flag}${colors ? ".color" : ""}.txt`, text)
+      }
+    }
   }
 })
