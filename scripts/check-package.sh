@@ -117,6 +117,12 @@ JSON
   done
   echo "check-package: [$which] every entry point typechecks and imports: $entries"
 
+  # `--help` / `--version` print the text the built CLI printed at build time: the same as the CLI prints now.
+  for flag in --help --version; do
+    [ "$(npx graphent $flag)" = "$(node node_modules/graphent/dist/programs/cli.js $flag)" ] ||
+      fail "[$which] graphent $flag differs from what the CLI prints"
+  done
+
   # The default store: nothing configured.
   unset GRAPHENT_STORE GRAPHENT_HOME GRAPHENT_DATABASE_URL GRAPHENT_REDIS_URL
   [ "$(npx graphent run echo.ts --input hi)" = "hi" ] || fail "[$which] graphent run echo.ts"
