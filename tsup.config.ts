@@ -11,7 +11,9 @@ export default defineConfig({
   entry: { index: "src/index.ts", ...entries, "programs/cli": "src/programs/cli.ts" },
   format: ["esm"],
   target: "node22",
-  dts: true,
+  // Declarations are tsc's, one file per module (tsconfig.build.json, `npm run build`): bundled ones turned
+  // re-exported types inside namespaces into values.
+  dts: false,
   clean: true,
   sourcemap: true,
   splitting: true,
