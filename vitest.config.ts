@@ -15,10 +15,11 @@ const workers = Math.max(3, os.availableParallelism())
 
 export default defineConfig({
   resolve: {
-    alias: {
-      "graphent/testing": fileURLToPath(new URL("./src/testing.ts", import.meta.url)),
-      graphent: fileURLToPath(new URL("./src/index.ts", import.meta.url))
-    }
+    // The package's entries from their sources: `graphent` is src/index.ts, `graphent/<sub-path>` src/<sub-path>.ts.
+    alias: [
+      { find: /^graphent$/, replacement: fileURLToPath(new URL("./src/index.ts", import.meta.url)) },
+      { find: /^graphent\/(.+)$/, replacement: fileURLToPath(new URL("./src/$1.ts", import.meta.url)) }
+    ]
   },
   test: {
     include: ["test/**/*.test.ts"],

@@ -9,6 +9,7 @@
 import * as os from "node:os"
 import { renderTable, type Report, type Workload } from "./report.js"
 import { workload as coldStart } from "./workloads/coldstart.js"
+import { workload as importCost } from "./workloads/importcost.js"
 import { workload as w1, workloadLlm as w1Llm } from "./workloads/w1.js"
 import { workload as w2, workloadLlm as w2Llm } from "./workloads/w2.js"
 import { workload as w4 } from "./workloads/w4.js"
@@ -16,7 +17,7 @@ import { workload as w5 } from "./workloads/w5.js"
 import { workload as w6 } from "./workloads/w6.js"
 import { workload as guard } from "./workloads/guard.js"
 
-const all: ReadonlyArray<Workload> = [w1, w1Llm, w2, w2Llm, w4, w5, w6, guard, coldStart]
+const all: ReadonlyArray<Workload> = [w1, w1Llm, w2, w2Llm, w4, w5, w6, guard, coldStart, importCost]
 // `npm run bench -- w4` runs only the named workloads.
 const named = process.argv.slice(2).filter((arg) => !arg.startsWith("--"))
 const workloads = named.length === 0 ? all : all.filter((workload) => named.includes(workload.id))

@@ -56,7 +56,8 @@ const serveFloor = async (): Promise<number> => {
 const serveGraphent = async (): Promise<number> => {
   const { Effect, Layer } = await import("effect")
   const { HttpServer } = await import("effect/http")
-  const { ApiAuth, JournalMemory, LocalRuntime, MemoryInMemory, RunsLocal, Server } = await import("../src/index.js")
+  const { JournalMemory, LocalRuntime, MemoryInMemory, RunsLocal } = await import("../src/index.js")
+  const { ApiAuth, Server } = await import("../src/server.js")
   const { default: echo } = await import("../examples/echo.js")
   const server = Server.layer({ viewer: false }).pipe(
     Layer.provide(RunsLocal.layer({ agents: [echo] })),

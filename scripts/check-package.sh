@@ -4,6 +4,7 @@
 # come from the registry), once beside the NEWEST releases of the peers and once beside the OLDEST
 # the peer ranges allow. Each time it
 #   - typechecks the README's Quickstart (skipLibCheck off) and runs it,
+#   - typechecks and imports every entry point the manifest exports (`graphent`, `graphent/postgres`, ...),
 #   - runs `npx graphent run` on the DEFAULT store (no GRAPHENT_STORE), with an agent that uses memory
 #     (the embedded database) and one that does not, then `graphent trace list`, `graphent replay`
 #     of a recorded run, and `graphent dev` (start, GET /healthz, stop), all from the installed copy.
@@ -93,14 +94,34 @@ check() {
 }
 JSON
   quickstart > quickstart.ts
-  cat > imports.ts <<'TS'
-import * as Testing from "graphent/testing"
-import { JournalFile, Replay } from "graphent"
-export const check: [typeof Testing.layer, typeof Replay.replay, typeof JournalFile.readFile] = [Testing.layer, Replay.replay, JournalFile.readFile]
-TS
+  # Every entry point the manifest exports, typechecked (its .d.ts, skipLibCheck off) and imported at run time.
+  local entries
+  entries="$("$node" -p 'Object.keys(require(process.argv[1]).exports).filter((k) => k !== "./package.json").map((k) => k === "." ? "graphent" : `graphent/${k.slice(2)}`).join(" ")' "$root/package.json")"
+  {
+    local i=0
+    for entry in $entries; do
+      echo "import * as entry$i from \"$entry\""
+      echo "export const names$i: ReadonlyArray<string> = Object.keys(entry$i)"
+      i=$((i + 1))
+    done
+    echo 'import * as Testing from "graphent/testing"'
+    echo 'import { JournalFile, Replay } from "graphent"'
+    echo 'export const check: [typeof Testing.layer, typeof Replay.replay, typeof JournalFile.readFile] = [Testing.layer, Replay.replay, JournalFile.readFile]'
+  } > imports.ts
   cp "$root/examples/echo.ts" "$root/examples/todo.ts" .
   "$root/node_modules/.bin/tsc" -p . || fail "[$which] the Quickstart does not typecheck against effect $installed"
   [ "$(node quickstart.ts)" = "HELLO" ] || fail "[$which] the Quickstart did not print HELLO"
+  for entry in $entries; do
+    node --input-type=module -e "const m = await import('$entry'); if (Object.keys(m).length === 0) throw new Error('exports nothing')" ||
+      fail "[$which] import \"$entry\" fails at run time"
+  done
+  echo "check-package: [$which] every entry point typechecks and imports: $entries"
+
+  # `--help` / `--version` print the text the built CLI printed at build time: the same as the CLI prints now.
+  for flag in --help --version; do
+    [ "$(npx graphent $flag)" = "$(node node_modules/graphent/dist/programs/cli.js $flag)" ] ||
+      fail "[$which] graphent $flag differs from what the CLI prints"
+  done
 
   # The default store: nothing configured.
   unset GRAPHENT_STORE GRAPHENT_HOME GRAPHENT_DATABASE_URL GRAPHENT_REDIS_URL

@@ -4,6 +4,23 @@
  * Modules are exported as namespaces: `Tool.make`, `Agent.make`,
  * `AgentRuntime.run`, `SequencePlanner.rules`, `Memory.Memory`, ...
  *
+ * This entry is the core: agents, tools, planners, the local runtime, memory
+ * and journals in memory and in files, replay, policies, the scripted model
+ * and the store the CLI uses (its backends load when a store first needs
+ * them). Backends and providers that bring their own clients are sub-paths,
+ * so that importing the core does not load them:
+ *
+ * | sub-path | modules |
+ * |---|---|
+ * | `graphent/postgres` | `JournalPg`, `MemoryPg`, `AuditPg`, `AcceptedRunsSql` |
+ * | `graphent/pglite` | `Pglite` (embedded PostgreSQL) |
+ * | `graphent/redis` | `MemoryRedis` |
+ * | `graphent/openai` | `OpenAiProvider`, `EmbeddingOpenAi` |
+ * | `graphent/anthropic` | `AnthropicProvider` |
+ * | `graphent/http-tool` | `HttpTool` |
+ * | `graphent/server` | `Server`, `Api`, `ApiAuth`, `ApiEdge` |
+ * | `graphent/testing` | test layers and helpers |
+ *
  * @since 0.1.0
  */
 
@@ -48,13 +65,9 @@ export * as Wired from "./services/Wired.js"
 
 // Layers: one backend or implementation each.
 /** @since 0.1.0 */
-export * as AnthropicProvider from "./layers/AnthropicProvider.js"
-/** @since 0.1.0 */
 export * as AuditFile from "./layers/AuditFile.js"
 /** @since 0.1.0 */
 export * as AuditMemory from "./layers/AuditMemory.js"
-/** @since 0.1.0 */
-export * as AuditPg from "./layers/AuditPg.js"
 /** @since 0.1.0 */
 export * as CredentialsConfig from "./layers/CredentialsConfig.js"
 /** @since 0.1.0 */
@@ -64,8 +77,6 @@ export * as GraphentConfig from "./layers/GraphentConfig.js"
 /** @since 0.1.0 */
 export * as EmbeddingLocal from "./layers/EmbeddingLocal.js"
 /** @since 0.1.0 */
-export * as EmbeddingOpenAi from "./layers/EmbeddingOpenAi.js"
-/** @since 0.1.0 */
 export * as JournalFile from "./layers/JournalFile.js"
 /** @since 0.1.0 */
 export * as JournalFolder from "./layers/JournalFolder.js"
@@ -74,11 +85,7 @@ export * as AcceptedRunsFolder from "./layers/AcceptedRunsFolder.js"
 /** @since 0.1.0 */
 export * as AcceptedRunsMemory from "./layers/AcceptedRunsMemory.js"
 /** @since 0.1.0 */
-export * as AcceptedRunsSql from "./layers/AcceptedRunsSql.js"
-/** @since 0.1.0 */
 export * as JournalMemory from "./layers/JournalMemory.js"
-/** @since 0.1.0 */
-export * as JournalPg from "./layers/JournalPg.js"
 /** @since 0.1.0 */
 export * as LlmPlanner from "./layers/LlmPlanner.js"
 /** @since 0.1.0 */
@@ -88,15 +95,7 @@ export * as Logging from "./layers/Logging.js"
 /** @since 0.1.0 */
 export * as MemoryInMemory from "./layers/MemoryInMemory.js"
 /** @since 0.1.0 */
-export * as MemoryPg from "./layers/MemoryPg.js"
-/** @since 0.1.0 */
-export * as MemoryRedis from "./layers/MemoryRedis.js"
-/** @since 0.1.0 */
 export * as ModelConfig from "./layers/ModelConfig.js"
-/** @since 0.1.0 */
-export * as OpenAiProvider from "./layers/OpenAiProvider.js"
-/** @since 0.1.0 */
-export * as Pglite from "./layers/Pglite.js"
 /** @since 0.1.0 */
 export * as Policy from "./layers/Policy.js"
 /** @since 0.1.0 */
@@ -120,23 +119,9 @@ export * as ToolGuard from "./layers/ToolGuard.js"
 
 // Guarded tool adapters.
 /** @since 0.1.0 */
-export * as HttpTool from "./tools/HttpTool.js"
-/** @since 0.1.0 */
 export * as LlmTool from "./tools/LlmTool.js"
 /** @since 0.1.0 */
 export * as ShellTool from "./tools/ShellTool.js"
-
-// The HTTP API: its definition (the published contract) and API-key auth.
-/** @since 0.1.0 */
-export * as Api from "./api/Api.js"
-/** @since 0.1.0 */
-export * as ApiAuth from "./api/Auth.js"
-/** @since 0.1.0 */
-export * as ApiEdge from "./api/Edge.js"
-
-// The HTTP server.
-/** @since 0.1.0 */
-export * as Server from "./programs/server.js"
 
 /** @since 0.1.0 */
 export { version } from "./version.js"

@@ -11,35 +11,13 @@
  * peak RSS (measured by `/usr/bin/time`). Wall time depends on the machine's load: compare
  * the ratios to the floors, and the CPU column.
  */
-import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { fileURLToPath } from "node:url"
+import { buildDist, measureMedian, node, root } from "../processes.js"
 import type { Report, Workload } from "../report.js"
 
-const root = fileURLToPath(new URL("../..", import.meta.url))
-const node = path.join(root, "node_modules/.bin/node")
-const timeBin = "/usr/bin/time"
 const repeats = 5
-
-interface Sample {
-  readonly wallMs: number
-  readonly cpuMs: number
-  readonly rssMb: number
-}
-
-/** Runs `argv` once under /usr/bin/time; fails on a non-zero exit. */
-const measure = (argv: ReadonlyArray<string>, cwd: string, env: NodeJS.ProcessEnv): Sample => {
-  const out = path.join(os.tmpdir(), `graphent-coldstart-${process.pid}.time`)
-  const child = spawnSync(timeBin, ["-o", out, "-f", "%e %U %S %M", ...argv], { cwd, env, encoding: "utf8" })
-  if (child.status !== 0) throw new Error(`cold-start: ${argv.join(" ")} exited ${child.status}: ${child.stderr}`)
-  const [wall, user, system, rssKb] = fs.readFileSync(out, "utf8").trim().split("\n").pop()!.split(" ").map(Number)
-  fs.rmSync(out, { force: true })
-  return { wallMs: wall! * 1000, cpuMs: (user! + system!) * 1000, rssMb: rssKb! / 1024 }
-}
-
-const median = (values: ReadonlyArray<number>) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!
 
 /** A project with the built package installed the way npm lays it out (bin copied: a symlink would run the sources). */
 const makeProject = (): string => {
@@ -59,9 +37,7 @@ const makeProject = (): string => {
 export const workload: Workload = {
   id: "cold-start",
   run: async () => {
-    if (!fs.existsSync(timeBin)) throw new Error(`cold-start needs ${timeBin} (Debian: apt-get install time)`)
-    const build = spawnSync("npm", ["run", "build"], { cwd: root, encoding: "utf8" })
-    if (build.status !== 0) throw new Error(`cold-start: npm run build failed: ${build.stderr}`)
+    buildDist()
     const project = makeProject()
     const bin = path.join(project, "node_modules/graphent/bin/graphent.js")
     // The default store: none of the variables that choose another.
@@ -86,16 +62,15 @@ export const workload: Workload = {
       for (const command of commands) {
         // The home of the checkout row: a temp folder, not the checkout's own .graphent.
         const commandEnv = command.cwd === root ? { ...env, GRAPHENT_HOME: path.join(project, ".graphent") } : env
-        measure(command.argv, command.cwd, commandEnv) // warm-up: compile caches, the embedded database's creation
-        const samples = Array.from({ length: repeats }, () => measure(command.argv, command.cwd, commandEnv))
-        const wall = median(samples.map((sample) => sample.wallMs))
-        if (floor === 0) floor = wall
+        // The warm-up also creates the embedded database.
+        const sample = measureMedian(command.argv, command.cwd, commandEnv, repeats)
+        if (floor === 0) floor = sample.wallMs
         rows.push({
           command: command.name,
-          wall: wall,
-          ratio: wall / floor,
-          cpu: median(samples.map((sample) => sample.cpuMs)),
-          rss: Math.max(...samples.map((sample) => sample.rssMb))
+          wall: sample.wallMs,
+          ratio: sample.wallMs / floor,
+          cpu: sample.cpuMs,
+          rss: sample.rssMb
         })
       }
     } finally {

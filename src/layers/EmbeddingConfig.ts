@@ -26,7 +26,7 @@ import * as Option from "effect/Option"
 import type * as AiError from "effect/ai/AiError"
 import * as EmbeddingModel from "effect/ai/EmbeddingModel"
 import * as EmbeddingLocal from "./EmbeddingLocal.js"
-import * as EmbeddingOpenAi from "./EmbeddingOpenAi.js"
+import type * as EmbeddingOpenAi from "./EmbeddingOpenAi.js"
 
 /**
  * A parsed `GRAPHENT_EMBEDDING_MODEL`.
@@ -108,7 +108,9 @@ export const layerConfig = (
         ? Layer.effect(EmbeddingModel.EmbeddingModel, EmbeddingLocal.make({ dimensions: dimensions.value }))
         : EmbeddingLocal.layer
     }
-    return EmbeddingOpenAi.layerConfig({
+    // Loaded when chosen: the local embedder needs no HTTP client.
+    const openAi = yield* Effect.promise(() => import("./EmbeddingOpenAi.js"))
+    return openAi.layerConfig({
       ...options,
       model: chosen.model,
       dimensions: Option.getOrUndefined(dimensions)

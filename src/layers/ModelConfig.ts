@@ -17,8 +17,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as LanguageModel from "effect/ai/LanguageModel"
 import type * as Model from "effect/ai/Model"
-import * as AnthropicProvider from "./AnthropicProvider.js"
-import * as OpenAiProvider from "./OpenAiProvider.js"
+import type * as OpenAiProvider from "./OpenAiProvider.js"
 
 /**
  * The model providers `GRAPHENT_MODEL` can name.
@@ -100,9 +99,10 @@ export const layerConfig = (
     const { model, provider } = yield* spec
     // Leave out the settings that were not given, so that each provider keeps its own defaults.
     const settings = Object.fromEntries(Object.entries(options ?? {}).filter(([, value]) => value !== undefined))
+    // The provider's module is loaded when it is chosen: `import "graphent"` loads no HTTP provider.
     return provider === "openai"
-      ? OpenAiProvider.layerConfig({ ...settings, model })
-      : AnthropicProvider.layerConfig({ ...settings, model })
+      ? (yield* Effect.promise(() => import("./OpenAiProvider.js"))).layerConfig({ ...settings, model })
+      : (yield* Effect.promise(() => import("./AnthropicProvider.js"))).layerConfig({ ...settings, model })
   }))
 
 /**

@@ -72,21 +72,21 @@ import * as Semaphore from "effect/Semaphore"
 import { SqlClient } from "effect/sql/SqlClient"
 import * as Errors from "../services/Errors.js"
 import * as Project from "../internal/project.js"
-import * as SqlStore from "../internal/sqlStore.js"
+import type * as SqlStore from "../internal/sqlStore.js"
 import { AcceptedRuns, type AcceptedRunsShape } from "../services/AcceptedRuns.js"
 import { Journal, type JournalShape } from "../services/Journal.js"
 import { Memory, MemoryError, type MemoryShape } from "../services/Memory.js"
 import * as EmbeddingConfig from "./EmbeddingConfig.js"
 import * as AcceptedRunsFolder from "./AcceptedRunsFolder.js"
 import * as AcceptedRunsMemory from "./AcceptedRunsMemory.js"
-import * as AcceptedRunsSql from "./AcceptedRunsSql.js"
+import type * as AcceptedRunsSql from "./AcceptedRunsSql.js"
 import * as JournalFolder from "./JournalFolder.js"
 import * as JournalMemory from "./JournalMemory.js"
-import * as JournalPg from "./JournalPg.js"
+import type * as JournalPg from "./JournalPg.js"
 import * as MemoryInMemory from "./MemoryInMemory.js"
-import * as MemoryPg from "./MemoryPg.js"
-import * as MemoryRedis from "./MemoryRedis.js"
-import * as Pglite from "./Pglite.js"
+import type * as MemoryPg from "./MemoryPg.js"
+import type * as MemoryRedis from "./MemoryRedis.js"
+import type * as Pglite from "./Pglite.js"
 
 /**
  * Where a store lives.
@@ -338,6 +338,20 @@ export const lock = (
 // =============================================================================
 
 /**
+ * The modules of the backends, loaded when a store first needs one: a process
+ * that keeps its journal in files and never uses memory loads no database
+ * client (nor `import "graphent"` any).
+ */
+const backends = {
+  sqlStore: (): Promise<typeof SqlStore> => import("../internal/sqlStore.js"),
+  pglite: (): Promise<typeof Pglite> => import("./Pglite.js"),
+  journalPg: (): Promise<typeof JournalPg> => import("./JournalPg.js"),
+  memoryPg: (): Promise<typeof MemoryPg> => import("./MemoryPg.js"),
+  memoryRedis: (): Promise<typeof MemoryRedis> => import("./MemoryRedis.js"),
+  acceptedRunsSql: (): Promise<typeof AcceptedRunsSql> => import("./AcceptedRunsSql.js")
+}
+
+/**
  * A journal database: a PostgreSQL server, or an embedded store's folder.
  *
  * @since 0.1.0
@@ -365,7 +379,8 @@ export const sqlClient = (
   options?: { readonly lockTimeout?: Duration.Input | undefined }
 ): Effect.Effect<SqlClient, StorageError | StorageLocked, Scope.Scope | Reactivity.Reactivity> => {
   if (database._tag === "Postgres") {
-    return SqlStore.makePgClient({ url: database.url }).pipe(
+    return Effect.promise(backends.sqlStore).pipe(
+      Effect.flatMap((backend) => backend.makePgClient({ url: database.url })),
       Effect.mapError((error) =>
         new StorageError({ backend: "postgres", operation: "open", reason: error.message, cause: error })
       )
@@ -373,7 +388,8 @@ export const sqlClient = (
   }
   return Effect.gen(function*() {
     yield* lock(database.home, { timeout: options?.lockTimeout })
-    return yield* Pglite.make({ dataDir: path.join(database.home, "pglite") }).pipe(
+    const pglite = yield* Effect.promise(backends.pglite)
+    return yield* pglite.make({ dataDir: path.join(database.home, "pglite") }).pipe(
       Effect.mapError((error) =>
         new StorageError({ backend: "embedded", operation: "open", reason: error.message, cause: error })
       )
@@ -501,7 +517,8 @@ export const make = (
 
     // A server that cannot be reached fails before the embedded store is opened (which takes a while).
     const redisMemory = memoryBackend === "redis"
-      ? yield* MemoryRedis.make({ url: redisUrl, keyPrefix: `${prefix}:` }).pipe(
+      ? yield* Effect.promise(backends.memoryRedis).pipe(
+        Effect.flatMap((backend) => backend.make({ url: redisUrl, keyPrefix: `${prefix}:` })),
         Effect.mapError((error) => opened("redis", error))
       )
       : undefined
@@ -515,7 +532,8 @@ export const make = (
       ? JournalMemory.make()
       : journalBackend === "files"
       ? yield* JournalFolder.make(runsDir(home, prefix))
-      : yield* JournalPg.make({ tablePrefix }).pipe(
+      : yield* Effect.promise(backends.journalPg).pipe(
+        Effect.flatMap((backend) => backend.make({ tablePrefix })),
         Effect.provideService(SqlClient, sql!),
         Effect.mapError((error) => opened(journalBackend, error))
       )
@@ -525,13 +543,15 @@ export const make = (
       ? AcceptedRunsFolder.make(path.join(runsDir(home, prefix), ".accepted"))
       : sql === undefined
       ? AcceptedRunsMemory.make()
-      : yield* AcceptedRunsSql.make({ tablePrefix }).pipe(
+      : yield* Effect.promise(backends.acceptedRunsSql).pipe(
+        Effect.flatMap((backend) => backend.make({ tablePrefix })),
         Effect.provideService(SqlClient, sql),
         Effect.mapError((error) => opened(journalBackend, error))
       )
 
     const openMemoryPg = (client: SqlClient) =>
-      MemoryPg.make({ tablePrefix }).pipe(
+      Effect.promise(backends.memoryPg).pipe(
+        Effect.flatMap((backend) => backend.make({ tablePrefix })),
         Effect.provideService(SqlClient, client),
         Effect.mapError((error) => opened(memoryBackend, error))
       )

@@ -34,7 +34,6 @@ import * as Tool from "../services/Tool.js"
 import { Tools, type ToolsShape } from "../services/Tools.js"
 import type { Wired } from "../services/Wired.js"
 import * as AuditFile from "./AuditFile.js"
-import * as AuditPg from "./AuditPg.js"
 import * as CredentialsConfig from "./CredentialsConfig.js"
 import * as GraphentConfig from "./GraphentConfig.js"
 import * as PolicyFile from "./PolicyFile.js"
@@ -238,7 +237,10 @@ export const defaultAuditPath = (cwd?: string): string => path.join(Project.proj
  */
 export const auditLayer = (source: string): Layer.Layer<Audit.Audit, Audit.AuditError> =>
   /^postgres(ql)?:\/\//.test(source)
-    ? AuditPg.layerPg({ pg: { url: Redacted.make(source) } })
+    // Loaded when named: a process with a file audit log loads no PostgreSQL client.
+    ? Layer.unwrap(Effect.promise(() => import("./AuditPg.js")).pipe(
+      Effect.map((AuditPg) => AuditPg.layerPg({ pg: { url: Redacted.make(source) } }))
+    ))
     : AuditFile.layer({ path: source })
 
 /**

@@ -30,7 +30,7 @@ import * as Redacted from "effect/Redacted"
 import { SqlClient } from "effect/sql/SqlClient"
 import * as JournalFile from "../layers/JournalFile.js"
 import * as JournalFolder from "../layers/JournalFolder.js"
-import * as JournalPg from "../layers/JournalPg.js"
+import type * as JournalPg from "../layers/JournalPg.js"
 import * as Storage from "../layers/Storage.js"
 import { Journal, JournalError, type JournalShape } from "../services/Journal.js"
 import * as Replay from "../layers/Replay.js"
@@ -236,6 +236,9 @@ const clip = (text: string, max: number) => {
   return quoted.length <= max ? quoted : `${quoted.slice(0, max - 1)}…`
 }
 
+/** The PostgreSQL journal, loaded only by a command that reads a journal database. */
+const journalPg = Effect.promise((): Promise<typeof JournalPg> => import("../layers/JournalPg.js"))
+
 /**
  * One line per run, as for a journal file, plus its input.
  *
@@ -293,7 +296,7 @@ const traceList = Command.make(
       : target.empty
       ? []
       : yield* withDatabase(target.database, (sql, tablePrefix) =>
-        JournalPg.listRuns({ tablePrefix, ...filters }).pipe(
+        Effect.flatMap(journalPg, (backend) => backend.listRuns({ tablePrefix, ...filters })).pipe(
           Effect.provideService(SqlClient, sql),
           Effect.mapError(journalError)
         ))
@@ -340,7 +343,9 @@ const traceShow = Command.make(
     const events = yield* withDatabase(resolved.database, (sql, tablePrefix) =>
       Effect.gen(function*() {
         const runId = yield* findRun(sql, tablePrefix, target, resolved.description)
-        const journal = yield* JournalPg.make({ tablePrefix }).pipe(Effect.mapError(journalError))
+        const journal = yield* Effect.flatMap(journalPg, (backend) => backend.make({ tablePrefix })).pipe(
+          Effect.mapError(journalError)
+        )
         return yield* journal.read(runId).pipe(Effect.mapError(journalError))
       }).pipe(Effect.provideService(SqlClient, sql)))
     yield* writeLine(TraceView.render(events))

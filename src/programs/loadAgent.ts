@@ -13,7 +13,7 @@ import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Errors from "../services/Errors.js"
 import { type Agent, isAgent } from "../services/Agent.js"
-import { registerTypeScript } from "./typescript.js"
+import { importModule } from "./typescript.js"
 
 /**
  * The agent file is missing, does not load, or exports no agent.
@@ -59,8 +59,7 @@ export const loadAgent = (file: string): Effect.Effect<AgentModule, AgentLoadErr
     if (!fs.existsSync(absolute)) return yield* new AgentLoadError({ file, reason: "no such file" })
     if (!fs.statSync(absolute).isFile()) return yield* new AgentLoadError({ file, reason: "not a file" })
     const module = yield* Effect.tryPromise({
-      try: () =>
-        registerTypeScript().then(() => import(pathToFileURL(absolute).href) as Promise<Record<string, unknown>>),
+      try: () => importModule(pathToFileURL(absolute).href),
       catch: (error) => new AgentLoadError({ file, reason: error instanceof Error ? error.message : String(error) })
     })
     const agent = module.default

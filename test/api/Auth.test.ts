@@ -3,7 +3,7 @@ import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
-import { ApiAuth } from "graphent"
+import { ApiAuth } from "graphent/server"
 import { withEnv } from "../support/env.js"
 
 

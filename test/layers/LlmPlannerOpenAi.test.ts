@@ -6,7 +6,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Redacted, Schema, Stream } from "effect"
-import { Agent, AgentRuntime, Journal, LlmPlanner, OpenAiProvider, Pricing, Replay, Tool } from "graphent"
+import { Agent, AgentRuntime, Journal, LlmPlanner, Pricing, Replay, Tool } from "graphent"
+import { OpenAiProvider } from "graphent/openai"
 import * as Testing from "graphent/testing"
 import * as FakeServer from "../support/fakeModelServer.js"
 

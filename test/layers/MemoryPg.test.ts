@@ -10,7 +10,9 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
-import { EmbeddingLocal, Memory, MemoryInMemory, MemoryPg, Pglite } from "graphent"
+import { EmbeddingLocal, Memory, MemoryInMemory } from "graphent"
+import { Pglite } from "graphent/pglite"
+import { MemoryPg } from "graphent/postgres"
 import * as Store from "../support/store.js"
 import { memoryContract } from "./memoryContract.js"
 import { pgConfig } from "../support/services.js"
@@ -270,7 +272,8 @@ describe("MemoryPg on PostgreSQL: failures", () => {
 describe("MemoryPg on PGlite: a restarted process", () => {
   const child = `
 import { Effect, Layer, Option } from "effect"
-import { EmbeddingLocal, Memory, MemoryPg } from "graphent"
+import { EmbeddingLocal, Memory } from "graphent"
+import { MemoryPg } from "graphent/postgres"
 const [mode, dataDir] = process.argv.slice(2)
 const ns = Memory.user("restart")
 const program = Effect.gen(function*() {

@@ -4,7 +4,8 @@ import { Redis } from "ioredis"
 import { spawnSync } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import { fileURLToPath } from "node:url"
-import { EmbeddingLocal, Memory, MemoryRedis } from "graphent"
+import { EmbeddingLocal, Memory } from "graphent"
+import { MemoryRedis } from "graphent/redis"
 import * as Store from "../support/store.js"
 import { memoryContract } from "./memoryContract.js"
 import { redisUrl } from "../support/services.js"
@@ -218,7 +219,8 @@ describe("MemoryRedis reliability", () => {
 /** Runs in a child process (plain JS, ESM, from the repo root so "graphent" resolves). */
 const childScript = `
 import { Effect, Layer } from "effect"
-import { EmbeddingLocal, Memory, MemoryRedis } from "graphent"
+import { EmbeddingLocal, Memory } from "graphent"
+import { MemoryRedis } from "graphent/redis"
 const namespace = Memory.agent(process.env.CHILD_ID)
 const layer = MemoryRedis.layerConfig({ keyPrefix: process.env.CHILD_PREFIX }).pipe(Layer.provide(EmbeddingLocal.layer))
 const program = Effect.gen(function*() {

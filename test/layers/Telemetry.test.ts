@@ -12,7 +12,6 @@ import {
   AgentRuntime,
   LlmPlanner,
   LocalRuntime,
-  OpenAiProvider,
   Planner,
   Pricing,
   type RunEvent,
@@ -20,6 +19,7 @@ import {
   Telemetry,
   Tool
 } from "graphent"
+import { OpenAiProvider } from "graphent/openai"
 import * as Testing from "graphent/testing"
 import * as FakeServer from "../support/fakeModelServer.js"
 import * as Collector from "../support/otlpCollector.js"

@@ -23,7 +23,6 @@ import {
   Audit,
   AuditMemory,
   Credentials,
-  HttpTool,
   JournalFile,
   LocalRuntime,
   Policy,
@@ -34,6 +33,7 @@ import {
   Tool,
   ToolGuard
 } from "graphent"
+import { HttpTool } from "graphent/http-tool"
 import * as Testing from "graphent/testing"
 import { json, serve } from "../support/security.js"
 

@@ -9,7 +9,8 @@
  */
 import { NodeServices } from "@effect/platform-node"
 import { Layer } from "effect"
-import { Agent, HttpTool, SequencePlanner } from "graphent"
+import { Agent, SequencePlanner } from "graphent"
+import { HttpTool } from "graphent/http-tool"
 import { countWords, latestVersion } from "./tools.js"
 
 export default Agent.make({

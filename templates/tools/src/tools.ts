@@ -6,7 +6,8 @@
  * which.
  */
 import { Schema } from "effect"
-import { HttpTool, ShellTool } from "graphent"
+import { ShellTool } from "graphent"
+import { HttpTool } from "graphent/http-tool"
 
 export const countWords = ShellTool.make("count_words", {
   description: "Counts the lines, words and bytes of a file in the project.",
