@@ -24,8 +24,8 @@
  * @since 0.2.0
  */
 import * as path from "node:path"
-import type * as LanguageModel from "effect/ai/LanguageModel"
 import * as Cause from "effect/Cause"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
@@ -47,6 +47,7 @@ import { Journal } from "./services/Journal.js"
 import type { Memory } from "./services/Memory.js"
 import { Policy, type Principal } from "./services/Policy.js"
 import type { RunEvent } from "./services/RunEvent.js"
+import * as Tool from "./services/Tool.js"
 import { AgentNotFound, RunNotFound } from "./services/Runs.js"
 
 /** @since 0.2.0 */
@@ -78,6 +79,56 @@ export type { Report as ReplayReport } from "./layers/Replay.js"
 export type { RunResult } from "./services/AgentRuntime.js"
 /** @since 0.2.0 */
 export type { RunEvent } from "./services/RunEvent.js"
+
+/**
+ * Effect's `Schema` module, for a {@link tool}'s `parameters` and `success`
+ * without importing `effect`: `Graphent.Schema.Struct({ city: Graphent.Schema.String })`.
+ *
+ * @since 0.2.0
+ */
+export { Schema }
+
+/**
+ * Declares a tool whose handler is a plain (async) function: it gets the
+ * decoded arguments, the call's context and an `AbortSignal` (aborted when
+ * the call is interrupted: a timeout, the run's end); what it returns (or
+ * resolves with) is the result, what it throws (or rejects with) fails the
+ * step with `ToolFailed`. `success` defaults to any JSON value. The result is
+ * an ordinary `Tool` (see `Tool.make` for the other options).
+ *
+ * @since 0.2.0
+ * @category constructors
+ */
+export const tool = <const Name extends string, Params extends Schema.Top, Success extends Schema.Top = typeof Schema.Unknown>(
+  name: Name,
+  options: {
+    readonly description: string
+    readonly parameters: Params
+    readonly success?: Success | undefined
+    readonly handler: (
+      args: Params["Type"],
+      context: Tool.ToolContext,
+      signal: AbortSignal
+    ) => Success["Type"] | PromiseLike<Success["Type"]>
+    readonly timeout?: Duration.Input | undefined
+    readonly idempotent?: boolean | undefined
+    readonly recoverable?: boolean | undefined
+    readonly capabilities?: ReadonlyArray<string> | undefined
+    readonly secrets?: ReadonlyArray<string> | undefined
+  }
+): Tool.Tool<Name, Params, Success, unknown, never> => {
+  const { handler, success, ...rest } = options
+  return Tool.make(name, {
+    ...rest,
+    success: (success ?? Schema.Unknown) as Success,
+    handler: (args, context) =>
+      Effect.tryPromise({
+        try: async (signal) => await handler(args, context, signal),
+        // The thrown value itself: ToolFailed carries it and its message.
+        catch: (error) => error
+      })
+  })
+}
 
 /**
  * A method was called after {@link Graphent.close}.
@@ -142,8 +193,8 @@ export interface Options<M = never, L = never> {
   readonly store?: Store | undefined
   /** Memory for tools that use it (default: `MemoryInMemory`, unless the store provides `Memory`). */
   readonly memory?: Layer.Layer<Memory, unknown> | undefined
-  /** The model of `LlmPlanner` agents: a provider's layer, or `ScriptedModel.layer(…)` offline. */
-  readonly model?: Layer.Layer<M | LanguageModel.LanguageModel, unknown> | undefined
+  /** The `LanguageModel` of `LlmPlanner` agents: a provider's layer, or `ScriptedModel.layer(…)` offline. */
+  readonly model?: Layer.Layer<M, unknown> | undefined
   /**
    * Anything else the agents need, built once on top of the store and
    * memory: their tools' services, `ToolGuard.layer()` with a `Policy` (for

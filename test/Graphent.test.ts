@@ -170,6 +170,40 @@ describe("Graphent (Promise API): run", () => {
   })
 })
 
+describe("Graphent (Promise API): tools as async functions", () => {
+  it("decodes the arguments, returns the result, a throw is ToolFailed, a timeout aborts the handler's signal", async () => {
+    const aborted: Array<string> = []
+    const lookup = Graphent.tool("lookup", {
+      description: "Looks a word up",
+      parameters: Graphent.Schema.Struct({ word: Graphent.Schema.String }),
+      success: Graphent.Schema.String,
+      timeout: "50 millis",
+      handler: async ({ word }, context, signal) => {
+        if (word === "boom") throw new Error(`no entry for ${word}`)
+        if (word === "slow") {
+          signal.addEventListener("abort", () => aborted.push(context.stepId))
+          return await new Promise<string>(() => {})
+        }
+        return `${word}: a word (step ${context.stepId})`
+      }
+    })
+    const agentFor = (args: unknown) =>
+      Agent.make({ name: "dictionary", tools: [lookup], planner: SequencePlanner.plan({ steps: [{ id: "l", tool: "lookup", args }] }) })
+    const graphent = Graphent.create()
+    try {
+      assert.strictEqual((await graphent.run(agentFor({ word: "tea" }), "go")).answer, "tea: a word (step l)")
+      const thrown = await rejection(graphent.run(agentFor({ word: "boom" }), "go"))
+      assert.instanceOf(thrown, Graphent.ToolFailed)
+      assert.match((thrown as Error).message, /no entry for boom/)
+      assert.instanceOf(await rejection(graphent.run(agentFor({ word: 42 }), "go")), Graphent.ToolArgumentsInvalid)
+      assert.instanceOf(await rejection(graphent.run(agentFor({ word: "slow" }), "go")), Graphent.ToolTimeout)
+      assert.deepStrictEqual(aborted, ["l"])
+    } finally {
+      await graphent.close()
+    }
+  })
+})
+
 describe("Graphent (Promise API): stream", () => {
   it("yields the run's events as they happen; the same events the journal keeps", async () => {
     const tools = makeTools()
@@ -225,7 +259,7 @@ describe("Graphent (Promise API): replay and resume", () => {
     try {
       const result = await graphent.run(agent, "go")
       const ran = tools.ran.length
-      assert.strictEqual((await graphent.replay(result)).outcome.answer, "echo a + slow b")
+      assert.deepStrictEqual((await graphent.replay(result)).outcome, { answer: "echo a + slow b" })
       assert.isAbove((await graphent.replay(result.runId)).identical, 0)
       assert.strictEqual(tools.ran.length, ran, "a replay runs no tool")
       // The store is left as it was: the replay journals elsewhere.
