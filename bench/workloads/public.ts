@@ -94,14 +94,14 @@ export const w2Public = async (params: { readonly runs: number; readonly mode: M
     handler: ({ n }) => Effect.sync(() => onStep(n)).pipe(Effect.andThen(Effect.sleep("20 millis")), Effect.as(n + 1))
   })
   const agent = agentOf(loaded, wait, 5, planner)
-  let current: ReturnType<typeof Graphent.create> | undefined
+  let current: { readonly close: () => Promise<void> } | undefined
   const fresh = async (): Promise<StartRuns> => {
     await current?.close()
     const graphent = Graphent.create({ agents: [agent], model: modelOf(loaded, "wait", 5) })
     current = graphent
     return async (count, step) => {
       onStep = step
-      const one = mode === "run" ? () => graphent.run(agent, "go") : () => drain(graphent.stream(agent, "go"))
+      const one = (): Promise<unknown> => mode === "run" ? graphent.run(agent, "go") : drain(graphent.stream(agent, "go"))
       await Promise.all(Array.from({ length: count }, one))
     }
   }
@@ -125,7 +125,7 @@ export const w1Public = async (params: { readonly n: number; readonly mode: Mode
   const graphent = Graphent.create({ agents: [agent], model: modelOf(loaded, "inc", n) })
   const first = await graphent.run(agent, "go")
   if (first.usage.steps !== n) throw new Error(`W1-PUBLIC: the run did not complete ${n} steps: ${first.answer}`)
-  const once = mode === "run" ? () => graphent.run(agent, "go") : () => drain(graphent.stream(agent, "go"))
+  const once = (): Promise<unknown> => mode === "run" ? graphent.run(agent, "go") : drain(graphent.stream(agent, "go"))
   const { batchMsPerRep, msPerRep, reps } = await timeBatches(async (runs) => {
     const startedAt = performance.now()
     for (let i = 0; i < runs; i++) await once()
