@@ -134,3 +134,4 @@ TS
 
 check newest
 check oldest
+"$root/scripts/check-plain-js.sh" "$tarball"
