@@ -481,11 +481,14 @@ export const create = <M = never, L = never>(options: Options<M, L> = {}): Graph
   }
 }
 
+const done: IteratorReturnResult<undefined> = { done: true, value: undefined }
+
 /**
  * The events of `stream` as an async iterator: one fiber runs the stream and
- * pushes its chunks into a plain array; the consumer takes them from there,
- * waiting on a plain Promise only when the array is empty (no fiber, no
- * Effect run per event or per chunk).
+ * pushes its chunks into a plain array; `next` takes the next event from
+ * there, and only when the array is empty returns a Promise that the next
+ * chunk (or the end) settles — no fiber, no Effect run, no `await` loop per
+ * event or per chunk.
  */
 const iterate = <R>(
   runtime: ManagedRuntime.ManagedRuntime<R, unknown>,
@@ -495,47 +498,50 @@ const iterate = <R>(
   let buffer: Array<RunEvent> = []
   let position = 0
   let exit: Exit.Exit<void, unknown> | undefined
-  let wake: (() => void) | undefined
-  const notify = () => {
-    const resume = wake
-    wake = undefined
-    resume?.()
+  let waiting: { readonly resolve: (result: IteratorResult<RunEvent>) => void; readonly reject: (error: unknown) => void } | undefined
+  const take = (): IteratorYieldResult<RunEvent> => {
+    const value = buffer[position++]!
+    if (position === buffer.length) {
+      buffer = []
+      position = 0
+    }
+    return { done: false, value }
+  }
+  // As `runPromise` rejects: with the typed failure itself.
+  const failure = (exit: Exit.Failure<void, unknown>) => Cause.squash(exit.cause)
+  const settle = () => {
+    const waiter = waiting
+    if (waiter === undefined) return
+    if (position < buffer.length) {
+      waiting = undefined
+      waiter.resolve(take())
+    } else if (exit !== undefined) {
+      waiting = undefined
+      if (Exit.isSuccess(exit)) waiter.resolve(done)
+      else waiter.reject(failure(exit))
+    }
   }
   const fiber = runtime.runFork(
     Stream.runForEachArray(stream, (chunk) =>
       Effect.sync(() => {
         for (const event of chunk) buffer.push(event)
-        notify()
+        settle()
       })),
     signal === undefined ? undefined : { signal }
   )
-  fiber.addObserver((done) => {
-    exit = done as Exit.Exit<void, unknown>
-    notify()
+  fiber.addObserver((ended) => {
+    exit = ended as Exit.Exit<void, unknown>
+    settle()
   })
-  const next = async (): Promise<IteratorResult<RunEvent>> => {
-    for (;;) {
-      if (position < buffer.length) {
-        const value = buffer[position++]!
-        if (position === buffer.length) {
-          buffer = []
-          position = 0
-        }
-        return { done: false, value }
-      }
-      if (exit !== undefined) {
-        if (Exit.isSuccess(exit)) return { done: true, value: undefined }
-        // As `runPromise` rejects: with the typed failure itself.
-        throw Cause.squash(exit.cause)
-      }
-      await new Promise<void>((resolve) => (wake = resolve))
-    }
-  }
   return {
-    next,
+    next: () => {
+      if (position < buffer.length) return Promise.resolve(take())
+      if (exit !== undefined) return Exit.isSuccess(exit) ? Promise.resolve(done) : Promise.reject(failure(exit))
+      return new Promise((resolve, reject) => (waiting = { resolve, reject }))
+    },
     return: async () => {
       if (exit === undefined) await runtime.runPromise(Fiber.interrupt(fiber))
-      return { done: true, value: undefined }
+      return done
     }
   }
 }
