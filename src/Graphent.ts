@@ -25,6 +25,7 @@
  */
 import * as path from "node:path"
 import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -41,7 +42,12 @@ import * as LocalRuntime from "./layers/LocalRuntime.js"
 import * as MemoryInMemory from "./layers/MemoryInMemory.js"
 import * as Replay from "./layers/Replay.js"
 import type { Agent } from "./services/Agent.js"
-import { AgentRuntime, type RunOptions as EngineRunOptions, type RunResult } from "./services/AgentRuntime.js"
+import {
+  AgentRuntime,
+  type AgentRuntimeShape,
+  type RunOptions as EngineRunOptions,
+  type RunResult
+} from "./services/AgentRuntime.js"
 import * as Approvals from "./services/Approvals.js"
 import { Journal } from "./services/Journal.js"
 import type { Memory } from "./services/Memory.js"
@@ -370,6 +376,10 @@ export const create = <M = never, L = never>(options: Options<M, L> = {}): Graph
       return agent === undefined ? Effect.fail(new AgentNotFound({ agent: name, available: [...agents.keys()] })) : Effect.succeed(agent)
     })
 
+  /** The runtime's `AgentRuntime`, read once the layers are built (inside a run, or after one). */
+  let built: AgentRuntimeShape | undefined
+  const engine = (): AgentRuntimeShape => (built ??= Context.get(runtime.cachedContext!, AgentRuntime))
+
   let closing: Promise<void> | undefined
   const closed = (method: string) => closing === undefined ? undefined : new GraphentClosed({ method })
 
@@ -427,7 +437,7 @@ export const create = <M = never, L = never>(options: Options<M, L> = {}): Graph
       } catch (error) {
         return Promise.reject(error)
       }
-      return promise("run", AgentRuntime.use((engine) => engine.run(chosen, input, runOptions)), runOptions?.signal)
+      return promise("run", Effect.suspend(() => engine().run(chosen, input, runOptions)), runOptions?.signal)
     },
     stream: (agent, input, runOptions) => ({
       [Symbol.asyncIterator]: () => {
@@ -436,7 +446,10 @@ export const create = <M = never, L = never>(options: Options<M, L> = {}): Graph
         const chosen = agentOf(agent)
         return iterate(
           runtime,
-          Stream.unwrap(AgentRuntime.use((engine) => Effect.succeed(engine.stream(chosen, input, runOptions)))),
+          // Once built, the runtime's stream itself: an unwrapped stream costs a run another channel.
+          runtime.cachedContext === undefined
+            ? Stream.unwrap(Effect.sync(() => engine().stream(chosen, input, runOptions)))
+            : engine().stream(chosen, input, runOptions),
           runOptions?.signal
         )
       }
