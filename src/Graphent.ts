@@ -46,13 +46,13 @@ import {
   AgentRuntime,
   type AgentRuntimeShape,
   type RunOptions as EngineRunOptions,
-  type RunResult
+  type RunResult as EngineRunResult
 } from "./services/AgentRuntime.js"
 import * as Approvals from "./services/Approvals.js"
 import { Journal } from "./services/Journal.js"
 import type { Memory } from "./services/Memory.js"
 import { Policy, type Principal } from "./services/Policy.js"
-import type { RunEvent } from "./services/RunEvent.js"
+import type { RunEvent as EngineRunEvent } from "./services/RunEvent.js"
 import * as Tool from "./services/Tool.js"
 import { AgentNotFound, RunNotFound } from "./services/Runs.js"
 
@@ -79,12 +79,13 @@ export {
   ToolResultInvalid,
   ToolTimeout
 } from "./services/Tool.js"
-/** @since 0.2.0 */
-export type { Report as ReplayReport } from "./layers/Replay.js"
-/** @since 0.2.0 */
-export type { RunResult } from "./services/AgentRuntime.js"
-/** @since 0.2.0 */
-export type { RunEvent } from "./services/RunEvent.js"
+// Types as aliases, not `export type { … } from`: the declaration bundler turns those into values inside a namespace.
+/** What {@link Graphent.replay} resolves with. @since 0.2.0 */
+export type ReplayReport = Replay.Report
+/** What {@link Graphent.run} resolves with. @since 0.2.0 */
+export type RunResult<O = string> = EngineRunResult<O>
+/** An event of a run, as {@link Graphent.stream} yields it. @since 0.2.0 */
+export type RunEvent = EngineRunEvent
 
 /**
  * Effect's `Schema` module, for a {@link tool}'s `parameters` and `success`
