@@ -54,7 +54,7 @@ import type { Memory } from "./services/Memory.js"
 import { Policy, type Principal } from "./services/Policy.js"
 import type { RunEvent as EngineRunEvent } from "./services/RunEvent.js"
 import * as Tool from "./services/Tool.js"
-import { AgentNotFound, RunNotFound } from "./services/Runs.js"
+import { AgentNotFound, AgentSetupFailed, RunNotFound } from "./services/Runs.js"
 
 /** @since 0.2.0 */
 export { BudgetExceeded, PlanInvalid, PlannerFailed } from "./services/Agent.js"
@@ -69,7 +69,7 @@ export { ApprovalRequired } from "./services/Policy.js"
 /** @since 0.2.0 */
 export { ReplayDivergence, ReplayUnavailable, ResumeUnsafe } from "./services/Replay.js"
 /** @since 0.2.0 */
-export { AgentNotFound, RunNotFound } from "./services/Runs.js"
+export { AgentNotFound, AgentSetupFailed, RunNotFound } from "./services/Runs.js"
 /** @since 0.2.0 */
 export {
   ToolArgumentsInvalid,
@@ -336,7 +336,8 @@ const principalOf = (by: Principal | string): Principal => typeof by === "string
  * Makes the application's Graphent. Nothing is built until the first call;
  * then the store, memory, model and your layer are built once and shared by
  * every run until {@link Graphent.close}. A layer that fails to build
- * rejects every call with its error.
+ * rejects every call with its error. Two different agents of one name throw
+ * `AgentSetupFailed`.
  *
  * @since 0.2.0
  * @category constructors
@@ -357,7 +358,7 @@ export const create = <M = never, L = never>(options: Options<M, L> = {}): Graph
   const agents = new Map<string, Agent<any, any>>()
   for (const agent of options.agents ?? []) {
     if (agents.has(agent.name) && agents.get(agent.name) !== agent) {
-      throw new Error(`graphent: two agents are named "${agent.name}"`)
+      throw new AgentSetupFailed({ agent: agent.name, reason: "two agents have this name" })
     }
     agents.set(agent.name, agent)
   }

@@ -145,6 +145,7 @@ describe("Graphent (Promise API): run", () => {
       assert.instanceOf(budget, Graphent.BudgetExceeded)
       assert.instanceOf(budget, Error)
 
+      assert.throws(() => Graphent.create({ agents: [agent, failing(tools)] }), /agent "failing" could not be set up: two agents have this name/)
       const unknown = await rejection(graphent.run("nobody", "go"))
       assert.instanceOf(unknown, Graphent.AgentNotFound)
       assert.match((unknown as Error).message, /no agent named "nobody"; this server runs: failing, tight/)
