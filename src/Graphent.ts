@@ -54,91 +54,31 @@ import type { Memory } from "./services/Memory.js"
 import { Policy, type Principal } from "./services/Policy.js"
 import type { RunEvent as EngineRunEvent } from "./services/RunEvent.js"
 import * as Tool from "./services/Tool.js"
-import * as DefsAgent from "./services/Agent.js"
-import * as DefsAgentRuntime from "./services/AgentRuntime.js"
-import * as DefsJournal from "./services/Journal.js"
-import * as DefsPolicy from "./services/Policy.js"
-import * as DefsReplay from "./services/Replay.js"
-import * as DefsRuns from "./services/Runs.js"
+import { AgentNotFound, AgentSetupFailed, RunNotFound } from "./services/Runs.js"
 
-// The engine's error classes, each as a value (for `instanceof`) and a type: named pairs, because the
-// declaration bundler keeps only the value side of `export { X } from` inside a namespace.
-/** The engine's `BudgetExceeded` (see `Agent`). @since 0.2.0 */
-export const BudgetExceeded = DefsAgent.BudgetExceeded
 /** @since 0.2.0 */
-export type BudgetExceeded = DefsAgent.BudgetExceeded
-/** The engine's `PlanInvalid` (see `Agent`). @since 0.2.0 */
-export const PlanInvalid = DefsAgent.PlanInvalid
+export { BudgetExceeded, PlanInvalid, PlannerFailed } from "./services/Agent.js"
 /** @since 0.2.0 */
-export type PlanInvalid = DefsAgent.PlanInvalid
-/** The engine's `PlannerFailed` (see `Agent`). @since 0.2.0 */
-export const PlannerFailed = DefsAgent.PlannerFailed
+export { OutputInvalid } from "./services/AgentRuntime.js"
 /** @since 0.2.0 */
-export type PlannerFailed = DefsAgent.PlannerFailed
-/** The engine's `OutputInvalid` (see `AgentRuntime`). @since 0.2.0 */
-export const OutputInvalid = DefsAgentRuntime.OutputInvalid
+export { ApprovalInvalid } from "./services/Approvals.js"
 /** @since 0.2.0 */
-export type OutputInvalid = DefsAgentRuntime.OutputInvalid
-/** The engine's `ApprovalInvalid` (see `Approvals`). @since 0.2.0 */
-export const ApprovalInvalid = Approvals.ApprovalInvalid
+export { JournalError } from "./services/Journal.js"
 /** @since 0.2.0 */
-export type ApprovalInvalid = Approvals.ApprovalInvalid
-/** The engine's `JournalError` (see `Journal`). @since 0.2.0 */
-export const JournalError = DefsJournal.JournalError
+export { ApprovalRequired } from "./services/Policy.js"
 /** @since 0.2.0 */
-export type JournalError = DefsJournal.JournalError
-/** The engine's `ApprovalRequired` (see `Policy`). @since 0.2.0 */
-export const ApprovalRequired = DefsPolicy.ApprovalRequired
+export { ReplayDivergence, ReplayUnavailable, ResumeUnsafe } from "./services/Replay.js"
 /** @since 0.2.0 */
-export type ApprovalRequired = DefsPolicy.ApprovalRequired
-/** The engine's `ReplayDivergence` (see `Replay`). @since 0.2.0 */
-export const ReplayDivergence = DefsReplay.ReplayDivergence
+export { AgentNotFound, AgentSetupFailed, RunNotFound } from "./services/Runs.js"
 /** @since 0.2.0 */
-export type ReplayDivergence = DefsReplay.ReplayDivergence
-/** The engine's `ReplayUnavailable` (see `Replay`). @since 0.2.0 */
-export const ReplayUnavailable = DefsReplay.ReplayUnavailable
-/** @since 0.2.0 */
-export type ReplayUnavailable = DefsReplay.ReplayUnavailable
-/** The engine's `ResumeUnsafe` (see `Replay`). @since 0.2.0 */
-export const ResumeUnsafe = DefsReplay.ResumeUnsafe
-/** @since 0.2.0 */
-export type ResumeUnsafe = DefsReplay.ResumeUnsafe
-/** The engine's `AgentNotFound` (see `Runs`). @since 0.2.0 */
-export const AgentNotFound = DefsRuns.AgentNotFound
-/** @since 0.2.0 */
-export type AgentNotFound = DefsRuns.AgentNotFound
-/** The engine's `AgentSetupFailed` (see `Runs`). @since 0.2.0 */
-export const AgentSetupFailed = DefsRuns.AgentSetupFailed
-/** @since 0.2.0 */
-export type AgentSetupFailed = DefsRuns.AgentSetupFailed
-/** The engine's `RunNotFound` (see `Runs`). @since 0.2.0 */
-export const RunNotFound = DefsRuns.RunNotFound
-/** @since 0.2.0 */
-export type RunNotFound = DefsRuns.RunNotFound
-/** The engine's `ToolArgumentsInvalid` (see `Tool`). @since 0.2.0 */
-export const ToolArgumentsInvalid = Tool.ToolArgumentsInvalid
-/** @since 0.2.0 */
-export type ToolArgumentsInvalid = Tool.ToolArgumentsInvalid
-/** The engine's `ToolDenied` (see `Tool`). @since 0.2.0 */
-export const ToolDenied = Tool.ToolDenied
-/** @since 0.2.0 */
-export type ToolDenied = Tool.ToolDenied
-/** The engine's `ToolFailed` (see `Tool`). @since 0.2.0 */
-export const ToolFailed = Tool.ToolFailed
-/** @since 0.2.0 */
-export type ToolFailed = Tool.ToolFailed
-/** The engine's `ToolNotFound` (see `Tool`). @since 0.2.0 */
-export const ToolNotFound = Tool.ToolNotFound
-/** @since 0.2.0 */
-export type ToolNotFound = Tool.ToolNotFound
-/** The engine's `ToolResultInvalid` (see `Tool`). @since 0.2.0 */
-export const ToolResultInvalid = Tool.ToolResultInvalid
-/** @since 0.2.0 */
-export type ToolResultInvalid = Tool.ToolResultInvalid
-/** The engine's `ToolTimeout` (see `Tool`). @since 0.2.0 */
-export const ToolTimeout = Tool.ToolTimeout
-/** @since 0.2.0 */
-export type ToolTimeout = Tool.ToolTimeout
+export {
+  ToolArgumentsInvalid,
+  ToolDenied,
+  ToolFailed,
+  ToolNotFound,
+  ToolResultInvalid,
+  ToolTimeout
+} from "./services/Tool.js"
 // Types as aliases, not `export type { … } from`: the declaration bundler turns those into values inside a namespace.
 /** What {@link Graphent.replay} resolves with. @since 0.2.0 */
 export type ReplayReport = Replay.Report
