@@ -155,3 +155,4 @@ JSON
 
 check newest
 check oldest
+"$root/scripts/check-plain-js.sh" "$tarball"

@@ -125,3 +125,9 @@ export * as ShellTool from "./tools/ShellTool.js"
 
 /** @since 0.1.0 */
 export { version } from "./version.js"
+/**
+ * The Promise API, for code not written in Effect (`Graphent.create`).
+ *
+ * @since 0.2.0
+ */
+export * as Graphent from "./Graphent.js"

@@ -25,6 +25,18 @@ describe("README", () => {
     assert.strictEqual(child.stdout, "HELLO\n")
   })
 
+  it("shows examples/plain-async.ts verbatim as the Promise API quickstart, and it runs", () => {
+    const section = readme.slice(readme.indexOf("## Quickstart (Promise API)"))
+    assert.strictEqual(/```ts\n([\s\S]*?)```/.exec(section)?.[1], fs.readFileSync(path.join(root, "examples/plain-async.ts"), "utf8"))
+    const child = spawnSync(process.execPath, ["--import", "tsx", "examples/plain-async.ts"], {
+      cwd: root,
+      encoding: "utf8",
+      timeout: 60_000
+    })
+    assert.strictEqual(child.status, 0, child.stderr)
+    assert.strictEqual(child.stdout, "21\n26\nstep \"t\": tool \"temperature\" failed: no weather station in Atlantis\n")
+  })
+
   it("names the test command that .ci/run calls", () => {
     assert.include(readme, "npm test")
     assert.include(fs.readFileSync(path.join(root, ".ci/run"), "utf8"), "npm test")

@@ -6,7 +6,15 @@ import { assert, describe, it } from "@effect/vitest"
 import { Config, ConfigProvider, Effect } from "effect"
 import * as OpenApi from "effect/http-api/OpenApi"
 import * as Graphent from "graphent"
-import { Api, Audit, Errors, Journal, Memory, Policy, Runs, Storage, Tool } from "graphent"
+import { Audit, Errors, Journal, Memory, Policy, Runs, Storage, Tool } from "graphent"
+import * as Anthropic from "graphent/anthropic"
+import * as HttpTool from "graphent/http-tool"
+import * as OpenAi from "graphent/openai"
+import * as Pglite from "graphent/pglite"
+import * as Postgres from "graphent/postgres"
+import * as Redis from "graphent/redis"
+import * as Server from "graphent/server"
+import { Api } from "graphent/server"
 import * as Testing from "graphent/testing"
 
 /** Every error class reachable from the package's entry points: `Namespace.Class` → class. */
@@ -19,6 +27,8 @@ const exportedErrorClasses = (): ReadonlyMap<string, { readonly prototype: unkno
     }
   }
   visit("", Graphent, 0)
+  const entries = { anthropic: Anthropic, "http-tool": HttpTool, openai: OpenAi, pglite: Pglite, postgres: Postgres, redis: Redis, server: Server }
+  for (const [entry, namespace] of Object.entries(entries)) visit(`${entry}/`, namespace, 0)
   visit("testing.", Testing, 1)
   return found
 }
