@@ -180,7 +180,7 @@ describe("signals through npx", () => {
 describe("graphent init", () => {
   // Installing a generated project and running its tests takes minutes: scripts/check-templates.sh (run by .ci/run).
   it("writes a project: package.json (graphent, effect, type module), tsconfig, agent, tool, tests, golden journal", () => {
-    for (const template of ["minimal", "tools", "llm"]) {
+    for (const template of ["minimal", "tools", "llm", "db"]) {
       const project = path.join(dir, `init-${template}`)
       const result = graphent(["init", project, "--template", template])
       assert.strictEqual(result.code, 0, result.stderr)
