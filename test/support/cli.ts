@@ -8,7 +8,8 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { ConfigProvider, Effect } from "effect"
+import { Console as NodeConsole } from "node:console"
+import { ConfigProvider, Console, Effect } from "effect"
 
 /** The project's root folder (where `package.json` is). */
 export const root = path.resolve(import.meta.dirname, "../..")
@@ -167,8 +168,13 @@ export const inProcess = (args: ReadonlyArray<string>, options: Omit<Options, "s
     process.stdout.write = capture((text) => (stdout += text))
     process.stderr.write = capture((text) => (stderr += text))
     try {
+      // Loggers write through Effect's Console (by default the global console, which the test runner keeps).
+      const console = new NodeConsole({ stdout: process.stdout, stderr: process.stderr })
       const code = await Effect.runPromise(
-        main(args).pipe(Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: env as Record<string, string> })))
+        main(args).pipe(
+          Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: env as Record<string, string> })),
+          Effect.provideService(Console.Console, console)
+        )
       )
       return { code, signal: null, stdout, stderr }
     } finally {
