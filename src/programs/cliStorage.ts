@@ -251,7 +251,9 @@ export const renderSummaries = (runs: ReadonlyArray<JournalPg.RunSummary>): stri
       ? `failed (${run.error?._tag ?? "error"}) after ${took}`
       : run.status === "interrupted"
       ? `interrupted after ${took}`
-      : "unfinished"
+      : run.status === "paused"
+      ? "paused (awaiting approval)"
+      : run.status
     return `${run.runId}  ${run.agent}  ${iso(run.startedAt)}  ${status}  ${clip(run.input, 60)}`
   }).join("\n")
 
@@ -266,7 +268,7 @@ const traceList = Command.make(
     ),
     db: dbFlag,
     agent: Flag.String("agent").pipe(Flag.withDescription("With --db: only this agent's runs"), Flag.optional),
-    status: Flag.Literals("status", ["running", "completed", "failed", "interrupted"]).pipe(
+    status: Flag.Literals("status", JournalPg.RunStatus.literals).pipe(
       Flag.withDescription("With --db: only runs in this state"),
       Flag.optional
     ),
