@@ -9,7 +9,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 # The generated projects' tests run on this repository's Node (24), as npm scripts here do.
 export PATH="$root/node_modules/.bin:$PATH"
-export GRAPHENT_MODEL= GRAPHENT_STORE=memory npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
+export GRAPHENT_MODEL= GRAPHENT_STORE=memory GRAPHENT_DATABASE_URL= GRAPHENT_REDIS_URL= GRAPHENT_HOME= npm_config_audit=false npm_config_fund=false npm_config_update_notifier=false
 
 tarball="$work/$(cd "$root" && npm pack --silent --pack-destination "$work" | tail -1)"
 mkdir "$work/cli" && (cd "$work/cli" && echo '{ "type": "module", "private": true }' > package.json && npm install --silent "$tarball")
@@ -31,6 +31,13 @@ check() {
 
 check minimal "Ada" "Hello, Ada!"
 check llm "what is (2 + 3) * 4?" "The answer is 20."
+# db: its example on the default store (embedded PGlite with pgvector, in the project's .graphent/), its tests on
+# PGlite in memory; a second process recalls what the first one remembered.
+GRAPHENT_STORE=auto check db "remember the deploy key is in the vault; recall where is the deploy key?" \
+  "$(printf 'Remembered: the deploy key is in the vault\n0.73  the deploy key is in the vault')"
+recalled="$(cd "$work/db-project" && GRAPHENT_STORE=auto npx --offline graphent run src/agent.ts --input "recall the vault")"
+case "$recalled" in *"the deploy key is in the vault"*) echo "check-templates: db keeps its notes across processes" ;;
+  *) echo "check-templates: db: a new process did not recall the note: $recalled" >&2; exit 1 ;; esac
 GRAPHENT_POLICY=policy.json GRAPHENT_PRINCIPAL=me check tools "count test/fixtures/poem.txt" "15 words in 2 lines"
 # The policy at work from the installed CLI: a guest may not reach the network; the call is denied before any request.
 if denied="$(cd "$work/tools-project" && GRAPHENT_POLICY=policy.json GRAPHENT_PRINCIPAL=guest \

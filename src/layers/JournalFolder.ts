@@ -19,6 +19,7 @@ import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import { Journal, JournalError, type JournalShape } from "../services/Journal.js"
 import { isTerminal, type RunEvent } from "../services/RunEvent.js"
+import * as RunOwner from "../internal/runOwner.js"
 import * as JournalFile from "./JournalFile.js"
 import type { RunStatus, RunSummary } from "./JournalPg.js"
 
@@ -56,7 +57,9 @@ const statusOf: Record<string, RunStatus> = {
   RunCompleted: "completed",
   RunFailed: "failed",
   RunInterrupted: "interrupted",
-  RunResumed: "running"
+  RunResumed: "running",
+  // A step waits for a human; the run goes on (RunResumed) once it is approved or rejected.
+  ApprovalRequested: "paused"
 }
 
 /** The summary of one run's events (as `JournalPg.listRuns` gives it), or `undefined` without a `RunStarted`. */
@@ -81,6 +84,9 @@ const summarize = (events: ReadonlyArray<RunEvent>): RunSummary | undefined => {
     if (event._tag === "RunFailed") summary = { ...summary, finishedAt: event.at, error: event.error }
     if (event._tag === "RunInterrupted") summary = { ...summary, finishedAt: event.at }
   }
+  // No end, never resumed, and the process that started it (`graphent run`) is gone: it crashed, or was killed.
+  const resumed = events.some((event) => event._tag === "RunResumed")
+  if (summary.status === "running" && !resumed && RunOwner.state(events) === "gone") summary = { ...summary, status: "unfinished" }
   return summary
 }
 

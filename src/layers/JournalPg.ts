@@ -48,12 +48,14 @@ import * as Pglite from "./Pglite.js"
 export interface Options extends SqlStore.StoreOptions {}
 
 /**
- * Where a run stands.
+ * Where a run stands: `paused` while a step waits for a human's approval;
+ * `unfinished` (journal files only) when it has no end and the process that
+ * started it is gone.
  *
  * @since 0.1.0
  * @category models
  */
-export const RunStatus = Schema.Literals(["running", "completed", "failed", "interrupted"])
+export const RunStatus = Schema.Literals(["running", "paused", "unfinished", "completed", "failed", "interrupted"])
 
 /**
  * @since 0.1.0
@@ -192,6 +194,9 @@ export const make = (options: Options = {}): Effect.Effect<JournalShape, Journal
           return sql`
             UPDATE ${runs} SET status = 'running', finished_at = NULL, answer = NULL, error = NULL
             WHERE run_id = ${event.runId}`
+        case "ApprovalRequested":
+          // Until RunResumed: the run waits for `graphent approve` / `reject` (or the API's decision).
+          return sql`UPDATE ${runs} SET status = 'paused' WHERE run_id = ${event.runId}`
         case "RunCompleted":
         case "RunFailed":
         case "RunInterrupted":

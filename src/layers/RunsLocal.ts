@@ -12,6 +12,11 @@
  *   finished ones forgotten first); runs already in the journal when the
  *   layer starts are read back (the last `restore` of them), so a server
  *   over a persistent journal lists the runs of earlier processes.
+ * - Runs of other processes on the same journal (`graphent run` beside
+ *   `graphent dev` in one project) are listed as they appear, their statuses
+ *   kept up to date (a paused run approved from the CLI, an interrupted one
+ *   resumed), and a run still going in its process is `running` and followed
+ *   live: its events are read from the journal as they are appended.
  * - Closing the layer's scope interrupts the runs still going (each journals
  *   `RunInterrupted`).
  *
@@ -55,6 +60,7 @@ import {
   summarize
 } from "../services/Runs.js"
 import * as Tool from "../services/Tool.js"
+import * as RunOwner from "../internal/runOwner.js"
 import * as AcceptedRunsMemory from "./AcceptedRunsMemory.js"
 import * as LocalRuntime from "./LocalRuntime.js"
 
@@ -342,12 +348,13 @@ export const make = <R>(
       }
     }
 
-    if (restore > 0) {
-      const known = yield* journal.runs
-      for (const runId of known.slice(-restore)) {
-        const info = summarize(yield* journal.read(runId))
-        if (info !== undefined) records.set(runId, { info, live: undefined, fiber: undefined, cancelled: false, resolutions: new Map() })
-      }
+    /** The journal's runs looked at so far: one that appears later is a run of another process. */
+    const seen = new Set<string>()
+    const known = yield* journal.runs
+    for (const runId of known) seen.add(runId)
+    for (const runId of restore > 0 ? known.slice(-restore) : []) {
+      const info = summaryOf(yield* journal.read(runId))
+      if (info !== undefined) records.set(runId, { info, live: undefined, fiber: undefined, cancelled: false, resolutions: new Map() })
     }
 
     const infoOf = (record: Record_): RunInfo =>
@@ -463,6 +470,7 @@ export const make = <R>(
         resolutions: new Map()
       }
       records.set(run.runId, record)
+      seen.add(run.runId)
       const budget = budgetFor(compiled.agent, run.budget)
       const runOptions: RunOptions = {
         runId: run.runId,
@@ -668,20 +676,78 @@ export const make = <R>(
 
     const fromJournal = (runId: string) =>
       Effect.flatMap(journal.read(runId), (events) => {
-        const info = summarize(events)
+        const info = summaryOf(events)
         return info === undefined
           ? Effect.map(fromAccepted(runId), (info) => ({ info, events }))
           : Effect.succeed({ info, events })
       })
 
+    // -- runs of other processes ------------------------------------------------
+
+    /** A record this process does not run, whose journal may still change (another process runs, resumes or approves it). */
+    const isOpenElsewhere = (record: Record_) =>
+      record.live === undefined && record.info.status !== "completed" && record.info.status !== "failed"
+
+    /** Reads the run's journal again; its summary replaces the record's when the journal grew or its process stopped. */
+    const reread = (runId: string) =>
+      Effect.gen(function*() {
+        const events = yield* journal.read(runId)
+        const info = summaryOf(events)
+        if (info === undefined) return
+        const record = records.get(runId)
+        if (record === undefined) {
+          records.set(runId, { info, live: undefined, fiber: undefined, cancelled: false, resolutions: new Map() })
+          evict()
+        } else if (record.live === undefined && (info.events !== record.info.events || record.info.status === "running")) {
+          record.info = { ...info, createdAt: record.info.createdAt, ...startedByOf(record.info) }
+        }
+      }).pipe(
+        // A journal being written may not read back whole (a line half written): it is read again next time.
+        Effect.catch(() => Effect.void)
+      )
+
+    let refreshedAt = Number.NEGATIVE_INFINITY
+    const refreshing = Semaphore.makeUnsafe(1)
+    /**
+     * Picks up the runs of other processes: new runs in the journal, and the ones whose journal may have
+     * changed. At most every {@link refreshInterval}; concurrent callers share one refresh.
+     */
+    const refresh = refreshing.withPermit(Effect.gen(function*() {
+      const now = clock.currentTimeMillisUnsafe()
+      if (now - refreshedAt < refreshInterval) return
+      refreshedAt = now
+      const ids = yield* Effect.orElseSucceed(journal.runs, (): ReadonlyArray<string> => [])
+      const fresh = ids.filter((runId) => !seen.has(runId))
+      for (const runId of fresh) seen.add(runId)
+      const open = [...records].filter(([, record]) => isOpenElsewhere(record)).map(([runId]) => runId)
+      yield* Effect.forEach([...fresh, ...open], reread, { concurrency: 8, discard: true })
+    }))
+
+    /**
+     * The events of a run another process is running, read from the journal as they are appended, until
+     * it ends there (or its process stops).
+     */
+    const tail = (runId: string, after: number): Stream.Stream<IndexedEvent> =>
+      Stream.paginate(after + 1, (next: number) =>
+        Effect.gen(function*() {
+          const events = yield* Effect.orElseSucceed(journal.read(runId), (): ReadonlyArray<RunEvent> => [])
+          const last = events[events.length - 1]
+          const over = (last !== undefined && isEnd(last)) || RunOwner.state(events) !== "alive"
+          const fresh = events.slice(next).map((event, i) => ({ index: next + i, event }))
+          if (fresh.length === 0 && !over) yield* Effect.sleep(pollInterval)
+          return [fresh, over ? Option.none<number>() : Option.some(next + fresh.length)] as const
+        }))
+
     const get: RunsShape["get"] = (runId) =>
       Effect.suspend(() => {
         const record = records.get(runId)
-        return record === undefined ? Effect.map(fromJournal(runId), ({ info }) => info) : Effect.succeed(infoOf(record))
+        if (record === undefined) return Effect.map(fromJournal(runId), ({ info }) => info)
+        if (!isOpenElsewhere(record)) return Effect.succeed(infoOf(record))
+        return Effect.map(reread(runId), () => infoOf(records.get(runId) ?? record))
       })
 
     const list: RunsShape["list"] = (query: ListQuery) =>
-      Effect.sync(() => {
+      Effect.map(refresh, () => {
         const limit = Math.max(1, Math.min(500, Math.floor(query.limit ?? 50)))
         const offset = Math.max(0, Math.floor(query.offset ?? 0))
         const matching: Array<Record_> = []
@@ -699,8 +765,10 @@ export const make = <R>(
         const from = Math.max(-1, Math.floor(after))
         const live = records.get(runId)?.live
         if (live !== undefined) return Effect.succeed(live.follow(from))
-        return Effect.map(fromJournal(runId), ({ events }) =>
-          Stream.fromIterable(events.slice(from + 1).map((event, i) => ({ index: from + 1 + i, event }))))
+        return Effect.map(fromJournal(runId), ({ events, info }) =>
+          info.status === "running"
+            ? tail(runId, from)
+            : Stream.fromIterable(events.slice(from + 1).map((event, i) => ({ index: from + 1 + i, event }))))
       })
 
     const read: RunsShape["read"] = (runId) =>
@@ -733,6 +801,18 @@ export const make = <R>(
       load: Effect.sync(() => ({ running, queued }))
     })
   })
+
+/** How often the runs of other processes are looked for (at most), in milliseconds. */
+const refreshInterval = 1_000
+
+/** How often a run another process is running is read again while it is followed. */
+const pollInterval = Duration.millis(200)
+
+/** What a journal says of a run (see `summarize`): `running` while the process that started it is alive. */
+const summaryOf = (events: ReadonlyArray<RunEvent>): RunInfo | undefined => {
+  const info = summarize(events)
+  return info?.status === "unfinished" && RunOwner.state(events) === "alive" ? { ...info, status: "running" } : info
+}
 
 const isEnd = (event: RunEvent) =>
   event._tag === "RunCompleted" || event._tag === "RunFailed" || event._tag === "RunInterrupted"

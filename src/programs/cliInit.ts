@@ -27,11 +27,13 @@ import { usageError, writeLine } from "./cliSupport.js"
  * @since 0.1.0
  * @category models
  */
-export const templates: Record<"minimal" | "tools" | "llm", {
+export const templates: Record<"minimal" | "tools" | "llm" | "db", {
   readonly summary: string
   readonly example: string
   /** Packages the template's code imports besides graphent and effect (at graphent's own versions). */
   readonly dependencies: ReadonlyArray<string>
+  /** What its README says beyond the common part. */
+  readonly notes?: string | undefined
 }> = {
   minimal: {
     summary: "one agent with one tool, on a rule-based planner",
@@ -47,6 +49,16 @@ export const templates: Record<"minimal" | "tools" | "llm", {
     summary: "an assistant planned by a language model: a scripted model offline, live with GRAPHENT_MODEL",
     example: "npx graphent run src/agent.ts --input \"what is (2 + 3) * 4?\"",
     dependencies: []
+  },
+  db: {
+    summary: "an agent whose notes are memory on PostgreSQL with pgvector (embedded PGlite when GRAPHENT_DATABASE_URL is not set)",
+    example: "npx graphent run src/agent.ts --input \"remember the deploy key is in the vault; recall where is the deploy key?\"",
+    dependencies: [],
+    notes: `The notes outlive the run: \`npx graphent run src/agent.ts --input "recall where is the deploy key?"\` finds them later.
+With no \`GRAPHENT_DATABASE_URL\` they are kept in the embedded PostgreSQL (PGlite, with pgvector) under \`.graphent/\`;
+with \`GRAPHENT_DATABASE_URL=postgres://user@host:5432/db\` in that server (memory and journals; pgvector when the
+server has it), and \`npm test\` then runs its memory test there too (tables \`notes_test_…\`).
+`
   }
 }
 
@@ -107,7 +119,7 @@ Run it:
 \`\`\`sh
 ${templates[template].example}
 \`\`\`
-
+${templates[template].notes === undefined ? "" : `\n${templates[template].notes}`}
 - \`src/agent.ts\` — the agent (its default export); \`src/tools.ts\` — its tools.
 - \`npx graphent run src/agent.ts --input … --record test/fixtures/agent.jsonl\` records a new golden journal;
   \`npx graphent replay test/fixtures/agent.jsonl --update\` re-records it after an intended change.
@@ -130,7 +142,7 @@ const copyTree = (from: string, to: string) => {
 }
 
 /**
- * `graphent init <dir> [--template minimal|tools|llm] [--force]`.
+ * `graphent init <dir> [--template minimal|tools|llm|db] [--force]`.
  *
  * @since 0.1.0
  * @category commands
@@ -178,6 +190,7 @@ export const init = Command.make(
   ),
   Command.withExamples([
     { command: "graphent init my-agent", description: "One agent with one tool" },
-    { command: "graphent init my-assistant --template llm", description: "An LLM-planned assistant" }
+    { command: "graphent init my-assistant --template llm", description: "An LLM-planned assistant" },
+    { command: "graphent init my-notes --template db", description: "Memory on PostgreSQL/pgvector (embedded without a URL)" }
   ])
 )

@@ -16,6 +16,7 @@ import * as JournalMemory from "../layers/JournalMemory.js"
 import * as Storage from "../layers/Storage.js"
 import { AgentRuntime, Ids, type RunOptions } from "../services/AgentRuntime.js"
 import * as Replay from "../layers/Replay.js"
+import * as RunOwner from "../internal/runOwner.js"
 import {
   agentFlag,
   inMemory,
@@ -117,8 +118,9 @@ export const run = Command.make(
         const options: RunOptions = {
           runId,
           threadId: Option.getOrUndefined(thread),
-          // Relative to the working directory, so a journal committed with a project replays from any checkout.
-          metadata: { agentFile: path.relative(process.cwd(), module.file) },
+          // Relative to the working directory, so a journal committed with a project replays from any checkout;
+          // the process's id, so that a dev server on the same journal shows the run as running while it is.
+          metadata: { agentFile: path.relative(process.cwd(), module.file), ...RunOwner.metadata() },
           principal
         }
         const kept = Option.match(yield* Effect.serviceOption(Storage.Storage), {

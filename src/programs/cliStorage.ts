@@ -254,11 +254,17 @@ export const renderSummaries = (runs: ReadonlyArray<JournalPg.RunSummary>): stri
       ? `failed (${run.error?._tag ?? "error"}) after ${took}`
       : run.status === "interrupted"
       ? `interrupted after ${took}`
-      : "unfinished"
+      : run.status === "paused"
+      ? "paused (awaiting approval)"
+      : run.status
     return `${run.runId}  ${run.agent}  ${iso(run.startedAt)}  ${status}  ${clip(run.input, 60)}`
   }).join("\n")
 
 const journalError = (error: JournalError) => usageError(error.message)
+
+// The statuses a journal database stores (JournalPg.RunStatus), spelled here so that the flag does not load it.
+const storedStatuses = ["running", "paused", "unfinished", "completed", "failed", "interrupted"] as const satisfies
+  ReadonlyArray<JournalPg.RunStatus>
 
 const traceList = Command.make(
   "list",
@@ -269,7 +275,7 @@ const traceList = Command.make(
     ),
     db: dbFlag,
     agent: Flag.String("agent").pipe(Flag.withDescription("With --db: only this agent's runs"), Flag.optional),
-    status: Flag.Literals("status", ["running", "completed", "failed", "interrupted"]).pipe(
+    status: Flag.Literals("status", storedStatuses).pipe(
       Flag.withDescription("With --db: only runs in this state"),
       Flag.optional
     ),

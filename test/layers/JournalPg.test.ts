@@ -114,13 +114,17 @@ const suite = (name: string, SqlLive: Layer.Layer<SqlClient.SqlClient, unknown>,
         assert.strictEqual(error.backend, backend)
       }))
 
-    it.effect("a run in progress is running; RunResumed makes a finished run running again", () =>
+    it.effect("a run in progress is running; paused while a step awaits approval; RunResumed makes it running again", () =>
       Effect.gen(function*() {
         const j = yield* journal
         const runId = `manual-${randomUUID()}`
         yield* j.append(started(runId))
         const status = Effect.map(listRuns({ agent: "manual", limit: 100 }), (runs) =>
           runs.find((run) => run.runId === runId)?.status)
+        assert.strictEqual(yield* status, "running")
+        yield* j.append({ _tag: "ApprovalRequested", runId, stepId: "s1", tool: "deploy", capability: "shell:deploy", principal: "alice", at: Date.now() })
+        assert.strictEqual(yield* status, "paused")
+        yield* j.append({ _tag: "RunResumed", runId, at: Date.now() })
         assert.strictEqual(yield* status, "running")
         const usage = { turns: 0, steps: 0 }
         yield* j.append({ _tag: "RunInterrupted", runId, usage, durationMs: 1, at: Date.now() })

@@ -3,6 +3,7 @@ import { Context, Deferred, Effect, Exit, Fiber, Layer, Schema, Stream } from "e
 import { Agent, AgentRuntime, Journal, JournalMemory, LocalRuntime, RunEvent, Runs, RunsLocal, SequencePlanner, Tool } from "graphent"
 import * as Testing from "graphent/testing"
 import echo from "../../examples/echo.js"
+import * as RunOwner from "../../src/internal/runOwner.js"
 import * as Gated from "../support/gatedAgent.js"
 
 /** The service over a fresh test runtime (in-memory journal and memory, run ids run-1, run-2, ...). */
@@ -328,4 +329,38 @@ describe("RunsLocal", () => {
         assert.strictEqual((yield* runs.read(id)).length, 3)
       }).pipe(Effect.provide(layer))
     }))
+
+  // Live clock: the runs of other processes are looked for at most once a second, and followed by polling.
+  it.live("lists the runs another process writes to its journal, follows one while its process lives, and tells a dead one", () =>
+    Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const journal = yield* Journal.Journal
+      const runtime = yield* AgentRuntime.AgentRuntime
+      // "Another process": a run on the same journal, not through the service, naming its owner (this process: alive).
+      const other = yield* runtime.run(Gated.gated, "s9-a", { runId: "elsewhere", metadata: RunOwner.metadata() }).pipe(
+        Effect.forkChild({ startImmediately: true })
+      )
+      // One that died mid-run: no end, no owner known.
+      yield* journal.append({ _tag: "RunStarted", runId: "crashed", traceId: "t".repeat(32), agent: "echo", input: "x", at: 1 })
+      yield* Effect.yieldNow
+      while (!Gated.known("s9-a")) yield* Effect.sleep("10 millis")
+
+      const listed = yield* runs.list({})
+      const byId = new Map(listed.runs.map((run) => [run.id, run]))
+      assert.strictEqual(byId.get("elsewhere")?.status, "running")
+      assert.strictEqual(byId.get("crashed")?.status, "unfinished")
+      const crashed = yield* drain("crashed")
+      assert.deepStrictEqual(crashed.map((e) => e.event._tag), ["RunStarted"], "a dead run's events end where its journal does")
+
+      // Followed while it runs: its events so far, then the rest as they are journaled, to its end.
+      const follower = yield* drain("elsewhere").pipe(Effect.forkChild({ startImmediately: true }))
+      yield* Gated.open("s9-a")
+      const followed = yield* Fiber.join(follower)
+      const result = yield* Fiber.join(other)
+      assert.deepStrictEqual(followed.map((e) => e.event), [...result.events])
+      assert.deepStrictEqual(followed.map((e) => e.index), result.events.map((_, i) => i))
+      const done = yield* runs.get("elsewhere")
+      assert.strictEqual(done.status, "completed")
+      assert.strictEqual(done.answer, "passed s9-a")
+    }).pipe(Effect.provide(layerWith())))
 })

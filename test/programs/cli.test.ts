@@ -10,8 +10,8 @@ import * as Cli from "../support/cli.js"
 // process seconds (the default store across processes is storage.test.ts's and trace.test.ts's subject).
 const env = { GRAPHENT_STORE: "memory" }
 
-/** Runs the real executable as a child process, the way a user does. */
-const graphent = (...args: Array<string>) => Cli.graphent(args, { env })
+/** Runs the CLI program in this process (the executable itself: "runs the echo example"). */
+const graphent = (...args: Array<string>) => Cli.inProcess(args, { env })
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "graphent-cli-"))
 
@@ -19,14 +19,14 @@ const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "graphent-cli-"))
 const scratch = () => Cli.scratch("cli")
 
 describe("graphent run", () => {
-  it("runs the echo example and prints its answer", () => {
-    const result = graphent("run", "examples/echo.ts", "--input", "hello world")
+  it("runs the echo example and prints its answer (the executable, as a child process)", () => {
+    const result = Cli.graphent(["run", "examples/echo.ts", "--input", "hello world"], { env })
     assert.strictEqual(result.code, 0, result.stderr)
     assert.strictEqual(result.stdout, "hello world\n")
   })
 
-  it("runs the todo example: several commands, in order", () => {
-    const result = graphent("run", "examples/todo.ts", "--input", "add buy milk; add call mom; done 1; list")
+  it("runs the todo example: several commands, in order", async () => {
+    const result = await graphent("run", "examples/todo.ts", "--input", "add buy milk; add call mom; done 1; list")
     assert.strictEqual(result.code, 0, result.stderr)
     assert.strictEqual(
       result.stdout,
@@ -34,8 +34,8 @@ describe("graphent run", () => {
     )
   })
 
-  it("prints the events as JSON lines with --json", () => {
-    const result = graphent("run", "examples/echo.ts", "--input", "hi", "--json")
+  it("prints the events as JSON lines with --json", async () => {
+    const result = await graphent("run", "examples/echo.ts", "--input", "hi", "--json")
     assert.strictEqual(result.code, 0, result.stderr)
     const events = result.stdout.trim().split("\n").map((line) => JSON.parse(line) as { _tag: string; runId: string })
     assert.deepStrictEqual(events.map((event) => event._tag), [
@@ -52,7 +52,7 @@ describe("graphent run", () => {
   it("writes the journal with --record", () =>
     Effect.gen(function*() {
       const file = path.join(tmp(), "run.jsonl")
-      const result = graphent("run", "examples/todo.ts", "--input", "add tea; list", "--record", file)
+      const result = yield* Effect.promise(() => graphent("run", "examples/todo.ts", "--input", "add tea; list", "--record", file))
       assert.strictEqual(result.code, 0, result.stderr)
       const contents = yield* JournalFile.readFile(file)
       assert.strictEqual(contents.header.format, "graphent-journal")
@@ -69,58 +69,58 @@ describe("graphent run", () => {
       if (completed?._tag === "RunCompleted") assert.strictEqual(completed.answer, "Added #1: tea\n[ ] #1 tea")
     }).pipe(Effect.runPromise))
 
-  it("exits 1 with the typed error's message when the run fails", () => {
-    const result = graphent("run", "examples/todo.ts", "--input", "done 9")
+  it("exits 1 with the typed error's message when the run fails", async () => {
+    const result = await graphent("run", "examples/todo.ts", "--input", "done 9")
     assert.strictEqual(result.code, 1)
     assert.strictEqual(result.stdout, "")
     assert.include(result.stderr, "there is no todo #9")
     assert.include(result.stderr, "tool \"complete\" failed")
   })
 
-  it("exits 2 on an unknown flag, without a stack trace", () => {
-    const result = graphent("run", "examples/echo.ts", "--bogus")
+  it("exits 2 on an unknown flag, without a stack trace", async () => {
+    const result = await graphent("run", "examples/echo.ts", "--bogus")
     assert.strictEqual(result.code, 2)
     assert.include(result.stdout + result.stderr, "Unrecognized flag: --bogus")
     assert.notInclude(result.stderr, "    at ")
   })
 
-  it("exits 2 on a missing agent file", () => {
-    const result = graphent("run", "examples/nope.ts")
+  it("exits 2 on a missing agent file", async () => {
+    const result = await graphent("run", "examples/nope.ts")
     assert.strictEqual(result.code, 2)
     assert.include(result.stderr, "cannot load agent from examples/nope.ts: no such file")
   })
 
-  it("exits 2 on a file that exports no agent", () => {
+  it("exits 2 on a file that exports no agent", async () => {
     const dir = tmp()
     const file = path.join(dir, "not-an-agent.ts")
     fs.writeFileSync(file, "export default 42\n")
-    const result = graphent("run", file)
+    const result = await graphent("run", file)
     assert.strictEqual(result.code, 2)
     assert.include(result.stderr, "its default export is not an agent")
   })
 
-  it("exits 2 on a file that does not load", () => {
+  it("exits 2 on a file that does not load", async () => {
     const dir = tmp()
     const file = path.join(dir, "broken.ts")
     fs.writeFileSync(file, "throw new Error('broken module')\n")
-    const result = graphent("run", file)
+    const result = await graphent("run", file)
     assert.strictEqual(result.code, 2)
     assert.include(result.stderr, "broken module")
   })
 
-  it("exits 2 when the --record file cannot be written", () => {
-    const result = graphent("run", "examples/echo.ts", "--record", "/nonexistent-dir/run.jsonl")
+  it("exits 2 when the --record file cannot be written", async () => {
+    const result = await graphent("run", "examples/echo.ts", "--record", "/nonexistent-dir/run.jsonl")
     assert.strictEqual(result.code, 2)
     assert.include(result.stderr, "cannot write --record file")
   })
 
-  it("lists its commands with --help", () => {
-    const result = graphent("--help")
+  it("lists its commands with --help", async () => {
+    const result = await graphent("--help")
     assert.strictEqual(result.code, 0)
     assert.include(result.stdout, "run")
   })
 
-  it("writes JSON log lines to stderr with GRAPHENT_LOG=json", () => {
+  it("writes JSON log lines to stderr with GRAPHENT_LOG=json", async () => {
     const dir = scratch()
     const file = path.join(dir, "logging.ts")
     fs.writeFileSync(
@@ -136,7 +136,7 @@ const note = Tool.make("note", {
 export default Agent.make({ name: "logger", tools: [note], planner: SequencePlanner.plan({ steps: [{ id: "n1", tool: "note", args: {} }] }) })
 `
     )
-    const child = Cli.graphent(["run", file], { env: { ...env, GRAPHENT_LOG: "json" } })
+    const child = await Cli.inProcess(["run", file], { env: { ...env, GRAPHENT_LOG: "json" } })
     assert.strictEqual(child.code, 0, child.stderr)
     assert.strictEqual(child.stdout, "ok\n")
     const line = child.stderr.split("\n").find((l) => l.includes("inside the tool"))

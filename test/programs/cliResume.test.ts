@@ -1,5 +1,6 @@
 /**
- * How a run ends and goes on, through the real `graphent` process: Ctrl-C
+ * How a run ends and goes on — the runs interrupted or killed are real `graphent` processes, the
+ * commands that go on from them run the CLI program in this process: Ctrl-C
  * (SIGINT) and SIGTERM print one line naming the run and how to resume it
  * (exit 130 / 143); `resume`, `approve` and `reject` continue a run from the
  * project's store by id (or id prefix) as well as from a `--record` file; and
@@ -8,10 +9,11 @@
  * The interrupt lands at a random point of the ledger run (after 1 to 6 of
  * its 8 steps), so repeated CI runs cover different kill points.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, beforeAll, beforeEach, describe, it } from "@effect/vitest"
+import * as Cli from "../support/cli.js"
 import * as Store from "../support/store.js"
 
 const root = path.resolve(import.meta.dirname, "../..")
@@ -36,10 +38,9 @@ afterAll(() => {
 
 const envOf = (env: Record<string, string>) => ({ ...process.env, GRAPHENT_HOME: home, GRAPHENT_STORE_PREFIX: prefix, ...env })
 
-const graphent = (env: Record<string, string>, ...args: Array<string>) => {
-  const child = spawnSync(process.execPath, [bin, ...args], { cwd: root, encoding: "utf8", timeout: 180_000, env: envOf(env) })
-  return { code: child.status, stdout: child.stdout, stderr: child.stderr }
-}
+/** The CLI program in this process (the runs a test interrupts or kills are child processes: {@link start}). */
+const graphent = (env: Record<string, string>, ...args: Array<string>) =>
+  Cli.inProcess(args, { env: { GRAPHENT_HOME: home, GRAPHENT_STORE_PREFIX: prefix, ...env } })
 
 const lines = (file: string) => fs.existsSync(file) ? fs.readFileSync(file, "utf8").split("\n").filter((l) => l !== "") : []
 
@@ -70,13 +71,13 @@ const until = async (ready: () => boolean, what: string) => {
 }
 
 /** The store's runs, as `trace list --db --json` prints them. */
-const storedRuns = () => {
-  const listed = graphent({}, "trace", "list", "--db", "--json")
+const storedRuns = async () => {
+  const listed = await graphent({}, "trace", "list", "--db", "--json")
   assert.strictEqual(listed.code, 0, listed.stderr)
   return listed.stdout.trim().split("\n").filter((l) => l !== "").map((l) => JSON.parse(l) as { runId: string; status: string })
 }
 
-const statusOf = (runId: string) => storedRuns().find((run) => run.runId === runId)?.status
+const statusOf = async (runId: string) => (await storedRuns()).find((run) => run.runId === runId)?.status
 
 /** Starts the ledger agent and sends `signal` once `after` entries are written. */
 const interruptLedger = async (ledger: string, after: number, signal: NodeJS.Signals, env: Record<string, string> = {}) => {
@@ -98,15 +99,15 @@ describe("interrupting graphent run", () => {
     const runId = runIdIn(interrupted.stderr)
     assert.isDefined(runId, interrupted.stderr)
     assert.strictEqual(interrupted.stderr, `interrupted: run ${runId}; continue it with: graphent resume ${runId}\n`)
-    assert.strictEqual(statusOf(runId!), "interrupted")
+    assert.strictEqual(await statusOf(runId!), "interrupted")
 
-    const resumed = graphent({ LEDGER_FILE: ledger }, "resume", runId!.slice(0, 8))
+    const resumed = await graphent({ LEDGER_FILE: ledger }, "resume", runId!.slice(0, 8))
     assert.strictEqual(resumed.code, 0, resumed.stderr)
     assert.strictEqual(resumed.stdout, "ledger has 8 entries\n")
     assert.deepStrictEqual(lines(ledger), Array.from({ length: 8 }, (_, i) => `entry-${i + 1}`))
-    assert.strictEqual(statusOf(runId!), "completed")
+    assert.strictEqual(await statusOf(runId!), "completed")
 
-    const again = graphent({ LEDGER_FILE: ledger }, "resume", runId!)
+    const again = await graphent({ LEDGER_FILE: ledger }, "resume", runId!)
     assert.strictEqual(again.code, 2)
     assert.include(again.stderr, "already finished")
   }, 300_000)
@@ -128,14 +129,15 @@ describe("graphent resume <run-id> and the store's statuses", () => {
     run.child.kill("SIGKILL")
     await run.exited
     const runId = JSON.parse(lines(journal)[1]!).runId as string
-    assert.strictEqual(statusOf(runId), "running")
+    // No end in its journal, and its process is gone.
+    assert.strictEqual(await statusOf(runId), "unfinished")
 
-    const resumed = graphent({ LEDGER_FILE: ledger }, "resume", journal)
+    const resumed = await graphent({ LEDGER_FILE: ledger }, "resume", journal)
     assert.strictEqual(resumed.code, 0, resumed.stderr)
     assert.strictEqual(resumed.stdout, "ledger has 8 entries\n")
-    assert.strictEqual(statusOf(runId), "completed")
+    assert.strictEqual(await statusOf(runId), "completed")
     // The store now holds the whole run, event for event as the file does.
-    const shown = graphent({}, "trace", "show", "--db", runId)
+    const shown = await graphent({}, "trace", "show", "--db", runId)
     assert.strictEqual(shown.code, 0, shown.stderr)
     assert.include(shown.stdout, "ledger has 8 entries")
   }, 300_000)
@@ -149,10 +151,10 @@ describe("graphent resume <run-id> and the store's statuses", () => {
     run.child.kill("SIGKILL")
     await run.exited
     const runId = JSON.parse(lines(journal)[1]!).runId as string
-    assert.isUndefined(statusOf(runId))
-    const resumed = graphent({ LEDGER_FILE: ledger }, "resume", journal)
+    assert.isUndefined(await statusOf(runId))
+    const resumed = await graphent({ LEDGER_FILE: ledger }, "resume", journal)
     assert.strictEqual(resumed.code, 0, resumed.stderr)
-    assert.strictEqual(statusOf(runId), "completed")
+    assert.strictEqual(await statusOf(runId), "completed")
   }, 300_000)
 
   it("a stale file (the run went on from the store) is refused, exit 2, naming the command that works", async () => {
@@ -163,23 +165,23 @@ describe("graphent resume <run-id> and the store's statuses", () => {
     run.child.kill("SIGKILL")
     await run.exited
     const runId = JSON.parse(lines(journal)[1]!).runId as string
-    const fromStore = graphent({ LEDGER_FILE: ledger }, "resume", runId)
+    const fromStore = await graphent({ LEDGER_FILE: ledger }, "resume", runId)
     assert.strictEqual(fromStore.code, 0, fromStore.stderr)
     const before = fs.readFileSync(journal, "utf8")
-    const fromFile = graphent({ LEDGER_FILE: ledger }, "resume", journal)
+    const fromFile = await graphent({ LEDGER_FILE: ledger }, "resume", journal)
     assert.strictEqual(fromFile.code, 2)
     assert.include(fromFile.stderr, `the file is stale; continue from the store: graphent resume ${runId}`)
     assert.strictEqual(fs.readFileSync(journal, "utf8"), before, "the refused resume left the file alone")
   }, 300_000)
 
-  it("bad run ids and flags: one line each, exit 2", () => {
-    const unknown = graphent({}, "resume", "no-such-run")
+  it("bad run ids and flags: one line each, exit 2", async () => {
+    const unknown = await graphent({}, "resume", "no-such-run")
     assert.strictEqual(unknown.code, 2)
     assert.match(unknown.stderr, /^error: no-such-run: no such journal file, and no run no-such-run in the store in .*\n$/)
-    const withRun = graphent({}, "resume", "no-such-run", "--run", "x")
+    const withRun = await graphent({}, "resume", "no-such-run", "--run", "x")
     assert.strictEqual(withRun.code, 2)
     assert.include(withRun.stderr, "--run picks a run of a journal file")
-    const missingFile = graphent({}, "resume", "missing.jsonl")
+    const missingFile = await graphent({}, "resume", "missing.jsonl")
     assert.strictEqual(missingFile.code, 2)
     assert.include(missingFile.stderr, "missing.jsonl")
   }, 300_000)
@@ -218,17 +220,17 @@ export default Agent.make({ name: "deployer", tools: [deploy],
   }
 
   for (const approved of [true, false]) {
-    it(`${approved ? "approve" : "reject"} continues a paused run from the store; its status follows`, () => {
+    it(`${approved ? "approve" : "reject"} continues a paused run from the store; its status follows`, async () => {
       const marker = path.join(dir, `${approved ? "approved" : "rejected"}.log`)
       const env = { GRAPHENT_POLICY: policy(), GRAPHENT_AUDIT: path.join(dir, "audit.jsonl") }
-      const paused = graphent({ ...env, GRAPHENT_PRINCIPAL: "alice" }, "run", deployer(marker))
+      const paused = await graphent({ ...env, GRAPHENT_PRINCIPAL: "alice" }, "run", deployer(marker))
       assert.strictEqual(paused.code, 3, paused.stderr)
-      const runId = storedRuns()[0]!.runId
-      assert.strictEqual(statusOf(runId), "running")
-      const decided = graphent(env, approved ? "approve" : "reject", runId.slice(0, 8), "deploy", "--by", "bob")
+      const runId = (await storedRuns())[0]!.runId
+      assert.strictEqual(await statusOf(runId), "paused")
+      const decided = await graphent(env, approved ? "approve" : "reject", runId.slice(0, 8), "deploy", "--by", "bob")
       assert.strictEqual(decided.code, approved ? 0 : 1, decided.stderr)
       assert.strictEqual(fs.existsSync(marker), approved)
-      assert.strictEqual(statusOf(runId), approved ? "completed" : "failed")
+      assert.strictEqual(await statusOf(runId), approved ? "completed" : "failed")
     }, 300_000)
   }
 })

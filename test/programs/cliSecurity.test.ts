@@ -1,3 +1,7 @@
+/**
+ * The permission commands (run under a policy, approve, reject, audit) through the CLI program, in this
+ * process: the journals, the audit log and the exit codes are what a user gets from the executable.
+ */
 import { afterAll, assert, describe, it } from "@effect/vitest"
 import * as fs from "node:fs"
 import * as os from "node:os"
@@ -64,15 +68,15 @@ export default Agent.make({
 )
 
 const graphent = (env: Record<string, string>, ...args: Array<string>) =>
-  Cli.graphent(args, { env: { GRAPHENT_STORE: "memory", GRAPHENT_POLICY: policyFile, GRAPHENT_AUDIT: auditFile, ...env } })
+  Cli.inProcess(args, { env: { GRAPHENT_STORE: "memory", GRAPHENT_POLICY: policyFile, GRAPHENT_AUDIT: auditFile, ...env } })
 
 const journalOf = (file: string) =>
   fs.readFileSync(file, "utf8").trim().split("\n").map((line) => JSON.parse(line) as { _tag: string; [key: string]: unknown })
 
 describe("graphent run / approve / reject / audit", () => {
-  it("a step that needs approval pauses the run (exit 3); approve resumes it; the audit log shows it all", () => {
+  it("a step that needs approval pauses the run (exit 3); approve resumes it; the audit log shows it all", async () => {
     const journal = path.join(dir, "approve.jsonl")
-    const paused = graphent({ GRAPHENT_PRINCIPAL: "alice" }, "run", agentFile, "--record", journal)
+    const paused = await graphent({ GRAPHENT_PRINCIPAL: "alice" }, "run", agentFile, "--record", journal)
     assert.strictEqual(paused.code, 3, paused.stderr)
     assert.match(paused.stderr, /paused: step "deploy" .* needs approval/)
     assert.isFalse(fs.existsSync(marker))
@@ -81,11 +85,11 @@ describe("graphent run / approve / reject / audit", () => {
     assert.isDefined(events.find((event) => event._tag === "ApprovalRequested"))
     assert.isUndefined(events.find((event) => event._tag === "RunFailed"))
 
-    const self = graphent({}, "approve", journal, "deploy", "--by", "alice")
+    const self = await graphent({}, "approve", journal, "deploy", "--by", "alice")
     assert.strictEqual(self.code, 2, self.stderr)
     assert.include(self.stderr, "no self-approval")
 
-    const approved = graphent({}, "approve", journal, "deploy", "--by", "bob", "--reason", "release window")
+    const approved = await graphent({}, "approve", journal, "deploy", "--by", "bob", "--reason", "release window")
     assert.strictEqual(approved.code, 0, approved.stderr)
     assert.strictEqual(approved.stdout, "deployed to prod\n")
     assert.strictEqual(fs.readFileSync(marker, "utf8"), "prod\n")
@@ -96,7 +100,7 @@ describe("graphent run / approve / reject / audit", () => {
     )
     assert.strictEqual(after.at(-1)?._tag, "RunCompleted")
 
-    const audit = graphent({}, "audit", "--json", "--run", String(after[1]!.runId))
+    const audit = await graphent({}, "audit", "--json", "--run", String(after[1]!.runId))
     assert.strictEqual(audit.code, 0, audit.stderr)
     const entries = audit.stdout.trim().split("\n").map((line) => JSON.parse(line))
     assert.deepStrictEqual(entries.map((entry) => [entry.tool, entry.decision, entry.outcome, entry.principal, entry.approvedBy]), [
@@ -108,27 +112,27 @@ describe("graphent run / approve / reject / audit", () => {
     fs.rmSync(marker)
   }, 120_000)
 
-  it("reject: the step fails with ToolDenied (exit 1) and never runs", () => {
+  it("reject: the step fails with ToolDenied (exit 1) and never runs", async () => {
     const journal = path.join(dir, "reject.jsonl")
-    assert.strictEqual(graphent({ GRAPHENT_PRINCIPAL: "alice" }, "run", agentFile, "--record", journal).code, 3)
-    const rejected = graphent({ GRAPHENT_PRINCIPAL: "bob" }, "reject", journal, "deploy", "--reason", "freeze")
+    assert.strictEqual((await graphent({ GRAPHENT_PRINCIPAL: "alice" }, "run", agentFile, "--record", journal)).code, 3)
+    const rejected = await graphent({ GRAPHENT_PRINCIPAL: "bob" }, "reject", journal, "deploy", "--reason", "freeze")
     assert.strictEqual(rejected.code, 1, rejected.stderr)
     assert.include(rejected.stderr, "rejected by bob: freeze")
     assert.isFalse(fs.existsSync(marker))
   }, 120_000)
 
-  it("a denied capability fails the run (exit 1); nothing ran; the denial is audited", () => {
-    const denied = graphent({ GRAPHENT_PRINCIPAL: "gus" }, "run", agentFile)
+  it("a denied capability fails the run (exit 1); nothing ran; the denial is audited", async () => {
+    const denied = await graphent({ GRAPHENT_PRINCIPAL: "gus" }, "run", agentFile)
     assert.strictEqual(denied.code, 1, denied.stderr)
     assert.include(denied.stderr, "denied to gus: capability tool:deploy (policy: default)")
     assert.isFalse(fs.existsSync(marker))
-    const audit = graphent({}, "audit", "--principal", "gus", "--decision", "deny", "--json")
+    const audit = await graphent({}, "audit", "--principal", "gus", "--decision", "deny", "--json")
     const entries = audit.stdout.trim().split("\n").map((line) => JSON.parse(line))
     assert.strictEqual(entries.length, 1)
     assert.strictEqual(entries[0].outcome, "denied")
   }, 120_000)
 
-  it("approvalsRequireAuthentication: --by and a GRAPHENT_PRINCIPAL other than the OS account are refused (exit 2), nothing decided", () => {
+  it("approvalsRequireAuthentication: --by and a GRAPHENT_PRINCIPAL other than the OS account are refused (exit 2), nothing decided", async () => {
     const account = os.userInfo().username
     const strict = path.join(dir, "strict-policy.json")
     const document = JSON.parse(fs.readFileSync(policyFile, "utf8"))
@@ -137,7 +141,7 @@ describe("graphent run / approve / reject / audit", () => {
       JSON.stringify({ ...document, principals: { ...document.principals, [account]: ["lead"] }, approvalsRequireAuthentication: true })
     )
     const journal = path.join(dir, "strict.jsonl")
-    assert.strictEqual(graphent({ GRAPHENT_POLICY: strict, GRAPHENT_PRINCIPAL: "alice" }, "run", agentFile, "--record", journal).code, 3)
+    assert.strictEqual((await graphent({ GRAPHENT_POLICY: strict, GRAPHENT_PRINCIPAL: "alice" }, "run", agentFile, "--record", journal)).code, 3)
     const before = fs.readFileSync(journal, "utf8")
     // Every claimed name is refused — even the account's own name given with --by: a flag proves nothing.
     const claims: Array<[Record<string, string>, Array<string>, string]> = [
@@ -148,7 +152,7 @@ describe("graphent run / approve / reject / audit", () => {
     ]
     for (const [index, [env, flags, source]] of claims.entries()) {
       for (const command of index === 0 ? ["approve", "reject"] : ["approve"]) {
-        const refused = graphent({ GRAPHENT_POLICY: strict, ...env }, command, journal, "deploy", ...flags)
+        const refused = await graphent({ GRAPHENT_POLICY: strict, ...env }, command, journal, "deploy", ...flags)
         assert.strictEqual(refused.code, 2, refused.stderr)
         assert.include(refused.stderr, `requires approvals from an authenticated principal`)
         assert.include(refused.stderr, source)
@@ -157,7 +161,7 @@ describe("graphent run / approve / reject / audit", () => {
     assert.strictEqual(fs.readFileSync(journal, "utf8"), before, "nothing was decided")
     assert.isFalse(fs.existsSync(marker))
     // The operating-system account running the command is the authenticated approver.
-    const approved = graphent({ GRAPHENT_POLICY: strict, GRAPHENT_PRINCIPAL: "" }, "approve", journal, "deploy")
+    const approved = await graphent({ GRAPHENT_POLICY: strict, GRAPHENT_PRINCIPAL: "" }, "approve", journal, "deploy")
     assert.strictEqual(approved.code, 0, approved.stderr)
     assert.deepStrictEqual(
       journalOf(journal).filter((event) => event._tag === "ApprovalDecided").map((event) => event.by),
@@ -166,16 +170,16 @@ describe("graphent run / approve / reject / audit", () => {
     fs.rmSync(marker)
   }, 240_000)
 
-  it("bad input: an invalid policy, a bad --since, approve without a policy", () => {
+  it("bad input: an invalid policy, a bad --since, approve without a policy", async () => {
     const bad = path.join(dir, "bad-policy.json")
     fs.writeFileSync(bad, JSON.stringify({ version: 1, roles: { a: { inherits: ["ghost"] } } }))
-    const invalid = graphent({ GRAPHENT_POLICY: bad }, "run", agentFile)
+    const invalid = await graphent({ GRAPHENT_POLICY: bad }, "run", agentFile)
     assert.strictEqual(invalid.code, 2, invalid.stderr)
     assert.include(invalid.stderr, 'inherits unknown role "ghost"')
-    const since = graphent({}, "audit", "--since", "yesterday-ish")
+    const since = await graphent({}, "audit", "--since", "yesterday-ish")
     assert.strictEqual(since.code, 2)
     assert.include(since.stderr, "--since")
-    const noPolicy = graphent({ GRAPHENT_POLICY: "" }, "approve", path.join(dir, "approve.jsonl"), "deploy")
+    const noPolicy = await graphent({ GRAPHENT_POLICY: "" }, "approve", path.join(dir, "approve.jsonl"), "deploy")
     assert.strictEqual(noPolicy.code, 2)
   }, 120_000)
 })

@@ -9,8 +9,9 @@ const prefix = stores.prefix("_stream")
 afterAll(() => stores.cleanUp(), 60_000)
 
 // The example's offline model, whatever the developer's shell says.
-const graphent = (...args: Array<string>) =>
-  Cli.graphent(args, { env: { GRAPHENT_DATABASE_URL: Store.pgUrl, GRAPHENT_STORE_PREFIX: prefix, GRAPHENT_MODEL: undefined } })
+const env = { GRAPHENT_DATABASE_URL: Store.pgUrl, GRAPHENT_STORE_PREFIX: prefix, GRAPHENT_MODEL: undefined }
+/** The executable, as a child process: the notes must outlive it. */
+const graphent = (...args: Array<string>) => Cli.graphent(args, { env })
 
 describe("graphent run examples/assistant.ts", () => {
   it("--stream prints the model's text on stdout and the tool calls on stderr; notes last across processes", () => {
@@ -34,15 +35,15 @@ describe("graphent run examples/assistant.ts", () => {
     assert.strictEqual(second.stdout, "Your notes: x is 5.\n")
   }, 180_000)
 
-  it("--stream with a planner that streams nothing prints the answer", () => {
-    const result = graphent("run", "examples/echo.ts", "--input", "plain", "--stream")
+  it("--stream with a planner that streams nothing prints the answer", async () => {
+    const result = await Cli.inProcess(["run", "examples/echo.ts", "--input", "plain", "--stream"], { env })
     assert.strictEqual(result.code, 0, result.stderr)
     assert.strictEqual(result.stdout, "plain\n")
     assert.include(result.stderr, "→ echo({\"text\":\"plain\"})")
   }, 90_000)
 
-  it("--stream and --json together are a usage error", () => {
-    const result = graphent("run", "examples/echo.ts", "--input", "x", "--stream", "--json")
+  it("--stream and --json together are a usage error", async () => {
+    const result = await Cli.inProcess(["run", "examples/echo.ts", "--input", "x", "--stream", "--json"], { env })
     assert.strictEqual(result.code, 2)
     assert.include(result.stderr, "--json")
   }, 90_000)

@@ -1,5 +1,6 @@
 /**
- * The CLI's small promises, through the real process: usage errors are one
+ * The CLI's small promises — in this process (the CLI program itself), and through the real
+ * executable where being a process matters (standard input, npm, signals): usage errors are one
  * line on stderr (for every kind of bad invocation listed here), `--help`
  * lists exit codes and environment variables, bad ports and missing audit
  * logs are usage errors (exit 2, no stack), the audit log's default is the
@@ -11,22 +12,17 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
+import * as Cli from "../support/cli.js"
 
-const root = path.resolve(import.meta.dirname, "../..")
-const bin = path.join(root, "bin/graphent.js")
+const { root } = Cli
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "graphent-usage-"))
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 
-const graphent = (args: ReadonlyArray<string>, options: { cwd?: string; input?: string; env?: Record<string, string> } = {}) => {
-  const child = spawnSync(process.execPath, [bin, ...args], {
-    cwd: options.cwd ?? root,
-    encoding: "utf8",
-    timeout: 120_000,
-    input: options.input,
-    env: { ...process.env, GRAPHENT_STORE: "memory", GRAPHENT_AUDIT: "", ...options.env }
-  })
-  return { code: child.status, stdout: child.stdout, stderr: child.stderr }
-}
+const baseEnv = { GRAPHENT_STORE: "memory", GRAPHENT_AUDIT: "" }
+
+/** The CLI program in this process. */
+const graphent = (args: ReadonlyArray<string>, options: { cwd?: string; env?: Record<string, string> } = {}) =>
+  Cli.inProcess(args, { cwd: options.cwd, env: { ...baseEnv, ...options.env } })
 
 describe("usage errors and help", () => {
   const invalid: ReadonlyArray<readonly [ReadonlyArray<string>, string]> = [
@@ -39,8 +35,9 @@ describe("usage errors and help", () => {
     [["run", "examples/echo.ts", "--input", "a", "--input-file", "b"], ""]
   ]
   for (const [args, helpFor] of invalid) {
-    it(`graphent ${args.join(" ")}: one line on stderr${helpFor === "" ? "" : " and a pointer to --help"}, exit 2`, () => {
-      const result = graphent(args)
+    it(`graphent ${args.join(" ")}: one line on stderr${helpFor === "" ? "" : " and a pointer to --help"}, exit 2`, async () => {
+      // The first through the executable too: what the process prints is what the program wrote.
+      const result = args[0] === "bogus" ? Cli.graphent(args, { env: baseEnv }) : await graphent(args)
       assert.strictEqual(result.code, 2, result.stderr)
       assert.strictEqual(result.stdout, "")
       const lines = result.stderr.trimEnd().split("\n")
@@ -51,8 +48,8 @@ describe("usage errors and help", () => {
     })
   }
 
-  it("--help lists the exit codes (130 included) and the environment variables", () => {
-    const result = graphent(["--help"])
+  it("--help lists the exit codes (130 included) and the environment variables", async () => {
+    const result = await graphent(["--help"])
     assert.strictEqual(result.code, 0, result.stderr)
     assert.include(result.stdout, "EXIT CODES")
     for (const code of ["0", "1", "2", "3", "130", "143"]) assert.match(result.stdout, new RegExp(`\\n  ${code} +\\S`))
@@ -64,7 +61,7 @@ describe("usage errors and help", () => {
 })
 
 describe("the audit log's default", () => {
-  it("is the project's .graphent/audit.jsonl, also from a subfolder", () => {
+  it("is the project's .graphent/audit.jsonl, also from a subfolder", async () => {
     const project = path.join(dir, "project")
     fs.mkdirSync(path.join(project, ".graphent"), { recursive: true })
     fs.mkdirSync(path.join(project, "src", "deep"), { recursive: true })
@@ -76,7 +73,7 @@ describe("the audit log's default", () => {
     const header = { _tag: "AuditHeader", format: "graphent-audit", version: 1, createdAt: entry.at }
     fs.writeFileSync(path.join(project, ".graphent", "audit.jsonl"), `${JSON.stringify(header)}\n${JSON.stringify(entry)}\n`)
     for (const cwd of [project, path.join(project, "src", "deep")]) {
-      const result = graphent(["audit", "--json"], { cwd })
+      const result = await graphent(["audit", "--json"], { cwd })
       assert.strictEqual(result.code, 0, result.stderr)
       assert.deepStrictEqual(JSON.parse(result.stdout), entry)
     }
@@ -88,22 +85,22 @@ describe("inputs longer than a command line", () => {
   // 300 KB: more than Linux's 128 KB limit for one argument.
   const long = "word ".repeat(60_000).trim()
 
-  it("--input-file PATH", () => {
+  it("--input-file PATH", async () => {
     const file = path.join(dir, "input.txt")
     fs.writeFileSync(file, long)
-    const result = graphent(["run", "examples/echo.ts", "--input-file", file])
+    const result = await graphent(["run", "examples/echo.ts", "--input-file", file])
     assert.strictEqual(result.code, 0, result.stderr)
     assert.strictEqual(result.stdout, long + "\n")
   })
 
-  it("--input - reads standard input", () => {
-    const result = graphent(["run", "examples/echo.ts", "--input", "-"], { input: long })
+  it("--input - reads standard input (of the process: a pipe)", () => {
+    const result = Cli.graphent(["run", "examples/echo.ts", "--input", "-"], { env: baseEnv, stdin: long })
     assert.strictEqual(result.code, 0, result.stderr)
     assert.strictEqual(result.stdout, long + "\n")
   })
 
-  it("a missing --input-file is a usage error naming it", () => {
-    const result = graphent(["run", "examples/echo.ts", "--input-file", path.join(dir, "missing.txt")])
+  it("a missing --input-file is a usage error naming it", async () => {
+    const result = await graphent(["run", "examples/echo.ts", "--input-file", path.join(dir, "missing.txt")])
     assert.strictEqual(result.code, 2)
     assert.include(result.stderr, "missing.txt")
   })
@@ -179,10 +176,10 @@ describe("signals through npx", () => {
 
 describe("graphent init", () => {
   // Installing a generated project and running its tests takes minutes: scripts/check-templates.sh (run by .ci/run).
-  it("writes a project: package.json (graphent, effect, type module), tsconfig, agent, tool, tests, golden journal", () => {
-    for (const template of ["minimal", "tools", "llm"]) {
+  it("writes a project: package.json (graphent, effect, type module), tsconfig, agent, tool, tests, golden journal", async () => {
+    for (const template of ["minimal", "tools", "llm", "db"]) {
       const project = path.join(dir, `init-${template}`)
-      const result = graphent(["init", project, "--template", template])
+      const result = await graphent(["init", project, "--template", template])
       assert.strictEqual(result.code, 0, result.stderr)
       assert.include(result.stdout, "npm install\n  npm test")
       const manifest = JSON.parse(fs.readFileSync(path.join(project, "package.json"), "utf8"))
@@ -197,27 +194,28 @@ describe("graphent init", () => {
     }
   })
 
-  it("refuses a folder that is not empty (exit 2, nothing written) unless --force", () => {
+  it("refuses a folder that is not empty (exit 2, nothing written) unless --force", async () => {
     const project = path.join(dir, "init-busy")
     fs.mkdirSync(project)
     fs.writeFileSync(path.join(project, "notes.txt"), "mine")
-    const refused = graphent(["init", project])
+    const refused = await graphent(["init", project])
     assert.strictEqual(refused.code, 2)
     assert.match(refused.stderr, /^error: .*init-busy is not empty: choose a new folder, or pass --force/)
     assert.deepStrictEqual(fs.readdirSync(project), ["notes.txt"])
-    const forced = graphent(["init", project, "--force"])
+    const forced = await graphent(["init", project, "--force"])
     assert.strictEqual(forced.code, 0, forced.stderr)
     assert.strictEqual(fs.readFileSync(path.join(project, "notes.txt"), "utf8"), "mine")
     assert.isTrue(fs.existsSync(path.join(project, "src/agent.ts")))
   })
 
-  it("an unknown template is a usage error; --help lists the templates", () => {
-    const unknown = graphent(["init", path.join(dir, "init-x"), "--template", "nope"])
+  it("an unknown template is a usage error; --help lists the templates", async () => {
+    const unknown = await graphent(["init", path.join(dir, "init-x"), "--template", "nope"])
     assert.strictEqual(unknown.code, 2)
     assert.isFalse(fs.existsSync(path.join(dir, "init-x")))
-    const help = graphent(["init", "--help"])
+    const help = await graphent(["init", "--help"])
     assert.strictEqual(help.code, 0, help.stderr)
     assert.include(help.stdout, "minimal: one agent")
     assert.include(help.stdout, "llm: an assistant planned by a language model")
+    assert.include(help.stdout, "db: an agent whose notes are memory on PostgreSQL with pgvector")
   })
 })

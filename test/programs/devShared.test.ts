@@ -9,6 +9,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import * as Cli from "../support/cli.js"
 
 const root = path.resolve(import.meta.dirname, "../..")
 const bin = path.join(root, "bin/graphent.js")
@@ -82,7 +83,10 @@ describe("graphent dev beside the CLI on one project (embedded default store)", 
     assert.deepInclude(await info.json() as object, { id: cliRun, agent: "echo", status: "completed" })
 
     // `trace list` in the same project, while the server still runs, lists all three.
-    const traced = await graphent(["trace", "list", "--json"]).exited
+    // (The CLI program in this process: a third process on the project.)
+    const traced = await Cli.inProcess(["trace", "list", "--json"], {
+      env: { ...env, GRAPHENT_STORE: undefined, GRAPHENT_DATABASE_URL: undefined, GRAPHENT_REDIS_URL: undefined }
+    })
     assert.strictEqual(traced.code, 0, traced.stderr)
     const ids = traced.stdout.trim().split("\n").map((line) => (JSON.parse(line) as { runId: string }).runId)
     assert.includeMembers(ids, [serverRun, cliRun])

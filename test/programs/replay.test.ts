@@ -10,8 +10,9 @@ const fixtures = path.join(root, "test/fixtures/journals")
 // store would cost each process seconds.
 const store = { GRAPHENT_STORE: "memory" }
 
+/** The CLI program in this process (the run that is killed is a child process). */
 const graphent = (args: ReadonlyArray<string>, env: Record<string, string> = {}) =>
-  Cli.graphent(args, { env: { ...store, ...env } })
+  Cli.inProcess(args, { env: { ...store, ...env } })
 
 /** A folder inside the project (agent files written there resolve "effect" and "graphent"). */
 const scratch = () => Cli.scratch("replay")
@@ -25,62 +26,62 @@ const copyFixture = (name: string, edit?: (lines: Array<string>) => Array<string
 
 describe("graphent replay", () => {
   for (const name of ["echo", "todo", "wordstats", "todo-failed", "assistant"]) {
-    it(`replays the recorded ${name} run identically`, () => {
+    it(`replays the recorded ${name} run identically`, async () => {
       const recorded = lines(path.join(fixtures, `${name}.jsonl`)).length - 1
-      const result = graphent(["replay", `test/fixtures/journals/${name}.jsonl`])
+      const result = await graphent(["replay", `test/fixtures/journals/${name}.jsonl`])
       assert.strictEqual(result.code, 0, result.stderr)
       assert.strictEqual(result.stdout, `identical: ${recorded} events\n`)
     })
   }
 
-  it("exits 1 and names the step when a recorded tool argument differs", () => {
+  it("exits 1 and names the step when a recorded tool argument differs", async () => {
     const file = copyFixture("todo.jsonl", (content) =>
       content.map((line) => line.includes(`"StepStarted"`) && line.includes(`"stepId":"2"`) ? line.replace("call mom", "call dad") : line))
-    const result = graphent(["replay", file])
+    const result = await graphent(["replay", file])
     assert.strictEqual(result.code, 1)
     assert.include(result.stderr, "replay diverged at event #4 (step \"2\")")
     assert.include(result.stderr, `args.text: "call dad" → "call mom"`)
   })
 
-  it("exits 2 before running anything when the agent is another one", () => {
-    const result = graphent(["replay", "test/fixtures/journals/todo.jsonl", "--agent", "examples/echo.ts"])
+  it("exits 2 before running anything when the agent is another one", async () => {
+    const result = await graphent(["replay", "test/fixtures/journals/todo.jsonl", "--agent", "examples/echo.ts"])
     assert.strictEqual(result.code, 2)
     assert.include(result.stderr, `recorded for agent "todo", but examples/echo.ts exports agent "echo"`)
   })
 
-  it("exits 2 naming the line of a journal line that is not JSON", () => {
+  it("exits 2 naming the line of a journal line that is not JSON", async () => {
     const file = copyFixture("echo.jsonl", (content) => [...content.slice(0, 2), "{not json", ...content.slice(2)])
-    const result = graphent(["replay", file])
+    const result = await graphent(["replay", file])
     assert.strictEqual(result.code, 2)
     assert.include(result.stderr, `${file}:3: not JSON`)
   })
 
-  it("exits 2 on an unknown journal version", () => {
+  it("exits 2 on an unknown journal version", async () => {
     const file = copyFixture("echo.jsonl", (content) => [content[0]!.replace(`"version":1`, `"version":99`), ...content.slice(1)])
-    const result = graphent(["replay", file])
+    const result = await graphent(["replay", file])
     assert.strictEqual(result.code, 2)
     assert.include(result.stderr, `${file}:1: unknown journal version 99`)
   })
 
-  it("exits 2 naming the line and the problem of an event that does not decode", () => {
+  it("exits 2 naming the line and the problem of an event that does not decode", async () => {
     const file = copyFixture("echo.jsonl", (content) =>
       content.map((line, i) => i === 3 ? line.replace(/"tool":"echo"/, `"tool":42`) : line))
-    const result = graphent(["replay", file])
+    const result = await graphent(["replay", file])
     assert.strictEqual(result.code, 2)
     assert.include(result.stderr, `${file}:4: not a valid event`)
   })
 
-  it("refuses to replay a journal cut short, and points to resume", () => {
+  it("refuses to replay a journal cut short, and points to resume", async () => {
     const file = copyFixture("todo.jsonl", (content) => content.slice(0, 7))
     // A torn last line as well: the process died while writing it.
     fs.appendFileSync(file, `{"_tag":"StepSucc`)
-    const result = graphent(["replay", file])
+    const result = await graphent(["replay", file])
     assert.strictEqual(result.code, 2)
     assert.include(result.stderr, "did not finish")
     assert.include(result.stderr, "resume it instead")
   })
 
-  it("--update shows the divergence, re-records, and the new journal then replays identically", () => {
+  it("--update shows the divergence, re-records, and the new journal then replays identically", async () => {
     const dir = scratch()
     const agentFile = path.join(dir, "echo-loud.ts")
     // The same agent name, but it now sends its input upper-cased: a deliberate change.
@@ -93,39 +94,39 @@ describe("graphent replay", () => {
     )
     const journal = copyFixture("echo.jsonl")
     const before = fs.readFileSync(journal, "utf8")
-    const strict = graphent(["replay", journal, "--agent", agentFile])
+    const strict = await graphent(["replay", journal, "--agent", agentFile])
     assert.strictEqual(strict.code, 1)
     assert.strictEqual(fs.readFileSync(journal, "utf8"), before, "a failed replay leaves the journal alone")
 
-    const update = graphent(["replay", journal, "--agent", agentFile, "--update"])
+    const update = await graphent(["replay", journal, "--agent", agentFile, "--update"])
     assert.strictEqual(update.code, 0, update.stderr)
     assert.include(update.stdout, "replay diverged at event #1 (turn 1)")
     assert.include(update.stdout, `"hello, journal" → "HELLO, JOURNAL"`)
     assert.include(update.stdout, `re-recorded ${journal}`)
 
-    const again = graphent(["replay", journal, "--agent", agentFile])
+    const again = await graphent(["replay", journal, "--agent", agentFile])
     assert.strictEqual(again.code, 0, again.stderr)
     assert.match(again.stdout, /^identical: \d+ events\n$/)
-    const noChange = graphent(["replay", journal, "--agent", agentFile, "--update"])
+    const noChange = await graphent(["replay", journal, "--agent", agentFile, "--update"])
     assert.include(noChange.stdout, "up to date")
   }, 300_000) // five processes in turn, each 20–40 s on a loaded 2-core machine
 
-  it("--ignore lets a named request field differ, and only that field", () => {
+  it("--ignore lets a named request field differ, and only that field", async () => {
     const stamped = copyFixture("echo.jsonl", (content) =>
       content.map((line) => line.includes(`"StepStarted"`) ? line.replace(`"args":{`, `"args":{"at":123,`) : line))
     // The recording has an extra field the new run does not send: ignored, it matches...
-    const ignored = graphent(["replay", stamped, "--ignore", "args.at"])
+    const ignored = await graphent(["replay", stamped, "--ignore", "args.at"])
     assert.strictEqual(ignored.code, 0, ignored.stderr)
     // ...but not ignored, it diverges.
-    const strict = graphent(["replay", stamped])
+    const strict = await graphent(["replay", stamped])
     assert.strictEqual(strict.code, 1)
     assert.include(strict.stderr, "args.at: 123 → (absent)")
   })
 })
 
 describe("graphent trace", () => {
-  it("shows a run as a tree of turns and steps", () => {
-    const result = graphent(["trace", "show", "test/fixtures/journals/todo-failed.jsonl"])
+  it("shows a run as a tree of turns and steps", async () => {
+    const result = await graphent(["trace", "show", "test/fixtures/journals/todo-failed.jsonl"])
     assert.strictEqual(result.code, 0, result.stderr)
     assert.match(result.stdout, /^run [0-9a-f-]{36} {2}agent todo {2}started /)
     assert.include(result.stdout, "├─ turn 1: run 2 steps")
@@ -135,15 +136,15 @@ describe("graphent trace", () => {
     assert.include(result.stdout, "└─ ✗ failed after")
   })
 
-  it("lists the runs of a journal", () => {
-    const result = graphent(["trace", "list", "test/fixtures/journals/echo.jsonl"])
+  it("lists the runs of a journal", async () => {
+    const result = await graphent(["trace", "list", "test/fixtures/journals/echo.jsonl"])
     assert.strictEqual(result.code, 0, result.stderr)
     assert.match(result.stdout, /^[0-9a-f-]{36} {2}echo {2}\S+ {2}completed in \d+ ms\n$/)
   })
 
-  it("exits 2 on a journal that does not parse", () => {
+  it("exits 2 on a journal that does not parse", async () => {
     const file = copyFixture("echo.jsonl", (content) => ["garbage", ...content.slice(1)])
-    const result = graphent(["trace", "show", file])
+    const result = await graphent(["trace", "show", file])
     assert.strictEqual(result.code, 2)
     assert.include(result.stderr, `${file}:1: not JSON`)
   })
@@ -169,10 +170,10 @@ describe("graphent resume", () => {
     assert.isBelow(done, 8, "the run was killed before it finished")
     assert.notInclude(fs.readFileSync(journal, "utf8"), "RunCompleted")
 
-    const resumed = graphent(["resume", journal], { LEDGER_FILE: ledger })
+    const resumed = await graphent(["resume", journal], { LEDGER_FILE: ledger })
     assert.strictEqual(resumed.code, 0, resumed.stderr)
 
-    const uninterrupted = graphent(["run", "test/fixtures/agents/ledger.ts"], { LEDGER_FILE: path.join(dir, "clean.txt") })
+    const uninterrupted = await graphent(["run", "test/fixtures/agents/ledger.ts"], { LEDGER_FILE: path.join(dir, "clean.txt") })
     assert.strictEqual(uninterrupted.code, 0, uninterrupted.stderr)
     assert.strictEqual(resumed.stdout, uninterrupted.stdout)
     assert.strictEqual(resumed.stdout, "ledger has 8 entries\n")
@@ -186,12 +187,12 @@ describe("graphent resume", () => {
     }
     assert.strictEqual(content.filter((l) => l.includes(`"RunResumed"`)).length, 1)
     assert.strictEqual(content.filter((l) => l.includes(`"RunStarted"`)).length, 1)
-    const replayed = graphent(["replay", journal], { LEDGER_FILE: ledger })
+    const replayed = await graphent(["replay", journal], { LEDGER_FILE: ledger })
     assert.strictEqual(replayed.code, 0, replayed.stderr)
   }, 300_000) // four processes in turn, each 20–40 s on a loaded 2-core machine
 
-  it("exits 2 when the run already finished", () => {
-    const result = graphent(["resume", "test/fixtures/journals/echo.jsonl"])
+  it("exits 2 when the run already finished", async () => {
+    const result = await graphent(["resume", "test/fixtures/journals/echo.jsonl"])
     assert.strictEqual(result.code, 2)
     assert.include(result.stderr, "already finished")
   })

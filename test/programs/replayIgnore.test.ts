@@ -1,29 +1,19 @@
 /**
- * `graphent replay --ignore` names exact field paths, through the real CLI:
+ * `graphent replay --ignore` names exact field paths, through the CLI program (in this process):
  * ignoring a tool call's argument does not hide the same change in the
  * decision that planned it, so a golden test fails when the agent's decision
  * really changed; a `**` pattern hides it only when written so.
  */
-import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, assert, describe, it } from "@effect/vitest"
+import * as Cli from "../support/cli.js"
 
-const root = path.resolve(import.meta.dirname, "../..")
-const bin = path.join(root, "bin/graphent.js")
-fs.mkdirSync(path.join(root, "test/.scratch"), { recursive: true })
-const dir = fs.mkdtempSync(path.join(root, "test/.scratch", "replay-ignore-"))
+const { root } = Cli
+const dir = Cli.scratch("replay-ignore")
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }))
 
-const graphent = (...args: Array<string>) => {
-  const child = spawnSync(process.execPath, [bin, ...args], {
-    cwd: root,
-    encoding: "utf8",
-    timeout: 120_000,
-    env: { ...process.env, GRAPHENT_STORE: "memory" }
-  })
-  return { code: child.status, stdout: child.stdout, stderr: child.stderr }
-}
+const graphent = (...args: Array<string>) => Cli.inProcess(args, { env: { GRAPHENT_STORE: "memory" } })
 
 // The echo agent, changed: it now shouts. Its decision (the step's text) differs from the golden journal's.
 const shouting = path.join(dir, "echo.ts")
@@ -43,24 +33,24 @@ export default Agent.make({
 const golden = "test/fixtures/journals/echo.jsonl"
 
 describe("graphent replay --ignore", () => {
-  it("the unchanged agent replays identically (the golden test passes)", () => {
-    const result = graphent("replay", golden)
+  it("the unchanged agent replays identically (the golden test passes)", async () => {
+    const result = await graphent("replay", golden)
     assert.strictEqual(result.code, 0, result.stderr)
   })
 
   for (const ignore of ["text", "args.text"]) {
-    it(`--ignore ${ignore} does not hide a changed decision: exit 1 with the diff`, () => {
-      const result = graphent("replay", golden, "--agent", shouting, "--ignore", ignore)
+    it(`--ignore ${ignore} does not hide a changed decision: exit 1 with the diff`, async () => {
+      const result = await graphent("replay", golden, "--agent", shouting, "--ignore", ignore)
       assert.strictEqual(result.code, 1, result.stdout)
       assert.include(result.stderr, `steps[0].args.text: "hello, journal" → "HELLO, JOURNAL"`)
     })
   }
 
-  it("the exact paths of both the decision and the call, or **.text, hide it: asked for explicitly", () => {
-    const exact = graphent("replay", golden, "--agent", shouting, "--ignore", "steps.*.args.text", "--ignore", "args.text")
+  it("the exact paths of both the decision and the call, or **.text, hide it: asked for explicitly", async () => {
+    const exact = await graphent("replay", golden, "--agent", shouting, "--ignore", "steps.*.args.text", "--ignore", "args.text")
     assert.strictEqual(exact.code, 0, exact.stderr)
     // The echo tool's result comes from the recording, so the answer matches too.
-    const anywhere = graphent("replay", golden, "--agent", shouting, "--ignore", "**.text")
+    const anywhere = await graphent("replay", golden, "--agent", shouting, "--ignore", "**.text")
     assert.strictEqual(anywhere.code, 0, anywhere.stderr)
     assert.match(anywhere.stdout, /^identical: \d+ events\n$/)
   })

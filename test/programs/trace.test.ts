@@ -24,54 +24,54 @@ afterAll(async () => {
   await stores.cleanUp()
 }, 60_000)
 
-/** Runs the real executable, the way a user does, with `env` added to the environment. */
-const graphent = (args: ReadonlyArray<string>, env: Record<string, string>) => Cli.graphent(args, { env })
+/** Runs the CLI program in this process, with `env` added to the environment. */
+const graphent = (args: ReadonlyArray<string>, env: Record<string, string>) => Cli.inProcess(args, { env })
 
 const todo = (input: string, env: Record<string, string>) => graphent(["run", "examples/todo.ts", "--input", input], env)
 
 describe("graphent trace on a journal database", () => {
-  it("--record writes the file and the store; trace list/show --db read the run back as the file has it", () => {
+  it("--record writes the file and the store; trace list/show --db read the run back as the file has it", async () => {
     const settings = { GRAPHENT_HOME: home, GRAPHENT_STORE_PREFIX: prefix() }
     const file = path.join(stores.dir("trace"), "run.jsonl")
-    const ran = graphent(["run", "examples/todo.ts", "--input", "add tea; list", "--record", file], settings)
+    const ran = await graphent(["run", "examples/todo.ts", "--input", "add tea; list", "--record", file], settings)
     assert.strictEqual(ran.code, 0, ran.stderr)
     const started = JSON.parse(fs.readFileSync(file, "utf8").split("\n")[1]!) as { _tag: string; runId: string }
     assert.strictEqual(started._tag, "RunStarted")
 
-    const listed = graphent(["trace", "list", "--db"], settings)
+    const listed = await graphent(["trace", "list", "--db"], settings)
     assert.strictEqual(listed.code, 0, listed.stderr)
     assert.match(
       listed.stdout,
       new RegExp(`^${started.runId}  todo  \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z  completed in \\d+ ms  "add tea; list"\\n$`)
     )
 
-    const json = graphent(["trace", "list", "--db", "--json"], settings)
+    const json = await graphent(["trace", "list", "--db", "--json"], settings)
     const summaries = json.stdout.trim().split("\n").map((line) => JSON.parse(line))
     assert.strictEqual(summaries.length, 1)
     assert.deepInclude(summaries[0], { runId: started.runId, agent: "todo", status: "completed", answer: "Added #1: tea\n[ ] #1 tea" })
 
     // A unique prefix of the id is enough; the tree is the file's.
-    const fromDb = graphent(["trace", "show", started.runId.slice(0, 8), "--db"], settings)
+    const fromDb = await graphent(["trace", "show", started.runId.slice(0, 8), "--db"], settings)
     assert.strictEqual(fromDb.code, 0, fromDb.stderr)
-    const fromFile = graphent(["trace", "show", file], settings)
+    const fromFile = await graphent(["trace", "show", file], settings)
     // The same tree; jsonb keeps object keys in its own order, so compare each object's characters, not their order.
     const unordered = (text: string) => text.replace(/\{[^{}]*\}/g, (object) => [...object].sort().join(""))
     assert.strictEqual(unordered(fromDb.stdout), unordered(fromFile.stdout))
     assert.include(fromDb.stdout, "└─ ✓ completed in")
 
     // --db=FOLDER names an embedded store explicitly.
-    const explicit = graphent(["trace", "list", `--db=${home}`], { GRAPHENT_STORE_PREFIX: settings.GRAPHENT_STORE_PREFIX })
+    const explicit = await graphent(["trace", "list", `--db=${home}`], { GRAPHENT_STORE_PREFIX: settings.GRAPHENT_STORE_PREFIX })
     assert.strictEqual(explicit.stdout, listed.stdout)
   }, 90_000)
 
-  it("on PostgreSQL: --db=URL and --db URL, with --agent and --status filters", () => {
+  it("on PostgreSQL: --db=URL and --db URL, with --agent and --status filters", async () => {
     const settings = { GRAPHENT_DATABASE_URL: pgUrl, GRAPHENT_STORE_PREFIX: prefix() }
-    assert.strictEqual(todo("add tea", settings).code, 0)
-    const failed = todo("done 9", settings)
+    assert.strictEqual((await todo("add tea", settings)).code, 0)
+    const failed = await todo("done 9", settings)
     assert.strictEqual(failed.code, 1)
 
     const only = { GRAPHENT_STORE_PREFIX: settings.GRAPHENT_STORE_PREFIX }
-    const listed = graphent(["trace", "list", `--db=${pgUrl}`], only)
+    const listed = await graphent(["trace", "list", `--db=${pgUrl}`], only)
     assert.strictEqual(listed.code, 0, listed.stderr)
     const lines = listed.stdout.trim().split("\n")
     assert.strictEqual(lines.length, 2)
@@ -79,17 +79,17 @@ describe("graphent trace on a journal database", () => {
     assert.include(lines[0], `"done 9"`)
     assert.include(lines[1], "completed in")
 
-    const failedOnly = graphent(["trace", "list", "--db", pgUrl, "--status", "failed"], only)
+    const failedOnly = await graphent(["trace", "list", "--db", pgUrl, "--status", "failed"], only)
     assert.strictEqual(failedOnly.stdout, `${lines[0]}\n`)
-    assert.strictEqual(graphent(["trace", "list", "--db", pgUrl, "--agent", "echo"], only).stdout, "")
+    assert.strictEqual((await graphent(["trace", "list", "--db", pgUrl, "--agent", "echo"], only)).stdout, "")
 
     const runId = lines[0]!.split("  ")[0]!
-    const shown = graphent(["trace", "show", runId, "--db", pgUrl], only)
+    const shown = await graphent(["trace", "show", runId, "--db", pgUrl], only)
     assert.strictEqual(shown.code, 0, shown.stderr)
     assert.include(shown.stdout, "there is no todo #9")
   }, 90_000)
 
-  it("bad input exits 2 with a message", () => {
+  it("bad input exits 2 with a message", async () => {
     const settings = { GRAPHENT_HOME: home, GRAPHENT_STORE_PREFIX: prefix() }
     const cases: ReadonlyArray<readonly [ReadonlyArray<string>, Record<string, string>, string]> = [
       [["trace", "list", "--db=/nonexistent/store"], settings, "neither a postgres:// URL nor an embedded store"],
@@ -100,7 +100,7 @@ describe("graphent trace on a journal database", () => {
       [["run", "examples/echo.ts"], { GRAPHENT_STORE_PREFIX: "Bad-Prefix" }, "GRAPHENT_STORE_PREFIX"]
     ]
     for (const [args, env, expected] of cases) {
-      const result = graphent(args, env)
+      const result = await graphent(args, env)
       assert.strictEqual(result.code, 2, `${args.join(" ")}: ${result.stderr}`)
       assert.include(result.stderr, expected)
       assert.notInclude(result.stderr, "pw-s3cret")

@@ -8,7 +8,8 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import { Effect } from "effect"
+import { Console as NodeConsole } from "node:console"
+import { ConfigProvider, Console, Effect } from "effect"
 
 /** The project's root folder (where `package.json` is). */
 export const root = path.resolve(import.meta.dirname, "../..")
@@ -137,3 +138,52 @@ export const scratch = (name: string): string => {
 /** The non-empty lines of a file. */
 export const lines = (file: string): Array<string> =>
   fs.readFileSync(file, "utf8").split("\n").filter((line) => line !== "")
+
+let inProcessQueue: Promise<unknown> = Promise.resolve()
+
+/**
+ * Runs `graphent args…` inside the test's own process: the CLI program (`main` of src/programs/cli.ts)
+ * with `env` applied to the environment and its configuration, `cwd` as the working directory, and what it
+ * writes on standard output and error captured. No process start-up (seconds of CPU on a loaded 2-core
+ * machine), for what does not depend on being a process: arguments, output, exit codes, stores and
+ * journals. Signals, standard input and the executable itself need {@link graphent} / {@link start}.
+ * Calls are queued: one at a time owns the process's environment, working directory and output.
+ */
+export const inProcess = (args: ReadonlyArray<string>, options: Omit<Options, "stdin" | "timeout"> = {}): Promise<Result> => {
+  const call = inProcessQueue.then(async (): Promise<Result> => {
+    const { main } = await import("../../src/programs/cli.js")
+    const env = environment(options.env)
+    const saved = { env: process.env, cwd: process.cwd(), stdout: process.stdout.write, stderr: process.stderr.write }
+    let stdout = ""
+    let stderr = ""
+    const capture = (append: (text: string) => void) =>
+      ((chunk: string | Uint8Array, ...rest: Array<unknown>) => {
+        append(typeof chunk === "string" ? chunk : Buffer.from(chunk).toString("utf8"))
+        const done = rest.find((arg) => typeof arg === "function") as (() => void) | undefined
+        done?.()
+        return true
+      }) as typeof process.stdout.write
+    process.env = env
+    process.chdir(options.cwd ?? root)
+    process.stdout.write = capture((text) => (stdout += text))
+    process.stderr.write = capture((text) => (stderr += text))
+    try {
+      // Loggers write through Effect's Console (by default the global console, which the test runner keeps).
+      const console = new NodeConsole({ stdout: process.stdout, stderr: process.stderr })
+      const code = await Effect.runPromise(
+        main(args).pipe(
+          Effect.provideService(ConfigProvider.ConfigProvider, ConfigProvider.fromEnv({ env: env as Record<string, string> })),
+          Effect.provideService(Console.Console, console)
+        )
+      )
+      return { code, signal: null, stdout, stderr }
+    } finally {
+      process.stdout.write = saved.stdout
+      process.stderr.write = saved.stderr
+      process.chdir(saved.cwd)
+      process.env = saved.env
+    }
+  })
+  inProcessQueue = call.catch(() => undefined)
+  return call
+}
