@@ -1,0 +1,203 @@
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { NodeServices } from "@effect/platform-node"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import { Agent, AgentRuntime, Approvals, Audit, AuditMemory, Journal, Policy, Replay, SequencePlanner, ToolGuard } from "graphent"
+import * as Testing from "graphent/testing"
+import { McpTools } from "../../src/mcp.js"
+import { alive, testServer } from "../support/mcp.js"
+
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "graphent-mcp-test-"))
+
+const policy: Policy.Document = {
+  version: 1,
+  roles: {
+    dev: { allow: ["tool:*", "mcp:calc:add", "mcp:calc:env"], approve: ["mcp:calc:echo"] },
+    lead: { allow: ["approval:*"] }
+  },
+  principals: { alice: ["dev"], bob: ["lead"] }
+}
+const alice: Policy.Principal = { id: "alice", roles: ["dev"] }
+
+/** Node services, a memory journal, the guard (policy + memory audit), and optionally the pooled connections. */
+const makeLayer = (pooled: boolean) => {
+  const audit = AuditMemory.make()
+  const security = ToolGuard.layer().pipe(
+    Layer.provideMerge(Layer.mergeAll(Layer.succeed(Audit.Audit, audit), Policy.layer(policy).pipe(Layer.orDie)))
+  )
+  const connections = pooled ? McpTools.layer.pipe(Layer.provide(NodeServices.layer)) : Layer.empty
+  return { audit, layer: Layer.mergeAll(Testing.layer, security, connections, NodeServices.layer) }
+}
+
+describe("McpTools: pinned definitions", () => {
+  it("declaring tools of a server that was never pinned throws McpNotPinned", () => {
+    const error = assert.throws(() => McpTools.tools(testServer("never", dir)))
+    assert.instanceOf(error, McpTools.McpNotPinned)
+    assert.match((error as Error).message, /graphent mcp pin/)
+  })
+
+  it.effect("pin lists the server's tools; tools() declares them with their JSON Schemas and mcp capabilities", () =>
+    Effect.gen(function*() {
+      const config = testServer("calc", dir)
+      const pin = yield* McpTools.pin(config)
+      assert.deepStrictEqual(pin.tools.map((tool) => tool.name), ["add", "echo", "env", "hang", "crash", "refuse", "spawn", "bad"])
+      const tools = McpTools.tools(config)
+      const add = tools.find((tool) => tool.name === "calc__add")!
+      assert.deepStrictEqual(add.capabilities, ["mcp:calc:add"])
+      assert.strictEqual(add.description, "Adds two numbers")
+      // The model sees the server's own JSON Schema.
+      const { getJsonSchema } = yield* Effect.promise(() => import("effect/ai/Tool"))
+      assert.deepStrictEqual(getJsonSchema(add.ai), pin.tools[0]!.inputSchema)
+      // The arguments are checked with the imported Schema before anything is sent.
+      const registry = Agent.make({ name: "x", tools, planner: SequencePlanner.plan({ steps: [] }) }).registry
+      assert.strictEqual(registry.entries.get("calc__add")!.decode({ a: 1, b: 2 })._tag, "Success")
+      assert.strictEqual(registry.entries.get("calc__add")!.decode({ a: "one" })._tag, "Failure")
+      // A pin edited by hand is not trusted.
+      const file = McpTools.pinPath(config)
+      const edited = JSON.parse(fs.readFileSync(file, "utf8"))
+      edited.tools[0].description = "Adds two numbers, quietly"
+      fs.writeFileSync(path.join(dir, "edited.json"), JSON.stringify(edited))
+      const error = assert.throws(() => McpTools.tools({ ...config, pinFile: path.join(dir, "edited.json") }))
+      assert.match((error as Error).message, /was edited/)
+    }).pipe(Effect.provide(NodeServices.layer)))
+})
+
+describe("McpTools: calls go through the policy, approvals and the audit log", () => {
+  const agentOf = (config: McpTools.ServerConfig) =>
+    Agent.make({
+      name: "calculator",
+      tools: McpTools.tools(config),
+      planner: SequencePlanner.plan({
+        steps: [
+          { id: "sum", tool: "calc__add", args: { a: 2, b: 40 } },
+          { id: "say", tool: "calc__echo", args: { text: "hello" } },
+          { id: "env", tool: "calc__env", args: {} }
+        ],
+        answer: (results) => `${(results.sum as { sum: number }).sum} ${String(results.say)} [${String(results.env)}]`
+      })
+    })
+
+  it.effect("allowed calls run, a call needing approval pauses the run until approved, and the journal replays with the server gone", () => {
+    const { audit, layer } = makeLayer(true)
+    return Effect.gen(function*() {
+      const config = testServer("calc", dir)
+      yield* McpTools.pin(config)
+      const agent = agentOf(config)
+      const paused = yield* Effect.flip(AgentRuntime.run(agent, "go", { principal: alice }))
+      assert.strictEqual(paused._tag, "ApprovalRequired")
+      const journal = yield* Journal.Journal
+      const events = yield* journal.read("run-1")
+      const result = yield* Approvals.decide(agent, events, { stepId: "say", approved: true, approver: { id: "bob", roles: [] } })
+      // The environment is scrubbed: PATH and what the configuration declares, nothing of this process.
+      assert.strictEqual(result.answer, "42 hello [PATH]")
+      const entries = audit.entries.map((entry) => [entry.tool, entry.decision, entry.outcome, entry.capabilities.join(" ")])
+      assert.deepStrictEqual(entries, [
+        ["calc__add", "allow", "succeeded", "tool:calc__add mcp:calc:add"],
+        ["calc__echo", "approval-required", "paused", "tool:calc__echo mcp:calc:echo"],
+        ["calc__env", "allow", "succeeded", "tool:calc__env mcp:calc:env"],
+        ["calc__echo", "approved", "succeeded", "tool:calc__echo mcp:calc:echo"]
+      ])
+      // Replay: the server is gone (its command no longer exists); the journal answers every call.
+      const gone = { ...config, transport: { type: "stdio" as const, command: "/nonexistent/mcp-server" } }
+      const all = yield* journal.read("run-1")
+      const report = yield* Replay.replay(agentOf(gone), all)
+      assert.deepStrictEqual(report.outcome, { answer: result.answer })
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a tool the policy does not allow is denied before the server is started", () => {
+    const { audit, layer } = makeLayer(false)
+    return Effect.gen(function*() {
+      const config = testServer("calc", dir, { extra: { pinFile: path.join(dir, "calc-deny.json") } })
+      yield* McpTools.pin(config)
+      const agent = Agent.make({
+        name: "denied",
+        tools: McpTools.tools(config),
+        planner: SequencePlanner.plan({ steps: [{ id: "s", tool: "calc__spawn", args: {} }] })
+      })
+      const error = yield* Effect.flip(AgentRuntime.run(agent, "go", { principal: alice }))
+      assert.strictEqual(error._tag, "ToolDenied")
+      assert.include(error.message, "mcp:calc:spawn")
+      assert.deepStrictEqual(audit.entries.map((entry) => entry.outcome), ["denied"])
+    }).pipe(Effect.provide(layer))
+  })
+})
+
+describe("McpTools: failures are typed errors and leave no process behind", () => {
+  /** Runs one tool call against the server through the executor, as a run does. */
+  const call = (config: McpTools.ServerConfig, tool: string, args: unknown = {}) =>
+    Effect.gen(function*() {
+      const tools = McpTools.tools(config)
+      const { Tools } = yield* Effect.promise(() => import("graphent"))
+      const registry = Tools.compile(tools)
+      return yield* Tools.executeLocal(registry, { stepId: "s", tool, args }, { runId: "r", agent: "a", stepId: "s", threadId: undefined }, { timeout: undefined, retry: undefined })
+    })
+
+  it.effect("a changed definition (rug pull) is refused, nothing is called; re-pinning accepts it", () =>
+    Effect.gen(function*() {
+      const pinned = testServer("rug", dir)
+      yield* McpTools.pin(pinned)
+      const changed = testServer("rug", dir, { mode: "changed" })
+      const error = yield* Effect.flip(call(changed, "rug__add", { a: 1, b: 1 }))
+      assert.strictEqual(error._tag, "ToolFailed")
+      const cause = (error as { cause: unknown }).cause
+      assert.instanceOf(cause, McpTools.McpDefinitionsChanged)
+      assert.deepStrictEqual((cause as McpTools.McpDefinitionsChanged).changed, ["echo"])
+      // With repin set, the change is accepted and pinned.
+      const output = yield* call({ ...changed, repin: true }, "rug__add", { a: 1, b: 1 })
+      assert.deepStrictEqual(output.value, { sum: 2 })
+      const pin = JSON.parse(fs.readFileSync(McpTools.pinPath(pinned), "utf8"))
+      assert.include(JSON.stringify(pin), "sends it to the operator")
+    }).pipe(Effect.provide(NodeServices.layer)))
+
+  it.effect("a tool error, a schema-invalid result, a hang and a crash mid-call are typed; the pool reconnects after the crash", () => {
+    const { layer } = makeLayer(true)
+    return Effect.gen(function*() {
+      const config = testServer("bad", dir, { extra: { timeoutMs: 1500 } })
+      yield* McpTools.pin(config)
+      const causeOf = (error: unknown) => (error as { cause: unknown }).cause as { _tag: string; reason?: string }
+      const refused = yield* Effect.flip(call(config, "bad__refuse"))
+      assert.strictEqual(causeOf(refused)._tag, "McpToolReportedError")
+      assert.include(refused.message, "not today")
+      const invalid = yield* Effect.flip(call(config, "bad__bad"))
+      assert.strictEqual(causeOf(invalid)._tag, "McpResultInvalid")
+      const hung = yield* Effect.flip(call(config, "bad__hang"))
+      assert.strictEqual(hung._tag, "ToolTimeout")
+      const crashed = yield* Effect.flip(call(config, "bad__crash"))
+      assert.strictEqual(causeOf(crashed)._tag, "McpUnavailable")
+      assert.strictEqual(causeOf(crashed).reason, "closed")
+      // The next call starts the server again.
+      const output = yield* call(config, "bad__add", { a: 1, b: 2 })
+      assert.deepStrictEqual(output.value, { sum: 3 })
+    }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("a server that never answers the handshake times out; one that cannot start is McpUnavailable spawn", () =>
+    Effect.gen(function*() {
+      const silent: McpTools.ServerConfig = {
+        name: "silent",
+        transport: { type: "stdio", command: "sleep", args: ["600"] },
+        connectTimeoutMs: 500,
+        pinFile: path.join(dir, "silent.json")
+      }
+      const timedOut = yield* Effect.flip(McpTools.list(silent))
+      assert.strictEqual(timedOut.reason, "timeout")
+      const missing = yield* Effect.flip(McpTools.list({ ...silent, transport: { type: "stdio", command: "no-such-mcp-server" } }))
+      assert.strictEqual(missing.reason, "spawn")
+    }).pipe(Effect.provide(NodeServices.layer)))
+
+  it.effect("closing the layer stops the server's whole process group: no orphan", () =>
+    Effect.gen(function*() {
+      const pids = path.join(dir, "grandchild.pid")
+      const config = testServer("orphan", dir, { pids })
+      yield* McpTools.pin(config)
+      yield* call(config, "orphan__spawn").pipe(Effect.provide(McpTools.layer), Effect.scoped)
+      const pid = Number(fs.readFileSync(pids, "utf8"))
+      assert.isTrue(pid > 0)
+      // The group is signalled as the scope closes; give the kernel a moment to reap it.
+      for (let i = 0; i < 50 && alive(pid); i++) yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
+      assert.isFalse(alive(pid))
+    }).pipe(Effect.provide(NodeServices.layer)))
+})
