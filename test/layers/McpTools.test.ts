@@ -38,7 +38,7 @@ describe("McpTools: pinned definitions", () => {
     assert.match((error as Error).message, /graphent mcp pin/)
   })
 
-  it.effect("pin lists the server's tools; tools() declares them with their JSON Schemas and mcp capabilities", () =>
+  it.live("pin lists the server's tools; tools() declares them with their JSON Schemas and mcp capabilities", () =>
     Effect.gen(function*() {
       const config = testServer("calc", dir)
       const pin = yield* McpTools.pin(config)
@@ -79,7 +79,7 @@ describe("McpTools: calls go through the policy, approvals and the audit log", (
       })
     })
 
-  it.effect("allowed calls run, a call needing approval pauses the run until approved, and the journal replays with the server gone", () => {
+  it.live("allowed calls run, a call needing approval pauses the run until approved, and the journal replays with the server gone", () => {
     const { audit, layer } = makeLayer(true)
     return Effect.gen(function*() {
       const config = testServer("calc", dir)
@@ -92,13 +92,14 @@ describe("McpTools: calls go through the policy, approvals and the audit log", (
       const result = yield* Approvals.decide(agent, events, { stepId: "say", approved: true, approver: { id: "bob", roles: [] } })
       // The environment is scrubbed: PATH and what the configuration declares, nothing of this process.
       assert.strictEqual(result.answer, "42 hello [PATH]")
-      const entries = audit.entries.map((entry) => [entry.tool, entry.decision, entry.outcome, entry.capabilities.join(" ")])
+      // The three steps ran concurrently: the entries are compared in a fixed order.
+      const entries = audit.entries.map((entry) => [entry.tool, entry.decision, entry.outcome, entry.capabilities.join(" ")].join(" | ")).sort()
       assert.deepStrictEqual(entries, [
         ["calc__add", "allow", "succeeded", "tool:calc__add mcp:calc:add"],
         ["calc__echo", "approval-required", "paused", "tool:calc__echo mcp:calc:echo"],
-        ["calc__env", "allow", "succeeded", "tool:calc__env mcp:calc:env"],
-        ["calc__echo", "approved", "succeeded", "tool:calc__echo mcp:calc:echo"]
-      ])
+        ["calc__echo", "approved", "succeeded", "tool:calc__echo mcp:calc:echo"],
+        ["calc__env", "allow", "succeeded", "tool:calc__env mcp:calc:env"]
+      ].map((row) => row.join(" | ")))
       // Replay: the server is gone (its command no longer exists); the journal answers every call.
       const gone = { ...config, transport: { type: "stdio" as const, command: "/nonexistent/mcp-server" } }
       const all = yield* journal.read("run-1")
@@ -107,7 +108,7 @@ describe("McpTools: calls go through the policy, approvals and the audit log", (
     }).pipe(Effect.provide(layer))
   })
 
-  it.effect("a tool the policy does not allow is denied before the server is started", () => {
+  it.live("a tool the policy does not allow is denied before the server is started", () => {
     const { audit, layer } = makeLayer(false)
     return Effect.gen(function*() {
       const config = testServer("calc", dir, { extra: { pinFile: path.join(dir, "calc-deny.json") } })
@@ -135,7 +136,7 @@ describe("McpTools: failures are typed errors and leave no process behind", () =
       return yield* Tools.executeLocal(registry, { stepId: "s", tool, args }, { runId: "r", agent: "a", stepId: "s", threadId: undefined }, { timeout: undefined, retry: undefined })
     })
 
-  it.effect("a changed definition (rug pull) is refused, nothing is called; re-pinning accepts it", () =>
+  it.live("a changed definition (rug pull) is refused, nothing is called; re-pinning accepts it", () =>
     Effect.gen(function*() {
       const pinned = testServer("rug", dir)
       yield* McpTools.pin(pinned)
@@ -152,7 +153,7 @@ describe("McpTools: failures are typed errors and leave no process behind", () =
       assert.include(JSON.stringify(pin), "sends it to the operator")
     }).pipe(Effect.provide(NodeServices.layer)))
 
-  it.effect("a tool error, a schema-invalid result, a hang and a crash mid-call are typed; the pool reconnects after the crash", () => {
+  it.live("a tool error, a schema-invalid result, a hang and a crash mid-call are typed; the pool reconnects after the crash", () => {
     const { layer } = makeLayer(true)
     return Effect.gen(function*() {
       const config = testServer("bad", dir, { extra: { timeoutMs: 1500 } })
@@ -174,7 +175,7 @@ describe("McpTools: failures are typed errors and leave no process behind", () =
     }).pipe(Effect.provide(layer))
   })
 
-  it.effect("a server that never answers the handshake times out; one that cannot start is McpUnavailable spawn", () =>
+  it.live("a server that never answers the handshake times out; one that cannot start is McpUnavailable spawn", () =>
     Effect.gen(function*() {
       const silent: McpTools.ServerConfig = {
         name: "silent",
@@ -188,7 +189,7 @@ describe("McpTools: failures are typed errors and leave no process behind", () =
       assert.strictEqual(missing.reason, "spawn")
     }).pipe(Effect.provide(NodeServices.layer)))
 
-  it.effect("closing the layer stops the server's whole process group: no orphan", () =>
+  it.live("closing the layer stops the server's whole process group: no orphan", () =>
     Effect.gen(function*() {
       const pids = path.join(dir, "grandchild.pid")
       const config = testServer("orphan", dir, { pids })
