@@ -182,7 +182,13 @@ export const hashDefinition = (tool: Omit<PinnedTool, "hash">): string =>
     annotations: tool.annotations ?? null
   })
 
-const pinnedOf = (tool: McpSchema.Tool): PinnedTool => {
+/**
+ * A listed tool's definition as a pin keeps it, with its hash.
+ *
+ * @since 0.3.0
+ * @category pins
+ */
+export const pinnedOf = (tool: McpSchema.Tool): PinnedTool => {
   const definition = {
     name: tool.name,
     ...(tool.title === undefined ? {} : { title: tool.title }),
@@ -640,6 +646,14 @@ const textOf = (result: McpSchema.CallToolResult): string => {
 }
 
 /**
+ * A tool of an MCP server: JSON in, JSON out (its Schemas need no services).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type McpTool = Tool.Tool<string, Schema.Codec<unknown>, Schema.Codec<unknown>, McpError, ChildProcessSpawner>
+
+/**
  * The Graphent tools of a server, declared from its pin (the server is not
  * contacted). Throws `McpNotPinned` when the server was never pinned.
  *
@@ -653,7 +667,7 @@ const textOf = (result: McpSchema.CallToolResult): string => {
 export const tools = (
   config: ServerConfig,
   options?: { readonly cwd?: string | undefined }
-): ReadonlyArray<Tool.Tool<string, Schema.Top, Schema.Top, McpError, ChildProcessSpawner>> => {
+): ReadonlyArray<McpTool> => {
   const checkedConfig = server(config)
   const pinned = readPin(checkedConfig, options?.cwd)
   if (pinned._tag === "Failure") throw Option.getOrThrow(Exit.findErrorOption(pinned))
@@ -716,6 +730,6 @@ export const tools = (
       failure: Schema.String,
       failureMode: "return"
     })
-    return { ...tool, ai } as unknown as Tool.Tool<string, Schema.Top, Schema.Top, McpError, ChildProcessSpawner>
+    return { ...tool, ai } as unknown as McpTool
   })
 }

@@ -44,6 +44,7 @@ import { dev } from "./cliDev.js"
 import { init } from "./cliInit.js"
 import * as CliHelp from "./cliHelp.js"
 import * as CliSecurity from "./cliSecurity.js"
+import { mcp } from "./cliMcp.js"
 
 /** The one line `graphent run` prints when it is interrupted (Ctrl-C): the run id, and how to go on. */
 const interruptedNotice = (runId: string, kept: boolean, record: Option.Option<string>): string => {
@@ -247,7 +248,7 @@ const trace = CliStorage.trace
 
 const graphent = Command.make("graphent").pipe(
   Command.withDescription("Graphent: build, run and inspect agents"),
-  Command.withSubcommands([init, run, replay, resume, trace, dev, CliSecurity.approve, CliSecurity.reject, CliSecurity.audit])
+  Command.withSubcommands([init, run, replay, resume, trace, dev, CliSecurity.approve, CliSecurity.reject, CliSecurity.audit, mcp])
 )
 
 /**

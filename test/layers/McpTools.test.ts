@@ -9,6 +9,16 @@ import * as Testing from "graphent/testing"
 import { McpTools } from "../../src/mcp.js"
 import { alive, testServer } from "../support/mcp.js"
 
+/** The error `f` throws. */
+const thrown = (f: () => unknown): Error => {
+  try {
+    f()
+  } catch (error) {
+    return error as Error
+  }
+  throw new Error("expected a throw")
+}
+
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "graphent-mcp-test-"))
 
 const policy: Policy.Document = {
@@ -33,9 +43,9 @@ const makeLayer = (pooled: boolean) => {
 
 describe("McpTools: pinned definitions", () => {
   it("declaring tools of a server that was never pinned throws McpNotPinned", () => {
-    const error = assert.throws(() => McpTools.tools(testServer("never", dir)))
+    const error = thrown(() => McpTools.tools(testServer("never", dir)))
     assert.instanceOf(error, McpTools.McpNotPinned)
-    assert.match((error as Error).message, /graphent mcp pin/)
+    assert.match(error.message, /graphent mcp pin/)
   })
 
   it.live("pin lists the server's tools; tools() declares them with their JSON Schemas and mcp capabilities", () =>
@@ -59,8 +69,8 @@ describe("McpTools: pinned definitions", () => {
       const edited = JSON.parse(fs.readFileSync(file, "utf8"))
       edited.tools[0].description = "Adds two numbers, quietly"
       fs.writeFileSync(path.join(dir, "edited.json"), JSON.stringify(edited))
-      const error = assert.throws(() => McpTools.tools({ ...config, pinFile: path.join(dir, "edited.json") }))
-      assert.match((error as Error).message, /was edited/)
+      const error = thrown(() => McpTools.tools({ ...config, pinFile: path.join(dir, "edited.json") }))
+      assert.match(error.message, /was edited/)
     }).pipe(Effect.provide(NodeServices.layer)))
 })
 
