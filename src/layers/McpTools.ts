@@ -54,6 +54,8 @@ import * as ChildProcess from "effect/process/ChildProcess"
 import { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import { issueOf } from "../internal/issue.js"
 import * as Project from "../internal/project.js"
+import { type Agent, PlannerFailed, type PlannerShape } from "../services/Agent.js"
+import { Planner } from "../services/Planner.js"
 import { hashArgs } from "../services/Audit.js"
 import { Credentials } from "../services/Credentials.js"
 import {
@@ -732,4 +734,76 @@ export const tools = (
     })
     return { ...tool, ai } as unknown as McpTool
   })
+}
+
+// ---------------------------------------------------------------------------
+// the listing a run saw
+// ---------------------------------------------------------------------------
+
+/** The listing journaled for a server: each pinned tool's name and hash. */
+const ListingSchema = Schema.Record(Schema.String, Schema.String)
+
+const listingOf = (pin: Pin): Record<string, string> =>
+  Object.fromEntries(pin.tools.map((tool) => [tool.name, tool.hash]))
+
+/**
+ * The agent, with the listing of each of its MCP servers journaled: at the
+ * run's first turn, the names and hashes of the pinned definitions the agent
+ * offers are journaled under `mcp:<server>` (through the run's value port).
+ * A replay or a resume gets the recorded listing back, without contacting the
+ * server, and stops with `PlannerFailed` (its cause `McpDefinitionsChanged`)
+ * when the pin the agent is declared from now differs from it: the model
+ * would be shown other definitions than the recorded run's.
+ *
+ * **Example** (An agent module with an MCP server)
+ *
+ * ```ts
+ * const files = McpTools.server({ name: "files", transport: { type: "stdio", command: "files-mcp" } })
+ * export default McpTools.withListings(
+ *   Agent.make({ name: "librarian", tools: McpTools.tools(files), planner: LlmPlanner.make() }),
+ *   [files]
+ * )
+ * export const layer = McpTools.layer
+ * ```
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const withListings = <R, O>(
+  agent: Agent<R, O>,
+  servers: ReadonlyArray<ServerConfig>,
+  options?: { readonly cwd?: string | undefined }
+): Agent<R, O> => {
+  const pins = servers.map((config) => {
+    const pinned = readPin(server(config), options?.cwd)
+    if (pinned._tag === "Failure") throw Option.getOrThrow(Exit.findErrorOption(pinned))
+    return { config, listing: listingOf(pinned.value) }
+  })
+  const decodeListing = Schema.decodeUnknownExit(ListingSchema)
+  const inner = agent.planner
+  const planner: PlannerShape<R> = {
+    decide: (state) =>
+      Effect.gen(function*() {
+        if (state.turn === 1) {
+          for (const { config, listing } of pins) {
+            const recorded = yield* state.context.journaled(`mcp:${config.name}`, Effect.succeed(listing))
+            const decoded = decodeListing(recorded)
+            const seen = decoded._tag === "Success" ? decoded.value : {}
+            const changed = Object.keys(listing).filter((name) => name in seen && seen[name] !== listing[name])
+            const added = Object.keys(listing).filter((name) => !(name in seen))
+            const removed = Object.keys(seen).filter((name) => !(name in listing))
+            if (changed.length + added.length + removed.length > 0) {
+              const difference = new McpDefinitionsChanged({ server: config.name, added, removed, changed })
+              return yield* new PlannerFailed({
+                reason: `the run was recorded with other tool definitions of MCP server "${config.name}": ${difference.message}`,
+                cause: difference
+              })
+            }
+          }
+        }
+        const decide = inner === undefined ? (yield* Planner).decide : inner.decide
+        return yield* decide(state)
+      }) as Effect.Effect<Effect.Success<ReturnType<PlannerShape<R>["decide"]>>, Effect.Error<ReturnType<PlannerShape<R>["decide"]>>, R>
+  }
+  return { ...agent, planner }
 }

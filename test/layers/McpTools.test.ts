@@ -76,7 +76,7 @@ describe("McpTools: pinned definitions", () => {
 
 describe("McpTools: calls go through the policy, approvals and the audit log", () => {
   const agentOf = (config: McpTools.ServerConfig) =>
-    Agent.make({
+    McpTools.withListings(Agent.make({
       name: "calculator",
       tools: McpTools.tools(config),
       planner: SequencePlanner.plan({
@@ -87,7 +87,7 @@ describe("McpTools: calls go through the policy, approvals and the audit log", (
         ],
         answer: (results) => `${(results.sum as { sum: number }).sum} ${String(results.say)} [${String(results.env)}]`
       })
-    })
+    }), [config])
 
   it.live("allowed calls run, a call needing approval pauses the run until approved, and the journal replays with the server gone", () => {
     const { audit, layer } = makeLayer(true)
@@ -115,6 +115,19 @@ describe("McpTools: calls go through the policy, approvals and the audit log", (
       const all = yield* journal.read("run-1")
       const report = yield* Replay.replay(agentOf(gone), all)
       assert.deepStrictEqual(report.outcome, { answer: result.answer })
+      // The journal holds the listing the run saw: the pinned names and hashes.
+      const listing = all.find((event) => event._tag === "ValueRecorded" && event.key === "mcp:calc")
+      assert.deepStrictEqual(
+        listing?._tag === "ValueRecorded" ? Object.keys(listing.value as object) : [],
+        ["add", "echo", "env", "hang", "crash", "refuse", "spawn", "bad"]
+      )
+      // Re-pinned with a changed definition since: the replay refuses to go on with other definitions.
+      const repinned = testServer("calc", dir, { mode: "changed", extra: { pinFile: path.join(dir, "calc-changed.json") } })
+      yield* McpTools.pin(repinned)
+      const diverged = yield* Effect.flip(Replay.replay(agentOf({ ...repinned, transport: gone.transport }), all))
+      assert.strictEqual(diverged._tag, "ReplayDivergence")
+      assert.include(diverged.message, "the run was recorded with other tool definitions of MCP server")
+      assert.include(diverged.message, "changed: echo")
     }).pipe(Effect.provide(layer))
   })
 
