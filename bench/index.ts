@@ -15,8 +15,9 @@ import { workload as w4 } from "./workloads/w4.js"
 import { workload as w5 } from "./workloads/w5.js"
 import { workload as w6 } from "./workloads/w6.js"
 import { workload as guard } from "./workloads/guard.js"
+import { workload as mcp } from "./workloads/mcp.js"
 
-const all: ReadonlyArray<Workload> = [w1, w1Llm, w2, w2Llm, w4, w5, w6, guard, coldStart]
+const all: ReadonlyArray<Workload> = [w1, w1Llm, w2, w2Llm, w4, w5, w6, guard, mcp, coldStart]
 // `npm run bench -- w4` runs only the named workloads.
 const named = process.argv.slice(2).filter((arg) => !arg.startsWith("--"))
 const workloads = named.length === 0 ? all : all.filter((workload) => named.includes(workload.id))
