@@ -42,6 +42,7 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as SchemaRepresentation from "effect/SchemaRepresentation"
+import * as Stream from "effect/Stream"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
 import * as McpClient from "effect/ai/McpClient"
@@ -51,6 +52,7 @@ import type * as McpSchema from "effect/ai/McpSchema"
 import * as AiTool from "effect/ai/Tool"
 import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import * as ChildProcess from "effect/process/ChildProcess"
+import * as ChildProcessSpawner_ from "effect/process/ChildProcessSpawner"
 import { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
 import { issueOf } from "../internal/issue.js"
 import * as Project from "../internal/project.js"
@@ -82,8 +84,8 @@ export * from "../services/Mcp.js"
 const defaultTimeout = Duration.seconds(60)
 const defaultConnectTimeout = Duration.seconds(30)
 const defaultMaxOutputBytes = 1024 * 1024
-/** The `PATH` of stdio servers that declare none: the shell tool's, plus the folder of this Node. */
-const defaultPath = `/usr/local/bin:/usr/bin:/bin:${nodePath.dirname(process.execPath)}`
+/** The `PATH` of stdio servers that declare none: the folder of this Node (`node` is the same Node), then the shell tool's. */
+const defaultPath = `${nodePath.dirname(process.execPath)}:/usr/local/bin:/usr/bin:/bin`
 
 // ---------------------------------------------------------------------------
 // configuration
@@ -379,6 +381,9 @@ const httpHeaders = (
   return headers
 }
 
+const decoder = new TextDecoder()
+const stderrTailChars = 1000
+
 /** Connecting is retried on transport failures (not on protocol errors or a rug pull): a server may be starting. */
 const connectRetry = Schedule.exponential(Duration.millis(100))
 
@@ -397,14 +402,27 @@ export const connect = (
     const timeout = config.connectTimeoutMs ?? defaultConnectTimeout
     const maxMessageBytes = (config.maxOutputBytes ?? defaultMaxOutputBytes) + 64 * 1024
     const transport = config.transport
+    // The server's last words on stderr, to explain a server that exits or never answers.
+    let stderrTail = ""
     const open: Effect.Effect<Connection, McpClientError.McpClientError | McpUnavailable, Scope.Scope | ChildProcessSpawner> = Effect.gen(function*() {
+      stderrTail = ""
       let layer: Layer.Layer<McpClient.Transport, McpClientError.McpClientError | McpUnavailable, ChildProcessSpawner>
       if (transport.type === "stdio") {
         const command = stdioCommand(config, transport, secrets)
         if (!ChildProcess.isCommand(command)) return yield* command
+        const spawner = yield* ChildProcessSpawner
+        const teeing = ChildProcessSpawner_.make((spawned) =>
+          Effect.map(spawner.spawn(spawned), (handle) => ({
+            ...handle,
+            stderr: Stream.tap(handle.stderr, (chunk) =>
+              Effect.sync(() => {
+                stderrTail = (stderrTail + decoder.decode(chunk)).slice(-stderrTailChars)
+              }))
+          }))
+        )
         layer = Layer.effect(McpClient.Transport)(
           McpClient.stdio({ command, protocol: McpProtocol.v2025_11_25, maxMessageBytes })
-        )
+        ).pipe(Layer.provide(Layer.succeed(ChildProcessSpawner, teeing)))
       } else {
         const headers = httpHeaders(config, transport, secrets)
         if (headers instanceof McpUnavailable) return yield* headers
@@ -419,7 +437,11 @@ export const connect = (
       return { client, tools: new Map(listed.map((tool) => [tool.name, tool])) }
     })
     return yield* open.pipe(
-      Effect.mapError((error) => error instanceof McpUnavailable ? error : unavailable(config, error)),
+      Effect.mapError((error) => {
+        const failure = error instanceof McpUnavailable ? error : unavailable(config, error)
+        const tail = stderrTail.trim()
+        return tail === "" ? failure : new McpUnavailable({ ...failure, detail: `${failure.detail}; its stderr ends: ${tail}` })
+      }),
       Effect.retry({ schedule: connectRetry, times: 2, while: (error) => error.reason === "closed" })
     )
   })
