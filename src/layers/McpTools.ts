@@ -529,7 +529,10 @@ export interface ConnectionsShape {
 const callOn = (connection: Connection, request: CallRequest): Effect.Effect<unknown, McpError> => {
   const descriptor = connection.tools.get(request.tool.name)
   if (descriptor === undefined) return Effect.fail(new McpToolMissing({ server: request.server.name, tool: request.tool.name }))
-  return connection.client.callTool({ tool: descriptor, arguments: request.args as Record<string, unknown> }).pipe(
+  return connection.client.callTool(
+    { tool: descriptor, arguments: request.args as Record<string, unknown> },
+    { timeout: request.server.timeoutMs ?? defaultTimeout }
+  ).pipe(
     Effect.mapError((error) =>
       error.reason._tag === "ValidationError"
         ? new McpResultInvalid({ server: request.server.name, tool: request.tool.name, issue: error.reason.message })
@@ -683,7 +686,8 @@ export type McpTool = Tool.Tool<string, Schema.Codec<unknown>, Schema.Codec<unkn
  *
  * Each tool is named `<prefix><tool>` (default prefix `<server>__`), needs
  * the capability `mcp:<server>:<tool>`, declares the server's secrets, and
- * times out after the server's `timeoutMs` (default 60 s).
+ * times out after the server's `timeoutMs` (default 60 s: `McpUnavailable`
+ * with reason `timeout`; starting the server for the call does not count).
  *
  * @since 0.3.0
  * @category constructors
@@ -728,7 +732,11 @@ export const tools = (
       description: definition.description ?? definition.title ?? definition.name,
       parameters,
       success,
-      timeout: checkedConfig.timeoutMs ?? defaultTimeout,
+      // The call's own limit is `timeoutMs` (McpUnavailable "timeout"); the step's also covers a connection made for it.
+      timeout: Duration.sum(
+        Duration.fromInputUnsafe(checkedConfig.timeoutMs ?? defaultTimeout),
+        Duration.fromInputUnsafe(checkedConfig.connectTimeoutMs ?? defaultConnectTimeout)
+      ),
       idempotent: checkedConfig.idempotent ?? false,
       recoverable: checkedConfig.recoverable ?? false,
       capabilities: [`mcp:${checkedConfig.name}:${definition.name}`],

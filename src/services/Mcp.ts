@@ -80,7 +80,7 @@ export const ServerConfig = Schema.Struct({
   transport: Transport,
   /** The prefix of the Graphent tool names (default `<name>__`). */
   prefix: Schema.optionalKey(Schema.String),
-  /** Time limit of one call, in milliseconds (default 60 000). */
+  /** Time limit of one call, in milliseconds (default 60 000); starting the server for it does not count. */
   timeoutMs: Schema.optionalKey(Schema.Number),
   /** Time limit of starting the server and listing its tools, in milliseconds (default 30 000). */
   connectTimeoutMs: Schema.optionalKey(Schema.Number),
