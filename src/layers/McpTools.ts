@@ -489,7 +489,8 @@ const checked = (config: ServerConfig, pinned: Pin, connection: Connection) =>
   Effect.suspend(() => {
     const difference = compare(config, pinned, [...connection.tools.values()])
     if (difference === undefined) return Effect.succeed(connection)
-    if (config.repin !== true) return Effect.fail(difference)
+    // A defect, not a failure: a planner must not show it to the model as a tool error to work around.
+    if (config.repin !== true) return Effect.die(difference)
     writePin(config, [...connection.tools.values()])
     return Effect.as(Effect.logWarning(`MCP server "${config.name}": re-pinned changed tool definitions`, difference.message), connection)
   })

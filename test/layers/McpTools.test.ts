@@ -166,6 +166,8 @@ describe("McpTools: failures are typed errors and leave no process behind", () =
       const changed = testServer("rug", dir, { mode: "changed" })
       const error = yield* Effect.flip(call(changed, "rug__add", { a: 1, b: 1 }))
       assert.strictEqual(error._tag, "ToolFailed")
+      // A defect: a model-driven planner stops the run instead of showing it to the model.
+      assert.isTrue((error as { defect: boolean }).defect)
       const cause = (error as { cause: unknown }).cause
       assert.instanceOf(cause, McpTools.McpDefinitionsChanged)
       assert.deepStrictEqual((cause as McpTools.McpDefinitionsChanged).changed, ["echo"])
