@@ -10,6 +10,9 @@
  *   tools are the agents (`input` → answer); its runs are journaled in the
  *   configured store and checked by the policy like `graphent run`'s.
  *
+ * The MCP modules are imported when a subcommand runs, so that they cost
+ * nothing to the CLI's other commands.
+ *
  * @since 0.3.0
  */
 import * as Argument from "effect/cli/Argument"
@@ -20,12 +23,6 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import * as McpProtocol from "effect/ai/McpProtocol"
-import * as McpServer from "effect/ai/McpServer"
-import * as AiTool from "effect/ai/Tool"
-import * as Toolkit from "effect/ai/Toolkit"
-import * as NodeStdio from "@effect/platform-node/NodeStdio"
-import * as McpTools from "../layers/McpTools.js"
 import { AgentRuntime } from "../services/AgentRuntime.js"
 import { version } from "../version.js"
 import { load, runWith, usageError, writeLine } from "./cliSupport.js"
@@ -41,9 +38,13 @@ const serverFlag = Flag.String("server").pipe(
   Flag.optional
 )
 
+/** The client layer, loaded on use. */
+const mcpTools = Effect.promise(() => import("../layers/McpTools.js"))
+
 /** The servers of a configuration file, or the one `--server` names. */
 const serversOf = (file: string, only: Option.Option<string>) =>
   Effect.gen(function*() {
+    const McpTools = yield* mcpTools
     const servers = yield* McpTools.readConfig(file).pipe(Effect.mapError((error) => usageError(error.message)))
     if (Option.isNone(only)) return servers
     const server = servers.find((candidate) => candidate.name === only.value)
@@ -57,6 +58,7 @@ const list = Command.make(
   "list",
   { config: configArgument, server: serverFlag, json: Flag.Boolean("json").pipe(Flag.withDescription("One JSON object per tool"), Flag.withDefault(false)) },
   Effect.fn("graphent.cli.mcp.list")(function*({ config, server, json }) {
+    const McpTools = yield* mcpTools
     for (const entry of yield* serversOf(config, server)) {
       const listed = yield* McpTools.list(entry).pipe(Effect.mapError((error) => usageError(error.message)))
       const pin = McpTools.readPin(entry)
@@ -89,6 +91,7 @@ const pin = Command.make(
   "pin",
   { config: configArgument, server: serverFlag },
   Effect.fn("graphent.cli.mcp.pin")(function*({ config, server }) {
+    const McpTools = yield* mcpTools
     for (const entry of yield* serversOf(config, server)) {
       const pinned = yield* McpTools.pin(entry).pipe(Effect.mapError((error) => usageError(error.message)))
       yield* writeLine(`${entry.name}: pinned ${pinned.tools.length} tools in ${McpTools.pinPath(entry)}`)
@@ -111,6 +114,15 @@ const serve = Command.make(
     )
   },
   Effect.fn("graphent.cli.mcp.serve")(function*({ files }) {
+    const [McpProtocol, McpServer, AiTool, Toolkit, NodeStdio] = yield* Effect.promise(() =>
+      Promise.all([
+        import("effect/ai/McpProtocol"),
+        import("effect/ai/McpServer"),
+        import("effect/ai/Tool"),
+        import("effect/ai/Toolkit"),
+        import("@effect/platform-node/NodeStdio")
+      ])
+    )
     const modules = yield* Effect.forEach(files, load)
     const names = new Set<string>()
     for (const module of modules) {
