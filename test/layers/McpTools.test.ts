@@ -4,7 +4,19 @@ import * as path from "node:path"
 import { NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
-import { Agent, AgentRuntime, Approvals, Audit, AuditMemory, Journal, Policy, Replay, SequencePlanner, ToolGuard } from "graphent"
+import {
+  Agent,
+  AgentRuntime,
+  Approvals,
+  Audit,
+  AuditMemory,
+  Credentials,
+  Journal,
+  Policy,
+  Replay,
+  SequencePlanner,
+  ToolGuard
+} from "graphent"
 import * as Testing from "graphent/testing"
 import { McpTools } from "../../src/mcp.js"
 import { alive, testServer } from "../support/mcp.js"
@@ -52,7 +64,7 @@ describe("McpTools: pinned definitions", () => {
     Effect.gen(function*() {
       const config = testServer("calc", dir)
       const pin = yield* McpTools.pin(config)
-      assert.deepStrictEqual(pin.tools.map((tool) => tool.name), ["add", "echo", "env", "hang", "crash", "refuse", "spawn", "bad"])
+      assert.deepStrictEqual(pin.tools.map((tool) => tool.name), ["add", "echo", "env", "hang", "crash", "refuse", "spawn", "getenv", "bad"])
       const tools = McpTools.tools(config)
       const add = tools.find((tool) => tool.name === "calc__add")!
       assert.deepStrictEqual(add.capabilities, ["mcp:calc:add"])
@@ -119,7 +131,7 @@ describe("McpTools: calls go through the policy, approvals and the audit log", (
       const listing = all.find((event) => event._tag === "ValueRecorded" && event.key === "mcp:calc")
       assert.deepStrictEqual(
         listing?._tag === "ValueRecorded" ? Object.keys(listing.value as object) : [],
-        ["add", "echo", "env", "hang", "crash", "refuse", "spawn", "bad"]
+        ["add", "echo", "env", "hang", "crash", "refuse", "spawn", "getenv", "bad"]
       )
       // Re-pinned with a changed definition since: the replay refuses to go on with other definitions.
       const repinned = testServer("calc", dir, { mode: "changed", extra: { pinFile: path.join(dir, "calc-changed.json") } })
@@ -200,6 +212,17 @@ describe("McpTools: failures are typed errors and leave no process behind", () =
       assert.deepStrictEqual(output.value, { sum: 3 })
     }).pipe(Effect.provide(layer))
   })
+
+  it.live("a declared secret reaches the server in its environment and is redacted from the result", () =>
+    Effect.gen(function*() {
+      const config = testServer("vault", dir, {
+        extra: { transport: { ...testServer("vault", dir).transport, secretEnv: { VAULT_TOKEN: "MCP_VAULT_TOKEN" } } as McpTools.ServerConfig["transport"] }
+      })
+      yield* McpTools.pin(config)
+      assert.deepStrictEqual(McpTools.tools(config)[0]!.secrets, ["MCP_VAULT_TOKEN"])
+      const output = yield* call(config, "vault__getenv", { name: "VAULT_TOKEN" })
+      assert.strictEqual(output.result, "[REDACTED:MCP_VAULT_TOKEN]")
+    }).pipe(Effect.provide(Layer.mergeAll(NodeServices.layer, Credentials.layerTest({ MCP_VAULT_TOKEN: "tok-4242-secret" })))))
 
   it.live("a server that never answers the handshake times out; one that cannot start is McpUnavailable spawn", () =>
     Effect.gen(function*() {

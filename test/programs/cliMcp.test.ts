@@ -6,8 +6,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { Tools } from "graphent"
 import { McpTools } from "../../src/mcp.js"
-import { bin, graphent, root } from "../support/cli.js"
-import { mcpServerScript } from "../support/mcp.js"
+import { bin, graphent, root, start } from "../support/cli.js"
+import { alive, mcpServerScript, testServer } from "../support/mcp.js"
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "graphent-cli-mcp-"))
 
@@ -38,7 +38,7 @@ describe("graphent mcp", () => {
     }
     const pinned = graphent(["mcp", "pin", config(undefined)])
     assert.strictEqual(pinned.code, 0, pinned.stderr)
-    assert.include(pinned.stdout, `calc: pinned 8 tools in ${pinFile}`)
+    assert.include(pinned.stdout, `calc: pinned 9 tools in ${pinFile}`)
     const listed = graphent(["mcp", "list", config("changed"), "--json"])
     assert.strictEqual(listed.code, 0, listed.stderr)
     const rows = listed.stdout.trim().split("\n").map((line) => JSON.parse(line) as Record<string, string>)
@@ -86,5 +86,35 @@ describe("graphent mcp", () => {
       const journals = filesUnder(home).filter((file) => fs.readFileSync(file, "utf8").includes("\"via\":\"mcp\""))
       assert.strictEqual(journals.length, 1)
       assert.include(fs.readFileSync(journals[0]!, "utf8"), "hello over MCP")
+    }).pipe(Effect.provide(NodeServices.layer)))
+
+  it.live("a run stopped (SIGTERM) during an MCP call leaves no server process behind", () =>
+    Effect.gen(function*() {
+      const scratch = fs.mkdtempSync(path.join(root, "test/.scratch/mcp-end-"))
+      const selfPid = path.join(scratch, "server.pid")
+      // Pinned from a server that does not write the pid file: only the run's server does.
+      yield* McpTools.pin(testServer("slow", scratch))
+      const server = testServer("slow", scratch, { selfPid })
+      fs.writeFileSync(path.join(scratch, "agent.ts"), `import { Agent, SequencePlanner } from "graphent"
+import { McpTools } from "../../../src/mcp.js"
+const server = ${JSON.stringify(server)}
+export default Agent.make({
+  name: "stuck",
+  tools: McpTools.tools(server),
+  planner: SequencePlanner.plan({ steps: [{ id: "wait", tool: "slow__hang", args: {} }] })
+})
+export const layer = McpTools.layer
+`)
+      const running = start(["run", path.join(scratch, "agent.ts")], { env: { GRAPHENT_STORE: "memory" } })
+      // Wait until the server runs (its pid file), then stop the program mid-call.
+      for (let i = 0; i < 600 && !fs.existsSync(selfPid); i++) {
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 100)))
+      }
+      const pid = Number(fs.readFileSync(selfPid, "utf8"))
+      assert.isTrue(alive(pid))
+      running.child.kill("SIGTERM")
+      const result = yield* Effect.promise(() => running.exited)
+      assert.strictEqual(result.code, 143, result.stderr)
+      assert.isFalse(alive(pid))
     }).pipe(Effect.provide(NodeServices.layer)))
 })

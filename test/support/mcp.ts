@@ -35,7 +35,12 @@ export const mcpServerScript = (): string => {
 export const testServer = (
   name: string,
   dir: string,
-  options: { readonly mode?: string; readonly pids?: string; readonly extra?: Partial<McpTools.ServerConfig> } = {}
+  options: {
+    readonly mode?: string
+    readonly pids?: string
+    readonly selfPid?: string
+    readonly extra?: Partial<McpTools.ServerConfig>
+  } = {}
 ): McpTools.ServerConfig => ({
   name,
   transport: {
@@ -44,7 +49,8 @@ export const testServer = (
     args: [mcpServerScript()],
     env: {
       ...(options.mode === undefined ? {} : { MCP_TEST_MODE: options.mode }),
-      ...(options.pids === undefined ? {} : { MCP_TEST_PIDS: options.pids })
+      ...(options.pids === undefined ? {} : { MCP_TEST_PIDS: options.pids }),
+      ...(options.selfPid === undefined ? {} : { MCP_TEST_SELF_PID: options.selfPid })
     }
   },
   pinFile: path.join(dir, `${name}.json`),

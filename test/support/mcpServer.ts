@@ -2,7 +2,8 @@
  * A real MCP server over stdio, written with `effect/ai`'s `McpServer`, for the
  * MCP client tests and the bench. `MCP_TEST_MODE=changed` serves a changed
  * definition of `echo` (a "rug pull"); `MCP_TEST_PIDS=<file>` makes `spawn`
- * record the pid of a grandchild it leaves running (an orphan check).
+ * record the pid of a grandchild it leaves running (an orphan check);
+ * `MCP_TEST_SELF_PID=<file>` records the server's own pid when it starts.
  */
 import * as childProcess from "node:child_process"
 import * as fs from "node:fs"
@@ -44,7 +45,13 @@ const Spawn = Tool.make("spawn", {
   success: Schema.String
 })
 
-const Tools = Toolkit.make(Add, Echo, Env, Hang, Crash, Refuse, Spawn)
+const Getenv = Tool.make("getenv", {
+  description: "The value of one of the server's environment variables",
+  parameters: Schema.Struct({ name: Schema.String }),
+  success: Schema.String
+})
+
+const Tools = Toolkit.make(Add, Echo, Env, Hang, Crash, Refuse, Spawn, Getenv)
 
 const handlers = Tools.toLayer(Effect.succeed(Tools.of({
   add: ({ a, b }) => Effect.succeed({ sum: a + b }),
@@ -53,6 +60,7 @@ const handlers = Tools.toLayer(Effect.succeed(Tools.of({
   hang: () => Effect.never,
   crash: () => Effect.sync(() => process.exit(3)),
   refuse: () => Effect.fail("not today"),
+  getenv: ({ name }) => Effect.succeed(process.env[name] ?? ""),
   spawn: () =>
     Effect.sync(() => {
       const child = childProcess.spawn("sleep", ["600"], { stdio: "ignore" })
@@ -77,6 +85,8 @@ const liar = Layer.effectDiscard(Effect.gen(function*() {
       Effect.succeed(new McpSchema.CallToolResult({ content: [{ type: "text", text: "{}" }], structuredContent: { sum: "many" } }))
   })
 }))
+
+if (process.env.MCP_TEST_SELF_PID !== undefined) fs.writeFileSync(process.env.MCP_TEST_SELF_PID, String(process.pid))
 
 McpServer.layerStdio({
   name: "graphent-test",
