@@ -53,6 +53,35 @@ const makeLayer = (pooled: boolean) => {
   return { audit, layer: Layer.mergeAll(Testing.layer, security, connections, NodeServices.layer) }
 }
 
+describe("McpTools: configuration files", () => {
+  it.effect("reads Graphent's form and other clients' mcpServers form; a bad entry is McpConfigInvalid naming it", () =>
+    Effect.gen(function*() {
+      const file = (name: string, json: unknown) => {
+        const target = path.join(dir, name)
+        fs.writeFileSync(target, JSON.stringify(json))
+        return target
+      }
+      const servers = yield* McpTools.readConfig(file("ours.json", {
+        servers: { files: { transport: { type: "stdio", command: "files-mcp", args: ["--ro"] }, timeoutMs: 5000 } }
+      }))
+      assert.deepStrictEqual(servers, [
+        { name: "files", transport: { type: "stdio", command: "files-mcp", args: ["--ro"] }, timeoutMs: 5000 }
+      ])
+      const theirs = yield* McpTools.readConfig(file("theirs.json", {
+        mcpServers: { web: { url: "https://mcp.example.com/mcp", headers: { "x-team": "a" } }, fs: { command: "fs-mcp", env: { A: "1" } } }
+      }))
+      assert.deepStrictEqual(theirs.map((server) => server.transport), [
+        { type: "http", url: "https://mcp.example.com/mcp", headers: { "x-team": "a" } },
+        { type: "stdio", command: "fs-mcp", env: { A: "1" } }
+      ])
+      const bad = yield* Effect.flip(McpTools.readConfig(file("bad.json", { servers: { "bad name!": { command: "x" } } })))
+      assert.instanceOf(bad, McpTools.McpConfigInvalid)
+      assert.include(bad.message, "server bad name!")
+      const broken = yield* Effect.flip(McpTools.readConfig(file("broken.json", "{")))
+      assert.strictEqual(broken._tag, "McpConfigInvalid")
+    }))
+})
+
 describe("McpTools: pinned definitions", () => {
   it("declaring tools of a server that was never pinned throws McpNotPinned", () => {
     const error = thrown(() => McpTools.tools(testServer("never", dir)))
