@@ -64,7 +64,6 @@ import {
   ConfigFile,
   McpConfigInvalid,
   McpDefinitionsChanged,
-  type McpError,
   McpNotPinned,
   McpResultInvalid,
   McpToolMissing,
@@ -79,7 +78,26 @@ import * as Tool from "../services/Tool.js"
 import { version } from "../version.js"
 
 /** @since 0.3.0 */
-export * from "../services/Mcp.js"
+import type * as Definitions from "../services/Mcp.js"
+// Named, not `export *`: the declaration bundler turns a star re-export inside a namespace into values.
+export {
+  ConfigFile,
+  HttpTransport,
+  McpConfigInvalid,
+  McpDefinitionsChanged,
+  McpNotPinned,
+  McpResultInvalid,
+  McpToolMissing,
+  McpToolReportedError,
+  McpUnavailable,
+  Pin,
+  PinnedTool,
+  ServerConfig,
+  StdioTransport,
+  Transport
+} from "../services/Mcp.js"
+/** @since 0.3.0 */
+export type McpError = Definitions.McpError
 
 const defaultTimeout = Duration.seconds(60)
 const defaultConnectTimeout = Duration.seconds(30)
