@@ -1,9 +1,12 @@
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { NodeServices } from "@effect/platform-node"
+import { createServer } from "node:http"
+import { NodeHttpServer, NodeServices } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
+import { McpProtocol, McpServer } from "effect/ai"
+import { HttpRouter, HttpServer } from "effect/http"
 import {
   Agent,
   AgentRuntime,
@@ -20,6 +23,7 @@ import {
 import * as Testing from "graphent/testing"
 import { McpTools } from "../../src/mcp.js"
 import { alive, testServer } from "../support/mcp.js"
+import { registrations } from "../support/mcpTools.js"
 
 /** The error `f` throws. */
 const thrown = (f: () => unknown): Error => {
@@ -36,7 +40,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), "graphent-mcp-test-"))
 const policy: Policy.Document = {
   version: 1,
   roles: {
-    dev: { allow: ["tool:*", "mcp:calc:add", "mcp:calc:env"], approve: ["mcp:calc:echo"] },
+    dev: { allow: ["tool:*", "mcp:calc:add", "mcp:calc:env", "mcp:web:add"], approve: ["mcp:calc:echo"] },
     lead: { allow: ["approval:*"] }
   },
   principals: { alice: ["dev"], bob: ["lead"] }
@@ -279,4 +283,40 @@ describe("McpTools: failures are typed errors and leave no process behind", () =
       for (let i = 0; i < 50 && alive(pid); i++) yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 50)))
       assert.isFalse(alive(pid))
     }).pipe(Effect.provide(NodeServices.layer)))
+})
+
+describe("McpTools: over HTTP", () => {
+  /** The test tools on an MCP Streamable HTTP endpoint of a loopback server. */
+  const httpServer = HttpRouter.serve(
+    McpServer.layerHttp({ name: "graphent-test", version: "1.0.0", path: "/mcp", protocols: [McpProtocol.v2025_11_25], registrations }),
+    { disableLogger: true, disableListenLog: true }
+  ).pipe(Layer.provideMerge(NodeHttpServer.layer(createServer, { port: 0, host: "127.0.0.1" })))
+
+  it.live("lists and calls an HTTP server's tools through the policy (its key from a secret header); a replay needs no server", () =>
+    Effect.gen(function*() {
+      const url = `${HttpServer.formatAddress((yield* HttpServer.HttpServer).address)}/mcp`
+      const config: McpTools.ServerConfig = {
+        name: "web",
+        transport: { type: "http", url, secretHeaders: { authorization: "WEB_KEY" } },
+        pinFile: path.join(dir, "web.json")
+      }
+      const pin = yield* McpTools.pin(config)
+      assert.include(pin.tools.map((tool) => tool.name), "add")
+      const agent = McpTools.withListings(Agent.make({
+        name: "web",
+        tools: McpTools.tools(config),
+        planner: SequencePlanner.plan({
+          steps: [{ id: "sum", tool: "web__add", args: { a: 20, b: 22 } }],
+          answer: (results) => String((results.sum as { sum: number }).sum)
+        })
+      }), [config])
+      const result = yield* AgentRuntime.run(agent, "go", { principal: alice })
+      assert.strictEqual(result.answer, "42")
+      const events = yield* Effect.flatMap(Journal.Journal, (journal) => journal.read(result.runId))
+      const unreachable = { ...config, transport: { ...config.transport, url: "http://127.0.0.1:1/mcp" } }
+      const report = yield* Replay.replay(McpTools.withListings(Agent.make({ ...agent, tools: McpTools.tools(unreachable) }), [unreachable]), events)
+      assert.deepStrictEqual(report.outcome, { answer: "42" })
+    }).pipe(
+      Effect.provide(Layer.mergeAll(makeLayer(true).layer, httpServer, Credentials.layerTest({ WEB_KEY: "k-123" })))
+    ))
 })
