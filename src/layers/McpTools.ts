@@ -52,8 +52,7 @@ import type * as McpSchema from "effect/ai/McpSchema"
 import * as AiTool from "effect/ai/Tool"
 import * as FetchHttpClient from "effect/http/FetchHttpClient"
 import * as ChildProcess from "effect/process/ChildProcess"
-import * as ChildProcessSpawner_ from "effect/process/ChildProcessSpawner"
-import { ChildProcessSpawner } from "effect/process/ChildProcessSpawner"
+import { ChildProcessSpawner, make as makeSpawner } from "effect/process/ChildProcessSpawner"
 import { issueOf } from "../internal/issue.js"
 import * as Project from "../internal/project.js"
 import { type Agent, PlannerFailed, type PlannerShape } from "../services/Agent.js"
@@ -96,7 +95,11 @@ export {
   StdioTransport,
   Transport
 } from "../services/Mcp.js"
-/** @since 0.3.0 */
+/**
+ * Every way an MCP tool call fails.
+ *
+ * @since 0.3.0
+ */
 export type McpError = Definitions.McpError
 
 const defaultTimeout = Duration.seconds(60)
@@ -429,7 +432,7 @@ export const connect = (
         const command = stdioCommand(config, transport, secrets)
         if (!ChildProcess.isCommand(command)) return yield* command
         const spawner = yield* ChildProcessSpawner
-        const teeing = ChildProcessSpawner_.make((spawned) =>
+        const teeing = makeSpawner((spawned) =>
           Effect.map(spawner.spawn(spawned), (handle) => ({
             ...handle,
             stderr: Stream.tap(handle.stderr, (chunk) =>
