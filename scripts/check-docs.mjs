@@ -1,18 +1,23 @@
 #!/usr/bin/env node
 /**
- * Lists the exported symbols of the public entries (`src/index.ts` and its
- * namespaces, `src/testing.ts`) that have no doc comment with a sentence of
+ * Lists the exported symbols of the public entries (every entry of package.json `exports`: `src/index.ts` and its
+ * namespaces, `src/testing.ts`, `src/postgres.ts`, …) that have no doc comment with a sentence of
  * text (tags such as `@since` alone do not count), and the central service
  * tags whose doc comment has no `**Example**`. Exits 1 when it lists any.
  *
  *   node scripts/check-docs.mjs            # the report
  *   node scripts/check-docs.mjs --summary  # counts only
  */
+import * as fs from "node:fs"
 import * as path from "node:path"
 import ts from "typescript"
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
-const entries = ["src/index.ts", "src/testing.ts"].map((file) => path.join(root, file))
+// Every entry point of the package: "." is src/index.ts, "./<name>" src/<name>.ts.
+const manifest = JSON.parse(fs.readFileSync(path.join(root, "package.json"), "utf8"))
+const entryNames = Object.keys(manifest.exports).filter((key) => !key.endsWith(".json"))
+  .map((key) => key === "." ? "index" : key.slice(2))
+const entries = entryNames.map((name) => path.join(root, "src", `${name}.ts`))
 const central = { Journal: "Journal", Memory: "Memory", AgentRuntime: "AgentRuntime", Planner: "Planner", Tools: "Tools" }
 
 const program = ts.createProgram(entries, {
@@ -82,7 +87,8 @@ const checkModule = (moduleSymbol, prefix) => {
 for (const entry of entries) {
   const file = program.getSourceFile(entry)
   const symbol = checker.getSymbolAtLocation(file)
-  const prefix = entry.endsWith("testing.ts") ? "Testing." : ""
+  const name = path.basename(entry, ".ts")
+  const prefix = name === "index" ? "" : name === "testing" ? "Testing." : `${name}/`
   checkModule(symbol, prefix)
 }
 

@@ -49,6 +49,7 @@ import {
   type RunResult as EngineRunResult
 } from "./services/AgentRuntime.js"
 import * as Approvals from "./services/Approvals.js"
+import * as Errors from "./services/Errors.js"
 import { Journal } from "./services/Journal.js"
 import type { Memory } from "./services/Memory.js"
 import { Policy, type Principal } from "./services/Policy.js"
@@ -149,6 +150,10 @@ export class GraphentClosed extends Schema.TaggedError<GraphentClosed>()("Graphe
   override get message(): string {
     return `graphent.${this.method}() was called after graphent.close(): create another with Graphent.create`
   }
+  /** {@link Errors.rejected}: exit 2, HTTP 409 (the call cannot apply once closed). */
+  get outcome(): Errors.Outcome {
+    return Errors.rejected
+  }
 }
 
 /**
@@ -185,6 +190,8 @@ export type Store =
   | Layer.Layer<Journal | Memory, unknown>
 
 /**
+ * What {@link create} builds a Graphent from: the agents, the store, the model and any other layer they need.
+ *
  * @since 0.2.0
  * @category models
  */

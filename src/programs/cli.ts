@@ -41,7 +41,9 @@ const commands: Readonly<Record<string, () => Promise<AnyCommand>>> = {
   dev: () => import("./cliDev.js").then((m) => m.dev),
   approve: () => import("./cliSecurity.js").then((m) => m.approve),
   reject: () => import("./cliSecurity.js").then((m) => m.reject),
-  audit: () => import("./cliSecurity.js").then((m) => m.audit)
+  audit: () => import("./cliSecurity.js").then((m) => m.audit),
+  // `mcp list | pin | serve`: MCP servers' tools, and agents served over MCP.
+  mcp: () => import("./cliMcp.js").then((m) => m.mcp)
 }
 
 /** The root command with the subcommands `argv` can reach: the named one, or all of them. */

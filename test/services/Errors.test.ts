@@ -9,6 +9,7 @@ import * as Graphent from "graphent"
 import { Audit, Errors, Journal, Memory, Policy, Runs, Storage, Tool } from "graphent"
 import * as Anthropic from "graphent/anthropic"
 import * as HttpTool from "graphent/http-tool"
+import * as Mcp from "graphent/mcp"
 import * as OpenAi from "graphent/openai"
 import * as Pglite from "graphent/pglite"
 import * as Postgres from "graphent/postgres"
@@ -27,7 +28,7 @@ const exportedErrorClasses = (): ReadonlyMap<string, { readonly prototype: unkno
     }
   }
   visit("", Graphent, 0)
-  const entries = { anthropic: Anthropic, "http-tool": HttpTool, openai: OpenAi, pglite: Pglite, postgres: Postgres, redis: Redis, server: Server }
+  const entries = { anthropic: Anthropic, "http-tool": HttpTool, mcp: Mcp, openai: OpenAi, pglite: Pglite, postgres: Postgres, redis: Redis, server: Server }
   for (const [entry, namespace] of Object.entries(entries)) visit(`${entry}/`, namespace, 0)
   visit("testing.", Testing, 1)
   return found
