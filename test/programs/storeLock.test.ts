@@ -89,8 +89,8 @@ describe("graphent processes sharing one embedded store", () => {
     const listed = graphent(["trace", "list", "--db", "--json"], { ...env, GRAPHENT_LOCK_TIMEOUT: "1 millis" })
     assert.strictEqual(listed.code, 0, listed.stderr)
     const runs = listed.stdout.trim().split("\n").map((line) => JSON.parse(line) as { agent: string; status: string })
-    // Journals are files: the blocked run is kept too (failed), beside the holder's, left running by SIGKILL.
-    assert.deepStrictEqual(runs.map((run) => [run.agent, run.status]), [["todo", "failed"], ["holder", "running"]])
+    // Journals are files: the blocked run is kept too (failed), beside the holder's, unfinished: its process is gone.
+    assert.deepStrictEqual(runs.map((run) => [run.agent, run.status]), [["todo", "failed"], ["holder", "unfinished"]])
     const after = graphent(["run", "examples/todo.ts", "--input", "add after the crash; list"], env)
     assert.strictEqual(after.code, 0, after.stderr)
     assert.strictEqual(after.stdout, "Added #1: after the crash\n[ ] #1 after the crash\n")
