@@ -256,7 +256,9 @@ export const fuzz = async (scenario: Scenario, options: Options): Promise<Report
     const running = Cli.start(args, { env })
     if (kills.length < options.kills) {
       const now = progressOf(journal, log)
-      const target = now + 1 + Math.floor(next() * Math.max(1, options.baseline.progress - endMargin - now))
+      // Each kill is drawn from its share of the work left, so that the kills still to come have room before the end.
+      const share = (options.baseline.progress - endMargin - now) / (options.kills - kills.length)
+      const target = now + 1 + Math.floor(next() * Math.max(1, share))
       const delay = Math.floor(next() * (options.maxDelayMs ?? 25))
       const watch = setInterval(() => {
         if (progressOf(journal, log) < target) return
