@@ -141,6 +141,9 @@ export const tool = <const Name extends string, Params extends Schema.Top, Succe
 /**
  * A method was called after {@link Graphent.close}.
  *
+ * What to do: call `close()` once, when the application stops; create a new instance with `Graphent.create` if
+ * you need one afterwards.
+ *
  * @since 0.2.0
  * @category errors
  */

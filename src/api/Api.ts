@@ -121,6 +121,9 @@ export const RequiredRight = Context.Reference<Right>("graphent/api/RequiredRigh
 /**
  * No API key, or one the server does not know.
  *
+ * What to do: send `Authorization: Bearer <key>` with a key listed in `GRAPHENT_API_KEYS`; without any keys
+ * configured the server is open on loopback only.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -135,6 +138,9 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthoriz
 
 /**
  * The key's role lacks the right the endpoint requires.
+ *
+ * What to do: use a key whose role has the right (`admin` > `runner` > `viewer`; docs/http-api.md lists which
+ * endpoint needs which), or change the key's role in `GRAPHENT_API_KEYS`.
  *
  * @since 0.1.0
  * @category errors
@@ -153,6 +159,9 @@ export class Forbidden extends Schema.TaggedError<Forbidden>()("Forbidden", {
 /**
  * The request's body, path, query or headers do not match the endpoint's
  * Schema; `message` is the Schema's own, naming the offending path.
+ *
+ * What to do: compare the request with the endpoint in the OpenAPI document (`GET /openapi.json`); the message
+ * names the field that did not decode.
  *
  * @since 0.1.0
  * @category errors

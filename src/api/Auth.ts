@@ -28,6 +28,10 @@ import { Authorization, Forbidden, Principal, RequiredRight, type Role, rights, 
 /**
  * The API keys configuration is malformed.
  *
+ * What to do: write `GRAPHENT_API_KEYS` as `key:role[:name]` entries separated by commas (roles: `viewer`,
+ * `runner`, `admin`), or put one entry per line in the file `GRAPHENT_API_KEYS_FILE` names; see
+ * docs/http-api.md.
+ *
  * @since 0.1.0
  * @category errors
  */

@@ -311,6 +311,9 @@ const describeTag = (json: unknown): string | undefined => {
  * - `Network`: no answer: the connection failed or the time limit ran out.
  * - `InvalidResponse`: a 2xx whose body is not JSON or not a decision.
  *
+ * What to do: check `GRAPHENT_PLANNER_URL` answers (and `GRAPHENT_PLANNER_TOKEN` is accepted); its responses
+ * must match the protocol in docs/remote-planner.md.
+ *
  * @since 0.1.0
  * @category errors
  */

@@ -151,6 +151,9 @@ export interface Call {
 /**
  * Replies were left in the script when the test ended.
  *
+ * What to do: the agent made fewer model calls than the test scripted: remove the extra replies, or find why
+ * the agent stopped early (`ScriptedModel.calls` lists what it sent).
+ *
  * @since 0.1.0
  * @category errors
  */

@@ -153,6 +153,9 @@ export class Storage extends Context.Service<Storage, StorageShape>()("graphent/
  * The store could not be configured or opened (bad option, unreachable
  * server, unreadable folder).
  *
+ * What to do: check the store's settings (`GRAPHENT_HOME`, `GRAPHENT_DATABASE_URL`, `GRAPHENT_REDIS_URL`): the
+ * message names the backend, the operation and the reason.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -172,6 +175,10 @@ export class StorageError extends Schema.TaggedError<StorageError>()(
 /**
  * Another process kept the embedded store open for longer than the lock
  * timeout.
+ *
+ * What to do: another `graphent` process (often `graphent dev`) holds the embedded store: wait, or stop it;
+ * `GRAPHENT_LOCK_TIMEOUT` sets how long to wait. For several processes at once use PostgreSQL
+ * (`GRAPHENT_DATABASE_URL`).
  *
  * @since 0.1.0
  * @category errors

@@ -285,6 +285,9 @@ export interface RunState {
 /**
  * The planner could not decide (its model call failed, its rules match nothing...).
  *
+ * What to do: read the `cause`: a model call that failed after its retries (see the provider's error), rules
+ * that match nothing (add a rule or a `fallback`), or a remote planner that is down.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -304,6 +307,9 @@ export class PlannerFailed extends Schema.TaggedError<PlannerFailed>()("PlannerF
 /**
  * The planner returned a plan that cannot run: duplicate or reused step ids,
  * references to unknown steps, or a dependency cycle.
+ *
+ * What to do: fix the planner (a `SequencePlanner` rule or a `Planner` of your own): step ids must be unique
+ * within a run and `dependsOn` must name earlier steps of the same decision, without cycles.
  *
  * @since 0.1.0
  * @category errors
@@ -342,6 +348,10 @@ const budgetFields = {
 
 /**
  * A budget ran out.
+ *
+ * What to do: raise the field the message names in the agent's `budget` (`maxSteps`, `maxTurns`,
+ * `maxWallTime`, `maxTokens`, `maxCost`; or per run, the `budget` option of `AgentRuntime.run`), or find why
+ * the run loops with `graphent trace show`.
  *
  * @since 0.1.0
  * @category errors

@@ -28,6 +28,9 @@ export { BudgetExceeded } from "./Agent.js"
  * The agent declares an output Schema and the final answer does not decode
  * with it (after the planner's repair attempts).
  *
+ * What to do: tighten the agent's instructions toward its output Schema, or relax the Schema; the answer that
+ * did not decode is in the journal.
+ *
  * @since 0.1.0
  * @category errors
  */

@@ -36,6 +36,9 @@ import type { RunEvent } from "./RunEvent.js"
  * The decision cannot be taken: the step does not wait for one, it was
  * already decided, or the approver may not decide it.
  *
+ * What to do: list what the run waits for with `graphent trace show <run> --db` (or `GET /v1/runs/<id>`) and
+ * answer that step; a decision already taken cannot be taken again.
+ *
  * @since 0.1.0
  * @category errors
  */

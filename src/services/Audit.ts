@@ -102,6 +102,9 @@ export interface Query {
 /**
  * An audit backend could not write or read.
  *
+ * What to do: check the audit log's target (`GRAPHENT_AUDIT`: a writable file, or a reachable `postgres://`
+ * URL). A run whose audit entry cannot be written fails rather than act unaudited.
+ *
  * @since 0.1.0
  * @category errors
  */

@@ -34,6 +34,9 @@ import { type Wired, wires } from "./Wired.js"
 /**
  * A secret a tool declares is not available.
  *
+ * What to do: set the variable the message names (with `GRAPHENT_SECRET_PREFIX` set, only variables with that
+ * prefix count), or provide the secret through your own `Credentials` layer.
+ *
  * @since 0.1.0
  * @category errors
  */

@@ -16,6 +16,10 @@ import type { RunEvent } from "./RunEvent.js"
 /**
  * A journal backend could not connect, open its tables, write or read.
  *
+ * What to do: check the store the journal lives in: the file's folder is writable, the PostgreSQL URL answers
+ * (`pg_isready`), the embedded store is not corrupted. Nothing is lost: a run whose event cannot be written
+ * stops, and `graphent resume` continues it once the store is back.
+ *
  * @since 0.1.0
  * @category errors
  */

@@ -167,6 +167,9 @@ export interface Pin extends Schema.Schema.Type<typeof Pin> {}
 /**
  * A configuration file or server configuration does not decode.
  *
+ * What to do: fix the file the message names; its shape is in docs/mcp.md (`{ servers: [{ name, transport: {
+ * type: "stdio", command, args } | { type: "http", url } }] }`).
+ *
  * @since 0.3.0
  * @category errors
  */
@@ -185,6 +188,9 @@ export class McpConfigInvalid extends Schema.TaggedError<McpConfigInvalid>()("Mc
 
 /**
  * The server's tools were never pinned (or the pin file does not decode).
+ *
+ * What to do: run `graphent mcp pin <config>` once to store the server's definitions under `.graphent/mcp/`,
+ * and commit them.
  *
  * @since 0.3.0
  * @category errors
@@ -206,6 +212,10 @@ export class McpNotPinned extends Schema.TaggedError<McpNotPinned>()("McpNotPinn
 /**
  * The server lists tool definitions other than the pinned ones (a "rug
  * pull"): nothing was called.
+ *
+ * What to do: inspect the change with `graphent mcp list <config>`; if you trust the new definitions, re-pin
+ * them with `graphent mcp pin <config>` (a replay of a run recorded before the change then reports a
+ * divergence, as it should).
  *
  * @since 0.3.0
  * @category errors
@@ -236,6 +246,9 @@ export class McpDefinitionsChanged extends Schema.TaggedError<McpDefinitionsChan
  * did not complete the handshake in time, exited or closed its output, broke
  * the protocol, or sent a message over the size cap.
  *
+ * What to do: check the server's command or URL (`graphent mcp list <config>` starts it and lists its tools);
+ * stderr of a stdio server is in the message. The layer reconnects on the next call.
+ *
  * @since 0.3.0
  * @category errors
  */
@@ -255,6 +268,9 @@ export class McpUnavailable extends Schema.TaggedError<McpUnavailable>()("McpUna
 
 /**
  * The tool ran and reported an error (`isError` in its result).
+ *
+ * What to do: read the error text in the message; it comes from the server's tool, not from Graphent. The
+ * planner sees it as a failed step and may try something else.
  *
  * @since 0.3.0
  * @category errors
@@ -277,6 +293,9 @@ export class McpToolReportedError extends Schema.TaggedError<McpToolReportedErro
  * The tool's result does not match its declared output schema, or is not a
  * valid MCP result.
  *
+ * What to do: the server broke its own contract: check the server's version against the pinned definitions
+ * (`graphent mcp list`), or report it to the server's authors.
+ *
  * @since 0.3.0
  * @category errors
  */
@@ -296,6 +315,9 @@ export class McpResultInvalid extends Schema.TaggedError<McpResultInvalid>()("Mc
 
 /**
  * The tool is pinned but the server no longer lists it (with `repin` set).
+ *
+ * What to do: the server dropped the tool: re-pin (`graphent mcp pin`) and remove the tool from the agent, or
+ * pin the server's previous version.
  *
  * @since 0.3.0
  * @category errors

@@ -128,6 +128,9 @@ export interface RecallOptions {
 /**
  * A backend could not serve a memory operation.
  *
+ * What to do: check the memory backend the message names (PostgreSQL, Redis or the embedded store) is
+ * reachable; the run stops before acting on missing memory and can be resumed.
+ *
  * @since 0.1.0
  * @category errors
  */

@@ -102,6 +102,10 @@ export interface ApprovalDecision {
  * A step needs a human's approval: the run pauses (its journal stays
  * resumable) until someone approves or rejects the step.
  *
+ * What to do: not a failure: the run is paused (exit 3). Approve or reject the step with `graphent approve
+ * <run> <step>` / `graphent reject <run> <step>`, through the HTTP API, or in the viewer; the run then resumes
+ * from its journal.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -125,6 +129,9 @@ export class ApprovalRequired extends Schema.TaggedError<ApprovalRequired>()("Ap
 
 /**
  * A policy document is malformed (unknown role in `inherits`, bad pattern...).
+ *
+ * What to do: fix the policy file at the path and field the message names; docs/security.md describes its
+ * shape. Nothing runs under a policy that does not decode.
  *
  * @since 0.1.0
  * @category errors
@@ -165,6 +172,9 @@ export const RoleRules = Schema.Struct({
 /**
  * An approver named by a claim (`--by`, `GRAPHENT_PRINCIPAL`) where the policy
  * requires approvals from an authenticated principal.
+ *
+ * What to do: the policy requires approvers to be authenticated: approve through the HTTP API with an API key
+ * whose role may approve, or give the approver a role in the policy file.
  *
  * @since 0.1.0
  * @category errors

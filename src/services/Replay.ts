@@ -19,6 +19,10 @@ import type { RunEvent } from "./RunEvent.js"
 /**
  * The new run asked for something other than what was recorded.
  *
+ * What to do: the agent's code, prompt or tools changed since the recording: if the change is intended, record
+ * a new golden journal (`graphent run … --record`); if not, the message names the step, what was recorded and
+ * what was asked. `--ignore <path>` skips fields that are expected to differ.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -57,6 +61,9 @@ export class ReplayDivergence extends Schema.TaggedError<ReplayDivergence>()("Re
 /**
  * The journal cannot be replayed or resumed as asked (another agent, no run, a
  * run that is not finished...).
+ *
+ * What to do: check you replay the journal with the agent that recorded it, and name the run with `--run` when
+ * the journal holds several.
  *
  * @since 0.1.0
  * @category errors
@@ -98,6 +105,10 @@ export type InFlightStep = typeof InFlightStep.Type
  * `steps` names every such call of the journal, so that one resume with
  * `--retry` / `--assume-done` for each can go on; `stepId`, `tool` and `args`
  * are the first of them (the call the resumed run reached).
+ *
+ * What to do: a side effect may or may not have happened: check it, then resume with `graphent resume <run>
+ * --retry <step>` (run it again) or `--assume-done <step>` (treat it as done). Mark tools `idempotent: true`
+ * when running them twice is harmless, and resume decides alone.
  *
  * @since 0.1.0
  * @category errors

@@ -326,6 +326,9 @@ export interface IndexedEvent {
 /**
  * No agent of that name on this server.
  *
+ * What to do: check the name against `GET /v1/agents` (or the agents `graphent dev` printed at start-up); a
+ * server only knows the agents it was started with.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -345,6 +348,9 @@ export class AgentNotFound extends Schema.TaggedError<AgentNotFound>()("AgentNot
 /**
  * No run with that id (never started here, or forgotten by the journal).
  *
+ * What to do: check the id with `graphent trace list --db` or `GET /v1/runs`; in-memory stores forget finished
+ * runs (JournalMemory keeps the last 100), use the embedded store or PostgreSQL to keep them.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -362,6 +368,9 @@ export class RunNotFound extends Schema.TaggedError<RunNotFound>()("RunNotFound"
 
 /**
  * Every slot is busy and the queue is full: try again later.
+ *
+ * What to do: retry after a moment (the HTTP API answers 429 with a `retry-after` header), or raise the
+ * server's `maxConcurrent` / `maxQueued` if the machine has room.
  *
  * @since 0.1.0
  * @category errors
@@ -384,6 +393,9 @@ export class RunsOverloaded extends Schema.TaggedError<RunsOverloaded>()("RunsOv
  * A resolution (`retry` / `assume-done`) for a run that does not wait for one
  * at that step.
  *
+ * What to do: only a run stopped by `ResumeUnsafe` takes a resolution; `graphent trace show <run> --db` shows
+ * what it waits for.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -403,6 +415,9 @@ export class ResolutionInvalid extends Schema.TaggedError<ResolutionInvalid>()("
 
 /**
  * An agent's own layer failed to build when the server started.
+ *
+ * What to do: read the `cause`: usually a missing variable or an unreachable service the agent's layer needs
+ * (a model key, a database URL). Fix it and restart the server; other agents keep serving.
  *
  * @since 0.1.0
  * @category errors

@@ -202,6 +202,9 @@ export const secret = (context: ToolContext, name: string): Redacted.Redacted<st
 /**
  * The planner asked for a tool the agent does not declare.
  *
+ * What to do: add the tool to the agent's `tools`, or fix the planner's tool name (for an LLM planner, the
+ * model invented it: the planner is told and may retry).
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -222,6 +225,10 @@ export class ToolNotFound extends Schema.TaggedError<ToolNotFound>()("ToolNotFou
 /**
  * The arguments of a call do not decode with the tool's parameter Schema.
  *
+ * What to do: the model sent arguments that do not fit the tool's parameters: the message names the field.
+ * Describe the parameters better (Schema annotations become the JSON Schema the model sees); the planner is
+ * told and may retry.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -241,6 +248,9 @@ export class ToolArgumentsInvalid extends Schema.TaggedError<ToolArgumentsInvali
 
 /**
  * The tool's handler failed (a typed failure or a defect).
+ *
+ * What to do: read the `cause` (the handler's own error); the step's input and error are in the journal. Give
+ * the tool a `retry` Schedule for transient failures.
  *
  * @since 0.1.0
  * @category errors
@@ -265,6 +275,9 @@ export class ToolFailed extends Schema.TaggedError<ToolFailed>()("ToolFailed", {
 /**
  * The tool did not finish within its time limit; it was interrupted.
  *
+ * What to do: raise the tool's `timeout` (or the agent's `stepTimeout` for tools that set none), or make the
+ * tool faster; give it a `retry` Schedule if a second attempt is likely to succeed.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -284,6 +297,8 @@ export class ToolTimeout extends Schema.TaggedError<ToolTimeout>()("ToolTimeout"
 
 /**
  * The handler returned a value that does not encode with the tool's success Schema.
+ *
+ * What to do: the handler's value does not fit the tool's `success` Schema: fix the handler or the Schema.
  *
  * @since 0.1.0
  * @category errors
@@ -305,6 +320,9 @@ export class ToolResultInvalid extends Schema.TaggedError<ToolResultInvalid>()("
 /**
  * The policy does not let the run's principal use this tool (or a human
  * rejected the step): the tool did not run.
+ *
+ * What to do: give the principal a role that grants the tool's capability in the policy file, or approve the
+ * call when the policy asks for approval; `graphent audit` shows each decision.
  *
  * @since 0.1.0
  * @category errors

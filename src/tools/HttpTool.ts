@@ -66,6 +66,10 @@ import * as Tool from "../services/Tool.js"
 /**
  * A guard refused the request before it was sent.
  *
+ * What to do: the URL's host is not in the tool's `hosts`, or it resolves to a private address: add the host
+ * to `hosts`, or allow the address range with `HttpTool.layerClient({ allowAddresses })` if it is meant to be
+ * reached.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -109,6 +113,9 @@ export class RequestBlocked extends Schema.TaggedError<RequestBlocked>()("Reques
 /**
  * The response is larger than the tool's cap; reading stopped there.
  *
+ * What to do: raise the tool's `maxResponseBytes` if the whole response is needed, or ask the API for less
+ * (pagination, filters).
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -131,6 +138,9 @@ export class ResponseTooLarge extends Schema.TaggedError<ResponseTooLarge>()("Re
 /**
  * The server answered with a status outside 2xx.
  *
+ * What to do: read the status and body excerpt in the message: 401/403 usually means a missing or wrong secret
+ * (`secrets`), 404 a wrong URL template, 429/5xx a remote problem that the tool's retry policy can absorb.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -152,6 +162,9 @@ export class HttpStatusFailed extends Schema.TaggedError<HttpStatusFailed>()("Ht
 
 /**
  * The request could not be made or its response not read.
+ *
+ * What to do: check that the host is reachable from here and answers in time (the tool's `timeout`); transient
+ * failures are retried by the tool's retry policy when it has one.
  *
  * @since 0.1.0
  * @category errors

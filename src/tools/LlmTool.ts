@@ -25,6 +25,9 @@ import * as Tool from "../services/Tool.js"
 /**
  * The model's answer was not usable (empty, or not what the tool's Schema expects).
  *
+ * What to do: make the tool's instructions and Schema clearer to the model, or use a stronger model; the raw
+ * answer is in the journal (`graphent trace show`).
+ *
  * @since 0.1.0
  * @category errors
  */

@@ -54,6 +54,9 @@ import * as Tool from "../services/Tool.js"
 /**
  * A parameter was refused before anything ran.
  *
+ * What to do: the model produced an argument the tool forbids (an option-looking value, a path outside `root`,
+ * a control character): tighten the tool's description, or widen `paths`/`root` if the value is legitimate.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -84,6 +87,9 @@ export class ShellArgumentRejected extends Schema.TaggedError<ShellArgumentRejec
 /**
  * The program exited with a non-zero code.
  *
+ * What to do: read the exit code and stderr excerpt in the message; run the same argv by hand from the tool's
+ * `root` to reproduce.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -106,6 +112,8 @@ export class ShellExitFailed extends Schema.TaggedError<ShellExitFailed>()("Shel
 /**
  * The program wrote more than the cap on stdout or stderr; it was killed.
  *
+ * What to do: raise the tool's `maxOutputBytes`, or make the command print less.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -125,6 +133,9 @@ export class ShellOutputTooLarge extends Schema.TaggedError<ShellOutputTooLarge>
 
 /**
  * The program could not be found or started, or was killed by a signal.
+ *
+ * What to do: check the command is installed and found with the environment the tool passes (`passEnv`), or
+ * why it was killed (its `timeout`).
  *
  * @since 0.1.0
  * @category errors

@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+// Every TypeScript block in README.md and docs/*.md is compiled: this writes each one to test/doc-blocks/ as a
+// module of its own, so the `tsc --noEmit` that `npm test` runs next typechecks them with the project's strict
+// settings. Conventions, in HTML comments (invisible on GitHub) right before a block's opening fence:
+// - `<!-- docs:prelude … -->` holds code prepended to the block, e.g. the imports or a `declare const agent` a
+//   reader does not need to see every time (like rustdoc's hidden lines);
+// - `<!-- docs:fragment -->` marks a block shown for its shape only (not compiled); use it rarely.
+// Relative imports are written as from a file in test/ (where a user keeps such a test), so `../examples/x.js`
+// means the project's examples. Run this script alone to (re)generate the folder.
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+
+// The project folder: this script's, or the one named as its argument (how test/docs.test.ts tries it).
+const root = path.resolve(process.argv[2] ?? path.join(path.dirname(fileURLToPath(import.meta.url)), ".."))
+const outDir = path.join(root, "test", "doc-blocks")
+
+/** The Markdown files whose blocks are compiled. */
+const documents = () => [
+  "README.md",
+  ...fs.readdirSync(path.join(root, "docs")).filter((name) => name.endsWith(".md")).sort().map((name) => `docs/${name}`)
+]
+
+// The code of a `<!-- docs:prelude … -->` comment that ends on the line before `fence`, or "".
+const preludeBefore = (lines, fence) => {
+  if (fence === 0 || !/-->\s*$/.test(lines[fence - 1])) return ""
+  for (let j = fence - 1; j >= 0; j--) {
+    const opening = /^<!--\s*docs:prelude\b(.*)$/.exec(lines[j])
+    if (opening !== null) {
+      return [opening[1], ...lines.slice(j + 1, fence)].join("\n").replace(/-->\s*$/, "").trim()
+    }
+    if (/<!--/.test(lines[j])) return ""
+  }
+  return ""
+}
+
+/** The TypeScript blocks of one Markdown text: `{ line, code, prelude, fragment }`, `line` 1-based at the opening fence. */
+const tsBlocks = (text) => {
+  const lines = text.split("\n")
+  const blocks = []
+  for (let i = 0; i < lines.length; i++) {
+    if (!/^```(ts|typescript)\s*$/.test(lines[i])) continue
+    const fragment = i > 0 && /<!--\s*docs:fragment\b/.test(lines[i - 1])
+    const prelude = preludeBefore(lines, i)
+    const start = i
+    const body = []
+    for (i++; i < lines.length && !/^```\s*$/.test(lines[i]); i++) body.push(lines[i])
+    blocks.push({ line: start + 1, code: body.join("\n"), prelude, fragment })
+  }
+  return blocks
+}
+
+const main = () => {
+  fs.rmSync(outDir, { recursive: true, force: true })
+  fs.mkdirSync(outDir, { recursive: true })
+  let compiled = 0
+  let fragments = 0
+  for (const doc of documents()) {
+    for (const block of tsBlocks(fs.readFileSync(path.join(root, doc), "utf8"))) {
+      if (block.fragment) {
+        fragments++
+        continue
+      }
+      const name = `${doc.replace(/[/.]/g, "_")}_L${block.line}.ts`
+      // The header points tsc's messages back at the Markdown line; `export {}` keeps each block a module of its own.
+      const code = `${block.prelude}\n${block.code}`.replace(/(from\s+["'])\.\.\//g, "$1../../")
+      fs.writeFileSync(path.join(outDir, name), `// ${doc}:${block.line}\n${code}\nexport {}\n`)
+      compiled++
+    }
+  }
+  fs.writeFileSync(path.join(outDir, ".gitignore"), "*\n")
+  console.log(`doc blocks: ${compiled} TypeScript blocks written to test/doc-blocks for tsc, ${fragments} marked as fragments`)
+}
+
+main()

@@ -1,0 +1,112 @@
+/**
+ * Documentation that cannot rot: the generated references (CLI, troubleshooting) match the code, every error says
+ * what to do about it, and the checkers `npm test` runs over the Markdown (links, TypeScript blocks) catch what they
+ * claim to catch — tried on small projects of broken Markdown, since a checker that finds nothing proves nothing.
+ */
+import { spawnSync } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import { assert, describe, it } from "@effect/vitest"
+import { cliReference, errorEntries, troubleshooting, withoutRemedy } from "../scripts/docsReference.js"
+import { inProcess } from "./support/cli.js"
+
+const root = path.resolve(import.meta.dirname, "..")
+const committed = (file: string) => fs.readFileSync(path.join(root, file), "utf8")
+const regenerate = "regenerate it with `npm run docs:reference`"
+
+const project = (files: Record<string, string>) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "graphent-docs-"))
+  for (const [name, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true })
+    fs.writeFileSync(path.join(dir, name), text)
+  }
+  return dir
+}
+const script = (name: string, dir: string) =>
+  spawnSync(process.execPath, [path.join(root, "scripts", name), dir], { encoding: "utf8", timeout: 30_000 })
+
+describe("generated references", () => {
+  it("docs/cli.md is what every command's --help prints", async () => {
+    const help = async (args: ReadonlyArray<string>) => {
+      const result = await inProcess(args, { env: { NO_COLOR: "1" } })
+      assert.strictEqual(result.code, 0, `graphent ${args.join(" ")}: ${result.stderr}`)
+      return result.stdout
+    }
+    const generated = await cliReference(help)
+    // Every command of the root's list has its own section: a walk that stopped early would pass otherwise.
+    for (const command of ["init", "run", "replay", "resume", "trace show", "trace list", "dev", "mcp serve"]) {
+      assert.include(generated, `\`graphent ${command}\``)
+    }
+    assert.strictEqual(committed("docs/cli.md"), generated, `docs/cli.md is out of date: ${regenerate}`)
+  })
+
+  it("docs/troubleshooting.md lists every exported error with its outcome and what to do", async () => {
+    const errors = await errorEntries()
+    assert.isAtLeast(errors.length, 50)
+    assert.deepStrictEqual(withoutRemedy(errors), [], "errors whose doc comment has no \"What to do:\" paragraph")
+    const timeout = errors.find((entry) => entry.tag === "ToolTimeout")
+    assert.deepStrictEqual([timeout?.qualified, timeout?.outcome.exitCode, timeout?.outcome.httpStatus], ["Tool.ToolTimeout", 1, 504])
+    assert.strictEqual(committed("docs/troubleshooting.md"), troubleshooting(errors), `docs/troubleshooting.md is out of date: ${regenerate}`)
+  })
+})
+
+describe("scripts/check-links.mjs", () => {
+  it("passes on this repository's Markdown", () => {
+    const result = script("check-links.mjs", root)
+    assert.strictEqual(result.status, 0, result.stderr)
+  })
+
+  it("reports missing files and missing anchors, and accepts GitHub's anchors for headings with code and punctuation", () => {
+    const dir = project({
+      "README.md": [
+        "# Project",
+        "See [the guide](docs/guide.md#set-up-graphent-dev), [again](docs/guide.md#set-up-graphent-dev-1),",
+        "[a typo](docs/guide.md#setup), [gone](docs/gone.md), [here](#project) and [the web](https://example.com/x).",
+        "```md",
+        "[inside code](docs/not-checked.md)",
+        "```"
+      ].join("\n"),
+      "docs/guide.md": "# Guide\n## Set up `graphent dev`!\n## Set up `graphent dev`!\n"
+    })
+    const result = script("check-links.mjs", dir)
+    assert.strictEqual(result.status, 1)
+    assert.include(result.stderr, "2 broken link(s)")
+    assert.include(result.stderr, "README.md:3: docs/guide.md#setup — no heading with anchor #setup")
+    assert.include(result.stderr, "README.md:3: docs/gone.md — no such file")
+  })
+})
+
+describe("scripts/check-doc-blocks.mjs", () => {
+  it("writes each TypeScript block as a module for tsc, with its prelude, skipping fragments", () => {
+    const dir = project({
+      "README.md": [
+        "```ts",
+        "const a: number = 1",
+        "```",
+        "<!-- docs:prelude",
+        "import { helper } from \"../lib/helper.js\"",
+        "-->",
+        "```ts",
+        "helper()",
+        "```",
+        "<!-- docs:fragment -->",
+        "```ts",
+        "not: compiled",
+        "```",
+        "```sh",
+        "echo not typescript",
+        "```"
+      ].join("\n"),
+      "docs/guide.md": "```typescript\nconst b = 2\n```\n"
+    })
+    const result = script("check-doc-blocks.mjs", dir)
+    assert.strictEqual(result.status, 0, result.stderr)
+    assert.include(result.stdout, "3 TypeScript blocks written to test/doc-blocks for tsc, 1 marked as fragments")
+    const written = (name: string) => fs.readFileSync(path.join(dir, "test/doc-blocks", name), "utf8")
+    assert.strictEqual(written("README_md_L1.ts"), "// README.md:1\n\nconst a: number = 1\nexport {}\n")
+    // Relative imports are as from a test in test/: one more level up from test/doc-blocks.
+    assert.strictEqual(written("README_md_L7.ts"), "// README.md:7\nimport { helper } from \"../../lib/helper.js\"\nhelper()\nexport {}\n")
+    assert.strictEqual(written("docs_guide_md_L1.ts"), "// docs/guide.md:1\n\nconst b = 2\nexport {}\n")
+  })
+})
