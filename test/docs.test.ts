@@ -110,3 +110,54 @@ describe("scripts/check-doc-blocks.mjs", () => {
     assert.strictEqual(written("docs_guide_md_L1.ts"), "// docs/guide.md:1\n\nconst b = 2\nexport {}\n")
   })
 })
+
+describe("commands shown in the docs", () => {
+  // Each command's flags as docs/cli.md (checked above against the CLI itself) lists them, by command path.
+  const reference = committed("docs/cli.md")
+  const flagsByCommand = new Map<string, Set<string>>()
+  for (const match of reference.matchAll(/^#+ `graphent ?([^`]*)`\n\n```text\n([\s\S]*?)```/gm)) {
+    const flags = new Set<string>()
+    for (const flag of match[2]!.matchAll(/^ {2}((?:--?[\w-]+(?:, )?)+)/gm)) {
+      for (const name of flag[1]!.split(", ")) flags.add(name)
+    }
+    flagsByCommand.set(match[1]!, flags)
+  }
+  const globalFlags = flagsByCommand.get("")!
+
+  /** Every `graphent …` command line in the shell blocks of README.md and docs/*.md. */
+  const shownCommands = () => {
+    const found: Array<{ readonly where: string; readonly words: ReadonlyArray<string> }> = []
+    for (const doc of ["README.md", ...fs.readdirSync(path.join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)]) {
+      let fenced = false
+      committed(doc).split("\n").forEach((line, index) => {
+        if (/^```/.test(line)) fenced = /^```(sh|bash|console)\s*$/.test(line)
+        else if (fenced && !/\bnpm (i|install)\b/.test(line)) {
+          const command = /(?:^|\s|\$ )(?:npx )?graphent (.*)$/.exec(line.replace(/\s+#.*$/, ""))
+          if (command !== null) found.push({ where: `${doc}:${index + 1}`, words: command[1]!.trim().split(/\s+/) })
+        }
+      })
+    }
+    return found
+  }
+
+  it("name commands and flags the CLI has (the class: every `graphent …` line of every shell block)", () => {
+    const commands = shownCommands()
+    assert.isAtLeast(commands.length, 20)
+    const wrong: Array<string> = []
+    for (const { where, words } of commands) {
+      // The longest command path the reference knows: `mcp pin`, `trace list`, `run`.
+      const path2 = words.slice(0, 2).join(" ")
+      const commandPath = flagsByCommand.has(path2) ? path2 : words[0]!
+      const flags = flagsByCommand.get(commandPath)
+      if (flags === undefined) {
+        wrong.push(`${where}: no command "graphent ${commandPath}"`)
+        continue
+      }
+      for (const word of words) {
+        const flag = /^(--?[\w-]+)/.exec(word)?.[1]
+        if (flag !== undefined && !flags.has(flag) && !globalFlags.has(flag)) wrong.push(`${where}: "graphent ${commandPath}" has no flag ${flag}`)
+      }
+    }
+    assert.deepStrictEqual(wrong, [])
+  })
+})
