@@ -22,7 +22,7 @@ export default defineConfig({
     ]
   },
   test: {
-    include: ["test/**/*.test.ts"],
+    include: ["test/**/*.test.ts", "examples/apps/*/test/**/*.test.ts"],
     // PostgreSQL and Redis must answer first: a missing one fails the run at once, naming its variable.
     globalSetup: ["test/support/services.ts"],
     // Generous: on a shared 2-core machine one `graphent` process may take 20–40 s (10× a quiet machine's time),

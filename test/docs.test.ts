@@ -124,10 +124,12 @@ describe("commands shown in the docs", () => {
   }
   const globalFlags = flagsByCommand.get("")!
 
-  /** Every `graphent …` command line in the shell blocks of README.md and docs/*.md. */
+  /** Every `graphent …` command line in the shell blocks of README.md, docs/*.md and the reference apps' READMEs. */
   const shownCommands = () => {
     const found: Array<{ readonly where: string; readonly words: ReadonlyArray<string> }> = []
-    for (const doc of ["README.md", ...fs.readdirSync(path.join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)]) {
+    const apps = fs.readdirSync(path.join(root, "examples/apps")).map((app) => `examples/apps/${app}/README.md`)
+    const docs = fs.readdirSync(path.join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)
+    for (const doc of ["README.md", ...docs, ...apps.filter((file) => fs.existsSync(path.join(root, file)))]) {
       let fenced = false
       committed(doc).split("\n").forEach((line, index) => {
         if (/^```/.test(line)) fenced = /^```(sh|bash|console)\s*$/.test(line)
