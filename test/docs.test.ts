@@ -130,10 +130,14 @@ describe("commands shown in the docs", () => {
     const apps = fs.readdirSync(path.join(root, "examples/apps")).map((app) => `examples/apps/${app}/README.md`)
     const docs = fs.readdirSync(path.join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)
     for (const doc of ["README.md", ...docs, ...apps.filter((file) => fs.existsSync(path.join(root, file)))]) {
+      let inBlock = false
       let fenced = false
       committed(doc).split("\n").forEach((line, index) => {
-        if (/^```/.test(line)) fenced = /^```(sh|bash|console)\s*$/.test(line)
-        else if (fenced && !/\bnpm (i|install)\b/.test(line)) {
+        // Shell blocks, and unlabelled ones (synopses such as the README's CLI section).
+        if (/^```/.test(line)) {
+          fenced = !inBlock && /^```(sh|bash|console)?\s*$/.test(line)
+          inBlock = !inBlock
+        } else if (fenced && !/\bnpm (i|install)\b/.test(line)) {
           const command = /(?:^|\s|\$ )(?:npx )?graphent (.*)$/.exec(line.replace(/\s+#.*$/, ""))
           if (command !== null) found.push({ where: `${doc}:${index + 1}`, words: command[1]!.trim().split(/\s+/) })
         }
@@ -156,7 +160,7 @@ describe("commands shown in the docs", () => {
         continue
       }
       for (const word of words) {
-        const flag = /^(--?[\w-]+)/.exec(word)?.[1]
+        const flag = /^(--?[a-z][\w-]*)/.exec(word.replace(/^[[(|]+/, ""))?.[1]
         if (flag !== undefined && !flags.has(flag) && !globalFlags.has(flag)) wrong.push(`${where}: "graphent ${commandPath}" has no flag ${flag}`)
       }
     }
