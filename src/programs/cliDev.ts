@@ -32,6 +32,7 @@ import * as Flag from "effect/cli/Flag"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as HttpServer from "effect/http/HttpServer"
+import * as Stream from "effect/Stream"
 import * as Auth from "../api/Auth.js"
 import * as Edge from "../api/Edge.js"
 import * as LocalRuntime from "../layers/LocalRuntime.js"
@@ -42,7 +43,9 @@ import * as Telemetry from "../layers/Telemetry.js"
 import * as GraphentConfig from "../layers/GraphentConfig.js"
 import { Exit, layerSecurity, usageError, writeLine } from "./cliSupport.js"
 import { type AgentModule, loadAgent } from "./loadAgent.js"
+import type * as McpServe from "./mcpServe.js"
 import * as Server from "./server.js"
+import * as RunsService from "../services/Runs.js"
 
 const agentFileExtensions = [".ts", ".mts", ".js", ".mjs"]
 
@@ -160,6 +163,108 @@ const describeStore = (storage: Storage.StorageShape): string => {
 const isLoopback = (host: string) => host === "127.0.0.1" || host === "::1" || host === "localhost"
 
 /**
+ * Where `graphent dev` serves MCP (Streamable HTTP): each agent it serves is a tool.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const mcpPath = "/mcp"
+
+/** A served agent as an MCP tool runs as one of the server's runs: listed, journaled, followed in the viewer. */
+const runThroughServer = Effect.map(RunsService.Runs, (runs): McpServe.RunAgent => (agent, input) =>
+  Effect.gen(function*() {
+    const started = yield* runs.start({ agent, input, metadata: { via: "mcp" } })
+    // The client went away (or the server stops): the run stops too.
+    const ended = yield* Effect.andThen(Stream.runDrain(yield* runs.events(started.id)), runs.get(started.id)).pipe(
+      Effect.onInterrupt(() => Effect.ignore(runs.cancel(started.id)))
+    )
+    if (ended.status === "completed") return ended.answer ?? ""
+    if (ended.status === "paused") {
+      return yield* Effect.fail(`run ${started.id} waits for approval: decide it in the viewer or with graphent approve`)
+    }
+    return yield* Effect.fail(ended.error?.message ?? `run ${started.id} ended ${ended.status}`)
+  }).pipe(Effect.mapError((error) => typeof error === "string" ? error : error.message)))
+
+/** The MCP endpoint over the server's agents (effect's MCP modules are loaded only for it). */
+const mcpRoutes = Layer.unwrap(
+  Effect.gen(function*() {
+    const runs = yield* RunsService.Runs
+    const McpServeModule = yield* Effect.promise(() => import("./mcpServe.js"))
+    return McpServeModule.layerHttp(mcpPath, runs.agents, runThroughServer).pipe(Layer.orDie)
+  })
+)
+
+/**
+ * The flags of `graphent dev`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Options {
+  readonly port: number
+  readonly host: string
+  /** Agent files, folders and config files; none: the project's (see the module's description). */
+  readonly agents: ReadonlyArray<string>
+  readonly maxConcurrent: number
+  readonly maxQueued: number
+  readonly logRequests: boolean
+}
+
+/**
+ * What `graphent dev` serves, as a layer (with the agents it loaded, where
+ * from, and the API keys): a program or a test can serve it in process. MCP
+ * is served at {@link mcpPath} when the API is open (no API keys).
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const prepare = Effect.fn("graphent.cli.dev.prepare")(function*(options: Options) {
+  const { agents, host, logRequests, maxConcurrent, maxQueued, port } = options
+  if (!Number.isInteger(port) || port < 0 || port > 65535) return yield* usageError(`--port must be 0 to 65535, got ${port}`)
+  if (maxConcurrent < 1) return yield* usageError(`--max-concurrent must be at least 1, got ${maxConcurrent}`)
+  if (maxQueued < 0) return yield* usageError(`--max-queued must be at least 0, got ${maxQueued}`)
+  const found = agents.length === 0
+    ? yield* defaultSources()
+    : { sources: (yield* Effect.forEach(agents, (target) => sourcesOf(path.resolve(target), true))).flat(), from: "--agents" }
+  const modules = yield* loadAll(found.sources)
+  const keys = yield* Auth.fromConfig.pipe(Effect.mapError((error) => usageError(error.message)))
+  const limits = yield* Effect.mapError(Edge.limitsConfig, (error) => usageError(error.message))
+  if (keys.length === 0 && !isLoopback(host)) {
+    return yield* usageError(`--host ${host} is reachable from other machines: set GRAPHENT_API_KEYS (key:role,...) first`)
+  }
+  const entries: ReadonlyArray<RunsLocal.Entry> = modules.map((module) => ({
+    agent: module.agent,
+    layer: module.layer,
+    // Relative to the working directory, as `graphent run` records it: the downloaded journal replays from here.
+    metadata: { agentFile: path.relative(process.cwd(), module.file) }
+  }))
+  // The project's store (Storage: the embedded .graphent/ by default) keeps memory and journals.
+  // Journals are files (no lock), and the embedded database is closed after 2 idle seconds: `graphent run`,
+  // `trace`, `replay`, ... in the same project go on while the server runs.
+  const stores = LocalRuntime.layer.pipe(Layer.provideMerge(Storage.layerConfig({ releaseIdleAfter: "2 seconds" })))
+  const routes = keys.length === 0 ? mcpRoutes : undefined
+  const server = Server.layer({ port, host, logRequests, limits, routes }).pipe(
+    Layer.provide(RunsLocal.layer({
+      agents: entries,
+      maxConcurrent,
+      maxQueued,
+      onSetupFailure: (failure) => Effect.sync(() => void process.stderr.write(`graphent dev: left out ${failure.message}\n`))
+    })),
+    Layer.provide(keys.length === 0 ? Auth.layerOpen : Auth.layer(keys)),
+    Layer.provideMerge(Layer.mergeAll(
+      stores,
+      Logging.layerConfig({ stderr: true }),
+      // Run metrics for GET /metrics, OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set,
+      // and, when GRAPHENT_POLICY names a policy, checked and audited tool calls (approvals through the API).
+      Telemetry.layerMetrics,
+      Telemetry.layerConfig({ serviceName: "graphent" }),
+      layerSecurity.pipe(Layer.provide(GraphentConfig.layer))
+    ))
+  )
+  return { layer: server, modules, found, keys }
+})
+
+/**
  * `graphent dev [--port N] [--host H] [--agents PATH]... [--journal FILE]`.
  *
  * @since 0.1.0
@@ -187,47 +292,9 @@ export const dev = Command.make(
     ),
     logRequests: Flag.Boolean("log-requests").pipe(Flag.withDescription("Log every HTTP request"), Flag.withDefault(false))
   },
-  Effect.fn("graphent.cli.dev")(function*({ agents, host, logRequests, maxConcurrent, maxQueued, port }) {
-    if (!Number.isInteger(port) || port < 0 || port > 65535) return yield* usageError(`--port must be 0 to 65535, got ${port}`)
-    if (maxConcurrent < 1) return yield* usageError(`--max-concurrent must be at least 1, got ${maxConcurrent}`)
-    if (maxQueued < 0) return yield* usageError(`--max-queued must be at least 0, got ${maxQueued}`)
-    const found = agents.length === 0
-      ? yield* defaultSources()
-      : { sources: (yield* Effect.forEach(agents, (target) => sourcesOf(path.resolve(target), true))).flat(), from: "--agents" }
-    const modules = yield* loadAll(found.sources)
-    const keys = yield* Auth.fromConfig.pipe(Effect.mapError((error) => usageError(error.message)))
-    const limits = yield* Effect.mapError(Edge.limitsConfig, (error) => usageError(error.message))
-    if (keys.length === 0 && !isLoopback(host)) {
-      return yield* usageError(`--host ${host} is reachable from other machines: set GRAPHENT_API_KEYS (key:role,...) first`)
-    }
-    const entries: ReadonlyArray<RunsLocal.Entry> = modules.map((module) => ({
-      agent: module.agent,
-      layer: module.layer,
-      // Relative to the working directory, as `graphent run` records it: the downloaded journal replays from here.
-      metadata: { agentFile: path.relative(process.cwd(), module.file) }
-    }))
-    // The project's store (Storage: the embedded .graphent/ by default) keeps memory and journals.
-    // Journals are files (no lock), and the embedded database is closed after 2 idle seconds: `graphent run`,
-    // `trace`, `replay`, ... in the same project go on while the server runs.
-    const stores = LocalRuntime.layer.pipe(Layer.provideMerge(Storage.layerConfig({ releaseIdleAfter: "2 seconds" })))
-    const server = Server.layer({ port, host, logRequests, limits }).pipe(
-      Layer.provide(RunsLocal.layer({
-        agents: entries,
-        maxConcurrent,
-        maxQueued,
-        onSetupFailure: (failure) => Effect.sync(() => void process.stderr.write(`graphent dev: left out ${failure.message}\n`))
-      })),
-      Layer.provide(keys.length === 0 ? Auth.layerOpen : Auth.layer(keys)),
-      Layer.provideMerge(Layer.mergeAll(
-        stores,
-        Logging.layerConfig({ stderr: true }),
-        // Run metrics for GET /metrics, OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set,
-        // and, when GRAPHENT_POLICY names a policy, checked and audited tool calls (approvals through the API).
-        Telemetry.layerMetrics,
-        Telemetry.layerConfig({ serviceName: "graphent" }),
-        layerSecurity.pipe(Layer.provide(GraphentConfig.layer))
-      ))
-    )
+  Effect.fn("graphent.cli.dev")(function*(options) {
+    const { found, keys, layer: server, modules } = yield* prepare(options)
+    const { host, port } = options
 
     yield* Effect.gen(function*() {
       const address = (yield* HttpServer.HttpServer).address
@@ -235,6 +302,11 @@ export const dev = Command.make(
       yield* writeLine(`graphent dev: serving on ${url}`)
       yield* writeLine(`  viewer   ${url}/`)
       yield* writeLine(`  API      ${url}/v1/runs   OpenAPI ${url}/openapi.json`)
+      yield* writeLine(
+        keys.length === 0
+          ? `  MCP      ${url}${mcpPath}   (Streamable HTTP; each agent is a tool)`
+          : `  MCP      off: served by open dev servers only (no GRAPHENT_API_KEYS); use graphent mcp serve`
+      )
       yield* writeLine(
         `  agents   ${modules.map((m) => `${m.agent.name} (${path.relative(process.cwd(), m.file)})`).join(", ")}  — from ${found.from}`
       )
