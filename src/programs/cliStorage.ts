@@ -279,7 +279,14 @@ const listSettled = (
 ) =>
   Effect.gen(function*() {
     const asked = filters.status
-    const listed = yield* backend.listRuns({ tablePrefix, ...filters, status: asked === "unfinished" ? "running" : asked })
+    // Asked for either side of `running`: every stored `running` run is settled, then the page is cut.
+    const split = asked === "running" || asked === "unfinished"
+    const listed = yield* backend.listRuns({
+      tablePrefix,
+      ...filters,
+      status: split ? "running" : asked,
+      limit: split ? Number.MAX_SAFE_INTEGER : filters.limit
+    })
     if (!listed.some((run) => run.status === "running")) return listed
     const journal = yield* backend.make({ tablePrefix })
     const settled = yield* Effect.forEach(listed, (run) =>
@@ -287,7 +294,7 @@ const listSettled = (
         ? Effect.succeed(run)
         : Effect.map(journal.read(run.runId), (events) =>
           RunOwner.state(events) === "gone" ? { ...run, status: "unfinished" as const } : run))
-    return asked === undefined ? settled : settled.filter((run) => run.status === asked)
+    return split ? settled.filter((run) => run.status === asked).slice(0, filters.limit) : settled
   })
 
 const traceList = Command.make(
