@@ -55,6 +55,24 @@ const quietly = (f) => {
   }
 }
 
+// One file per version of a source: past this many, the oldest are removed (a new one is written on a miss only).
+const cacheLimit = 4000
+
+/** Keeps the cache to half its limit once it reaches it, the files used least recently removed first. */
+const prune = () => {
+  const names = fs.readdirSync(cacheDir)
+  if (names.length <= cacheLimit) return
+  const byAge = names.map((name) => {
+    const file = path.join(cacheDir, name)
+    try {
+      return { file, at: fs.statSync(file).atimeMs }
+    } catch {
+      return { file, at: 0 }
+    }
+  }).sort((a, b) => a.at - b.at)
+  for (const { file } of byAge.slice(0, names.length - cacheLimit / 2)) fs.rmSync(file, { force: true })
+}
+
 /** The JavaScript of a TypeScript source, from the cache or made now (and cached). */
 const javaScriptOf = (source) => {
   const digest = createHash("sha256").update(producer).update("\0").update(source).digest("hex")
@@ -78,6 +96,7 @@ const javaScriptOf = (source) => {
     const partial = `${cached}.${process.pid}`
     fs.writeFileSync(partial, code)
     fs.renameSync(partial, cached)
+    prune()
   } catch {
     // A cache that cannot be written (read-only checkout) only costs the next start its time.
   }
