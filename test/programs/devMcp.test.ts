@@ -39,11 +39,15 @@ const devServer = (agents: ReadonlyArray<string>, env: Record<string, string> = 
     )
   )
 
-/** Calls the MCP tool `tool` of the server at `url` with `input`, through McpTools. */
-const call = (url: string, tool: string, input: string) => {
+/** Calls the MCP tool `tool` of the server at `url` with `input`, through McpTools (with `key` as bearer). */
+const call = (url: string, tool: string, input: string, key?: string) => {
   const server: McpTools.ServerConfig = {
     name: "dev",
-    transport: { type: "http", url: `${url}${CliDev.mcpPath}` },
+    transport: {
+      type: "http",
+      url: `${url}${CliDev.mcpPath}`,
+      ...(key === undefined ? {} : { headers: { authorization: `Bearer ${key}` } })
+    },
     pinFile: path.join(dir, "dev.json")
   }
   return Effect.gen(function*() {
@@ -88,12 +92,28 @@ export default Agent.make({ name: "broken", description: "Always fails.", tools:
       assert.include(failed.message, "nothing works here")
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)), 120_000)
 
-  it.live("with API keys, /mcp is not served (the API's keys do not cover it yet)", () =>
+  it.live("with API keys: 401 without a known key, 403 for a viewer; a runner's call runs as the key's principal", () =>
     Effect.gen(function*() {
-      const url = yield* devServer(["examples/echo.ts"], { GRAPHENT_API_KEYS: "k-123456789012345678901234:admin" })
-      const response = yield* Effect.promise(() =>
-        fetch(`${url}${CliDev.mcpPath}`, { method: "POST", headers: { "content-type": "application/json" }, body: "{}" })
+      const runner = "runner-key-0123456789abcdef"
+      const viewer = "viewer-key-0123456789abcdef"
+      const url = yield* devServer(["examples/echo.ts"], { GRAPHENT_API_KEYS: `${runner}:runner:carol,${viewer}:viewer:dave` })
+      const post = (key: string | undefined) =>
+        Effect.promise(() =>
+          fetch(`${url}${CliDev.mcpPath}`, {
+            method: "POST",
+            headers: { "content-type": "application/json", ...(key === undefined ? {} : { authorization: `Bearer ${key}` }) },
+            body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" })
+          }).then((response) => response.status)
+        )
+      assert.strictEqual(yield* post(undefined), 401)
+      assert.strictEqual(yield* post("not-a-key"), 401)
+      assert.strictEqual(yield* post(viewer), 403)
+      const { output } = yield* call(url, "echo", "keyed call", runner)
+      assert.strictEqual(output, "keyed call")
+      const listed = yield* Effect.promise(() =>
+        fetch(`${url}/v1/runs?agent=echo`, { headers: { authorization: `Bearer ${runner}` } }).then((response) => response.json())
       )
-      assert.strictEqual(response.status, 404)
+      const run = (listed as { runs: Array<{ input: string; startedBy?: string }> }).runs.find((r) => r.input === "keyed call")
+      assert.strictEqual(run?.startedBy, "carol")
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)), 120_000)
 })
