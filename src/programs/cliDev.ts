@@ -21,6 +21,8 @@
  * for `graphent run`. API keys come from `GRAPHENT_API_KEYS` /
  * `GRAPHENT_API_KEYS_FILE`; without any the API is open, on loopback only.
  * Request limits come from `GRAPHENT_API_MAX_*` (`Edge.limitsConfig`).
+ * MCP clients reach the agents at `/mcp` (Streamable HTTP, one tool per
+ * agent, each call a run; see `docs/mcp.md`), with the same keys.
  *
  * @since 0.1.0
  */
@@ -253,7 +255,7 @@ export interface Options {
 /**
  * What `graphent dev` serves, as a layer (with the agents it loaded, where
  * from, and the API keys): a program or a test can serve it in process. MCP
- * is served at {@link mcpPath} when the API is open (no API keys).
+ * is served at {@link mcpPath}, behind the same API keys as the API.
  *
  * @since 0.3.0
  * @category constructors
