@@ -22,9 +22,11 @@ import { workload as mcp } from "./workloads/mcp.js"
 const all: ReadonlyArray<Workload> = [
   w1, w1Llm, w1Public, w2, w2Llm, w2Public, w2LlmPublic, w4, w5, w6, guard, mcp, coldStart, importCost
 ]
-// `npm run bench -- w4` runs only the named workloads.
+// `npm run bench -- w4` runs only the named workloads (`coldstart` names `cold-start` too).
 const named = process.argv.slice(2).filter((arg) => !arg.startsWith("--"))
-const workloads = named.length === 0 ? all : all.filter((workload) => named.includes(workload.id))
+const workloads = named.length === 0
+  ? all
+  : all.filter((workload) => named.includes(workload.id) || named.includes(workload.id.replaceAll("-", "")))
 
 const json = process.argv.includes("--json")
 const machine = `node ${process.version}, ${os.cpus().length} × ${os.cpus()[0]?.model ?? "unknown cpu"}`

@@ -56,12 +56,14 @@ if (printedFile && existsSync(printedFile)) {
     watch.unref()
   }
 
-  if (fromSource) {
-    // A checkout runs its TypeScript sources: the loader is needed at once.
+  // A checkout runs its TypeScript sources: its own loader is needed at once (bin/sources.js), or tsx on a
+  // Node.js without in-process hooks. Agent files Node cannot load go through tsx, registered on demand.
+  const sourcesLoaded = fromSource && (await import("./sources.js")).register()
+  if (fromSource && !sourcesLoaded) {
     const { register } = await import("tsx/esm/api")
     register()
   }
-  globalThis[Symbol.for("graphent/typescript-loader")] = fromSource ? "registered" : "on-demand"
+  globalThis[Symbol.for("graphent/typescript-loader")] = fromSource && !sourcesLoaded ? "registered" : "on-demand"
   const cli = await import(fromSource ? source.href : built.href)
   cli.runMain(args)
 }

@@ -6,7 +6,8 @@
  * Rows: `graphent --help`; `graphent run echo.ts` (a run that uses no memory: its journal is
  * a file in `.graphent/runs/`); `graphent run todo.ts` (a run that uses memory: the embedded
  * database opens); `graphent trace list`; and `graphent run examples/echo.ts` from this
- * checkout's sources (through tsx), for comparison. Each command runs `repeats` times after
+ * checkout's sources (bin/sources.js: Node's type stripping, cached), for comparison — the
+ * way the tests spawn the CLI. Each command runs `repeats` times after
  * one unmeasured warm-up; the table shows the median wall time and CPU time, and the highest
  * peak RSS (measured by `/usr/bin/time`). Wall time depends on the machine's load: compare
  * the ratios to the floors, and the CPU column.

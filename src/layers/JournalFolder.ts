@@ -84,9 +84,8 @@ const summarize = (events: ReadonlyArray<RunEvent>): RunSummary | undefined => {
     if (event._tag === "RunFailed") summary = { ...summary, finishedAt: event.at, error: event.error }
     if (event._tag === "RunInterrupted") summary = { ...summary, finishedAt: event.at }
   }
-  // No end, never resumed, and the process that started it (`graphent run`) is gone: it crashed, or was killed.
-  const resumed = events.some((event) => event._tag === "RunResumed")
-  if (summary.status === "running" && !resumed && RunOwner.state(events) === "gone") summary = { ...summary, status: "unfinished" }
+  // No end, and the process running it (the one that started it, or resumed it last) is gone: it crashed, or was killed.
+  if (summary.status === "running" && RunOwner.state(events) === "gone") summary = { ...summary, status: "unfinished" }
   return summary
 }
 

@@ -49,8 +49,9 @@ export interface Options extends SqlStore.StoreOptions {}
 
 /**
  * Where a run stands: `paused` while a step waits for a human's approval;
- * `unfinished` (journal files only) when it has no end and the process that
- * started it is gone.
+ * `unfinished` when it has no end and the process running it (the one that
+ * started it, or resumed it last) is gone: journal files say so, a database
+ * stores `running` and `graphent trace list --db` shows it `unfinished`.
  *
  * @since 0.1.0
  * @category models

@@ -22,6 +22,7 @@
  */
 import * as Effect from "effect/Effect"
 import { CurrentRunObserver } from "../internal/telemetry.js"
+import * as RunOwner from "../internal/runOwner.js"
 import { diff, parsePattern } from "../internal/jsonDiff.js"
 import { decodeStepError, encodeStepError as encodeStepErrorInternal } from "../internal/stepError.js"
 import type { Agent, PlanInvalid } from "../services/Agent.js"
@@ -467,7 +468,8 @@ export const makeSession = (
     provide: (live) => ({
       now: live.now,
       journal: journal(live.journal),
-      opening: mode === "resume" ? (runId, at) => [{ _tag: "RunResumed", runId, at }] : live.opening,
+      // The resuming process is the run's owner from here on: a store tells a resume still going from one that died.
+      opening: mode === "resume" ? (runId, at) => [{ _tag: "RunResumed", runId, metadata: RunOwner.metadata(), at }] : live.opening,
       tools: tools(live.tools.execute),
       decision: (turn, decision) => {
         if (rerecording) return live.decision(turn, decision)

@@ -21,9 +21,12 @@
  * for `graphent run`. API keys come from `GRAPHENT_API_KEYS` /
  * `GRAPHENT_API_KEYS_FILE`; without any the API is open, on loopback only.
  * Request limits come from `GRAPHENT_API_MAX_*` (`Edge.limitsConfig`).
+ * MCP clients reach the agents at `/mcp` (Streamable HTTP, one tool per
+ * agent, each call a run; see `docs/mcp.md`), with the same keys.
  *
  * @since 0.1.0
  */
+import { createHash, timingSafeEqual } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -31,7 +34,13 @@ import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServer from "effect/http/HttpServer"
+import * as HttpServerRequest from "effect/http/HttpServerRequest"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as Redacted from "effect/Redacted"
+import * as Stream from "effect/Stream"
+import * as Api from "../api/Api.js"
 import * as Auth from "../api/Auth.js"
 import * as Edge from "../api/Edge.js"
 import * as LocalRuntime from "../layers/LocalRuntime.js"
@@ -42,7 +51,9 @@ import * as Telemetry from "../layers/Telemetry.js"
 import * as GraphentConfig from "../layers/GraphentConfig.js"
 import { Exit, layerSecurity, usageError, writeLine } from "./cliSupport.js"
 import { type AgentModule, loadAgent } from "./loadAgent.js"
+import type * as McpServe from "./mcpServe.js"
 import * as Server from "./server.js"
+import * as RunsService from "../services/Runs.js"
 
 const agentFileExtensions = [".ts", ".mts", ".js", ".mjs"]
 
@@ -160,6 +171,141 @@ const describeStore = (storage: Storage.StorageShape): string => {
 const isLoopback = (host: string) => host === "127.0.0.1" || host === "::1" || host === "localhost"
 
 /**
+ * Where `graphent dev` serves MCP (Streamable HTTP): each agent it serves is a tool.
+ *
+ * @since 0.3.0
+ * @category constants
+ */
+export const mcpPath = "/mcp"
+
+/** The API key a request to `/mcp` carries (`Authorization: Bearer <key>`), among `keys`. */
+const keyOf = (keys: ReadonlyArray<Auth.ApiKey>, request: HttpServerRequest.HttpServerRequest): Auth.ApiKey | undefined => {
+  const header = request.headers["authorization"] ?? ""
+  const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1]
+  if (token === undefined) return undefined
+  const digest = createHash("sha256").update(token).digest()
+  return keys.find((key) => timingSafeEqual(createHash("sha256").update(Redacted.value(key.key)).digest(), digest))
+}
+
+/**
+ * With API keys, `/mcp` answers only a key whose role may start runs (`runner`, `admin`): `401` without a
+ * known key, `403` for a `viewer`, as the API does.
+ */
+const mcpAuthentication = (keys: ReadonlyArray<Auth.ApiKey>) =>
+  HttpRouter.middleware((app) =>
+    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      const target = request.url.split("?")[0]!
+      if (target !== mcpPath && !target.startsWith(`${mcpPath}/`)) return app
+      const key = keyOf(keys, request)
+      const refuse = (status: number, message: string) =>
+        Effect.succeed(HttpServerResponse.jsonUnsafe({ _tag: status === 401 ? "Unauthorized" : "Forbidden", message }, { status }))
+      if (key === undefined) return refuse(401, "missing or unknown API key: send the header Authorization: Bearer <key>")
+      if (!Api.rights[key.role].includes("run")) return refuse(403, `the role "${key.role}" of ${key.name} lacks the right "run"`)
+      return app
+    }), { global: true })
+
+/** A served agent as an MCP tool runs as one of the server's runs: listed, journaled, followed in the viewer. */
+const runThroughServer = (keys: ReadonlyArray<Auth.ApiKey>) =>
+  Effect.map(RunsService.Runs, (runs): McpServe.RunAgent => (agent, input) =>
+    Effect.gen(function*() {
+      // With API keys, the run acts for the key's principal (its name and role, for the policy), as through the API.
+      const request = yield* Effect.serviceOption(HttpServerRequest.HttpServerRequest)
+      const key = keys.length === 0 || request._tag === "None" ? undefined : keyOf(keys, request.value)
+      if (keys.length > 0 && key === undefined) return yield* Effect.fail("missing or unknown API key")
+      const principal = key === undefined ? undefined : { id: key.name, roles: [key.role] }
+      const started = yield* runs.start({ agent, input, metadata: { via: "mcp" } }, { principal })
+      // The client went away (or the server stops): the run stops too.
+      const ended = yield* Effect.andThen(Stream.runDrain(yield* runs.events(started.id)), runs.get(started.id)).pipe(
+        Effect.onInterrupt(() => Effect.ignore(runs.cancel(started.id)))
+      )
+      if (ended.status === "completed") return ended.answer ?? ""
+      if (ended.status === "paused") {
+        return yield* Effect.fail(`run ${started.id} waits for approval: decide it in the viewer or with graphent approve`)
+      }
+      return yield* Effect.fail(ended.error?.message ?? `run ${started.id} ended ${ended.status}`)
+    }).pipe(Effect.mapError((error) => typeof error === "string" ? error : error.message)))
+
+/** The MCP endpoint over the server's agents (effect's MCP modules are loaded only for it), behind the API keys. */
+const mcpRoutes = (keys: ReadonlyArray<Auth.ApiKey>) =>
+  Layer.unwrap(
+    Effect.gen(function*() {
+      const runs = yield* RunsService.Runs
+      const McpServeModule = yield* Effect.promise(() => import("./mcpServe.js"))
+      const endpoint = McpServeModule.layerHttp(mcpPath, runs.agents, runThroughServer(keys)).pipe(Layer.orDie)
+      return keys.length === 0 ? endpoint : Layer.merge(endpoint, mcpAuthentication(keys))
+    })
+  )
+
+/**
+ * The flags of `graphent dev`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Options {
+  readonly port: number
+  readonly host: string
+  /** Agent files, folders and config files; none: the project's (see the module's description). */
+  readonly agents: ReadonlyArray<string>
+  readonly maxConcurrent: number
+  readonly maxQueued: number
+  readonly logRequests: boolean
+}
+
+/**
+ * What `graphent dev` serves, as a layer (with the agents it loaded, where
+ * from, and the API keys): a program or a test can serve it in process. MCP
+ * is served at {@link mcpPath}, behind the same API keys as the API.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const prepare = Effect.fn("graphent.cli.dev.prepare")(function*(options: Options) {
+  const { agents, host, logRequests, maxConcurrent, maxQueued, port } = options
+  if (!Number.isInteger(port) || port < 0 || port > 65535) return yield* usageError(`--port must be 0 to 65535, got ${port}`)
+  if (maxConcurrent < 1) return yield* usageError(`--max-concurrent must be at least 1, got ${maxConcurrent}`)
+  if (maxQueued < 0) return yield* usageError(`--max-queued must be at least 0, got ${maxQueued}`)
+  const found = agents.length === 0
+    ? yield* defaultSources()
+    : { sources: (yield* Effect.forEach(agents, (target) => sourcesOf(path.resolve(target), true))).flat(), from: "--agents" }
+  const modules = yield* loadAll(found.sources)
+  const keys = yield* Auth.fromConfig.pipe(Effect.mapError((error) => usageError(error.message)))
+  const limits = yield* Effect.mapError(Edge.limitsConfig, (error) => usageError(error.message))
+  if (keys.length === 0 && !isLoopback(host)) {
+    return yield* usageError(`--host ${host} is reachable from other machines: set GRAPHENT_API_KEYS (key:role,...) first`)
+  }
+  const entries: ReadonlyArray<RunsLocal.Entry> = modules.map((module) => ({
+    agent: module.agent,
+    layer: module.layer,
+    // Relative to the working directory, as `graphent run` records it: the downloaded journal replays from here.
+    metadata: { agentFile: path.relative(process.cwd(), module.file) }
+  }))
+  // The project's store (Storage: the embedded .graphent/ by default) keeps memory and journals.
+  // Journals are files (no lock), and the embedded database is closed after 2 idle seconds: `graphent run`,
+  // `trace`, `replay`, ... in the same project go on while the server runs.
+  const stores = LocalRuntime.layer.pipe(Layer.provideMerge(Storage.layerConfig({ releaseIdleAfter: "2 seconds" })))
+  const server = Server.layer({ port, host, logRequests, limits, routes: mcpRoutes(keys) }).pipe(
+    Layer.provide(RunsLocal.layer({
+      agents: entries,
+      maxConcurrent,
+      maxQueued,
+      onSetupFailure: (failure) => Effect.sync(() => void process.stderr.write(`graphent dev: left out ${failure.message}\n`))
+    })),
+    Layer.provide(keys.length === 0 ? Auth.layerOpen : Auth.layer(keys)),
+    Layer.provideMerge(Layer.mergeAll(
+      stores,
+      Logging.layerConfig({ stderr: true }),
+      // Run metrics for GET /metrics, OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set,
+      // and, when GRAPHENT_POLICY names a policy, checked and audited tool calls (approvals through the API).
+      Telemetry.layerMetrics,
+      Telemetry.layerConfig({ serviceName: "graphent" }),
+      layerSecurity.pipe(Layer.provide(GraphentConfig.layer))
+    ))
+  )
+  return { layer: server, modules, found, keys }
+})
+
+/**
  * `graphent dev [--port N] [--host H] [--agents PATH]... [--journal FILE]`.
  *
  * @since 0.1.0
@@ -187,47 +333,9 @@ export const dev = Command.make(
     ),
     logRequests: Flag.Boolean("log-requests").pipe(Flag.withDescription("Log every HTTP request"), Flag.withDefault(false))
   },
-  Effect.fn("graphent.cli.dev")(function*({ agents, host, logRequests, maxConcurrent, maxQueued, port }) {
-    if (!Number.isInteger(port) || port < 0 || port > 65535) return yield* usageError(`--port must be 0 to 65535, got ${port}`)
-    if (maxConcurrent < 1) return yield* usageError(`--max-concurrent must be at least 1, got ${maxConcurrent}`)
-    if (maxQueued < 0) return yield* usageError(`--max-queued must be at least 0, got ${maxQueued}`)
-    const found = agents.length === 0
-      ? yield* defaultSources()
-      : { sources: (yield* Effect.forEach(agents, (target) => sourcesOf(path.resolve(target), true))).flat(), from: "--agents" }
-    const modules = yield* loadAll(found.sources)
-    const keys = yield* Auth.fromConfig.pipe(Effect.mapError((error) => usageError(error.message)))
-    const limits = yield* Effect.mapError(Edge.limitsConfig, (error) => usageError(error.message))
-    if (keys.length === 0 && !isLoopback(host)) {
-      return yield* usageError(`--host ${host} is reachable from other machines: set GRAPHENT_API_KEYS (key:role,...) first`)
-    }
-    const entries: ReadonlyArray<RunsLocal.Entry> = modules.map((module) => ({
-      agent: module.agent,
-      layer: module.layer,
-      // Relative to the working directory, as `graphent run` records it: the downloaded journal replays from here.
-      metadata: { agentFile: path.relative(process.cwd(), module.file) }
-    }))
-    // The project's store (Storage: the embedded .graphent/ by default) keeps memory and journals.
-    // Journals are files (no lock), and the embedded database is closed after 2 idle seconds: `graphent run`,
-    // `trace`, `replay`, ... in the same project go on while the server runs.
-    const stores = LocalRuntime.layer.pipe(Layer.provideMerge(Storage.layerConfig({ releaseIdleAfter: "2 seconds" })))
-    const server = Server.layer({ port, host, logRequests, limits }).pipe(
-      Layer.provide(RunsLocal.layer({
-        agents: entries,
-        maxConcurrent,
-        maxQueued,
-        onSetupFailure: (failure) => Effect.sync(() => void process.stderr.write(`graphent dev: left out ${failure.message}\n`))
-      })),
-      Layer.provide(keys.length === 0 ? Auth.layerOpen : Auth.layer(keys)),
-      Layer.provideMerge(Layer.mergeAll(
-        stores,
-        Logging.layerConfig({ stderr: true }),
-        // Run metrics for GET /metrics, OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set,
-        // and, when GRAPHENT_POLICY names a policy, checked and audited tool calls (approvals through the API).
-        Telemetry.layerMetrics,
-        Telemetry.layerConfig({ serviceName: "graphent" }),
-        layerSecurity.pipe(Layer.provide(GraphentConfig.layer))
-      ))
-    )
+  Effect.fn("graphent.cli.dev")(function*(options) {
+    const { found, keys, layer: server, modules } = yield* prepare(options)
+    const { host, port } = options
 
     yield* Effect.gen(function*() {
       const address = (yield* HttpServer.HttpServer).address
@@ -235,6 +343,7 @@ export const dev = Command.make(
       yield* writeLine(`graphent dev: serving on ${url}`)
       yield* writeLine(`  viewer   ${url}/`)
       yield* writeLine(`  API      ${url}/v1/runs   OpenAPI ${url}/openapi.json`)
+      yield* writeLine(`  MCP      ${url}${mcpPath}   (Streamable HTTP; each agent is a tool${keys.length === 0 ? "" : "; API keys as for the API"})`)
       yield* writeLine(
         `  agents   ${modules.map((m) => `${m.agent.name} (${path.relative(process.cwd(), m.file)})`).join(", ")}  — from ${found.from}`
       )

@@ -22,9 +22,8 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import * as Schema from "effect/Schema"
 import { AgentRuntime } from "../services/AgentRuntime.js"
-import { version } from "../version.js"
+import type { RunAgent } from "./mcpServe.js"
 import { load, runWith, usageError, writeLine } from "./cliSupport.js"
 import * as CliSecurity from "./cliSecurity.js"
 import * as CliStorage from "./cliStorage.js"
@@ -102,9 +101,6 @@ const pin = Command.make(
   Command.withExamples([{ command: "graphent mcp pin mcp.json --server files", description: "Accept the current tools of files" }])
 )
 
-/** An agent's name as an MCP tool name. */
-const toolName = (name: string): string => name.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 64) || "agent"
-
 const serve = Command.make(
   "serve",
   {
@@ -114,49 +110,25 @@ const serve = Command.make(
     )
   },
   Effect.fn("graphent.cli.mcp.serve")(function*({ files }) {
-    const [McpProtocol, McpServer, AiTool, Toolkit, NodeStdio] = yield* Effect.promise(() =>
-      Promise.all([
-        import("effect/ai/McpProtocol"),
-        import("effect/ai/McpServer"),
-        import("effect/ai/Tool"),
-        import("effect/ai/Toolkit"),
-        import("@effect/platform-node/NodeStdio")
-      ])
+    const [McpServer, McpServe, NodeStdio] = yield* Effect.promise(() =>
+      Promise.all([import("effect/ai/McpServer"), import("./mcpServe.js"), import("@effect/platform-node/NodeStdio")])
     )
     const modules = yield* Effect.forEach(files, load)
-    const names = new Set<string>()
-    for (const module of modules) {
-      const name = toolName(module.agent.name)
-      if (names.has(name)) return yield* usageError(`two agents are served as the tool ${name}`)
-      names.add(name)
-    }
+    const clash = McpServe.clashingName(modules.map((module) => module.agent))
+    if (clash !== undefined) return yield* usageError(`two agents are served as the tool ${clash}`)
     const principal = yield* CliSecurity.runPrincipal
-    const tools = modules.map((module) =>
-      AiTool.make(toolName(module.agent.name), {
-        description: module.agent.description || `Runs the agent ${module.agent.name} on an input and returns its answer`,
-        parameters: Schema.Struct({ input: Schema.String }),
-        success: Schema.String,
-        failure: Schema.String,
-        failureMode: "error"
-      })
-    )
-    const toolkit = Toolkit.make(...tools)
-    const handlers = toolkit.toLayer(Effect.gen(function*() {
-      const runtime = yield* AgentRuntime
-      return Object.fromEntries(modules.map((module) => [
-        toolName(module.agent.name),
-        ({ input }: { readonly input: string }) =>
-          runtime.run(module.agent, input, { metadata: { agentFile: module.file, via: "mcp" }, principal }).pipe(
-            Effect.map((result) => result.answer),
-            Effect.mapError((error) => error.message)
-          )
-      ])) as never
-    }))
+    const byName = new Map(modules.map((module) => [module.agent.name, module]))
+    const runAgent = Effect.map(AgentRuntime, (runtime): RunAgent => (name, input) => {
+      const module = byName.get(name)!
+      return runtime.run(module.agent, input, { metadata: { agentFile: module.file, via: "mcp" }, principal }).pipe(
+        Effect.map((result) => result.answer),
+        Effect.mapError((error) => error.message)
+        // What the agents need is provided by their modules' layers (runWith, below).
+      ) as Effect.Effect<string, string>
+    })
     const server = McpServer.layerStdio({
-      name: "graphent",
-      version,
-      protocols: [McpProtocol.v2025_11_25, McpProtocol.v2026_07_28],
-      registrations: McpServer.toolkit(toolkit).pipe(Layer.provide(handlers))
+      ...McpServe.server,
+      registrations: McpServe.registrations(modules.map((module) => module.agent), runAgent)
     }).pipe(Layer.provide(NodeStdio.layer))
     // One run layer for every agent: the first module's, with the others' own layers beside it.
     const module = {

@@ -34,6 +34,7 @@ import type * as JournalPg from "../layers/JournalPg.js"
 import * as Storage from "../layers/Storage.js"
 import { Journal, JournalError, type JournalShape } from "../services/Journal.js"
 import * as Replay from "../layers/Replay.js"
+import * as RunOwner from "../internal/runOwner.js"
 import type { RunEvent } from "../services/RunEvent.js"
 import {
   openRecording,
@@ -266,6 +267,36 @@ const journalError = (error: JournalError) => usageError(error.message)
 const storedStatuses = ["running", "paused", "unfinished", "completed", "failed", "interrupted"] as const satisfies
   ReadonlyArray<JournalPg.RunStatus>
 
+/**
+ * The runs of a journal database, with the status a journal file's listing gives them: a database stores
+ * `running` until the run's end, so a run whose process died (SIGKILL, a crash; see `RunOwner`) is shown
+ * `unfinished`, and `--status running|unfinished` tell the two apart.
+ */
+const listSettled = (
+  backend: typeof JournalPg,
+  tablePrefix: string,
+  filters: { readonly limit: number; readonly agent: string | undefined; readonly status: JournalPg.RunStatus | undefined }
+) =>
+  Effect.gen(function*() {
+    const asked = filters.status
+    // Asked for either side of `running`: every stored `running` run is settled, then the page is cut.
+    const split = asked === "running" || asked === "unfinished"
+    const listed = yield* backend.listRuns({
+      tablePrefix,
+      ...filters,
+      status: split ? "running" : asked,
+      limit: split ? Number.MAX_SAFE_INTEGER : filters.limit
+    })
+    if (!listed.some((run) => run.status === "running")) return listed
+    const journal = yield* backend.make({ tablePrefix })
+    const settled = yield* Effect.forEach(listed, (run) =>
+      run.status !== "running"
+        ? Effect.succeed(run)
+        : Effect.map(journal.read(run.runId), (events) =>
+          RunOwner.state(events) === "gone" ? { ...run, status: "unfinished" as const } : run))
+    return split ? settled.filter((run) => run.status === asked).slice(0, filters.limit) : settled
+  })
+
 const traceList = Command.make(
   "list",
   {
@@ -302,7 +333,7 @@ const traceList = Command.make(
       : target.empty
       ? []
       : yield* withDatabase(target.database, (sql, tablePrefix) =>
-        Effect.flatMap(journalPg, (backend) => backend.listRuns({ tablePrefix, ...filters })).pipe(
+        Effect.flatMap(journalPg, (backend) => listSettled(backend, tablePrefix, filters)).pipe(
           Effect.provideService(SqlClient, sql),
           Effect.mapError(journalError)
         ))

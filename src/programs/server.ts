@@ -201,6 +201,8 @@ export interface Options {
   readonly logRequests?: boolean | undefined
   /** Request limits (default `Edge.defaultLimits`; `Edge.limitsConfig` reads them from the environment). */
   readonly limits?: Partial<Edge.Limits> | undefined
+  /** More routes on the server's router, beside the API (e.g. `graphent dev`'s MCP endpoint at `/mcp`). */
+  readonly routes?: Layer.Layer<any, never, HttpRouter.HttpRouter | Runs> | undefined
 }
 
 /**
@@ -216,7 +218,11 @@ export const layer = (
   const limits: Edge.Limits = { ...Edge.defaultLimits, ...options.limits }
   const viewer = options.viewer !== false
   const documents = ["/openapi.json", ...(viewer ? Object.keys(viewerFiles) : [])]
-  const routes = Layer.merge(viewer ? Layer.merge(apiRoutes, viewerRoutes) : apiRoutes, Edge.layer(limits, { documents }))
+  const routes = Layer.mergeAll(
+    viewer ? Layer.merge(apiRoutes, viewerRoutes) : apiRoutes,
+    Edge.layer(limits, { documents }),
+    options.routes ?? Layer.empty
+  )
   return HttpRouter.serve(routes, {
     disableLogger: options.logRequests !== true,
     disableListenLog: true,

@@ -342,6 +342,8 @@ export const RunInterrupted = Schema.TaggedStruct("RunInterrupted", {
  */
 export const RunResumed = Schema.TaggedStruct("RunResumed", {
   runId: Schema.String,
+  /** The process that continues the run (`pid`, `host`), as `RunStarted.metadata` names the one that started it; absent before 0.2. */
+  metadata: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)),
   at: Schema.Number
 })
 
