@@ -459,6 +459,8 @@ export interface Options<E = never, R = never> {
    * context.
    */
   readonly freshMemory?: boolean | undefined
+  /** Facts recorded in each run's `RunStarted` (the case's id is added as `evalCase`). */
+  readonly metadata?: Readonly<Record<string, string>> | undefined
 }
 
 /** The ports of a case's run: every journaled event collected; recorded model calls answered while the prompt is the same. */
@@ -554,7 +556,11 @@ export const run = <RA, O, SE = never, SR = never, E = never, R = never>(
         const ports = casePorts(recording)
         const started = Date.now()
         const exit = yield* Effect.exit(
-          runtime.run(agent, testCase.input, { threadId: testCase.thread, replay: ports.provider })
+          runtime.run(agent, testCase.input, {
+            threadId: testCase.thread,
+            replay: ports.provider,
+            metadata: { ...options?.metadata, evalCase: testCase.id }
+          })
         )
         const latencyMs = exit._tag === "Success" ? exit.value.durationMs : Date.now() - started
         const error = exit._tag === "Success" ? undefined : errorInfo(exit.cause.reasons.find((r) => r._tag === "Fail")?.error ?? "the run died")
