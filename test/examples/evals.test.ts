@@ -14,3 +14,12 @@ it.effect("the assistant still answers its cases", () =>
     // Fails with ThresholdMissed, naming each figure that is too low.
     yield* Eval.check(report, [{ name: "pass", min: 1 }, { name: "exact", min: 1 }])
   }).pipe(Effect.provide(layers)))
+
+// The docs show the test above verbatim (docs/evals.md, "regression-test an agent").
+it("docs/evals.md shows this test", async () => {
+  const fs = await import("node:fs")
+  const source = fs.readFileSync(new URL(import.meta.url), "utf8")
+  const shown = source.slice(0, source.indexOf("\n// The docs show"))
+  const docs = fs.readFileSync(new URL("../../docs/evals.md", import.meta.url), "utf8")
+  if (!docs.includes("```ts\n" + shown + "```")) throw new Error("docs/evals.md does not show test/examples/evals.test.ts verbatim")
+})

@@ -86,6 +86,18 @@ export default Agent.make({ name: "assistant", instructions: "Be quick.", tools:
     expect(candidate.stderr).toContain("pass: 0.75 (wanted ≥ 0.9)")
     const worseReport = await readReport(path.join(dir, "cand.json"))
     expect(worseReport.comparison?.worse.map((change) => change.id)).toEqual([dataset[0].id])
+
+    // A progress file with a torn last line (a killed process): the whole lines are kept, the torn one run again.
+    const resumable = path.join(dir, "resumed.json")
+    fs.writeFileSync(
+      `${resumable}.progress.jsonl`,
+      baseReport.cases.slice(0, 2).map((item) => JSON.stringify(item) + "\n").join("") + JSON.stringify(baseReport.cases[2]).slice(0, 40)
+    )
+    const resumed = await inProcess(["eval", "run", assistant, "--dataset", cases, "--report", resumable, "--resume"], { env })
+    expect(resumed.code, resumed.stderr).toBe(0)
+    expect(resumed.stderr).toContain("resuming: 2 of 4 cases already done")
+    expect(resumed.stderr.match(/^\[\d\/4\]/gm)).toEqual(["[3/4]", "[4/4]"])
+    expect((await readReport(resumable)).cases.slice(0, 2)).toEqual(baseReport.cases.slice(0, 2))
   })
 
   it("bad input is a usage error (exit 2) that names what is wrong, and writes nothing", async () => {

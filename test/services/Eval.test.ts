@@ -144,6 +144,27 @@ describe("Eval.run on the scripted-model assistant", () => {
       assert.match(gate.message, /pass: 0\.7 \(wanted ≥ 0\.9\)/)
     }).pipe(Effect.provide(layers)))
 
+  it.effect("at any concurrency, the unchanged agent is answered from its recordings, with the same verdicts", () =>
+    Effect.gen(function*() {
+      const journals = new Map<string, ReadonlyArray<unknown>>()
+      const baseline = yield* Eval.run(assistant, dataset, scorers, {
+        concurrency: 5,
+        record: (testCase, events) => Effect.sync(() => (journals.set(testCase.id, events), testCase.id))
+      })
+      const recording = (testCase: Dataset.Case) => Replay.recording(journals.get(testCase.id) as never).pipe(Effect.orDie)
+      for (const concurrency of [1, 2, 3, 7, 20]) {
+        // The dataset in another order too: each case answers from its own recording, whatever runs beside it.
+        const shuffled = Dataset.make([...lines].sort((a, b) => ((a.id!.length * 7 + concurrency) % 5) - ((b.id!.length * 7 + concurrency) % 5)))
+        const again = yield* Eval.run(assistant, shuffled, scorers, { concurrency, recording, baseline })
+        assert.strictEqual(again.totals.liveModelCalls, 0, `concurrency ${concurrency}`)
+        assert.strictEqual(again.comparison?.unchanged, 20)
+        for (const item of again.cases) {
+          const before = baseline.cases.find((other) => other.id === item.id)!
+          assert.deepStrictEqual([item.answer, item.pass, item.cost], [before.answer, before.pass, before.cost], item.id)
+        }
+      }
+    }).pipe(Effect.provide(layers)))
+
   it.effect("resumed: cases already done are reported as they are and not run again", () =>
     Effect.gen(function*() {
       const first = yield* Eval.run(assistant, dataset, [Scorer.exactMatch()])
