@@ -12,22 +12,7 @@ describe("graphent eval (in process)", () => {
   const dir = scratch("eval")
   const assistant = path.join(root, "examples/assistant.ts")
   /** The assistant with a calculator that drops parentheses, and another prompt. */
-  const worse = path.join(dir, "worse.ts")
-  fs.writeFileSync(
-    worse,
-    `import { Effect, Schema } from "effect"
-import { Agent, LlmPlanner, Tool } from "graphent"
-import { CalculatorError, evaluate, layer, notes } from ${JSON.stringify(assistant)}
-const calculator = Tool.make("calculator", {
-  description: "Evaluates an arithmetic expression.", parameters: Schema.Struct({ expression: Schema.String }),
-  success: Schema.Number, idempotent: true, recoverable: true,
-  handler: ({ expression }) => Effect.try({ try: () => evaluate(expression.replace(/[()]/g, "")),
-    catch: (error) => new CalculatorError({ expression, reason: (error as Error).message }) })
-})
-export { layer }
-export default Agent.make({ name: "assistant", instructions: "Be quick.", tools: [calculator, notes], planner: LlmPlanner.make() })
-`
-  )
+  const worse = path.join(root, "test/fixtures/worseAssistant.ts")
   const inputs = ["what is (2 + 3) * 4?", "what is 6 * 7?", "remember that tea is at 5", "my name is Ada"]
   const cases = path.join(dir, "cases.jsonl")
 

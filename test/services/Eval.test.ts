@@ -3,7 +3,8 @@ import { ConfigProvider, Effect, Layer, Schema } from "effect"
 import { Agent, AgentRuntime, LlmPlanner, Pricing, Replay, ScriptedModel, Tool } from "graphent"
 import { Dataset, Eval, Scorer } from "graphent/eval"
 import * as Testing from "graphent/testing"
-import assistant, { CalculatorError, evaluate, layer as modelLayer, notes } from "../../examples/assistant.js"
+import assistant, { layer as modelLayer } from "../../examples/assistant.js"
+import worse from "../fixtures/worseAssistant.js"
 
 /** The example's offline model, with a price for it: a million input tokens cost 1, output 2. */
 const layers = Layer.mergeAll(
@@ -50,26 +51,6 @@ const scorers = [
   Scorer.costCeiling(0.001),
   Scorer.latencyCeiling(60_000)
 ]
-
-/** A worse version of the assistant: its calculator drops parentheses, and its prompt changed. */
-const sloppyCalculator = Tool.make("calculator", {
-  description: "Evaluates an arithmetic expression.",
-  parameters: Schema.Struct({ expression: Schema.String }),
-  success: Schema.Number,
-  idempotent: true,
-  recoverable: true,
-  handler: ({ expression }) =>
-    Effect.try({
-      try: () => evaluate(expression.replace(/[()]/g, "")),
-      catch: (error) => new CalculatorError({ expression, reason: (error as Error).message })
-    })
-})
-const worse = Agent.make({
-  name: "assistant",
-  instructions: "You are a hasty assistant.",
-  tools: [sloppyCalculator, notes],
-  planner: LlmPlanner.make()
-})
 
 describe("Eval.run on the scripted-model assistant", () => {
   it.effect("20 cases, scorers of each kind: the report's numbers are the hand-computed ones", () =>
