@@ -72,6 +72,18 @@ describe("graphent eval (in process)", () => {
     const worseReport = await readReport(path.join(dir, "cand.json"))
     expect(worseReport.comparison?.worse.map((change) => change.id)).toEqual([dataset[0].id])
 
+    // Scorers from a module: a judge, whose judgements the next experiment answers from the baseline's report.
+    const judgeLog = path.join(dir, "judge.log")
+    const judgedArgs = ["eval", "run", assistant, "--dataset", cases, "--scorers", "exact,test/fixtures/evalScorers.ts"]
+    const judged = await inProcess([...judgedArgs, "--report", path.join(dir, "judged.json")], { env: { ...env, EVAL_JUDGE_LOG: judgeLog } })
+    expect(judged.code, judged.stderr).toBe(0)
+    expect(judged.stdout).toContain("scores: exact 1.000 · judge 0.800 · short 1.000")
+    expect(lines(judgeLog)).toHaveLength(4)
+    const rejudged = await inProcess([...judgedArgs, "--baseline", path.join(dir, "judged.json")], { env: { ...env, EVAL_JUDGE_LOG: judgeLog } })
+    expect(rejudged.stdout).toContain("scores: exact 1.000 · judge 0.800 · short 1.000")
+    expect(rejudged.stdout).toContain("0 worse, 0 better, 4 unchanged")
+    expect(lines(judgeLog)).toHaveLength(4)
+
     // A progress file with a torn last line (a killed process): the whole lines are kept, the torn one run again.
     const resumable = path.join(dir, "resumed.json")
     fs.writeFileSync(

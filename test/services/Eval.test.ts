@@ -268,6 +268,51 @@ describe("the LLM judge", () => {
     }).pipe(Effect.provide(layers)))
 })
 
+describe("built-in scorers, on results made by hand", () => {
+  const result = (answer: string | undefined, extra?: Partial<Scorer.CaseResult>): Scorer.CaseResult => ({
+    runId: "r",
+    answer,
+    output: answer,
+    error: undefined,
+    tools: [],
+    usage: { turns: 1, steps: 0 },
+    latencyMs: 10,
+    events: [],
+    ...extra
+  })
+  const one = (line: typeof Dataset.CaseLine.Type) => Dataset.make([line]).cases[0]!
+  const score = (scorer: Scorer.Scorer, line: typeof Dataset.CaseLine.Type, made: Scorer.CaseResult) =>
+    Effect.runSync(scorer.score(one(line), made))
+
+  it("exact, contains, matches, schema, trajectory, ceilings", () => {
+    assert.isTrue(score(Scorer.exactMatch(), { input: "", expected: " a  b " }, result("a b")).pass)
+    assert.isFalse(score(Scorer.exactMatch(), { input: "", expected: "A b" }, result("a b")).pass)
+    assert.isTrue(score(Scorer.exactMatch({ ignoreCase: true }), { input: "", expected: "A b" }, result("a b")).pass)
+    assert.isTrue(score(Scorer.exactMatch(), { input: "", expected: { n: 1 } }, result("x", { output: { n: 1 } })).pass)
+    assert.isFalse(score(Scorer.exactMatch(), { input: "", expected: "a" }, result(undefined, { error: { _tag: "Boom", message: "no" } })).pass)
+    assert.isTrue(score(Scorer.contains("Answer", { ignoreCase: true }), { input: "" }, result("the answer is 5")).pass)
+    assert.isTrue(score(Scorer.contains(), { input: "" }, result("x")).skipped)
+    assert.isTrue(score(Scorer.matches(/\d+/g), { input: "" }, result("is 5")).pass)
+    assert.isFalse(score(Scorer.matches(/^\d+$/), { input: "" }, result("is 5")).pass)
+    const json = Scorer.schema(Schema.Struct({ total: Schema.Number }))
+    assert.isTrue(score(json, { input: "" }, result("{\"total\":3}")).pass)
+    assert.deepStrictEqual(score(json, { input: "" }, result("total: 3")), { value: 0, pass: false, reason: "the answer is not JSON" })
+    assert.isFalse(score(json, { input: "" }, result("{\"total\":\"3\"}")).pass)
+    const order = Scorer.trajectory()
+    const set = Scorer.trajectory({ order: "set" })
+    const calls = result("x", { tools: ["b", "a", "c"] })
+    assert.closeTo(score(order, { input: "", tools: ["a", "b", "c"] }, calls).value, 1 / 3, 1e-12)
+    assert.strictEqual(score(set, { input: "", tools: ["a", "b", "c"] }, calls).value, 1)
+    assert.strictEqual(score(set, { input: "", tools: ["a", "d"] }, calls).value, 1 / 4)
+    assert.isTrue(score(order, { input: "", tools: [] }, result("x")).pass)
+    assert.isTrue(score(order, { input: "" }, calls).skipped)
+    assert.isTrue(score(Scorer.latencyCeiling(10), { input: "" }, result("x")).pass)
+    assert.isFalse(score(Scorer.latencyCeiling(9), { input: "" }, result("x")).pass)
+    assert.isTrue(score(Scorer.costCeiling(1), { input: "" }, result("x")).skipped)
+    assert.isFalse(score(Scorer.costCeiling(1), { input: "" }, result("x", { usage: { turns: 1, steps: 0, cost: 2 } })).pass)
+  })
+})
+
 describe("Dataset files", () => {
   it.effect("decodes JSON Lines; bad lines are typed errors naming the line, across many spellings", () =>
     Effect.gen(function*() {
