@@ -382,7 +382,12 @@ export const run = Command.make(
       yield* writeFile(flags.report.value, JSON.stringify(report, null, 2) + "\n")
       if (Option.isSome(progressFile)) fs.rmSync(progressFile.value, { force: true })
     }
-    if (Option.isSome(flags.html)) yield* writeFile(flags.html.value, EvalHtml.render(report))
+    if (Option.isSome(flags.html)) {
+      // Journal links relative to the page, wherever it is written.
+      const folder = path.dirname(path.resolve(flags.html.value))
+      const link = (journal: string) => path.relative(folder, path.resolve(journal)).split(path.sep).join("/")
+      yield* writeFile(flags.html.value, EvalHtml.render(report, { link }))
+    }
     yield* writeLine(summary(report))
     // A missed threshold: exit 1, the experiment's verdict (as a failed run's), not a usage error.
     yield* Eval.check(report, thresholds).pipe(Effect.mapError((error) => new Exit({ code: error.outcome.exitCode, reason: error.message })))

@@ -62,7 +62,14 @@ const comparison = (report: Eval.Report): string => {
  * @since 0.3.0
  * @category rendering
  */
-export const render = (report: Eval.Report): string => {
+export const render = (
+  report: Eval.Report,
+  options?: {
+    /** The href of a case's journal (default: its path as the report has it). */
+    readonly link?: ((journal: string) => string) | undefined
+  }
+): string => {
+  const link = options?.link ?? ((journal: string) => journal)
   const totals = report.totals
   const names = report.scorers
   const rows = report.cases.map((item) =>
@@ -76,7 +83,7 @@ export const render = (report: Eval.Report): string => {
     `<td>${figure(item.cost, 6)}</td><td>${item.inputTokens}/${item.outputTokens}</td><td>${item.latencyMs}</td>` +
     `<td>${item.liveModelCalls}/${item.recordedModelCalls}</td>` +
     `<td>${escape(item.input)}</td><td>${escape(item.answer ?? item.error?.message ?? "")}</td>` +
-    `<td>${item.journal === undefined ? escape(item.runId) : `<a href="${escape(item.journal)}">${escape(item.runId)}</a>`}</td></tr>`
+    `<td>${item.journal === undefined ? escape(item.runId) : `<a href="${escape(link(item.journal))}">${escape(item.runId)}</a>`}</td></tr>`
   ).join("\n")
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Experiment: ${escape(report.agent)}</title>

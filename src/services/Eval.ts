@@ -212,8 +212,8 @@ export class ThresholdMissed extends Schema.TaggedError<ThresholdMissed>()("Thre
 
 /**
  * A threshold an experiment must meet: a scorer's mean (or `pass`, the pass
- * rate) at least `min`, or a total (`cost`, `latency` — the mean latency in
- * ms) at most `max`.
+ * rate) at least `min`; or at most `max`: the total `cost`, the mean
+ * `latency` in ms, or a scorer's mean.
  *
  * @since 0.3.0
  * @category models
@@ -237,12 +237,17 @@ export const parseThreshold = (text: string): Threshold | undefined => {
   return match[2] === "<=" ? { name: match[1]!, max: value } : { name: match[1]!, min: value }
 }
 
-/** The figure a threshold is about, if the report has it. */
-const figureOf = (report: Report, name: string): number | undefined => {
-  if (name === "pass") return report.totals.passRate
-  if (name === "cost" && !(name in report.totals.scores)) return report.totals.cost
-  if (name === "latency" && !(name in report.totals.scores)) return report.totals.latencyMs.mean
-  return report.totals.scores[name]
+/**
+ * The figure a threshold is about, if the report has it: for a ceiling
+ * (`max`), `cost` is the total cost and `latency` the mean latency (also when
+ * a scorer has that name, as the built-in ceilings do); otherwise `pass` is
+ * the pass rate and any other name a scorer's mean.
+ */
+const figureOf = (report: Report, threshold: Threshold): number | undefined => {
+  if ("max" in threshold && threshold.name === "cost") return report.totals.cost
+  if ("max" in threshold && threshold.name === "latency") return report.totals.latencyMs.mean
+  if (threshold.name === "pass") return report.totals.passRate
+  return report.totals.scores[threshold.name]
 }
 
 /**
@@ -265,7 +270,7 @@ const figureOf = (report: Report, name: string): number | undefined => {
  */
 export const check = (report: Report, thresholds: ReadonlyArray<Threshold>): Effect.Effect<void, ThresholdMissed> => {
   const missed = thresholds.flatMap((threshold) => {
-    const figure = figureOf(report, threshold.name)
+    const figure = figureOf(report, threshold)
     if (figure === undefined) return [`${threshold.name}: not in the report (its scorers: ${report.scorers.join(", ")})`]
     if ("min" in threshold) return figure >= threshold.min ? [] : [`${threshold.name}: ${round(figure)} (wanted ≥ ${threshold.min})`]
     return figure <= threshold.max ? [] : [`${threshold.name}: ${round(figure)} (wanted ≤ ${threshold.max})`]

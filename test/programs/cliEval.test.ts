@@ -51,6 +51,7 @@ describe("graphent eval (in process)", () => {
     expect(page).toContain("<svg")
     expect(page).not.toMatch(/<script|https?:\/\/(?!www\.w3\.org)/)
     expect(page.match(/<rect /g)?.length).toBe(8)
+    expect(page).toContain(`<a href="runs/${baseReport.cases[0]!.id}.jsonl">`)
     // Each case's journal is linked from the report, and replays.
     const first = baseReport.cases[0]!
     expect(first.journal).toBe(path.relative(root, path.join(runs, `${first.id}.jsonl`)))

@@ -83,6 +83,10 @@ describe("Eval.run on the scripted-model assistant", () => {
       assert.strictEqual(report.totals.recordedModelCalls, 0)
       // Thresholds: met, and missed with a typed error naming each.
       yield* Eval.check(report, [{ name: "pass", min: 0.9 }, { name: "trajectory", min: 1 }, { name: "cost", max: 1 }])
+      // A ceiling on cost is on the total cost, although a scorer is named "cost" (its mean is 1 here).
+      const tooDear = yield* Eval.check(report, [{ name: "cost", max: report.totals.cost / 2 }]).pipe(Effect.flip)
+      assert.match(tooDear.missed[0]!, /^cost: /)
+      yield* Eval.check(report, [{ name: "cost", min: 1 }, { name: "latency", max: 60_000 }])
       const missed = yield* Eval.check(report, [{ name: "answer", min: 0.99 }, { name: "judge", min: 0.5 }]).pipe(Effect.flip)
       assert.strictEqual(missed._tag, "ThresholdMissed")
       assert.strictEqual(missed.missed.length, 2)
