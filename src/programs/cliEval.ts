@@ -226,7 +226,7 @@ export const summary = (report: Eval.Report): string => {
     `${totals.cases} cases: ${totals.passed} passed, ${totals.failed} failed (${percent(totals.passRate)})` +
     (totals.errors === 0 ? "" : `, ${totals.errors} ended with an error`),
     `  scores: ${Object.entries(totals.scores).map(([name, value]) => `${name} ${value.toFixed(3)}`).join(" · ") || "none"}`,
-    `  cost ${totals.cost.toFixed(6)} · tokens ${totals.inputTokens} in / ${totals.outputTokens} out · latency mean ` +
+    `  cost ${totals.cost.toFixed(6)} (spent on live calls: ${totals.spent.toFixed(6)}) · tokens ${totals.inputTokens} in / ${totals.outputTokens} out · latency mean ` +
     `${totals.latencyMs.mean.toFixed(1)} ms, p95 ${totals.latencyMs.p95} ms`,
     `  model calls: ${totals.liveModelCalls} live, ${totals.recordedModelCalls} answered from recordings`
   ]

@@ -94,7 +94,7 @@ tr.fail td:nth-child(2){color:#c62828;font-weight:bold}li.worse{color:#c62828}li
 <h1>Experiment: ${escape(report.agent)}</h1>
 <p>${report.dataset === undefined ? "" : `dataset ${escape(report.dataset)} · `}${totals.cases} cases · ` +
     `<strong>${totals.passed} passed</strong>, ${totals.failed} failed (${figure(totals.passRate * 100, 1)}%) · ` +
-    `${totals.errors} errors · cost ${figure(totals.cost, 6)} · tokens ${totals.inputTokens} in / ${totals.outputTokens} out · ` +
+    `${totals.errors} errors · cost ${figure(totals.cost, 6)} (spent ${figure(totals.spent, 6)}) · tokens ${totals.inputTokens} in / ${totals.outputTokens} out · ` +
     `latency mean ${figure(totals.latencyMs.mean, 1)} ms, p95 ${totals.latencyMs.p95} ms · ` +
     `model calls ${totals.liveModelCalls} live, ${totals.recordedModelCalls} from recordings</p>
 <p>${Object.entries(totals.scores).map(([name, value]) => `${escape(name)} <strong>${figure(value)}</strong>`).join(" · ")}</p>

@@ -49,8 +49,10 @@ export const CaseReport = Schema.Struct({
   error: Schema.optionalKey(ErrorInfo),
   /** By scorer name. */
   scores: Schema.Record(Schema.String, Score),
-  /** The cost of the run's model calls (0 when no model has a price). */
+  /** The cost of the run's model calls (0 when no model has a price), answered from a recording or not. */
   cost: Schema.Number,
+  /** The cost of its live model calls alone: what the experiment spent on this case. */
+  spent: Schema.Number,
   inputTokens: Schema.Number,
   outputTokens: Schema.Number,
   /** Model calls made live (they cost money) and answered from the case's recorded run. */
@@ -86,6 +88,8 @@ export const Totals = Schema.Struct({
   /** Mean value of each scorer over the cases it did not skip. */
   scores: Schema.Record(Schema.String, Schema.Number),
   cost: Schema.Number,
+  /** What the live model calls cost (the recorded ones cost nothing). */
+  spent: Schema.Number,
   inputTokens: Schema.Number,
   outputTokens: Schema.Number,
   liveModelCalls: Schema.Number,
@@ -328,6 +332,7 @@ export const totals = (cases: ReadonlyArray<CaseReport>): Totals => {
     passRate: cases.length === 0 ? 1 : passed / cases.length,
     scores,
     cost: sum(cases.map((item) => item.cost)),
+    spent: sum(cases.map((item) => item.spent)),
     inputTokens: sum(cases.map((item) => item.inputTokens)),
     outputTokens: sum(cases.map((item) => item.outputTokens)),
     liveModelCalls: sum(cases.map((item) => item.liveModelCalls)),
@@ -474,6 +479,7 @@ const casePorts = (recording: Recording | undefined) => {
   let runId = ""
   let live = 0
   let recorded = 0
+  let spent = 0
   let diverged = recording === undefined
   const provider: PortProvider = {
     provide: (ports) => ({
@@ -492,11 +498,11 @@ const casePorts = (recording: Recording | undefined) => {
         // From the first call the recording does not answer, the conversation is new: every later call is live.
         diverged = true
         live++
-        return ports.model(call, request, made)
+        return Effect.tap(ports.model(call, request, made), (event) => Effect.sync(() => void (spent += event.cost ?? 0)))
       }
     })
   }
-  return { provider, events, counts: () => ({ live, recorded }) }
+  return { provider, events, counts: () => ({ live, recorded, spent }) }
 }
 
 /** A new, empty in-memory `Memory` (the local embedding model is stateless, its layer shared). */
@@ -607,6 +613,7 @@ export const run = <RA, O, SE = never, SR = never, E = never, R = never>(
           ...(error === undefined ? {} : { error }),
           scores,
           cost: usage.cost ?? 0,
+          spent: counts.spent,
           inputTokens: usage.inputTokens ?? 0,
           outputTokens: usage.outputTokens ?? 0,
           liveModelCalls: counts.live,

@@ -112,6 +112,10 @@ describe("Eval.run on the scripted-model assistant", () => {
       assert.deepStrictEqual(same.comparison?.better, [])
       assert.strictEqual(same.comparison?.unchanged, 20)
       assert.strictEqual(same.comparison?.costDelta, 0)
+      // The same cost as the baseline's, but nothing spent: every call came from a recording.
+      assert.isAbove(same.totals.cost, 0)
+      assert.strictEqual(same.totals.spent, 0)
+      assert.strictEqual(baseline.totals.spent, baseline.totals.cost)
 
       // The worse version: its prompt changed, so its calls go live; the cases with parentheses get worse.
       const candidate = yield* Eval.run(worse, dataset, scorers, { recording, baseline })
@@ -195,6 +199,7 @@ describe("hand-computed figures on a scripted model with fixed token counts", ()
       assert.deepStrictEqual(report.cases.map((item) => item.pass), [false, true, false])
       assert.deepStrictEqual(a!.scores.cost, { value: 0, pass: false, reason: "cost 0.008 (ceiling 0.005)" })
       assert.closeTo(report.totals.cost, 0.016, 1e-15)
+      assert.closeTo(report.totals.spent, 0.016, 1e-15)
       assert.strictEqual(report.totals.inputTokens, 4000)
       assert.strictEqual(report.totals.outputTokens, 2000)
       assert.strictEqual(report.totals.passRate, 1 / 3)
