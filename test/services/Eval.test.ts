@@ -129,6 +129,21 @@ describe("Eval.run on the scripted-model assistant", () => {
       assert.closeTo(comparison.passRateDelta, -5 / 20, 1e-12)
       assert.closeTo(comparison.scoreDeltas.answer!, -5 / 19, 1e-12)
       assert.closeTo(comparison.costDelta, candidate.totals.cost - baseline.totals.cost, 1e-12)
+      // Only the tool changed (same prompt): each run's calls come from its recording up to the first tool
+      // result that differs; from there they are live. Cases without parentheses cost nothing.
+      const toolOnly = Agent.make({ name: "assistant", instructions: assistant.instructions, tools: worse.tools, planner: LlmPlanner.make() })
+      const partly = yield* Eval.run(toolOnly, dataset, scorers, { recording, baseline })
+      const calls = (id: string) => {
+        const item = partly.cases.find((other) => other.id === id)!
+        return [item.recordedModelCalls, item.liveModelCalls]
+      }
+      assert.deepStrictEqual(calls("parens"), [1, 1])
+      assert.deepStrictEqual(calls("both"), [1, 1])
+      assert.deepStrictEqual(calls("sum"), [2, 0])
+      assert.deepStrictEqual(calls("name"), [1, 0])
+      assert.deepStrictEqual(partly.comparison?.worse.map((change) => change.id), comparison.worse.map((change) => change.id))
+      assert.isBelow(partly.totals.spent, candidate.totals.spent)
+
       const gate = yield* Eval.check(candidate, [{ name: "pass", min: 0.9 }]).pipe(Effect.flip)
       assert.match(gate.message, /pass: 0\.7 \(wanted ≥ 0\.9\)/)
     }).pipe(Effect.provide(layers)))
