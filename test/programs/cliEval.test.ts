@@ -2,6 +2,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
 import { Effect } from "effect"
+import { JournalFile } from "graphent"
 import { Eval } from "graphent/eval"
 import { inProcess, lines, root, scratch, start, waitForOutput } from "../support/cli.js"
 
@@ -119,6 +120,12 @@ describe("graphent eval (in process)", () => {
     }
     const resume = await inProcess(["eval", "run", assistant, "--dataset", cases, "--resume"], { env })
     expect([resume.code, resume.stderr]).toEqual([2, "error: --resume needs the --report of the experiment to continue\n"])
+    // A run that did not complete is counted, not added.
+    const unfinished = path.join(dir, "unfinished.jsonl")
+    fs.writeFileSync(unfinished, JournalFile.render([{ _tag: "RunStarted", runId: "r9", traceId: "t", agent: "assistant", input: "hi", at: 1 }]))
+    const partial = path.join(dir, "partial.jsonl")
+    const skipped = await inProcess(["eval", "dataset", "add", unfinished, "--dataset", partial], { env })
+    expect(skipped.stdout).toBe(`added 0 cases to ${partial}; 1 run did not complete (not added)\n`)
     const notJournal = await inProcess(["eval", "dataset", "add", bad, "--dataset", path.join(dir, "x.jsonl")], { env })
     expect(notJournal.code).toBe(2)
     expect(fs.existsSync(path.join(dir, "x.jsonl"))).toBe(false)
