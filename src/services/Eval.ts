@@ -32,6 +32,19 @@ import * as MemoryInMemory from "../layers/MemoryInMemory.js"
 // the report
 // ---------------------------------------------------------------------------
 
+/** What a case consumed; a report's totals are their sums. */
+const consumed = {
+  /** The cost of the model calls (0 when no model has a price), answered from a recording or not. */
+  cost: Schema.Number,
+  /** The cost of the live model calls alone: what the experiment spent (recorded calls cost nothing). */
+  spent: Schema.Number,
+  inputTokens: Schema.Number,
+  outputTokens: Schema.Number,
+  /** Model calls made live (they cost money) and answered from the case's recorded run. */
+  liveModelCalls: Schema.Number,
+  recordedModelCalls: Schema.Number
+}
+
 /**
  * One case of an experiment: how its run ended and what the scorers said.
  *
@@ -49,15 +62,7 @@ export const CaseReport = Schema.Struct({
   error: Schema.optionalKey(ErrorInfo),
   /** By scorer name. */
   scores: Schema.Record(Schema.String, Score),
-  /** The cost of the run's model calls (0 when no model has a price), answered from a recording or not. */
-  cost: Schema.Number,
-  /** The cost of its live model calls alone: what the experiment spent on this case. */
-  spent: Schema.Number,
-  inputTokens: Schema.Number,
-  outputTokens: Schema.Number,
-  /** Model calls made live (they cost money) and answered from the case's recorded run. */
-  liveModelCalls: Schema.Number,
-  recordedModelCalls: Schema.Number,
+  ...consumed,
   latencyMs: Schema.Number,
   /** Where the run's journal was written (`--record-dir`), if it was. */
   journal: Schema.optionalKey(Schema.String),
@@ -87,13 +92,7 @@ export const Totals = Schema.Struct({
   passRate: Schema.Number,
   /** Mean value of each scorer over the cases it did not skip. */
   scores: Schema.Record(Schema.String, Schema.Number),
-  cost: Schema.Number,
-  /** What the live model calls cost (the recorded ones cost nothing). */
-  spent: Schema.Number,
-  inputTokens: Schema.Number,
-  outputTokens: Schema.Number,
-  liveModelCalls: Schema.Number,
-  recordedModelCalls: Schema.Number,
+  ...consumed,
   latencyMs: Schema.Struct({ mean: Schema.Number, p50: Schema.Number, p95: Schema.Number, max: Schema.Number })
 })
 
