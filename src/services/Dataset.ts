@@ -84,6 +84,10 @@ export interface Dataset {
  * A dataset file that cannot be read or decoded. `line` is 1-based (0 when
  * the file itself cannot be read).
  *
+ * What to do: fix the line the message names: each line is one JSON object with at least an `input` string,
+ * and ids are unique within the file (docs/evals.md, Datasets). Rebuild it from recorded runs with `graphent
+ * eval dataset add <journal…>`.
+ *
  * @since 0.3.0
  * @category errors
  */

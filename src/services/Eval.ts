@@ -178,6 +178,9 @@ export type Report = typeof Report.Type
 /**
  * A report file that cannot be read or decoded (a baseline, a resumed report).
  *
+ * What to do: point `--baseline` / `--resume` at a report written by `graphent eval run --report` (a JSON
+ * file), and delete a `<report>.progress.jsonl` that another experiment wrote.
+ *
  * @since 0.3.0
  * @category errors
  */
@@ -196,6 +199,10 @@ export class ReportInvalid extends Schema.TaggedError<ReportInvalid>()("ReportIn
 
 /**
  * An experiment missed one or more of its thresholds.
+ *
+ * What to do: read the missed figures in the message: compare with the baseline (`--baseline`) to see which
+ * cases got worse and open their journals (`--record-dir`); fix the agent, or lower the threshold if the new
+ * figure is intended.
  *
  * @since 0.3.0
  * @category errors

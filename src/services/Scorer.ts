@@ -307,6 +307,10 @@ export const JudgeLog = Context.Reference<{
  * The judge's answer could not be used (not JSON with a score in [0, 1]), or
  * its model failed.
  *
+ * What to do: make the rubric ask for JSON `{ "score": 0..1, "reason": "…" }` plainly, or use a stronger judge
+ * model; a judge whose model failed is retried by the provider's own retries first. The case scores 0 with
+ * this reason, the experiment goes on.
+ *
  * @since 0.3.0
  * @category errors
  */
