@@ -94,15 +94,25 @@ describe("scripts/check-doc-blocks.mjs", () => {
         "```ts",
         "not: compiled",
         "```",
+        "<!-- docs:same-as lib/helper.ts -->",
+        "```ts",
+        "export const helper = () => 1",
+        "```",
         "```sh",
         "echo not typescript",
         "```"
       ].join("\n"),
-      "docs/guide.md": "```typescript\nconst b = 2\n```\n"
+      "docs/guide.md": "```typescript\nconst b = 2\n```\n",
+      "lib/helper.ts": "export const helper = () => 1\n"
     })
     const result = script("check-doc-blocks.mjs", dir)
     assert.strictEqual(result.status, 0, result.stderr)
-    assert.include(result.stdout, "3 TypeScript blocks written to test/doc-blocks for tsc, 1 marked as fragments")
+    assert.include(result.stdout, "3 TypeScript blocks written to test/doc-blocks for tsc, 1 checked verbatim against their files, 1 marked as fragments")
+    // A block that no longer matches its file fails the check, naming both.
+    fs.writeFileSync(path.join(dir, "lib/helper.ts"), "export const helper = () => 2\n")
+    const stale = script("check-doc-blocks.mjs", dir)
+    assert.strictEqual(stale.status, 1)
+    assert.include(stale.stderr, "README.md:15: the block is not lib/helper.ts verbatim")
     const written = (name: string) => fs.readFileSync(path.join(dir, "test/doc-blocks", name), "utf8")
     assert.strictEqual(written("README_md_L1.ts"), "// README.md:1\n\nconst a: number = 1\nexport {}\n")
     // Relative imports are as from a test in test/: one more level up from test/doc-blocks.
@@ -151,9 +161,9 @@ describe("commands shown in the docs", () => {
     assert.isAtLeast(commands.length, 20)
     const wrong: Array<string> = []
     for (const { where, words } of commands) {
-      // The longest command path the reference knows: `mcp pin`, `trace list`, `run`.
-      const path2 = words.slice(0, 2).join(" ")
-      const commandPath = flagsByCommand.has(path2) ? path2 : words[0]!
+      // The longest command path the reference knows: `eval dataset add`, `trace list`, `run`.
+      const lengths = [3, 2, 1].filter((n) => flagsByCommand.has(words.slice(0, n).join(" ")))
+      const commandPath = words.slice(0, lengths[0] ?? 1).join(" ")
       const flags = flagsByCommand.get(commandPath)
       if (flags === undefined) {
         wrong.push(`${where}: no command "graphent ${commandPath}"`)
