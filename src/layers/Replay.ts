@@ -26,7 +26,7 @@ import { CurrentRunObserver } from "../internal/telemetry.js"
 import { diff, parsePattern } from "../internal/jsonDiff.js"
 import { decodeStepError, encodeStepError as encodeStepErrorInternal } from "../internal/stepError.js"
 import type { Agent, PlanInvalid } from "../services/Agent.js"
-import { AgentRuntime, Ids, type RunError, type RunResult } from "../services/AgentRuntime.js"
+import { AgentRuntime, Ids, type RunError, type RunOptions, type RunResult } from "../services/AgentRuntime.js"
 import type { Decision } from "../services/Decision.js"
 import type { ApprovalDecision, ApprovalRequired, Principal } from "../services/Policy.js"
 import {
@@ -904,6 +904,79 @@ const forkPorts = (session: Session, forkedFrom: ForkedFrom, runId: string): Por
 })
 
 /**
+ * A fork, checked and ready to run: what {@link planFork} found, and the
+ * options of the forked run. A server that runs forks its own way (in the
+ * background, as a stream) starts them with these options.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ForkPlan {
+  /** The parent run, as recorded. */
+  readonly parent: Recording
+  /** What the fork's `RunStarted` records of its parent. */
+  readonly forkedFrom: ForkedFrom
+  /** The fork's input (the parent's, unless the edit sets another). */
+  readonly input: string
+  /**
+   * The options of the forked run `runId` (its id, thread, metadata,
+   * principal, and the ports that replay the prefix and apply the edit).
+   * Called once per run: `replayed` counts the events of that run answered
+   * from the recording.
+   */
+  readonly start: (runId: string) => { readonly options: RunOptions; readonly replayed: () => number }
+}
+
+/**
+ * Checks a fork against its recording and agent — the fork point exists, the
+ * edit fits it — and plans it; {@link fork} runs the plan.
+ *
+ * @since 0.2.0
+ * @category running
+ */
+export const planFork = (
+  agent: Agent<any, any>,
+  events: ReadonlyArray<RunEvent>,
+  options: ForkOptions
+): Effect.Effect<ForkPlan, ReplayUnavailable | ForkInvalid> =>
+  Effect.gen(function*() {
+    const recorded = yield* recording(events, options.runId)
+    yield* checkAgent(agent as Agent<unknown>, recorded)
+    const at = options.at ?? pointOfEdit(recorded, options.edit)
+    if (at === undefined) {
+      return yield* new ForkInvalid({
+        reason: options.edit?._tag === "EditMessage"
+          ? `run ${recorded.runId} made no model call ${options.edit.call} (it made ${recorded.modelCalls.size})`
+          : "no fork point: give a step id or a turn number"
+      })
+    }
+    const point = yield* findPoint(recorded, at)
+    yield* checkEdit(agent as Agent<unknown>, recorded, point, options.edit)
+    const forkedFrom: ForkedFrom = options.edit === undefined
+      ? { runId: recorded.runId, at: point.label }
+      : { runId: recorded.runId, at: point.label, edit: options.edit }
+    const prefix = yield* prefixOf(recorded, point)
+    return {
+      parent: recorded,
+      forkedFrom,
+      input: options.edit?._tag === "SetInput" ? options.edit.input : recorded.input,
+      start: (runId) => {
+        const session = makeSession(prefix, "fork", options)
+        return {
+          options: {
+            runId,
+            threadId: recorded.threadId,
+            metadata: { ...recorded.metadata, ...options.metadata },
+            replay: forkPorts(session, forkedFrom, runId),
+            principal: options.principal ?? recorded.principal
+          },
+          replayed: session.matched
+        }
+      }
+    }
+  })
+
+/**
  * Forks a recorded run: time travel with an edit. The recorded run is
  * replayed up to the fork point `at` (a step id or a turn number) — no tool
  * runs again, no model is called, and every request must match the
@@ -931,33 +1004,8 @@ export const fork = <R, O>(
   options: ForkOptions
 ): Effect.Effect<Forked<O>, RunError | ReplayUnavailable | ForkInvalid, R | AgentRuntime> =>
   Effect.gen(function*() {
-    const recorded = yield* recording(events, options.runId)
-    yield* checkAgent(agent as Agent<unknown>, recorded)
-    const at = options.at ?? pointOfEdit(recorded, options.edit)
-    if (at === undefined) {
-      return yield* new ForkInvalid({
-        reason: options.edit?._tag === "EditMessage"
-          ? `run ${recorded.runId} made no model call ${options.edit.call} (it made ${recorded.modelCalls.size})`
-          : "no fork point: give a step id or a turn number"
-      })
-    }
-    const point = yield* findPoint(recorded, at)
-    yield* checkEdit(agent as Agent<unknown>, recorded, point, options.edit)
-    const forkedFrom: ForkedFrom = options.edit === undefined
-      ? { runId: recorded.runId, at: point.label }
-      : { runId: recorded.runId, at: point.label, edit: options.edit }
-    const prefix = yield* prefixOf(recorded, point)
-    const session = makeSession(prefix, "fork", options)
-    const runId = options.forkRunId ?? (yield* Ids).runId()
-    const input = options.edit?._tag === "SetInput" ? options.edit.input : recorded.input
-    const result = yield* AgentRuntime.use((runtime) =>
-      runtime.run(agent, input, {
-        runId,
-        threadId: recorded.threadId,
-        metadata: { ...recorded.metadata, ...options.metadata },
-        replay: forkPorts(session, forkedFrom, runId),
-        principal: options.principal ?? recorded.principal
-      })
-    )
-    return { result, forkedFrom, replayed: session.matched() }
+    const plan = yield* planFork(agent, events, options)
+    const started = plan.start(options.forkRunId ?? (yield* Ids).runId())
+    const result = yield* AgentRuntime.use((runtime) => runtime.run(agent, plan.input, started.options))
+    return { result, forkedFrom: plan.forkedFrom, replayed: started.replayed() }
   })
