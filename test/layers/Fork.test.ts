@@ -4,6 +4,8 @@
  * ran before the fork point provably did not run again, and what comes after provably ran live; each
  * fork replays identically.
  */
+import * as fs from "node:fs"
+import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import {
@@ -20,6 +22,7 @@ import {
 } from "graphent"
 import * as Testing from "graphent/testing"
 import assistant from "../../examples/assistant.js"
+import { program as forkExample } from "../../examples/fork.js"
 import todo from "../../examples/todo.js"
 import wordstats from "../../examples/wordstats.js"
 
@@ -232,4 +235,16 @@ describe("Replay.fork", () => {
         assert.deepStrictEqual(report.outcome, { answer: fork.result.answer })
       }
     }).pipe(Effect.provide(store())))
+
+  it.effect("docs/fork.md shows examples/fork.ts verbatim, and it runs", () =>
+    Effect.gen(function*() {
+      const root = path.resolve(import.meta.dirname, "../..")
+      const doc = fs.readFileSync(path.join(root, "docs/fork.md"), "utf8")
+      const block = /```ts\n([\s\S]*?)```/.exec(doc)?.[1]
+      assert.strictEqual(block, fs.readFileSync(path.join(root, "examples/fork.ts"), "utf8"))
+      const [recorded, forked, lineage] = yield* forkExample
+      assert.strictEqual(recorded, `4 words (4 distinct); the longest is "quick".`)
+      assert.strictEqual(forked, `4 words (4 distinct); the longest is "jumps".`)
+      assert.match(lineage!, /^forked from \S+ at step:longest$/)
+    }))
 })
