@@ -7,7 +7,7 @@
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import {
   Agent,
   AgentRuntime,
@@ -15,10 +15,12 @@ import {
   JournalMemory,
   LocalRuntime,
   MemoryInMemory,
+  Planner,
   Replay,
   type RunEvent,
   ScriptedModel,
-  type Tool
+  SequencePlanner,
+  Tool
 } from "graphent"
 import * as Testing from "graphent/testing"
 import assistant from "../../examples/assistant.js"
@@ -118,7 +120,55 @@ const forkEverywhere = <R>(
     }
   })
 
+/** A small seeded generator (mulberry32). */
+const random = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+
+/**
+ * A random plan of 3 to 8 steps (each may depend on earlier ones, and sums their results), run 1 to 4 at a
+ * time; each call yields a random number of times, so concurrent steps interleave differently per seed.
+ */
+const randomAgent = (seed: number) => {
+  const next = random(seed)
+  const add = Tool.make("add", {
+    description: "Adds its inputs to its own amount.",
+    parameters: Schema.Struct({ amount: Schema.Number, inputs: Schema.Array(Schema.Number) }),
+    success: Schema.Number,
+    handler: ({ amount, inputs }) =>
+      Effect.andThen(
+        Effect.forEach(Array.from({ length: Math.floor(next() * 4) }), () => Effect.yieldNow, { discard: true }),
+        Effect.succeed(inputs.reduce((sum, value) => sum + value, amount))
+      )
+  })
+  const count = 3 + Math.floor(next() * 6)
+  const steps: Array<Planner.PlanStep> = []
+  for (let i = 0; i < count; i++) {
+    const deps = steps.filter(() => next() < 0.35).map((step) => step.id)
+    steps.push({ id: `n${i}`, tool: "add", args: { amount: i + 1, inputs: deps.map((dep) => Planner.ref(dep)) } })
+  }
+  const agent = Agent.make({
+    name: `random-${seed}`,
+    tools: [add],
+    concurrency: 1 + Math.floor(next() * 4),
+    planner: SequencePlanner.plan({ steps, answer: (results) => JSON.stringify(results) })
+  })
+  return counted(agent)
+}
+
 describe("Replay.fork", () => {
+  it.effect("random plans, 12 seeds: at each step and turn, with and without an edit, whatever the interleaving", () =>
+    Effect.gen(function*() {
+      for (let seed = 1; seed <= 12; seed++) {
+        const tracked = randomAgent(seed)
+        const original = yield* AgentRuntime.run(tracked.agent, "go")
+        yield* forkEverywhere(tracked, original.events, () => 1000)
+      }
+    }).pipe(Effect.provide(store())))
+
   it.effect("wordstats: at each step and turn, with and without an edit, over many inputs", () =>
     Effect.gen(function*() {
       const tracked = counted(wordstats)
