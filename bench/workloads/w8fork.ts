@@ -7,35 +7,16 @@
  */
 import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"
-import * as Schema from "effect/Schema"
-import { Agent, AgentRuntime, LocalRuntime, Planner, Replay, Tool } from "../../src/index.js"
+import { AgentRuntime, LocalRuntime, Replay } from "../../src/index.js"
 import { batchTiming, runInChild, timeBatches } from "../harness.js"
 import type { Report, Workload } from "../report.js"
+import { lookupAgent } from "./w4.js"
 
 const steps = 200
 const forkAt = 100
 
-const lookup = Tool.make("lookup", {
-  description: "Looks a key up.",
-  parameters: Schema.Struct({ key: Schema.String }),
-  success: Schema.Struct({ key: Schema.String, value: Schema.Number }),
-  handler: ({ key }) => Effect.succeed({ key, value: key.length })
-})
-
 /** One step a turn: 200 turns of a step, then the answer. */
-const agent = Agent.make({
-  name: "w8fork",
-  tools: [lookup],
-  planner: {
-    decide: (state) =>
-      Effect.succeed(
-        state.turn <= steps
-          ? Planner.runSteps([{ id: `s${state.turn}`, tool: "lookup", args: { key: `key-${state.turn}` } }])
-          : Planner.answer("done")
-      )
-  },
-  budget: { maxSteps: steps, maxTurns: steps + 1 }
-})
+const agent = lookupAgent("w8fork", steps)
 
 type Mode = "live" | "replay" | "fork"
 

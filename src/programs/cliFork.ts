@@ -160,6 +160,9 @@ const describeEdit = (edit: ForkEdit | undefined): string => {
   }
 }
 
+/** An optional string flag. */
+const option = (name: string, description: string) => Flag.String(name).pipe(Flag.withDescription(description), Flag.optional)
+
 /**
  * `graphent fork`.
  *
@@ -172,33 +175,16 @@ export const fork = Command.make(
     journal: Argument.String("journal-or-run").pipe(
       Argument.withDescription("The run to fork: a journal file, or the id of a run in the project's store (or a unique prefix)")
     ),
-    at: Flag.String("at").pipe(
-      Flag.withDescription(
-        "The fork point: a step id or a turn number (turn:N, step:ID when ambiguous); before it, the run is replayed. " +
-          "Default: the point of the edit"
-      ),
-      Flag.optional
+    at: option(
+      "at",
+      "The fork point: a step id or a turn number (turn:N, step:ID when ambiguous); before it, the run is replayed. " +
+        "Default: the point of the edit"
     ),
-    setResult: Flag.String("set-result").pipe(
-      Flag.withDescription("STEP=JSON: the step answers with this result instead of running (the fork starts at it)"),
-      Flag.optional
-    ),
-    setInput: Flag.String("set-input").pipe(
-      Flag.withDescription("The run's input, changed (the fork starts at turn 1 unless --at says otherwise)"),
-      Flag.optional
-    ),
-    editMessage: Flag.String("edit-message").pipe(
-      Flag.withDescription("N=TEXT: the model's reply to its call N is this message (the fork starts at that turn)"),
-      Flag.optional
-    ),
-    record: Flag.String("record").pipe(
-      Flag.withDescription("Write the fork's journal to this JSON Lines file too (replaced if it exists)"),
-      Flag.optional
-    ),
-    model: Flag.String("model").pipe(
-      Flag.withDescription("scripted:FILE answers the fork's live model calls from a script (JSON array or lines of replies)"),
-      Flag.optional
-    ),
+    setResult: option("set-result", "STEP=JSON: the step answers with this result instead of running (the fork starts at it)"),
+    setInput: option("set-input", "The run's input, changed (the fork starts at turn 1 unless --at says otherwise)"),
+    editMessage: option("edit-message", "N=TEXT: the model's reply to its call N is this message (the fork starts at that turn)"),
+    record: option("record", "Write the fork's journal to this JSON Lines file too (replaced if it exists)"),
+    model: option("model", "scripted:FILE answers the fork's live model calls from a script (JSON array or lines of replies)"),
     agent: agentFlag,
     run: runFlag,
     json: jsonFlag
