@@ -794,8 +794,8 @@ const checkEdit = (
           })
         )
       }
-      const tool = recorded.started.get(edit.stepId)?.tool ?? recorded.outcomes.get(edit.stepId)?.event
-      const name = typeof tool === "string" ? tool : tool !== undefined && "tool" in tool ? tool.tool : undefined
+      const outcome = recorded.outcomes.get(edit.stepId)?.event
+      const name = recorded.started.get(edit.stepId)?.tool ?? (outcome !== undefined && "tool" in outcome ? outcome.tool : undefined)
       const entry = name === undefined ? undefined : agent.registry.entries.get(name)
       if (entry === undefined) {
         return Effect.fail(new ForkInvalid({ reason: `step "${edit.stepId}" calls tool "${name}", which agent "${agent.name}" does not have` }))
