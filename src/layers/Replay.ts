@@ -528,14 +528,16 @@ const checkAgent = (agent: Agent<unknown>, recorded: Recording) =>
  */
 export const rerun = <R, O>(
   agent: Agent<R, O>,
-  session: Session
+  session: Session,
+  /** The session's ports, wrapped (a resumed fork applies its edit); default: the session's own. */
+  ports: PortProvider = session
 ): Effect.Effect<RunResult<O>, RunError, R | AgentRuntime> =>
   AgentRuntime.use((runtime) =>
     runtime.run(agent, session.recording.input, {
       runId: session.recording.runId,
       threadId: session.recording.threadId,
       metadata: session.recording.metadata,
-      replay: session,
+      replay: ports,
       principal: session.recording.principal
     })
   )
@@ -612,7 +614,11 @@ export const resume = <R, O>(
         reason: `run ${recorded.runId} already finished (${recorded.end.event._tag}); nothing to resume`
       })
     }
-    return yield* rerun(agent, makeSession(recorded, "resume", options))
+    const session = makeSession(recorded, "resume", options)
+    // A fork that crashed before its edited step ran still answers that step (or model call) with its edit.
+    const first = recorded.events[0]
+    const forkedFrom = first?._tag === "RunStarted" ? first.forkedFrom : undefined
+    return yield* rerun(agent, session, forkedFrom === undefined ? session : forkPorts(session, forkedFrom, recorded.runId))
   })
 
 /**

@@ -297,4 +297,41 @@ describe("Replay.fork", () => {
       assert.strictEqual(forked, `4 words (4 distinct); the longest is "jumps".`)
       assert.match(lineage!, /^forked from \S+ at step:longest$/)
     }))
+
+  it.effect("a fork that crashed before its edited step ran resumes with the edit (the step still does not run)", () =>
+    Effect.gen(function*() {
+      const tracked = counted(wordstats)
+      const original = yield* AgentRuntime.run(tracked.agent, "one two three")
+      // The fork's process "dies" when it journals the start of the edited step: nothing is written after that.
+      const inner = JournalMemory.make()
+      let crashed = false
+      const crashing: Journal.JournalShape = {
+        ...inner,
+        append: (event) =>
+          Effect.suspend(() => {
+            if (crashed) return Effect.void
+            if (event._tag === "StepStarted" && event.stepId === "summary" && event.runId !== original.runId) {
+              crashed = true
+              return Effect.fail(new Journal.JournalError({ backend: "test", operation: "append", reason: "crash" }))
+            }
+            return inner.append(event)
+          })
+      }
+      const dying = Layer.fresh(Layer.mergeAll(
+        LocalRuntime.layer.pipe(Layer.provideMerge(Layer.succeed(Journal.Journal, crashing))),
+        MemoryInMemory.layer,
+        Testing.layerSequentialIds("fork")
+      ))
+      tracked.reset()
+      const error = yield* Effect.flip(
+        Replay.fork(tracked.agent, original.events, { edit: Replay.setResult("summary", "EDITED") }).pipe(Effect.provide(dying))
+      )
+      assert.strictEqual(error._tag, "JournalError")
+      const journaled = yield* inner.read("fork-1")
+      assert.isFalse(journaled.some((event) => event._tag === "StepStarted" && event.stepId === "summary"))
+      tracked.reset()
+      const resumed = yield* Replay.resume(tracked.agent, journaled)
+      assert.strictEqual(resumed.answer, "EDITED")
+      assert.notInclude(tracked.ran, "summary")
+    }).pipe(Effect.provide(store())))
 })
