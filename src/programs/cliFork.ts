@@ -185,11 +185,15 @@ export const fork = Command.make(
     editMessage: option("edit-message", "N=TEXT: the model's reply to its call N is this message (the fork starts at that turn)"),
     record: option("record", "Write the fork's journal to this JSON Lines file too (replaced if it exists)"),
     model: option("model", "scripted:FILE answers the fork's live model calls from a script (JSON array or lines of replies)"),
+    ignore: Flag.String("ignore").pipe(
+      Flag.withDescription("A request field that may differ before the fork point, as graphent replay --ignore takes it"),
+      Flag.atLeast(0)
+    ),
     agent: agentFlag,
     run: runFlag,
     json: jsonFlag
   },
-  Effect.fn("graphent.cli.fork")(function*({ agent, at, editMessage, journal, json, model, record, run, setInput, setResult }) {
+  Effect.fn("graphent.cli.fork")(function*({ agent, at, editMessage, ignore, journal, json, model, record, run, setInput, setResult }) {
     const edit = yield* editOf(setResult, setInput, editMessage)
     const modelLayer = yield* modelOf(model)
     const opened = yield* CliStorage.openRun(journal, agent, run)
@@ -210,6 +214,7 @@ export const fork = Command.make(
         runId: recorded.runId,
         at: Option.getOrUndefined(Option.map(at, (text) => parseForkPoint(text, recorded))),
         edit,
+        ignore,
         metadata: RunOwner.metadata(),
         principal
       }).pipe(Effect.provide(modelLayer))

@@ -148,6 +148,24 @@ describe("graphent fork", () => {
     assert.include(shown.stdout, `forked from run ${runId} at step:s3, with step s3's result set to 50`)
   })
 
+  it("a replayed prefix that differs from the recording is a divergence (exit 1), unless --ignore names the field", async () => {
+    const recorded = path.join(dir, "chain-ignore.jsonl")
+    assert.strictEqual((await graphent(["run", chain, "--input", "go", "--record", recorded])).code, 0)
+    ran()
+    // The recording says s1 was asked for amount 7 (the agent asks for 1): as if the agent's code had changed.
+    const tampered = Cli.lines(recorded).map((line) =>
+      line.replace(/"amount":1([,}])/g, `"amount":7$1`)
+    )
+    fs.writeFileSync(recorded, tampered.join("\n") + "\n")
+    const diverged = await graphent(["fork", recorded, "--at", "s3"])
+    assert.strictEqual(diverged.code, 1, diverged.stderr)
+    assert.include(diverged.stderr, "diverged")
+    assert.deepStrictEqual(ran(), [])
+    const ignored = await graphent(["fork", recorded, "--at", "s3", "--ignore", "**.amount"])
+    assert.strictEqual(ignored.code, 0, ignored.stderr)
+    assert.deepStrictEqual(ran(), ["s3", "s4"])
+  })
+
   it("a bad fork point, edit, script or journal is exit 2 with a clear message, and runs nothing", async () => {
     fs.writeFileSync(path.join(dir, "bad-script.json"), `[{"txt": "hi"}]`)
     fs.writeFileSync(path.join(dir, "not-json.json"), `{oops`)
