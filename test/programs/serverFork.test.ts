@@ -11,13 +11,14 @@ import { HttpApiClient } from "effect/http-api"
 import { Replay, RunsLocal } from "graphent"
 import { Api, ApiAuth, Server } from "graphent/server"
 import * as Testing from "graphent/testing"
+import assistant, { layer as assistantModel } from "../../examples/assistant.js"
 import wordstats from "../../examples/wordstats.js"
 
 const keys = "run-key:runner:rita, view-key:viewer:vera"
 
 const serve = () =>
   Server.layer({ viewer: false }).pipe(
-    Layer.provide(RunsLocal.layer({ agents: [wordstats] })),
+    Layer.provide(RunsLocal.layer({ agents: [wordstats, { agent: assistant, layer: assistantModel }] })),
     Layer.provide(Layer.unwrap(Effect.map(Effect.orDie(ApiAuth.parse(keys, "test")), ApiAuth.layer))),
     Layer.provide(Testing.layer)
   )
@@ -70,6 +71,23 @@ describe("POST /v1/runs/:id/fork", () => {
       const turn = yield* api.runs.fork({ params: { id: parent.id }, payload: { at: 2 } })
       yield* api.runs.events({ params: { id: turn.id }, headers: {}, query: {} }).pipe(Effect.flatMap(Stream.runDrain))
       assert.strictEqual((yield* api.runs.get({ params: { id: turn.id } })).status, "completed")
+    }).pipe(Effect.provide(serve())))
+
+  it.effect("forks an LLM run at a model call with an edited message (the viewer's other action)", () =>
+    Effect.gen(function*() {
+      const api = yield* client("run-key")
+      const parent = yield* api.runs.start({ payload: { agent: "assistant", input: "what is 2 + 3?" } })
+      yield* api.runs.events({ params: { id: parent.id }, headers: {}, query: {} }).pipe(Effect.flatMap(Stream.runDrain))
+      assert.strictEqual((yield* api.runs.get({ params: { id: parent.id } })).answer, "The answer is 5.")
+      const forked = yield* api.runs.fork({
+        params: { id: parent.id },
+        payload: { at: 1, edit: { _tag: "EditMessage", call: 1, text: "I would rather not." } }
+      })
+      const events = yield* api.runs.events({ params: { id: forked.id }, headers: {}, query: {} }).pipe(
+        Effect.flatMap(Stream.runCollect)
+      )
+      assert.strictEqual((yield* api.runs.get({ params: { id: forked.id } })).answer, "I would rather not.")
+      assert.isFalse(events.some((e) => e.event._tag === "StepStarted"))
     }).pipe(Effect.provide(serve())))
 
   it.effect("a bad fork point or edit is 400 ForkInvalid; an unknown run 404; a viewer may not fork", () =>
