@@ -24,19 +24,23 @@ const lookup = Tool.make("lookup", {
   handler: ({ key }) => Effect.succeed({ key, value: key.length })
 })
 
-const agent = Agent.make({
-  name: "w4",
-  tools: [lookup],
-  planner: {
-    decide: (state) =>
-      Effect.succeed(
-        state.turn <= turns
-          ? Planner.runSteps([{ id: `s${state.turn}`, tool: "lookup", args: { key: `key-${state.turn}` } }])
-          : Planner.answer("done")
-      )
-  },
-  budget: { maxSteps: turns, maxTurns: turns + 1 }
-})
+/** `turns` one-step turns of {@link lookup}, then the answer (W8's fork workload uses it too). */
+export const lookupAgent = (name: string, turns: number) =>
+  Agent.make({
+    name,
+    tools: [lookup],
+    planner: {
+      decide: (state) =>
+        Effect.succeed(
+          state.turn <= turns
+            ? Planner.runSteps([{ id: `s${state.turn}`, tool: "lookup", args: { key: `key-${state.turn}` } }])
+            : Planner.answer("done")
+        )
+    },
+    budget: { maxSteps: turns, maxTurns: turns + 1 }
+  })
+
+const agent = lookupAgent("w4", turns)
 
 /** Records the journal once, in the child that measures it. */
 const recordJournal = async (): Promise<string> => {

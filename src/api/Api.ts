@@ -14,6 +14,7 @@
  * | `POST /v1/runs/:id/cancel` → {@link RunInfo} | `run` |
  * | `POST /v1/runs/:id/approvals/:step` `{approved, reason?}` → `202` {@link RunInfo} | `run` (and the policy's say) |
  * | `POST /v1/runs/:id/steps/:step/retry` / `assume-done` → `202` {@link RunInfo} | `run` |
+ * | `POST /v1/runs/:id/fork` `{at?, edit?}` → `202` {@link RunInfo} (a new run) | `run` |
  * | `GET /v1/agents` → {@link AgentInfo}[] | `read` |
  * | `GET /metrics` → Prometheus text | `read` |
  * | `GET /healthz` | none |
@@ -40,11 +41,13 @@ import * as HttpApiSecurity from "effect/http-api/HttpApiSecurity"
 import * as OpenApi from "effect/http-api/OpenApi"
 import * as Errors from "../services/Errors.js"
 import { ApprovalInvalid } from "../services/Approvals.js"
+import { ForkInvalid } from "../services/Replay.js"
 import { RunEvent } from "../services/RunEvent.js"
 import {
   AgentInfo,
   AgentNotFound,
   ApprovalRequest,
+  ForkRequest,
   Id,
   ResolutionInvalid,
   RunInfo,
@@ -231,6 +234,14 @@ export const ApprovalInvalidError = withMessage(ApprovalInvalid)
 export const ResolutionInvalidError = withMessage(ResolutionInvalid)
 
 /**
+ * `400`: the fork point is not in the run, or the edit does not fit it.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export const ForkInvalidError = withMessage(ForkInvalid)
+
+/**
  * `404`: no such run.
  *
  * @since 0.1.0
@@ -400,6 +411,16 @@ export class RunsGroup extends HttpApiGroup.make("runs").add(
   }).annotate(RequiredRight, "run").annotateMerge(OpenApi.annotations({
     summary: "Resume a needs-attention run, running its step again",
     description: "For a step whose effect did not happen: the tool is called again and the run goes on."
+  })),
+  HttpApiEndpoint.post("fork", "/:id/fork", {
+    params: runId,
+    payload: ForkRequest,
+    success: RunInfo.pipe(HttpApiSchema.status(202)),
+    error: [RunNotFoundError, AgentNotFoundError, ForkInvalidError, RunsOverloadedError]
+  }).annotate(RequiredRight, "run").annotateMerge(OpenApi.annotations({
+    summary: "Fork a run at a step or turn, with an edit",
+    description: "The recorded run is replayed up to the fork point (nothing runs again), the edit is applied " +
+      "there, and the fork goes on live as a new run (follow its events); 400 ForkInvalid for a bad point or edit."
   })),
   HttpApiEndpoint.post("assumeDone", "/:id/steps/:step/assume-done", {
     params: runStep,

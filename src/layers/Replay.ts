@@ -20,16 +20,18 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import { CurrentRunObserver } from "../internal/telemetry.js"
 import * as RunOwner from "../internal/runOwner.js"
 import { diff, parsePattern } from "../internal/jsonDiff.js"
 import { decodeStepError, encodeStepError as encodeStepErrorInternal } from "../internal/stepError.js"
 import type { Agent, PlanInvalid } from "../services/Agent.js"
-import { AgentRuntime, type RunError, type RunResult } from "../services/AgentRuntime.js"
+import { AgentRuntime, Ids, type RunError, type RunOptions, type RunResult } from "../services/AgentRuntime.js"
 import type { Decision } from "../services/Decision.js"
-import type { ApprovalDecision, ApprovalRequired } from "../services/Policy.js"
+import type { ApprovalDecision, ApprovalRequired, Principal } from "../services/Policy.js"
 import {
+  ForkInvalid,
   type InFlightStep,
   type Mode,
   type Options,
@@ -38,14 +40,14 @@ import {
   ReplayUnavailable,
   ResumeUnsafe
 } from "../services/Replay.js"
-import type { ErrorInfo, RunEvent } from "../services/RunEvent.js"
+import type { ErrorInfo, ForkedFrom, ForkEdit, RunEvent } from "../services/RunEvent.js"
 import type { ModelCalledEvent, PortProvider, RunOutcome, RunPorts, ValueRecordedEvent } from "../services/RunPorts.js"
 import * as Tool from "../services/Tool.js"
 import type { Registry, ToolCall, ToolOutput, ToolsShape } from "../services/Tools.js"
 
 /** @since 0.1.0 */
 // Named, not `export *`: the declaration bundler turns a star re-export inside a namespace into values.
-export { ReplayDivergence, ReplayUnavailable, ResumeUnsafe } from "../services/Replay.js"
+export { ForkInvalid, ReplayDivergence, ReplayUnavailable, ResumeUnsafe } from "../services/Replay.js"
 export type { InFlightStep, Mode, Options, Recording } from "../services/Replay.js"
 
 /**
@@ -528,14 +530,16 @@ const checkAgent = (agent: Agent<unknown>, recorded: Recording) =>
  */
 export const rerun = <R, O>(
   agent: Agent<R, O>,
-  session: Session
+  session: Session,
+  /** The session's ports, wrapped (a resumed fork applies its edit); default: the session's own. */
+  ports: PortProvider = session
 ): Effect.Effect<RunResult<O>, RunError, R | AgentRuntime> =>
   AgentRuntime.use((runtime) =>
     runtime.run(agent, session.recording.input, {
       runId: session.recording.runId,
       threadId: session.recording.threadId,
       metadata: session.recording.metadata,
-      replay: session,
+      replay: ports,
       principal: session.recording.principal
     })
   )
@@ -612,7 +616,11 @@ export const resume = <R, O>(
         reason: `run ${recorded.runId} already finished (${recorded.end.event._tag}); nothing to resume`
       })
     }
-    return yield* rerun(agent, makeSession(recorded, "resume", options))
+    const session = makeSession(recorded, "resume", options)
+    // A fork that crashed before its edited step ran still answers that step (or model call) with its edit.
+    const first = recorded.events[0]
+    const forkedFrom = first?._tag === "RunStarted" ? first.forkedFrom : undefined
+    return yield* rerun(agent, session, forkedFrom === undefined ? session : forkPorts(session, forkedFrom, recorded.runId))
   })
 
 /**
@@ -638,4 +646,374 @@ export const update = <R, O>(
     const session = makeSession(recorded, "update", options)
     const result = yield* rerun(agent, session)
     return { result, divergence: session.divergence() }
+  })
+
+// ---------------------------------------------------------------------------
+// fork
+// ---------------------------------------------------------------------------
+
+/** @since 0.2.0 */
+export type { ForkedFrom, ForkEdit } from "../services/RunEvent.js"
+
+/**
+ * The edit of a fork: step `stepId` (the fork point) answers with `result`
+ * (as its tool's success Schema encodes it) instead of running.
+ *
+ * @since 0.2.0
+ * @category edits
+ */
+export const setResult = (stepId: string, result: unknown): ForkEdit => ({ _tag: "SetResult", stepId, result })
+
+/**
+ * The edit of a fork: the run's input becomes `input` (the planner sees it
+ * from turn 1, so the fork point is usually turn 1).
+ *
+ * @since 0.2.0
+ * @category edits
+ */
+export const setInput = (input: string): ForkEdit => ({ _tag: "SetInput", input })
+
+/**
+ * The edit of a fork: the model's reply to call `call` (1 is the run's first
+ * model call) is the message `text`, with no tool calls; the run goes on from
+ * there (for an LLM planner, that message is its answer at that turn).
+ *
+ * @since 0.2.0
+ * @category edits
+ */
+export const editMessage = (call: number, text: string): ForkEdit => ({ _tag: "EditMessage", call, text })
+
+/**
+ * Options of {@link fork}.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ForkOptions extends Options {
+  /**
+   * The fork point: a step id, or a turn number. Everything the recorded run
+   * did before it is answered from the recording; from it on, the run is
+   * live. Default: the point of the edit (its step; turn 1 for an input; the
+   * turn of the edited model call).
+   */
+  readonly at?: string | number | undefined
+  /** What to change at the fork point ({@link setResult}, {@link setInput}, {@link editMessage}). */
+  readonly edit?: ForkEdit | undefined
+  /** The run of `events` to fork, when they hold several. */
+  readonly runId?: string | undefined
+  /** The forked run's id (default: a new one, from `Ids`). */
+  readonly forkRunId?: string | undefined
+  /** Added to the recorded run's metadata in the fork's `RunStarted`. */
+  readonly metadata?: Readonly<Record<string, string>> | undefined
+  /** Who the fork acts for (default: the recorded run's principal). */
+  readonly principal?: Principal | undefined
+}
+
+/**
+ * A finished fork.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Forked<O> {
+  /** The forked run: a new run, journaled whole (the replayed prefix, the edit, the live rest). */
+  readonly result: RunResult<O>
+  /** What its `RunStarted` records of its parent. */
+  readonly forkedFrom: ForkedFrom
+  /** How many of its events were answered from the parent's recording (the replayed prefix). */
+  readonly replayed: number
+}
+
+/** A fork point, found in the recording. */
+interface Point {
+  /** `step:<id>` or `turn:<n>`, as `forkedFrom.at` records it. */
+  readonly label: string
+  /** The index of its first event: what comes before it is replayed. */
+  readonly index: number
+  readonly step?: string | undefined
+  readonly turn?: number | undefined
+}
+
+const turnOf = (event: RunEvent): number | undefined =>
+  event._tag === "DecisionMade" || event._tag === "ModelCalled" || event._tag === "ValueRecorded" ? event.turn : undefined
+
+const lastTurn = (recorded: Recording): number =>
+  recorded.events.reduce((max, event) => Math.max(max, turnOf(event) ?? 0), 0)
+
+const stepIdsOf = (recorded: Recording): ReadonlyArray<string> =>
+  [...new Set([...recorded.started.keys(), ...recorded.outcomes.keys()])]
+
+/** The default fork point of an edit. */
+const pointOfEdit = (recorded: Recording, edit: ForkEdit | undefined): string | number | undefined => {
+  switch (edit?._tag) {
+    case undefined:
+      return undefined
+    case "SetResult":
+      return edit.stepId
+    case "SetInput":
+      return 1
+    case "EditMessage":
+      return recorded.modelCalls.get(edit.call)?.event.turn
+  }
+}
+
+const findPoint = (recorded: Recording, at: string | number): Effect.Effect<Point, ForkInvalid> => {
+  if (typeof at === "number") {
+    const last = lastTurn(recorded)
+    if (!Number.isInteger(at) || at < 1) {
+      return Effect.fail(new ForkInvalid({ reason: `turn ${at} is not a turn number (1 to ${last})` }))
+    }
+    const index = recorded.events.findIndex((event) => turnOf(event) === at)
+    return index === -1
+      ? Effect.fail(
+        new ForkInvalid({ reason: `turn ${at} is past the end of run ${recorded.runId}: it has ${last} turn${last === 1 ? "" : "s"}` })
+      )
+      : Effect.succeed({ label: `turn:${at}`, index, turn: at })
+  }
+  const index = recorded.started.get(at)?.index ?? recorded.outcomes.get(at)?.index
+  if (index === undefined) {
+    const steps = stepIdsOf(recorded)
+    return Effect.fail(
+      new ForkInvalid({
+        reason: `run ${recorded.runId} has no step "${at}"` +
+          (steps.length === 0 ? " (it ran no steps)" : ` (its steps: ${steps.join(", ")})`)
+      })
+    )
+  }
+  return Effect.succeed({ label: `step:${at}`, index, step: at })
+}
+
+/** Checks that the edit fits the recording, the agent and the fork point. */
+const checkEdit = (
+  agent: Agent<unknown>,
+  recorded: Recording,
+  point: Point,
+  edit: ForkEdit | undefined
+): Effect.Effect<void, ForkInvalid> => {
+  switch (edit?._tag) {
+    case undefined:
+    case "SetInput":
+      return Effect.void
+    case "SetResult": {
+      if (point.step !== edit.stepId) {
+        return Effect.fail(
+          new ForkInvalid({
+            reason: `the edit sets the result of step "${edit.stepId}", so the fork starts there, not at ${point.label}`
+          })
+        )
+      }
+      const outcome = recorded.outcomes.get(edit.stepId)?.event
+      const name = recorded.started.get(edit.stepId)?.tool ?? (outcome !== undefined && "tool" in outcome ? outcome.tool : undefined)
+      const entry = name === undefined ? undefined : agent.registry.entries.get(name)
+      if (entry === undefined) {
+        return Effect.fail(new ForkInvalid({ reason: `step "${edit.stepId}" calls tool "${name}", which agent "${agent.name}" does not have` }))
+      }
+      const decoded = entry.decodeResult(edit.result)
+      if (decoded._tag === "Success") return Effect.void
+      const issue = Cause.squash(decoded.cause)
+      return Effect.fail(
+        new ForkInvalid({
+          reason: `the result for step "${edit.stepId}" does not match the success schema of tool "${name}": ` +
+            (issue instanceof Error ? issue.message : String(issue))
+        })
+      )
+    }
+    case "EditMessage": {
+      const called = recorded.modelCalls.get(edit.call)
+      if (called === undefined) {
+        return Effect.fail(
+          new ForkInvalid({
+            reason: `run ${recorded.runId} made no model call ${edit.call} (it made ${recorded.modelCalls.size})`
+          })
+        )
+      }
+      return point.turn === called.event.turn ? Effect.void : Effect.fail(
+        new ForkInvalid({
+          reason: `model call ${edit.call} was made at turn ${called.event.turn}: fork at that turn, not at ${point.label}`
+        })
+      )
+    }
+  }
+}
+
+/**
+ * The recorded run up to the fork point: every event before it, and the
+ * outcomes of the steps that started before it (wherever they were
+ * journaled: steps run concurrently). Its `RunStarted` is left out of the
+ * events to answer from, so the fork starts at its own time.
+ */
+const prefixOf = (recorded: Recording, point: Point): Effect.Effect<Recording, ReplayUnavailable> => {
+  const before = new Set<string>()
+  const kept = recorded.events.filter((event, index) => {
+    if (index < point.index) {
+      if (event._tag === "StepStarted") before.add(event.stepId)
+      return true
+    }
+    return (event._tag === "StepSucceeded" || event._tag === "StepFailed" || event._tag === "ApprovalDecided") &&
+      before.has(event.stepId)
+  })
+  return Effect.map(recording(kept, recorded.runId), (prefix) => ({
+    ...prefix,
+    events: prefix.events.filter((event) => event._tag !== "RunStarted")
+  }))
+}
+
+/** The ports of a fork: the prefix answered by `session`, the edit applied, `forkedFrom` in `RunStarted`. */
+const forkPorts = (session: Session, forkedFrom: ForkedFrom, runId: string): PortProvider => ({
+  provide: (live) => {
+    const ports = session.provide(live)
+    const edit = forkedFrom.edit
+    return {
+      ...ports,
+      journal: (event) => {
+        // Model calls and values answered from the recording carry the parent's run id: the fork journals its own.
+        const own: RunEvent = event._tag === "RunStarted"
+          ? { ...event, forkedFrom }
+          : event.runId === runId
+          ? event
+          : { ...event, runId }
+        return own === event ? ports.journal(event) : Effect.map(ports.journal(own), (journaled) => journaled ?? own)
+      },
+      tools: edit?._tag !== "SetResult" ? ports.tools : {
+        execute: (registry, call, context, defaults) => {
+          if (call.stepId !== edit.stepId) return ports.tools.execute(registry, call, context, defaults)
+          const decoded = registry.entries.get(call.tool)?.decodeResult(edit.result)
+          return decoded?._tag === "Success"
+            ? Effect.succeed({ value: decoded.value, result: edit.result })
+            : Effect.fail(
+              new Tool.ToolFailed({
+                tool: call.tool,
+                stepId: call.stepId,
+                reason: `the fork's result for this step does not decode with the success schema of tool "${call.tool}"`,
+                defect: false,
+                cause: null
+              })
+            )
+        }
+      },
+      model: edit?._tag !== "EditMessage" ? ports.model : (call, request, made) => {
+        if (call !== edit.call) return ports.model(call, request, made)
+        const recorded = session.recording.modelCalls.get(call)?.event
+        const edited: ModelCalledEvent = {
+          _tag: "ModelCalled",
+          runId,
+          turn: recorded?.turn ?? 0,
+          call,
+          model: recorded?.model ?? "model",
+          request,
+          response: { text: edit.text, toolCalls: [], finishReason: "stop", usage: { inputTokens: 0, outputTokens: 0 } },
+          durationMs: 0,
+          at: live.now()
+        }
+        return Effect.succeed(edited)
+      }
+    }
+  }
+})
+
+/**
+ * A fork, checked and ready to run: what {@link planFork} found, and the
+ * options of the forked run. A server that runs forks its own way (in the
+ * background, as a stream) starts them with these options.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ForkPlan {
+  /** The parent run, as recorded. */
+  readonly parent: Recording
+  /** What the fork's `RunStarted` records of its parent. */
+  readonly forkedFrom: ForkedFrom
+  /** The fork's input (the parent's, unless the edit sets another). */
+  readonly input: string
+  /**
+   * The options of the forked run `runId` (its id, thread, metadata,
+   * principal, and the ports that replay the prefix and apply the edit).
+   * Called once per run: `replayed` counts the events of that run answered
+   * from the recording.
+   */
+  readonly start: (runId: string) => { readonly options: RunOptions; readonly replayed: () => number }
+}
+
+/**
+ * Checks a fork against its recording and agent — the fork point exists, the
+ * edit fits it — and plans it; {@link fork} runs the plan.
+ *
+ * @since 0.2.0
+ * @category running
+ */
+export const planFork = (
+  agent: Agent<any, any>,
+  events: ReadonlyArray<RunEvent>,
+  options: ForkOptions
+): Effect.Effect<ForkPlan, ReplayUnavailable | ForkInvalid> =>
+  Effect.gen(function*() {
+    const recorded = yield* recording(events, options.runId)
+    yield* checkAgent(agent as Agent<unknown>, recorded)
+    const at = options.at ?? pointOfEdit(recorded, options.edit)
+    if (at === undefined) {
+      return yield* new ForkInvalid({
+        reason: options.edit?._tag === "EditMessage"
+          ? `run ${recorded.runId} made no model call ${options.edit.call} (it made ${recorded.modelCalls.size})`
+          : "no fork point: give a step id or a turn number"
+      })
+    }
+    const point = yield* findPoint(recorded, at)
+    yield* checkEdit(agent as Agent<unknown>, recorded, point, options.edit)
+    const forkedFrom: ForkedFrom = options.edit === undefined
+      ? { runId: recorded.runId, at: point.label }
+      : { runId: recorded.runId, at: point.label, edit: options.edit }
+    const prefix = yield* prefixOf(recorded, point)
+    return {
+      parent: recorded,
+      forkedFrom,
+      input: options.edit?._tag === "SetInput" ? options.edit.input : recorded.input,
+      start: (runId) => {
+        const session = makeSession(prefix, "fork", options)
+        return {
+          options: {
+            runId,
+            threadId: recorded.threadId,
+            metadata: { ...recorded.metadata, ...options.metadata },
+            replay: forkPorts(session, forkedFrom, runId),
+            principal: options.principal ?? recorded.principal
+          },
+          replayed: session.matched
+        }
+      }
+    }
+  })
+
+/**
+ * Forks a recorded run: time travel with an edit. The recorded run is
+ * replayed up to the fork point `at` (a step id or a turn number) — no tool
+ * runs again, no model is called, and every request must match the
+ * recording, as in {@link replay} — then `edit` is applied there, and the run
+ * goes on live from it: tools and models are called for real, under the
+ * policy in context (provide a scripted model to fork offline).
+ *
+ * The fork is a new run (a new id, `forkedFrom` in its `RunStarted`),
+ * journaled whole by the `Journal` in context; it replays like any run.
+ *
+ * **Example** (What if step "words" had counted 3?)
+ *
+ * ```ts
+ * const { events } = yield* JournalFile.readFile("run.jsonl")
+ * const forked = yield* Replay.fork(wordstats, events, { at: "words", edit: Replay.setResult("words", 3) })
+ * forked.result.answer // "3 words (…"
+ * ```
+ *
+ * @since 0.2.0
+ * @category running
+ */
+export const fork = <R, O>(
+  agent: Agent<R, O>,
+  events: ReadonlyArray<RunEvent>,
+  options: ForkOptions
+): Effect.Effect<Forked<O>, RunError | ReplayUnavailable | ForkInvalid, R | AgentRuntime> =>
+  Effect.gen(function*() {
+    const plan = yield* planFork(agent, events, options)
+    const started = plan.start(options.forkRunId ?? (yield* Ids).runId())
+    const result = yield* AgentRuntime.use((runtime) => runtime.run(agent, plan.input, started.options))
+    return { result, forkedFrom: plan.forkedFrom, replayed: started.replayed() }
   })

@@ -450,8 +450,8 @@ export const make = <R>(
       )
     }
 
-    /** A new run of an accepted request, from its first event. */
-    const runFresh = (run: AcceptedRunsService.AcceptedRun, compiled: Compiled) => {
+    /** A new run of an accepted request, from its first event (a fork brings its own run options). */
+    const runFresh = (run: AcceptedRunsService.AcceptedRun, compiled: Compiled, forked?: RunOptions) => {
       const live = new Live()
       const record: Record_ = {
         info: {
@@ -472,7 +472,7 @@ export const make = <R>(
       records.set(run.runId, record)
       seen.add(run.runId)
       const budget = budgetFor(compiled.agent, run.budget)
-      const runOptions: RunOptions = {
+      const runOptions: RunOptions = forked ?? {
         runId: run.runId,
         threadId: run.threadId,
         ...(run.metadata === undefined || Object.keys(run.metadata).length === 0 ? {} : { metadata: run.metadata }),
@@ -542,6 +542,38 @@ export const make = <R>(
             Effect.andThen(Effect.suspend(() => runFresh(run, compiled)))
           )
         )
+      })
+
+    /**
+     * A fork of a journaled run: checked now, then a new run in the
+     * background. It is not an accepted run (a server that stops before it
+     * ends does not take it up again): fork it again.
+     */
+    const fork: RunsShape["fork"] = (runId, request, forkOptions) =>
+      Effect.gen(function*() {
+        const events = yield* journal.read(runId)
+        const first = events[0]
+        if (first?._tag !== "RunStarted") return yield* new RunNotFound({ runId })
+        const compiled = agents.get(first.agent)
+        if (compiled === undefined) return yield* new AgentNotFound({ agent: first.agent, available: names })
+        const principal = forkOptions?.principal
+        const plan = yield* Replay.planFork(compiled.agent, events, {
+          runId,
+          at: request.at,
+          edit: request.edit,
+          principal,
+          metadata: compiled.metadata
+        }).pipe(Effect.mapError((error) => error._tag === "ForkInvalid" ? error : new Replay.ForkInvalid({ reason: error.reason })))
+        if (isFull()) return yield* new RunsOverloaded({ running, queued, retryAfterSeconds })
+        const started = plan.start(ids.runId())
+        return yield* runFresh({
+          runId: started.options.runId!,
+          agent: first.agent,
+          input: plan.input,
+          ...(first.threadId === undefined ? {} : { threadId: first.threadId }),
+          ...(principal === undefined ? {} : { principal: { id: principal.id, roles: [...principal.roles] } }),
+          acceptedAt: clock.currentTimeMillisUnsafe()
+        }, compiled, started.options)
       })
 
     const decide: RunsShape["decide"] = (runId, stepId, request, approver) =>
@@ -798,6 +830,7 @@ export const make = <R>(
       decide,
       resolve,
       cancel,
+      fork,
       load: Effect.sync(() => ({ running, queued }))
     })
   })

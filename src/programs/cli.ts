@@ -45,7 +45,9 @@ const commands: Readonly<Record<string, () => Promise<AnyCommand>>> = {
   // `mcp list | pin | serve`: MCP servers' tools, and agents served over MCP.
   mcp: () => import("./cliMcp.js").then((m) => m.mcp),
   // `eval dataset add | eval run`: datasets from recorded runs, experiments with scorers and baselines.
-  eval: () => import("./cliEval.js").then((m) => m.evalCommand)
+  eval: () => import("./cliEval.js").then((m) => m.evalCommand),
+  // `fork`: a recorded run replayed up to a step or turn, edited there, live from there.
+  fork: () => import("./cliFork.js").then((m) => m.fork)
 }
 
 /** The root command with the subcommands `argv` can reach: the named one, or all of them. */

@@ -75,13 +75,11 @@ const tee = (
   )
 
 /**
- * The stores of `graphent run`: the configured store, and with `--record` the
- * journal file too.
+ * The stores of `graphent run`: the configured store (or `stored`, a store
+ * already open), and with `--record` the journal file too.
  */
-export const runStores = (record: Option.Option<string>): Stores => {
-  const stored = Storage.layerConfig()
-  return Option.isNone(record) ? stored : tee(record.value).pipe(Layer.provideMerge(stored))
-}
+export const runStores = (record: Option.Option<string>, stored: Stores = Storage.layerConfig()): Stores =>
+  Option.isNone(record) ? stored : tee(record.value).pipe(Layer.provideMerge(stored))
 
 /**
  * The stores of a run continued from a journal file (`resume`, `approve`,
@@ -120,7 +118,7 @@ export const openRun = (target: string, agent: Option.Option<string>, run: Optio
   Effect.gen(function*() {
     if (fs.existsSync(target) || /[/\\]|\.jsonl?$/.test(target)) {
       const opened = yield* openRecording(target, agent, run)
-      return { ...opened, stores: resumeStores(target, opened.recorded.runId) as Stores }
+      return { ...opened, source: "file" as const, stores: resumeStores(target, opened.recorded.runId) as Stores }
     }
     if (Option.isSome(run)) return yield* usageError(`--run picks a run of a journal file; ${target} is not a file`)
     const context = yield* Layer.build(Storage.layerConfig()).pipe(Effect.mapError((error) => usageError(error.message)))
@@ -137,7 +135,7 @@ export const openRun = (target: string, agent: Option.Option<string>, run: Optio
     }
     const events = yield* journal.read(matching[0]!).pipe(Effect.mapError(journalError))
     const opened = yield* recordingOf(events, agent, Option.some(matching[0]!))
-    return { ...opened, stores: Layer.succeedContext(context) as Stores }
+    return { ...opened, source: "store" as const, stores: Layer.succeedContext(context) as Stores }
   })
 
 // =============================================================================

@@ -34,6 +34,7 @@ import * as Edge from "../api/Edge.js"
 import * as JournalFile from "../layers/JournalFile.js"
 import * as Telemetry from "../layers/Telemetry.js"
 import { JournalError } from "../services/Journal.js"
+import { ForkInvalid } from "../services/Replay.js"
 import { Runs } from "../services/Runs.js"
 import { type Wired, wires } from "../services/Wired.js"
 import { version } from "../version.js"
@@ -103,7 +104,13 @@ const RunsHandlers = HttpApiBuilder.group(Api, "runs", (handlers) =>
           )
         }),
       retry: ({ params }) => orDieJournal(runs.resolve(params.id, params.step, "retry")),
-      assumeDone: ({ params }) => orDieJournal(runs.resolve(params.id, params.step, "assume-done"))
+      assumeDone: ({ params }) => orDieJournal(runs.resolve(params.id, params.step, "assume-done")),
+      fork: ({ params, payload }) =>
+        Effect.gen(function*() {
+          const principal = yield* Principal
+          if (runs.fork === undefined) return yield* new ForkInvalid({ reason: "this server's runs cannot be forked" })
+          return yield* orDieJournal(runs.fork(params.id, payload, { principal: { id: principal.name, roles: [principal.role] } }))
+        })
     })
   }))
 

@@ -3,7 +3,7 @@
  *
  * @since 0.1.0
  */
-import type { RunEvent, Usage } from "../services/RunEvent.js"
+import type { ForkedFrom, RunEvent, Usage } from "../services/RunEvent.js"
 
 const clip = (value: unknown, max = 80): string => {
   const text = typeof value === "string" ? JSON.stringify(value) : JSON.stringify(value) ?? "undefined"
@@ -25,6 +25,25 @@ const usageText = (usage: Usage): string => {
 }
 
 /**
+ * The lineage of a forked run, in one line: `forked from run X at step:Y,
+ * with step Y's result set to …` (`graphent trace show`, the viewer).
+ *
+ * @since 0.2.0
+ * @category rendering
+ */
+export const forkLine = (forkedFrom: ForkedFrom): string => {
+  const { at, edit, runId } = forkedFrom
+  const what = edit === undefined
+    ? ""
+    : edit._tag === "SetResult"
+    ? `, with step ${edit.stepId}'s result set to ${clip(edit.result, 60)}`
+    : edit._tag === "SetInput"
+    ? `, with the input ${clip(edit.input, 60)}`
+    : `, with model message ${edit.call} edited to ${clip(edit.text, 60)}`
+  return `forked from run ${runId} at ${at}${what}`
+}
+
+/**
  * One line per event, indented by nesting: the run, its turns (planner
  * decisions), their steps (tool calls with arguments, results, durations,
  * errors), and how the run ended.
@@ -43,6 +62,7 @@ export const render = (events: ReadonlyArray<RunEvent>): string => {
         if (event.principal !== undefined) {
           lines.push(`│ for ${event.principal.id}${event.principal.roles.length === 0 ? "" : ` (${event.principal.roles.join(", ")})`}`)
         }
+        if (event.forkedFrom !== undefined) lines.push(`│ ${forkLine(event.forkedFrom)}`)
         break
       case "RunResumed":
         lines.push(`├─ resumed ${iso(event.at)}`)

@@ -81,6 +81,27 @@ export class ReplayUnavailable extends Schema.TaggedError<ReplayUnavailable>()("
 }
 
 /**
+ * A fork cannot be made as asked: its fork point is not in the recording
+ * (an unknown step, a turn past the end), or its edit does not fit (a result
+ * its tool's Schema rejects, a model call the run never made, an edit away
+ * from the fork point).
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export class ForkInvalid extends Schema.TaggedError<ForkInvalid>()("ForkInvalid", {
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `cannot fork: ${this.reason}`
+  }
+  /** {@link Errors.invalidInput}: exit 2, HTTP 400. */
+  get outcome(): Errors.Outcome {
+    return Errors.invalidInput
+  }
+}
+
+/**
  * A tool call that started before a crash and has no recorded result.
  *
  * @since 0.1.0
@@ -179,12 +200,14 @@ export interface Recording {
 // ---------------------------------------------------------------------------
 
 /**
- * How a session treats what the recording does not answer.
+ * How a session treats what the recording does not answer. `fork` answers
+ * like `resume` (a recorded call from the recording, anything else live) but
+ * journals every event of the new run, as `replay` does: a fork is a new run.
  *
  * @since 0.1.0
  * @category models
  */
-export type Mode = "replay" | "resume" | "update"
+export type Mode = "replay" | "resume" | "update" | "fork"
 
 /**
  * Options of a replay session.

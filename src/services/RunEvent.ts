@@ -58,6 +58,53 @@ export const Usage = Schema.Struct({
 export type Usage = typeof Usage.Type
 
 /**
+ * The edit a fork applied at its fork point (see `Replay.fork`): the result
+ * of the step the fork starts at, the run's input, or the text of a model's
+ * message.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const ForkEdit = Schema.Union([
+  Schema.TaggedStruct("SetResult", {
+    stepId: Schema.String,
+    /** The step's result, as its tool's success Schema encodes it. */
+    result: Schema.Unknown
+  }),
+  Schema.TaggedStruct("SetInput", { input: Schema.String }),
+  Schema.TaggedStruct("EditMessage", {
+    /** The model call whose reply is replaced (1 is the run's first model call). */
+    call: Schema.Number,
+    text: Schema.String
+  })
+])
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export type ForkEdit = typeof ForkEdit.Type
+
+/**
+ * Where a forked run comes from: its parent run, the fork point (`step:<id>`
+ * or `turn:<n>`), and the edit applied there, if any.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const ForkedFrom = Schema.Struct({
+  runId: Schema.String,
+  at: Schema.String,
+  edit: Schema.optionalKey(ForkEdit)
+})
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export type ForkedFrom = typeof ForkedFrom.Type
+
+/**
  * The first event of a run: the agent, its input, and who it runs for.
  *
  * @since 0.1.0
@@ -73,6 +120,8 @@ export const RunStarted = Schema.TaggedStruct("RunStarted", {
   metadata: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)),
   /** Who the run acts for (see `Policy`); a resumed run acts for the same principal. */
   principal: Schema.optionalKey(Principal),
+  /** A forked run (`graphent fork`, `Replay.fork`): the run it was forked from, where, and with what edit. */
+  forkedFrom: Schema.optionalKey(ForkedFrom),
   at: Schema.Number
 })
 

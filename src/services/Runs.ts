@@ -21,7 +21,8 @@ import * as Errors from "./Errors.js"
 import type { ApprovalInvalid } from "./Approvals.js"
 import type { JournalError } from "./Journal.js"
 import type { Principal } from "./Policy.js"
-import { ErrorInfo, type RunEvent, Usage } from "./RunEvent.js"
+import type { ForkInvalid } from "./Replay.js"
+import { ErrorInfo, ForkEdit, type RunEvent, Usage } from "./RunEvent.js"
 
 // ---------------------------------------------------------------------------
 // models
@@ -265,6 +266,25 @@ export type Resolution = typeof Resolution.Type
 export type ApprovalRequest = typeof ApprovalRequest.Type
 
 /**
+ * `POST /v1/runs/:id/fork`: where to fork the run (a step id, or a turn
+ * number; default: the point of the edit) and what to change there (see
+ * `Replay.fork`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const ForkRequest = Schema.Struct({
+  at: Schema.optionalKey(Schema.Union([Id, Schema.Int.check(Schema.isGreaterThanOrEqualTo(1))])),
+  edit: Schema.optionalKey(ForkEdit)
+})
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export type ForkRequest = typeof ForkRequest.Type
+
+/**
  * A filter and page of {@link RunsShape.list}.
  *
  * @since 0.1.0
@@ -491,6 +511,17 @@ export interface RunsShape {
     stepId: string,
     resolution: Resolution
   ) => Effect.Effect<RunInfo, RunNotFound | AgentNotFound | ResolutionInvalid | RunsOverloaded | JournalError>
+  /**
+   * Forks a recorded run (see `Replay.fork`): checked now (a bad fork point
+   * or edit fails with `ForkInvalid`), then the fork runs in the background
+   * as a new run, queued like one, acting for `principal`. Absent on a
+   * service that cannot fork.
+   */
+  readonly fork?: (
+    runId: string,
+    request: ForkRequest,
+    options?: { readonly principal?: Principal | undefined }
+  ) => Effect.Effect<RunInfo, RunNotFound | AgentNotFound | ForkInvalid | RunsOverloaded | JournalError>
   /** Interrupts the run (a queued run never starts); returns where it ended. A finished run is left as it is. */
   readonly cancel: (runId: string) => Effect.Effect<RunInfo, RunNotFound | JournalError>
   /** Runs in progress and waiting, now. */

@@ -214,6 +214,28 @@ describe.skipIf(browser === undefined)("trace viewer in Chromium", () => {
     await page.screenshot({ path: path.join(artifacts, "viewer-model.png") })
   })
 
+  it("forks a finished run from a step with an edited result, and shows the fork's lineage", async () => {
+    const runId = await startRun("wordstats", "one two three")
+    await page.locator(`#runs li[data-run="${runId}"]`).click()
+    await page.locator(`#timeline .span[data-key="run"][data-state="ok"]`).waitFor()
+    await span("step:longest").click()
+    const fork = page.locator("#detail [data-testid=fork]")
+    await fork.waitFor()
+    assert.strictEqual(await fork.locator("textarea").inputValue(), `"three"`)
+    // Not JSON: the error is shown, nothing is forked.
+    await fork.locator("textarea").fill("{oops")
+    await fork.locator("[data-action=fork-edit]").click()
+    await fork.locator(".error", { hasText: "JSON" }).waitFor()
+    await fork.locator("textarea").fill(`"EDITED"`)
+    await fork.locator("[data-action=fork-edit]").click()
+    await page.locator("[data-testid=lineage]", { hasText: `forked from ${runId} at step:longest` }).waitFor()
+    await page.locator("[data-testid=answer]", { hasText: `the longest is "EDITED"` }).waitFor()
+    // The lineage links back to the parent.
+    await page.locator("[data-testid=lineage] a").click()
+    await page.locator(`#run-head .facts`, { hasText: runId }).waitFor()
+    assert.strictEqual(await page.locator("[data-testid=lineage]").count(), 0)
+  })
+
   it("loads nothing from outside the server and logs no errors", () => {
     assert.isAbove(requests.length, 5)
     assert.deepStrictEqual(requests.filter((url) => !url.startsWith(baseUrl)), [])

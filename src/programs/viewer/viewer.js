@@ -346,6 +346,15 @@
 
   const fact = (label, value) => (value === undefined || value === "" ? null : h("span", {}, `${label} `, h("b", {}, value)))
 
+  /** A forked run: its parent (a link that opens it) and the fork point. */
+  const lineage = () => {
+    const started = view.events.find((e) => e._tag === "RunStarted")
+    const from = started?.forkedFrom
+    if (from === undefined) return null
+    const link = h("a", { href: `#run=${encodeURIComponent(from.runId)}`, onclick: (e) => (e.preventDefault(), select(from.runId)) }, from.runId)
+    return h("span", { "data-testid": "lineage" }, "forked from ", link, ` at ${from.at}`)
+  }
+
   const renderHead = () => {
     const info = view.info
     if (info === undefined) return
@@ -359,6 +368,7 @@
         "div",
         { class: "facts" },
         fact("run", info.id),
+        lineage(),
         fact("input", clip(JSON.stringify(info.input), 120)),
         info.threadId === undefined ? null : fact("thread", info.threadId),
         info.startedBy === undefined ? null : fact("by", info.startedBy),
@@ -533,10 +543,62 @@
     }
     const decision = span.events.find((e) => e._tag === "DecisionMade")
     if (decision !== undefined) body.push(h("h3", {}, "decision"), json(decision.decision))
+    const fork = forkBox(started, done, model)
+    if (fork !== undefined) body.push(fork)
     if (span.streamText) body.push(h("h3", {}, "streaming"), json(span.streamText))
     body.push(h("h3", {}, `events (${span.events.length})`), json(span.events))
     $("detail").replaceChildren(...body)
   }
+  /**
+   * "Fork from here" on a step (edit its result) or a model call (edit its message) of a run that ended:
+   * POST /v1/runs/:id/fork, then the new run is shown. Without the edit, the fork runs live from there.
+   */
+  const forkBox = (started, done, model) => {
+    const info = view.info
+    if (info === undefined || !["completed", "failed", "interrupted"].includes(info.status)) return undefined
+    let at, edit, initial, label
+    if (started !== undefined) {
+      at = started.stepId
+      initial = JSON.stringify(done?._tag === "StepSucceeded" ? done.result ?? null : null, null, 2)
+      label = "result (JSON)"
+      edit = (text) => ({ _tag: "SetResult", stepId: started.stepId, result: JSON.parse(text) })
+    } else if (model !== undefined) {
+      at = model.turn
+      initial = model.response?.text ?? ""
+      label = "the model's message"
+      edit = (text) => ({ _tag: "EditMessage", call: model.call, text })
+    } else {
+      return undefined
+    }
+    const text = h("textarea", { rows: 4, "aria-label": label })
+    text.value = initial
+    const message = h("p", { class: "error" })
+    const go = (withEdit) => async () => {
+      message.textContent = ""
+      try {
+        const body = withEdit ? { at, edit: edit(text.value) } : { at }
+        const run = await api(`/v1/runs/${encodeURIComponent(info.id)}/fork`, {
+          method: "POST",
+          headers: { "content-type": "application/json" },
+          body: JSON.stringify(body)
+        })
+        select(run.id)
+        refreshRuns()
+      } catch (err) {
+        message.textContent = err.message
+      }
+    }
+    return h(
+      "div",
+      { class: "fork", "data-testid": "fork" },
+      h("h3", {}, "fork from here"),
+      h("label", {}, label, text),
+      h("button", { type: "button", "data-action": "fork-edit", onclick: go(true) }, "Fork with this edit"),
+      h("button", { type: "button", "data-action": "fork-live", onclick: go(false) }, "Fork here, live"),
+      message
+    )
+  }
+
   $("detail-close").addEventListener("click", () => {
     $("detail-pane").hidden = true
     view.selectedKey = undefined
