@@ -131,3 +131,9 @@ export { version } from "./version.js"
  * @since 0.2.0
  */
 export * as Graphent from "./Graphent.js"
+
+// Flow control across processes (scale-out).
+/** @since 0.3.0 */
+export * as RateLimits from "./services/RateLimits.js"
+/** @since 0.3.0 */
+export * as RateLimitsMemory from "./layers/RateLimitsMemory.js"
