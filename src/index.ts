@@ -137,3 +137,5 @@ export * as Graphent from "./Graphent.js"
 export * as RateLimits from "./services/RateLimits.js"
 /** @since 0.3.0 */
 export * as RateLimitsMemory from "./layers/RateLimitsMemory.js"
+/** @since 0.3.0 */
+export * as RunEventsBus from "./services/RunEventsBus.js"
