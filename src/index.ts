@@ -139,3 +139,5 @@ export * as RateLimits from "./services/RateLimits.js"
 export * as RateLimitsMemory from "./layers/RateLimitsMemory.js"
 /** @since 0.3.0 */
 export * as RunEventsBus from "./services/RunEventsBus.js"
+/** @since 0.3.0 */
+export * as FlowConfig from "./layers/FlowConfig.js"

@@ -28,6 +28,7 @@ import * as Option from "effect/Option"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Redacted from "effect/Redacted"
 import { SqlClient } from "effect/sql/SqlClient"
+import * as FlowConfig from "../layers/FlowConfig.js"
 import * as JournalFile from "../layers/JournalFile.js"
 import * as JournalFolder from "../layers/JournalFolder.js"
 import type * as JournalPg from "../layers/JournalPg.js"
@@ -75,11 +76,12 @@ const tee = (
 
 /**
  * The stores of `graphent run`: the configured store, and with `--record` the
- * journal file too.
+ * journal file too; with the rate limits and the run notices the environment
+ * names (`FlowConfig`).
  */
 export const runStores = (record: Option.Option<string>): Stores => {
   const stored = Storage.layerConfig()
-  return Option.isNone(record) ? stored : tee(record.value).pipe(Layer.provideMerge(stored))
+  return FlowConfig.withFlow(Option.isNone(record) ? stored : tee(record.value).pipe(Layer.provideMerge(stored)))
 }
 
 /**

@@ -2,10 +2,11 @@ import { randomUUID } from "node:crypto"
 import { afterAll } from "vitest"
 import { assert, describe, it } from "@effect/vitest"
 import { Context, Effect, Fiber, Layer, Stream } from "effect"
-import { Errors, LocalRuntime, RunEvent, RunEventsBus, Runs, RunsLocal } from "graphent"
+import { Errors, FlowConfig, Journal, JournalMemory, LocalRuntime, RateLimits, RunEvent, RunEventsBus, Runs, RunsLocal } from "graphent"
+import { withEnv } from "../support/env.js"
 import { JournalPg, RunEventsBusPg } from "graphent/postgres"
 import * as Gated from "../support/gatedAgent.js"
-import { pgConfig } from "../support/services.js"
+import { pgConfig, pgUrl } from "../support/services.js"
 import * as Store from "../support/store.js"
 
 const testId = randomUUID().slice(0, 8)
@@ -92,6 +93,32 @@ describe("RunEventsBus over PostgreSQL", () => {
       const bad = yield* Effect.flip(Effect.scoped(Layer.build(RunEventsBusPg.layer({ pg: pgConfig, channel: "Bad-Name" }))))
       assert.strictEqual(bad._tag, "RunEventsBusUnavailable")
     }))
+})
+
+describe("FlowConfig", () => {
+  it.live("GRAPHENT_RUN_EVENTS_URL and GRAPHENT_RATE_LIMITS: the store's journal announces appends; runs get the limits", () =>
+    Effect.gen(function*() {
+      const listener = Context.get(
+        yield* Layer.build(RunEventsBusPg.layer({ pg: pgConfig, fallback: "1 hour" })),
+        RunEventsBus.RunEventsBus
+      )
+      const runId = `flow-${testId}`
+      const watch = yield* listener.watch(runId)
+      const context = yield* Layer.build(
+        FlowConfig.withFlow(JournalMemory.layer()).pipe(Layer.provide(withEnv({
+          GRAPHENT_RUN_EVENTS_URL: pgUrl,
+          GRAPHENT_RATE_LIMITS: `{"tool:x": "5/second"}`
+        })))
+      )
+      assert.strictEqual(Context.get(context, RateLimits.RateLimits).backend, "memory")
+      const journal = Context.get(context, Journal.Journal)
+      yield* journal.append({ _tag: "RunInterrupted", runId, usage: { turns: 0, steps: 0 }, durationMs: 0, at: 0 })
+      yield* watch.next("1 hour")
+      assert.strictEqual((yield* journal.read(runId)).length, 1)
+      const none = yield* Layer.build(FlowConfig.layerConfig.pipe(Layer.provide(withEnv({}))))
+      assert.strictEqual(Context.get(none, RunEventsBus.RunEventsBus), RunEventsBus.none)
+      assert.strictEqual(Context.get(none, RateLimits.RateLimits), RateLimits.unlimited)
+    }).pipe(Effect.scoped))
 })
 
 describe("RunEventsBus hub", () => {
