@@ -141,3 +141,5 @@ export * as RateLimitsMemory from "./layers/RateLimitsMemory.js"
 export * as RunEventsBus from "./services/RunEventsBus.js"
 /** @since 0.3.0 */
 export * as FlowConfig from "./layers/FlowConfig.js"
+/** @since 0.3.0 */
+export * as RunSlots from "./services/RunSlots.js"

@@ -62,6 +62,7 @@ import {
 import * as Tool from "../services/Tool.js"
 import * as RunOwner from "../internal/runOwner.js"
 import { RunEventsBus } from "../services/RunEventsBus.js"
+import * as RunSlots from "../services/RunSlots.js"
 import * as AcceptedRunsMemory from "./AcceptedRunsMemory.js"
 import * as LocalRuntime from "./LocalRuntime.js"
 
@@ -383,6 +384,7 @@ export const make = <R>(
       Effect.gen(function*() {
         if (record.info.status === "running") running--
         else if (record.info.status === "queued") queued--
+        RunSlots.observe(running, queued)
         const last = live.events[live.events.length - 1]
         if (live.events.length > 0 && (last === undefined || !isEnd(last))) {
           // Interrupted: the runtime journaled RunInterrupted after this fiber stopped listening.
@@ -435,6 +437,7 @@ export const make = <R>(
       const started = slots.withPermit(Effect.suspend(() => {
         queued--
         running++
+        RunSlots.observe(running, queued)
         record.info = { ...record.info, status: "running" }
         return work
       }))
@@ -446,6 +449,7 @@ export const make = <R>(
     /** Queues the run's work on a fiber of the layer's scope. */
     const launch = (record: Record_, live: Live, compiled: Compiled, work: Effect.Effect<void, unknown>) => {
       queued++
+      RunSlots.observe(running, queued)
       return Effect.map(
         Effect.forkIn(execute(record, live, compiled, work), scope, { startImmediately: true }),
         (fiber) => {
