@@ -17,6 +17,7 @@ import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import type { Journal } from "../services/Journal.js"
 import type { RateLimitsInvalid, RateLimitUnavailable } from "../services/RateLimits.js"
 import * as RunEventsBus from "../services/RunEventsBus.js"
@@ -40,8 +41,8 @@ export type FlowError = RateLimitsInvalid | RateLimitUnavailable | RunEventsBusU
  */
 export const busConfig: Layer.Layer<Wired<"RunEventsBus">, RunEventsBusUnavailable | Config.ConfigError> = Layer
   .unwrap(Effect.gen(function*() {
-    const url = yield* Config.option(Config.String("GRAPHENT_RUN_EVENTS_URL"))
-    if (Option.isNone(url) || url.value.trim() === "") {
+    const url = yield* Config.option(Config.Redacted("GRAPHENT_RUN_EVENTS_URL"))
+    if (Option.isNone(url) || Redacted.value(url.value).trim() === "") {
       return Layer.succeed(RunEventsBus.RunEventsBus, RunEventsBus.none).pipe(wires("RunEventsBus"))
     }
     // Loaded when named: a process without a bus loads no PostgreSQL client.

@@ -57,7 +57,7 @@ export const layerConfig: Layer.Layer<
   RateLimitsInvalid | RateLimitUnavailable | Config.ConfigError
 > = Layer.unwrap(Effect.gen(function*() {
   const text = yield* Config.option(Config.String("GRAPHENT_RATE_LIMITS"))
-  const redis = yield* Config.option(Config.String("GRAPHENT_RATE_LIMITS_REDIS"))
+  const redis = yield* Config.option(Config.Redacted("GRAPHENT_RATE_LIMITS_REDIS"))
   if (Option.isNone(text) || text.value.trim() === "") {
     if (Option.isSome(redis)) {
       return yield* new RateLimitsInvalid({

@@ -130,13 +130,17 @@ export const layer = (options: Options): Layer.Layer<Wired<"RunEventsBus">, RunE
   ).pipe(Layer.provide(Reactivity.layer), wires("RunEventsBus"))
 
 /**
- * The bus the environment names: `GRAPHENT_RUN_EVENTS_URL` (a `postgres://`
- * URL); unset: no bus (followers poll the journal).
+ * The bus at `url` (a `postgres://` URL, e.g. `GRAPHENT_RUN_EVENTS_URL`);
+ * unset or empty: no bus (followers poll the journal).
  *
  * @since 0.3.0
  * @category layers
  */
-export const layerUrl = (url: string | undefined): Layer.Layer<Wired<"RunEventsBus">, RunEventsBusUnavailable> =>
-  url === undefined || url.trim() === ""
+export const layerUrl = (
+  url: string | Redacted.Redacted<string> | undefined
+): Layer.Layer<Wired<"RunEventsBus">, RunEventsBusUnavailable> => {
+  const text = url === undefined ? "" : Redacted.isRedacted(url) ? Redacted.value(url) : url
+  return text.trim() === ""
     ? Layer.succeed(RunEventsBus, RunEventsBus.defaultValue()).pipe(wires("RunEventsBus"))
-    : layer({ pg: { url: Redacted.make(url) } })
+    : layer({ pg: { url: Redacted.isRedacted(url) ? url : Redacted.make(text) } })
+}
