@@ -5,7 +5,10 @@ import { Context, Effect, Fiber, Layer, Stream } from "effect"
 import { Errors, FlowConfig, Journal, JournalMemory, LocalRuntime, RateLimits, RunEvent, RunEventsBus, Runs, RunsLocal } from "graphent"
 import { withEnv } from "../support/env.js"
 import { JournalPg, RunEventsBusPg } from "graphent/postgres"
+import { ApiAuth, Server } from "graphent/server"
+import { HttpServer } from "effect/http"
 import * as Gated from "../support/gatedAgent.js"
+import { readSse } from "../support/sse.js"
 import { pgConfig, pgUrl } from "../support/services.js"
 import * as Store from "../support/store.js"
 
@@ -56,6 +59,27 @@ describe("RunEventsBus over PostgreSQL", () => {
       // A follower that joins late, after index 2, gets exactly the rest.
       const late = yield* Stream.runCollect(yield* a.events(started.id, 2))
       assert.deepStrictEqual(late.map(({ index }) => index), onB.slice(3).map((_, i) => i + 3))
+    }).pipe(Effect.scoped))
+
+  it.live("HTTP: an SSE client of server A receives the events of a run server B executes", () =>
+    Effect.gen(function*() {
+      const a = yield* Layer.build(Server.layer({ viewer: false }).pipe(
+        Layer.provide(ApiAuth.layerOpen),
+        Layer.provideMerge(server("http-a"))
+      ))
+      const b = Context.get(yield* build("http-b"), Runs.Runs)
+      const gate = `bus-${testId}-http`
+      const started = yield* b.start({ agent: "gated", input: gate })
+      yield* Stream.runDrain(Stream.takeUntil(yield* b.events(started.id), ({ event }) => event._tag === "StepStarted"))
+      const url = `${HttpServer.formatAddress(Context.get(a, HttpServer.HttpServer).address)}/v1/runs/${started.id}/events`
+      const reading = yield* Effect.forkChild(Effect.promise(() => readSse(url, {})))
+      yield* Gated.open(gate)
+      const { events, ended, status } = yield* Fiber.join(reading)
+      assert.strictEqual(status, 200)
+      assert.isTrue(ended)
+      const onB = yield* b.read(started.id)
+      assert.deepStrictEqual(events.map((event) => JSON.parse(event.data)._tag), onB.map((event) => event._tag))
+      assert.deepStrictEqual(events.map((event) => event.id), onB.map((_, i) => String(i)))
     }).pipe(Effect.scoped))
 
   it.live("a notice reaches every process on the channel; a run id too long for NOTIFY wakes every follower", () =>
