@@ -71,7 +71,7 @@ const percentile = (values: ReadonlyArray<number>, p: number) => {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
 }
 
-const fanOut = async (count: number) => {
+export const fanOut = async (count: number) => {
   const channel = `graphent_bench_${process.pid}`
   const ready = path.join(os.tmpdir(), `graphent-bench-flow-${process.pid}`)
   fs.rmSync(ready, { force: true })

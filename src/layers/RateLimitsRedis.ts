@@ -29,9 +29,10 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as RateLimiter from "effect/persistence/RateLimiter"
 import * as EffectRedis from "effect/persistence/Redis"
-import * as Redacted from "effect/Redacted"
+import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
-import { Redis, type RedisOptions } from "ioredis"
+import type { Redis, RedisOptions } from "ioredis"
+import * as RedisClient from "../internal/redisClient.js"
 import {
   type Limit,
   type LimitsConfig,
@@ -79,43 +80,13 @@ const reasonOf = (cause: unknown): string => {
 const client = (options: Options | undefined): Effect.Effect<Redis, RateLimitUnavailable, Scope.Scope> => {
   const connectTimeout = millis(options?.connectTimeout ?? "2 seconds")
   const commandTimeout = millis(options?.commandTimeout ?? "2 seconds")
-  let lastError: unknown = undefined
-  let connected = false
-  return Effect.acquireRelease(
-    Effect.sync(() => {
-      const redisOptions: Omit<RedisOptions, "replyMapping"> = {
-        connectTimeout,
-        commandTimeout,
-        maxRetriesPerRequest: 0,
-        enableOfflineQueue: false,
-        autoResendUnfulfilledCommands: false,
-        retryStrategy: (times) => (connected ? Math.min(times * 100, 2_000) : null),
-        ...options?.redisOptions,
-        lazyConnect: true
-      }
-      const url = options?.url === undefined
-        ? undefined
-        : Redacted.isRedacted(options.url)
-        ? Redacted.value(options.url)
-        : options.url
-      const created = url === undefined ? new Redis(redisOptions) : new Redis(url, redisOptions)
-      created.on("error", (error) => {
-        lastError = error
-      })
-      return created
-    }),
-    (created) =>
-      Effect.promise(() =>
-        created.status === "ready"
-          ? created.quit().then(() => undefined, () => created.disconnect())
-          : Promise.resolve(created.disconnect())
-      )
-  ).pipe(
+  const state: RedisClient.ClientState = { lastError: undefined, connected: false }
+  return RedisClient.acquire({ url: options?.url, connectTimeout, commandTimeout, redisOptions: options?.redisOptions }, state).pipe(
     Effect.tap((created) =>
       Effect.tryPromise({
         try: () => created.connect(),
         catch: (cause) =>
-          new RateLimitUnavailable({ key: "*", backend, reason: `connect: ${reasonOf(lastError ?? cause)}`, cause })
+          new RateLimitUnavailable({ key: "*", backend, reason: `connect: ${reasonOf(state.lastError ?? cause)}`, cause })
       }).pipe(
         Effect.timeoutOrElse({
           duration: connectTimeout + commandTimeout,
@@ -127,7 +98,7 @@ const client = (options: Options | undefined): Effect.Effect<Redis, RateLimitUna
             )
         }),
         Effect.tap(() => Effect.sync(() => {
-          connected = true
+          state.connected = true
         }))
       )
     )
