@@ -148,6 +148,34 @@ describe("RateLimits in the local runtime", () => {
       Effect.provide(RateLimitsMemory.layer({ "tool:stamp": "100/second burst 2" }))
     ))
 
+  it.effect("a wait is bounded by the run's wall-time budget, and interruptible", () =>
+    Effect.gen(function*() {
+      const { times, tool } = makeStamped()
+      const agent = Agent.make({
+        name: "patient",
+        tools: [tool],
+        planner: SequencePlanner.plan({
+          steps: [{ id: "a", tool: "stamp", args: {} }, { id: "b", tool: "stamp", args: { after: Planner.ref("a") } }]
+        }),
+        budget: { maxWallTime: "1 second" }
+      })
+      // The second call's slot is an hour away: the budget ends the run after a second.
+      const error = yield* drive(Effect.flip(AgentRuntime.run(agent, "go")))
+      assert.strictEqual(error._tag, "BudgetExceeded")
+      assert.strictEqual(times.length, 1)
+      // Without a budget, interrupting the run interrupts the wait (its slot is two hours away: the
+      // tokens of the wait the budget ended are not given back).
+      const unbounded = Agent.make({ ...agent, name: "unbounded", budget: {} })
+      const fiber = yield* Effect.forkChild(AgentRuntime.run(unbounded, "go"))
+      yield* TestClock.adjust("1 minute")
+      yield* Fiber.interrupt(fiber)
+      assert.isTrue(Exit.hasInterrupts(yield* Fiber.await(fiber)))
+      assert.strictEqual(times.length, 1)
+    }).pipe(
+      Effect.provide(LocalRuntime.layerMemory),
+      Effect.provide(RateLimitsMemory.layer({ "tool:stamp": "1/hour" }))
+    ))
+
   it.effect("model calls wait for model:<provider>", () =>
     Effect.gen(function*() {
       const times: Array<number> = []
