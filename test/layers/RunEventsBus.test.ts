@@ -28,7 +28,7 @@ afterAll(async () => {
 const server = (name: string) =>
   RunsLocal.layer({ agents: [Gated.gated] }).pipe(
     Layer.provideMerge(LocalRuntime.layer.pipe(Layer.provide(RunEventsBus.announcing))),
-    Layer.provideMerge(JournalPg.layerPg({ pg: { ...pgConfig, applicationName: `graphent-bus-${name}` }, tablePrefix: pgPrefix })),
+    Layer.provideMerge(JournalPg.layerPg({ pg: { ...pgConfig, maxConnections: 2, applicationName: `graphent-bus-${name}` }, tablePrefix: pgPrefix })),
     Layer.provideMerge(RunEventsBusPg.layer({ pg: pgConfig, channel, fallback: "1 hour" }))
   )
 
