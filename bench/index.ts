@@ -20,10 +20,11 @@ import { workloadW1 as w1Public, workloadW2 as w2Public, workloadW2Llm as w2LlmP
 import { workload as mcp } from "./workloads/mcp.js"
 import { workload as w8 } from "./workloads/w8.js"
 import { workload as w8Fork } from "./workloads/w8fork.js"
+import { workload as flow } from "./workloads/flow.js"
 
 const all: ReadonlyArray<Workload> = [
   w1, w1Llm, w1Public, w2, w2Llm, w2Public, w2LlmPublic, w4, w5, w6, guard, mcp, coldStart, importCost, w8,
-  w8Fork
+  w8Fork, flow
 ]
 // `npm run bench -- w4` runs only the named workloads (`coldstart` names `cold-start` too).
 const named = process.argv.slice(2).filter((arg) => !arg.startsWith("--"))

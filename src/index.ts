@@ -132,3 +132,15 @@ export { version } from "./version.js"
  * @since 0.2.0
  */
 export * as Graphent from "./Graphent.js"
+
+// Flow control across processes (scale-out).
+/** @since 0.3.0 */
+export * as RateLimits from "./services/RateLimits.js"
+/** @since 0.3.0 */
+export * as RateLimitsMemory from "./layers/RateLimitsMemory.js"
+/** @since 0.3.0 */
+export * as RunEventsBus from "./services/RunEventsBus.js"
+/** @since 0.3.0 */
+export * as FlowConfig from "./layers/FlowConfig.js"
+/** @since 0.3.0 */
+export * as RunSlots from "./services/RunSlots.js"

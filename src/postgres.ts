@@ -15,3 +15,5 @@ export * as JournalPg from "./layers/JournalPg.js"
 export * as MemoryPg from "./layers/MemoryPg.js"
 /** @since 0.1.0 */
 export * as AcceptedRunsSql from "./layers/AcceptedRunsSql.js"
+/** @since 0.3.0 */
+export * as RunEventsBusPg from "./layers/RunEventsBusPg.js"

@@ -8,3 +8,5 @@
 
 /** @since 0.1.0 */
 export * as MemoryRedis from "./layers/MemoryRedis.js"
+/** @since 0.3.0 */
+export * as RateLimitsRedis from "./layers/RateLimitsRedis.js"

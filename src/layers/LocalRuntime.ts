@@ -27,6 +27,7 @@ import {
 import { Journal, type JournalShape } from "../services/Journal.js"
 import { Planner } from "../services/Planner.js"
 import { Pricing } from "../services/Pricing.js"
+import * as RateLimits from "../services/RateLimits.js"
 import type { RunEvent } from "../services/RunEvent.js"
 import * as RunPorts from "../services/RunPorts.js"
 import { Tools, type ToolsShape } from "../services/Tools.js"
@@ -44,6 +45,7 @@ import { Run } from "./runtime/loop.js"
 class PortChooser {
   private clock: Clock.Clock | undefined = undefined
   private tools: ToolsShape | undefined = undefined
+  private limits: RateLimits.RateLimitsShape | undefined = undefined
   private live: RunPorts.RunPorts | undefined = undefined
 
   constructor(private readonly journal: JournalShape) {}
@@ -51,19 +53,31 @@ class PortChooser {
   portsOf(context: Context.Context<never>, options: RunOptions | undefined): RunPorts.RunPorts {
     const clock = Context.get(context, Clock.Clock)
     const tools = Context.get(context, Tools)
-    if (this.live === undefined || clock !== this.clock || tools !== this.tools) {
+    const limits = Context.get(context, RateLimits.RateLimits)
+    if (this.live === undefined || clock !== this.clock || tools !== this.tools || limits !== this.limits) {
       this.clock = clock
       this.tools = tools
+      this.limits = limits
       const { journal } = this
       this.live = RunPorts.live({
         now: () => clock.currentTimeMillisUnsafe(),
         journal: (event) => journal.append(event),
-        tools
+        tools: limited(tools, limits)
       })
     }
     return options?.replay === undefined ? this.live : options.replay.provide(this.live)
   }
 }
+
+/** Live tool calls wait for their key's rate-limit slot (`tool:<name>`) before they go out. */
+const limited = (tools: ToolsShape, limits: RateLimits.RateLimitsShape): ToolsShape =>
+  limits === RateLimits.unlimited ? tools : {
+    execute: (registry, call, context, defaults) => {
+      const key = RateLimits.toolKey(call.tool)
+      const execute = tools.execute(registry, call, context, defaults)
+      return limits.has(key) ? Effect.andThen(limits.acquire(key), execute) : execute
+    }
+  }
 
 /** Sets a run up from what its context provides (read once, not per step). */
 const makeRun = <R>(
@@ -86,6 +100,7 @@ const makeRun = <R>(
     runId,
     traceId,
     prices: Context.get(context, Pricing),
+    limits: Context.get(context, RateLimits.RateLimits),
     // A span per step costs more than the rest of the step: create them only when a tracer exports them.
     tracing: Telemetry.tracingOf(context),
     streaming: onEvent !== undefined

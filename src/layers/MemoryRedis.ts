@@ -55,6 +55,7 @@ import * as Schedule from "effect/Schedule"
 import type * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { Redis, type RedisOptions } from "ioredis"
+import * as RedisClient from "../internal/redisClient.js"
 import * as Vector from "../internal/vector.js"
 import {
   type Document,
@@ -152,38 +153,14 @@ export const make = Effect.fnUntraced(function*(
   const commandTimeout = millis(options?.commandTimeout ?? "2 seconds")
   const retry = options?.retry ?? defaultRetry
 
-  let lastError: unknown = undefined
-  let connectedOnce = false
+  const state: RedisClient.ClientState = { lastError: undefined, connected: false }
   const owned = options?.client === undefined
-  const client = options?.client ?? (yield* Effect.acquireRelease(
-    Effect.sync(() => {
-      const redisOptions: Omit<RedisOptions, "replyMapping"> = {
-        connectTimeout,
-        commandTimeout,
-        maxRetriesPerRequest: 0,
-        enableOfflineQueue: false,
-        autoResendUnfulfilledCommands: false,
-        // Reconnect in the background after a connection loss; the first connection is retried by `retry`.
-        retryStrategy: (times) => (connectedOnce ? Math.min(times * 100, 2_000) : null),
-        ...options?.redisOptions,
-        lazyConnect: true
-      }
-      const url = options?.url === undefined ? undefined : Redacted.isRedacted(options.url)
-        ? Redacted.value(options.url)
-        : options.url
-      const created = url === undefined ? new Redis(redisOptions) : new Redis(url, redisOptions)
-      created.on("error", (error) => {
-        lastError = error
-      })
-      return created
-    }),
-    (created) =>
-      Effect.promise(() =>
-        created.status === "ready"
-          ? created.quit().then(() => undefined, () => created.disconnect())
-          : Promise.resolve(created.disconnect())
-      )
-  ))
+  const client = options?.client ?? (yield* RedisClient.acquire({
+    url: options?.url,
+    connectTimeout,
+    commandTimeout,
+    redisOptions: options?.redisOptions
+  }, state))
 
   const address = () => {
     const { host, port, path } = client.options
@@ -308,10 +285,10 @@ export const make = Effect.fnUntraced(function*(
   // Connect (owned clients, and clients of your own created with lazyConnect).
   if (client.status === "wait" || (owned && client.status !== "ready")) {
     const attempt = Effect.suspend(() => {
-      lastError = undefined
+      state.lastError = undefined
       return Effect.tryPromise({
         try: () => client.connect(),
-        catch: (cause) => failure("connect", lastError ?? cause)
+        catch: (cause) => failure("connect", state.lastError ?? cause)
       })
     }).pipe(
       Effect.timeoutOrElse({
@@ -324,7 +301,7 @@ export const make = Effect.fnUntraced(function*(
     )
     yield* retrying(attempt, true)
   }
-  connectedOnce = true
+  state.connected = true
 
   const parseMessages = (operation: string, items: ReadonlyArray<string>) =>
     Effect.forEach(items, (item, index) => parse<Message>(operation, `stored message ${index}`, item))

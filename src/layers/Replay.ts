@@ -30,6 +30,7 @@ import type { Agent, PlanInvalid } from "../services/Agent.js"
 import { AgentRuntime, Ids, type RunError, type RunOptions, type RunResult } from "../services/AgentRuntime.js"
 import type { Decision } from "../services/Decision.js"
 import type { ApprovalDecision, ApprovalRequired, Principal } from "../services/Policy.js"
+import type { RateLimitUnavailable } from "../services/RateLimits.js"
 import {
   ForkInvalid,
   type InFlightStep,
@@ -218,7 +219,7 @@ const withTiming = (event: RunEvent, recorded: RunEvent): RunEvent => {
 }
 
 /** What a tool call can fail with under a session. */
-type ToolsError = Tool.ToolError | ReplayDivergence | ResumeUnsafe | ApprovalRequired
+type ToolsError = Tool.ToolError | ReplayDivergence | ResumeUnsafe | ApprovalRequired | RateLimitUnavailable
 
 /**
  * Encodes a step's error for the journal, so replay can rebuild the same typed error.

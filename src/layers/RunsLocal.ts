@@ -61,6 +61,8 @@ import {
 } from "../services/Runs.js"
 import * as Tool from "../services/Tool.js"
 import * as RunOwner from "../internal/runOwner.js"
+import { RunEventsBus } from "../services/RunEventsBus.js"
+import * as RunSlots from "../services/RunSlots.js"
 import * as AcceptedRunsMemory from "./AcceptedRunsMemory.js"
 import * as LocalRuntime from "./LocalRuntime.js"
 
@@ -348,6 +350,10 @@ export const make = <R>(
       }
     }
 
+    /** Tells this process when another one appended to a run's journal (none: followers poll). */
+    const bus = yield* RunEventsBus
+    const followsAnyProcess = bus.backend !== "none"
+
     /** The journal's runs looked at so far: one that appears later is a run of another process. */
     const seen = new Set<string>()
     const known = yield* journal.runs
@@ -378,6 +384,7 @@ export const make = <R>(
       Effect.gen(function*() {
         if (record.info.status === "running") running--
         else if (record.info.status === "queued") queued--
+        RunSlots.observe(running, queued)
         const last = live.events[live.events.length - 1]
         if (live.events.length > 0 && (last === undefined || !isEnd(last))) {
           // Interrupted: the runtime journaled RunInterrupted after this fiber stopped listening.
@@ -430,6 +437,7 @@ export const make = <R>(
       const started = slots.withPermit(Effect.suspend(() => {
         queued--
         running++
+        RunSlots.observe(running, queued)
         record.info = { ...record.info, status: "running" }
         return work
       }))
@@ -441,6 +449,7 @@ export const make = <R>(
     /** Queues the run's work on a fiber of the layer's scope. */
     const launch = (record: Record_, live: Live, compiled: Compiled, work: Effect.Effect<void, unknown>) => {
       queued++
+      RunSlots.observe(running, queued)
       return Effect.map(
         Effect.forkIn(execute(record, live, compiled, work), scope, { startImmediately: true }),
         (fiber) => {
@@ -757,18 +766,23 @@ export const make = <R>(
 
     /**
      * The events of a run another process is running, read from the journal as they are appended, until
-     * it ends there (or its process stops).
+     * it ends there (or its process stops). With a bus, the journal is read again when the bus says it
+     * grew (and every `bus.fallback` without a notice), and a run of any host is followed until its
+     * journal ends it (a runner that dies hands its runs over; only a process of this host known to be
+     * gone ends the follow); without one, it is polled every 200 ms while its process on this host lives.
      */
     const tail = (runId: string, after: number): Stream.Stream<IndexedEvent> =>
-      Stream.paginate(after + 1, (next: number) =>
-        Effect.gen(function*() {
-          const events = yield* Effect.orElseSucceed(journal.read(runId), (): ReadonlyArray<RunEvent> => [])
-          const last = events[events.length - 1]
-          const over = (last !== undefined && isEnd(last)) || RunOwner.state(events) !== "alive"
-          const fresh = events.slice(next).map((event, i) => ({ index: next + i, event }))
-          if (fresh.length === 0 && !over) yield* Effect.sleep(pollInterval)
-          return [fresh, over ? Option.none<number>() : Option.some(next + fresh.length)] as const
-        }))
+      Stream.unwrap(Effect.map(bus.watch(runId), (watch) =>
+        Stream.paginate(after + 1, (next: number) =>
+          Effect.gen(function*() {
+            const events = yield* Effect.orElseSucceed(journal.read(runId), (): ReadonlyArray<RunEvent> => [])
+            const last = events[events.length - 1]
+            const owner = RunOwner.state(events)
+            const over = (last !== undefined && isEnd(last)) || (followsAnyProcess ? owner === "gone" : owner !== "alive")
+            const fresh = events.slice(next).map((event, i) => ({ index: next + i, event }))
+            if (fresh.length === 0 && !over) yield* watch.next(followsAnyProcess ? bus.fallback : pollInterval)
+            return [fresh, over ? Option.none<number>() : Option.some(next + fresh.length)] as const
+          }))))
 
     const get: RunsShape["get"] = (runId) =>
       Effect.suspend(() => {
@@ -798,7 +812,7 @@ export const make = <R>(
         const live = records.get(runId)?.live
         if (live !== undefined) return Effect.succeed(live.follow(from))
         return Effect.map(fromJournal(runId), ({ events, info }) =>
-          info.status === "running"
+          info.status === "running" || (followsAnyProcess && info.status === "unfinished")
             ? tail(runId, from)
             : Stream.fromIterable(events.slice(from + 1).map((event, i) => ({ index: from + 1 + i, event }))))
       })

@@ -43,6 +43,7 @@ import * as Stream from "effect/Stream"
 import * as Api from "../api/Api.js"
 import * as Auth from "../api/Auth.js"
 import * as Edge from "../api/Edge.js"
+import * as FlowConfig from "../layers/FlowConfig.js"
 import * as LocalRuntime from "../layers/LocalRuntime.js"
 import * as Logging from "../layers/Logging.js"
 import * as RunsLocal from "../layers/RunsLocal.js"
@@ -283,7 +284,10 @@ export const prepare = Effect.fn("graphent.cli.dev.prepare")(function*(options: 
   // The project's store (Storage: the embedded .graphent/ by default) keeps memory and journals.
   // Journals are files (no lock), and the embedded database is closed after 2 idle seconds: `graphent run`,
   // `trace`, `replay`, ... in the same project go on while the server runs.
-  const stores = LocalRuntime.layer.pipe(Layer.provideMerge(Storage.layerConfig({ releaseIdleAfter: "2 seconds" })))
+  // Rate limits (GRAPHENT_RATE_LIMITS) and run notices across processes (GRAPHENT_RUN_EVENTS_URL): see FlowConfig.
+  const stores = LocalRuntime.layer.pipe(
+    Layer.provideMerge(FlowConfig.withFlow(Storage.layerConfig({ releaseIdleAfter: "2 seconds" })))
+  )
   const server = Server.layer({ port, host, logRequests, limits, routes: mcpRoutes(keys) }).pipe(
     Layer.provide(RunsLocal.layer({
       agents: entries,

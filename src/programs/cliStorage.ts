@@ -28,6 +28,7 @@ import * as Option from "effect/Option"
 import * as Reactivity from "effect/reactivity/Reactivity"
 import * as Redacted from "effect/Redacted"
 import { SqlClient } from "effect/sql/SqlClient"
+import * as FlowConfig from "../layers/FlowConfig.js"
 import * as JournalFile from "../layers/JournalFile.js"
 import * as JournalFolder from "../layers/JournalFolder.js"
 import type * as JournalPg from "../layers/JournalPg.js"
@@ -76,10 +77,11 @@ const tee = (
 
 /**
  * The stores of `graphent run`: the configured store (or `stored`, a store
- * already open), and with `--record` the journal file too.
+ * already open), and with `--record` the journal file too; with the rate
+ * limits and the run notices the environment names (`FlowConfig`).
  */
 export const runStores = (record: Option.Option<string>, stored: Stores = Storage.layerConfig()): Stores =>
-  Option.isNone(record) ? stored : tee(record.value).pipe(Layer.provideMerge(stored))
+  FlowConfig.withFlow(Option.isNone(record) ? stored : tee(record.value).pipe(Layer.provideMerge(stored)))
 
 /**
  * The stores of a run continued from a journal file (`resume`, `approve`,

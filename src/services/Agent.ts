@@ -15,6 +15,7 @@ import * as Errors from "./Errors.js"
 import type { Decision } from "./Decision.js"
 import type { JournalError } from "./Journal.js"
 import type { ReplayDivergence } from "./Replay.js"
+import type { RateLimitUnavailable } from "./RateLimits.js"
 import type { ModelOutput, ModelRequest, ModelToolCall } from "./RunEvent.js"
 import type * as Tool from "./Tool.js"
 import * as Tools from "./Tools.js"
@@ -220,7 +221,7 @@ export type StepOutcome =
  * @since 0.1.0
  * @category errors
  */
-export type RunAbort = BudgetExceeded | JournalError | ReplayDivergence
+export type RunAbort = BudgetExceeded | JournalError | ReplayDivergence | RateLimitUnavailable
 
 /**
  * The run's services for planners that talk to the world: model calls and

@@ -16,6 +16,7 @@ import * as Errors from "./Errors.js"
 import type { Agent, Budget, BudgetExceeded, PlanInvalid, PlannerFailed, StepOutcome } from "./Agent.js"
 import type { JournalError } from "./Journal.js"
 import type { ApprovalRequired, Principal } from "./Policy.js"
+import type { RateLimitUnavailable } from "./RateLimits.js"
 import type { ReplayDivergence, ResumeUnsafe } from "./Replay.js"
 import type { PortProvider } from "./RunPorts.js"
 import type { RunEvent, Usage } from "./RunEvent.js"
@@ -65,6 +66,7 @@ export type RunError =
   | ResumeUnsafe
   | OutputInvalid
   | ApprovalRequired
+  | RateLimitUnavailable
 
 /**
  * Options of one run.

@@ -99,7 +99,21 @@ export const variables = {
   apiMaxBodyBytes: { name: "GRAPHENT_API_MAX_BODY_BYTES", description: "The largest request body the API accepts." },
   apiMaxUrlBytes: { name: "GRAPHENT_API_MAX_URL_BYTES", description: "The longest request URL the API accepts." },
   apiMaxHeaderBytes: { name: "GRAPHENT_API_MAX_HEADER_BYTES", description: "The largest request headers the API accepts." },
-  apiMaxHeaders: { name: "GRAPHENT_API_MAX_HEADERS", description: "The most request headers the API accepts." }
+  apiMaxHeaders: { name: "GRAPHENT_API_MAX_HEADERS", description: "The most request headers the API accepts." },
+  rateLimits: {
+    name: "GRAPHENT_RATE_LIMITS",
+    description: "Rate limits by key, JSON: `{\"model:openai\": \"60/minute\", \"tool:http_get\": \"10/second burst 5\"}`."
+  },
+  rateLimitsRedis: {
+    name: "GRAPHENT_RATE_LIMITS_REDIS",
+    description: "A Redis URL: the rate limits are shared by every process that names it (else each process has its own).",
+    secret: true
+  },
+  runEventsUrl: {
+    name: "GRAPHENT_RUN_EVENTS_URL",
+    description: "A `postgres://` URL: servers follow runs of other processes on `LISTEN`/`NOTIFY` notices (else by polling).",
+    secret: true
+  }
 } as const satisfies Record<string, Variable>
 
 /**

@@ -34,6 +34,7 @@ import {
   type ToolOutput
 } from "../layers/ToolExecutor.js"
 import type { ApprovalRequired } from "./Policy.js"
+import type { RateLimitUnavailable } from "./RateLimits.js"
 import type { ReplayDivergence, ResumeUnsafe } from "./Replay.js"
 import * as Tool from "./Tool.js"
 import { type Wired, wires } from "./Wired.js"
@@ -64,7 +65,11 @@ export interface ToolsShape {
     defaults: CallDefaults
     // The requirements of the registry's tools; the runtime provides them.
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  ) => Effect.Effect<ToolOutput, Tool.ToolError | ReplayDivergence | ResumeUnsafe | ApprovalRequired, any>
+  ) => Effect.Effect<
+    ToolOutput,
+    Tool.ToolError | ReplayDivergence | ResumeUnsafe | ApprovalRequired | RateLimitUnavailable,
+    any
+  >
 }
 
 /**

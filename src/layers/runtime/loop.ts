@@ -31,6 +31,7 @@ import type { Decision, PlanStep, Ref } from "../../services/Decision.js"
 import { OutputInvalid, type RunError, type RunResult } from "../../services/AgentRuntime.js"
 import type { JournalError } from "../../services/Journal.js"
 import type { ApprovalRequired } from "../../services/Policy.js"
+import type { RateLimitUnavailable } from "../../services/RateLimits.js"
 import type { ReplayDivergence, ResumeUnsafe } from "../../services/Replay.js"
 import type { ErrorInfo } from "../../services/RunEvent.js"
 import * as Tool from "../../services/Tool.js"
@@ -41,11 +42,13 @@ import { dependenciesOf, MissingPath, resolveRefs, validatePlan, validateStep } 
 import { RunRecord, type RunSetup } from "./record.js"
 
 /** What ends a run from inside a step: the journal failing, or a port refusing the call. */
-type StepAbort = JournalError | ReplayDivergence | ResumeUnsafe
+type StepAbort = JournalError | ReplayDivergence | ResumeUnsafe | RateLimitUnavailable
 
-/** Errors of the ports that end the run rather than fail the step. */
-const isPortAbort = (error: { readonly _tag: string }): error is ReplayDivergence | ResumeUnsafe =>
-  error._tag === "ReplayDivergence" || error._tag === "ResumeUnsafe"
+/** Errors of the ports that end the run rather than fail the step (a rate-limit store down: the call did not go out). */
+const isPortAbort = (
+  error: { readonly _tag: string }
+): error is ReplayDivergence | ResumeUnsafe | RateLimitUnavailable =>
+  error._tag === "ReplayDivergence" || error._tag === "ResumeUnsafe" || error._tag === "RateLimitUnavailable"
 
 /** Ends a run without an outcome (no `RunFailed`): the journal stays resumable. */
 const isSuspension = (error: { readonly _tag: string }): boolean =>
@@ -339,7 +342,7 @@ export class Run<R> extends RunRecord<R> {
     step: PlanStep,
     args: unknown,
     at: number,
-    cause: Cause.Cause<Tool.ToolError | ReplayDivergence | ResumeUnsafe | ApprovalRequired>
+    cause: Cause.Cause<Tool.ToolError | ReplayDivergence | ResumeUnsafe | ApprovalRequired | RateLimitUnavailable>
   ): Effect.Effect<void, StepAbort> {
     const end = this.now()
     const error = Cause.findErrorOption(cause)

@@ -19,6 +19,7 @@ import type { Decision } from "../../services/Decision.js"
 import type { JournalError } from "../../services/Journal.js"
 import type { Principal } from "../../services/Policy.js"
 import { cost as costOf, priceOf, type PriceTable } from "../../services/Pricing.js"
+import { acquireModel, type RateLimitsShape, unlimited } from "../../services/RateLimits.js"
 import type { ModelOutput, ModelRequest, ModelToolCall, RunEvent, Usage } from "../../services/RunEvent.js"
 import type { ModelCalledEvent, RunPorts } from "../../services/RunPorts.js"
 import type * as Tool from "../../services/Tool.js"
@@ -36,6 +37,8 @@ export interface RunSetup<R> {
   readonly runId: string
   readonly traceId: string
   readonly prices: PriceTable
+  /** The rate limits live model calls wait for (`model:<provider>`). */
+  readonly limits: RateLimitsShape
   /** Whether decisions, steps and tool calls get spans (only when a tracer exports them), and with payloads. */
   readonly tracing: Tracing | undefined
   /** Whether the run is consumed as a stream (planners then stream model calls). */
@@ -72,6 +75,7 @@ export class RunRecord<R> implements RunContext {
   readonly traceId: string
   readonly options: RunOptions | undefined
   readonly prices: PriceTable
+  readonly limits: RateLimitsShape
   readonly streaming: boolean
   readonly budget: Budget
   readonly threadId: string | undefined
@@ -95,6 +99,7 @@ export class RunRecord<R> implements RunContext {
     this.options = options
     this.traceId = setup.traceId
     this.prices = setup.prices
+    this.limits = setup.limits
     this.input = setup.input
     this.ports = setup.ports
     this.onEvent = setup.onEvent
@@ -181,7 +186,7 @@ export class RunRecord<R> implements RunContext {
   ): Effect.Effect<ModelOutput, E | RunAbort, R2> {
     const call = this.modelCalls + 1
     const { runId, turn } = this
-    const made = Effect.suspend(() => {
+    const timed = () => {
       const startedAt = this.now()
       return Effect.map(live, (response): ModelCalledEvent => {
         const at = this.now()
@@ -200,7 +205,9 @@ export class RunRecord<R> implements RunContext {
           at
         }
       })
-    })
+    }
+    // A live call waits for its rate-limit slots (none without limits); a recorded one does not.
+    const made = this.limits === unlimited ? Effect.suspend(timed) : Effect.andThen(acquireModel(this.limits, model), timed)
     return Effect.flatMap(this.ports.model(call, request, made), (event) => this.modelCalled(event))
   }
 
