@@ -2,6 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Redacted, Schema } from "effect"
 import { Agent, AgentRuntime, Journal, LlmPlanner, Pricing, Replay, type RunEvent, ScriptedModel, Tool } from "graphent"
 import { AnthropicProvider } from "graphent/anthropic"
+import { OpenAiProvider } from "graphent/openai"
 import * as Testing from "graphent/testing"
 import { render } from "../../src/programs/traceView.js"
 import * as FakeServer from "../support/fakeModelServer.js"
@@ -110,6 +111,41 @@ describe("AnthropicProvider: prompt caching", () => {
         assert.notInclude(JSON.stringify(request.body), "cache_control")
         assert.strictEqual(request.body.system, "You add numbers.")
       }
+    }))
+})
+
+describe("OpenAiProvider: automatic prompt caching", () => {
+  it.effect("prompt_tokens_details.cached_tokens is counted and priced at the cached rate", () =>
+    Effect.gen(function*() {
+      const completion = (message: object, usage: object, finish_reason: string) =>
+        FakeServer.json({
+          id: "chatcmpl-1",
+          object: "chat.completion",
+          model: "gpt-test",
+          choices: [{ index: 0, message: { role: "assistant", ...message }, finish_reason }],
+          usage
+        })
+      const server = yield* FakeServer.make([
+        completion(
+          { content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "add", arguments: "{\"a\":1,\"b\":2}" } }] },
+          { prompt_tokens: 1200, completion_tokens: 10 },
+          "tool_calls"
+        ),
+        completion({ content: "3" }, { prompt_tokens: 1300, completion_tokens: 5, prompt_tokens_details: { cached_tokens: 1024 } }, "stop")
+      ])
+      const result = yield* AgentRuntime.run(agent, "1+2").pipe(
+        Effect.provide(Layer.mergeAll(
+          Testing.layer,
+          Pricing.layer({ "openai:gpt-test": { input: 2, output: 8, cachedInput: 0.5 } }),
+          OpenAiProvider.layer({ model: "gpt-test", apiKey: Redacted.make("sk-test"), baseUrl: `${server.url}/v1` })
+        ))
+      )
+      assert.strictEqual(result.answer, "3")
+      assert.strictEqual(result.usage.cachedInputTokens, 1024)
+      assert.strictEqual(result.usage.inputTokens, 2500)
+      assert.closeTo(result.usage.cost!, (1200 * 2 + 10 * 8 + 276 * 2 + 1024 * 0.5 + 5 * 8) / 1e6, 1e-12)
+      // OpenAI caches by itself: the request carries no cache markers.
+      assert.notInclude(JSON.stringify(server.requests.map((request) => request.body)), "cache_control")
     }))
 })
 
