@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { type Duration, Effect, Layer, Redacted, Schema } from "effect"
+import { type Duration, Effect, Layer, Redacted, Schema, Stream } from "effect"
 import {
   Agent,
   AgentRuntime,
@@ -133,6 +133,32 @@ describe("Model fallback", () => {
       const { events } = yield* runWith(pair(healthy.url, unused.url))
       assert.strictEqual((events.find((event) => event._tag === "ModelCalled") as ModelCalled).model, "openai:gpt-a")
       assert.strictEqual(unused.requests.length, 0)
+    }))
+
+  it.effect("a stream that fails before its first part falls back; the streamed answer is the second model's", () =>
+    Effect.gen(function*() {
+      const event = (type: string, data: object = {}) => FakeServer.named(type, { type, ...data })
+      const first = yield* FakeServer.make([openAiError(429, "rate_limit_exceeded"), openAiError(429, "rate_limit_exceeded")])
+      const second = yield* FakeServer.make([FakeServer.sse([
+        event("message_start", {
+          message: { id: "m", type: "message", role: "assistant", model: "claude-b", content: [], stop_reason: null, usage: { input_tokens: 10, output_tokens: 1 } }
+        }),
+        event("content_block_start", { index: 0, content_block: { type: "text", text: "" } }),
+        event("content_block_delta", { index: 0, delta: { type: "text_delta", text: "thr" } }),
+        event("content_block_delta", { index: 0, delta: { type: "text_delta", text: "ee" } }),
+        event("content_block_stop", { index: 0 }),
+        event("message_delta", { delta: { stop_reason: "end_turn", stop_sequence: null }, usage: { output_tokens: 2 } }),
+        event("message_stop")
+      ])])
+      const streamed = yield* AgentRuntime.stream(agent, "1+2").pipe(
+        Stream.runCollect,
+        Effect.provide(Layer.mergeAll(Testing.layer, pair(first.url, second.url)))
+      )
+      const text = streamed.flatMap((event) => event._tag === "TextDelta" ? [event.text] : []).join("")
+      assert.strictEqual(text, "three")
+      const called = streamed.find((event): event is ModelCalled => event._tag === "ModelCalled")!
+      assert.strictEqual(called.model, "anthropic:claude-b")
+      assert.strictEqual(called.response.text, "three")
     }))
 
   it.effect("non-retryable failures do not fall back: the run fails with the first model's error", () =>
