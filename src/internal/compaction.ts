@@ -42,17 +42,33 @@ export interface Body {
  * until the rest fits in `budget - reserved`; `undefined` when even removing
  * every turn does not make it fit.
  */
-export const removalToFit = (body: Body, atLeast: number, reserved: number, turnSize = 2): number | undefined => {
+export const removalToFit = (
+  body: Body,
+  atLeast: number,
+  reserved: number,
+  most = body.sizes.length,
+  turnSize = 2
+): number | undefined => {
   let total = body.fixed + reserved
   for (const size of body.sizes) total += size
   let removed = 0
   for (; removed < atLeast && removed < body.sizes.length; removed++) total -= body.sizes[removed]!
   while (total > body.budget) {
-    if (removed >= body.sizes.length) return undefined
+    if (removed >= most) return undefined
     for (let i = 0; i < turnSize && removed < body.sizes.length; i++, removed++) total -= body.sizes[removed]!
   }
   return removed
 }
+
+/**
+ * With a summary, compacting just enough to fit would compact again a turn or
+ * two later (a model call each time, and a prompt cache lost): this removes
+ * turns until the prompt is down to `low` (a share of the budget), keeping
+ * the latest turn, and otherwise just enough to fit.
+ */
+export const removalWithSlack = (body: Body, atLeast: number, reserved: number, low: number): number | undefined =>
+  removalToFit({ ...body, budget: Math.floor(body.budget * low) }, atLeast, reserved, body.sizes.length - 2) ??
+    removalToFit(body, atLeast, reserved)
 
 /** The tokens the body's first `removed` messages take. */
 export const tokensOf = (sizes: ReadonlyArray<number>, removed: number): number => {

@@ -58,7 +58,7 @@ import {
   type StepOutcome
 } from "../services/Planner.js"
 import type { ModelOutput, ModelToolCall, TokenUsage } from "../services/RunEvent.js"
-import { estimateTokens, removalToFit, tokensOf, truncateResult } from "../internal/compaction.js"
+import { estimateTokens, removalToFit, removalWithSlack, tokensOf, truncateResult } from "../internal/compaction.js"
 import * as Pricing from "../services/Pricing.js"
 import { ContextWindows, contextWindowOf } from "../services/Pricing.js"
 
@@ -557,6 +557,8 @@ interface Window {
   readonly limit: number
   /** The most tokens the prompt's messages may take: the limit less the reserve and the tools' definitions. */
   readonly budget: number
+  /** The estimated tokens of the tools' definitions. */
+  readonly tools: number
   readonly maxToolResult: number | undefined
   readonly policy: NonNullable<ContextOptions["policy"]>
   readonly keep: number
@@ -725,9 +727,11 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
     const limit = contextOptions?.limit ?? contextWindowOf(table, label)
     if (limit === undefined) return undefined
     const reserve = contextOptions?.reserve ?? Math.min(4096, Math.floor(limit / 8))
+    const tools = toolTokensOf(agent)
     return {
       limit,
-      budget: limit - reserve - toolTokensOf(agent),
+      budget: limit - reserve - tools,
+      tools,
       maxToolResult: contextOptions?.maxToolResult ?? limit,
       policy: contextOptions?.policy ?? "summarize",
       keep: Math.max(0, contextOptions?.keep ?? 4)
@@ -874,7 +878,7 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
       const tooBig = () =>
         new PlannerFailed({
           reason: `the prompt does not fit the model's context window of ${window.limit} tokens even with every ` +
-            `earlier turn compacted: the instructions, history, input and tools take about ${fixed} tokens`
+            `earlier turn compacted: the instructions, history, input and tools take about ${fixed + window.tools} tokens`
         })
       const result = (policy: string, removed: number, summary?: string, model?: string, usage?: TokenUsage) => {
         const summaryTokens = summary === undefined
@@ -884,8 +888,8 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
           policy,
           removed,
           ...(summary === undefined ? {} : { summary }),
-          tokensBefore: conversation.tokens,
-          tokensAfter: conversation.tokens - tokensOf(sizes, removed) + summaryTokens,
+          tokensBefore: window.tools + conversation.tokens,
+          tokensAfter: window.tools + conversation.tokens - tokensOf(sizes, removed) + summaryTokens,
           limit: window.limit,
           ...(model === undefined ? {} : { model }),
           ...(usage === undefined ? {} : { usage })
@@ -901,7 +905,7 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
         // Room for the summary: a quarter of the budget, at most 1024 tokens.
         const summaryLimit = Math.max(16, Math.min(1024, Math.floor(window.budget / 4)))
         const reserved = summaryLimit - (conversation.summary === undefined ? 0 : conversation.sizes[conversation.opening - 1]!)
-        const removed = removalToFit(body, 0, reserved)
+        const removed = removalWithSlack(body, 0, reserved, 0.6)
         if (removed === undefined) return yield* tooBig()
         const { model, summary, usage } = yield* summarize(session, conversation, removed, summaryLimit, window)
         return result("summarize", removed, summary, model, usage)

@@ -158,7 +158,7 @@ const decodeWindows = Schema.decodeUnknownEffect(Schema.fromJsonString(ContextWi
  * @since 0.2.0
  * @category layers
  */
-export const layerContextWindowsConfig: Layer.Layer<never, Config.ConfigError> = Layer.effect(
+export const layerContextWindowsConfig: Layer.Layer<Wired<"ContextWindows">, Config.ConfigError> = Layer.effect(
   ContextWindows,
   Effect.gen(function*() {
     const source = yield* Config.String("GRAPHENT_CONTEXT_WINDOWS").pipe(Config.withDefault(""))
@@ -168,7 +168,16 @@ export const layerContextWindowsConfig: Layer.Layer<never, Config.ConfigError> =
       Effect.mapError((error) => configError("GRAPHENT_CONTEXT_WINDOWS", error.message))
     )
   })
-)
+).pipe(wires("ContextWindows"))
+
+/**
+ * Runs use these context windows (beside {@link knownContextWindows}).
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerContextWindows = (table: ContextWindowTable): Layer.Layer<Wired<"ContextWindows">> =>
+  Layer.succeed(ContextWindows, table).pipe(wires("ContextWindows"))
 
 /**
  * Runs use this price table.
