@@ -857,13 +857,14 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
       const decision = decisions[conversation.decisions]!
       if (decision._tag === "RunSteps") addTurn(conversation, decision.steps, decision.text, state.outcomes, window)
     }
-    const called = Effect.flatMap(
-      Effect.suspend(() => call(state, session, session.conversation)),
-      (output) => decideOn(state, session, output)
+    if (window === undefined || conversation.tokens <= window.budget) {
+      return Effect.flatMap(call(state, session, conversation), (output) => decideOn(state, session, output))
+    }
+    // The compaction replaces the conversation: the call reads it after.
+    return Effect.andThen(
+      compact(state, session, window),
+      Effect.flatMap(Effect.suspend(() => call(state, session, session.conversation)), (output) => decideOn(state, session, output))
     )
-    return window === undefined || conversation.tokens <= window.budget
-      ? called
-      : Effect.andThen(compact(state, session, window), called)
   }
 
   // -- compaction ----------------------------------------------------------------
