@@ -37,8 +37,11 @@ const isSummaryCall = (prompt: Prompt.Prompt) => {
  * A model that calls `fetch` for turns 1..`turns`, then answers; asked for a
  * summary, it writes one. `seen` collects every prompt's size in messages.
  */
-const conversationModel = (turns: number, options?: { readonly summaries?: Array<string>; readonly refuseSummary?: boolean }) => {
-  let turn = 0
+const conversationModel = (
+  turns: number,
+  options?: { readonly summaries?: Array<string>; readonly refuseSummary?: boolean; readonly start?: number }
+) => {
+  let turn = options?.start ?? 0
   return ScriptedModel.layerFunction((request) => {
     if (isSummaryCall(request.prompt)) {
       if (options?.refuseSummary === true) return ScriptedModel.fail("no summary expected")
@@ -120,6 +123,26 @@ describe("LlmPlanner: context that stays within the window", () => {
       const report = yield* replayWithoutModel(agent, events)
       assert.strictEqual(report.identical, events.length)
       assert.deepStrictEqual(report.outcome, { answer: "read 200 pages" })
+    }))
+
+  it.effect("resume after a crash between a compaction and its model call applies the journaled compaction", () =>
+    Effect.gen(function*() {
+      const agent = agentWith({ limit: 1500 })
+      const { events } = yield* runAndReplay(agent, conversationModel(30, { summaries: [] }))
+      const at = events.findIndex((event) => event._tag === "ContextCompacted")
+      const compaction = events[at] as Extract<RunEvent.RunEvent, { readonly _tag: "ContextCompacted" }>
+      // The crash came right after the compaction was journaled.
+      const summaries: Array<string> = []
+      const resumed = yield* Replay.resume(agent, events.slice(0, at + 1)).pipe(
+        Effect.provide(Layer.mergeAll(Testing.layer, conversationModel(30, { summaries, start: compaction.call - 1 })))
+      )
+      assert.strictEqual(resumed.answer, "read 30 pages")
+      const recorded = eventsOf(events, "ContextCompacted")
+      // The journaled compaction was applied, not asked again: only the later ones needed the model.
+      assert.strictEqual(summaries.length, recorded.length - 1)
+      const again = eventsOf(resumed.events, "ModelCalled").find((event) => event.call === compaction.call)!
+      const original = eventsOf(events, "ModelCalled").find((event) => event.call === compaction.call)!
+      assert.deepStrictEqual(again.request, original.request)
     }))
 
   it.effect("fuzz: many seeds, result sizes, limits and policies stay within the limit and replay identically", () =>
