@@ -160,14 +160,7 @@ const decodeWindows = Schema.decodeUnknownEffect(Schema.fromJsonString(ContextWi
  */
 export const layerContextWindowsConfig: Layer.Layer<Wired<"ContextWindows">, Config.ConfigError> = Layer.effect(
   ContextWindows,
-  Effect.gen(function*() {
-    const source = yield* Config.String("GRAPHENT_CONTEXT_WINDOWS").pipe(Config.withDefault(""))
-    if (source.trim() === "") return {}
-    const text = yield* readSource("GRAPHENT_CONTEXT_WINDOWS", source)
-    return yield* decodeWindows(text).pipe(
-      Effect.mapError((error) => configError("GRAPHENT_CONTEXT_WINDOWS", error.message))
-    )
-  })
+  tableFromEnv("GRAPHENT_CONTEXT_WINDOWS", decodeWindows)
 ).pipe(wires("ContextWindows"))
 
 /**
@@ -193,6 +186,19 @@ const decodeTable = Schema.decodeUnknownEffect(Schema.fromJsonString(PriceTable)
 const configError = (variable: string, message: string) =>
   new Config.ConfigError(new ConfigProvider.SourceError({ message: `${variable}: ${message}` }))
 
+/** The table in `variable` (JSON, or `@path` to a JSON file); unset or blank: an empty table. */
+function tableFromEnv<A extends object>(
+  variable: string,
+  decode: (text: string) => Effect.Effect<A, Schema.SchemaError>
+): Effect.Effect<A, Config.ConfigError> {
+  return Effect.gen(function*() {
+    const source = yield* Config.String(variable).pipe(Config.withDefault(""))
+    if (source.trim() === "") return {} as A
+    const text = yield* readSource(variable, source)
+    return yield* decode(text).pipe(Effect.mapError((error) => configError(variable, error.message)))
+  })
+}
+
 /** A JSON table given inline or as `@path`. */
 function readSource(variable: string, source: string): Effect.Effect<string, Config.ConfigError> {
   return source.startsWith("@")
@@ -212,10 +218,5 @@ function readSource(variable: string, source: string): Effect.Effect<string, Con
  */
 export const layerConfig: Layer.Layer<Wired<"Pricing">, Config.ConfigError> = Layer.effect(
   Pricing,
-  Effect.gen(function*() {
-    const source = yield* Config.String("GRAPHENT_PRICES").pipe(Config.withDefault(""))
-    if (source.trim() === "") return {}
-    const text = yield* readSource("GRAPHENT_PRICES", source)
-    return yield* decodeTable(text).pipe(Effect.mapError((error) => configError("GRAPHENT_PRICES", error.message)))
-  })
+  tableFromEnv("GRAPHENT_PRICES", decodeTable)
 ).pipe(wires("Pricing"))

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { type Duration, Effect, Layer, Redacted, Schema, Stream } from "effect"
+import { type Duration, Effect, Layer, Redacted, Stream } from "effect"
 import {
   Agent,
   AgentRuntime,
@@ -10,8 +10,7 @@ import {
   Pricing,
   Replay,
   type RunEvent,
-  ScriptedModel,
-  Tool
+  ScriptedModel
 } from "graphent"
 import { AnthropicProvider } from "graphent/anthropic"
 import { OpenAiProvider } from "graphent/openai"
@@ -19,36 +18,15 @@ import * as Testing from "graphent/testing"
 import { render } from "../../src/programs/traceView.js"
 import { withEnv } from "../support/env.js"
 import * as FakeServer from "../support/fakeModelServer.js"
-
-const add = Tool.make("add", {
-  description: "Adds two numbers",
-  parameters: Schema.Struct({ a: Schema.Number, b: Schema.Number }),
-  success: Schema.Number,
-  handler: ({ a, b }) => Effect.succeed(a + b)
-})
+import { add, anthropicMessage, openAiCompletion } from "../support/modelFixtures.js"
 
 const agent = Agent.make({ name: "calculator", instructions: "You add.", tools: [add], planner: LlmPlanner.make() })
 
 const anthropicText = (text: string) =>
-  FakeServer.json({
-    id: "msg_1",
-    type: "message",
-    role: "assistant",
-    model: "claude-b",
-    content: [{ type: "text", text }],
-    stop_reason: "end_turn",
-    stop_sequence: null,
-    usage: { input_tokens: 10, output_tokens: 2 }
-  })
+  anthropicMessage([{ type: "text", text }], { input_tokens: 10, output_tokens: 2 }, "end_turn", "claude-b")
 
 const openAiText = (text: string) =>
-  FakeServer.json({
-    id: "chatcmpl-1",
-    object: "chat.completion",
-    model: "gpt-a",
-    choices: [{ index: 0, message: { role: "assistant", content: text }, finish_reason: "stop" }],
-    usage: { prompt_tokens: 10, completion_tokens: 2 }
-  })
+  openAiCompletion({ content: text }, { prompt_tokens: 10, completion_tokens: 2 }, "stop", "gpt-a")
 
 const openAiError = (status: number, type = "server_error") =>
   FakeServer.json({ error: { message: `failed with ${status}`, type } }, { status, headers: { "retry-after": "0" } })

@@ -1,18 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Redacted, Schema } from "effect"
-import { Agent, AgentRuntime, Journal, LlmPlanner, Pricing, Replay, type RunEvent, ScriptedModel, Tool } from "graphent"
+import { Effect, Layer, Redacted } from "effect"
+import { Agent, AgentRuntime, Journal, LlmPlanner, Pricing, Replay, type RunEvent, ScriptedModel } from "graphent"
 import { AnthropicProvider } from "graphent/anthropic"
 import { OpenAiProvider } from "graphent/openai"
 import * as Testing from "graphent/testing"
 import { render } from "../../src/programs/traceView.js"
 import * as FakeServer from "../support/fakeModelServer.js"
-
-const add = Tool.make("add", {
-  description: "Adds two numbers",
-  parameters: Schema.Struct({ a: Schema.Number, b: Schema.Number }),
-  success: Schema.Number,
-  handler: ({ a, b }) => Effect.succeed(a + b)
-})
+import { add, anthropicMessage as message, openAiCompletion } from "../support/modelFixtures.js"
 
 const agent = Agent.make({
   name: "calculator",
@@ -20,18 +14,6 @@ const agent = Agent.make({
   tools: [add],
   planner: LlmPlanner.make()
 })
-
-const message = (content: ReadonlyArray<object>, usage: object, stop_reason = "end_turn") =>
-  FakeServer.json({
-    id: "msg_1",
-    type: "message",
-    role: "assistant",
-    model: "claude-test-2025",
-    content,
-    stop_reason,
-    stop_sequence: null,
-    usage
-  })
 
 /** The first call writes the cache; the second reads the prefix from it. */
 const script = [
@@ -117,14 +99,7 @@ describe("AnthropicProvider: prompt caching", () => {
 describe("OpenAiProvider: automatic prompt caching", () => {
   it.effect("prompt_tokens_details.cached_tokens is counted and priced at the cached rate", () =>
     Effect.gen(function*() {
-      const completion = (message: object, usage: object, finish_reason: string) =>
-        FakeServer.json({
-          id: "chatcmpl-1",
-          object: "chat.completion",
-          model: "gpt-test",
-          choices: [{ index: 0, message: { role: "assistant", ...message }, finish_reason }],
-          usage
-        })
+      const completion = openAiCompletion
       const server = yield* FakeServer.make([
         completion(
           { content: null, tool_calls: [{ id: "call_1", type: "function", function: { name: "add", arguments: "{\"a\":1,\"b\":2}" } }] },
