@@ -21,6 +21,10 @@
  * - Every model call goes through the run context: it is journaled with its
  *   request, response, tokens and cost, so replay needs no model and resume
  *   does not call it again.
+ * - The conversation stays within the model's context window: before a call
+ *   that would overflow it, older turns are summarized, dropped or compacted
+ *   by a function ({@link ContextOptions}), and long tool results are cut in
+ *   the prompt; each compaction is journaled (`ContextCompacted`) and replayed.
  *
  * The hot path stays lean: the services a run's model calls need are read
  * once per run, the conversation is extended by each turn's new messages

@@ -294,6 +294,20 @@
           }
           for (const span of spans) if (span.end === undefined) span.end = event.at
           break
+        case "ContextCompacted":
+          add({
+            key: `compaction:${event.call}`,
+            kind: "event",
+            depth: 2,
+            turn: turn(event.turn, event.at),
+            label: "context compacted",
+            extra: `${event.policy} · ${event.removed} messages${event.summary === undefined ? " dropped" : " summarized"} · ~${event.tokensBefore}→~${event.tokensAfter} of ${event.limit} tok`,
+            start: event.at,
+            end: event.at,
+            state: "ok",
+            events: [event]
+          })
+          break
         default:
           // RunResumed, ValueRecorded, approvals, and tags this viewer does not know yet.
           add({
