@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
-import { Agent, AgentRuntime, Journal, LlmPlanner, Pricing, Replay, type RunEvent, ScriptedModel } from "graphent"
+import { Agent, AgentRuntime, Journal, LlmPlanner, Pricing, Replay, type RunEvent, ScriptedModel, Telemetry } from "graphent"
 import { AnthropicProvider } from "graphent/anthropic"
 import { OpenAiProvider } from "graphent/openai"
 import * as Testing from "graphent/testing"
@@ -122,6 +122,30 @@ describe("OpenAiProvider: automatic prompt caching", () => {
       // OpenAI caches by itself: the request carries no cache markers.
       assert.notInclude(JSON.stringify(server.requests.map((request) => request.body)), "cache_control")
     }))
+})
+
+describe("Telemetry: cached input tokens", () => {
+  it.effect("graphent_model_tokens_total counts them as type cached_input (beside input)", () =>
+    Effect.gen(function*() {
+      const context = yield* Effect.context<never>()
+      const observe = Telemetry.metricsObserver(context, "llm")!
+      observe({
+        _tag: "ModelCalled",
+        runId: "r",
+        turn: 1,
+        call: 1,
+        model: "anthropic:claude-test",
+        request: { prefix: 0, messages: [], tools: [] },
+        response: { text: "hi", toolCalls: [], finishReason: "stop", usage: { inputTokens: 100, outputTokens: 20, cachedInputTokens: 80 } },
+        durationMs: 1,
+        at: 0
+      })
+      const text = yield* Telemetry.prometheusText
+      const line = (type: string) =>
+        text.split("\n").find((row) => row.startsWith(`graphent_model_tokens_total{agent="llm",model="anthropic:claude-test",type="${type}"}`))
+      assert.strictEqual(line("input")?.split(" ").pop(), "100")
+      assert.strictEqual(line("cached_input")?.split(" ").pop(), "80")
+    }).pipe(Effect.provide(Telemetry.metricRegistry(new Map()))))
 })
 
 describe("Pricing: cached input tokens", () => {
