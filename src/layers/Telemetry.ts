@@ -177,7 +177,7 @@ export const metrics = {
   },
   modelTokens: {
     name: "graphent_model_tokens_total",
-    description: "Model tokens, by agent, model and type (input, output)."
+    description: "Model tokens, by agent, model and type (input, output, cached_input: of the input, read from a prompt cache)."
   },
   modelCost: {
     name: "graphent_model_cost_total",
@@ -281,6 +281,10 @@ export const metricsObserver: RunObserver = (context, agent) => {
         const usage = event.response.usage
         modelTokens({ agent, model: event.model, type: "input" }).updateUnsafe(usage.inputTokens, context)
         modelTokens({ agent, model: event.model, type: "output" }).updateUnsafe(usage.outputTokens, context)
+        // Of the input tokens, those read from the provider's prompt cache (also counted in `input`).
+        if (usage.cachedInputTokens !== undefined) {
+          modelTokens({ agent, model: event.model, type: "cached_input" }).updateUnsafe(usage.cachedInputTokens, context)
+        }
         if (event.cost !== undefined) modelCost(byModel).updateUnsafe(event.cost, context)
         break
       }
