@@ -29,12 +29,14 @@ import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
 import { PgClient } from "@effect/sql-pg"
 import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
+import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
 import { ClusterWorkflowEngine, SingleRunner } from "effect/cluster"
 import * as RunnerAddress from "effect/cluster/RunnerAddress"
@@ -398,6 +400,12 @@ const inFlight = (events: ReadonlyArray<RunEvent>): ReadonlyArray<string> => {
 export interface WorkflowOptions {
   /** The prefix of Graphent's own cluster table (`<prefix>cluster_calls`); default `graphent_`. */
   readonly tablePrefix?: string | undefined
+  /**
+   * Runs this runner executes at once (default: no limit). A run over the
+   * limit waits in this runner for a slot; it keeps its shard, so it does not
+   * move to a less busy runner.
+   */
+  readonly maxConcurrentRuns?: number | undefined
 }
 
 const budgetOf = (payload: typeof GraphentRun.payloadSchema.Type): RunOptions["budget"] => {
@@ -426,6 +434,7 @@ export const layerWorkflow = (
     const registered = yield* ClusterAgents
     const markers = yield* sqlMarkers(options.tablePrefix ?? "graphent_")
     const local = yield* LocalRuntime.make.pipe(Effect.provideService(Journal, journal))
+    const slots = options.maxConcurrentRuns === undefined ? undefined : Semaphore.makeUnsafe(options.maxConcurrentRuns)
     const body = (payload: typeof GraphentRun.payloadSchema.Type) =>
       Effect.gen(function*() {
         const entry = registered.get(payload.agent)
@@ -474,7 +483,10 @@ export const layerWorkflow = (
           }
         }
       })
-    return GraphentRun.toLayer((payload) => body(payload) as Effect.Effect<{ answer: string }, typeof RunFailure.Type>)
+    return GraphentRun.toLayer((payload) => {
+      const run = body(payload) as Effect.Effect<{ answer: string }, typeof RunFailure.Type>
+      return slots === undefined ? run : slots.withPermit(run)
+    })
   }))
 
 // ---------------------------------------------------------------------------
@@ -759,6 +771,23 @@ export interface ClusterOptions extends Options, WorkflowOptions {
   /** Sharding settings (defaults: Effect's, with 300 shards). */
   readonly sharding?: Partial<ShardingConfig.ShardingConfig["Service"]> | undefined
 }
+
+/**
+ * Sharding settings for a failover after `seconds`: a runner that stops
+ * answering (killed, partitioned) loses its shards' locks after that time and
+ * the other runners take its runs over. Shorter is a faster failover and more
+ * lock refreshes (one PostgreSQL write per runner every `seconds / 4`).
+ * Effect's default is 35 s.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const failover = (seconds: number): Partial<ShardingConfig.ShardingConfig["Service"]> => ({
+  shardLockExpiration: Duration.seconds(seconds),
+  shardLockRefreshInterval: Duration.millis(Math.max(500, (seconds * 1000) / 4)),
+  runnerHealthCheckInterval: Duration.seconds(seconds),
+  refreshAssignmentsInterval: Duration.millis(Math.min(3000, Math.max(500, (seconds * 1000) / 4)))
+})
 
 const pgLayer = (pg: PgClient.PgPoolConfig) =>
   PgClient.layer({ applicationName: "graphent-cluster", ...pg }).pipe(Layer.orDie)

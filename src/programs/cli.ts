@@ -43,7 +43,9 @@ const commands: Readonly<Record<string, () => Promise<AnyCommand>>> = {
   reject: () => import("./cliSecurity.js").then((m) => m.reject),
   audit: () => import("./cliSecurity.js").then((m) => m.audit),
   // `mcp list | pin | serve`: MCP servers' tools, and agents served over MCP.
-  mcp: () => import("./cliMcp.js").then((m) => m.mcp)
+  mcp: () => import("./cliMcp.js").then((m) => m.mcp),
+  // A runner of a cluster (GRAPHENT_DATABASE_URL): durable runs sharded over processes.
+  worker: () => import("./cliWorker.js").then((m) => m.worker)
 }
 
 /** The root command with the subcommands `argv` can reach: the named one, or all of them. */
