@@ -1,0 +1,136 @@
+/**
+ * `graphent worker` runners as real processes on a real PostgreSQL database (one of the test's own):
+ * runs survive SIGKILLed runners and SIGTERM handovers, every side effect happens exactly once, and
+ * concurrent steps (parallel activities) replay from SQL storage on another runner (effect #6014).
+ * The 1,000-run version is `npm run soak:cluster`.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { Effect, Fiber, Layer, Redacted } from "effect"
+import { SqlClient } from "effect/sql"
+import { AgentRuntime, LocalRuntime, Replay, type RunEvent } from "graphent"
+import { ClusterRuntime } from "graphent/cluster"
+import { JournalPg } from "graphent/postgres"
+import sfx, { layer as sfxLayer } from "../fixtures/cluster/sfxAgent.js"
+import { createDatabase, dropDatabase } from "../support/clusterDb.js"
+import { portBase, type Runner, startRunner, stopRunner } from "../support/clusterProcs.js"
+
+const table = "sfx"
+let db: { readonly url: string; readonly name: string }
+const runners: Array<Runner> = []
+let nextPort = portBase()
+
+const start = async () => {
+  const runner = await startRunner({ url: db.url, port: nextPort++, table })
+  runners.push(runner)
+  return runner
+}
+
+beforeAll(async () => {
+  db = await createDatabase()
+  process.env.SFX_DATABASE_URL = db.url
+  process.env.SFX_TABLE = table
+  await Promise.all([start(), start(), start()])
+}, 120_000)
+
+afterAll(async () => {
+  await Promise.all(runners.map((runner) => stopRunner(runner, "SIGKILL")))
+  await dropDatabase(db.name)
+})
+
+const client = () => {
+  const pg = { url: Redacted.make(db.url) }
+  return ClusterRuntime.layerClient({ pg }).pipe(
+    Layer.provideMerge(JournalPg.layerPg({ pg })),
+    Layer.provideMerge(sfxLayer)
+  )
+}
+
+/** Polls (no sleeps to wait for a moment) until `n` side effects of runs starting with `prefix` exist. */
+const sideEffectsReach = (prefix: string, n: number) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    while (true) {
+      const [row] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM sfx WHERE run_id LIKE ${prefix + "%"}`
+      if (row!.n >= n) return row!.n
+      yield* Effect.sleep(50)
+    }
+  })
+
+/** Side effects and executions per run of `prefix`; every journal, by run. */
+const check = (prefix: string, runs: number, steps: number) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const effects = yield* sql<{ run_id: string; n: number }>`
+      SELECT run_id, count(*)::int AS n FROM sfx WHERE run_id LIKE ${prefix + "%"} GROUP BY run_id`
+    const journals = new Map<string, ReadonlyArray<RunEvent>>()
+    for (let i = 0; i < runs; i++) journals.set(`${prefix}${i}`, yield* ClusterRuntime.events(`${prefix}${i}`))
+    expect(effects).toHaveLength(runs)
+    for (const row of effects) expect(row.n, row.run_id).toBe(steps)
+    for (const [runId, events] of journals) {
+      const count = (tag: RunEvent["_tag"]) => events.filter((event) => event._tag === tag).length
+      expect(count("RunStarted"), runId).toBe(1)
+      expect(count("RunCompleted"), runId).toBe(1)
+      expect(count("RunFailed"), runId).toBe(0)
+      // Each step journaled once, whatever runner ran it or took the run over.
+      expect(count("StepSucceeded"), runId).toBe(steps)
+      expect(count("StepStarted"), runId).toBe(steps)
+    }
+    return journals
+  })
+
+describe("graphent worker (3 runner processes, PostgreSQL)", () => {
+  it("SIGKILL of one runner mid-way, then another: every run completes, every side effect exactly once", async () => {
+    const runs = 60
+    const steps = 5
+    const input = JSON.stringify({ steps, parallel: 2, delayMs: 20 })
+    const journals = await Effect.runPromise(
+      Effect.gen(function*() {
+        const all = yield* Effect.forkChild(
+          Effect.forEach(Array.from({ length: runs }, (_, i) => i), (i) =>
+            AgentRuntime.run(sfx, input, { runId: `k${i}` }), { concurrency: "unbounded" })
+        )
+        yield* sideEffectsReach("k", Math.floor((runs * steps) / 3))
+        yield* Effect.promise(() => stopRunner(runners[0]!, "SIGKILL"))
+        yield* sideEffectsReach("k", Math.floor((2 * runs * steps) / 3))
+        yield* Effect.promise(() => stopRunner(runners[1]!, "SIGKILL"))
+        const results = yield* Fiber.join(all)
+        expect(results.map((result) => result.answer)).toEqual(Array.from({ length: runs }, () => `done ${steps}`))
+        return yield* check("k", runs, steps)
+      }).pipe(Effect.provide(client()))
+    )
+    // Runs the dead runners held were taken over (their journals say so) and replay offline, identical.
+    const resumed = [...journals.values()].filter((events) => events.some((event) => event._tag === "RunResumed"))
+    expect(resumed.length).toBeGreaterThan(0)
+    const reports = await Effect.runPromise(
+      Effect.forEach(resumed, (events) => Replay.replay(sfx, events)).pipe(
+        Effect.provide(LocalRuntime.layerMemory),
+        Effect.provide(sfxLayer)
+      )
+    )
+    for (const report of reports) expect(report.outcome).toEqual({ answer: `done ${steps}` })
+  })
+
+  it("SIGTERM hands a runner's runs over with no failure", async () => {
+    const fresh = await start()
+    const survivor = runners[2]!
+    const runs = 20
+    const steps = 4
+    const input = JSON.stringify({ steps, parallel: 2, delayMs: 40 })
+    await Effect.runPromise(
+      Effect.gen(function*() {
+        const all = yield* Effect.forkChild(
+          Effect.forEach(Array.from({ length: runs }, (_, i) => i), (i) =>
+            AgentRuntime.run(sfx, input, { runId: `t${i}` }), { concurrency: "unbounded" })
+        )
+        yield* sideEffectsReach("t", Math.floor((runs * steps) / 3))
+        const code = yield* Effect.promise(() => stopRunner(fresh, "SIGTERM"))
+        // 128 + 15: the CLI's exit code after SIGTERM (a clean shutdown, not a crash).
+        expect(code).toBe(143)
+        const results = yield* Fiber.join(all)
+        expect(results.map((result) => result.answer)).toEqual(Array.from({ length: runs }, () => `done ${steps}`))
+        yield* check("t", runs, steps)
+      }).pipe(Effect.provide(client()))
+    )
+    expect(survivor.child.exitCode).toBe(null)
+  })
+})
