@@ -285,10 +285,11 @@ const activityPorts = (runId: string, markers: CallMarkers) => (live: RunPorts):
     execute: (registry, call, context, defaults) => {
       const approved = context.approval !== undefined
       const idempotent = registry.entries.get(call.tool)?.tool.idempotent === true
+      const name = approved ? `step:${call.stepId}:approved` : `step:${call.stepId}`
       const execute = Effect.gen(function*() {
         // A non-idempotent call that began on a runner and has no stored result was cut short by a crash:
         // the same rule as `graphent resume` (ResumeUnsafe) instead of running it a second time.
-        if (!idempotent && !(yield* markers.begin(runId, call.stepId))) {
+        if (!idempotent && !(yield* markers.begin(runId, name))) {
           return yield* Effect.fail<StoredFailure>({
             _tag: "Unsafe",
             stepId: call.stepId,
@@ -300,11 +301,11 @@ const activityPorts = (runId: string, markers: CallMarkers) => (live: RunPorts):
           Effect.map((output) => ({ result: output.result })),
           Effect.mapError((error): StoredFailure => storeFailure(error)),
           // Interrupted cleanly (a handover or a cancel): the call did not finish and may begin again.
-          Effect.onInterrupt(() => idempotent ? Effect.void : markers.forget(runId, call.stepId))
+          Effect.onInterrupt(() => idempotent ? Effect.void : markers.forget(runId, name))
         )
       })
       return Activity.make({
-        name: approved ? `step:${call.stepId}:approved` : `step:${call.stepId}`,
+        name,
         success: StoredOutput,
         error: StoredFailure,
         execute: execute as Effect.Effect<typeof StoredOutput.Type, StoredFailure>

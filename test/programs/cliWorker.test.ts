@@ -133,4 +133,40 @@ describe("graphent worker (3 runner processes, PostgreSQL)", () => {
     )
     expect(survivor.child.exitCode).toBe(null)
   })
+
+  it("a run waiting for approval holds no runner and survives a restart of every runner", async () => {
+    await start()
+    const careful = { id: "ana", roles: ["careful"] }
+    const input = JSON.stringify({ steps: 1 })
+    const result = await Effect.runPromise(
+      Effect.gen(function*() {
+        const run = yield* Effect.forkChild(AgentRuntime.run(sfx, input, { runId: "a0", principal: careful }))
+        // Poll the status (from this process, not a runner) until the run waits for step s1.
+        while (true) {
+          const status = yield* ClusterRuntime.status("a0")
+          if (status._tag === "Running" && status.waitingFor.includes("s1")) break
+          expect(status._tag === "Running" || status._tag === "Unknown").toBe(true)
+          yield* Effect.sleep(50)
+        }
+        // Every runner stops; new ones start. The run is only rows in PostgreSQL now.
+        const alive = runners.filter((runner) => runner.child.exitCode === null && runner.child.signalCode === null)
+        yield* Effect.promise(() => Promise.all(alive.map((runner) => stopRunner(runner, "SIGTERM"))))
+        yield* Effect.promise(() => Promise.all([start(), start()]))
+        const sql = yield* SqlClient.SqlClient
+        const [before] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM sfx WHERE run_id = 'a0'`
+        expect(before!.n).toBe(0)
+        yield* ClusterRuntime.approve("a0", "s1", { approved: true, by: "lead" })
+        const result = yield* Fiber.join(run)
+        const [after] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM sfx WHERE run_id = 'a0'`
+        expect(after!.n).toBe(1)
+        expect(yield* ClusterRuntime.status("a0")).toEqual({ _tag: "Completed", answer: "done 1" })
+        return result
+      }).pipe(Effect.provide(client()))
+    )
+    expect(result.answer).toBe("done 1")
+    const tags = result.events.map((event) => event._tag)
+    expect(tags).toContain("ApprovalRequested")
+    expect(tags).toContain("ApprovalDecided")
+    expect(tags.filter((tag) => tag === "StepSucceeded")).toHaveLength(1)
+  })
 })
