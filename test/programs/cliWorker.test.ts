@@ -62,12 +62,12 @@ const check = (prefix: string, runs: number, steps: number) =>
     const sql = yield* SqlClient.SqlClient
     const effects = yield* sql<{ run_id: string; n: number }>`
       SELECT run_id, count(*)::int AS n FROM sfx WHERE run_id LIKE ${prefix + "%"} GROUP BY run_id`
-    const journals = new Map<string, ReadonlyArray<RunEvent>>()
+    const journals = new Map<string, ReadonlyArray<RunEvent.RunEvent>>()
     for (let i = 0; i < runs; i++) journals.set(`${prefix}${i}`, yield* ClusterRuntime.events(`${prefix}${i}`))
     expect(effects).toHaveLength(runs)
     for (const row of effects) expect(row.n, row.run_id).toBe(steps)
     for (const [runId, events] of journals) {
-      const count = (tag: RunEvent["_tag"]) => events.filter((event) => event._tag === tag).length
+      const count = (tag: RunEvent.RunEvent["_tag"]) => events.filter((event) => event._tag === tag).length
       expect(count("RunStarted"), runId).toBe(1)
       expect(count("RunCompleted"), runId).toBe(1)
       expect(count("RunFailed"), runId).toBe(0)

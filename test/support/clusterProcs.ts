@@ -26,6 +26,8 @@ export const startRunner = (options: {
   readonly url: string
   readonly port: number
   readonly table: string
+  /** The agent file the runner loads (default: the side-effect agent). */
+  readonly agentFile?: string
   readonly maxRuns?: number
   /** Seconds before a dead runner's shards move (`--failover-after`; default 4 here). */
   readonly failoverAfter?: number
@@ -33,7 +35,7 @@ export const startRunner = (options: {
 }): Promise<Runner> =>
   new Promise((resolve, reject) => {
     // Node itself with tsx's loader (not the `tsx` wrapper): a signal reaches the runner, not a parent of it.
-    const child = spawn(process.execPath, ["--import", "tsx", cli, "worker", "--agents", sfxAgentFile, "--port", String(options.port),
+    const child = spawn(process.execPath, ["--import", "tsx", cli, "worker", "--agents", options.agentFile ?? sfxAgentFile, "--port", String(options.port),
       "--failover-after", String(options.failoverAfter ?? 4),
       ...(options.maxRuns === undefined ? [] : ["--max-runs", String(options.maxRuns)])], {
       cwd: root,
