@@ -729,7 +729,9 @@ export const events = (runId: string): Effect.Effect<ReadonlyArray<RunEvent>, Jo
 /**
  * Cancels the run `runId` wherever it runs: the workflow is interrupted
  * durably (a runner that holds it later still sees the interrupt) and the run
- * journals `RunInterrupted`.
+ * journals `RunInterrupted`. The interrupt takes effect at the run's next
+ * activity: a tool call in flight finishes first (effect/workflow reads the
+ * interrupt only when the body starts an activity or suspends).
  *
  * @since 0.3.0
  * @category runs
