@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { Effect, Fiber, Layer, Redacted } from "effect"
+import { Effect, Fiber, Layer, Redacted, Stream } from "effect"
 import { SqlClient } from "effect/sql"
-import { AgentRuntime } from "graphent"
+import { Agent, AgentRuntime, Planner } from "graphent"
 import { ClusterRuntime } from "graphent/cluster"
 import { JournalPg } from "graphent/postgres"
 import sfx, { layer as sfxLayer } from "../fixtures/cluster/sfxAgent.js"
@@ -87,5 +87,21 @@ describe("ClusterRuntime (one runner, in process)", () => {
     expect(Gated.known("y1")).toBe(false)
     expect(outcome.events.map((event) => event._tag)).toContain("RunInterrupted")
     expect(outcome.status._tag).not.toBe("Running")
+  })
+
+  it("streams a cluster run's events from the journal; an agent no runner has fails typed", async () => {
+    const stranger = Agent.make({ name: "stranger", tools: [], planner: { decide: () => Effect.succeed(Planner.answer("hi")) } })
+    const outcome = await Effect.runPromise(
+      Effect.gen(function*() {
+        const events = yield* Stream.runCollect(AgentRuntime.stream(sfx, JSON.stringify({ steps: 2 }), { runId: "st1" }))
+        const error = yield* Effect.flip(AgentRuntime.run(stranger, "x", { runId: "st2" }))
+        return { tags: Array.from(events, (event) => event._tag), error }
+      }).pipe(Effect.provide(single()))
+    )
+    expect(outcome.tags[0]).toBe("RunStarted")
+    expect(outcome.tags.at(-1)).toBe("RunCompleted")
+    expect(outcome.tags.filter((tag) => tag === "StepSucceeded")).toHaveLength(2)
+    expect(outcome.error._tag).toBe("PlannerFailed")
+    expect(outcome.error.message).toContain("stranger")
   })
 })
