@@ -43,8 +43,8 @@ import * as RunnerAddress from "effect/cluster/RunnerAddress"
 import * as ShardingConfig from "effect/cluster/ShardingConfig"
 import { SqlClient } from "effect/sql/SqlClient"
 import { Activity, DurableDeferred, Workflow, WorkflowEngine } from "effect/workflow"
-import { decodeStepError, encodeStepError } from "../internal/stepError.js"
-import { type Agent, BudgetExceeded, decodeOutput, PlanInvalid, PlannerFailed, type StepOutcome } from "../services/Agent.js"
+import { decodeStepError, encodeStepError, StepError } from "../internal/stepError.js"
+import { type Agent, BudgetExceeded, decodeOutput, PlannerFailed, type StepOutcome } from "../services/Agent.js"
 import {
   AgentRuntime,
   type AgentRuntimeShape,
@@ -78,14 +78,8 @@ import * as Replay from "./Replay.js"
  * @category schemas
  */
 export const RunFailure = Schema.Union([
-  Tool.ToolNotFound,
-  Tool.ToolArgumentsInvalid,
-  Tool.ToolFailed,
-  Tool.ToolTimeout,
-  Tool.ToolResultInvalid,
-  Tool.ToolDenied,
+  ...StepError.members,
   BudgetExceeded,
-  PlanInvalid,
   PlannerFailed,
   JournalError,
   ReplayDivergence,
@@ -795,6 +789,17 @@ export const failover = (seconds: number): Partial<ShardingConfig.ShardingConfig
 const pgLayer = (pg: PgClient.PgPoolConfig) =>
   PgClient.layer({ applicationName: "graphent-cluster", ...pg }).pipe(Layer.orDie)
 
+/** The runtime over a cluster's engine layer and the PostgreSQL pool; with the workflow registered when `executes`. */
+const wire = (
+  options: ClusterOptions,
+  sharding: Layer.Layer<any, any, any>,
+  executes: boolean
+): Layer.Layer<AgentRuntime | WorkflowEngine.WorkflowEngine | SqlClient, never, any> => {
+  const engine = ClusterWorkflowEngine.layer.pipe(Layer.provideMerge(Layer.orDie(sharding)))
+  const runtime = executes ? layer(options).pipe(Layer.provideMerge(layerWorkflow(options))) : layer(options)
+  return runtime.pipe(Layer.provideMerge(engine), Layer.provideMerge(pgLayer(options.pg))) as never
+}
+
 /**
  * One process that is the whole cluster: a single runner over PostgreSQL
  * storage, executing the runs it submits. For development and tests; the
@@ -805,21 +810,14 @@ const pgLayer = (pg: PgClient.PgPoolConfig) =>
  */
 export const layerSingle = (
   options: ClusterOptions
-): Layer.Layer<AgentRuntime | WorkflowEngine.WorkflowEngine | SqlClient, never, Journal | ClusterAgents> => {
-  const engine = ClusterWorkflowEngine.layer.pipe(
-    Layer.provideMerge(
-      SingleRunner.layer({ runnerStorage: "sql", shardingConfig: options.sharding }).pipe(
-        Layer.provide(NodeCrypto.layerDigest),
-        Layer.orDie
-      )
-    )
+): Layer.Layer<AgentRuntime | WorkflowEngine.WorkflowEngine | SqlClient, never, Journal | ClusterAgents> =>
+  wire(
+    options,
+    SingleRunner.layer({ runnerStorage: "sql", shardingConfig: options.sharding }).pipe(
+      Layer.provide(NodeCrypto.layerDigest)
+    ),
+    true
   )
-  return layer(options).pipe(
-    Layer.provideMerge(layerWorkflow(options)),
-    Layer.provideMerge(engine),
-    Layer.provideMerge(pgLayer(options.pg))
-  ) as never
-}
 
 /**
  * A runner process: joins the cluster on `host:port` (the address other
@@ -832,24 +830,15 @@ export const layerSingle = (
  */
 export const layerRunner = (
   options: ClusterOptions & { readonly host: string; readonly port: number }
-): Layer.Layer<AgentRuntime | WorkflowEngine.WorkflowEngine | SqlClient, never, Journal | ClusterAgents> => {
-  const engine = ClusterWorkflowEngine.layer.pipe(
-    Layer.provideMerge(
-      NodeClusterSocket.layer({
-        storage: "sql",
-        shardingConfig: {
-          ...options.sharding,
-          runnerAddress: Option.some(RunnerAddress.make(options.host, options.port))
-        }
-      }).pipe(Layer.orDie)
-    )
+): Layer.Layer<AgentRuntime | WorkflowEngine.WorkflowEngine | SqlClient, never, Journal | ClusterAgents> =>
+  wire(
+    options,
+    NodeClusterSocket.layer({
+      storage: "sql",
+      shardingConfig: { ...options.sharding, runnerAddress: Option.some(RunnerAddress.make(options.host, options.port)) }
+    }),
+    true
   )
-  return layer(options).pipe(
-    Layer.provideMerge(layerWorkflow(options)),
-    Layer.provideMerge(engine),
-    Layer.provideMerge(pgLayer(options.pg))
-  ) as never
-}
 
 /**
  * A client of the cluster: submits runs and addresses them by id, executes
@@ -860,15 +849,5 @@ export const layerRunner = (
  */
 export const layerClient = (
   options: ClusterOptions
-): Layer.Layer<AgentRuntime | WorkflowEngine.WorkflowEngine | SqlClient, never, Journal> => {
-  const engine = ClusterWorkflowEngine.layer.pipe(
-    Layer.provideMerge(
-      NodeClusterSocket.layer({ storage: "sql", clientOnly: true, shardingConfig: options.sharding }).pipe(Layer.orDie)
-    )
-  )
-  return layer(options).pipe(
-    Layer.provideMerge(engine),
-    Layer.provideMerge(pgLayer(options.pg))
-  ) as never
-}
-
+): Layer.Layer<AgentRuntime | WorkflowEngine.WorkflowEngine | SqlClient, never, Journal> =>
+  wire(options, NodeClusterSocket.layer({ storage: "sql", clientOnly: true, shardingConfig: options.sharding }), false)
