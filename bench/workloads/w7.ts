@@ -62,7 +62,7 @@ export const throughput = async (params: { readonly runners: number; readonly jo
     }
     const base = 45000 + (process.pid % 1000) * 5
     for (let i = 0; i < params.runners; i++) {
-      started.push(await startRunner({ url: db.url, port: base + i, table: "unused", agentFile, failoverAfter: 10 }))
+      started.push(await startRunner({ url: db.url, port: base + i, table: "unused", agentFile, failoverAfter: 10, maxRuns: 64 }))
     }
     const client = ClusterRuntime.layerClient({ pg }).pipe(Layer.provideMerge(JournalPg.layerPg({ pg })))
     return await Effect.runPromise(
