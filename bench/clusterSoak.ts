@@ -41,13 +41,15 @@ const client = ClusterRuntime.layerClient({ pg }).pipe(Layer.provideMerge(Journa
 const cpuBefore = process.cpuUsage()
 let failures = 0
 try {
-  const [r1, r2, r3] = await Promise.all([start(), start(), start()])
+  const r1 = await start()
+  const [r2, r3] = await Promise.all([start(), start()])
   console.log(`cluster soak: ${runs} runs × ${steps} steps on 3 runners (db ${db.name})`)
   const startedAt = performance.now()
   await Effect.runPromise(Effect.gen(function*() {
     const sql = yield* SqlClient.SqlClient
+    let finished = false
     const reach = (n: number) => Effect.gen(function*() {
-      while (true) {
+      while (!finished) {
         const [row] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM sfx`
         if (row!.n >= n) return
         yield* Effect.sleep(100)
@@ -55,7 +57,11 @@ try {
     })
     const input = JSON.stringify({ steps, parallel: 2, delayMs: 20 })
     const all = yield* Effect.forkChild(Effect.forEach(Array.from({ length: runs }, (_, i) => i), (i) =>
-      Effect.map(AgentRuntime.run(sfx, input, { runId: `s${i}` }), (result) => result.answer), { concurrency: 200 }))
+      // Every run to its end: one failure does not stop the others (it is counted below).
+      AgentRuntime.run(sfx, input, { runId: `s${i}` }).pipe(
+        Effect.map((result) => result.answer),
+        Effect.catch((error) => Effect.succeed(`${error._tag}: ${error.message}`))
+      ), { concurrency: 200 }).pipe(Effect.ensuring(Effect.sync(() => { finished = true }))))
     const total = runs * steps
     yield* reach(Math.floor(total / 3))
     console.log(`  SIGKILL runner ${r1!.port} at ${Math.round(performance.now() - startedAt)} ms; restarting it`)
@@ -70,7 +76,9 @@ try {
     const code = yield* Effect.promise(() => stopRunner(r3!, "SIGTERM"))
     const answers = yield* Fiber.join(all)
     const wall = performance.now() - startedAt
-    const wrong = answers.filter((answer) => answer !== `done ${steps}`).length
+    const wrongAnswers = answers.filter((answer) => answer !== `done ${steps}`)
+    const wrong = wrongAnswers.length
+    for (const answer of new Set(wrongAnswers)) console.log(`  not done: ${answer}`)
     const [effects] = yield* sql<{ n: number; runs: number }>`SELECT count(*)::int AS n, count(DISTINCT run_id)::int AS runs FROM sfx`
     const [attempts] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM sfx_attempts`
     const perRun = yield* sql<{ run_id: string; n: number }>`SELECT run_id, count(*)::int AS n FROM sfx GROUP BY run_id HAVING count(*) <> ${steps}`

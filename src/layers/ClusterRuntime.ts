@@ -35,6 +35,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Semaphore from "effect/Semaphore"
 import * as Stream from "effect/Stream"
@@ -202,23 +203,51 @@ type StoredFailure = typeof StoredFailure.Type
 
 const json = (value: unknown): string => JSON.stringify(value) ?? "null"
 
+/**
+ * A durable run outlives a PostgreSQL hiccup: journal reads and appends are
+ * retried for about 30 s before the run fails with the `JournalError`.
+ */
+const journalRetry = { schedule: Schedule.spaced("500 millis"), times: 60 }
+
 /** Markers of tool calls that began on some runner: a second beginning is a call a crash cut short. */
 export interface CallMarkers {
   /** Marks the call begun; `false` when it had begun before. */
   readonly begin: (runId: string, stepId: string) => Effect.Effect<boolean>
   /** Forgets the call: it was interrupted cleanly (a handover), so it did not happen. */
   readonly forget: (runId: string, stepId: string) => Effect.Effect<void>
+  /** Whether {@link cancel} was asked for the run. */
+  readonly cancelled: (runId: string) => Effect.Effect<boolean>
+  /** The end the journal already holds for the run (`RunCompleted` or `RunFailed`), if any. */
+  readonly ended: (runId: string) => Effect.Effect<RunEvent | undefined, JournalError>
 }
 
+/** The mark {@link cancel} leaves among the calls of a run. */
+const cancelMark = "!cancel"
+
+const createMarkers = (sql: SqlClient, table: string) =>
+  Effect.orDie(
+    // Runners that start together race on CREATE TABLE IF NOT EXISTS (a unique violation in pg_type): again.
+    Effect.retry(
+      sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (run_id TEXT NOT NULL, step_id TEXT NOT NULL, PRIMARY KEY (run_id, step_id))`,
+      { times: 3 }
+    )
+  )
+
 /** Markers in a PostgreSQL table `<prefix>cluster_calls`. */
-const sqlMarkers = (prefix: string): Effect.Effect<CallMarkers, never, SqlClient> =>
+const sqlMarkers = (prefix: string, journal: JournalShape): Effect.Effect<CallMarkers, never, SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient
     const table = sql(`${prefix}cluster_calls`)
-    yield* Effect.orDie(
-      sql`CREATE TABLE IF NOT EXISTS ${table} (run_id TEXT NOT NULL, step_id TEXT NOT NULL, PRIMARY KEY (run_id, step_id))`
-    )
+    yield* createMarkers(sql, `${prefix}cluster_calls`)
     return {
+      ended: (runId) =>
+        Effect.map(journal.read(runId), (events) =>
+          events.find((event) => event._tag === "RunCompleted" || event._tag === "RunFailed")),
+      cancelled: (runId) =>
+        Effect.map(
+          Effect.retry(sql`SELECT 1 AS one FROM ${table} WHERE run_id = ${runId} AND step_id = ${cancelMark}`, journalRetry),
+          (rows) => rows.length > 0
+        ).pipe(Effect.orElseSucceed(() => true)),
       begin: (runId, stepId) =>
         Effect.orDie(
           Effect.map(
@@ -238,6 +267,18 @@ const sqlMarkers = (prefix: string): Effect.Effect<CallMarkers, never, SqlClient
  */
 const activityPorts = (runId: string, markers: CallMarkers) => (live: RunPorts): RunPorts => ({
   ...live,
+  journal: (event) =>
+    event._tag === "RunCompleted" || event._tag === "RunFailed"
+      // A shard that moves while its run ends can have the old owner journal the end as the new owner
+      // replays: the end is journaled once (the one already there wins, with its times).
+      ? Effect.flatMap(Effect.retry(markers.ended(runId), journalRetry), (ended) =>
+        ended === undefined ? Effect.retry(live.journal(event), journalRetry) : Effect.succeed(ended))
+      : event._tag !== "RunInterrupted"
+      ? Effect.retry(live.journal(event), journalRetry)
+      // The body is interrupted whenever the workflow suspends or its shard moves (a takeover, a rebalance,
+      // an approval wait): that is not the run being interrupted. Only a cancel journals RunInterrupted.
+      : Effect.flatMap(markers.cancelled(runId), (cancelled) =>
+        cancelled ? Effect.retry(live.journal(event), journalRetry) : Effect.void),
   decision: (turn, decision) =>
     Effect.flatMap(
       Effect.orDie(Activity.make({ name: `decision:${turn}`, success: Decision, execute: Effect.succeed(decision) })) as Effect.Effect<
@@ -427,7 +468,7 @@ export const layerWorkflow = (
   Layer.unwrap(Effect.gen(function*() {
     const journal = yield* Journal
     const registered = yield* ClusterAgents
-    const markers = yield* sqlMarkers(options.tablePrefix ?? "graphent_")
+    const markers = yield* sqlMarkers(options.tablePrefix ?? "graphent_", journal)
     const local = yield* LocalRuntime.make.pipe(Effect.provideService(Journal, journal))
     const slots = options.maxConcurrentRuns === undefined ? undefined : Semaphore.makeUnsafe(options.maxConcurrentRuns)
     const body = (payload: typeof GraphentRun.payloadSchema.Type) =>
@@ -439,7 +480,7 @@ export const layerWorkflow = (
         // Each pass: the journal so far answers what it holds; the activities the rest. A pass that stops
         // at a step waiting for approval suspends on its deferred, and the next pass runs with the decision.
         while (true) {
-          const events = yield* journal.read(payload.runId)
+          const events = yield* Effect.retry(journal.read(payload.runId), journalRetry)
           let provider: PortProvider = { provide: activityPorts(payload.runId, markers) }
           if (events.length > 0) {
             const recording = yield* Effect.orDie(Replay.recording(events, payload.runId))
@@ -462,11 +503,11 @@ export const layerWorkflow = (
           if (failure._tag === "None" || failure.value._tag !== "ApprovalRequired") return yield* exit
           const waiting = failure.value
           const answer = yield* DurableDeferred.await(approvalOf(waiting.stepId))
-          const decided = (yield* journal.read(payload.runId)).some((event) =>
+          const decided = (yield* Effect.retry(journal.read(payload.runId), journalRetry)).some((event) =>
             event._tag === "ApprovalDecided" && event.stepId === waiting.stepId
           )
           if (!decided) {
-            yield* journal.append({
+            yield* Effect.retry(journal.append({
               _tag: "ApprovalDecided",
               runId: payload.runId,
               stepId: waiting.stepId,
@@ -474,7 +515,7 @@ export const layerWorkflow = (
               by: answer.by,
               ...(answer.reason === undefined ? {} : { reason: answer.reason }),
               at: Date.now()
-            })
+            }), journalRetry)
           }
         }
       })
@@ -730,8 +771,19 @@ export const events = (runId: string): Effect.Effect<ReadonlyArray<RunEvent>, Jo
  * @since 0.3.0
  * @category runs
  */
-export const cancel = (runId: string): Effect.Effect<void, never, WorkflowEngine.WorkflowEngine> =>
-  Effect.flatMap(executionIdOf(runId), (executionId) => GraphentRun.interrupt(executionId))
+export const cancel = (
+  runId: string,
+  options: WorkflowOptions = {}
+): Effect.Effect<void, never, WorkflowEngine.WorkflowEngine | SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient
+    const table = `${options.tablePrefix ?? "graphent_"}cluster_calls`
+    yield* createMarkers(sql, table)
+    yield* Effect.orDie(
+      sql`INSERT INTO ${sql(table)} (run_id, step_id) VALUES (${runId}, ${cancelMark}) ON CONFLICT DO NOTHING`
+    )
+    yield* GraphentRun.interrupt(yield* executionIdOf(runId))
+  })
 
 /**
  * Answers the approval that step `stepId` of run `runId` waits for: the

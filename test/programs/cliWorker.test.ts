@@ -29,7 +29,9 @@ beforeAll(async () => {
   db = await createDatabase()
   process.env.SFX_DATABASE_URL = db.url
   process.env.SFX_TABLE = table
-  await Promise.all([start(), start(), start()])
+  // The first runner creates the tables (JournalPg's migrations, the cluster's); then the others, together.
+  await start()
+  await Promise.all([start(), start()])
 }, 120_000)
 
 afterAll(async () => {
@@ -71,6 +73,8 @@ const check = (prefix: string, runs: number, steps: number) =>
       expect(count("RunStarted"), runId).toBe(1)
       expect(count("RunCompleted"), runId).toBe(1)
       expect(count("RunFailed"), runId).toBe(0)
+      // A takeover suspends the workflow: it is not a cancel, so no RunInterrupted.
+      expect(count("RunInterrupted"), runId).toBe(0)
       // Each step journaled once, whatever runner ran it or took the run over.
       expect(count("StepSucceeded"), runId).toBe(steps)
       expect(count("StepStarted"), runId).toBe(steps)
