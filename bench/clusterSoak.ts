@@ -87,7 +87,10 @@ try {
     for (let i = 0; i < runs; i++) {
       const events = yield* ClusterRuntime.events(`s${i}`)
       const count = (tag: string) => events.filter((event) => event._tag === tag).length
-      if (count("RunStarted") !== 1 || count("RunCompleted") !== 1 || count("StepSucceeded") !== steps || count("StepStarted") !== steps) journalsBroken++
+      if (count("RunStarted") !== 1 || count("RunCompleted") !== 1 || count("StepSucceeded") !== steps || count("StepStarted") !== steps) {
+        journalsBroken++
+        console.log(`  journal of s${i}: ${events.map((event) => event._tag === "StepStarted" || event._tag === "StepSucceeded" ? `${event._tag}(${event.stepId})` : event._tag).join(" ")}`)
+      }
       if (count("RunResumed") > 0) resumed++
     }
     failures = wrong + perRun.length + journalsBroken + (effects!.n === runs * steps ? 0 : 1)
