@@ -15,6 +15,7 @@ import { workload as w2, workloadLlm as w2Llm } from "./workloads/w2.js"
 import { workload as w4 } from "./workloads/w4.js"
 import { workload as w5 } from "./workloads/w5.js"
 import { workload as w6 } from "./workloads/w6.js"
+import { workload as w7 } from "./workloads/w7.js"
 import { workload as guard } from "./workloads/guard.js"
 import { workloadW1 as w1Public, workloadW2 as w2Public, workloadW2Llm as w2LlmPublic } from "./workloads/public.js"
 import { workload as mcp } from "./workloads/mcp.js"
@@ -23,7 +24,7 @@ import { workload as w8Fork } from "./workloads/w8fork.js"
 import { workload as flow } from "./workloads/flow.js"
 
 const all: ReadonlyArray<Workload> = [
-  w1, w1Llm, w1Public, w2, w2Llm, w2Public, w2LlmPublic, w4, w5, w6, guard, mcp, coldStart, importCost, w8,
+  w1, w1Llm, w1Public, w2, w2Llm, w2Public, w2LlmPublic, w4, w5, w6, guard, mcp, coldStart, importCost, w7, w8,
   w8Fork, flow
 ]
 // `npm run bench -- w4` runs only the named workloads (`coldstart` names `cold-start` too).

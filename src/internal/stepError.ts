@@ -9,7 +9,7 @@ import type { ErrorInfo } from "../services/RunEvent.js"
 import * as Tool from "../services/Tool.js"
 
 /** Tool errors that can be rebuilt, with their own class, from their journaled data. */
-const StepError = Schema.Union([
+export const StepError = Schema.Union([
   Tool.ToolNotFound,
   Tool.ToolArgumentsInvalid,
   Tool.ToolFailed,

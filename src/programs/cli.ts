@@ -47,7 +47,9 @@ const commands: Readonly<Record<string, () => Promise<AnyCommand>>> = {
   // `eval dataset add | eval run`: datasets from recorded runs, experiments with scorers and baselines.
   eval: () => import("./cliEval.js").then((m) => m.evalCommand),
   // `fork`: a recorded run replayed up to a step or turn, edited there, live from there.
-  fork: () => import("./cliFork.js").then((m) => m.fork)
+  fork: () => import("./cliFork.js").then((m) => m.fork),
+  // A runner of a cluster (GRAPHENT_DATABASE_URL): durable runs sharded over processes.
+  worker: () => import("./cliWorker.js").then((m) => m.worker)
 }
 
 /** The root command with the subcommands `argv` can reach: the named one, or all of them. */

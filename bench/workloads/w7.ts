@@ -1,0 +1,150 @@
+/**
+ * W7: durable runs on the cluster (`ClusterRuntime`, effect/cluster + effect/workflow on PostgreSQL).
+ *
+ * - Throughput and latency: 60 runs of 5 steps (20 ms tool latency each) submitted at once, on 1, 2 and 3
+ *   `graphent worker` processes, beside the single-process `LocalRuntime` (in-memory journal: the bare
+ *   baseline) and `LocalRuntime` with the journal on PostgreSQL. runs/s and p50/p99 of a run's latency,
+ *   seen by the submitting client.
+ * - Per-step durability overhead: one run of 10, 50 and 200 steps (0 ms tools) on one in-process runner
+ *   (`layerSingle`, the same storage as a multi-runner cluster) minus the same run on `LocalRuntime`
+ *   with its journal on the same PostgreSQL: ms/step that the workflow storage (activities) adds, and
+ *   the total against the in-memory baseline.
+ *
+ * Needs PostgreSQL (`GRAPHENT_TEST_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/test); each
+ * measurement runs on a database of its own.
+ */
+import * as path from "node:path"
+import { fileURLToPath } from "node:url"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import { AgentRuntime, LocalRuntime } from "../../src/index.js"
+import * as ClusterRuntime from "../../src/layers/ClusterRuntime.js"
+import * as JournalPg from "../../src/layers/JournalPg.js"
+import { createDatabase, dropDatabase } from "../../test/support/clusterDb.js"
+import { type Runner, startRunner, stopRunner } from "../../test/support/clusterProcs.js"
+import agent from "../w7agent.js"
+import { runInChild } from "../harness.js"
+import type { Report, Workload } from "../report.js"
+
+const agentFile = path.join(path.dirname(fileURLToPath(import.meta.url)), "../w7agent.ts")
+const runs = Number(process.env.W7_RUNS ?? 60)
+
+const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.floor(p * sorted.length))]!
+
+/** Submits `runs` runs at once; runs/s and latency percentiles. */
+const submitAll = (runtime: Layer.Layer<AgentRuntime.AgentRuntime>, prefix: string, steps: number, latencyMs: number) =>
+  Effect.gen(function*() {
+    const input = JSON.stringify({ steps, latencyMs })
+    const startedAt = performance.now()
+    const latencies = yield* Effect.forEach(Array.from({ length: runs }, (_, i) => i), (i) =>
+      Effect.suspend(() => {
+        const t0 = performance.now()
+        return Effect.map(AgentRuntime.run(agent, input, { runId: `${prefix}${i}` }), () => performance.now() - t0)
+      }), { concurrency: "unbounded" })
+    const wall = performance.now() - startedAt
+    const sorted = [...latencies].sort((a, b) => a - b)
+    return { runsPerSecond: (runs / wall) * 1000, p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99) }
+  }).pipe(Effect.provide(runtime))
+
+/** Task (child process): throughput on `runners` worker processes (0: LocalRuntime, memory or pg journal). */
+export const throughput = async (params: { readonly runners: number; readonly journal: "memory" | "pg" }) => {
+  const db = await createDatabase()
+  const pg = { url: Redacted.make(db.url) }
+  const started: Array<Runner> = []
+  try {
+    if (params.runners === 0) {
+      const runtime = params.journal === "memory"
+        ? LocalRuntime.layerMemory
+        : LocalRuntime.layer.pipe(Layer.provide(JournalPg.layerPg({ pg })))
+      await Effect.runPromise(submitAll(runtime as never, "warm", 5, 20))
+      return await Effect.runPromise(submitAll(runtime as never, "r", 5, 20))
+    }
+    const base = 45000 + (process.pid % 1000) * 5
+    for (let i = 0; i < params.runners; i++) {
+      started.push(await startRunner({ url: db.url, port: base + i, table: "unused", agentFile, failoverAfter: 10, maxRuns: 64 }))
+    }
+    const client = ClusterRuntime.layerClient({ pg }).pipe(Layer.provideMerge(JournalPg.layerPg({ pg })))
+    return await Effect.runPromise(
+      Effect.gen(function*() {
+        yield* submitAll(Layer.succeedContext(yield* Effect.context<AgentRuntime.AgentRuntime>()) as never, "warm", 5, 20)
+        return yield* submitAll(Layer.succeedContext(yield* Effect.context<AgentRuntime.AgentRuntime>()) as never, "r", 5, 20)
+      }).pipe(Effect.provide(client))
+    )
+  } finally {
+    await Promise.all(started.map((runner) => stopRunner(runner, "SIGKILL")))
+    await dropDatabase(db.name)
+  }
+}
+
+/** Task (child process): ms of one run of `steps` 0 ms steps, on `where`. */
+export const perStep = async (params: { readonly where: "memory" | "pg" | "cluster"; readonly steps: number }) => {
+  const db = await createDatabase()
+  const pg = { url: Redacted.make(db.url) }
+  try {
+    const runtime = params.where === "memory"
+      ? LocalRuntime.layerMemory
+      : params.where === "pg"
+      ? LocalRuntime.layer.pipe(Layer.provideMerge(JournalPg.layerPg({ pg })))
+      : ClusterRuntime.layerSingle({ pg }).pipe(
+        Layer.provideMerge(JournalPg.layerPg({ pg })),
+        Layer.provideMerge(ClusterRuntime.agents([agent]))
+      )
+    return await Effect.runPromise(
+      Effect.gen(function*() {
+        const input = JSON.stringify({ steps: params.steps, latencyMs: 0 })
+        yield* AgentRuntime.run(agent, JSON.stringify({ steps: 3, latencyMs: 0 }), { runId: "warm" })
+        const times: Array<number> = []
+        for (let i = 0; i < 3; i++) {
+          const t0 = performance.now()
+          yield* AgentRuntime.run(agent, input, { runId: `run-${i}` })
+          times.push(performance.now() - t0)
+        }
+        times.sort((a, b) => a - b)
+        return { ms: times[1]! }
+      }).pipe(Effect.provide(runtime as Layer.Layer<AgentRuntime.AgentRuntime>))
+    )
+  } finally {
+    await dropDatabase(db.name)
+  }
+}
+
+export const workload: Workload = {
+  id: "w7",
+  run: async (): Promise<Report> => {
+    const rows: Array<Record<string, string | number>> = []
+    const memory = await runInChild<typeof throughput>(import.meta.url, "throughput", { runners: 0, journal: "memory" })
+    rows.push({ what: "LocalRuntime, memory journal (baseline)", ...memory, ratio: 1 })
+    const local = await runInChild<typeof throughput>(import.meta.url, "throughput", { runners: 0, journal: "pg" })
+    rows.push({ what: "LocalRuntime, JournalPg", ...local, ratio: local.runsPerSecond / memory.runsPerSecond })
+    for (const runners of [1, 2, 3]) {
+      const cluster = await runInChild<typeof throughput>(import.meta.url, "throughput", { runners, journal: "pg" })
+      rows.push({ what: `cluster, ${runners} runner${runners === 1 ? "" : "s"}`, ...cluster, ratio: cluster.runsPerSecond / memory.runsPerSecond })
+    }
+    const notes: Array<string> = []
+    for (const steps of [10, 50, 200]) {
+      const mem = await runInChild<typeof perStep>(import.meta.url, "perStep", { where: "memory", steps })
+      const pg = await runInChild<typeof perStep>(import.meta.url, "perStep", { where: "pg", steps })
+      const cluster = await runInChild<typeof perStep>(import.meta.url, "perStep", { where: "cluster", steps })
+      notes.push(
+        `${steps} steps: cluster ${(cluster.ms / steps).toFixed(2)} ms/step, LocalRuntime+JournalPg ${(pg.ms / steps).toFixed(2)} ms/step, ` +
+          `memory ${(mem.ms / steps).toFixed(3)} ms/step → durability (workflow storage) adds ${((cluster.ms - pg.ms) / steps).toFixed(2)} ms/step, ` +
+          `${((cluster.ms - mem.ms) / steps).toFixed(2)} ms/step over the in-memory baseline`
+      )
+    }
+    return {
+      title: `${runs} runs of 5 steps (20 ms tool latency) submitted at once; per-step overhead of durability`,
+      targets: "runs/s and p50/p99 beside the single-process runtime; durability ≤ 5 ms/step, flat up to 200 steps",
+      columns: [
+        { key: "what", header: "runtime" },
+        { key: "runsPerSecond", header: "runs/s", digits: 1 },
+        { key: "p50", header: "p50 ms", digits: 0 },
+        { key: "p99", header: "p99 ms", digits: 0 },
+        { key: "ratio", header: "runs/s ratio to baseline", digits: 2 },
+        { key: "peakRssMb", header: "client peak RSS MB", digits: 0 }
+      ],
+      rows,
+      notes
+    }
+  }
+}

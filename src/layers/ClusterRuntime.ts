@@ -1,0 +1,905 @@
+/**
+ * The cluster {@link AgentRuntime}: durable runs sharded over runner processes
+ * with Effect's `effect/cluster` + `effect/workflow`, stored in PostgreSQL.
+ *
+ * A run is the workflow {@link GraphentRun}, keyed by its run id. Its body is
+ * the same run loop as `LocalRuntime` (`./runtime/loop.ts`), with ports (see
+ * `RunPorts`) whose every nondeterministic request is an `Activity`: each
+ * planner decision (`decision:<turn>`), tool call (`step:<stepId>`), model
+ * call (`model:<n>`) and journaled value (`value:<turn>:<key>`) is recorded
+ * once in the workflow storage. A runner that dies mid-run loses its shards;
+ * another runner replays the body from the top, answered from the journal and
+ * the activities, and goes on live: no recorded call runs again.
+ *
+ * Graphent's journal stays the one record users see: the body appends the
+ * run's events to the `Journal` in context (`JournalPg` on the same
+ * database), so `graphent trace` and `graphent replay` work on a cluster run.
+ * A replayed body journals nothing twice (events are matched by key, as
+ * `graphent resume` does). See docs/scaling.md for which store is the source
+ * of truth for what.
+ *
+ * Layers: {@link layerRunner} (a runner process: executes runs; what
+ * `graphent worker` starts), {@link layerClient} (submits and addresses runs,
+ * executes none), {@link layerSingle} (one process that is both, for
+ * development and tests), each over {@link layer} (the `AgentRuntime`).
+ *
+ * @since 0.3.0
+ */
+import { NodeClusterSocket, NodeCrypto } from "@effect/platform-node"
+import { PgClient } from "@effect/sql-pg"
+import * as Cause from "effect/Cause"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
+import * as Semaphore from "effect/Semaphore"
+import * as Stream from "effect/Stream"
+import { ClusterWorkflowEngine, SingleRunner } from "effect/cluster"
+import * as RunnerAddress from "effect/cluster/RunnerAddress"
+import * as ShardingConfig from "effect/cluster/ShardingConfig"
+import { SqlClient } from "effect/sql/SqlClient"
+import { Activity, DurableDeferred, Workflow, WorkflowEngine } from "effect/workflow"
+import { decodeStepError, encodeStepError, StepError } from "../internal/stepError.js"
+import { type Agent, BudgetExceeded, decodeOutput, PlannerFailed, type StepOutcome } from "../services/Agent.js"
+import {
+  AgentRuntime,
+  type AgentRuntimeShape,
+  Ids,
+  OutputInvalid,
+  type RunError,
+  type RunOptions,
+  type RunResult
+} from "../services/AgentRuntime.js"
+import { Decision } from "../services/Decision.js"
+import { Journal, JournalError, type JournalShape } from "../services/Journal.js"
+import { ApprovalRequired, Principal } from "../services/Policy.js"
+import { ReplayDivergence, ResumeUnsafe } from "../services/Replay.js"
+import { RunEvent, type Usage } from "../services/RunEvent.js"
+import type { ModelCalledEvent, PortProvider, RunPorts, ValueRecordedEvent } from "../services/RunPorts.js"
+import * as Tool from "../services/Tool.js"
+import type { Registry, ToolCall, ToolOutput } from "../services/Tools.js"
+import * as LocalRuntime from "./LocalRuntime.js"
+import * as Replay from "./Replay.js"
+
+// ---------------------------------------------------------------------------
+// the workflow
+// ---------------------------------------------------------------------------
+
+/**
+ * Every way a cluster run can fail, as the workflow storage keeps it: the
+ * classes of {@link RunError}, so a client in another process gets the same
+ * typed error.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const RunFailure = Schema.Union([
+  ...StepError.members,
+  BudgetExceeded,
+  PlannerFailed,
+  JournalError,
+  ReplayDivergence,
+  ResumeUnsafe,
+  OutputInvalid,
+  ApprovalRequired
+])
+
+/**
+ * What a cluster run is started with: everything of `RunOptions` that can
+ * cross a process (a `replay` session cannot: such runs stay local).
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const RunPayload = {
+  runId: Schema.String,
+  /** The agent's name: every runner has the agent under that name (`graphent worker` loads the files). */
+  agent: Schema.String,
+  input: Schema.String,
+  threadId: Schema.optional(Schema.String),
+  metadata: Schema.optional(Schema.Record(Schema.String, Schema.String)),
+  principal: Schema.optional(Principal),
+  /** Budget overrides (numbers only; a wall-time budget is the agent's own). */
+  maxSteps: Schema.optional(Schema.Number),
+  maxTurns: Schema.optional(Schema.Number),
+  maxTokens: Schema.optional(Schema.Number),
+  maxCost: Schema.optional(Schema.Number)
+}
+
+/**
+ * The durable workflow of one run, keyed by its run id: executing it twice
+ * with one run id joins the first execution.
+ *
+ * @since 0.3.0
+ * @category workflows
+ */
+export const GraphentRun = Workflow.make("GraphentRun", {
+  payload: RunPayload,
+  success: Schema.Struct({ answer: Schema.String }),
+  error: RunFailure,
+  idempotencyKey: ({ runId }) => runId
+})
+
+/**
+ * A human's decision on a step that waits for approval, as the run's durable
+ * deferred carries it from the API to the runner that holds the run.
+ *
+ * @since 0.3.0
+ * @category schemas
+ */
+export const ApprovalAnswer = Schema.Struct({
+  approved: Schema.Boolean,
+  by: Schema.String,
+  reason: Schema.optional(Schema.String)
+})
+
+/** The durable deferred a run waiting for approval of `stepId` suspends on. */
+const approvalOf = (stepId: string) => DurableDeferred.make(`approval:${stepId}`, { success: ApprovalAnswer })
+
+// ---------------------------------------------------------------------------
+// the agents a runner executes
+// ---------------------------------------------------------------------------
+
+/**
+ * An agent a runner executes, with what its tools need (the services of its
+ * module's `layer`).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface RegisteredAgent {
+  readonly agent: Agent<any, unknown>
+  readonly context: Context.Context<never>
+}
+
+/**
+ * The agents of a runner, by name. A run names its agent; a runner without it
+ * fails the run with `PlannerFailed`.
+ *
+ * @since 0.3.0
+ * @category services
+ */
+export class ClusterAgents extends Context.Service<ClusterAgents, ReadonlyMap<string, RegisteredAgent>>()(
+  "graphent/ClusterAgents"
+) {}
+
+/**
+ * {@link ClusterAgents} from agents whose requirements are met already.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const agents = (list: ReadonlyArray<Agent<never, unknown>>): Layer.Layer<ClusterAgents> =>
+  Layer.succeed(ClusterAgents, new Map(list.map((agent) => [agent.name, { agent, context: Context.empty() }])))
+
+// ---------------------------------------------------------------------------
+// activity ports
+// ---------------------------------------------------------------------------
+
+/** A tool call's outcome as an activity stores it. */
+const StoredOutput = Schema.Struct({ result: Schema.optional(Schema.Unknown) })
+
+/** A tool call's failure as an activity stores it: a step error (journal form) or a wait for approval. */
+const StoredFailure = Schema.Union([
+  Schema.TaggedStruct("Step", {
+    _tag2: Schema.String,
+    message: Schema.String,
+    data: Schema.optional(Schema.Unknown)
+  }),
+  Schema.TaggedStruct("Approval", {
+    stepId: Schema.String,
+    tool: Schema.String,
+    capability: Schema.String,
+    principal: Schema.String
+  }),
+  Schema.TaggedStruct("Unsafe", { stepId: Schema.String, tool: Schema.String, args: Schema.String })
+])
+type StoredFailure = typeof StoredFailure.Type
+
+const json = (value: unknown): string => JSON.stringify(value) ?? "null"
+
+/**
+ * A durable run outlives a PostgreSQL hiccup: journal reads and appends are
+ * retried for about 30 s before the run fails with the `JournalError`.
+ */
+const journalRetry = { schedule: Schedule.spaced("500 millis"), times: 60 }
+
+/** Markers of tool calls that began on some runner: a second beginning is a call a crash cut short. */
+export interface CallMarkers {
+  /** Marks the call begun; `false` when it had begun before. */
+  readonly begin: (runId: string, stepId: string) => Effect.Effect<boolean>
+  /** Forgets the call: it was interrupted cleanly (a handover), so it did not happen. */
+  readonly forget: (runId: string, stepId: string) => Effect.Effect<void>
+  /** Whether {@link cancel} was asked for the run. */
+  readonly cancelled: (runId: string) => Effect.Effect<boolean>
+  /** The end the journal already holds for the run (`RunCompleted` or `RunFailed`), if any. */
+  readonly ended: (runId: string) => Effect.Effect<RunEvent | undefined, JournalError>
+}
+
+/** The mark {@link cancel} leaves among the calls of a run. */
+const cancelMark = "!cancel"
+
+const createMarkers = (sql: SqlClient, table: string) =>
+  Effect.orDie(
+    // Runners that start together race on CREATE TABLE IF NOT EXISTS (a unique violation in pg_type): again.
+    Effect.retry(
+      sql`CREATE TABLE IF NOT EXISTS ${sql(table)} (run_id TEXT NOT NULL, step_id TEXT NOT NULL, PRIMARY KEY (run_id, step_id))`,
+      { times: 3 }
+    )
+  )
+
+/** Markers in a PostgreSQL table `<prefix>cluster_calls`. */
+const sqlMarkers = (prefix: string, journal: JournalShape): Effect.Effect<CallMarkers, never, SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient
+    const table = sql(`${prefix}cluster_calls`)
+    yield* createMarkers(sql, `${prefix}cluster_calls`)
+    return {
+      ended: (runId) =>
+        Effect.map(journal.read(runId), (events) =>
+          events.find((event) => event._tag === "RunCompleted" || event._tag === "RunFailed")),
+      cancelled: (runId) =>
+        Effect.map(
+          Effect.retry(sql`SELECT 1 AS one FROM ${table} WHERE run_id = ${runId} AND step_id = ${cancelMark}`, journalRetry),
+          (rows) => rows.length > 0
+        ).pipe(Effect.orElseSucceed(() => true)),
+      begin: (runId, stepId) =>
+        Effect.orDie(
+          Effect.map(
+            sql`INSERT INTO ${table} (run_id, step_id) VALUES (${runId}, ${stepId}) ON CONFLICT DO NOTHING RETURNING 1 AS one`,
+            (rows) => rows.length === 1
+          )
+        ),
+      forget: (runId, stepId) =>
+        Effect.orDie(Effect.asVoid(sql`DELETE FROM ${table} WHERE run_id = ${runId} AND step_id = ${stepId}`))
+    }
+  })
+
+/**
+ * Wraps the live ports of a run so that each nondeterministic request is an
+ * activity of the run's workflow: answered from the workflow storage when the
+ * request was recorded, made live (once) otherwise.
+ */
+const activityPorts = (runId: string, markers: CallMarkers) => (live: RunPorts): RunPorts => ({
+  ...live,
+  journal: (event) =>
+    event._tag === "RunCompleted" || event._tag === "RunFailed"
+      // A shard that moves while its run ends can have the old owner journal the end as the new owner
+      // replays: the end is journaled once (the one already there wins, with its times).
+      ? Effect.flatMap(Effect.retry(markers.ended(runId), journalRetry), (ended) =>
+        ended === undefined ? Effect.retry(live.journal(event), journalRetry) : Effect.succeed(ended))
+      : event._tag !== "RunInterrupted"
+      ? Effect.retry(live.journal(event), journalRetry)
+      // The body is interrupted whenever the workflow suspends or its shard moves (a takeover, a rebalance,
+      // an approval wait): that is not the run being interrupted. Only a cancel journals RunInterrupted.
+      : Effect.flatMap(markers.cancelled(runId), (cancelled) =>
+        cancelled ? Effect.retry(live.journal(event), journalRetry) : Effect.void),
+  decision: (turn, decision) =>
+    Effect.flatMap(
+      Effect.orDie(Activity.make({ name: `decision:${turn}`, success: Decision, execute: Effect.succeed(decision) })) as Effect.Effect<
+        Decision
+      >,
+      (recorded) =>
+        json(recorded) === json(decision) ? live.decision(turn, decision) : Effect.fail(
+          new ReplayDivergence({
+            index: -1,
+            kind: "decision",
+            at: String(turn),
+            recorded: json(recorded),
+            requested: json(decision),
+            diff: ["the planner decided otherwise than the runner that first ran this turn"]
+          })
+        )
+    ),
+  model: <E, R>(call: number, request: unknown, made: Effect.Effect<ModelCalledEvent, E, R>) =>
+    Effect.flatMap(
+      Activity.make({
+        name: `model:${call}`,
+        success: RunEvent,
+        error: Schema.Unknown,
+        execute: live.model(call, request as never, made) as Effect.Effect<RunEvent, unknown, R>
+      }),
+      (event) => Effect.succeed(event as ModelCalledEvent)
+    ) as Effect.Effect<ModelCalledEvent, E | ReplayDivergence, R>,
+  value: <E, R>(turn: number, key: string, read: Effect.Effect<ValueRecordedEvent, E, R>) =>
+    Effect.map(
+      Activity.make({
+        name: `value:${turn}:${key}`,
+        success: RunEvent,
+        error: Schema.Unknown,
+        execute: live.value(turn, key, read) as Effect.Effect<RunEvent, unknown, R>
+      }),
+      (event) => event as ValueRecordedEvent
+    ) as Effect.Effect<ValueRecordedEvent, E | ReplayDivergence, R>,
+  tools: {
+    execute: (registry, call, context, defaults) => {
+      const approved = context.approval !== undefined
+      const idempotent = registry.entries.get(call.tool)?.tool.idempotent === true
+      const name = approved ? `step:${call.stepId}:approved` : `step:${call.stepId}`
+      const execute = Effect.gen(function*() {
+        // A non-idempotent call that began on a runner and has no stored result was cut short by a crash:
+        // the same rule as `graphent resume` (ResumeUnsafe) instead of running it a second time.
+        if (!idempotent && !(yield* markers.begin(runId, name))) {
+          return yield* Effect.fail<StoredFailure>({
+            _tag: "Unsafe",
+            stepId: call.stepId,
+            tool: call.tool,
+            args: json(call.args)
+          })
+        }
+        return yield* live.tools.execute(registry, call, context, defaults).pipe(
+          Effect.map((output) => ({ result: output.result })),
+          Effect.mapError((error): StoredFailure => storeFailure(error)),
+          // Interrupted cleanly (a handover or a cancel): the call did not finish and may begin again.
+          Effect.onInterrupt(() => idempotent ? Effect.void : markers.forget(runId, name))
+        )
+      })
+      return Activity.make({
+        name,
+        success: StoredOutput,
+        error: StoredFailure,
+        execute: execute as Effect.Effect<typeof StoredOutput.Type, StoredFailure>
+      }).pipe(
+        Effect.matchEffect({
+          onSuccess: (stored) => outputOf(registry, call, stored.result),
+          onFailure: (failure) => Effect.fail(loadFailure(call, failure))
+        })
+      )
+    }
+  }
+})
+
+const storeFailure = (error: Tool.ToolError | ReplayDivergence | ResumeUnsafe | ApprovalRequired): StoredFailure => {
+  if (error._tag === "ApprovalRequired") {
+    return {
+      _tag: "Approval",
+      stepId: error.stepId,
+      tool: error.tool,
+      capability: error.capability,
+      principal: error.principal
+    }
+  }
+  if (error._tag === "ResumeUnsafe") return { _tag: "Unsafe", stepId: error.stepId, tool: error.tool, args: error.args }
+  if (error._tag === "ReplayDivergence") return { _tag: "Step", _tag2: error._tag, message: error.message }
+  const info = encodeStepError(error)
+  return info.data === undefined
+    ? { _tag: "Step", _tag2: info._tag, message: info.message }
+    : { _tag: "Step", _tag2: info._tag, message: info.message, data: info.data }
+}
+
+const loadFailure = (
+  call: ToolCall,
+  failure: StoredFailure
+): Tool.ToolError | ResumeUnsafe | ApprovalRequired => {
+  switch (failure._tag) {
+    case "Approval":
+      return new ApprovalRequired({
+        stepId: failure.stepId,
+        tool: failure.tool,
+        capability: failure.capability,
+        principal: failure.principal
+      })
+    case "Unsafe": {
+      const step = { stepId: failure.stepId, tool: failure.tool, args: failure.args }
+      return new ResumeUnsafe({ ...step, steps: [step] })
+    }
+    case "Step": {
+      const rebuilt = failure.data === undefined ? undefined : decodeStepError(failure.data)
+      if (rebuilt?._tag === "Success" && rebuilt.value._tag !== "PlanInvalid") return rebuilt.value
+      return new Tool.ToolFailed({
+        tool: call.tool,
+        stepId: call.stepId,
+        reason: failure.message,
+        defect: false,
+        cause: { _tag: failure._tag2, message: failure.message }
+      })
+    }
+  }
+}
+
+/** A stored result, decoded again with the tool's success Schema. */
+const outputOf = (registry: Registry, call: ToolCall, result: unknown): Effect.Effect<ToolOutput, Tool.ToolError> => {
+  const entry = registry.entries.get(call.tool)
+  const decoded = entry?.decodeResult(result)
+  if (decoded?._tag === "Success") return Effect.succeed({ value: decoded.value, result })
+  return Effect.fail(
+    new Tool.ToolResultInvalid({
+      tool: call.tool,
+      stepId: call.stepId,
+      issue: "the result stored by the cluster no longer decodes with the tool's success schema"
+    } as never)
+  )
+}
+
+/** Every step id that started in `events` and has no outcome: calls a crash cut short (decided by the activities). */
+const inFlight = (events: ReadonlyArray<RunEvent>): ReadonlyArray<string> => {
+  const started = new Set<string>()
+  for (const event of events) {
+    if (event._tag === "StepStarted") started.add(event.stepId)
+    else if (event._tag === "StepSucceeded" || event._tag === "StepFailed" || event._tag === "StepSkipped") {
+      started.delete(event.stepId)
+    }
+  }
+  return [...started]
+}
+
+// ---------------------------------------------------------------------------
+// the body of a run (on a runner)
+// ---------------------------------------------------------------------------
+
+/** The options of {@link layerWorkflow}. */
+export interface WorkflowOptions {
+  /** The prefix of Graphent's own cluster table (`<prefix>cluster_calls`); default `graphent_`. */
+  readonly tablePrefix?: string | undefined
+  /**
+   * Runs this runner executes at once (default: no limit). A run over the
+   * limit waits in this runner for a slot; it keeps its shard, so it does not
+   * move to a less busy runner.
+   */
+  readonly maxConcurrentRuns?: number | undefined
+}
+
+const budgetOf = (payload: typeof GraphentRun.payloadSchema.Type): RunOptions["budget"] => {
+  const budget: Record<string, number> = {}
+  if (payload.maxSteps !== undefined) budget["maxSteps"] = payload.maxSteps
+  if (payload.maxTurns !== undefined) budget["maxTurns"] = payload.maxTurns
+  if (payload.maxTokens !== undefined) budget["maxTokens"] = payload.maxTokens
+  if (payload.maxCost !== undefined) budget["maxCost"] = payload.maxCost
+  return Object.keys(budget).length === 0 ? undefined : budget
+}
+
+/**
+ * Registers {@link GraphentRun} on this runner: its body runs the agent the
+ * payload names from {@link ClusterAgents}, journaling to the `Journal` in
+ * context. A step waiting for approval suspends the workflow on a durable
+ * deferred (see {@link approve}): it holds no process until the decision.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerWorkflow = (
+  options: WorkflowOptions = {}
+): Layer.Layer<never, never, WorkflowEngine.WorkflowEngine | Journal | ClusterAgents | SqlClient> =>
+  Layer.unwrap(Effect.gen(function*() {
+    const journal = yield* Journal
+    const registered = yield* ClusterAgents
+    const markers = yield* sqlMarkers(options.tablePrefix ?? "graphent_", journal)
+    const local = yield* LocalRuntime.make.pipe(Effect.provideService(Journal, journal))
+    const slots = options.maxConcurrentRuns === undefined ? undefined : Semaphore.makeUnsafe(options.maxConcurrentRuns)
+    const body = (payload: typeof GraphentRun.payloadSchema.Type) =>
+      Effect.gen(function*() {
+        const entry = registered.get(payload.agent)
+        if (entry === undefined) {
+          return yield* new PlannerFailed({ reason: `no runner of this cluster has the agent "${payload.agent}"` })
+        }
+        // Each pass: the journal so far answers what it holds; the activities the rest. A pass that stops
+        // at a step waiting for approval suspends on its deferred, and the next pass runs with the decision.
+        while (true) {
+          const events = yield* Effect.retry(journal.read(payload.runId), journalRetry)
+          let provider: PortProvider = { provide: activityPorts(payload.runId, markers) }
+          if (events.length > 0) {
+            const recording = yield* Effect.orDie(Replay.recording(events, payload.runId))
+            const session = Replay.makeSession(recording, "resume", { retry: inFlight(events) })
+            provider = { provide: (live) => session.provide(activityPorts(payload.runId, markers)(live)) }
+          }
+          const budget = budgetOf(payload)
+          const exit = yield* Effect.exit(
+            local.run(entry.agent, payload.input, {
+              runId: payload.runId,
+              threadId: payload.threadId,
+              metadata: payload.metadata,
+              principal: payload.principal,
+              replay: provider,
+              ...(budget === undefined ? {} : { budget })
+            }).pipe(Effect.provideContext(entry.context))
+          )
+          if (Exit.isSuccess(exit)) return { answer: exit.value.answer }
+          const failure = Cause.findErrorOption(exit.cause)
+          if (failure._tag === "None" || failure.value._tag !== "ApprovalRequired") return yield* exit
+          const waiting = failure.value
+          const answer = yield* DurableDeferred.await(approvalOf(waiting.stepId))
+          const decided = (yield* Effect.retry(journal.read(payload.runId), journalRetry)).some((event) =>
+            event._tag === "ApprovalDecided" && event.stepId === waiting.stepId
+          )
+          if (!decided) {
+            yield* Effect.retry(journal.append({
+              _tag: "ApprovalDecided",
+              runId: payload.runId,
+              stepId: waiting.stepId,
+              approved: answer.approved,
+              by: answer.by,
+              ...(answer.reason === undefined ? {} : { reason: answer.reason }),
+              at: Date.now()
+            }), journalRetry)
+          }
+        }
+      })
+    return GraphentRun.toLayer((payload) => {
+      const run = body(payload) as Effect.Effect<{ answer: string }, typeof RunFailure.Type>
+      return slots === undefined ? run : slots.withPermit(run)
+    })
+  }))
+
+// ---------------------------------------------------------------------------
+// the runtime (any process)
+// ---------------------------------------------------------------------------
+
+/** The options of {@link layer}. */
+export interface Options {
+  /**
+   * The events of a run as they are journaled, for `stream`. Default: the
+   * journal, read every `pollInterval`. A pub/sub fan-out (PostgreSQL
+   * LISTEN/NOTIFY, Redis) plugs in here.
+   */
+  readonly events?: ((runId: string) => Stream.Stream<RunEvent, JournalError>) | undefined
+  /** How often the default `events` reads the journal (default 100 ms). */
+  readonly pollInterval?: number | undefined
+}
+
+const isEnd = (event: RunEvent): boolean =>
+  event._tag === "RunCompleted" || event._tag === "RunFailed" || event._tag === "RunInterrupted"
+
+/** The steps of a run, from its journal (the values decoded with the tools' schemas). */
+const stepsOf = (agent: Agent<unknown, unknown>, events: ReadonlyArray<RunEvent>): Array<StepOutcome> => {
+  const args = new Map<string, unknown>()
+  const steps: Array<StepOutcome> = []
+  for (const event of events) {
+    switch (event._tag) {
+      case "StepStarted":
+        args.set(event.stepId, event.args)
+        break
+      case "StepSucceeded": {
+        const decoded = agent.registry.entries.get(event.tool)?.decodeResult(event.result)
+        steps.push({
+          _tag: "Succeeded",
+          id: event.stepId,
+          tool: event.tool,
+          args: args.get(event.stepId),
+          value: decoded?._tag === "Success" ? decoded.value : event.result,
+          result: event.result,
+          durationMs: event.durationMs
+        })
+        break
+      }
+      case "StepFailed":
+        steps.push({
+          _tag: "Failed",
+          id: event.stepId,
+          tool: event.tool,
+          args: args.get(event.stepId),
+          error: event.error,
+          durationMs: event.durationMs
+        })
+        break
+      case "StepSkipped":
+        steps.push({ _tag: "Skipped", id: event.stepId, tool: event.tool, args: args.get(event.stepId), blockedBy: event.blockedBy })
+        break
+    }
+  }
+  return steps
+}
+
+const usageOf = (events: ReadonlyArray<RunEvent>): Usage => {
+  for (let i = events.length - 1; i >= 0; i--) {
+    const event = events[i]!
+    if (event._tag === "RunCompleted" || event._tag === "RunFailed") return event.usage
+  }
+  return { turns: 0, steps: 0 }
+}
+
+/**
+ * The result of a finished cluster run, rebuilt from its journal.
+ *
+ * @since 0.3.0
+ * @category results
+ */
+export const resultOf = <O>(
+  agent: Agent<unknown, O>,
+  events: ReadonlyArray<RunEvent>,
+  answer: string
+): Effect.Effect<RunResult<O>, OutputInvalid> => {
+  const first = events[0]
+  const last = events[events.length - 1]
+  const output = decodeOutput(agent as Agent<unknown, unknown>, answer)
+  if (output._tag === "Failure") return Effect.fail(new OutputInvalid({ issue: output.issue, answer: answer.slice(0, 200) }))
+  const started = first?._tag === "RunStarted" ? first : undefined
+  return Effect.succeed({
+    runId: started?.runId ?? "",
+    traceId: started?.traceId ?? "",
+    agent: agent.name,
+    input: started?.input ?? "",
+    answer,
+    output: output.value as O,
+    steps: stepsOf(agent as Agent<unknown, unknown>, events),
+    usage: usageOf(events),
+    events,
+    startedAt: first?.at ?? 0,
+    finishedAt: last?.at ?? 0,
+    durationMs: (last?.at ?? 0) - (first?.at ?? 0)
+  })
+}
+
+const payloadOf = (agent: Agent<unknown, unknown>, input: string, runId: string, options: RunOptions | undefined) => ({
+  runId,
+  agent: agent.name,
+  input,
+  ...(options?.threadId === undefined ? {} : { threadId: options.threadId }),
+  ...(options?.metadata === undefined ? {} : { metadata: { ...options.metadata } }),
+  ...(options?.principal === undefined ? {} : { principal: options.principal }),
+  ...(options?.budget?.maxSteps === undefined ? {} : { maxSteps: options.budget.maxSteps }),
+  ...(options?.budget?.maxTurns === undefined ? {} : { maxTurns: options.budget.maxTurns }),
+  ...(options?.budget?.maxTokens === undefined ? {} : { maxTokens: options.budget.maxTokens }),
+  ...(options?.budget?.maxCost === undefined ? {} : { maxCost: options.budget.maxCost })
+})
+
+/** The events of a run, read from the journal every `interval` ms until it ends. */
+const pollEvents = (journal: JournalShape, interval: number) => (runId: string): Stream.Stream<RunEvent, JournalError> =>
+  Stream.paginate(0, (seen: number) => {
+    const read: Effect.Effect<readonly [ReadonlyArray<RunEvent>, Option.Option<number>], JournalError> = Effect.flatMap(
+      journal.read(runId),
+      (all) => {
+        if (all.length === seen) return Effect.andThen(Effect.sleep(interval), read)
+        const fresh = all.slice(seen)
+        return Effect.succeed([fresh, fresh.some(isEnd) ? Option.none() : Option.some(all.length)] as const)
+      }
+    )
+    return read
+  })
+
+/**
+ * Builds the cluster runtime over the `WorkflowEngine` (a cluster) and the
+ * `Journal` in context. `run` executes {@link GraphentRun} (joined when the run
+ * id already runs) and rebuilds the result from the journal; a run with a
+ * `replay` session runs in this process (replay is offline by nature).
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const make = (
+  options: Options = {}
+): Effect.Effect<AgentRuntimeShape, never, WorkflowEngine.WorkflowEngine | Journal> =>
+  Effect.gen(function*() {
+    const engine = yield* WorkflowEngine.WorkflowEngine
+    const journal = yield* Journal
+    const local = yield* LocalRuntime.make
+    const events = options.events ?? pollEvents(journal, options.pollInterval ?? 100)
+    const submit = <R, O>(agent: Agent<R, O>, input: string, runId: string, runOptions: RunOptions | undefined) =>
+      Effect.provideService(
+        GraphentRun.execute(payloadOf(agent as Agent<unknown, unknown>, input, runId, runOptions)),
+        WorkflowEngine.WorkflowEngine,
+        engine
+      )
+    return AgentRuntime.of({
+      run: (agent, input, runOptions) =>
+        runOptions?.replay !== undefined ? local.run(agent, input, runOptions) : Effect.gen(function*() {
+          const runId = runOptions?.runId ?? (yield* Ids).runId()
+          const { answer } = yield* submit(agent, input, runId, runOptions) as Effect.Effect<{ answer: string }, RunError>
+          return yield* resultOf(agent as Agent<unknown, never>, yield* journal.read(runId), answer)
+        }),
+      stream: (agent, input, runOptions) =>
+        runOptions?.replay !== undefined ? local.stream(agent, input, runOptions) : Stream.unwrap(Effect.gen(function*() {
+          const runId = runOptions?.runId ?? (yield* Ids).runId()
+          const submitted = yield* Effect.forkScoped(
+            Effect.exit(submit(agent, input, runId, runOptions) as Effect.Effect<unknown, RunError>)
+          )
+          return events(runId).pipe(
+            Stream.concat(Stream.fromEffect(Effect.flatMap(Fiber.await(submitted), (exit) =>
+              Exit.isSuccess(exit) ? (exit.value as Exit.Exit<unknown, RunError>) : Effect.failCause(exit.cause)
+            )).pipe(Stream.drain))
+          ) as Stream.Stream<RunEvent, RunError>
+        }))
+    })
+  })
+
+/**
+ * The cluster runtime: needs the `WorkflowEngine` of a cluster and the `Journal`.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layer = (
+  options: Options = {}
+): Layer.Layer<AgentRuntime, never, WorkflowEngine.WorkflowEngine | Journal> => Layer.effect(AgentRuntime, make(options))
+
+// ---------------------------------------------------------------------------
+// runs addressed by id (from any process)
+// ---------------------------------------------------------------------------
+
+/**
+ * Where a cluster run is: running (or waiting), completed, failed, or unknown.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type RunStatus =
+  | { readonly _tag: "Unknown" }
+  | { readonly _tag: "Running"; readonly waitingFor: ReadonlyArray<string> }
+  | { readonly _tag: "Completed"; readonly answer: string }
+  | { readonly _tag: "Failed"; readonly error: typeof RunFailure.Type }
+
+const executionIdOf = (runId: string) =>
+  GraphentRun.executionId({ runId, agent: "", input: "" })
+
+/**
+ * The status of the run `runId`, from the workflow storage (and, for a run
+ * waiting for approval, the steps it waits on, from the journal).
+ *
+ * @since 0.3.0
+ * @category runs
+ */
+export const status = (runId: string): Effect.Effect<RunStatus, JournalError, WorkflowEngine.WorkflowEngine | Journal> =>
+  Effect.gen(function*() {
+    const executionId = yield* executionIdOf(runId)
+    const result = yield* GraphentRun.poll(executionId)
+    if (Option.isSome(result) && result.value._tag === "Complete") {
+      const exit = result.value.exit
+      if (Exit.isSuccess(exit)) return { _tag: "Completed", answer: exit.value.answer } as const
+      const error = Cause.findErrorOption(exit.cause)
+      if (error._tag === "Some") return { _tag: "Failed", error: error.value } as const
+      return { _tag: "Failed", error: new PlannerFailed({ reason: Cause.pretty(exit.cause) }) } as const
+    }
+    const events = yield* (yield* Journal).read(runId)
+    if (Option.isNone(result) && events.length === 0) return { _tag: "Unknown" } as const
+    const decided = new Set(events.flatMap((event) => event._tag === "ApprovalDecided" ? [event.stepId] : []))
+    const waitingFor = events.flatMap((event) =>
+      event._tag === "ApprovalRequested" && !decided.has(event.stepId) ? [event.stepId] : []
+    )
+    return { _tag: "Running", waitingFor } as const
+  })
+
+/**
+ * The journaled events of the run `runId` so far.
+ *
+ * @since 0.3.0
+ * @category runs
+ */
+export const events = (runId: string): Effect.Effect<ReadonlyArray<RunEvent>, JournalError, Journal> =>
+  Journal.use((journal) => journal.read(runId))
+
+/**
+ * Cancels the run `runId` wherever it runs: the workflow is interrupted
+ * durably (a runner that holds it later still sees the interrupt) and the run
+ * journals `RunInterrupted`. The interrupt takes effect at the run's next
+ * activity: a tool call in flight finishes first (effect/workflow reads the
+ * interrupt only when the body starts an activity or suspends).
+ *
+ * @since 0.3.0
+ * @category runs
+ */
+export const cancel = (
+  runId: string,
+  options: WorkflowOptions = {}
+): Effect.Effect<void, never, WorkflowEngine.WorkflowEngine | SqlClient> =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient
+    const table = `${options.tablePrefix ?? "graphent_"}cluster_calls`
+    yield* createMarkers(sql, table)
+    yield* Effect.orDie(
+      sql`INSERT INTO ${sql(table)} (run_id, step_id) VALUES (${runId}, ${cancelMark}) ON CONFLICT DO NOTHING`
+    )
+    yield* GraphentRun.interrupt(yield* executionIdOf(runId))
+  })
+
+/**
+ * Answers the approval that step `stepId` of run `runId` waits for: the
+ * durable deferred completes, and the runner that picks the run up (any of
+ * them, also after every runner restarted) goes on with the decision.
+ *
+ * @since 0.3.0
+ * @category runs
+ */
+export const approve = (
+  runId: string,
+  stepId: string,
+  answer: typeof ApprovalAnswer.Type
+): Effect.Effect<void, never, WorkflowEngine.WorkflowEngine> =>
+  Effect.gen(function*() {
+    const executionId = yield* executionIdOf(runId)
+    const token = DurableDeferred.tokenFromExecutionId(approvalOf(stepId), { workflow: GraphentRun, executionId })
+    yield* DurableDeferred.succeed(approvalOf(stepId), { token, value: answer })
+  })
+
+// ---------------------------------------------------------------------------
+// wiring
+// ---------------------------------------------------------------------------
+
+/**
+ * How runners and clients reach the cluster's PostgreSQL and each other.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface ClusterOptions extends Options, WorkflowOptions {
+  /** The PostgreSQL database holding the workflow storage (and, usually, the journal). */
+  readonly pg: PgClient.PgPoolConfig
+  /** Sharding settings (defaults: Effect's, with 300 shards). */
+  readonly sharding?: Partial<ShardingConfig.ShardingConfig["Service"]> | undefined
+}
+
+/**
+ * Sharding settings for a failover after `seconds`: a runner that stops
+ * answering (killed, partitioned) loses its shards' locks after that time and
+ * the other runners take its runs over. Shorter is a faster failover and more
+ * lock refreshes (one PostgreSQL write per runner every `seconds / 4`).
+ * Effect's default is 35 s.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const failover = (seconds: number): Partial<ShardingConfig.ShardingConfig["Service"]> => ({
+  shardLockExpiration: Duration.seconds(seconds),
+  shardLockRefreshInterval: Duration.millis(Math.max(500, (seconds * 1000) / 4)),
+  runnerHealthCheckInterval: Duration.seconds(seconds),
+  refreshAssignmentsInterval: Duration.millis(Math.min(3000, Math.max(500, (seconds * 1000) / 4)))
+})
+
+const pgLayer = (pg: PgClient.PgPoolConfig) =>
+  PgClient.layer({ applicationName: "graphent-cluster", ...pg }).pipe(Layer.orDie)
+
+/** The runtime over a cluster's engine layer and the PostgreSQL pool; with the workflow registered when `executes`. */
+const wire = (
+  options: ClusterOptions,
+  sharding: Layer.Layer<any, any, any>,
+  executes: boolean
+): Layer.Layer<AgentRuntime | WorkflowEngine.WorkflowEngine | SqlClient, never, any> => {
+  const engine = ClusterWorkflowEngine.layer.pipe(Layer.provideMerge(Layer.orDie(sharding)))
+  const runtime = executes ? layer(options).pipe(Layer.provideMerge(layerWorkflow(options))) : layer(options)
+  return runtime.pipe(Layer.provideMerge(engine), Layer.provideMerge(pgLayer(options.pg))) as never
+}
+
+/**
+ * One process that is the whole cluster: a single runner over PostgreSQL
+ * storage, executing the runs it submits. For development and tests; the
+ * workflow storage is the same as a multi-runner cluster's.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerSingle = (
+  options: ClusterOptions
+): Layer.Layer<AgentRuntime | WorkflowEngine.WorkflowEngine | SqlClient, never, Journal | ClusterAgents> =>
+  wire(
+    options,
+    SingleRunner.layer({ runnerStorage: "sql", shardingConfig: options.sharding }).pipe(
+      Layer.provide(NodeCrypto.layerDigest)
+    ),
+    true
+  )
+
+/**
+ * A runner process: joins the cluster on `host:port` (the address other
+ * runners reach it at), takes its share of the shards, executes the runs of
+ * those shards and gives them back when its scope closes (SIGTERM: the
+ * shards are released, another runner replays their runs from the storage).
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerRunner = (
+  options: ClusterOptions & { readonly host: string; readonly port: number }
+): Layer.Layer<AgentRuntime | WorkflowEngine.WorkflowEngine | SqlClient, never, Journal | ClusterAgents> =>
+  wire(
+    options,
+    NodeClusterSocket.layer({
+      storage: "sql",
+      shardingConfig: { ...options.sharding, runnerAddress: Option.some(RunnerAddress.make(options.host, options.port)) }
+    }),
+    true
+  )
+
+/**
+ * A client of the cluster: submits runs and addresses them by id, executes
+ * none (no shards). What an HTTP server or a CLI in front of the runners uses.
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerClient = (
+  options: ClusterOptions
+): Layer.Layer<AgentRuntime | WorkflowEngine.WorkflowEngine | SqlClient, never, Journal> =>
+  wire(options, NodeClusterSocket.layer({ storage: "sql", clientOnly: true, shardingConfig: options.sharding }), false)
