@@ -59,6 +59,7 @@ import { Decision } from "../services/Decision.js"
 import { Journal, JournalError, type JournalShape } from "../services/Journal.js"
 import { ApprovalRequired, Principal } from "../services/Policy.js"
 import { ReplayDivergence, ResumeUnsafe } from "../services/Replay.js"
+import type { RateLimitUnavailable } from "../services/RateLimits.js"
 import { RunEvent, type Usage } from "../services/RunEvent.js"
 import type { ModelCalledEvent, PortProvider, RunPorts, ValueRecordedEvent } from "../services/RunPorts.js"
 import * as Tool from "../services/Tool.js"
@@ -354,7 +355,9 @@ const activityPorts = (runId: string, markers: CallMarkers) => (live: RunPorts):
   }
 })
 
-const storeFailure = (error: Tool.ToolError | ReplayDivergence | ResumeUnsafe | ApprovalRequired): StoredFailure => {
+const storeFailure = (
+  error: Tool.ToolError | ReplayDivergence | ResumeUnsafe | ApprovalRequired | RateLimitUnavailable
+): StoredFailure => {
   if (error._tag === "ApprovalRequired") {
     return {
       _tag: "Approval",
@@ -365,7 +368,11 @@ const storeFailure = (error: Tool.ToolError | ReplayDivergence | ResumeUnsafe | 
     }
   }
   if (error._tag === "ResumeUnsafe") return { _tag: "Unsafe", stepId: error.stepId, tool: error.tool, args: error.args }
-  if (error._tag === "ReplayDivergence") return { _tag: "Step", _tag2: error._tag, message: error.message }
+  // A shared rate limit whose store is down (the call never ran) is recorded as the step's failure: a cluster run
+  // does not wait for the store to come back (issue: retry it as a transient activity failure instead).
+  if (error._tag === "ReplayDivergence" || error._tag === "RateLimitUnavailable") {
+    return { _tag: "Step", _tag2: error._tag, message: error.message }
+  }
   const info = encodeStepError(error)
   return info.data === undefined
     ? { _tag: "Step", _tag2: info._tag, message: info.message }
