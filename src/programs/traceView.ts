@@ -53,6 +53,8 @@ export const render = (events: ReadonlyArray<RunEvent>): string => {
           ? `run ${decision.steps.length} step${decision.steps.length === 1 ? "" : "s"}`
           : decision._tag === "Answer"
           ? "answer"
+          : decision._tag === "Handoff"
+          ? `hand over to ${decision.agent}`
           : `give up: ${decision.reason}`
         lines.push(`├─ turn ${event.turn}: ${what}`)
         break
