@@ -33,7 +33,7 @@ import { OutputInvalid, type RunError, type RunResult } from "../../services/Age
 import type { JournalError } from "../../services/Journal.js"
 import { ApprovalRequired } from "../../services/Policy.js"
 import { ReplayDivergence, type ResumeUnsafe } from "../../services/Replay.js"
-import type { ErrorInfo } from "../../services/RunEvent.js"
+import type { ErrorInfo, Usage } from "../../services/RunEvent.js"
 import * as Tool from "../../services/Tool.js"
 import type { ToolOutput } from "../../services/Tools.js"
 import { encodeStepError } from "../../internal/stepError.js"
@@ -103,6 +103,10 @@ export class Run<R> extends RunRecord<R> {
   readonly subAgents: SubAgents | undefined
   /** Child runs that ended this run too, by the step that started them (read when the step's tool fails). */
   childStops: Map<string, ChildStop> | undefined = undefined
+  /** Steps of every plan so far (finished ones included): what is not finished is spoken for. */
+  plannedSteps = 0
+  /** What running child runs were granted of this run's budgets. */
+  readonly granted = { steps: 0, tokens: 0, cost: 0 }
 
   constructor(setup: RunSetup<R>, planner: PlannerShape<R> | undefined) {
     super(setup)
@@ -264,6 +268,7 @@ export class Run<R> extends RunRecord<R> {
         if (needed > this.budget.maxSteps) {
           return Effect.fail(new BudgetExceeded({ budget: "steps", limit: this.budget.maxSteps, used: needed }))
         }
+        this.plannedSteps += steps.length
         let executed: Effect.Effect<void, StepAbort, R>
         if (steps.length === 1) {
           const step = steps[0]!
@@ -299,6 +304,7 @@ export class Run<R> extends RunRecord<R> {
     if (this.stepsUsed + 1 > this.budget.maxSteps) {
       return Effect.fail(new BudgetExceeded({ budget: "steps", limit: this.budget.maxSteps, used: this.stepsUsed + 1 }))
     }
+    this.plannedSteps++
     return Effect.andThen(
       this.executeStep(step),
       Effect.suspend((): Effect.Effect<string, RunError, R> => {
@@ -322,21 +328,23 @@ export class Run<R> extends RunRecord<R> {
     const { budget } = this
     const capped: { -readonly [K in keyof Budget]?: Budget[K] } = {}
     const inherited = new Set<string>()
-    // The step that runs the child is one of the parent's steps.
-    const steps = Math.max(0, budget.maxSteps - this.stepsUsed - 1)
+    // The steps of the parent's plans that have not finished (the child's own step among them) are spoken for,
+    // and so is what running children were granted.
+    const pending = this.plannedSteps - this.steps.length
+    const steps = Math.max(0, budget.maxSteps - this.stepsUsed - pending - this.granted.steps)
     if (steps < own.maxSteps) {
       capped.maxSteps = steps
       inherited.add("steps")
     }
     if (budget.maxTokens !== undefined) {
-      const tokens = Math.max(0, budget.maxTokens - this.inputTokens - this.outputTokens)
+      const tokens = Math.max(0, budget.maxTokens - this.inputTokens - this.outputTokens - this.granted.tokens)
       if (own.maxTokens === undefined || tokens < own.maxTokens) {
         capped.maxTokens = tokens
         inherited.add("tokens")
       }
     }
     if (budget.maxCost !== undefined) {
-      const cost = Math.max(0, budget.maxCost - (this.cost ?? 0))
+      const cost = Math.max(0, budget.maxCost - (this.cost ?? 0) - this.granted.cost)
       if (own.maxCost === undefined || cost < own.maxCost) {
         capped.maxCost = cost
         inherited.add("cost")
@@ -344,6 +352,14 @@ export class Run<R> extends RunRecord<R> {
     }
     // The wall time needs no cap: the child runs inside the parent, whose time limit interrupts both.
     return { budget: capped, inherited }
+  }
+
+  /** Adds (`sign` 1) or returns (-1) what a child was granted of this run's budgets. */
+  grant(budget: Partial<Budget>, sign: 1 | -1): void {
+    const granted = this.granted
+    if (budget.maxSteps !== undefined) granted.steps += sign * budget.maxSteps
+    if (budget.maxTokens !== undefined) granted.tokens += sign * budget.maxTokens
+    if (budget.maxCost !== undefined) granted.cost += sign * budget.maxCost
   }
 
   /** The handle a sub-agent tool's handler gets for step `step` (see `SubAgent.ParentRun`). */
@@ -369,6 +385,14 @@ export class Run<R> extends RunRecord<R> {
     }
     const runId = SubAgent.childRunId(this.runId, step.id)
     const { budget, inherited } = this.childBudget(agent)
+    // Granted up front: children running side by side never share what is left.
+    this.grant(budget, 1)
+    // The decision holds for the parent's call: the child takes it for the step it waits on, whatever its arguments.
+    const forwarded = approval === undefined
+      ? undefined
+      : approval.reason === undefined
+      ? { approved: approval.approved, by: approval.by }
+      : { approved: approval.approved, by: approval.by, reason: approval.reason }
     const options = {
       runId,
       threadId: this.threadId,
@@ -376,7 +400,11 @@ export class Run<R> extends RunRecord<R> {
       principal: this.principal,
       parent: { runId: this.runId, stepId: step.id }
     }
-    return runner(agent, input, options, this.options?.replay, approval, (usage) => this.addChildUsage(usage)).pipe(
+    const ended = (usage: Usage) => {
+      this.grant(budget, -1)
+      this.addChildUsage(usage)
+    }
+    return runner(agent, input, options, this.options?.replay, forwarded, ended).pipe(
       Effect.map((result): SubAgent.ChildResult => ({ runId, answer: result.answer, output: result.output })),
       Effect.catch((error) => {
         const stop = this.childStop(step, runId, error, inherited)
