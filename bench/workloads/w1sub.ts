@@ -10,35 +10,15 @@
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as ManagedRuntime from "effect/ManagedRuntime"
-import * as Schema from "effect/Schema"
-import { Agent, AgentRuntime, LocalRuntime, Planner, Tool } from "../../src/index.js"
-import { batchTiming, runInChild, timeBatches } from "../harness.js"
+import { Agent, AgentRuntime, LocalRuntime, Planner } from "../../src/index.js"
+import { runInChild, timeRuns } from "../harness.js"
 import type { Report, Workload } from "../report.js"
+import { agentOf } from "./w1.js"
 
 type Shape = "flat" | "sub"
 
-const inc = Tool.make("inc", {
-  description: "Adds one.",
-  parameters: Schema.Struct({ n: Schema.Number }),
-  success: Schema.Number,
-  handler: ({ n }) => Effect.succeed(n + 1)
-})
-
 /** W1's agent: one `inc` step per turn for `n` turns, then an answer. */
-const w1Agent = (n: number) =>
-  Agent.make({
-    name: "w1",
-    tools: [inc],
-    planner: {
-      decide: (state) =>
-        Effect.succeed(
-          state.turn <= n
-            ? Planner.runSteps([{ id: `s${state.turn}`, tool: "inc", args: { n: state.turn } }])
-            : Planner.answer("done")
-        )
-    },
-    budget: { maxSteps: n, maxTurns: n + 1 }
-  })
+const w1Agent = (n: number) => agentOf(n, "rules") as Agent.Agent<never>
 
 /** A parent with one step: W1 as a sub-agent. */
 const parentOf = (n: number) =>
@@ -63,12 +43,7 @@ export const graphent = async (params: { readonly n: number; readonly shape: Sha
   const checked = await runtime.runPromise(AgentRuntime.run(agent, "go"))
   if (checked.usage.steps !== steps) throw new Error(`W1-sub: ${steps} steps expected, got ${checked.usage.steps}`)
   const once = Effect.asVoid(AgentRuntime.run(agent, "go"))
-  const { batchMsPerRep, msPerRep, reps } = await timeBatches((runs) =>
-    runtime.runPromise(Effect.gen(function*() {
-      const startedAt = performance.now()
-      for (let i = 0; i < runs; i++) yield* once
-      return performance.now() - startedAt
-    })), batchTiming)
+  const { batchMsPerRep, msPerRep, reps } = await timeRuns(runtime, once)
   await runtime.dispose()
   return {
     usPerStep: (msPerRep * 1000) / steps,

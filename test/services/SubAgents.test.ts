@@ -248,6 +248,14 @@ const makeDeployer = (world: World) =>
     })
   })
 
+/** A parent whose one step runs the deployer. */
+const releaseOnly = (world: World) =>
+  Agent.make({
+    name: "release",
+    tools: [Agent.asTool(makeDeployer(world))],
+    planner: SequencePlanner.plan({ steps: [{ id: "release", tool: "deployer", args: { input: "v1" } }] })
+  })
+
 describe("approvals inside a child pause the whole tree and resume it", () => {
   it.effect("paused at the parent's step; approving it runs the child's waiting step once, nothing repeats", () => {
     const world: World = {}
@@ -304,11 +312,7 @@ describe("approvals inside a child pause the whole tree and resume it", () => {
   it.effect("rejecting the parent's step fails the child's step with ToolDenied; the deploy never runs", () => {
     const world: World = {}
     const { layer } = guarded()
-    const parent = Agent.make({
-      name: "release",
-      tools: [Agent.asTool(makeDeployer(world))],
-      planner: SequencePlanner.plan({ steps: [{ id: "release", tool: "deployer", args: { input: "v1" } }] })
-    })
+    const parent = releaseOnly(world)
     return Effect.gen(function*() {
       yield* Effect.flip(AgentRuntime.run(parent, "ship v1", { principal: { id: "alice", roles: ["dev"] } }))
       const events = yield* Effect.flatMap(Journal.Journal, (journal) => journal.read("run-1"))
@@ -324,11 +328,7 @@ describe("approvals inside a child pause the whole tree and resume it", () => {
   it.effect("the parent's policy holds in the child: a capability the principal lacks is denied there", () => {
     const world: World = {}
     const { layer } = guarded()
-    const parent = Agent.make({
-      name: "release",
-      tools: [Agent.asTool(makeDeployer(world))],
-      planner: SequencePlanner.plan({ steps: [{ id: "release", tool: "deployer", args: { input: "v1" } }] })
-    })
+    const parent = releaseOnly(world)
     return Effect.gen(function*() {
       // A guest has no role: tool:* is not allowed, so the child's first step is denied.
       const error = yield* Effect.flip(AgentRuntime.run(parent, "ship", { principal: { id: "guest", roles: [] } }))
