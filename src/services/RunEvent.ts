@@ -105,7 +105,9 @@ export const StepStarted = Schema.TaggedStruct("StepStarted", {
   tool: Schema.String,
   /** The arguments with references to earlier steps resolved. */
   args: Schema.Unknown,
-  at: Schema.Number
+  at: Schema.Number,
+  /** A sub-agent's step (`Agent.asTool`, a handoff): the child run it starts, journaled under that id. */
+  childRunId: Schema.optionalKey(Schema.String)
 })
 
 /**

@@ -514,8 +514,11 @@ export class Run<R> extends RunRecord<R> {
       : { runId, agent: agent.name, stepId: step.id, threadId, principal: this.principal }
     // The journal port sees StepStarted before the tool port sees the call: a recording matches the start
     // first, then decides the call (which, in update mode, may end the recording's answers).
+    const subAgent = this.subAgents !== undefined && this.subAgents.tools.has(step.tool)
     const attempt = this.emitThen(
-      { _tag: "StepStarted", runId, stepId: step.id, tool: step.tool, args, at },
+      subAgent
+        ? { _tag: "StepStarted", runId, stepId: step.id, tool: step.tool, args, at, childRunId: SubAgent.childRunId(runId, step.id) }
+        : { _tag: "StepStarted", runId, stepId: step.id, tool: step.tool, args, at },
       () =>
         Effect.flatMap(Effect.exit(execution), (exit) =>
           exit._tag === "Success"
@@ -523,7 +526,7 @@ export class Run<R> extends RunRecord<R> {
             : this.failed(step, args, at, exit.cause))
     )
     const executed = this.ports.tools.execute(agent.registry, { stepId: step.id, tool: step.tool, args }, context, this.defaults)
-    const call = this.subAgents?.tools.has(step.tool) === true
+    const call = subAgent
       ? Effect.provideService(executed, SubAgent.CurrentParent, this.parentOf(step))
       : executed
     const execution = this.tracing === undefined ? call : Telemetry.traceTool(call, step, args, this.tracing)

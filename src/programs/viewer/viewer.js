@@ -447,10 +447,7 @@
       })
     )
 
-  /**
-   * Child runs (sub-agents, handoffs) by id: a step's child run is `<runId>/<stepId>`; its journal is fetched
-   * once, when the step is shown, and kept (null: the step started none).
-   */
+  /** Child runs (sub-agents, handoffs) by id: a step's child run's journal is fetched once, when the step is shown. */
   const childJournals = new Map()
 
   const fetchChild = (childId) => {
@@ -469,21 +466,22 @@
   }
 
   /** The spans of a run with each finished step's child run nested under it (recursively). */
-  const spansWithChildren = (runId, events, depth, prefix) => {
+  const spansWithChildren = (events, depth, prefix) => {
     const out = []
     for (const span of buildSpans(events)) {
       out.push({ ...span, key: prefix + span.key, depth: span.depth + depth })
-      if (span.kind !== "step" || span.state === "running" || span.state === "skipped") continue
-      const childId = `${runId}/${span.key.slice("step:".length)}`
+      // A sub-agent's step names the child run it started (StepStarted.childRunId).
+      const childId = span.kind === "step" ? span.events[0]?.childRunId : undefined
+      if (childId === undefined || span.state === "running") continue
       const child = childJournals.get(childId)
       if (child === undefined) fetchChild(childId)
-      else if (Array.isArray(child)) out.push(...spansWithChildren(childId, child, span.depth + depth + 1, `${prefix}${childId}|`))
+      else if (Array.isArray(child)) out.push(...spansWithChildren(child, span.depth + depth + 1, `${prefix}${childId}|`))
     }
     return out
   }
 
   const renderTimeline = () => {
-    const spans = spansWithChildren(view.id, view.events, 0, "")
+    const spans = spansWithChildren(view.events, 0, "")
     const t0 = spans[0]?.start ?? 0
     const now = Date.now()
     const t1 = Math.max(t0 + 1, ...spans.map((s) => s.end ?? now))
