@@ -203,14 +203,19 @@ describe("budgets: a child never spends more than its parent has left", () => {
       }
     }))
 
-  it.effect("a child over its own (smaller) budget fails the step only: the parent goes on to its planner", () => {
+  it.effect("a child over its own (smaller) budget fails the step only; the failed tree replays identically", () => {
     const world: World = {}
+    const small = (world: World) => makeCoordinator(world, makeSearcher(world, { maxSteps: 1 }))
     return Effect.gen(function*() {
-      const error = yield* Effect.flip(AgentRuntime.run(makeCoordinator(world, makeSearcher(world, { maxSteps: 1 })), "go"))
+      const { layer, log } = runtimeHolding([])
+      const error = yield* Effect.flip(AgentRuntime.run(small(world), "go").pipe(Effect.provide(layer)))
       // The parent's plan fails at the step (SequencePlanner gives up with the step's error), not with a budget.
       assert.strictEqual(error._tag, "ToolFailed")
       assert.match(error.message, /step "gather": tool "searcher" failed: budget exceeded: steps limit is 1/)
-    }).pipe(Effect.provide(Testing.layer))
+      const report = yield* Replay.replay(small({}), log).pipe(Effect.provide(Testing.layer))
+      assert.strictEqual(report.identical, log.length)
+      assert.deepStrictEqual(report.outcome, { error: { _tag: "ToolFailed", message: error.message } })
+    })
   })
 })
 
