@@ -11,7 +11,7 @@
  * LLM planner (`transfer_to_<agent>`), journaled and replayed.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Schema } from "effect"
+import { Effect, Layer, Schema, Stream } from "effect"
 import {
   Agent,
   AgentRuntime,
@@ -27,6 +27,8 @@ import {
   Policy,
   Replay,
   type RunEvent,
+  Runs,
+  RunsLocal,
   ScriptedModel,
   SequencePlanner,
   Tool,
@@ -328,6 +330,25 @@ describe("approvals inside a child pause the whole tree and resume it", () => {
       assert.match(error.message, /rejected by bob/)
       assert.isUndefined(world["run-1/release:ship"])
     }).pipe(Effect.provide(layer))
+  })
+
+  it.effect("through the Runs service (HTTP API): decided at the parent's step; its stream holds its own events", () => {
+    const world: World = {}
+    const { layer } = guarded()
+    return Effect.gen(function*() {
+      const runs = yield* Runs.Runs
+      const drain = (runId: string, after?: number) =>
+        Effect.flatMap(runs.events(runId, after), (stream) => Effect.map(Stream.runCollect(stream), (all) => [...all]))
+      const { id } = yield* runs.start({ agent: "release", input: "ship v1" }, { principal: { id: "alice", roles: ["dev"] } })
+      const before = yield* drain(id)
+      assert.strictEqual((yield* runs.get(id)).status, "paused")
+      yield* runs.decide(id, "release", { approved: true }, { id: "bob", roles: [] })
+      const after = yield* drain(id, before.at(-1)?.index)
+      assert.strictEqual(after.at(-1)?.event._tag, "RunCompleted")
+      assert.isTrue([...before, ...after].every(({ event }) => event.runId === id))
+      assert.strictEqual((yield* runs.get(id)).status, "completed")
+      assert.deepStrictEqual(world, { [`${id}/release:build`]: 1, [`${id}/release:ship`]: 1 })
+    }).pipe(Effect.provide(RunsLocal.layer({ agents: [releaseOnly(world)] }).pipe(Layer.provideMerge(layer))))
   })
 
   it.effect("the parent's policy holds in the child: a capability the principal lacks is denied there", () => {
