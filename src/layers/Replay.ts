@@ -255,9 +255,10 @@ export const makeSession = (
   tree?: ReadonlyArray<RunEvent>,
   /** A child run: the human's decision on its parent's step, taken for the step the child waits on. */
   forwarded?: ApprovalDecision,
-  /** The count of matched events, shared by the sessions of a tree (a replay reports the whole tree's). */
-  count: { matched: number } = { matched: 0 }
+  /** Shared by the sessions of a tree: matched events and the first divergence (a replay reports the whole tree's). */
+  count: { matched: number; divergence?: ReplayDivergence; root?: string } = { matched: 0 }
 ): Session => {
+  count.root ??= recording.runId
   const ignore = (options?.ignore ?? []).map(parsePattern)
   const assumeDone = new Set(options?.assumeDone)
   const retry = new Set(options?.retry)
@@ -268,13 +269,21 @@ export const makeSession = (
   }
   /** Update mode only: the recording stopped answering at its first divergence. */
   let rerecording = false
-  let firstDivergence: ReplayDivergence | undefined
 
   /** In update mode the first divergence starts the re-recording; otherwise it is an error. */
   const diverge = (error: ReplayDivergence): Effect.Effect<void, ReplayDivergence> => {
     if (mode !== "update") return Effect.fail(error)
     rerecording = true
-    firstDivergence ??= error
+    // Inside a child run, the divergence names it.
+    count.divergence ??= count.root === recording.runId || error.runId !== undefined ? error : new ReplayDivergence({
+      index: error.index,
+      kind: error.kind,
+      at: error.at,
+      recorded: error.recorded,
+      requested: error.requested,
+      diff: error.diff,
+      runId: recording.runId
+    })
     return Effect.void
   }
   /** Nothing recorded for this request: an error for a strict replay; otherwise the request runs live. */
@@ -407,8 +416,9 @@ export const makeSession = (
       const outcome = recording.outcomes.get(call.stepId)
       const answer = (): Effect.Effect<ToolOutput, ToolsError, unknown> => {
         if (rerecording) return live
-        // A sub-agent's call replays its child run against the child's own recording (nothing runs live there).
-        if (mode === "replay" && SubAgent.specOf(registry.entries.get(call.tool)?.tool) !== undefined) return live
+        // A sub-agent's call replays its child run against the child's own recording (nothing runs live there);
+        // an update re-records the child's section with it. A resume answers from the parent's record.
+        if (mode !== "resume" && SubAgent.specOf(registry.entries.get(call.tool)?.tool) !== undefined) return live
         // A result in the recording answers the call, whatever else has gone live.
         if (outcome?.event._tag === "StepSucceeded") {
           return answerSucceeded(registry, call, outcome as Parameters<typeof answerSucceeded>[2], live)
@@ -505,7 +515,7 @@ export const makeSession = (
     mode,
     recording,
     matched: () => count.matched,
-    divergence: () => firstDivergence,
+    divergence: () => count.divergence,
     child,
     provide: (live) => ({
       now: live.now,

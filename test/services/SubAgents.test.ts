@@ -453,6 +453,20 @@ describe("replay: the tree replays offline; a divergence inside a child names th
       assert.deepStrictEqual(world, {})
     }))
 
+  it.effect("update re-records the tree: the new journal holds the changed child's section and replays", () =>
+    Effect.gen(function*() {
+      const baseline = yield* recordTree((world) => makeCoordinator(world), "go")
+      const changed = (world: World) => makeCoordinator(world, makeSearcher(world, { variant: "less" }))
+      const world: World = {}
+      const { layer, log } = runtimeHolding([])
+      const { divergence, result } = yield* Replay.update(changed(world), baseline.events).pipe(Effect.provide(layer))
+      assert.strictEqual(divergence?.runId, "run-1/gather")
+      assert.strictEqual(result.answer, "published publish(s2(s1(find)) + s3(less))")
+      assert.isTrue(log.some((event) => event.runId === "run-1/gather" && event._tag === "RunStarted"))
+      const report = yield* Replay.replay(changed({}), log).pipe(Effect.provide(Testing.layer))
+      assert.strictEqual(report.identical, log.length)
+    }))
+
   it.effect("the child's section is missing from the journal: a divergence naming the child run", () =>
     Effect.gen(function*() {
       const baseline = yield* recordTree((world) => makeCoordinator(world), "go")
