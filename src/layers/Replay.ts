@@ -275,15 +275,7 @@ export const makeSession = (
     if (mode !== "update") return Effect.fail(error)
     rerecording = true
     // Inside a child run, the divergence names it.
-    count.divergence ??= count.root === recording.runId || error.runId !== undefined ? error : new ReplayDivergence({
-      index: error.index,
-      kind: error.kind,
-      at: error.at,
-      recorded: error.recorded,
-      requested: error.requested,
-      diff: error.diff,
-      runId: recording.runId
-    })
+    count.divergence ??= count.root === recording.runId ? error : error.inChildRun(recording.runId)
     return Effect.void
   }
   /** Nothing recorded for this request: an error for a strict replay; otherwise the request runs live. */

@@ -55,6 +55,18 @@ export class ReplayDivergence extends Schema.TaggedError<ReplayDivergence>()("Re
   get outcome(): Errors.Outcome {
     return Errors.conflict
   }
+  /** The same divergence, found inside the child run `runId` (kept when it already names a deeper one). */
+  inChildRun(runId: string): ReplayDivergence {
+    return this.runId !== undefined ? this : new ReplayDivergence({
+      index: this.index,
+      kind: this.kind,
+      at: this.at,
+      recorded: this.recorded,
+      requested: this.requested,
+      diff: this.diff,
+      runId
+    })
+  }
 }
 
 /**

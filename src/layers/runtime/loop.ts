@@ -32,7 +32,7 @@ import type { Decision, PlanStep, Ref } from "../../services/Decision.js"
 import { OutputInvalid, type RunError, type RunResult } from "../../services/AgentRuntime.js"
 import type { JournalError } from "../../services/Journal.js"
 import { ApprovalRequired } from "../../services/Policy.js"
-import { ReplayDivergence, type ResumeUnsafe } from "../../services/Replay.js"
+import type { ReplayDivergence, ResumeUnsafe } from "../../services/Replay.js"
 import type { ErrorInfo, Usage } from "../../services/RunEvent.js"
 import * as Tool from "../../services/Tool.js"
 import type { ToolOutput } from "../../services/Tools.js"
@@ -432,17 +432,7 @@ export class Run<R> extends RunRecord<R> {
           principal: error.principal
         })
       case "ReplayDivergence":
-        return error.runId === undefined
-          ? new ReplayDivergence({
-            index: error.index,
-            kind: error.kind,
-            at: error.at,
-            recorded: error.recorded,
-            requested: error.requested,
-            diff: error.diff,
-            runId
-          })
-          : error
+        return error.inChildRun(runId)
       case "ResumeUnsafe":
       case "JournalError":
         return error
