@@ -3,6 +3,7 @@
  * batches, statistics and memory probes. No Effect and no Graphent here, so a
  * floor's child process loads neither.
  */
+import * as Effect from "effect/Effect"
 import { fork } from "node:child_process"
 import { fileURLToPath } from "node:url"
 
@@ -102,6 +103,21 @@ export const timeBatches = async (
   }
   return { msPerRep: median(batchMsPerRep), reps, batchMsPerRep }
 }
+
+/**
+ * {@link timeBatches} of an effect run back to back on `runtime`, with
+ * {@link batchTiming}: the median milliseconds per run.
+ */
+export const timeRuns = <R>(
+  runtime: { readonly runPromise: <A, E>(effect: Effect.Effect<A, E, R>) => Promise<A> },
+  once: Effect.Effect<void, unknown, R>
+) =>
+  timeBatches((runs) =>
+    runtime.runPromise(Effect.gen(function*() {
+      const startedAt = performance.now()
+      for (let i = 0; i < runs; i++) yield* once
+      return performance.now() - startedAt
+    })), batchTiming)
 
 /** Starts `runs` concurrent runs; each calls `onStep(k)` as it enters step k (1-based). Resolves when all are done. */
 export type StartRuns = (runs: number, onStep: (step: number) => void) => Promise<void>

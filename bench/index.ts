@@ -22,9 +22,10 @@ import { workload as mcp } from "./workloads/mcp.js"
 import { workload as w8 } from "./workloads/w8.js"
 import { workload as w8Fork } from "./workloads/w8fork.js"
 import { workload as flow } from "./workloads/flow.js"
+import { workload as w1Sub } from "./workloads/w1sub.js"
 
 const all: ReadonlyArray<Workload> = [
-  w1, w1Llm, w1Public, w2, w2Llm, w2Public, w2LlmPublic, w4, w5, w6, guard, mcp, coldStart, importCost, w7, w8,
+  w1, w1Llm, w1Sub, w1Public, w2, w2Llm, w2Public, w2LlmPublic, w4, w5, w6, guard, mcp, coldStart, importCost, w7, w8,
   w8Fork, flow
 ]
 // `npm run bench -- w4` runs only the named workloads (`coldstart` names `cold-start` too).

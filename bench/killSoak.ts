@@ -1,6 +1,7 @@
 /**
- * The kill fuzzer's soak: many seeds, many kills, both agents (the DAG and
- * the LLM one), with the counts the guarantee is about. `npm test` runs a few
+ * The kill fuzzer's soak: many seeds, many kills, three agents (the DAG, the
+ * LLM one, and a tree: a sub-agent's child run), with the counts the
+ * guarantee is about. `npm test` runs a few
  * kills of one seed (test/programs/killFuzz.test.ts); this runs as long as
  * asked:
  *
@@ -27,7 +28,7 @@ const only = onlyAt === -1 ? undefined : process.argv[onlyAt + 1]
 const seeds = option("seeds", 5)
 const kills = option("kills", 8)
 const from = option("from", 1)
-const scenarios = [Fuzz.dag, Fuzz.chat].filter((scenario) => only === undefined || scenario.name === only)
+const scenarios = [Fuzz.dag, Fuzz.chat, Fuzz.tree].filter((scenario) => only === undefined || scenario.name === only)
 
 const totals = { runs: 0, broken: 0, kills: 0, killsDuringResume: 0, duplicates: 0, lost: 0, repeated: 0, journalRepeats: 0, wrongAnswers: 0 }
 const root = fs.mkdtempSync(path.join(os.tmpdir(), "graphent-kill-soak-"))

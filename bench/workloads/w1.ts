@@ -14,7 +14,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import { Agent, AgentRuntime, LlmPlanner, LocalRuntime, Planner, ScriptedModel, Tool } from "../../src/index.js"
 import type * as Floor from "../floor.js"
-import { batchTiming, runInChild, timeBatches } from "../harness.js"
+import { runInChild, timeRuns } from "../harness.js"
 import * as BenchTelemetry from "../telemetry.js"
 import type { Report, Workload } from "../report.js"
 
@@ -28,8 +28,8 @@ const inc = Tool.make("inc", {
   handler: ({ n }) => Effect.succeed(n + 1)
 })
 
-/** An agent whose planner runs one `inc` step per turn for `n` turns, then answers. */
-const agentOf = (n: number, planner: PlannerKind) =>
+/** An agent whose planner runs one `inc` step per turn for `n` turns, then answers (also W1-sub's child). */
+export const agentOf = (n: number, planner: PlannerKind) =>
   Agent.make({
     name: "w1",
     tools: [inc],
@@ -78,12 +78,7 @@ export const graphent = async (params: { readonly n: number; readonly mode: Mode
     throw new Error(`W1: the run did not complete ${n} steps: ${JSON.stringify(answered)}`)
   }
 
-  const { batchMsPerRep, msPerRep, reps } = await timeBatches((runs) =>
-    runtime.runPromise(Effect.gen(function*() {
-      const startedAt = performance.now()
-      for (let i = 0; i < runs; i++) yield* once
-      return performance.now() - startedAt
-    })), batchTiming)
+  const { batchMsPerRep, msPerRep, reps } = await timeRuns(runtime, once)
   await runtime.dispose()
   return {
     usPerStep: (msPerRep * 1000) / n,

@@ -62,6 +62,7 @@ import {
   type StepOutcome
 } from "../services/Planner.js"
 import type { ModelOutput, ModelToolCall, TokenUsage } from "../services/RunEvent.js"
+import * as SubAgent from "../internal/subAgent.js"
 import { estimateTokens, removalToFit, removalWithSlack, tokensOf, truncateResult } from "../internal/compaction.js"
 import * as Pricing from "../services/Pricing.js"
 import { ContextWindows, contextWindowOf } from "../services/Pricing.js"
@@ -552,8 +553,23 @@ const generateStreamingDirect = (direct: Direct, prompt: Prompt.Prompt, state: R
 
 /** The decision to run a response's tool calls. */
 const runSteps = (state: RunState, output: ModelOutput): Decision => {
+  const handoff = handoffOf(state, output.toolCalls)
+  if (handoff !== undefined) return handoff
   const steps = stepsOf(state, output.toolCalls)
   return output.text === "" ? { _tag: "RunSteps", steps } : { _tag: "RunSteps", steps, text: output.text }
+}
+
+/** A call of a `transfer_to_<agent>` tool (`Agent.handoff`): the model hands the run over (other calls are dropped). */
+const handoffOf = (state: RunState, calls: ReadonlyArray<ModelToolCall>): Decision | undefined => {
+  for (const call of calls) {
+    const spec = SubAgent.specOf(state.agent.registry.entries.get(call.name)?.tool)
+    if (spec === undefined || !spec.handoff) continue
+    const input = (call.params as { readonly input?: unknown } | null)?.input
+    return typeof input === "string" && input !== ""
+      ? { _tag: "Handoff", agent: spec.agent.name, input }
+      : { _tag: "Handoff", agent: spec.agent.name }
+  }
+  return undefined
 }
 
 /** The context window a run's conversation must fit, resolved from the options and the model's name. */

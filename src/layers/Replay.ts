@@ -44,6 +44,7 @@ import {
 import type { ErrorInfo, ForkedFrom, ForkEdit, RunEvent } from "../services/RunEvent.js"
 import type { ContextCompactedEvent, ModelCalledEvent, PortProvider, RunOutcome, RunPorts, ValueRecordedEvent } from "../services/RunPorts.js"
 import * as Tool from "../services/Tool.js"
+import * as SubAgent from "../internal/subAgent.js"
 import type { Registry, ToolCall, ToolOutput, ToolsShape } from "../services/Tools.js"
 
 /** @since 0.1.0 */
@@ -63,7 +64,11 @@ export const recording = (
 ): Effect.Effect<Recording, ReplayUnavailable> =>
   Effect.suspend(() => {
     const runs = [...new Set(events.map((event) => event.runId))]
-    const id = runId ?? (runs.length === 1 ? runs[0] : undefined)
+    // A journal of a run and its child runs (sub-agents, handoffs): the run is the one no other run started.
+    const roots = runs.length <= 1 ? runs : events.flatMap((event) =>
+      event._tag === "RunStarted" && event.parentRunId === undefined ? [event.runId] : []
+    )
+    const id = runId ?? (runs.length === 1 ? runs[0] : roots.length === 1 ? roots[0] : undefined)
     if (id === undefined) {
       return Effect.fail(
         new ReplayUnavailable({
@@ -150,6 +155,9 @@ export const recording = (
       approvals
     })
   })
+
+/** {@link recording}, under a name a session (whose own recording shadows it) can call. */
+const recordingOf = (events: ReadonlyArray<RunEvent>, runId: string) => recording(events, runId)
 
 // ---------------------------------------------------------------------------
 // sessions
@@ -253,8 +261,15 @@ export const encodeStepError: (error: Tool.ToolError | PlanInvalid) => ErrorInfo
 export const makeSession = (
   recording: Recording,
   mode: Mode,
-  options?: Options
+  options?: Options,
+  /** The whole journal the recording comes from: it holds the sections of the run's child runs. */
+  tree?: ReadonlyArray<RunEvent>,
+  /** A child run: the human's decision on its parent's step, taken for the step the child waits on. */
+  forwarded?: ApprovalDecision,
+  /** Shared by the sessions of a tree: matched events and the first divergence (a replay reports the whole tree's). */
+  count: { matched: number; divergence?: ReplayDivergence; root?: string } = { matched: 0 }
 ): Session => {
+  count.root ??= recording.runId
   const ignore = (options?.ignore ?? []).map(parsePattern)
   const assumeDone = new Set(options?.assumeDone)
   const retry = new Set(options?.retry)
@@ -265,14 +280,13 @@ export const makeSession = (
   }
   /** Update mode only: the recording stopped answering at its first divergence. */
   let rerecording = false
-  let matched = 0
-  let firstDivergence: ReplayDivergence | undefined
 
   /** In update mode the first divergence starts the re-recording; otherwise it is an error. */
   const diverge = (error: ReplayDivergence): Effect.Effect<void, ReplayDivergence> => {
     if (mode !== "update") return Effect.fail(error)
     rerecording = true
-    firstDivergence ??= error
+    // Inside a child run, the divergence names it.
+    count.divergence ??= count.root === recording.runId ? error : error.inChildRun(recording.runId)
     return Effect.void
   }
   /** Nothing recorded for this request: an error for a strict replay; otherwise the request runs live. */
@@ -396,7 +410,8 @@ export const makeSession = (
   /** The tool port: recorded calls answered, the others handed to `execute` with the recorded human decision. */
   const tools = (execute: ToolsShape["execute"]): ToolsShape => ({
     execute: (registry, call, context, defaults) => {
-      const approval = recording.approvals.get(call.stepId)
+      const approval = recording.approvals.get(call.stepId) ??
+        (forwarded !== undefined && recording.approvalRequested.has(call.stepId) ? forwarded : undefined)
       const withApproval = approval === undefined ? context : { ...context, approval }
       if (rerecording) return execute(registry, call, withApproval, defaults)
       const live = Effect.suspend(() => execute(registry, call, withApproval, defaults))
@@ -404,6 +419,9 @@ export const makeSession = (
       const outcome = recording.outcomes.get(call.stepId)
       const answer = (): Effect.Effect<ToolOutput, ToolsError, unknown> => {
         if (rerecording) return live
+        // A sub-agent's call replays its child run against the child's own recording (nothing runs live there);
+        // an update re-records the child's section with it. A resume answers from the parent's record.
+        if (mode !== "resume" && SubAgent.specOf(registry.entries.get(call.tool)?.tool) !== undefined) return live
         // A result in the recording answers the call, whatever else has gone live.
         if (outcome?.event._tag === "StepSucceeded") {
           return answerSucceeded(registry, call, outcome as Parameters<typeof answerSucceeded>[2], live)
@@ -450,7 +468,7 @@ export const makeSession = (
     const key = keyOf(event)
     const recorded = key === undefined ? undefined : byKey.get(key)
     if (recorded === undefined) return append(event)
-    matched++
+    count.matched++
     const timed = withTiming(event, recorded)
     return mode === "resume" ? Effect.succeed(timed) : Effect.as(append(timed), timed)
   }
@@ -470,11 +488,38 @@ export const makeSession = (
     return compare("outcome", "end", end!.index, recorded, requested)
   }
 
+  /** The session of a child run: its section of the tree, or of the journal; none (live) when it never started. */
+  const child: NonNullable<PortProvider["child"]> = (runId, read, approval) =>
+    Effect.gen(function*() {
+      if (rerecording) return undefined
+      let events: ReadonlyArray<RunEvent> = (tree ?? []).filter((event) => event.runId === runId)
+      if (events.length === 0 && mode !== "replay") events = yield* read(runId)
+      const started = events.length === 0 ? undefined : yield* Effect.option(recordingOf(events, runId))
+      if (started === undefined || started._tag === "None") {
+        if (mode !== "replay") return undefined as PortProvider | undefined
+        return yield* new ReplayDivergence({
+          index: recording.events.length,
+          kind: "step",
+          at: runId,
+          recorded: "null",
+          requested: json({ runId }),
+          diff: [`the new run starts child run ${runId}, which the recording does not have`],
+          runId
+        })
+      }
+      const session: PortProvider = makeSession(started.value, mode, options, tree, approval, count)
+      // A child that finished before the crash is re-run from its recording alone: nothing to journal again.
+      return mode === "resume" && started.value.end !== undefined
+        ? { provide: (live: RunPorts): RunPorts => ({ ...session.provide(live), opening: () => [] }), child: session.child! }
+        : session
+    })
+
   return {
     mode,
     recording,
-    matched: () => matched,
-    divergence: () => firstDivergence,
+    matched: () => count.matched,
+    divergence: () => count.divergence,
+    child,
     provide: (live) => ({
       now: live.now,
       journal: journal(live.journal),
@@ -590,7 +635,7 @@ export const replay = <R, O>(
         reason: `run ${recorded.runId} did not finish (no RunCompleted or RunFailed): resume it instead`
       })
     }
-    const session = makeSession(recorded, "replay", options)
+    const session = makeSession(recorded, "replay", options, events)
     // A replay checks a recording; it is not a run of the agent, so no run observer (metrics) sees it.
     return yield* rerun(agent, session).pipe(
       Effect.provideService(CurrentRunObserver, undefined),
@@ -629,7 +674,7 @@ export const resume = <R, O>(
         reason: `run ${recorded.runId} already finished (${recorded.end.event._tag}); nothing to resume`
       })
     }
-    const session = makeSession(recorded, "resume", options)
+    const session = makeSession(recorded, "resume", options, events)
     // A fork that crashed before its edited step ran still answers that step (or model call) with its edit.
     const first = recorded.events[0]
     const forkedFrom = first?._tag === "RunStarted" ? first.forkedFrom : undefined
@@ -656,7 +701,7 @@ export const update = <R, O>(
   Effect.gen(function*() {
     const recorded = yield* recording(events, options?.runId)
     yield* checkAgent(agent as Agent<unknown>, recorded)
-    const session = makeSession(recorded, "update", options)
+    const session = makeSession(recorded, "update", options, events)
     const result = yield* rerun(agent, session)
     return { result, divergence: session.divergence() }
   })

@@ -516,7 +516,9 @@ export const make = <R>(
       records.set(info.id, record)
       const tapped: Journal.JournalShape = {
         ...journal,
-        append: (event) => Effect.tap(journal.append(event), () => Effect.sync(() => publish(record, live, event)))
+        // The run's own events: its child runs (sub-agents, handoffs) are journaled under their own ids.
+        append: (event) =>
+          Effect.tap(journal.append(event), () => Effect.sync(() => event.runId === info.id && publish(record, live, event)))
       }
       const work = Effect.gen(function*() {
         const resumer = yield* Effect.provideService(LocalRuntime.make, Journal.Journal, tapped)

@@ -124,7 +124,11 @@ export const RunStarted = Schema.TaggedStruct("RunStarted", {
   principal: Schema.optionalKey(Principal),
   /** A forked run (`graphent fork`, `Replay.fork`): the run it was forked from, where, and with what edit. */
   forkedFrom: Schema.optionalKey(ForkedFrom),
-  at: Schema.Number
+  at: Schema.Number,
+  /** A child run (a sub-agent called as a tool, or a handoff): the run that started it. */
+  parentRunId: Schema.optionalKey(Schema.String),
+  /** A child run: the step of the parent run that started it (`handoff-<turn>` for a handoff). */
+  parentStepId: Schema.optionalKey(Schema.String)
 })
 
 /**
@@ -152,7 +156,9 @@ export const StepStarted = Schema.TaggedStruct("StepStarted", {
   tool: Schema.String,
   /** The arguments with references to earlier steps resolved. */
   args: Schema.Unknown,
-  at: Schema.Number
+  at: Schema.Number,
+  /** A sub-agent's step (`Agent.asTool`, a handoff): the child run it starts, journaled under that id. */
+  childRunId: Schema.optionalKey(Schema.String)
 })
 
 /**

@@ -35,6 +35,9 @@ export const dag: Scenario = { name: "dag", agentFile: "test/fixtures/agents/kil
 /** The LLM agent on a function model: three turns of parallel tool calls. */
 export const chat: Scenario = { name: "chat", agentFile: "test/fixtures/agents/killChat.ts", input: "book the trip" }
 
+/** A tree of agents: a parent whose step runs a sub-agent (a child run with its own DAG), then two more turns. */
+export const tree: Scenario = { name: "tree", agentFile: "test/fixtures/agents/killTree.ts" }
+
 /** One SIGKILL. */
 export interface Kill {
   /** `run`, or the resume command line it interrupted. */
@@ -92,6 +95,7 @@ const readLines = (file: string): Array<string> => fs.existsSync(file) ? Cli.lin
 
 interface JournalLine {
   readonly _tag: string
+  readonly runId?: string
   readonly stepId?: string
   readonly args?: { readonly key?: unknown }
   readonly answer?: string
@@ -144,7 +148,8 @@ const progressOf = (journal: string, log: string) => readLines(journal).length +
 
 /** The answer the journal ended the run with, if it did: a process killed after its last line still finished the run. */
 const completedAnswer = (journal: string): string | undefined => {
-  return events(journal).find((event) => event._tag === "RunCompleted")?.answer
+  // The root run's (a child run of a sub-agent, id `<runId>/<stepId>`, completes before it).
+  return events(journal).find((event) => event._tag === "RunCompleted" && event.runId?.includes("/") !== true)?.answer
 }
 
 /** The last progress points of a run (the model's final call, the answer, RunCompleted): a kill there interrupts nothing. */
