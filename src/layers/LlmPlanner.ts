@@ -58,6 +58,7 @@ import {
   type StepOutcome
 } from "../services/Planner.js"
 import type { ModelOutput, ModelToolCall } from "../services/RunEvent.js"
+import * as SubAgent from "../internal/subAgent.js"
 
 /**
  * How the planner names its model, instructs it, and what of the thread it remembers.
@@ -422,8 +423,23 @@ const generateStreamingDirect = (direct: Direct, prompt: Prompt.Prompt, state: R
 
 /** The decision to run a response's tool calls. */
 const runSteps = (state: RunState, output: ModelOutput): Decision => {
+  const handoff = handoffOf(state, output.toolCalls)
+  if (handoff !== undefined) return handoff
   const steps = stepsOf(state, output.toolCalls)
   return output.text === "" ? { _tag: "RunSteps", steps } : { _tag: "RunSteps", steps, text: output.text }
+}
+
+/** A call of a `transfer_to_<agent>` tool (`Agent.handoff`): the model hands the run over (other calls are dropped). */
+const handoffOf = (state: RunState, calls: ReadonlyArray<ModelToolCall>): Decision | undefined => {
+  for (const call of calls) {
+    const spec = SubAgent.specOf(state.agent.registry.entries.get(call.name)?.tool)
+    if (spec === undefined || !spec.handoff) continue
+    const input = (call.params as { readonly input?: unknown } | null)?.input
+    return typeof input === "string" && input !== ""
+      ? { _tag: "Handoff", agent: spec.agent.name, input }
+      : { _tag: "Handoff", agent: spec.agent.name }
+  }
+  return undefined
 }
 
 /** What a run's turns share, read from its context on the first turn. */

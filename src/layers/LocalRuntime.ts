@@ -27,13 +27,14 @@ import {
 import { Journal, type JournalShape } from "../services/Journal.js"
 import { Planner } from "../services/Planner.js"
 import { Pricing } from "../services/Pricing.js"
-import type { RunEvent } from "../services/RunEvent.js"
+import type { RunEvent, Usage } from "../services/RunEvent.js"
 import * as RunPorts from "../services/RunPorts.js"
 import { Tools, type ToolsShape } from "../services/Tools.js"
 import * as Telemetry from "../internal/telemetry.js"
 import * as JournalMemory from "./JournalMemory.js"
 import { Mailbox } from "./runtime/mailbox.js"
 import { Run } from "./runtime/loop.js"
+import type { ChildRunner } from "./runtime/record.js"
 
 /**
  * Chooses the ports of each run: the live ports of the runtime's journal and
@@ -47,6 +48,19 @@ class PortChooser {
   private live: RunPorts.RunPorts | undefined = undefined
 
   constructor(private readonly journal: JournalShape) {}
+
+  /**
+   * Runs a child run (a sub-agent tool's call, a handoff) on this runtime: its
+   * events go to the same journal, and the parent's session, if any, answers
+   * for the child's section of the recording.
+   */
+  readonly children: ChildRunner = (agent, input, options, parentReplay, approval, onUsage) => {
+    const start = (replay: RunPorts.PortProvider | undefined) =>
+      runLoop(agent, input, replay === undefined ? options : { ...options, replay }, this, undefined, onUsage)
+    return parentReplay?.child === undefined
+      ? start(undefined)
+      : Effect.flatMap(parentReplay.child(options.runId, this.journal.read, approval), start)
+  }
 
   portsOf(context: Context.Context<never>, options: RunOptions | undefined): RunPorts.RunPorts {
     const clock = Context.get(context, Clock.Clock)
@@ -88,7 +102,8 @@ const makeRun = <R>(
     prices: Context.get(context, Pricing),
     // A span per step costs more than the rest of the step: create them only when a tracer exports them.
     tracing: Telemetry.tracingOf(context),
-    streaming: onEvent !== undefined
+    streaming: onEvent !== undefined,
+    children: ports.children
   }, planner)
 }
 
@@ -97,7 +112,8 @@ const runLoop = <R, O>(
   input: string,
   options: RunOptions | undefined,
   ports: PortChooser,
-  onEvent: ((event: RunEvent) => void) | undefined
+  onEvent: ((event: RunEvent) => void) | undefined,
+  onUsage?: (usage: Usage) => void
 ): Effect.Effect<RunResult<O>, RunError, R> =>
   Effect.flatMap(Effect.orDie(Effect.currentSpan), (span) =>
     Effect.contextWith((context: Context.Context<never>) => {
@@ -105,9 +121,10 @@ const runLoop = <R, O>(
       span.attribute("graphent.run_id", runId)
       span.attribute("graphent.agent", agent.name)
       const run = makeRun(agent, input, options, ports, onEvent, context, runId, span.traceId)
+      const whole = onUsage === undefined ? run.main() : Effect.ensuring(run.main(), Effect.sync(() => onUsage(run.usage())))
       const main = run.tracing === undefined
-        ? run.main()
-        : Telemetry.traceRun(run.main(), span, { runId, agent: agent.name, input, threadId: run.threadId }, run.tracing)
+        ? whole
+        : Telemetry.traceRun(whole, span, { runId, agent: agent.name, input, threadId: run.threadId }, run.tracing)
       // One annotation for the whole run (a tool's logs also get its step, see executeStep).
       // The output was decoded with the agent's own output Schema.
       return Effect.annotateLogs(main, { agent: agent.name, runId, traceId: span.traceId }) as Effect.Effect<

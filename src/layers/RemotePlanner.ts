@@ -264,7 +264,10 @@ export const encodeRequest = (state: RunState): Request => {
     threadId: state.threadId ?? null,
     turn: state.turn,
     steps: state.steps.map(outcomeInfo),
-    decisions: [...state.decisions]
+    // A handoff ends the run: a planner is never asked after one, and the protocol does not carry it.
+    decisions: state.decisions.filter((decision): decision is Exclude<Decision, { readonly _tag: "Handoff" }> =>
+      decision._tag !== "Handoff"
+    )
   }
 }
 

@@ -40,6 +40,7 @@ import {
 import type { ErrorInfo, RunEvent } from "../services/RunEvent.js"
 import type { ModelCalledEvent, PortProvider, RunOutcome, RunPorts, ValueRecordedEvent } from "../services/RunPorts.js"
 import * as Tool from "../services/Tool.js"
+import * as SubAgent from "../internal/subAgent.js"
 import type { Registry, ToolCall, ToolOutput, ToolsShape } from "../services/Tools.js"
 
 /** @since 0.1.0 */
@@ -59,7 +60,11 @@ export const recording = (
 ): Effect.Effect<Recording, ReplayUnavailable> =>
   Effect.suspend(() => {
     const runs = [...new Set(events.map((event) => event.runId))]
-    const id = runId ?? (runs.length === 1 ? runs[0] : undefined)
+    // A journal of a run and its child runs (sub-agents, handoffs): the run is the one no other run started.
+    const roots = runs.length <= 1 ? runs : events.flatMap((event) =>
+      event._tag === "RunStarted" && event.parentRunId === undefined ? [event.runId] : []
+    )
+    const id = runId ?? (runs.length === 1 ? runs[0] : roots.length === 1 ? roots[0] : undefined)
     if (id === undefined) {
       return Effect.fail(
         new ReplayUnavailable({
@@ -141,6 +146,9 @@ export const recording = (
       approvals
     })
   })
+
+/** {@link recording}, under a name a session (whose own recording shadows it) can call. */
+const recordingOf = (events: ReadonlyArray<RunEvent>, runId: string) => recording(events, runId)
 
 // ---------------------------------------------------------------------------
 // sessions
@@ -242,7 +250,11 @@ export const encodeStepError: (error: Tool.ToolError | PlanInvalid) => ErrorInfo
 export const makeSession = (
   recording: Recording,
   mode: Mode,
-  options?: Options
+  options?: Options,
+  /** The whole journal the recording comes from: it holds the sections of the run's child runs. */
+  tree?: ReadonlyArray<RunEvent>,
+  /** A child run: the human's decision on its parent's step, taken for the step the child waits on. */
+  forwarded?: ApprovalDecision
 ): Session => {
   const ignore = (options?.ignore ?? []).map(parsePattern)
   const assumeDone = new Set(options?.assumeDone)
@@ -385,7 +397,8 @@ export const makeSession = (
   /** The tool port: recorded calls answered, the others handed to `execute` with the recorded human decision. */
   const tools = (execute: ToolsShape["execute"]): ToolsShape => ({
     execute: (registry, call, context, defaults) => {
-      const approval = recording.approvals.get(call.stepId)
+      const approval = recording.approvals.get(call.stepId) ??
+        (forwarded !== undefined && recording.approvalRequested.has(call.stepId) ? forwarded : undefined)
       const withApproval = approval === undefined ? context : { ...context, approval }
       if (rerecording) return execute(registry, call, withApproval, defaults)
       const live = Effect.suspend(() => execute(registry, call, withApproval, defaults))
@@ -393,6 +406,8 @@ export const makeSession = (
       const outcome = recording.outcomes.get(call.stepId)
       const answer = (): Effect.Effect<ToolOutput, ToolsError, unknown> => {
         if (rerecording) return live
+        // A sub-agent's call replays its child run against the child's own recording (nothing runs live there).
+        if (mode === "replay" && SubAgent.specOf(registry.entries.get(call.tool)?.tool) !== undefined) return live
         // A result in the recording answers the call, whatever else has gone live.
         if (outcome?.event._tag === "StepSucceeded") {
           return answerSucceeded(registry, call, outcome as Parameters<typeof answerSucceeded>[2], live)
@@ -459,11 +474,38 @@ export const makeSession = (
     return compare("outcome", "end", end!.index, recorded, requested)
   }
 
+  /** The session of a child run: its section of the tree, or of the journal; none (live) when it never started. */
+  const child: NonNullable<PortProvider["child"]> = (runId, read, approval) =>
+    Effect.gen(function*() {
+      if (rerecording) return undefined
+      let events: ReadonlyArray<RunEvent> = (tree ?? []).filter((event) => event.runId === runId)
+      if (events.length === 0 && mode !== "replay") events = yield* read(runId)
+      const started = events.length === 0 ? undefined : yield* Effect.option(recordingOf(events, runId))
+      if (started === undefined || started._tag === "None") {
+        if (mode !== "replay") return undefined as PortProvider | undefined
+        return yield* new ReplayDivergence({
+          index: recording.events.length,
+          kind: "step",
+          at: runId,
+          recorded: "null",
+          requested: json({ runId }),
+          diff: [`the new run starts child run ${runId}, which the recording does not have`],
+          runId
+        })
+      }
+      const session: PortProvider = makeSession(started.value, mode, options, tree, approval)
+      // A child that finished before the crash is re-run from its recording alone: nothing to journal again.
+      return mode === "resume" && started.value.end !== undefined
+        ? { provide: (live: RunPorts): RunPorts => ({ ...session.provide(live), opening: () => [] }), child: session.child! }
+        : session
+    })
+
   return {
     mode,
     recording,
     matched: () => matched,
     divergence: () => firstDivergence,
+    child,
     provide: (live) => ({
       now: live.now,
       journal: journal(live.journal),
@@ -571,7 +613,7 @@ export const replay = <R, O>(
         reason: `run ${recorded.runId} did not finish (no RunCompleted or RunFailed): resume it instead`
       })
     }
-    const session = makeSession(recorded, "replay", options)
+    const session = makeSession(recorded, "replay", options, events)
     // A replay checks a recording; it is not a run of the agent, so no run observer (metrics) sees it.
     return yield* rerun(agent, session).pipe(
       Effect.provideService(CurrentRunObserver, undefined),
@@ -610,7 +652,7 @@ export const resume = <R, O>(
         reason: `run ${recorded.runId} already finished (${recorded.end.event._tag}); nothing to resume`
       })
     }
-    return yield* rerun(agent, makeSession(recorded, "resume", options))
+    return yield* rerun(agent, makeSession(recorded, "resume", options, events))
   })
 
 /**
@@ -633,7 +675,7 @@ export const update = <R, O>(
   Effect.gen(function*() {
     const recorded = yield* recording(events, options?.runId)
     yield* checkAgent(agent as Agent<unknown>, recorded)
-    const session = makeSession(recorded, "update", options)
+    const session = makeSession(recorded, "update", options, events)
     const result = yield* rerun(agent, session)
     return { result, divergence: session.divergence() }
   })

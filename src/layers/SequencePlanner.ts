@@ -17,6 +17,7 @@ import {
   answer as answerDecision,
   type Decision,
   fail,
+  handoff as handoffDecision,
   Planner,
   PlannerFailed,
   type PlannerShape,
@@ -51,6 +52,21 @@ export interface Plan {
   readonly steps: ReadonlyArray<PlanStep>
   /** Default: the output of the last step, as text. */
   readonly answer?: AnswerFn | undefined
+  /** Instead of answering: hand the run over to another agent once the steps succeeded (see {@link HandoffTo}). */
+  readonly handoff?: HandoffTo | undefined
+}
+
+/**
+ * A handoff at the end of a plan: the agent (declared among the tools with
+ * `Agent.handoff`) and its input, from the steps' results (default: the
+ * run's input). The agent's answer is the run's answer.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface HandoffTo {
+  readonly agent: string
+  readonly input?: AnswerFn | undefined
 }
 
 /**
@@ -65,12 +81,19 @@ export interface Rule {
   readonly steps: (input: string, match: RegExpExecArray | undefined) => ReadonlyArray<PlanStep>
   /** Default: the output of the last step, as text. */
   readonly answer?: AnswerFn | undefined
+  /** Instead of answering: hand the run over to another agent once the steps succeeded. */
+  readonly handoff?: HandoffTo | undefined
 }
 
 const asText = (value: unknown): string => typeof value === "string" ? value : JSON.stringify(value) ?? ""
 
 /** The decision after a plan's steps ran. */
-const conclude = (state: RunState, steps: ReadonlyArray<PlanStep>, answer: AnswerFn | undefined): Decision => {
+const conclude = (
+  state: RunState,
+  steps: ReadonlyArray<PlanStep>,
+  answer: AnswerFn | undefined,
+  handoff?: HandoffTo | undefined
+): Decision => {
   const results: Record<string, unknown> = {}
   let last: unknown = ""
   for (const step of steps) {
@@ -81,6 +104,9 @@ const conclude = (state: RunState, steps: ReadonlyArray<PlanStep>, answer: Answe
     results[step.id] = outcome.value
     last = outcome.value
   }
+  if (handoff !== undefined) {
+    return handoffDecision(handoff.agent, handoff.input === undefined ? state.input : handoff.input(results, state.input))
+  }
   // Default answer: the output of the last step, in the order the plan lists them.
   return answerDecision(answer === undefined ? asText(last) : answer(results, state.input))
 }
@@ -90,7 +116,7 @@ const decidePlan = (state: RunState, current: () => Plan, origin: string) =>
   Effect.try({
     try: (): Decision => {
       const plan = current()
-      return state.turn === 1 && plan.steps.length > 0 ? runSteps(plan.steps) : conclude(state, plan.steps, plan.answer)
+      return state.turn === 1 && plan.steps.length > 0 ? runSteps(plan.steps) : conclude(state, plan.steps, plan.answer, plan.handoff)
     },
     catch: (cause) => new PlannerFailed({ reason: `${origin} threw: ${Tool.describeFailure(cause)}`, cause })
   })
@@ -141,7 +167,11 @@ export const rules = (
         } catch (cause) {
           return Effect.fail(new PlannerFailed({ reason: `${origin} threw: ${Tool.describeFailure(cause)}`, cause }))
         }
-        return decidePlan(state, () => ({ steps: rule.steps(state.input, match), answer: rule.answer }), origin)
+        return decidePlan(
+          state,
+          () => ({ steps: rule.steps(state.input, match), answer: rule.answer, handoff: rule.handoff }),
+          origin
+        )
       }
       const fallback = options?.fallback
       return fallback === undefined

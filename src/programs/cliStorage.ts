@@ -331,7 +331,10 @@ const traceShow = Command.make(
       const recorded = yield* Replay.recording(events, Option.getOrUndefined(run)).pipe(
         Effect.mapError((error) => usageError(error.message))
       )
-      yield* writeLine(TraceView.render(recorded.events))
+      // The run and its child runs (sub-agents, handoffs: ids `<runId>/<stepId>`), nested.
+      yield* writeLine(TraceView.render(events.filter((event) =>
+        event.runId === recorded.runId || event.runId.startsWith(`${recorded.runId}/`)
+      )))
       return
     }
     if (Option.isSome(run)) return yield* usageError("with --db, name the run as the argument, not with --run")
@@ -341,8 +344,10 @@ const traceShow = Command.make(
     const resolved = yield* resolveTarget(Option.getOrElse(url, () => db.value))
     if (resolved._tag === "Files") {
       const runId = yield* findRunFile(resolved.dir, target)
-      const { events } = yield* readJournal(JournalFolder.fileOf(resolved.dir, runId))
-      yield* writeLine(TraceView.render(events.filter((event) => event.runId === runId)))
+      // The run's file, then its child runs' (sub-agents, handoffs: ids `<runId>/<stepId>`).
+      const ids = [runId, ...JournalFolder.runIds(resolved.dir).filter((id) => id.startsWith(`${runId}/`))]
+      const files = yield* Effect.forEach(ids, (id) => readJournal(JournalFolder.fileOf(resolved.dir, id)))
+      yield* writeLine(TraceView.render(files.flatMap(({ events }, index) => events.filter((event) => event.runId === ids[index]))))
       return
     }
     if (resolved.empty) return yield* usageError(`no run ${target} in ${resolved.description} (it holds no runs)`)

@@ -33,12 +33,56 @@ const usageText = (usage: Usage): string => {
  * @category rendering
  */
 export const render = (events: ReadonlyArray<RunEvent>): string => {
+  const byRun = new Map<string, Array<RunEvent>>()
+  for (const event of events) {
+    const own = byRun.get(event.runId)
+    if (own === undefined) byRun.set(event.runId, [event])
+    else own.push(event)
+  }
+  if (byRun.size <= 1) return renderRun(events, undefined).join("\n")
+  // A run and its child runs (sub-agents, handoffs): each child nested under the parent's step that started it.
+  const children = new Map<string, Map<string, string>>()
+  let root: string | undefined
+  for (const [runId, own] of byRun) {
+    const first = own[0]
+    const parent = first?._tag === "RunStarted" ? first.parentRunId : undefined
+    if (first?._tag === "RunStarted" && parent !== undefined && first.parentStepId !== undefined && byRun.has(parent)) {
+      const steps = children.get(parent) ?? new Map<string, string>()
+      steps.set(first.parentStepId, runId)
+      children.set(parent, steps)
+    } else {
+      root ??= runId
+    }
+  }
+  return renderRun(byRun.get(root ?? events[0]!.runId)!, { byRun, children }).join("\n")
+}
+
+/** The runs of a tree, and each run's children by the step that started them. */
+interface Tree {
+  readonly byRun: ReadonlyMap<string, ReadonlyArray<RunEvent>>
+  readonly children: ReadonlyMap<string, ReadonlyMap<string, string>>
+}
+
+const renderRun = (events: ReadonlyArray<RunEvent>, tree: Tree | undefined): Array<string> => {
   const lines: Array<string> = []
   const started = new Map<string, { tool: string; args: unknown }>()
+  const runId = events[0]?.runId ?? ""
+  const childRuns = tree?.children.get(runId)
+  const shown = new Set<string>()
+  /** The child run that step `stepId` started, nested under the step's line. */
+  const nest = (stepId: string) => {
+    const child = childRuns?.get(stepId)
+    if (child === undefined || shown.has(child)) return
+    shown.add(child)
+    for (const line of renderRun(tree!.byRun.get(child)!, tree)) lines.push(`│  │  ${line}`)
+  }
   for (const event of events) {
     switch (event._tag) {
       case "RunStarted":
-        lines.push(`run ${event.runId}  agent ${event.agent}  started ${iso(event.at)}`)
+        lines.push(
+          `run ${event.runId}  agent ${event.agent}  started ${iso(event.at)}` +
+            (event.parentRunId === undefined ? "" : `  (child of ${event.parentRunId}, step ${event.parentStepId ?? "?"})`)
+        )
         lines.push(`│ input ${clip(event.input, 100)}${event.threadId === undefined ? "" : `  thread ${event.threadId}`}`)
         if (event.principal !== undefined) {
           lines.push(`│ for ${event.principal.id}${event.principal.roles.length === 0 ? "" : ` (${event.principal.roles.join(", ")})`}`)
@@ -53,6 +97,8 @@ export const render = (events: ReadonlyArray<RunEvent>): string => {
           ? `run ${decision.steps.length} step${decision.steps.length === 1 ? "" : "s"}`
           : decision._tag === "Answer"
           ? "answer"
+          : decision._tag === "Handoff"
+          ? `hand over to ${decision.agent}`
           : `give up: ${decision.reason}`
         lines.push(`├─ turn ${event.turn}: ${what}`)
         break
@@ -63,12 +109,14 @@ export const render = (events: ReadonlyArray<RunEvent>): string => {
       case "StepSucceeded": {
         const args = started.get(event.stepId)?.args
         lines.push(`│  ├─ ✓ ${event.stepId} ${event.tool} ${clip(args, 50)} → ${clip(event.result, 60)}  ${event.durationMs} ms`)
+        nest(event.stepId)
         break
       }
       case "StepFailed": {
         const args = started.get(event.stepId)?.args
         lines.push(`│  ├─ ✗ ${event.stepId} ${event.tool} ${clip(args, 50)}  ${event.durationMs} ms`)
         lines.push(`│  │    ${event.error._tag}: ${event.error.message}`)
+        nest(event.stepId)
         break
       }
       case "StepSkipped":
@@ -78,6 +126,7 @@ export const render = (events: ReadonlyArray<RunEvent>): string => {
         lines.push(
           `│  ├─ ⏸ ${event.stepId} ${event.tool} waits for approval (${event.capability}, for ${event.principal})`
         )
+        nest(event.stepId)
         break
       case "ApprovalDecided":
         lines.push(
@@ -113,6 +162,8 @@ export const render = (events: ReadonlyArray<RunEvent>): string => {
         break
     }
   }
+  // Child runs of steps still in flight (a crash, an interruption).
+  for (const stepId of childRuns?.keys() ?? []) nest(stepId)
   const last = events.at(-1)
   if (last !== undefined && last._tag !== "RunCompleted" && last._tag !== "RunFailed" && last._tag !== "RunInterrupted") {
     const pending = [...started.keys()].filter((id) =>
@@ -120,7 +171,7 @@ export const render = (events: ReadonlyArray<RunEvent>): string => {
     )
     lines.push(`└─ … unfinished${pending.length === 0 ? "" : ` (in flight: ${pending.join(", ")})`}`)
   }
-  return lines.join("\n")
+  return lines
 }
 
 /**

@@ -8,15 +8,16 @@
  * @since 0.1.0
  */
 import type * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
-import type * as Schedule from "effect/Schedule"
+import * as Effect from "effect/Effect"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
+import * as SubAgent from "../internal/subAgent.js"
 import * as Errors from "./Errors.js"
 import type { Decision } from "./Decision.js"
 import type { JournalError } from "./Journal.js"
 import type { ReplayDivergence } from "./Replay.js"
 import type { ModelOutput, ModelRequest, ModelToolCall } from "./RunEvent.js"
-import type * as Tool from "./Tool.js"
+import * as Tool from "./Tool.js"
 import * as Tools from "./Tools.js"
 
 /**
@@ -172,6 +173,137 @@ export const decodeOutput = <O>(
   const failure = decoded.cause.reasons.find((reason) => reason._tag === "Fail")
   return { _tag: "Failure", issue: failure === undefined ? "the output schema rejected it" : String(failure.error) }
 }
+
+// ---------------------------------------------------------------------------
+// agents that call agents
+// ---------------------------------------------------------------------------
+
+/** The parameters of a sub-agent tool that declares none: the child's input text. */
+const InputText = Schema.Struct({
+  input: Schema.String.annotate({ description: "What to ask the agent: its whole input" })
+})
+
+/** A retry policy that never retries: a child run resumes from its journal rather than starting over. */
+const noRetry: Schedule.Schedule<unknown, unknown> = Schedule.recurs(0)
+
+/** The child's input from the tool's (decoded) parameters. */
+const inputOf = (params: unknown, encode: ((value: unknown) => unknown) | undefined): string => {
+  if (encode === undefined) return (params as { readonly input: string }).input
+  const encoded = encode(params)
+  return typeof encoded === "string" ? encoded : JSON.stringify(encoded) ?? ""
+}
+
+/** Options of {@link asTool}. */
+export interface AsToolOptions<I, O> {
+  /** The tool's name (default: the agent's name). */
+  readonly name?: string | undefined
+  /** What the parent (its model) is told the tool does (default: the agent's description). */
+  readonly description?: string | undefined
+  /**
+   * The tool's parameters (default `{ input: string }`, the child's input).
+   * With a Schema, the child's input is the parameters encoded as JSON text
+   * (a string stays as it is).
+   */
+  readonly input?: Schema.Codec<I, unknown> | undefined
+  /**
+   * The tool's result: the child's output (default: the agent's output
+   * Schema, or its answer text when it has none).
+   */
+  readonly output?: Schema.Codec<O, unknown> | undefined
+}
+
+const subAgentTool = <R, O, I>(
+  agent: Agent<R, O>,
+  name: string,
+  description: string,
+  handoff: boolean,
+  options: AsToolOptions<I, O> | undefined
+): Tool.Tool<string, Schema.Codec<I, unknown>, Schema.Codec<O, unknown>, unknown, R> => {
+  const parameters = (options?.input ?? InputText) as Schema.Codec<I, unknown>
+  const encode = options?.input === undefined
+    ? undefined
+    : Schema.encodeUnknownSync(options.input as Schema.Codec<I, unknown>)
+  const success = (options?.output ?? agent.output ?? Schema.String) as Schema.Codec<O, unknown>
+  const tool = Tool.make(name, {
+    description,
+    parameters,
+    success,
+    // A child run is resumed from its own journal: running the tool again repeats none of its effects.
+    idempotent: true,
+    retry: noRetry,
+    handler: (params, context) =>
+      Effect.flatMap(Effect.service(SubAgent.CurrentParent), (parent) =>
+        parent === undefined
+          ? Effect.die(new Error(`graphent: the sub-agent tool "${name}" runs only as a step of a run`))
+          : Effect.map(
+            parent.spawn(agent, inputOf(params, encode), context.approval),
+            (result) => result.output as O
+          )) as Effect.Effect<O, unknown, R>
+  })
+  return SubAgent.mark(tool, { agent, handoff })
+}
+
+/**
+ * A sub-agent as a tool of its parent. Each call runs `agent` as a **child
+ * run** of the calling step: its own run id (`<parentRunId>/<stepId>`), its
+ * own section of the journal (its `RunStarted` names the parent run and step),
+ * the parent's principal and policy, and the budget the parent has left (a
+ * child never spends more; running out ends the parent with a
+ * `BudgetExceeded` naming both runs). A child that waits for approval pauses
+ * the whole tree (approve the parent's step to continue it); replay re-runs
+ * the child against its recording, resume continues it where it stopped.
+ *
+ * **Example** (A coordinator that delegates to a searcher)
+ *
+ * ```ts
+ * const coordinator = Agent.make({
+ *   name: "coordinator",
+ *   tools: [Agent.asTool(searcher, { description: "Finds sources on a topic" })],
+ *   planner: SequencePlanner.plan({ steps: [{ id: "search", tool: "searcher", args: { input: "effect" } }] })
+ * })
+ * ```
+ *
+ * @since 0.3.0
+ * @category sub-agents
+ */
+export const asTool = <R, O, I = { readonly input: string }>(
+  agent: Agent<R, O>,
+  options?: AsToolOptions<I, O>
+): Tool.Tool<string, Schema.Codec<I, unknown>, Schema.Codec<O, unknown>, unknown, R> =>
+  subAgentTool(agent, options?.name ?? agent.name, options?.description ?? agent.description, false, options)
+
+/**
+ * The tool that hands a run over to `agent` (`transfer_to_<name>`): declare
+ * it among the parent's tools. A planner hands over with a `Handoff`
+ * decision (`Planner.handoff("writer")`); the LLM planner offers it to the
+ * model as a tool, and a call of it becomes that decision. The agent then runs
+ * as a child run and its answer is the parent's answer.
+ *
+ * @since 0.3.0
+ * @category sub-agents
+ */
+export const handoff = <R, O>(
+  agent: Agent<R, O>,
+  options?: { readonly description?: string | undefined }
+): Tool.Tool<string, Schema.Codec<{ readonly input: string }, unknown>, Schema.Codec<O, unknown>, unknown, R> =>
+  subAgentTool(
+    agent,
+    SubAgent.handoffToolName(agent.name),
+    options?.description ?? `Hands the conversation over to the agent "${agent.name}"` +
+      (agent.description === "" ? "" : `: ${agent.description}`),
+    true,
+    undefined
+  )
+
+/**
+ * The agent a tool runs, when it is a sub-agent tool ({@link asTool}) or a
+ * handoff ({@link handoff}).
+ *
+ * @since 0.3.0
+ * @category sub-agents
+ */
+export const subAgentOf = (tool: Tool.Any): { readonly agent: Agent<unknown, unknown>; readonly handoff: boolean } | undefined =>
+  SubAgent.specOf(tool) as { readonly agent: Agent<unknown, unknown>; readonly handoff: boolean } | undefined
 
 // ---------------------------------------------------------------------------
 // the planner and the run state it sees (re-exported by `Planner`)
@@ -360,10 +492,18 @@ export class BudgetExceeded extends Schema.TaggedError<BudgetExceeded>()("Budget
   budget: Schema.Literals(["steps", "turns", "wallTime", "tokens", "cost"]),
   limit: Schema.Number,
   /** What the run used, or would have used had it continued. */
-  used: Schema.Number
+  used: Schema.Number,
+  /** A child run that ran out of what its parent had left: the child's id. */
+  runId: Schema.optionalKey(Schema.String),
+  /** A child run that ran out of what its parent had left: the parent's id (whose budget it was). */
+  parentRunId: Schema.optionalKey(Schema.String)
 }) {
   override get message(): string {
     const unit = this.budget === "wallTime" ? " ms" : ""
+    if (this.runId !== undefined && this.parentRunId !== undefined) {
+      return `budget exceeded: child run ${this.runId} needed ${this.used}${unit} ${this.budget}, but its parent run ` +
+        `${this.parentRunId} had only ${this.limit}${unit} left; raise budget.${budgetFields[this.budget]} of the parent`
+    }
     return `budget exceeded: ${this.budget} limit is ${this.limit}${unit}, the run needed ${this.used}${unit}; ` +
       `raise budget.${budgetFields[this.budget]} in Agent.make or in the run's options`
   }

@@ -92,6 +92,11 @@ export interface RunOptions {
    * a resumed run acts for the recorded principal.
    */
   readonly principal?: Principal | undefined
+  /**
+   * Set for a child run (a sub-agent tool, a handoff): the run and step that
+   * started it, journaled in `RunStarted`. The runtime sets it; see `Agent.asTool`.
+   */
+  readonly parent?: { readonly runId: string; readonly stepId: string } | undefined
 }
 
 /**

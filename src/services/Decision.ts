@@ -61,12 +61,27 @@ export const Answer = Schema.TaggedStruct("Answer", { answer: Schema.String })
 export const Fail = Schema.TaggedStruct("Fail", { reason: Schema.String, stepId: Schema.optionalKey(Schema.String) })
 
 /**
+ * Hand the run over to another agent for the rest of it (a handoff, as in the
+ * OpenAI Agents SDK): the agent, declared among the run's tools with
+ * `Agent.handoff`, runs as a child run on `input` (default: the run's own
+ * input), and its answer is the run's answer. The child's run is journaled
+ * under `<runId>/handoff-<turn>`, linked from this decision's turn.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export const Handoff = Schema.TaggedStruct("Handoff", {
+  agent: Schema.String,
+  input: Schema.optionalKey(Schema.String)
+})
+
+/**
  * What the planner wants next.
  *
  * @since 0.1.0
  * @category models
  */
-export const Decision = Schema.Union([RunSteps, Answer, Fail])
+export const Decision = Schema.Union([RunSteps, Answer, Fail, Handoff])
 
 /**
  * @since 0.1.0
@@ -98,6 +113,16 @@ export const answer = (text: string): Decision => ({ _tag: "Answer", answer: tex
  */
 export const fail = (reason: string, stepId?: string): Decision =>
   stepId === undefined ? { _tag: "Fail", reason } : { _tag: "Fail", reason, stepId }
+
+/**
+ * A decision to hand the rest of the run over to `agent` (see {@link Handoff}),
+ * with `input` as its input (default: the run's own input).
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const handoff = (agent: string, input?: string): Decision =>
+  input === undefined ? { _tag: "Handoff", agent } : { _tag: "Handoff", agent, input }
 
 // ---------------------------------------------------------------------------
 // references between steps

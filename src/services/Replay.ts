@@ -38,7 +38,9 @@ export class ReplayDivergence extends Schema.TaggedError<ReplayDivergence>()("Re
   /** The new run's request, as JSON. */
   requested: Schema.String,
   /** One line per difference: `path: recorded → requested`. */
-  diff: Schema.Array(Schema.String)
+  diff: Schema.Array(Schema.String),
+  /** Set when the difference is inside a child run (a sub-agent, a handoff): that run's id. */
+  runId: Schema.optionalKey(Schema.String)
 }) {
   override get message(): string {
     const where = this.kind === "decision"
@@ -50,7 +52,8 @@ export class ReplayDivergence extends Schema.TaggedError<ReplayDivergence>()("Re
       : this.kind === "value"
       ? `value ${this.at}`
       : "the outcome"
-    return `replay diverged at event #${this.index} (${where}):\n  ${this.diff.join("\n  ")}`
+    const run = this.runId === undefined ? "" : ` in child run ${this.runId}`
+    return `replay diverged${run} at event #${this.index} (${where}):\n  ${this.diff.join("\n  ")}`
   }
   /** {@link Errors.conflict}: exit 1, HTTP 409. */
   get outcome(): Errors.Outcome {

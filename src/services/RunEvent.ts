@@ -73,7 +73,11 @@ export const RunStarted = Schema.TaggedStruct("RunStarted", {
   metadata: Schema.optionalKey(Schema.Record(Schema.String, Schema.String)),
   /** Who the run acts for (see `Policy`); a resumed run acts for the same principal. */
   principal: Schema.optionalKey(Principal),
-  at: Schema.Number
+  at: Schema.Number,
+  /** A child run (a sub-agent called as a tool, or a handoff): the run that started it. */
+  parentRunId: Schema.optionalKey(Schema.String),
+  /** A child run: the step of the parent run that started it (`handoff-<turn>` for a handoff). */
+  parentStepId: Schema.optionalKey(Schema.String)
 })
 
 /**

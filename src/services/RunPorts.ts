@@ -112,6 +112,19 @@ export interface RunPorts {
  */
 export interface PortProvider {
   readonly provide: (live: RunPorts) => RunPorts
+  /**
+   * The provider of the child run `runId` (a sub-agent, a handoff) of the
+   * run this provider wraps: a recording answers for the child's section of
+   * the journal (`read` reads a run's events from the runtime's journal when
+   * the recording does not hold them). Absent, or `undefined`: the child runs
+   * live. `approval` is the human's decision on the parent's step, which a
+   * child waiting for approval takes as its own.
+   */
+  readonly child?: (
+    runId: string,
+    read: (runId: string) => Effect.Effect<ReadonlyArray<RunEvent>, JournalError>,
+    approval: { readonly approved: boolean; readonly by: string; readonly reason?: string | undefined } | undefined
+  ) => Effect.Effect<PortProvider | undefined, ReplayDivergence | JournalError>
 }
 
 /** No events after `RunStarted`. */

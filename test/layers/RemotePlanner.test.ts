@@ -234,7 +234,7 @@ describe("RemotePlanner: a multi-turn run through the local runtime", () => {
       // Each request carries the decisions of the earlier turns.
       assert.deepStrictEqual(requests.map((request) => request.decisions.length), [0, 1, 2])
       const made = result.events.flatMap((event) => event._tag === "DecisionMade" ? [event.decision] : [])
-      assert.deepStrictEqual(requests[2]!.decisions, made.slice(0, 2))
+      assert.deepStrictEqual<unknown>(requests[2]!.decisions, made.slice(0, 2))
       // The decisions the server sent are the ones the run journaled.
       const decisions = result.events.flatMap((event) => event._tag === "DecisionMade" ? [event.decision._tag] : [])
       assert.deepStrictEqual(decisions, ["RunSteps", "RunSteps", "Answer"])

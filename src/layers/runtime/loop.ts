@@ -21,6 +21,7 @@ import * as Effect from "effect/Effect"
 import * as Semaphore from "effect/Semaphore"
 import {
   type Agent,
+  type Budget,
   BudgetExceeded,
   decodeOutput,
   PlanInvalid,
@@ -30,18 +31,50 @@ import {
 import type { Decision, PlanStep, Ref } from "../../services/Decision.js"
 import { OutputInvalid, type RunError, type RunResult } from "../../services/AgentRuntime.js"
 import type { JournalError } from "../../services/Journal.js"
-import type { ApprovalRequired } from "../../services/Policy.js"
-import type { ReplayDivergence, ResumeUnsafe } from "../../services/Replay.js"
-import type { ErrorInfo } from "../../services/RunEvent.js"
+import { ApprovalRequired } from "../../services/Policy.js"
+import { ReplayDivergence, type ResumeUnsafe } from "../../services/Replay.js"
+import type { ErrorInfo, Usage } from "../../services/RunEvent.js"
 import * as Tool from "../../services/Tool.js"
 import type { ToolOutput } from "../../services/Tools.js"
 import { encodeStepError } from "../../internal/stepError.js"
+import * as SubAgent from "../../internal/subAgent.js"
 import * as Telemetry from "../../internal/telemetry.js"
 import { dependenciesOf, MissingPath, resolveRefs, validatePlan, validateStep } from "./plan.js"
 import { RunRecord, type RunSetup } from "./record.js"
 
-/** What ends a run from inside a step: the journal failing, or a port refusing the call. */
-type StepAbort = JournalError | ReplayDivergence | ResumeUnsafe
+/**
+ * What ends a run from inside a step: the journal failing, a port refusing the
+ * call, or a child run that spent the budget the run had left.
+ */
+type StepAbort = JournalError | ReplayDivergence | ResumeUnsafe | BudgetExceeded
+
+/** What a child run's error does to its parent: nothing (the step fails), or it ends the parent too. */
+type ChildStop = ApprovalRequired | ReplayDivergence | ResumeUnsafe | JournalError | BudgetExceeded
+
+/** An agent's sub-agent tools (by name) and handoffs (tool name by agent name), found once per agent. */
+interface SubAgents {
+  readonly tools: ReadonlySet<string>
+  readonly handoffs: ReadonlyMap<string, string>
+}
+
+const subAgentsByAgent = new WeakMap<object, SubAgents | null>()
+
+const subAgentsOf = (agent: Agent<unknown, unknown>): SubAgents | undefined => {
+  let found = subAgentsByAgent.get(agent)
+  if (found === undefined) {
+    const tools = new Set<string>()
+    const handoffs = new Map<string, string>()
+    for (const tool of agent.tools) {
+      const spec = SubAgent.specOf(tool)
+      if (spec === undefined) continue
+      tools.add(tool.name)
+      if (spec.handoff) handoffs.set(spec.agent.name, tool.name)
+    }
+    found = tools.size === 0 ? null : { tools, handoffs }
+    subAgentsByAgent.set(agent, found)
+  }
+  return found ?? undefined
+}
 
 /** Errors of the ports that end the run rather than fail the step. */
 const isPortAbort = (error: { readonly _tag: string }): error is ReplayDivergence | ResumeUnsafe =>
@@ -66,11 +99,20 @@ export class Run<R> extends RunRecord<R> {
   awaiting: Set<string> | undefined = undefined
   /** Every turn from the current one on; suspended, so it is one value reused each turn. */
   readonly turns: Effect.Effect<string, RunError, R> = Effect.suspend(() => this.nextTurn())
+  /** The agent's sub-agent tools and handoffs, if it has any. */
+  readonly subAgents: SubAgents | undefined
+  /** Child runs that ended this run too, by the step that started them (read when the step's tool fails). */
+  childStops: Map<string, ChildStop> | undefined = undefined
+  /** Steps of every plan so far (finished ones included): what is not finished is spoken for. */
+  plannedSteps = 0
+  /** What running child runs were granted of this run's budgets. */
+  readonly granted = { steps: 0, tokens: 0, cost: 0 }
 
   constructor(setup: RunSetup<R>, planner: PlannerShape<R> | undefined) {
     super(setup)
     this.planner = planner
     this.tracing = setup.tracing
+    this.subAgents = subAgentsOf(setup.agent as Agent<unknown, unknown>)
   }
 
   // -- the run as a whole ---------------------------------------------------
@@ -87,7 +129,8 @@ export class Run<R> extends RunRecord<R> {
       ...(threadId === undefined ? {} : { threadId }),
       ...(options?.metadata === undefined ? {} : { metadata: { ...options.metadata } }),
       ...(this.principal === undefined ? {} : { principal: this.principal }),
-      at: this.startedAt
+      at: this.startedAt,
+      ...(options?.parent === undefined ? {} : { parentRunId: options.parent.runId, parentStepId: options.parent.stepId })
     })
     const opening = this.ports.opening(runId, this.now())
     const opened = opening.length === 0
@@ -225,6 +268,7 @@ export class Run<R> extends RunRecord<R> {
         if (needed > this.budget.maxSteps) {
           return Effect.fail(new BudgetExceeded({ budget: "steps", limit: this.budget.maxSteps, used: needed }))
         }
+        this.plannedSteps += steps.length
         let executed: Effect.Effect<void, StepAbort, R>
         if (steps.length === 1) {
           const step = steps[0]!
@@ -235,6 +279,181 @@ export class Run<R> extends RunRecord<R> {
         }
         return Effect.andThen(executed, this.turns)
       }
+      case "Handoff":
+        return this.handOver(decision.agent, decision.input ?? this.input)
+    }
+  }
+
+  // -- agents that call agents ------------------------------------------------
+
+  /** A handoff: step `handoff-<turn>` runs the agent as a child run; its answer is this run's answer. */
+  handOver(agent: string, input: string): Effect.Effect<string, RunError, R> {
+    const tool = this.subAgents?.handoffs.get(agent)
+    if (tool === undefined) {
+      const known = [...(this.subAgents?.handoffs.keys() ?? [])]
+      return Effect.fail(
+        new PlanInvalid({
+          reason: `no handoff to agent "${agent}": declare Agent.handoff(${agent}) among the tools of "${this.agent.name}"` +
+            ` (handoffs: ${known.length === 0 ? "none" : known.join(", ")})`
+        })
+      )
+    }
+    const step: PlanStep = { id: `handoff-${this.turn}`, tool, args: { input } }
+    const checked = validateStep(step, this.outcomes)
+    if (checked instanceof PlanInvalid) return Effect.fail(checked)
+    if (this.stepsUsed + 1 > this.budget.maxSteps) {
+      return Effect.fail(new BudgetExceeded({ budget: "steps", limit: this.budget.maxSteps, used: this.stepsUsed + 1 }))
+    }
+    this.plannedSteps++
+    return Effect.andThen(
+      this.executeStep(step),
+      Effect.suspend((): Effect.Effect<string, RunError, R> => {
+        const outcome = this.outcomes.get(step.id)
+        if (outcome?._tag === "Succeeded") {
+          const answer = typeof outcome.result === "string" ? outcome.result : JSON.stringify(outcome.result) ?? ""
+          return this.act({ _tag: "Answer", answer })
+        }
+        // Paused (the child waits for approval): the next turn ends the run as paused.
+        if (this.paused !== undefined) return this.turns
+        return Effect.fail(
+          this.stepErrors?.get(step.id) ?? new PlannerFailed({ reason: `the handoff to "${agent}" did not answer` })
+        )
+      })
+    )
+  }
+
+  /** What the parent has left of each budget a child shares: the child's budget is capped by it. */
+  childBudget(agent: Agent<unknown, unknown>): { readonly budget: Partial<Budget>; readonly inherited: ReadonlySet<string> } {
+    const own = agent.budget
+    const { budget } = this
+    const capped: { -readonly [K in keyof Budget]?: Budget[K] } = {}
+    const inherited = new Set<string>()
+    // The steps of the parent's plans that have not finished (the child's own step among them) are spoken for,
+    // and so is what running children were granted.
+    const pending = this.plannedSteps - this.steps.length
+    const steps = Math.max(0, budget.maxSteps - this.stepsUsed - pending - this.granted.steps)
+    if (steps < own.maxSteps) {
+      capped.maxSteps = steps
+      inherited.add("steps")
+    }
+    if (budget.maxTokens !== undefined) {
+      const tokens = Math.max(0, budget.maxTokens - this.inputTokens - this.outputTokens - this.granted.tokens)
+      if (own.maxTokens === undefined || tokens < own.maxTokens) {
+        capped.maxTokens = tokens
+        inherited.add("tokens")
+      }
+    }
+    if (budget.maxCost !== undefined) {
+      const cost = Math.max(0, budget.maxCost - (this.cost ?? 0) - this.granted.cost)
+      if (own.maxCost === undefined || cost < own.maxCost) {
+        capped.maxCost = cost
+        inherited.add("cost")
+      }
+    }
+    // The wall time needs no cap: the child runs inside the parent, whose time limit interrupts both.
+    return { budget: capped, inherited }
+  }
+
+  /** Adds (`sign` 1) or returns (-1) what a child was granted of this run's budgets. */
+  grant(budget: Partial<Budget>, sign: 1 | -1): void {
+    const granted = this.granted
+    if (budget.maxSteps !== undefined) granted.steps += sign * budget.maxSteps
+    if (budget.maxTokens !== undefined) granted.tokens += sign * budget.maxTokens
+    if (budget.maxCost !== undefined) granted.cost += sign * budget.maxCost
+  }
+
+  /** The handle a sub-agent tool's handler gets for step `step` (see `SubAgent.ParentRun`). */
+  parentOf(step: PlanStep): SubAgent.ParentRun {
+    return {
+      runId: this.runId,
+      stepId: step.id,
+      spawn: (agent, input, approval) => this.spawn(step, agent as Agent<unknown, unknown>, input, approval)
+    }
+  }
+
+  /** Runs `agent` as the child run of `step`. */
+  spawn(
+    step: PlanStep,
+    agent: Agent<unknown, unknown>,
+    input: string,
+    approval: SubAgent.ForwardedApproval | undefined
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  ): Effect.Effect<SubAgent.ChildResult, unknown, any> {
+    const runner = this.children
+    if (runner === undefined) {
+      return Effect.die(new Error(`graphent: this runtime does not run sub-agents (step "${step.id}")`))
+    }
+    const runId = SubAgent.childRunId(this.runId, step.id)
+    const { budget, inherited } = this.childBudget(agent)
+    // Granted up front: children running side by side never share what is left.
+    this.grant(budget, 1)
+    // The decision holds for the parent's call: the child takes it for the step it waits on, whatever its arguments.
+    const forwarded = approval === undefined
+      ? undefined
+      : approval.reason === undefined
+      ? { approved: approval.approved, by: approval.by }
+      : { approved: approval.approved, by: approval.by, reason: approval.reason }
+    const options = {
+      runId,
+      threadId: this.threadId,
+      budget,
+      principal: this.principal,
+      parent: { runId: this.runId, stepId: step.id }
+    }
+    const ended = (usage: Usage) => {
+      this.grant(budget, -1)
+      this.addChildUsage(usage)
+    }
+    return runner(agent, input, options, this.options?.replay, forwarded, ended).pipe(
+      Effect.map((result): SubAgent.ChildResult => ({ runId, answer: result.answer, output: result.output })),
+      Effect.catch((error) => {
+        const stop = this.childStop(step, runId, error, inherited)
+        if (stop === undefined) return Effect.fail(error)
+        ;(this.childStops ??= new Map()).set(step.id, stop)
+        return Effect.fail(stop)
+      })
+    )
+  }
+
+  /** Whether a child's error ends this run too (and as what), or only fails the step. */
+  childStop(
+    step: PlanStep,
+    runId: string,
+    error: RunError,
+    inherited: ReadonlySet<string>
+  ): ChildStop | undefined {
+    switch (error._tag) {
+      case "ApprovalRequired":
+        // The tree pauses at this run's step: approving it approves what the child waits for.
+        return new ApprovalRequired({
+          stepId: step.id,
+          tool: step.tool,
+          capability: error.capability,
+          principal: error.principal
+        })
+      case "ReplayDivergence":
+        return error.runId === undefined
+          ? new ReplayDivergence({
+            index: error.index,
+            kind: error.kind,
+            at: error.at,
+            recorded: error.recorded,
+            requested: error.requested,
+            diff: error.diff,
+            runId
+          })
+          : error
+      case "ResumeUnsafe":
+      case "JournalError":
+        return error
+      case "BudgetExceeded":
+        return inherited.has(error.budget) && error.parentRunId === undefined
+          ? new BudgetExceeded({ budget: error.budget, limit: error.limit, used: error.used, runId, parentRunId: this.runId })
+          : error.parentRunId === undefined
+          ? undefined
+          : error
+      default:
+        return undefined
     }
   }
 
@@ -303,7 +522,10 @@ export class Run<R> extends RunRecord<R> {
             ? this.succeeded(step, args, at, exit.value)
             : this.failed(step, args, at, exit.cause))
     )
-    const call = this.ports.tools.execute(agent.registry, { stepId: step.id, tool: step.tool, args }, context, this.defaults)
+    const executed = this.ports.tools.execute(agent.registry, { stepId: step.id, tool: step.tool, args }, context, this.defaults)
+    const call = this.subAgents?.tools.has(step.tool) === true
+      ? Effect.provideService(executed, SubAgent.CurrentParent, this.parentOf(step))
+      : executed
     const execution = this.tracing === undefined ? call : Telemetry.traceTool(call, step, args, this.tracing)
     const traced = this.tracing === undefined ? attempt : Telemetry.traceStep(attempt, step)
     return Effect.annotateLogs(traced, "step", step.id) as Effect.Effect<void, StepAbort, R>
@@ -342,6 +564,12 @@ export class Run<R> extends RunRecord<R> {
     cause: Cause.Cause<Tool.ToolError | ReplayDivergence | ResumeUnsafe | ApprovalRequired>
   ): Effect.Effect<void, StepAbort> {
     const end = this.now()
+    const stop = this.childStops?.get(step.id)
+    if (stop !== undefined) {
+      // A child run ended this run too: its step has no outcome (a resume runs the child on).
+      this.childStops!.delete(step.id)
+      return stop._tag === "ApprovalRequired" ? this.awaitApproval(step, stop, end) : Effect.fail(stop)
+    }
     const error = Cause.findErrorOption(cause)
     if (error._tag === "None") return Effect.failCause(cause as Cause.Cause<never>)
     // A port that refuses the call ends the run; it is not the step's failure.

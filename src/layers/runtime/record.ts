@@ -14,15 +14,16 @@ import {
   type RunState,
   type StepOutcome
 } from "../../services/Agent.js"
-import type { RunOptions } from "../../services/AgentRuntime.js"
+import type { RunError, RunOptions, RunResult } from "../../services/AgentRuntime.js"
 import type { Decision } from "../../services/Decision.js"
 import type { JournalError } from "../../services/Journal.js"
 import type { Principal } from "../../services/Policy.js"
 import { cost as costOf, priceOf, type PriceTable } from "../../services/Pricing.js"
 import type { ModelOutput, ModelRequest, ModelToolCall, RunEvent, Usage } from "../../services/RunEvent.js"
-import type { ModelCalledEvent, RunPorts } from "../../services/RunPorts.js"
+import type { ModelCalledEvent, PortProvider, RunPorts } from "../../services/RunPorts.js"
 import type * as Tool from "../../services/Tool.js"
 import type { CallDefaults } from "../../services/Tools.js"
+import type { ForwardedApproval } from "../../internal/subAgent.js"
 import type { Tracing } from "../../internal/telemetry.js"
 
 /** What a run is set up with (read from its context once, not per step). */
@@ -40,7 +41,25 @@ export interface RunSetup<R> {
   readonly tracing: Tracing | undefined
   /** Whether the run is consumed as a stream (planners then stream model calls). */
   readonly streaming: boolean
+  /** Runs the child runs of sub-agent tools and handoffs; absent: the runtime has none. */
+  readonly children?: ChildRunner | undefined
 }
+
+/**
+ * Runs a child run (a sub-agent tool's call, a handoff) in the parent's
+ * runtime: `parentReplay` is the parent's session, if any, which answers for
+ * the child's section of the recording; `onUsage` sees the child's usage when
+ * it ends, whatever the way.
+ */
+export type ChildRunner = (
+  agent: Agent<unknown, unknown>,
+  input: string,
+  options: RunOptions & { readonly runId: string },
+  parentReplay: PortProvider | undefined,
+  approval: ForwardedApproval | undefined,
+  onUsage: (usage: Usage) => void
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+) => Effect.Effect<RunResult<unknown>, RunError | JournalError, any>
 
 /** The run state the planner sees; `turn` is updated in place as the run goes on. */
 interface LiveRunState extends RunState {
@@ -73,6 +92,7 @@ export class RunRecord<R> implements RunContext {
   readonly options: RunOptions | undefined
   readonly prices: PriceTable
   readonly streaming: boolean
+  readonly children: ChildRunner | undefined
   readonly budget: Budget
   readonly threadId: string | undefined
   /** Who the run acts for (see `Policy`). */
@@ -86,6 +106,8 @@ export class RunRecord<R> implements RunContext {
   outputTokens = 0
   /** Undefined until a model call with a price. */
   cost: number | undefined = undefined
+  /** Model calls of the run's child runs (counted in its usage, not in its own call numbers). */
+  childModelCalls = 0
   /** The decoded output, once the run answered. */
   output: unknown = undefined
 
@@ -100,6 +122,7 @@ export class RunRecord<R> implements RunContext {
     this.onEvent = setup.onEvent
     this.runId = setup.runId
     this.streaming = setup.streaming
+    this.children = setup.children
     this.budget = options?.budget === undefined ? agent.budget : { ...agent.budget, ...options.budget }
     this.threadId = options?.threadId
     this.principal = options?.principal
@@ -118,16 +141,25 @@ export class RunRecord<R> implements RunContext {
     }
   }
 
+  /** Adds what a child run used to this run's usage (its steps, tokens and cost count against this run's budget). */
+  addChildUsage(usage: Usage): void {
+    this.stepsUsed += usage.steps
+    this.childModelCalls += usage.modelCalls ?? 0
+    this.inputTokens += usage.inputTokens ?? 0
+    this.outputTokens += usage.outputTokens ?? 0
+    if (usage.cost !== undefined) this.cost = (this.cost ?? 0) + usage.cost
+  }
+
   now(): number {
     return this.ports.now()
   }
 
   usage(): Usage {
-    if (this.modelCalls === 0) return { turns: this.turn, steps: this.stepsUsed }
+    if (this.modelCalls === 0 && this.childModelCalls === 0) return { turns: this.turn, steps: this.stepsUsed }
     const usage = {
       turns: this.turn,
       steps: this.stepsUsed,
-      modelCalls: this.modelCalls,
+      modelCalls: this.modelCalls + this.childModelCalls,
       inputTokens: this.inputTokens,
       outputTokens: this.outputTokens
     }

@@ -447,8 +447,43 @@
       })
     )
 
+  /**
+   * Child runs (sub-agents, handoffs) by id: a step's child run is `<runId>/<stepId>`; its journal is fetched
+   * once, when the step is shown, and kept (null: the step started none).
+   */
+  const childJournals = new Map()
+
+  const fetchChild = (childId) => {
+    childJournals.set(childId, "loading")
+    fetch(`/v1/runs/${encodeURIComponent(childId)}/journal`, { headers: headers() })
+      .then(async (response) => {
+        if (!response.ok) return null
+        const text = await response.text()
+        return text.split("\n").filter((line) => line.trim() !== "").map((line) => JSON.parse(line)).filter((e) => e.runId === childId)
+      })
+      .catch(() => null)
+      .then((events) => {
+        childJournals.set(childId, events !== null && events.length > 0 ? events : null)
+        if (events !== null && events.length > 0) scheduleRender()
+      })
+  }
+
+  /** The spans of a run with each finished step's child run nested under it (recursively). */
+  const spansWithChildren = (runId, events, depth, prefix) => {
+    const out = []
+    for (const span of buildSpans(events)) {
+      out.push({ ...span, key: prefix + span.key, depth: span.depth + depth })
+      if (span.kind !== "step" || span.state === "running" || span.state === "skipped") continue
+      const childId = `${runId}/${span.key.slice("step:".length)}`
+      const child = childJournals.get(childId)
+      if (child === undefined) fetchChild(childId)
+      else if (Array.isArray(child)) out.push(...spansWithChildren(childId, child, span.depth + depth + 1, `${prefix}${childId}|`))
+    }
+    return out
+  }
+
   const renderTimeline = () => {
-    const spans = buildSpans(view.events)
+    const spans = spansWithChildren(view.id, view.events, 0, "")
     const t0 = spans[0]?.start ?? 0
     const now = Date.now()
     const t1 = Math.max(t0 + 1, ...spans.map((s) => s.end ?? now))
