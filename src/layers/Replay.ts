@@ -254,7 +254,9 @@ export const makeSession = (
   /** The whole journal the recording comes from: it holds the sections of the run's child runs. */
   tree?: ReadonlyArray<RunEvent>,
   /** A child run: the human's decision on its parent's step, taken for the step the child waits on. */
-  forwarded?: ApprovalDecision
+  forwarded?: ApprovalDecision,
+  /** The count of matched events, shared by the sessions of a tree (a replay reports the whole tree's). */
+  count: { matched: number } = { matched: 0 }
 ): Session => {
   const ignore = (options?.ignore ?? []).map(parsePattern)
   const assumeDone = new Set(options?.assumeDone)
@@ -266,7 +268,6 @@ export const makeSession = (
   }
   /** Update mode only: the recording stopped answering at its first divergence. */
   let rerecording = false
-  let matched = 0
   let firstDivergence: ReplayDivergence | undefined
 
   /** In update mode the first divergence starts the re-recording; otherwise it is an error. */
@@ -454,7 +455,7 @@ export const makeSession = (
     const key = keyOf(event)
     const recorded = key === undefined ? undefined : byKey.get(key)
     if (recorded === undefined) return append(event)
-    matched++
+    count.matched++
     const timed = withTiming(event, recorded)
     return mode === "resume" ? Effect.succeed(timed) : Effect.as(append(timed), timed)
   }
@@ -493,7 +494,7 @@ export const makeSession = (
           runId
         })
       }
-      const session: PortProvider = makeSession(started.value, mode, options, tree, approval)
+      const session: PortProvider = makeSession(started.value, mode, options, tree, approval, count)
       // A child that finished before the crash is re-run from its recording alone: nothing to journal again.
       return mode === "resume" && started.value.end !== undefined
         ? { provide: (live: RunPorts): RunPorts => ({ ...session.provide(live), opening: () => [] }), child: session.child! }
@@ -503,7 +504,7 @@ export const makeSession = (
   return {
     mode,
     recording,
-    matched: () => matched,
+    matched: () => count.matched,
     divergence: () => firstDivergence,
     child,
     provide: (live) => ({

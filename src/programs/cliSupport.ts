@@ -151,7 +151,9 @@ export const recordingOf = (
         `the journal was recorded for agent "${recorded.agent}", but ${agentFile} exports agent "${module.agent.name}"`
       )
     }
-    return { events: recorded.events, recorded, module }
+    // The run and its child runs (sub-agents, handoffs: ids `<runId>/<stepId>`), which replay and resume re-run.
+    const tree = events.filter((event) => event.runId === recorded.runId || event.runId.startsWith(`${recorded.runId}/`))
+    return { events: tree, recorded, module }
   })
 
 export const agentFlag = Flag.String("agent").pipe(

@@ -25,7 +25,7 @@ const copyFixture = (name: string, edit?: (lines: Array<string>) => Array<string
 }
 
 describe("graphent replay", () => {
-  for (const name of ["echo", "todo", "wordstats", "todo-failed", "assistant"]) {
+  for (const name of ["echo", "todo", "wordstats", "todo-failed", "assistant", "research"]) {
     it(`replays the recorded ${name} run identically`, async () => {
       const recorded = lines(path.join(fixtures, `${name}.jsonl`)).length - 1
       const result = await graphent(["replay", `test/fixtures/journals/${name}.jsonl`])
