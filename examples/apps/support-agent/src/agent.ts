@@ -12,6 +12,7 @@
 import * as fs from "node:fs/promises"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
+import { NodeServices } from "@effect/platform-node"
 import { Effect, Layer, Schema } from "effect"
 import { Agent, LlmPlanner, ModelConfig, ScriptedModel, Tool } from "graphent"
 import { McpTools } from "graphent/mcp"
@@ -110,5 +111,11 @@ const offline = ScriptedModel.layerFunction(({ prompt }) => {
   })
 })
 
-/** The model (`GRAPHENT_MODEL`, else the offline one) and one connection to the orders server for the program. */
-export const layer = Layer.mergeAll(ModelConfig.layerConfigOrElse(offline), McpTools.layer)
+/**
+ * The model (`GRAPHENT_MODEL`, else the offline one) and one connection to the orders server for the program's
+ * lifetime (started on the first call, never during a replay).
+ */
+export const layer = Layer.mergeAll(
+  ModelConfig.layerConfigOrElse(offline),
+  McpTools.layer.pipe(Layer.provideMerge(NodeServices.layer))
+)
