@@ -18,9 +18,10 @@ import { workload as w6 } from "./workloads/w6.js"
 import { workload as guard } from "./workloads/guard.js"
 import { workloadW1 as w1Public, workloadW2 as w2Public, workloadW2Llm as w2LlmPublic } from "./workloads/public.js"
 import { workload as mcp } from "./workloads/mcp.js"
+import { workload as w8 } from "./workloads/w8.js"
 
 const all: ReadonlyArray<Workload> = [
-  w1, w1Llm, w1Public, w2, w2Llm, w2Public, w2LlmPublic, w4, w5, w6, guard, mcp, coldStart, importCost
+  w1, w1Llm, w1Public, w2, w2Llm, w2Public, w2LlmPublic, w4, w5, w6, guard, mcp, coldStart, importCost, w8
 ]
 // `npm run bench -- w4` runs only the named workloads.
 const named = process.argv.slice(2).filter((arg) => !arg.startsWith("--"))

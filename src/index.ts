@@ -20,6 +20,7 @@
  * | `graphent/http-tool` | `HttpTool` |
  * | `graphent/server` | `Server`, `Api`, `ApiAuth`, `ApiEdge` |
  * | `graphent/testing` | test layers and helpers |
+ * | `graphent/eval` | `Dataset`, `Scorer`, `Eval` (experiments) |
  *
  * @since 0.1.0
  */

@@ -43,7 +43,9 @@ const commands: Readonly<Record<string, () => Promise<AnyCommand>>> = {
   reject: () => import("./cliSecurity.js").then((m) => m.reject),
   audit: () => import("./cliSecurity.js").then((m) => m.audit),
   // `mcp list | pin | serve`: MCP servers' tools, and agents served over MCP.
-  mcp: () => import("./cliMcp.js").then((m) => m.mcp)
+  mcp: () => import("./cliMcp.js").then((m) => m.mcp),
+  // `eval dataset add | eval run`: datasets from recorded runs, experiments with scorers and baselines.
+  eval: () => import("./cliEval.js").then((m) => m.evalCommand)
 }
 
 /** The root command with the subcommands `argv` can reach: the named one, or all of them. */

@@ -8,6 +8,7 @@ import * as OpenApi from "effect/http-api/OpenApi"
 import * as Graphent from "graphent"
 import { Audit, Errors, Journal, Memory, Policy, Runs, Storage, Tool } from "graphent"
 import * as Anthropic from "graphent/anthropic"
+import * as EvalEntry from "graphent/eval"
 import * as HttpTool from "graphent/http-tool"
 import * as Mcp from "graphent/mcp"
 import * as OpenAi from "graphent/openai"
@@ -28,7 +29,7 @@ const exportedErrorClasses = (): ReadonlyMap<string, { readonly prototype: unkno
     }
   }
   visit("", Graphent, 0)
-  const entries = { anthropic: Anthropic, "http-tool": HttpTool, mcp: Mcp, openai: OpenAi, pglite: Pglite, postgres: Postgres, redis: Redis, server: Server }
+  const entries = { anthropic: Anthropic, eval: EvalEntry, "http-tool": HttpTool, mcp: Mcp, openai: OpenAi, pglite: Pglite, postgres: Postgres, redis: Redis, server: Server }
   for (const [entry, namespace] of Object.entries(entries)) visit(`${entry}/`, namespace, 0)
   visit("testing.", Testing, 1)
   return found
