@@ -97,6 +97,8 @@ export * as Logging from "./layers/Logging.js"
 export * as MemoryInMemory from "./layers/MemoryInMemory.js"
 /** @since 0.1.0 */
 export * as ModelConfig from "./layers/ModelConfig.js"
+/** @since 0.2.0 */
+export * as ModelFallback from "./layers/ModelFallback.js"
 /** @since 0.1.0 */
 export * as Policy from "./layers/Policy.js"
 /** @since 0.1.0 */

@@ -312,7 +312,8 @@ export const make = Effect.fnUntraced(function*(dialect: Dialect) {
   return { scrub, fail, transportError, request, stream, decodeEvent } as const
 })
 
-const isRetryable = (reason: AiError.AiErrorReason): boolean =>
+/** A failure the provider retries, and after its retries a model list falls back on: 429, 5xx, network errors, timeouts. */
+export const isRetryable = (reason: AiError.AiErrorReason): boolean =>
   reason._tag === "RateLimitError" ||
   reason._tag === "InternalProviderError" ||
   (reason._tag === "NetworkError" && reason.reason === "TransportError")

@@ -55,6 +55,13 @@ export interface Options extends ModelHttp.TransportOptions {
   readonly headers?: Readonly<Record<string, string>> | undefined
   /** Extra fields merged into every request body (e.g. `thinking`, `top_k`, `metadata`). */
   readonly extraBody?: Readonly<Record<string, unknown>> | undefined
+  /**
+   * Prompt caching (default true): cache breakpoints (`cache_control`) on the
+   * tools, the system prompt and the end of the conversation, so that the
+   * next call of a run reads the prefix they share from Anthropic's cache
+   * (`cache_read_input_tokens`, priced at the cached rate).
+   */
+  readonly promptCaching?: boolean | undefined
 }
 
 // =============================================================================
@@ -91,6 +98,37 @@ interface AnthropicTool {
   readonly name: string
   readonly description?: string
   readonly input_schema: unknown
+}
+
+// =============================================================================
+// Prompt caching
+// =============================================================================
+
+const ephemeral = { type: "ephemeral" } as const
+
+/**
+ * Sets Anthropic's cache breakpoints (at most 4 a request; 3 here): after the
+ * tools, after the system prompt, and after the last block of the
+ * conversation. The API caches the prefix up to each breakpoint; a run's
+ * next call repeats that prefix (the conversation only grows), so it is read
+ * from the cache. Thinking blocks cannot carry a breakpoint: the last other
+ * block of the last message does.
+ */
+const markCacheBreakpoints = (body: Record<string, unknown>): void => {
+  const tools = body.tools as Array<AnthropicTool> | undefined
+  if (tools !== undefined && tools.length > 0) {
+    tools[tools.length - 1] = { ...tools[tools.length - 1]!, cache_control: ephemeral } as AnthropicTool
+  }
+  if (typeof body.system === "string") body.system = [{ type: "text", text: body.system, cache_control: ephemeral }]
+  const messages = body.messages as Array<AnthropicMessage>
+  const content = messages[messages.length - 1]?.content
+  if (content === undefined) return
+  for (let i = content.length - 1; i >= 0; i--) {
+    const block = content[i]!
+    if (block.type === "thinking" || block.type === "redacted_thinking") continue
+    content[i] = { ...block, cache_control: ephemeral } as unknown as ContentBlock
+    return
+  }
 }
 
 const optional = <S extends Schema.Top>(schema: S) => Schema.optional(Schema.NullOr(schema))
@@ -440,6 +478,7 @@ export const make = Effect.fnUntraced(function*(options: Options) {
     }
     if (tools.length > 0) body.tools = tools
     if (options.temperature !== undefined) body.temperature = options.temperature
+    if (options.promptCaching !== false) markCacheBreakpoints(body)
     Object.assign(body, options.extraBody)
     Telemetry.addGenAIAnnotations(providerOptions.span, {
       provider: { name: "anthropic" },

@@ -43,9 +43,9 @@ import * as Model from "effect/ai/Model"
 import * as Prompt from "effect/ai/Prompt"
 import type * as Response from "effect/ai/Response"
 import * as AiTelemetry from "effect/ai/Telemetry"
-import type * as AiTool from "effect/ai/Tool"
+import * as AiTool from "effect/ai/Tool"
 import * as Toolkit from "effect/ai/Toolkit"
-import { type Agent, decodeOutput } from "../services/Agent.js"
+import { type Agent, type Compaction, decodeOutput } from "../services/Agent.js"
 import * as Memory from "../services/Memory.js"
 import { ModelTransport, type ModelTransportShape } from "../services/ModelTransport.js"
 import {
@@ -57,8 +57,11 @@ import {
   type RunState,
   type StepOutcome
 } from "../services/Planner.js"
-import type { ModelOutput, ModelToolCall } from "../services/RunEvent.js"
+import type { ModelOutput, ModelToolCall, TokenUsage } from "../services/RunEvent.js"
 import * as SubAgent from "../internal/subAgent.js"
+import { estimateTokens, removalToFit, removalWithSlack, tokensOf, truncateResult } from "../internal/compaction.js"
+import * as Pricing from "../services/Pricing.js"
+import { ContextWindows, contextWindowOf } from "../services/Pricing.js"
 
 /**
  * How the planner names its model, instructs it, and what of the thread it remembers.
@@ -79,7 +82,75 @@ export interface Options {
   readonly history?: number | undefined
   /** Whether to append the input and the answer to the thread's history (default true). */
   readonly remember?: boolean | undefined
+  /** How the conversation stays within the model's context window (see {@link ContextOptions}). */
+  readonly context?: ContextOptions | undefined
 }
+
+/**
+ * How the planner keeps its conversation within the model's context window.
+ *
+ * Before each model call the planner estimates the prompt's tokens (about 4
+ * characters a token, on the safe side); when the prompt and `reserve` would
+ * exceed `limit` it **compacts**: the oldest turns after the opening
+ * (instructions, thread history, input) leave the prompt, summarized by the
+ * model (`summarize`), dropped (`keep-last-n`) or as a custom function decides.
+ * Each compaction is journaled (`ContextCompacted`); replay applies it from the
+ * journal, with no model call.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface ContextOptions {
+  /**
+   * The context window in tokens. Default: the `Pricing.ContextWindows` table
+   * (`GRAPHENT_CONTEXT_WINDOWS`), then `Pricing.knownContextWindows`, by the
+   * planner's model name; a model in neither is never compacted.
+   */
+  readonly limit?: number | undefined
+  /** Tokens kept free for the answer (default: an eighth of the limit, at most 4096). */
+  readonly reserve?: number | undefined
+  /** How older turns leave the prompt (default `"summarize"`). */
+  readonly policy?: "keep-last-n" | "summarize" | CustomCompaction | undefined
+  /** With `keep-last-n`: how many of the latest turns (a tool call round each) to keep at most (default 4). */
+  readonly keep?: number | undefined
+  /**
+   * Tool results whose JSON is longer (in characters) are cut in the prompt,
+   * with a marker; the journal keeps them whole. Default: the limit's number
+   * of tokens as characters (a quarter of the window); none when the window
+   * is unknown.
+   */
+  readonly maxToolResult?: number | undefined
+}
+
+/**
+ * What a custom compaction sees: the conversation's turns after its opening,
+ * as JSON (each turn an assistant message with tool calls, then the tool
+ * results), the current summary, and the token figures.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface CompactionInput {
+  /** The messages after the opening and the current summary, oldest first (two per turn). */
+  readonly messages: ReadonlyArray<unknown>
+  /** The summary of earlier compactions, if any. */
+  readonly summary: string | undefined
+  /** The prompt's estimated tokens now, and the most it may have (the limit less the reserve). */
+  readonly tokens: number
+  readonly budget: number
+}
+
+/**
+ * A custom compaction: how many of the oldest turns leave the prompt, and the
+ * summary that replaces the current one (none: the current one stays). When
+ * the prompt still does not fit, further oldest turns are dropped.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type CustomCompaction = (
+  input: CompactionInput
+) => Effect.Effect<{ readonly removeTurns: number; readonly summary?: string | undefined }, PlannerFailed>
 
 // ---------------------------------------------------------------------------
 // the conversation
@@ -90,8 +161,16 @@ export interface Options {
  * for the model, and plain JSON for the journal (and for replay to compare).
  */
 interface Conversation {
-  readonly messages: Array<Prompt.Message>
-  readonly json: Array<unknown>
+  messages: Array<Prompt.Message>
+  json: Array<unknown>
+  /** Estimated tokens of each message, when the planner knows its model's window (else empty). */
+  sizes: Array<number>
+  /** Their sum. */
+  tokens: number
+  /** How many leading messages a compaction never removes: instructions, history, input (and the summary). */
+  opening: number
+  /** The summary of the turns compacted so far (the message at `opening - 1`), if any. */
+  summary: string | undefined
   /** How many of the run's decisions are folded in. */
   decisions: number
   /** The JSON prompt of the run's last model call: an append-only array and how much of it was sent. */
@@ -118,13 +197,35 @@ const promptDelta = (conversation: Conversation, json: ReadonlyArray<unknown>, l
 }
 
 
-const addText = (conversation: Conversation, role: "system" | "user" | "assistant", text: string) => {
-  const message = role === "system"
+/** Appends a message in both forms, measured when the conversation is. */
+const push = (conversation: Conversation, message: Prompt.Message, json: unknown, measure: boolean) => {
+  conversation.messages.push(message)
+  conversation.json.push(json)
+  if (measure) {
+    const size = estimateTokens(json)
+    conversation.sizes.push(size)
+    conversation.tokens += size
+  }
+}
+
+const textMessage = (role: "system" | "user" | "assistant", text: string) =>
+  role === "system"
     ? Prompt.makeMessage("system", { content: text })
     : Prompt.makeMessage(role, { content: [Prompt.makePart("text", { text })] })
-  conversation.messages.push(message)
-  conversation.json.push({ role, content: text })
-}
+
+const addText = (conversation: Conversation, role: "system" | "user" | "assistant", text: string, measure = false) =>
+  push(conversation, textMessage(role, text), { role, content: text }, measure)
+
+const newConversation = (): Conversation => ({
+  messages: [],
+  json: [],
+  sizes: [],
+  tokens: 0,
+  opening: 0,
+  summary: undefined,
+  decisions: 0,
+  sent: undefined
+})
 
 /** A failed tool call, as the model sees it. */
 const failureText = (outcome: Extract<StepOutcome, { readonly _tag: "Failed" | "Skipped" }>): string =>
@@ -137,7 +238,8 @@ const addTurn = (
   conversation: Conversation,
   steps: ReadonlyArray<PlanStep>,
   text: string | undefined,
-  outcomes: ReadonlyMap<string, StepOutcome>
+  outcomes: ReadonlyMap<string, StepOutcome>,
+  window: Window | undefined
 ) => {
   const content: Array<Prompt.AssistantMessagePart> = []
   if (text !== undefined && text !== "") content.push(Prompt.makePart("text", { text }))
@@ -152,19 +254,23 @@ const addTurn = (
     const result = outcome === undefined
       ? "not run"
       : outcome._tag === "Succeeded"
-      ? outcome.result ?? null
+      ? truncateResult(outcome.result ?? null, window?.maxToolResult)
       : failureText(outcome)
     results.push(Prompt.makePart("tool-result", { id: step.id, name: step.tool, isFailure, result, providerExecuted: false }))
     resultsJson.push({ id: step.id, name: step.tool, isFailure, result })
   }
-  conversation.messages.push(Prompt.makeMessage("assistant", { content }))
-  conversation.messages.push(Prompt.makeMessage("tool", { content: results }))
-  conversation.json.push(text === undefined || text === "" ? { role: "assistant", toolCalls: calls } : {
-    role: "assistant",
-    content: text,
-    toolCalls: calls
-  })
-  conversation.json.push({ role: "tool", results: resultsJson })
+  const measure = window !== undefined
+  push(
+    conversation,
+    Prompt.makeMessage("assistant", { content }),
+    text === undefined || text === "" ? { role: "assistant", toolCalls: calls } : {
+      role: "assistant",
+      content: text,
+      toolCalls: calls
+    },
+    measure
+  )
+  push(conversation, Prompt.makeMessage("tool", { content: results }), { role: "tool", results: resultsJson }, measure)
 }
 
 const defaultInstructions = (agent: Agent<unknown, unknown>) =>
@@ -241,10 +347,25 @@ const toolNamesOf = (agent: Agent<unknown, unknown>): ReadonlyArray<string> => {
 const modelFailed = (error: AiError.AiError | Schema.SchemaError) =>
   new PlannerFailed({ reason: `the model call failed: ${error.message}`, cause: error })
 
-const tokens = (usage: { readonly inputTokens: { readonly total?: number | undefined }; readonly outputTokens: { readonly total?: number | undefined } }) => ({
-  inputTokens: usage.inputTokens.total ?? 0,
-  outputTokens: usage.outputTokens.total ?? 0
-})
+const tokens = (usage: {
+  readonly inputTokens: { readonly total?: number | undefined; readonly cacheRead?: number | undefined }
+  readonly outputTokens: { readonly total?: number | undefined }
+}): TokenUsage => {
+  const cached = usage.inputTokens.cacheRead
+  return cached === undefined || cached === 0
+    ? { inputTokens: usage.inputTokens.total ?? 0, outputTokens: usage.outputTokens.total ?? 0 }
+    : { inputTokens: usage.inputTokens.total ?? 0, outputTokens: usage.outputTokens.total ?? 0, cachedInputTokens: cached }
+}
+
+/** The model that answered, when a model list (fallback, see `ModelConfig`) says so on the finish part. */
+const answeredBy = (metadata: unknown): string | undefined => {
+  const model = (metadata as { readonly graphent?: { readonly model?: unknown } } | undefined)?.graphent?.model
+  return typeof model === "string" ? model : undefined
+}
+
+/** A response's output, with the model that answered when a model list names it. */
+const withModel = (output: ModelOutput, model: string | undefined): ModelOutput =>
+  model === undefined ? output : { ...output, model }
 
 const toolCallOf = (part: { readonly id: string; readonly name: string; readonly params: unknown }): ModelToolCall => ({
   id: part.id,
@@ -263,12 +384,14 @@ const generate = (
     disableToolCallResolution: true,
     toolCallValidation: "deferred"
   }).pipe(
-    Effect.map((response): ModelOutput => ({
-      text: response.text,
-      toolCalls: response.toolCalls.map(toolCallOf),
-      finishReason: response.finishReason,
-      usage: tokens(response.usage)
-    })),
+    Effect.map((response): ModelOutput =>
+      withModel({
+        text: response.text,
+        toolCalls: response.toolCalls.map(toolCallOf),
+        finishReason: response.finishReason,
+        usage: tokens(response.usage)
+      }, answeredBy(response.content.find((part) => part.type === "finish")?.metadata))
+    ),
     Effect.mapError(modelFailed)
   ) as Effect.Effect<ModelOutput, PlannerFailed> // tool handlers never run, so nothing they require is needed
 
@@ -283,7 +406,8 @@ const generateStreaming = (
     let text = ""
     const toolCalls: Array<ModelToolCall> = []
     let finishReason = "unknown"
-    let usage = { inputTokens: 0, outputTokens: 0 }
+    let usage: TokenUsage = { inputTokens: 0, outputTokens: 0 }
+    let answered: string | undefined
     return model.streamText({
       prompt,
       toolkit,
@@ -306,11 +430,12 @@ const generateStreaming = (
             case "finish":
               finishReason = part.reason
               usage = tokens(part.usage)
+              answered = answeredBy(part.metadata)
               break
           }
         })
       ),
-      Effect.map((): ModelOutput => ({ text, toolCalls, finishReason, usage })),
+      Effect.map((): ModelOutput => withModel({ text, toolCalls, finishReason, usage }, answered)),
       Effect.mapError(modelFailed)
     ) as Effect.Effect<ModelOutput, PlannerFailed> // as in generate
   })
@@ -361,10 +486,7 @@ const providerOptions = (prompt: Prompt.Prompt, direct: Direct): LanguageModel.P
   toolCallValidation: "deferred"
 })
 
-const usageOf = (usage: typeof Response.Usage.Encoded) => ({
-  inputTokens: usage.inputTokens.total ?? 0,
-  outputTokens: usage.outputTokens.total ?? 0
-})
+const usageOf = (usage: typeof Response.Usage.Encoded): TokenUsage => tokens(usage)
 
 /**
  * {@link generate} through the provider's transport: its encoded parts are read
@@ -377,16 +499,18 @@ const generateDirect = (direct: Direct, prompt: Prompt.Prompt) =>
       let text = ""
       const toolCalls: Array<ModelToolCall> = []
       let finishReason = "unknown"
-      let usage = { inputTokens: 0, outputTokens: 0 }
+      let usage: TokenUsage = { inputTokens: 0, outputTokens: 0 }
+    let answered: string | undefined
       for (const part of parts) {
         if (part.type === "text") text += part.text
         else if (part.type === "tool-call" && part.providerExecuted !== true) toolCalls.push(toolCallOf(part))
         else if (part.type === "finish") {
           finishReason = part.reason
           usage = usageOf(part.usage)
+          answered = answeredBy(part.metadata)
         }
       }
-      return { text, toolCalls, finishReason, usage }
+      return withModel({ text, toolCalls, finishReason, usage }, answered)
     }),
     Effect.provideService(IdGenerator.IdGenerator, IdGenerator.defaultIdGenerator),
     Effect.mapError(modelFailed)
@@ -398,7 +522,8 @@ const generateStreamingDirect = (direct: Direct, prompt: Prompt.Prompt, state: R
     let text = ""
     const toolCalls: Array<ModelToolCall> = []
     let finishReason = "unknown"
-    let usage = { inputTokens: 0, outputTokens: 0 }
+    let usage: TokenUsage = { inputTokens: 0, outputTokens: 0 }
+    let answered: string | undefined
     return direct.transport.streamText(providerOptions(prompt, direct)).pipe(
       Stream.runForEach((part) =>
         Effect.sync(() => {
@@ -412,10 +537,11 @@ const generateStreamingDirect = (direct: Direct, prompt: Prompt.Prompt, state: R
           } else if (part.type === "finish") {
             finishReason = part.reason
             usage = usageOf(part.usage)
+            answered = answeredBy(part.metadata)
           }
         })
       ),
-      Effect.map((): ModelOutput => ({ text, toolCalls, finishReason, usage })),
+      Effect.map((): ModelOutput => withModel({ text, toolCalls, finishReason, usage }, answered)),
       Effect.provideService(IdGenerator.IdGenerator, IdGenerator.defaultIdGenerator),
       Effect.mapError(modelFailed)
     )
@@ -442,6 +568,37 @@ const handoffOf = (state: RunState, calls: ReadonlyArray<ModelToolCall>): Decisi
   return undefined
 }
 
+/** The context window a run's conversation must fit, resolved from the options and the model's name. */
+interface Window {
+  readonly limit: number
+  /** The most tokens the prompt's messages may take: the limit less the reserve and the tools' definitions. */
+  readonly budget: number
+  /** The estimated tokens of the tools' definitions. */
+  readonly tools: number
+  readonly maxToolResult: number | undefined
+  readonly policy: NonNullable<ContextOptions["policy"]>
+  readonly keep: number
+}
+
+/** The estimated tokens of the tools' definitions the model is offered, per agent. */
+const toolTokens = new WeakMap<Agent<unknown, unknown>, number>()
+
+const toolTokensOf = (agent: Agent<unknown, unknown>): number => {
+  let total = toolTokens.get(agent)
+  if (total === undefined) {
+    total = 0
+    for (const tool of agent.tools) {
+      total += estimateTokens({
+        name: tool.name,
+        description: AiTool.getDescription(tool.ai),
+        parameters: AiTool.getJsonSchema(tool.ai)
+      })
+    }
+    toolTokens.set(agent, total)
+  }
+  return total
+}
+
 /** What a run's turns share, read from its context on the first turn. */
 interface Session {
   readonly model: LanguageModel.LanguageModel
@@ -450,7 +607,8 @@ interface Session {
   readonly label: string
   readonly toolkit: AgentToolkit
   readonly tools: ReadonlyArray<string>
-  readonly conversation: Conversation
+  readonly window: Window | undefined
+  conversation: Conversation
 }
 
 /** Each run's session, for as long as its state lives. */
@@ -465,6 +623,85 @@ const stepsOf = (state: RunState, calls: ReadonlyArray<ModelToolCall>): Array<Pl
     used.add(id)
     return { id, tool: call.name, args: call.params }
   })
+}
+
+// ---------------------------------------------------------------------------
+// compaction
+// ---------------------------------------------------------------------------
+
+const summaryText = (summary: string) =>
+  `Summary of the earlier conversation (older turns were compacted to fit the context window):\n${summary}`
+
+const summaryJson = (summary: string) => ({ role: "user", content: summaryText(summary) })
+
+/** A new conversation without the `removed` oldest messages after the opening, under a new summary if any. */
+const compacted = (conversation: Conversation, compaction: Compaction): Conversation => {
+  const { opening } = conversation
+  const from = opening + compaction.removed
+  const next: Conversation = {
+    ...conversation,
+    messages: conversation.messages.slice(0, opening),
+    json: conversation.json.slice(0, opening),
+    sizes: conversation.sizes.slice(0, opening)
+  }
+  if (compaction.summary !== undefined) {
+    if (conversation.summary !== undefined) {
+      // The new summary covers the old one: it takes its place.
+      next.messages.pop()
+      next.json.pop()
+      next.sizes.pop()
+    }
+    push(next, textMessage("user", summaryText(compaction.summary)), summaryJson(compaction.summary), true)
+    next.summary = compaction.summary
+  }
+  next.opening = next.messages.length
+  for (let i = from; i < conversation.messages.length; i++) {
+    next.messages.push(conversation.messages[i]!)
+    next.json.push(conversation.json[i])
+    next.sizes.push(conversation.sizes[i]!)
+  }
+  let tokens = 0
+  for (const size of next.sizes) tokens += size
+  next.tokens = tokens
+  return next
+}
+
+const summaryInstructions = "You condense conversations between a user, an assistant and its tools. " +
+  "Summarize the conversation you are given so that the assistant can continue without it: keep every fact, " +
+  "tool result, decision and open question it needs, and drop the rest. Reply with the summary only."
+
+/** Asks the model to summarize the earlier summary and the `removed` oldest messages after the opening. */
+const summarize = (
+  session: Session,
+  conversation: Conversation,
+  removed: number,
+  summaryLimit: number,
+  window: Window
+) => {
+  const lines: Array<string> = []
+  if (conversation.summary !== undefined) lines.push(`Earlier summary: ${conversation.summary}`)
+  for (let i = conversation.opening; i < conversation.opening + removed; i++) lines.push(JSON.stringify(conversation.json[i]))
+  // The summarizer's own prompt must fit: the latest of what it summarizes is kept.
+  const room = Math.max(0, (window.limit - summaryLimit - 512) * 4)
+  let text = lines.join("\n")
+  if (text.length > room) text = "…" + text.slice(text.length - room)
+  const prompt = Prompt.fromMessages([
+    textMessage("system", summaryInstructions),
+    textMessage(
+      "user",
+      `Summarize in at most ${Math.floor(summaryLimit * 3 / 4)} words:\n\n${text}`
+    )
+  ])
+  return session.model.generateText({ prompt }).pipe(
+    Effect.map((response) => {
+      const usage = tokens(response.usage)
+      const model = answeredBy(response.content.find((part) => part.type === "finish")?.metadata) ?? session.label
+      // A summary longer than its room is cut: the prompt must fit.
+      const summary = response.text.length > summaryLimit * 3 ? response.text.slice(0, summaryLimit * 3) + "…" : response.text
+      return { summary, usage, model }
+    }),
+    Effect.mapError(modelFailed)
+  )
 }
 
 // ---------------------------------------------------------------------------
@@ -499,18 +736,42 @@ const modelLabel = Effect.gen(function*() {
 export const make = (options?: Options): PlannerShape<LanguageModel.LanguageModel> => {
   const historySize = options?.history ?? 20
   const remember = options?.remember ?? true
+  const contextOptions = options?.context
+
+  /** The window for the run's model, or `undefined` when its size is unknown (no compaction then). */
+  const windowOf = (agent: Agent<unknown, unknown>, label: string, table: Pricing.ContextWindowTable) => {
+    const limit = contextOptions?.limit ?? contextWindowOf(table, label)
+    if (limit === undefined) return undefined
+    const reserve = contextOptions?.reserve ?? Math.min(4096, Math.floor(limit / 8))
+    const tools = toolTokensOf(agent)
+    return {
+      limit,
+      budget: limit - reserve - tools,
+      tools,
+      maxToolResult: contextOptions?.maxToolResult ?? limit,
+      policy: contextOptions?.policy ?? "summarize",
+      keep: Math.max(0, contextOptions?.keep ?? 4)
+    } satisfies Window
+  }
 
   /** The conversation of the run's first turn: instructions, the thread's history, the input. */
-  const openConversation = (state: RunState, history: ReadonlyArray<Memory.Message>): Conversation => {
-    const conversation: Conversation = { messages: [], json: [], decisions: 0, sent: undefined }
+  const openConversation = (
+    state: RunState,
+    history: ReadonlyArray<Memory.Message>,
+    measure: boolean
+  ): Conversation => {
+    const conversation = newConversation()
     const agent = state.agent
     const instructions = (agent.instructions ?? options?.instructions ?? defaultInstructions(agent)) +
       (agent.output === undefined ? "" : outputInstructions(agent.output))
-    addText(conversation, "system", instructions)
+    addText(conversation, "system", instructions, measure)
     for (const message of history) {
-      if (message.role === "user" || message.role === "assistant") addText(conversation, message.role, message.content)
+      if (message.role === "user" || message.role === "assistant") {
+        addText(conversation, message.role, message.content, measure)
+      }
     }
-    addText(conversation, "user", state.input)
+    addText(conversation, "user", state.input, measure)
+    conversation.opening = conversation.messages.length
     return conversation
   }
 
@@ -534,6 +795,7 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
       const memory = Option.getOrUndefined(yield* Effect.serviceOption(Memory.Memory))
       const label = options?.model ?? (yield* modelLabel)
       const history = yield* historyOf(state, memory)
+      const window = windowOf(state.agent, label, yield* ContextWindows)
       const session: Session = {
         model,
         direct,
@@ -541,7 +803,8 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
         label,
         toolkit,
         tools: toolNamesOf(state.agent),
-        conversation: openConversation(state, history)
+        window,
+        conversation: openConversation(state, history, window !== undefined)
       }
       sessions.set(state, session)
       return session
@@ -584,10 +847,9 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
         const decoded = decodeOutput(state.agent, output.text)
         if (decoded._tag === "Success" || attempt >= state.agent.outputRepairs) break
         repair ??= {
+          ...newConversation(),
           messages: session.conversation.messages.slice(),
-          json: session.conversation.json.slice(),
-          decisions: 0,
-          sent: undefined
+          json: session.conversation.json.slice()
         }
         addText(repair, "assistant", output.text)
         addText(
@@ -605,14 +867,95 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
 
   /** A turn: the conversation extended by the turns since the last call, one model call, its decision. */
   const turn = (state: RunState, session: Session) => {
-    const { conversation } = session
+    const { conversation, window } = session
     const { decisions } = state
     for (; conversation.decisions < decisions.length; conversation.decisions++) {
       const decision = decisions[conversation.decisions]!
-      if (decision._tag === "RunSteps") addTurn(conversation, decision.steps, decision.text, state.outcomes)
+      if (decision._tag === "RunSteps") addTurn(conversation, decision.steps, decision.text, state.outcomes, window)
     }
-    return Effect.flatMap(call(state, session, conversation), (output) => decideOn(state, session, output))
+    const called = Effect.flatMap(
+      Effect.suspend(() => call(state, session, session.conversation)),
+      (output) => decideOn(state, session, output)
+    )
+    return window === undefined || conversation.tokens <= window.budget
+      ? called
+      : Effect.andThen(compact(state, session, window), called)
   }
+
+  // -- compaction ----------------------------------------------------------------
+
+  /** Decides a compaction (the live side: replay and resume take the journaled one instead). */
+  const decideCompaction = (session: Session, window: Window): Effect.Effect<Compaction, PlannerFailed> =>
+    Effect.gen(function*() {
+      const conversation = session.conversation
+      const sizes = conversation.sizes.slice(conversation.opening)
+      const fixed = tokensOf(conversation.sizes, conversation.opening)
+      const body = { sizes, fixed, budget: window.budget }
+      const tooBig = () =>
+        new PlannerFailed({
+          reason: `the prompt does not fit the model's context window of ${window.limit} tokens even with every ` +
+            `earlier turn compacted: the instructions, history, input and tools take about ${fixed + window.tools} tokens`
+        })
+      const result = (policy: string, removed: number, summary?: string, model?: string, usage?: TokenUsage) => {
+        const summaryTokens = summary === undefined
+          ? 0
+          : estimateTokens(summaryJson(summary)) - (conversation.summary === undefined ? 0 : conversation.sizes[conversation.opening - 1]!)
+        return {
+          policy,
+          removed,
+          ...(summary === undefined ? {} : { summary }),
+          tokensBefore: window.tools + conversation.tokens,
+          tokensAfter: window.tools + conversation.tokens - tokensOf(sizes, removed) + summaryTokens,
+          limit: window.limit,
+          ...(model === undefined ? {} : { model }),
+          ...(usage === undefined ? {} : { usage })
+        } satisfies Compaction
+      }
+      const policy = window.policy
+      if (policy === "keep-last-n") {
+        const removed = removalToFit(body, Math.max(0, sizes.length - 2 * window.keep), 0)
+        if (removed === undefined) return yield* tooBig()
+        return result("keep-last-n", removed)
+      }
+      if (policy === "summarize") {
+        // Room for the summary: a quarter of the budget, at most 1024 tokens.
+        const summaryLimit = Math.max(16, Math.min(1024, Math.floor(window.budget / 4)))
+        const reserved = summaryLimit - (conversation.summary === undefined ? 0 : conversation.sizes[conversation.opening - 1]!)
+        const removed = removalWithSlack(body, 0, reserved, 0.6)
+        if (removed === undefined) return yield* tooBig()
+        const { model, summary, usage } = yield* summarize(session, conversation, removed, summaryLimit, window)
+        return result("summarize", removed, summary, model, usage)
+      }
+      const decided = yield* policy({
+        messages: conversation.json.slice(conversation.opening),
+        summary: conversation.summary,
+        tokens: conversation.tokens,
+        budget: window.budget
+      })
+      const turns = decided.removeTurns
+      if (!Number.isInteger(turns) || turns < 0 || 2 * turns > sizes.length) {
+        return yield* new PlannerFailed({
+          reason: `the custom compaction asked to remove ${turns} turns of ${sizes.length / 2}`
+        })
+      }
+      const reserved = decided.summary === undefined
+        ? 0
+        : estimateTokens(summaryJson(decided.summary)) -
+          (conversation.summary === undefined ? 0 : conversation.sizes[conversation.opening - 1]!)
+      const removed = removalToFit(body, 2 * turns, reserved)
+      if (removed === undefined) return yield* tooBig()
+      return result("custom", removed, decided.summary)
+    })
+
+  /** Compacts the conversation before the next model call, as decided live or as the journal recorded. */
+  const compact = (state: RunState, session: Session, window: Window) => {
+    const live = decideCompaction(session, window)
+    const journaled = state.context.compacted === undefined ? live : state.context.compacted(live)
+    return Effect.map(journaled, (compaction) => {
+      session.conversation = compacted(session.conversation, compaction)
+    })
+  }
+
 
   return {
     decide: (state) => {

@@ -1,12 +1,15 @@
 /**
  * Chooses the model provider from configuration: `GRAPHENT_MODEL` is
  * `openai:<model>` (the Chat Completions dialect, also for local servers with
- * `OPENAI_BASE_URL`) or `anthropic:<model>`.
+ * `OPENAI_BASE_URL`) or `anthropic:<model>`, or a comma-separated list of
+ * them: the next model answers when one fails with a retryable failure after
+ * its retries (see `ModelFallback`).
  *
  * ```sh
  * GRAPHENT_MODEL=openai:gpt-4.1-mini OPENAI_API_KEY=sk-...
  * GRAPHENT_MODEL=openai:qwen3:8b OPENAI_BASE_URL=http://localhost:11434/v1
  * GRAPHENT_MODEL=anthropic:claude-sonnet-4-5 ANTHROPIC_API_KEY=sk-ant-...
+ * GRAPHENT_MODEL=openai:gpt-4.1-mini,anthropic:claude-haiku-4-5
  * ```
  *
  * @since 0.1.0
@@ -17,6 +20,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as LanguageModel from "effect/ai/LanguageModel"
 import type * as Model from "effect/ai/Model"
+import type * as ModelTransport from "../services/ModelTransport.js"
 import type * as OpenAiProvider from "./OpenAiProvider.js"
 
 /**
@@ -76,12 +80,48 @@ export const parse = (spec: string): Effect.Effect<ModelSpec, Config.ConfigError
 }
 
 /**
- * The model spec read from `GRAPHENT_MODEL`.
+ * Parses a comma-separated list of `<provider>:<model>` (a fallback list);
+ * one model is a list of one.
+ *
+ * @since 0.2.0
+ * @category parsing
+ */
+export const parseList = (
+  specs: string
+): Effect.Effect<readonly [ModelSpec, ...Array<ModelSpec>], Config.ConfigError> =>
+  Effect.map(
+    Effect.forEach(specs.split(","), (one) => parse(one.trim())),
+    (list) => list as unknown as readonly [ModelSpec, ...Array<ModelSpec>]
+  )
+
+/**
+ * The model spec read from `GRAPHENT_MODEL` (with a list, its first model).
  *
  * @since 0.1.0
  * @category config
  */
-export const spec: Config.Config<ModelSpec> = Config.String("GRAPHENT_MODEL").pipe(Config.mapEffect(parse))
+export const spec: Config.Config<ModelSpec> = Config.String("GRAPHENT_MODEL").pipe(
+  Config.mapEffect((value) => Effect.map(parseList(value), (list) => list[0]))
+)
+
+/**
+ * The model list read from `GRAPHENT_MODEL`: one model, or several to fall back on in order.
+ *
+ * @since 0.2.0
+ * @category config
+ */
+export const specs: Config.Config<readonly [ModelSpec, ...Array<ModelSpec>]> = Config.String("GRAPHENT_MODEL").pipe(
+  Config.mapEffect(parseList)
+)
+
+/** The provider layer of one model, its module loaded when chosen: `import "graphent"` loads no HTTP provider. */
+const providerLayer = (
+  { model, provider }: ModelSpec,
+  settings: Record<string, unknown>
+): Effect.Effect<Layer.Layer<ModelTransport.Provides, Config.ConfigError>> =>
+  provider === "openai"
+    ? Effect.map(Effect.promise(() => import("./OpenAiProvider.js")), (module) => module.layerConfig({ ...settings, model }))
+    : Effect.map(Effect.promise(() => import("./AnthropicProvider.js")), (module) => module.layerConfig({ ...settings, model }))
 
 /**
  * The `LanguageModel` named by `GRAPHENT_MODEL`, with the provider's own
@@ -96,13 +136,14 @@ export const layerConfig = (
   options?: Options
 ): Layer.Layer<LanguageModel.LanguageModel | Model.ProviderName | Model.ModelName, Config.ConfigError> =>
   Layer.unwrap(Effect.gen(function*() {
-    const { model, provider } = yield* spec
+    const list = yield* specs
     // Leave out the settings that were not given, so that each provider keeps its own defaults.
     const settings = Object.fromEntries(Object.entries(options ?? {}).filter(([, value]) => value !== undefined))
-    // The provider's module is loaded when it is chosen: `import "graphent"` loads no HTTP provider.
-    return provider === "openai"
-      ? (yield* Effect.promise(() => import("./OpenAiProvider.js"))).layerConfig({ ...settings, model })
-      : (yield* Effect.promise(() => import("./AnthropicProvider.js"))).layerConfig({ ...settings, model })
+    if (list.length === 1) return yield* providerLayer(list[0], settings)
+    const candidates = yield* Effect.forEach(list, (one) =>
+      Effect.map(providerLayer(one, settings), (layer) => ({ label: `${one.provider}:${one.model}`, layer })))
+    const { layer } = yield* Effect.promise(() => import("./ModelFallback.js"))
+    return layer(candidates as unknown as readonly [(typeof candidates)[number], ...typeof candidates])
   }))
 
 /**

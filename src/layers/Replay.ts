@@ -38,7 +38,7 @@ import {
   ResumeUnsafe
 } from "../services/Replay.js"
 import type { ErrorInfo, RunEvent } from "../services/RunEvent.js"
-import type { ModelCalledEvent, PortProvider, RunOutcome, RunPorts, ValueRecordedEvent } from "../services/RunPorts.js"
+import type { ContextCompactedEvent, ModelCalledEvent, PortProvider, RunOutcome, RunPorts, ValueRecordedEvent } from "../services/RunPorts.js"
 import * as Tool from "../services/Tool.js"
 import * as SubAgent from "../internal/subAgent.js"
 import type { Registry, ToolCall, ToolOutput, ToolsShape } from "../services/Tools.js"
@@ -82,6 +82,7 @@ export const recording = (
     const outcomes = new Map<string, { index: number; event: RunEvent }>()
     const modelCalls = new Map<number, { index: number; event: ModelCalledEvent }>()
     const values = new Map<string, { index: number; event: ValueRecordedEvent }>()
+    const compactions = new Map<number, { index: number; event: ContextCompactedEvent }>()
     let end: { index: number; event: RunEvent } | undefined
     const approvalRequested = new Set<string>()
     const approvals = new Map<string, ApprovalDecision>()
@@ -107,6 +108,9 @@ export const recording = (
           break
         case "ValueRecorded":
           values.set(`${event.turn}:${event.key}`, { index, event })
+          break
+        case "ContextCompacted":
+          compactions.set(event.call, { index, event })
           break
         case "ApprovalRequested":
           approvalRequested.add(event.stepId)
@@ -141,6 +145,7 @@ export const recording = (
       end,
       modelCalls,
       values,
+      compactions,
       principal: first.principal,
       approvalRequested,
       approvals
@@ -207,6 +212,8 @@ const keyOf = (event: RunEvent): string | undefined => {
       return `model:${event.call}`
     case "ValueRecorded":
       return `value:${event.turn}:${event.key}`
+    case "ContextCompacted":
+      return `compaction:${event.call}`
     // A paused run resumed without a decision asks again: the journal already holds the request.
     case "ApprovalRequested":
       return `approval:${event.stepId}`
@@ -529,7 +536,12 @@ export const makeSession = (
           answered("value", `${turn}:${key}`, recording.values.get(`${turn}:${key}`), { key }),
           (recorded) => recorded === undefined ? live.value(turn, key, read) : Effect.succeed(recorded)
         ),
-      outcome: (ended) => Effect.andThen(outcome(ended), live.outcome(ended))
+      outcome: (ended) => Effect.andThen(outcome(ended), live.outcome(ended)),
+      compaction: (call, made) =>
+        Effect.flatMap(
+          answered("value", `compaction before model call ${call}`, recording.compactions.get(call), { call }),
+          (recorded) => recorded === undefined ? live.compaction(call, made) : Effect.succeed(recorded)
+        )
     })
   }
 }

@@ -57,6 +57,7 @@ export const environment: ReadonlyArray<readonly [string, string]> = [
   ["GRAPHENT_AUDIT", "the audit log: a file (default .graphent/audit.jsonl in the project) or a postgres:// URL"],
   ["GRAPHENT_PRINCIPAL", "who runs (roles from the policy, or GRAPHENT_ROLES)"],
   ["GRAPHENT_PRICES", "model prices, for costs and cost budgets"],
+  ["GRAPHENT_CONTEXT_WINDOWS", "context windows of models, for the LLM planner's compaction"],
   ["GRAPHENT_SECRET_PREFIX", "only variables with this prefix can be handed to tools as secrets"],
   ["GRAPHENT_PLANNER_URL", "the service of remote-planned agents (GRAPHENT_PLANNER_TOKEN, _TIMEOUT, _MAX_RETRIES)"],
   ["GRAPHENT_LOG", "pretty (default) or json: the format of logs on standard error"],

@@ -89,7 +89,9 @@ export const runLayer = (module: AgentModule, stores: Stores) => {
     // Policy checks and the audit log, when GRAPHENT_POLICY names a policy file (cliSecurity.ts).
     layerSecurity.pipe(Layer.provide(GraphentConfig.layer)),
     // Model prices (GRAPHENT_PRICES), for the cost of model calls and cost budgets.
-    Pricing.layerConfig
+    Pricing.layerConfig,
+    // Context windows (GRAPHENT_CONTEXT_WINDOWS), for the LLM planner's compaction.
+    Pricing.layerContextWindowsConfig
   )
   return (module.layer === undefined ? base : Layer.provideMerge(module.layer, base)) as Layer.Layer<
     AgentRuntime | Journal,

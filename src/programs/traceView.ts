@@ -14,11 +14,26 @@ const iso = (at: number) => new Date(at).toISOString()
 
 const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`
 
+/**
+ * The prompt cache's share of input tokens, e.g. " (75% cached)"; empty when
+ * nothing came from a cache.
+ *
+ * @since 0.2.0
+ * @category rendering
+ */
+export const cacheText = (inputTokens: number | undefined, cachedInputTokens: number | undefined): string =>
+  cachedInputTokens === undefined || cachedInputTokens === 0 || inputTokens === undefined || inputTokens === 0
+    ? ""
+    : ` (${Math.round(100 * cachedInputTokens / inputTokens)}% cached)`
+
 /** "2 turns, 3 steps" and, for runs that called models, their calls, tokens and cost. */
 const usageText = (usage: Usage): string => {
   const parts = [plural(usage.turns, "turn"), plural(usage.steps, "step")]
   if (usage.modelCalls !== undefined) {
-    parts.push(plural(usage.modelCalls, "model call"), `${usage.inputTokens ?? 0} in / ${usage.outputTokens ?? 0} out tokens`)
+    parts.push(
+      plural(usage.modelCalls, "model call"),
+      `${usage.inputTokens ?? 0} in${cacheText(usage.inputTokens, usage.cachedInputTokens)} / ${usage.outputTokens ?? 0} out tokens`
+    )
   }
   if (usage.cost !== undefined) parts.push(`cost ${usage.cost.toFixed(6)}`)
   return parts.join(", ")
@@ -142,7 +157,16 @@ const renderRun = (events: ReadonlyArray<RunEvent>, tree: Tree | undefined): Arr
         const cost = event.cost === undefined ? "" : `, cost ${event.cost.toFixed(6)}`
         lines.push(
           `├─ model ${event.model} (turn ${event.turn}): ${said}  ` +
-            `${response.usage.inputTokens} in / ${response.usage.outputTokens} out tokens${cost}  ${event.durationMs} ms`
+            `${response.usage.inputTokens} in${cacheText(response.usage.inputTokens, response.usage.cachedInputTokens)} / ` +
+            `${response.usage.outputTokens} out tokens${cost}  ${event.durationMs} ms`
+        )
+        break
+      }
+      case "ContextCompacted": {
+        const by = event.summary === undefined ? "dropped" : `summarized${event.model === undefined ? "" : ` by ${event.model}`}`
+        lines.push(
+          `├─ context compacted (${event.policy}) before model call ${event.call}: ${plural(event.removed, "message")} ${by}, ` +
+            `~${event.tokensBefore} → ~${event.tokensAfter} of ${event.limit} tokens`
         )
         break
       }

@@ -355,6 +355,26 @@ export type StepOutcome =
 export type RunAbort = BudgetExceeded | JournalError | ReplayDivergence
 
 /**
+ * What a planner's compaction of its conversation did (see the
+ * `ContextCompacted` event): journaled, so that replay and resume apply the
+ * same compaction without computing it again.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface Compaction {
+  readonly policy: string
+  readonly removed: number
+  readonly summary?: string
+  readonly tokensBefore: number
+  readonly tokensAfter: number
+  readonly limit: number
+  /** The model that wrote the summary, and its tokens (counted in the run's usage and budgets). */
+  readonly model?: string
+  readonly usage?: { readonly inputTokens: number; readonly outputTokens: number; readonly cachedInputTokens?: number }
+}
+
+/**
  * The run's services for planners that talk to the world: model calls and
  * values read from outside are journaled through it, so that replay answers
  * them from the recording and resume does not repeat them.
@@ -382,6 +402,13 @@ export interface RunContext {
    * without running it again.
    */
   readonly journaled: <A, E, R>(key: string, effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E | RunAbort, R>
+  /**
+   * Journals a compaction of the planner's conversation before the run's next
+   * model call as a `ContextCompacted` event: `live` runs unless the recording
+   * (replay, resume) has that compaction, whose record is then returned.
+   * Optional: a context without it (e.g. a unit test's) runs `live`.
+   */
+  readonly compacted?: <E, R>(live: Effect.Effect<Compaction, E, R>) => Effect.Effect<Compaction, E | RunAbort, R>
   /** Streams a piece of model text to the run's consumer. */
   readonly textDelta: (text: string) => void
   /** Streams a whole tool call to the run's consumer, before the turn's decision. */

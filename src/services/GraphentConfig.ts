@@ -81,6 +81,10 @@ export const variables = {
     name: "GRAPHENT_PRICES",
     description: "Model prices, for costs and cost budgets: JSON, or `@file.json`."
   },
+  contextWindows: {
+    name: "GRAPHENT_CONTEXT_WINDOWS",
+    description: "Context windows of models (tokens), for the LLM planner's compaction: JSON, or `@file.json`."
+  },
   log: { name: "GRAPHENT_LOG", description: "`pretty` (default) or `json`: the format of logs on standard error." },
   otelPayloads: {
     name: "GRAPHENT_OTEL_PAYLOADS",

@@ -26,7 +26,9 @@ import { type Wired, wires } from "./Wired.js"
  */
 export const Price = Schema.Struct({
   input: Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)),
-  output: Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))
+  output: Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)),
+  /** Input tokens read from the provider's prompt cache (default: the `input` price). */
+  cachedInput: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)))
 })
 
 /**
@@ -76,8 +78,106 @@ export const priceOf = (table: PriceTable, model: string): Price | undefined => 
  * @since 0.1.0
  * @category pricing
  */
-export const cost = (price: Price, usage: TokenUsage): number =>
-  (usage.inputTokens * price.input + usage.outputTokens * price.output) / 1_000_000
+export const cost = (price: Price, usage: TokenUsage): number => {
+  const cached = Math.min(usage.cachedInputTokens ?? 0, usage.inputTokens)
+  return ((usage.inputTokens - cached) * price.input + cached * (price.cachedInput ?? price.input) +
+    usage.outputTokens * price.output) / 1_000_000
+}
+
+// ---------------------------------------------------------------------------
+// context windows
+// ---------------------------------------------------------------------------
+
+/**
+ * Context windows: model (`provider:model` or `model`) to the most tokens a
+ * prompt (with the answer) may hold. The LLM planner compacts its
+ * conversation to stay within its model's window.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const ContextWindowTable = Schema.Record(Schema.String, Schema.Int.check(Schema.isGreaterThan(0)))
+
+/**
+ * @since 0.2.0
+ * @category models
+ */
+export type ContextWindowTable = typeof ContextWindowTable.Type
+
+/**
+ * The windows of well-known models (from their providers' documentation), used
+ * when neither the planner's options nor {@link ContextWindows} name the model.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export const knownContextWindows: ContextWindowTable = {
+  "gpt-4o": 128_000,
+  "gpt-4o-mini": 128_000,
+  "gpt-4.1": 1_047_576,
+  "gpt-4.1-mini": 1_047_576,
+  "gpt-4.1-nano": 1_047_576,
+  "o3": 200_000,
+  "o4-mini": 200_000,
+  "claude-sonnet-4-5": 200_000,
+  "claude-opus-4-1": 200_000,
+  "claude-haiku-4-5": 200_000,
+  "claude-3-5-haiku-latest": 200_000
+}
+
+/**
+ * The context windows runs use (default: empty; {@link knownContextWindows} still apply).
+ *
+ * @since 0.2.0
+ * @category services
+ */
+export const ContextWindows = Context.Reference<ContextWindowTable>("graphent/ContextWindows", {
+  defaultValue: () => ({})
+})
+
+/**
+ * The context window of `model`: from `table` (`provider:model`, then the bare
+ * name), else from {@link knownContextWindows}; `undefined` when unknown.
+ *
+ * @since 0.2.0
+ * @category pricing
+ */
+export const contextWindowOf = (table: ContextWindowTable, model: string): number | undefined => {
+  const colon = model.indexOf(":")
+  const bare = colon < 0 ? model : model.slice(colon + 1)
+  return table[model] ?? table[bare] ?? knownContextWindows[model] ?? knownContextWindows[bare]
+}
+
+const decodeWindows = Schema.decodeUnknownEffect(Schema.fromJsonString(ContextWindowTable))
+
+/**
+ * The context windows from `GRAPHENT_CONTEXT_WINDOWS`: JSON
+ * (`{"openai:qwen3:8b": 32768}`) or `@path/to/windows.json`. Unset: none
+ * beyond {@link knownContextWindows}.
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerContextWindowsConfig: Layer.Layer<Wired<"ContextWindows">, Config.ConfigError> = Layer.effect(
+  ContextWindows,
+  Effect.gen(function*() {
+    const source = yield* Config.String("GRAPHENT_CONTEXT_WINDOWS").pipe(Config.withDefault(""))
+    if (source.trim() === "") return {}
+    const text = yield* readSource("GRAPHENT_CONTEXT_WINDOWS", source)
+    return yield* decodeWindows(text).pipe(
+      Effect.mapError((error) => configError("GRAPHENT_CONTEXT_WINDOWS", error.message))
+    )
+  })
+).pipe(wires("ContextWindows"))
+
+/**
+ * Runs use these context windows (beside {@link knownContextWindows}).
+ *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerContextWindows = (table: ContextWindowTable): Layer.Layer<Wired<"ContextWindows">> =>
+  Layer.succeed(ContextWindows, table).pipe(wires("ContextWindows"))
 
 /**
  * Runs use this price table.
@@ -90,8 +190,18 @@ export const layer = (table: PriceTable): Layer.Layer<Wired<"Pricing">> =>
 
 const decodeTable = Schema.decodeUnknownEffect(Schema.fromJsonString(PriceTable))
 
-const configError = (message: string) =>
-  new Config.ConfigError(new ConfigProvider.SourceError({ message: `GRAPHENT_PRICES: ${message}` }))
+const configError = (variable: string, message: string) =>
+  new Config.ConfigError(new ConfigProvider.SourceError({ message: `${variable}: ${message}` }))
+
+/** A JSON table given inline or as `@path`. */
+function readSource(variable: string, source: string): Effect.Effect<string, Config.ConfigError> {
+  return source.startsWith("@")
+    ? Effect.try({
+      try: () => fs.readFileSync(source.slice(1), "utf8"),
+      catch: (error) => configError(variable, `cannot read ${source.slice(1)}: ${(error as Error).message}`)
+    })
+    : Effect.succeed(source)
+}
 
 /**
  * The price table from `GRAPHENT_PRICES`: JSON (`{"openai:gpt-4o-mini":
@@ -105,12 +215,7 @@ export const layerConfig: Layer.Layer<Wired<"Pricing">, Config.ConfigError> = La
   Effect.gen(function*() {
     const source = yield* Config.String("GRAPHENT_PRICES").pipe(Config.withDefault(""))
     if (source.trim() === "") return {}
-    const text = source.startsWith("@")
-      ? yield* Effect.try({
-        try: () => fs.readFileSync(source.slice(1), "utf8"),
-        catch: (error) => configError(`cannot read ${source.slice(1)}: ${(error as Error).message}`)
-      })
-      : source
-    return yield* decodeTable(text).pipe(Effect.mapError((error) => configError(error.message)))
+    const text = yield* readSource("GRAPHENT_PRICES", source)
+    return yield* decodeTable(text).pipe(Effect.mapError((error) => configError("GRAPHENT_PRICES", error.message)))
   })
 ).pipe(wires("Pricing"))

@@ -174,6 +174,8 @@ export interface Recording {
   readonly modelCalls: ReadonlyMap<number, { readonly index: number; readonly event: Extract<RunEvent, { readonly _tag: "ModelCalled" }> }>
   /** Journaled values by `turn:key`. */
   readonly values: ReadonlyMap<string, { readonly index: number; readonly event: Extract<RunEvent, { readonly _tag: "ValueRecorded" }> }>
+  /** Compactions of the planner's conversation by the model call they prepared. */
+  readonly compactions: ReadonlyMap<number, { readonly index: number; readonly event: Extract<RunEvent, { readonly _tag: "ContextCompacted" }> }>
 }
 
 

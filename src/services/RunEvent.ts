@@ -47,6 +47,8 @@ export const Usage = Schema.Struct({
   inputTokens: Schema.optionalKey(Schema.Number),
   /** Output tokens of every model call. */
   outputTokens: Schema.optionalKey(Schema.Number),
+  /** Of the input tokens, those the providers read from their prompt cache (present once one did). */
+  cachedInputTokens: Schema.optionalKey(Schema.Number),
   /** The cost of the model calls, from the price table; absent when no model of the run has a price. */
   cost: Schema.optionalKey(Schema.Number)
 })
@@ -160,8 +162,11 @@ export const StepSkipped = Schema.TaggedStruct("StepSkipped", {
  * @category models
  */
 export const TokenUsage = Schema.Struct({
+  /** Every input (prompt) token, cached or not. */
   inputTokens: Schema.Number,
-  outputTokens: Schema.Number
+  outputTokens: Schema.Number,
+  /** Of `inputTokens`, those read from the provider's prompt cache (priced at the cached rate). */
+  cachedInputTokens: Schema.optionalKey(Schema.Number)
 })
 
 /**
@@ -200,7 +205,12 @@ export const ModelOutput = Schema.Struct({
   toolCalls: Schema.Array(ModelToolCall),
   /** Why the model stopped: "stop", "tool-calls", "length", ... */
   finishReason: Schema.String,
-  usage: TokenUsage
+  usage: TokenUsage,
+  /**
+   * The model that answered, when a model list (fallback) chose another than
+   * the planner's first; the run journals it as `ModelCalled.model`, not here.
+   */
+  model: Schema.optionalKey(Schema.String)
 })
 
 /**
@@ -249,6 +259,39 @@ export const ModelCalled = Schema.TaggedStruct("ModelCalled", {
   response: ModelOutput,
   cost: Schema.optionalKey(Schema.Number),
   durationMs: Schema.Number,
+  at: Schema.Number
+})
+
+/**
+ * The LLM planner compacted its conversation before model call `call`, so
+ * that the prompt stays within the model's context window: the `removed`
+ * oldest messages after the run's opening (instructions, thread history,
+ * input) left the prompt, replaced by `summary` when there is one. Replay and
+ * resume apply the recorded compaction instead of computing it again (no
+ * model is asked for the summary). Older journals have none.
+ *
+ * @since 0.2.0
+ * @category events
+ */
+export const ContextCompacted = Schema.TaggedStruct("ContextCompacted", {
+  runId: Schema.String,
+  turn: Schema.Number,
+  /** The model call the compaction prepared (the run's next call). */
+  call: Schema.Number,
+  /** The policy that chose: `keep-last-n`, `summarize` or `custom`. */
+  policy: Schema.String,
+  /** How many conversation messages (after the opening and any earlier summary) left the prompt. */
+  removed: Schema.Number,
+  /** The summary that replaces them (with `summarize`, or a custom policy that gave one). */
+  summary: Schema.optionalKey(Schema.String),
+  /** The estimated prompt tokens before and after, and the limit they had to fit. */
+  tokensBefore: Schema.Number,
+  tokensAfter: Schema.Number,
+  limit: Schema.Number,
+  /** The model that wrote the summary, and its tokens and cost (counted in the run's usage and budgets). */
+  model: Schema.optionalKey(Schema.String),
+  usage: Schema.optionalKey(TokenUsage),
+  cost: Schema.optionalKey(Schema.Number),
   at: Schema.Number
 })
 
@@ -408,7 +451,8 @@ export const RunEvent = Schema.Union([
   TextDelta,
   ToolCallDelta,
   ApprovalRequested,
-  ApprovalDecided
+  ApprovalDecided,
+  ContextCompacted
 ])
 
 /**

@@ -29,6 +29,14 @@ import type { ToolsShape } from "./Tools.js"
 export type ModelCalledEvent = Extract<RunEvent, { readonly _tag: "ModelCalled" }>
 
 /**
+ * The `ContextCompacted` event.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type ContextCompactedEvent = Extract<RunEvent, { readonly _tag: "ContextCompacted" }>
+
+/**
  * The `ValueRecorded` event.
  *
  * @since 0.2.0
@@ -85,6 +93,11 @@ export interface RunPorts {
   ) => Effect.Effect<ValueRecordedEvent, E | ReplayDivergence, R>
   /** Checks how the run ended (a recording compares it with its own end). */
   readonly outcome: (outcome: RunOutcome) => Effect.Effect<void, ReplayDivergence>
+  /** A compaction of the planner's conversation before model call `call`: replay and resume answer it from the recording. */
+  readonly compaction: <E, R>(
+    call: number,
+    live: Effect.Effect<ContextCompactedEvent, E, R>
+  ) => Effect.Effect<ContextCompactedEvent, E | ReplayDivergence, R>
 }
 
 /**
@@ -134,6 +147,7 @@ const noEvents: ReadonlyArray<RunEvent> = []
 const noOpening = () => noEvents
 const accept = () => Effect.void
 const make = <A, E, R>(_call: unknown, _request: unknown, live: Effect.Effect<A, E, R>) => live
+const passThrough = <A, E, R>(_call: unknown, live: Effect.Effect<A, E, R>) => live
 
 /**
  * Live ports from a runtime's clock, journal and tool executor: every other
@@ -151,5 +165,6 @@ export const live = (services: Pick<RunPorts, "now" | "journal" | "tools">): Run
   decision: accept,
   model: make,
   value: make,
-  outcome: accept
+  outcome: accept,
+  compaction: passThrough
 })

@@ -20,6 +20,7 @@ const modelLayer = (url: string, options?: Partial<AnthropicProvider.Options>) =
     apiKey: Redacted.make(KEY),
     baseUrl: url,
     retryDelay: "1 millis",
+    promptCaching: false, // tested in PromptCaching.test.ts
     ...options
   })
 

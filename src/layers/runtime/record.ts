@@ -9,6 +9,7 @@ import {
   type Budget,
   BudgetExceeded,
   type PlanInvalid,
+  type Compaction,
   type RunAbort,
   type RunContext,
   type RunState,
@@ -19,8 +20,8 @@ import type { Decision } from "../../services/Decision.js"
 import type { JournalError } from "../../services/Journal.js"
 import type { Principal } from "../../services/Policy.js"
 import { cost as costOf, priceOf, type PriceTable } from "../../services/Pricing.js"
-import type { ModelOutput, ModelRequest, ModelToolCall, RunEvent, Usage } from "../../services/RunEvent.js"
-import type { ModelCalledEvent, PortProvider, RunPorts } from "../../services/RunPorts.js"
+import type { ModelOutput, ModelRequest, ModelToolCall, RunEvent, TokenUsage, Usage } from "../../services/RunEvent.js"
+import type { ContextCompactedEvent, ModelCalledEvent, PortProvider, RunPorts } from "../../services/RunPorts.js"
 import type * as Tool from "../../services/Tool.js"
 import type { CallDefaults } from "../../services/Tools.js"
 import type { ForwardedApproval } from "../../internal/subAgent.js"
@@ -66,6 +67,9 @@ interface LiveRunState extends RunState {
   turn: number
 }
 
+/** A model's output without the name of the model that answered (journaled in the event instead). */
+const withoutModel = ({ model: _, ...output }: ModelOutput): ModelOutput => output
+
 /** The continuation of an event that nothing follows. */
 const continueWithVoid = () => Effect.void
 
@@ -104,6 +108,8 @@ export class RunRecord<R> implements RunContext {
   modelCalls = 0
   inputTokens = 0
   outputTokens = 0
+  /** Of the input tokens, those read from a prompt cache (reported once a call had some). */
+  cachedInputTokens = 0
   /** Undefined until a model call with a price. */
   cost: number | undefined = undefined
   /** Model calls of the run's child runs (counted in its usage, not in its own call numbers). */
@@ -161,7 +167,8 @@ export class RunRecord<R> implements RunContext {
       steps: this.stepsUsed,
       modelCalls: this.modelCalls + this.childModelCalls,
       inputTokens: this.inputTokens,
-      outputTokens: this.outputTokens
+      outputTokens: this.outputTokens,
+      ...(this.cachedInputTokens > 0 ? { cachedInputTokens: this.cachedInputTokens } : {})
     }
     return this.cost === undefined ? usage : { ...usage, cost: this.cost }
   }
@@ -215,16 +222,19 @@ export class RunRecord<R> implements RunContext {
     const { runId, turn } = this
     const made = Effect.suspend(() => {
       const startedAt = this.now()
-      return Effect.map(live, (response): ModelCalledEvent => {
+      return Effect.map(live, (output): ModelCalledEvent => {
         const at = this.now()
-        const price = priceOf(this.prices, model)
+        // A model list (fallback) names the model that answered.
+        const answeredBy = output.model ?? model
+        const response = output.model === undefined ? output : withoutModel(output)
+        const price = priceOf(this.prices, answeredBy)
         const cost = price === undefined ? undefined : costOf(price, response.usage)
         return {
           _tag: "ModelCalled",
           runId,
           turn,
           call,
-          model,
+          model: answeredBy,
           request,
           response,
           ...(cost === undefined ? {} : { cost }),
@@ -239,19 +249,53 @@ export class RunRecord<R> implements RunContext {
   /** Journals a model call, counts its tokens and cost, and checks the budgets. */
   modelCalled(event: ModelCalledEvent): Effect.Effect<ModelOutput, JournalError | BudgetExceeded> {
     this.modelCalls = event.call
-    this.inputTokens += event.response.usage.inputTokens
-    this.outputTokens += event.response.usage.outputTokens
-    if (event.cost !== undefined) this.cost = (this.cost ?? 0) + event.cost
-    return this.emitThen(event, () => {
-      const { maxCost, maxTokens } = this.budget
-      const tokens = this.inputTokens + this.outputTokens
-      if (maxTokens !== undefined && tokens > maxTokens) {
-        return Effect.fail(new BudgetExceeded({ budget: "tokens", limit: maxTokens, used: tokens }))
+    this.countTokens(event.response.usage, event.cost)
+    return this.emitThen(event, () => this.checkTokenBudgets(event.response))
+  }
+
+  /** Counts a model's tokens and cost in the run's usage. */
+  countTokens(usage: TokenUsage, cost: number | undefined): void {
+    this.inputTokens += usage.inputTokens
+    this.outputTokens += usage.outputTokens
+    if (usage.cachedInputTokens !== undefined) this.cachedInputTokens += usage.cachedInputTokens
+    if (cost !== undefined) this.cost = (this.cost ?? 0) + cost
+  }
+
+  /** Fails when the tokens or the cost spent so far exceed the budget; else succeeds with `value`. */
+  checkTokenBudgets<A>(value: A): Effect.Effect<A, BudgetExceeded> {
+    const { maxCost, maxTokens } = this.budget
+    const tokens = this.inputTokens + this.outputTokens
+    if (maxTokens !== undefined && tokens > maxTokens) {
+      return Effect.fail(new BudgetExceeded({ budget: "tokens", limit: maxTokens, used: tokens }))
+    }
+    if (maxCost !== undefined && this.cost !== undefined && this.cost > maxCost) {
+      return Effect.fail(new BudgetExceeded({ budget: "cost", limit: maxCost, used: this.cost }))
+    }
+    return Effect.succeed(value)
+  }
+
+  compacted<E, R2>(live: Effect.Effect<Compaction, E, R2>): Effect.Effect<Compaction, E | RunAbort, R2> {
+    const call = this.modelCalls + 1
+    const { runId, turn } = this
+    const made = Effect.map(live, (compaction): ContextCompactedEvent => {
+      const price = compaction.model === undefined || compaction.usage === undefined
+        ? undefined
+        : priceOf(this.prices, compaction.model)
+      const cost = price === undefined ? undefined : costOf(price, compaction.usage!)
+      return {
+        _tag: "ContextCompacted",
+        runId,
+        turn,
+        call,
+        ...compaction,
+        ...(cost === undefined ? {} : { cost }),
+        at: this.now()
       }
-      if (maxCost !== undefined && this.cost !== undefined && this.cost > maxCost) {
-        return Effect.fail(new BudgetExceeded({ budget: "cost", limit: maxCost, used: this.cost }))
-      }
-      return Effect.succeed(event.response)
+    })
+    return Effect.flatMap(this.ports.compaction(call, made), (event) => {
+      if (event.usage !== undefined) this.countTokens(event.usage, event.cost)
+      const { _tag: _, at: _at, call: _call, cost: _cost, runId: _runId, turn: _turn, ...compaction } = event
+      return this.emitThen(event, () => this.checkTokenBudgets(compaction))
     })
   }
 

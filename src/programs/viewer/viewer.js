@@ -46,6 +46,8 @@
     return clip(text, max)
   }
   const cost = (value) => (value === undefined ? "" : `$${value < 0.01 ? value.toPrecision(2) : value.toFixed(4)}`)
+  /** The prompt cache's share of input tokens, e.g. " · 75% cached"; empty when nothing was cached. */
+  const cached = (input, cachedInput) => (!cachedInput || !input ? "" : ` · ${Math.round(100 * cachedInput / input)}% cached`)
 
   /** Pretty JSON in a <pre>, with redacted secrets marked. */
   const json = (value) => {
@@ -225,7 +227,7 @@
             kind: "model",
             depth: 2,
             label: `model ${event.model}`,
-            extra: tokens === undefined ? "" : `${tokens.inputTokens}→${tokens.outputTokens} tok${event.cost === undefined ? "" : ` · ${cost(event.cost)}`}`,
+            extra: tokens === undefined ? "" : `${tokens.inputTokens}→${tokens.outputTokens} tok${cached(tokens.inputTokens, tokens.cachedInputTokens)}${event.cost === undefined ? "" : ` · ${cost(event.cost)}`}`,
             start: event.at - event.durationMs,
             end: event.at,
             state: "ok",
@@ -368,6 +370,7 @@
         fact("steps", usage.steps),
         fact("model calls", usage.modelCalls),
         usage.inputTokens === undefined ? null : fact("tokens", `${usage.inputTokens} in / ${usage.outputTokens ?? 0} out`),
+        usage.cachedInputTokens === undefined || !usage.inputTokens ? null : fact("cache hits", `${Math.round(100 * usage.cachedInputTokens / usage.inputTokens)}% of input tokens`),
         fact("cost", cost(usage.cost)),
         fact("events", view.events.length)
       ),
@@ -553,7 +556,7 @@
     if (model !== undefined) {
       rows.push(["model", model.model], ["call", model.call])
       const usage = model.response?.usage
-      if (usage !== undefined) rows.push(["tokens", `${usage.inputTokens} in / ${usage.outputTokens} out`])
+      if (usage !== undefined) rows.push(["tokens", `${usage.inputTokens} in / ${usage.outputTokens} out${cached(usage.inputTokens, usage.cachedInputTokens)}`])
       if (model.cost !== undefined) rows.push(["cost", cost(model.cost)])
       rows.push(["finish", model.response?.finishReason])
     }
