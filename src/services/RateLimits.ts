@@ -74,6 +74,10 @@ export type LimitsConfig = Readonly<Record<string, LimitSpec>>
  * The rate-limit configuration is not valid (a malformed limit, a key with
  * no name).
  *
+ * What to do: write each limit as `"<kind>:<name>": "<count>/<second|minute|hour|day>"` (optionally `burst <n>`),
+ * e.g. `GRAPHENT_RATE_LIMITS='{"model:openai":"60/minute","tool:http_get":"10/second burst 5"}'`; see
+ * docs/scaling.md, Flow control.
+ *
  * @since 0.3.0
  * @category errors
  */
@@ -93,6 +97,9 @@ export class RateLimitsInvalid extends Schema.TaggedError<RateLimitsInvalid>()("
 /**
  * The store that holds the shared limits could not be reached: the call did
  * not go out.
+ *
+ * What to do: check the Redis that `GRAPHENT_RATE_LIMITS_REDIS` names (`redis-cli ping`). The call did not
+ * run, so nothing is lost: resume the run (`graphent resume <run-id>`) once the store is back.
  *
  * @since 0.3.0
  * @category errors

@@ -101,6 +101,10 @@ export class ReplayUnavailable extends Schema.TaggedError<ReplayUnavailable>()("
  * its tool's Schema rejects, a model call the run never made, an edit away
  * from the fork point).
  *
+ * What to do: pick a fork point the recording has: `graphent trace show <journal>` lists the steps and turns
+ * (the message lists the step ids too); give `--set-result` JSON that the step's tool Schema accepts, and edit
+ * the step or model call at the fork point.
+ *
  * @since 0.2.0
  * @category errors
  */
