@@ -73,7 +73,8 @@ describe("graphent dev and the Python client", () => {
     const dev = await startDev([], env)
     assert.include(
       dev.output(),
-      "agents   assistant (examples/assistant.ts), echo (examples/echo.ts), calculator (examples/remote-planner/agent.ts), " +
+      "agents   assistant (examples/assistant.ts), echo (examples/echo.ts), triage (examples/handoff.ts), " +
+        "long-chat (examples/long-chat.ts), calculator (examples/remote-planner/agent.ts), coordinator (examples/research.ts), " +
         "todo (examples/todo.ts), wordstats (examples/wordstats.ts)"
     )
     assert.include(dev.output(), "store    postgres")
@@ -96,7 +97,7 @@ describe("graphent dev and the Python client", () => {
 
     const unknown = python(dev.url, ["nope", "x"], "py-key")
     assert.strictEqual(unknown.code, 2)
-    assert.include(unknown.stderr, `HTTP 404: no agent named "nope"; this server runs: assistant, echo, todo, wordstats`)
+    assert.include(unknown.stderr, `HTTP 404: no agent named "nope"; this server runs: assistant, echo, triage, long-chat, coordinator, todo, wordstats`)
     const noKey = python(dev.url, ["echo", "x"])
     assert.strictEqual(noKey.code, 2)
     assert.include(noKey.stderr, "HTTP 401: missing API key")
