@@ -10,6 +10,7 @@ import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
 import { cliReference, errorEntries, troubleshooting, withoutRemedy } from "../scripts/docsReference.js"
 import { inProcess } from "./support/cli.js"
+import { documentFiles, shownCommands } from "./support/docCommands.js"
 
 const root = path.resolve(import.meta.dirname, "..")
 const committed = (file: string) => fs.readFileSync(path.join(root, file), "utf8")
@@ -134,30 +135,11 @@ describe("commands shown in the docs", () => {
   }
   const globalFlags = flagsByCommand.get("")!
 
-  /** Every `graphent …` command line in the shell blocks of README.md, docs/*.md and the reference apps' READMEs. */
-  const shownCommands = () => {
-    const found: Array<{ readonly where: string; readonly words: ReadonlyArray<string> }> = []
-    const apps = fs.readdirSync(path.join(root, "examples/apps")).map((app) => `examples/apps/${app}/README.md`)
-    const docs = fs.readdirSync(path.join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)
-    for (const doc of ["README.md", ...docs, ...apps.filter((file) => fs.existsSync(path.join(root, file)))]) {
-      let inBlock = false
-      let fenced = false
-      committed(doc).split("\n").forEach((line, index) => {
-        // Shell blocks, and unlabelled ones (synopses such as the README's CLI section).
-        if (/^```/.test(line)) {
-          fenced = !inBlock && /^```(sh|bash|console)?\s*$/.test(line)
-          inBlock = !inBlock
-        } else if (fenced && !/\bnpm (i|install)\b/.test(line)) {
-          const command = /(?:^|\s|\$ )(?:npx )?graphent (.*)$/.exec(line.replace(/\s+#.*$/, ""))
-          if (command !== null) found.push({ where: `${doc}:${index + 1}`, words: command[1]!.trim().split(/\s+/) })
-        }
-      })
-    }
-    return found
-  }
+  /** Every `graphent …` command line in the shell blocks of README.md, docs/ and the reference apps' READMEs. */
+  const apps = fs.readdirSync(path.join(root, "examples/apps")).map((app) => `examples/apps/${app}/README.md`)
+  const commands = shownCommands(root, [...documentFiles(root), ...apps.filter((file) => fs.existsSync(path.join(root, file)))])
 
   it("name commands and flags the CLI has (the class: every `graphent …` line of every shell block)", () => {
-    const commands = shownCommands()
     assert.isAtLeast(commands.length, 20)
     const wrong: Array<string> = []
     for (const { where, words } of commands) {
