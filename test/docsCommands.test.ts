@@ -1,18 +1,20 @@
 /**
  * Every `graphent …` command README.md and docs/ show is run, or marked as needing what a test cannot give it.
  * The class: each command line of each shell block (test/support/docCommands.ts says which lines count and how a
- * block is marked). Each page runs in a folder of its own (the project's examples/ linked into it, so paths read as
- * in the docs) against one fresh embedded store (`GRAPHENT_HOME` in a temp dir), its commands in page order, so a
- * command may use what an earlier one of the same page recorded. Placeholders are filled from what the page made
- * first: `<run-id>` / `<run id>` with the id of the page's latest run (`trace list --db`). Globs (`run-*.jsonl`)
- * are expanded in the page's folder, and left as they are when nothing matches (as a shell does). The CLI runs in-process (src/programs/cli.ts's `main`, as `bin/graphent.js`
- * starts it) to stay within the test's CPU budget.
+ * block is marked). Each page runs in a folder of its own (in test/.scratch, so agent files there resolve "effect"
+ * and "graphent" as in an installed project; the project's examples/ linked into it, so paths read as in the docs)
+ * against one fresh embedded store (`GRAPHENT_HOME` in a temp dir), its commands in page order, so a command may
+ * use what an earlier one of the same page made; a `cd DIR` line moves the page into DIR. Placeholders are filled
+ * from what the page made first: `<run-id>` / `<run id>` with the id of the page's latest run (`trace list --db`). Globs
+ * (`run-*.jsonl`) are expanded in the page's folder, and left as they are when nothing matches (as a shell does).
+ * The CLI runs in-process (src/programs/cli.ts's `main`, as `bin/graphent.js` starts it) to stay within the test's
+ * CPU budget.
  */
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { assert, describe, it } from "@effect/vitest"
-import { inProcess, root } from "./support/cli.js"
+import { inProcess, root, scratch } from "./support/cli.js"
 import { commandsIn, documentFiles, shellWords, type ShownCommand, shownCommands } from "./support/docCommands.js"
 
 /** The words to run: placeholders filled, globs expanded in `cwd`; a string says why it cannot be run. */
@@ -52,9 +54,14 @@ describe("commands shown in the docs are run", () => {
       }
       const commands = shown.filter((command) => command.needs === undefined)
       if (commands.length === 0) continue
-      const cwd = fs.mkdtempSync(path.join(os.tmpdir(), "graphent-docs-page-"))
-      fs.symlinkSync(path.join(root, "examples"), path.join(cwd, "examples"))
+      const page = scratch("docs-page")
+      fs.symlinkSync(path.join(root, "examples"), path.join(page, "examples"))
+      let cwd = page
       for (const command of commands) {
+        if (command.program === "cd") {
+          cwd = path.resolve(cwd, command.words[0]!)
+          continue
+        }
         const commandEnv = { ...env, ...command.env }
         const words = await resolveWords(command, cwd, commandEnv)
         if (typeof words === "string") {
@@ -70,7 +77,9 @@ describe("commands shown in the docs are run", () => {
           )
         }
       }
+      fs.rmSync(page, { recursive: true, force: true })
     }
+    fs.rmSync(home, { recursive: true, force: true })
     assert.deepStrictEqual(failures, [])
     assert.isAtLeast(ran, 15)
   })
@@ -84,6 +93,7 @@ describe("test/support/docCommands.ts", () => {
       "graphent eval run a.ts --dataset cases.jsonl \\",
       "  --report \"new report.json\"",
       "echo graphentless",
+      "cd my-agent",
       "```",
       "<!-- docs:needs live-service: PostgreSQL -->",
       "```bash",
@@ -96,6 +106,7 @@ describe("test/support/docCommands.ts", () => {
     const commands = commandsIn("guide.md", markdown)
     assert.deepStrictEqual(commands, [
       {
+        program: "graphent",
         where: "guide.md:2",
         words: ["run", "deploy.ts", "--input", "two words"],
         env: { GRAPHENT_POLICY: "policy.json", GRAPHENT_PRINCIPAL: "alice" },
@@ -103,13 +114,15 @@ describe("test/support/docCommands.ts", () => {
         needs: undefined
       },
       {
+        program: "graphent",
         where: "guide.md:3",
         words: ["eval", "run", "a.ts", "--dataset", "cases.jsonl", "--report", "new report.json"],
         env: {},
         exitCode: 0,
         needs: undefined
       },
-      { where: "guide.md:9", words: ["worker", "--agents", "a.ts"], env: {}, exitCode: 0, needs: "live-service: PostgreSQL" }
+      { program: "cd", where: "guide.md:6", words: ["my-agent"], env: {}, exitCode: 0, needs: undefined },
+      { program: "graphent", where: "guide.md:10", words: ["worker", "--agents", "a.ts"], env: {}, exitCode: 0, needs: "live-service: PostgreSQL" }
     ])
     assert.deepStrictEqual(shellWords(`a "b \\"c\\"" 'd e' f\\ g`), ["a", "b \"c\"", "d e", "f g"])
   })

@@ -3,7 +3,8 @@
  * test/docsCommands.test.ts runs them. A command is a line of a shell block (```sh, ```bash, ```console or an
  * unlabelled fence) that calls `graphent` or `npx graphent`, after an optional `$ ` prompt and `NAME=value`
  * environment assignments; a line ending in `\` continues on the next. A trailing `# … exit N …` comment states the
- * exit code the docs promise (0 otherwise).
+ * exit code the docs promise (0 otherwise). A `cd DIR` line of such a block is kept too: the commands after it run
+ * in that folder.
  *
  * A block the test must not run carries, in an HTML comment right before its opening fence, the reason:
  * `<!-- docs:needs live-service: PostgreSQL -->`, `<!-- docs:needs long-running: a server -->`,
@@ -14,6 +15,8 @@ import * as path from "node:path"
 
 /** One command line shown in a shell block. */
 export interface ShownCommand {
+  /** `graphent`, or `cd` (`words` is then the folder). */
+  readonly program: "graphent" | "cd"
   /** `file:line` of the command's first line. */
   readonly where: string
   /** The words after `graphent`, unquoted as a shell would. */
@@ -88,11 +91,13 @@ export const commandsIn = (file: string, markdown: string): Array<ShownCommand> 
     let full = line
     while (/\\\s*$/.test(full) && index + 1 < lines.length) full = full.replace(/\\\s*$/, " ") + lines[++index]!
     const comment = /\s#\s(.*)$/.exec(full)?.[1] ?? ""
+    const cd = /^\s*(?:\$ )?cd (\S+)\s*$/.exec(full)
+    if (cd !== null) found.push({ program: "cd", where: `${file}:${start + 1}`, words: [cd[1]!], env: {}, exitCode: 0, needs })
     const match = command.exec(full.replace(/\s+#\s.*$/, ""))
     if (match === null) continue
     const env = Object.fromEntries(shellWords(match[1]!).map((word) => [word.slice(0, word.indexOf("=")), word.slice(word.indexOf("=") + 1)]))
     const exitCode = Number(/\bexit (\d+)\b/.exec(comment)?.[1] ?? 0)
-    found.push({ where: `${file}:${start + 1}`, words: shellWords(match[2]!), env, exitCode, needs })
+    found.push({ program: "graphent", where: `${file}:${start + 1}`, words: shellWords(match[2]!), env, exitCode, needs })
   }
   return found
 }
