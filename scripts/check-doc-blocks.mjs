@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// Every TypeScript block in README.md and docs/*.md is compiled: this writes each one to test/doc-blocks/ as a
+// Every TypeScript block in README.md and docs/**/*.md is compiled: this writes each one to test/doc-blocks/ as a
 // module of its own, so the `tsc --noEmit` that `npm test` runs next typechecks them with the project's strict
 // settings. Conventions, in HTML comments (invisible on GitHub) right before a block's opening fence:
 // - `<!-- docs:prelude … -->` holds code prepended to the block, e.g. the imports or a `declare const agent` a
@@ -17,10 +17,11 @@ import { fileURLToPath } from "node:url"
 const root = path.resolve(process.argv[2] ?? path.join(path.dirname(fileURLToPath(import.meta.url)), ".."))
 const outDir = path.join(root, "test", "doc-blocks")
 
-/** The Markdown files whose blocks are compiled. */
+/** The Markdown files whose blocks are compiled: README.md and docs/ with its sub-folders (docs/concepts/). */
 const documents = () => [
   "README.md",
-  ...fs.readdirSync(path.join(root, "docs")).filter((name) => name.endsWith(".md")).sort().map((name) => `docs/${name}`)
+  ...fs.readdirSync(path.join(root, "docs"), { recursive: true }).filter((name) => name.endsWith(".md")).sort()
+    .map((name) => `docs/${name.split(path.sep).join("/")}`)
 ]
 
 // The code of a `<!-- docs:prelude … -->` comment that ends on the line before `fence`, or "".

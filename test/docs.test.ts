@@ -52,6 +52,16 @@ describe("generated references", () => {
   })
 })
 
+describe("docs/README.md", () => {
+  it("links every page of docs/ (the index a reader starts from; TypeDoc builds the same pages)", () => {
+    const index = committed("docs/README.md")
+    const linked = new Set([...index.matchAll(/\]\(([^)#\s]+\.md)(?:#[^)]*)?\)/g)].map((match) => path.posix.join("docs", match[1]!)))
+    const pages = documentFiles(root).filter((file) => file.startsWith("docs/") && file !== "docs/README.md")
+    assert.isAtLeast(pages.length, 20)
+    assert.deepStrictEqual(pages.filter((page) => !linked.has(page)), [], "pages docs/README.md does not link")
+  })
+})
+
 describe("scripts/check-links.mjs", () => {
   it("passes on this repository's Markdown", () => {
     const result = script("check-links.mjs", root)
