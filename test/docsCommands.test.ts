@@ -17,8 +17,13 @@ import { assert, describe, it } from "@effect/vitest"
 import { inProcess, root, scratch } from "./support/cli.js"
 import { commandsIn, documentFiles, shellWords, type ShownCommand, shownCommands } from "./support/docCommands.js"
 
+/** Commands that serve until stopped: run in-process they would never return, so the docs must mark them. */
+const serves = (words: ReadonlyArray<string>) =>
+  words.includes("&") || ["dev", "worker"].includes(words[0]!) || words.slice(0, 2).join(" ") === "mcp serve"
+
 /** The words to run: placeholders filled, globs expanded in `cwd`; a string says why it cannot be run. */
 const resolveWords = async (shown: ShownCommand, cwd: string, env: Record<string, string>): Promise<Array<string> | string> => {
+  if (serves(shown.words)) return "serves until stopped: mark its block <!-- docs:needs long-running: … -->"
   const words: Array<string> = []
   for (const word of shown.words) {
     if (/^<run[- ]id>$/.test(word) || word === "<run") {
@@ -125,5 +130,10 @@ describe("test/support/docCommands.ts", () => {
       { program: "graphent", where: "guide.md:10", words: ["worker", "--agents", "a.ts"], env: {}, exitCode: 0, needs: "live-service: PostgreSQL" }
     ])
     assert.deepStrictEqual(shellWords(`a "b \\"c\\"" 'd e' f\\ g`), ["a", "b \"c\"", "d e", "f g"])
+    // Servers left unmarked are reported, not run (in-process they would never return).
+    assert.deepStrictEqual(
+      [["dev"], ["run", "a.ts", "&"], ["mcp", "serve", "a.ts"], ["worker", "--agents", "a.ts"], ["mcp", "list", "m.json"]].map(serves),
+      [true, true, true, true, false]
+    )
   })
 })
