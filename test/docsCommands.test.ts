@@ -47,7 +47,7 @@ const resolveWords = async (shown: ShownCommand, cwd: string, env: Record<string
 }
 
 describe("commands shown in the docs are run", () => {
-  it("runs every unmarked command of README.md and docs/ and gets the exit code the docs state", { timeout: 240_000 }, async () => {
+  it("runs every unmarked command of README.md and docs/ and gets the exit code the docs state", { timeout: 300_000 }, async () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), "graphent-docs-home-"))
     const env = { GRAPHENT_HOME: home, NO_COLOR: "1" }
     const failures: Array<string> = []
