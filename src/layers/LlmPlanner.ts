@@ -231,6 +231,45 @@ const newConversation = (): Conversation => ({
   sent: undefined
 })
 
+/**
+ * Replaces the conversation's last message with `text` (a fork's `EditMessage`): a user message says it; of
+ * a tool message, the last result is `text` (the calls and the other results stay, so the prompt stays
+ * well formed for providers that pair each call with its result). The message was added after the last call,
+ * so no prompt sent before holds it.
+ */
+const editLast = (conversation: Conversation, text: string, measure: boolean) => {
+  const last = conversation.messages.length - 1
+  const message = conversation.messages[last]
+  if (message === undefined) return
+  let json: unknown = { role: "user", content: text }
+  let edited: Prompt.Message = textMessage("user", text)
+  const part = message.role === "tool" ? message.content[message.content.length - 1] : undefined
+  if (message.role === "tool" && part?.type === "tool-result") {
+    const parts = message.content.slice()
+    parts[parts.length - 1] = Prompt.makePart("tool-result", {
+      id: part.id,
+      name: part.name,
+      isFailure: false,
+      result: text,
+      providerExecuted: false
+    })
+    edited = Prompt.makeMessage("tool", { content: parts })
+    const results = (conversation.json[last] as { readonly results: ReadonlyArray<unknown> }).results.slice()
+    results[results.length - 1] = { id: part.id, name: part.name, isFailure: false, result: text }
+    json = { role: "tool", results }
+  } else if (message.role === "system") {
+    edited = textMessage("system", text)
+    json = { role: "system", content: text }
+  }
+  conversation.messages[last] = edited
+  conversation.json[last] = json
+  if (measure) {
+    const size = estimateTokens(json)
+    conversation.tokens += size - conversation.sizes[last]!
+    conversation.sizes[last] = size
+  }
+}
+
 /** A failed tool call, as the model sees it. */
 const failureText = (outcome: Extract<StepOutcome, { readonly _tag: "Failed" | "Skipped" }>): string =>
   outcome._tag === "Skipped"
@@ -827,6 +866,9 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
 
   /** One model call of the turn, with the messages of `from` (the conversation, or a repair exchange). */
   const call = (state: RunState, session: Session, from: Conversation) => {
+    // A fork's edit of a repair call's prompt (the run's conversation is edited by `turn`, before it is measured).
+    const edit = from === session.conversation ? undefined : state.context.messageEdit?.()
+    if (edit !== undefined) editLast(from, edit, false)
     const { messages, prefix } = promptDelta(session.conversation, from.json, from.json.length)
     const { direct, model, toolkit } = session
     // A transport reads the prompt during the call, and the conversation grows only after it (see
@@ -877,6 +919,8 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
       const decision = decisions[conversation.decisions]!
       if (decision._tag === "RunSteps") addTurn(conversation, decision.steps, decision.text, state.outcomes, window)
     }
+    const edit = state.context.messageEdit?.()
+    if (edit !== undefined) editLast(conversation, edit, window !== undefined)
     if (window === undefined || conversation.tokens <= window.budget) {
       return Effect.flatMap(call(state, session, conversation), (output) => decideOn(state, session, output))
     }

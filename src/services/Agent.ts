@@ -410,6 +410,12 @@ export interface RunContext {
    * Optional: a context without it (e.g. a unit test's) runs `live`.
    */
   readonly compacted?: <E, R>(live: Effect.Effect<Compaction, E, R>) => Effect.Effect<Compaction, E | RunAbort, R>
+  /**
+   * The text that replaces the last message of the prompt of the run's next model call (the user's message or
+   * the tool results it answers), when a fork edits that message (`Replay.editMessage`); else `undefined`.
+   * Optional: a planner that keeps no conversation ignores it.
+   */
+  readonly messageEdit?: () => string | undefined
   /** Streams a piece of model text to the run's consumer. */
   readonly textDelta: (text: string) => void
   /** Streams a whole tool call to the run's consumer, before the turn's decision. */

@@ -61,8 +61,8 @@ export type Usage = typeof Usage.Type
 
 /**
  * The edit a fork applied at its fork point (see `Replay.fork`): the result
- * of the step the fork starts at, the run's input, or the text of a model's
- * message.
+ * of the step the fork starts at, the run's input, the text of the message a
+ * model call answers (`EditMessage`), or the model's reply itself (`SetReply`).
  *
  * @since 0.2.0
  * @category models
@@ -75,7 +75,15 @@ export const ForkEdit = Schema.Union([
   }),
   Schema.TaggedStruct("SetInput", { input: Schema.String }),
   Schema.TaggedStruct("EditMessage", {
-    /** The model call whose reply is replaced (1 is the run's first model call). */
+    /**
+     * The model call whose prompt is edited (1 is the run's first model call): the last message
+     * of its prompt (the user's message, or the tool results it answers) says `text` instead.
+     */
+    call: Schema.Number,
+    text: Schema.String
+  }),
+  Schema.TaggedStruct("SetReply", {
+    /** The model call whose reply is replaced, with no tool calls (1 is the run's first model call). */
     call: Schema.Number,
     text: Schema.String
   })

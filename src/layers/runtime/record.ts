@@ -306,6 +306,10 @@ export class RunRecord<R> implements RunContext {
     })
   }
 
+  messageEdit(): string | undefined {
+    return this.ports.messageEdit?.(this.modelCalls + 1)
+  }
+
   journaled<A, E, R2>(key: string, effect: Effect.Effect<A, E, R2>): Effect.Effect<A, E | RunAbort, R2> {
     const { runId, turn } = this
     const read = Effect.map(effect, (value): Extract<RunEvent, { readonly _tag: "ValueRecorded" }> =>
