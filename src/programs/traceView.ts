@@ -187,7 +187,8 @@ const renderRun = (events: ReadonlyArray<RunEvent>, tree: Tree | undefined): Arr
       case "ContextCompacted": {
         const by = event.summary === undefined ? "dropped" : `summarized${event.model === undefined ? "" : ` by ${event.model}`}`
         lines.push(
-          `├─ context compacted (${event.policy}) before model call ${event.call}: ${plural(event.removed, "message")} ${by}, ` +
+          `├─ ${event.history === true ? "thread history" : "context"} compacted (${event.policy}) before model call ` +
+            `${event.call}: ${plural(event.removed, "message")} ${by}, ` +
             `~${event.tokensBefore} → ~${event.tokensAfter} of ${event.limit} tokens`
         )
         break

@@ -373,6 +373,8 @@ export interface Compaction {
   /** The model that wrote the summary, and its tokens (counted in the run's usage and budgets). */
   readonly model?: string
   readonly usage?: { readonly inputTokens: number; readonly outputTokens: number; readonly cachedInputTokens?: number }
+  /** Whether it compacted the thread's earlier messages rather than the run's turns. */
+  readonly history?: boolean
 }
 
 /**

@@ -351,6 +351,11 @@ export const ContextCompacted = Schema.TaggedStruct("ContextCompacted", {
   model: Schema.optionalKey(Schema.String),
   usage: Schema.optionalKey(TokenUsage),
   cost: Schema.optionalKey(Schema.Number),
+  /**
+   * `true`: the compaction was of the thread's earlier messages (the opening's history, before the run's
+   * first model call); `removed` counts those, and `summary` is the thread's summary, kept in its memory.
+   */
+  history: Schema.optionalKey(Schema.Boolean),
   at: Schema.Number
 })
 
