@@ -403,13 +403,21 @@ const modelFailed = (error: AiError.AiError | Schema.SchemaError) =>
   new PlannerFailed({ reason: `the model call failed: ${error.message}`, cause: error })
 
 const tokens = (usage: {
-  readonly inputTokens: { readonly total?: number | undefined; readonly cacheRead?: number | undefined }
+  readonly inputTokens: {
+    readonly total?: number | undefined
+    readonly cacheRead?: number | undefined
+    readonly cacheWrite?: number | undefined
+  }
   readonly outputTokens: { readonly total?: number | undefined }
 }): TokenUsage => {
-  const cached = usage.inputTokens.cacheRead
-  return cached === undefined || cached === 0
-    ? { inputTokens: usage.inputTokens.total ?? 0, outputTokens: usage.outputTokens.total ?? 0 }
-    : { inputTokens: usage.inputTokens.total ?? 0, outputTokens: usage.outputTokens.total ?? 0, cachedInputTokens: cached }
+  const { cacheRead, cacheWrite } = usage.inputTokens
+  const counted: { -readonly [K in keyof TokenUsage]: TokenUsage[K] } = {
+    inputTokens: usage.inputTokens.total ?? 0,
+    outputTokens: usage.outputTokens.total ?? 0
+  }
+  if (cacheRead !== undefined && cacheRead !== 0) counted.cachedInputTokens = cacheRead
+  if (cacheWrite !== undefined && cacheWrite !== 0) counted.cacheWriteInputTokens = cacheWrite
+  return counted
 }
 
 /** The model that answered, when a model list (fallback, see `ModelConfig`) says so on the finish part. */

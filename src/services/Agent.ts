@@ -372,7 +372,12 @@ export interface Compaction {
   readonly limit: number
   /** The model that wrote the summary, and its tokens (counted in the run's usage and budgets). */
   readonly model?: string
-  readonly usage?: { readonly inputTokens: number; readonly outputTokens: number; readonly cachedInputTokens?: number }
+  readonly usage?: {
+    readonly inputTokens: number
+    readonly outputTokens: number
+    readonly cachedInputTokens?: number
+    readonly cacheWriteInputTokens?: number
+  }
   /** Whether it compacted the thread's earlier messages rather than the run's turns. */
   readonly history?: boolean
 }

@@ -49,6 +49,8 @@ export const Usage = Schema.Struct({
   outputTokens: Schema.optionalKey(Schema.Number),
   /** Of the input tokens, those the providers read from their prompt cache (present once one did). */
   cachedInputTokens: Schema.optionalKey(Schema.Number),
+  /** Of the input tokens, those the providers wrote to their prompt cache (present once one did). */
+  cacheWriteInputTokens: Schema.optionalKey(Schema.Number),
   /** The cost of the model calls, from the price table; absent when no model of the run has a price. */
   cost: Schema.optionalKey(Schema.Number)
 })
@@ -225,7 +227,12 @@ export const TokenUsage = Schema.Struct({
   inputTokens: Schema.Number,
   outputTokens: Schema.Number,
   /** Of `inputTokens`, those read from the provider's prompt cache (priced at the cached rate). */
-  cachedInputTokens: Schema.optionalKey(Schema.Number)
+  cachedInputTokens: Schema.optionalKey(Schema.Number),
+  /**
+   * Of `inputTokens`, those written to the provider's prompt cache (Anthropic's `cache_creation_input_tokens`;
+   * priced at the cache-write rate).
+   */
+  cacheWriteInputTokens: Schema.optionalKey(Schema.Number)
 })
 
 /**
