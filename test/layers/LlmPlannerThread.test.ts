@@ -4,11 +4,37 @@
  * threads of many runs on a scripted model, with random message sizes, limits and each policy; the first run
  * states a fact (a code) that only the thread's summary can carry to the last run.
  */
-import { assert, describe, it } from "@effect/vitest"
+import { afterAll, assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Option } from "effect"
 import type * as Prompt from "effect/ai/Prompt"
-import { Agent, AgentRuntime, LlmPlanner, Memory, Replay, type RunEvent, ScriptedModel } from "graphent"
+import { randomUUID } from "node:crypto"
+import {
+  Agent,
+  AgentRuntime,
+  EmbeddingLocal,
+  JournalMemory,
+  LlmPlanner,
+  LocalRuntime,
+  Memory,
+  MemoryInMemory,
+  Replay,
+  type RunEvent,
+  ScriptedModel
+} from "graphent"
+import { MemoryPg } from "graphent/postgres"
+import { MemoryRedis } from "graphent/redis"
 import * as Testing from "graphent/testing"
+import { pgConfig, redisUrl } from "../support/services.js"
+import * as Store from "../support/store.js"
+
+// The real stores' data of this file: its own table prefix and Redis key prefix, removed at the end.
+const testId = randomUUID().slice(0, 8)
+const pgPrefix = `graphent_thread${testId}_`
+const redisPrefix = `graphent-test:thread:${testId}:`
+afterAll(async () => {
+  await Store.dropPgPrefixes([pgPrefix])
+  await Store.deleteRedisKeys([`${redisPrefix}*`])
+})
 
 type Event = RunEvent.RunEvent
 
@@ -79,7 +105,13 @@ const messagesRead = (events: ReadonlyArray<Event>) => {
  * `runs` runs of `agent` on one thread, the first stating the code and the last asking for it; each run is
  * replayed (no model: an empty script fails if called) and must be identical.
  */
-const thread = (agent: Agent.Agent<any, any>, runs: number, next: () => number, code: string) =>
+const thread = (
+  agent: Agent.Agent<any, any>,
+  runs: number,
+  next: () => number,
+  code: string,
+  memory: Layer.Layer<Memory.Memory, unknown> = MemoryInMemory.layer
+) =>
   Effect.gen(function*() {
     const summaries: Array<string> = []
     const model = chatModel(summaries)
@@ -96,7 +128,11 @@ const thread = (agent: Agent.Agent<any, any>, runs: number, next: () => number, 
     }
     const stored = yield* Memory.Memory.use((memory) => memory.get(Memory.thread("t"), "graphent.thread-summary"))
     return { runs: all, summaries, stored: Option.getOrUndefined(stored) }
-  }).pipe(Effect.provide(Testing.layer))
+  }).pipe(Effect.provide(Layer.mergeAll(
+    LocalRuntime.layer.pipe(Layer.provideMerge(JournalMemory.layer())),
+    Layer.fresh(memory),
+    Testing.layerSequentialIds()
+  )))
 
 describe("LlmPlanner: a thread's history within the window", () => {
   it.effect("summarize: a long thread never overflows, the first run's fact survives, the summary is kept and reused", () =>
@@ -142,6 +178,23 @@ describe("LlmPlanner: a thread's history within the window", () => {
         assert.strictEqual(answer, policy === "keep-last-n" ? "I do not know." : `The code is ${code}.`, `seed ${seed} (${policy})`)
       }
     }))
+
+  it.effect("the thread's summary is kept in PostgreSQL and Redis memory alike, and read back by the next runs", () =>
+    Effect.gen(function*() {
+      const stores = {
+        postgres: MemoryPg.layerPg({ pg: pgConfig, tablePrefix: pgPrefix }).pipe(Layer.provide(EmbeddingLocal.layer)),
+        redis: MemoryRedis.layer({ url: redisUrl, keyPrefix: redisPrefix }).pipe(Layer.provide(EmbeddingLocal.layer))
+      }
+      for (const [name, memory] of Object.entries(stores)) {
+        const limit = 900
+        const { runs, stored, summaries } = yield* thread(chat({ limit }), 24, random(11), "C9X", memory)
+        for (const [i, run] of runs.entries()) assertWithin(run.events, limit, `${name} run ${i + 1}`)
+        assert.strictEqual(runs.at(-1)!.answer, "The code is C9X.", name)
+        assert.isAbove(summaries.length, 1, name)
+        assert.strictEqual((stored as { readonly summary: string }).summary, summaries.at(-1), name)
+        assert.isAtMost(Math.max(...runs.map((run) => messagesRead(run.events))), 24, name)
+      }
+    }), 30_000)
 
   it.effect("without a known window the thread's history is the last `history` messages, as before (no compaction)", () =>
     Effect.gen(function*() {
