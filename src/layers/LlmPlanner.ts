@@ -774,39 +774,66 @@ const summaryInstructions = "You condense conversations between a user, an assis
   "Summarize the conversation you are given so that the assistant can continue without it: keep every fact, " +
   "tool result, decision and open question it needs, and drop the rest. Reply with the summary only."
 
-/** Asks the model to summarize the earlier summary and the `removed` oldest messages of `body`. */
+/** Two calls' tokens together. */
+const addUsage = (a: TokenUsage | undefined, b: TokenUsage): TokenUsage => {
+  if (a === undefined) return b
+  const sum: { -readonly [K in keyof TokenUsage]: TokenUsage[K] } = {
+    inputTokens: a.inputTokens + b.inputTokens,
+    outputTokens: a.outputTokens + b.outputTokens
+  }
+  const cached = (a.cachedInputTokens ?? 0) + (b.cachedInputTokens ?? 0)
+  const written = (a.cacheWriteInputTokens ?? 0) + (b.cacheWriteInputTokens ?? 0)
+  if (cached > 0) sum.cachedInputTokens = cached
+  if (written > 0) sum.cacheWriteInputTokens = written
+  return sum
+}
+
+/** The last `room` characters of `text` (its start cut, with a marker), or all of it when it fits. */
+const tail = (text: string, room: number) => text.length <= room ? text : "…" + text.slice(text.length - Math.max(0, room))
+
+/**
+ * Asks the model to summarize the earlier summary and the `removed` oldest messages of `body`. The
+ * summarizer's own prompt must fit the window: when the messages do not fit in one prompt with the summary so
+ * far, they go in chunks, oldest first, each summarized together with the summary of the chunks before — so
+ * every removed message, and every fact of the earlier summary, reaches the summary (a single message longer
+ * than a prompt is shown by its end).
+ */
 const summarize = (
   session: Session,
   body: Compactable,
   removed: number,
   summaryLimit: number,
   window: Window
-) => {
-  const lines: Array<string> = []
-  if (body.summary !== undefined) lines.push(`Earlier summary: ${body.summary}`)
-  for (let i = 0; i < removed; i++) lines.push(JSON.stringify(body.json[i]))
-  // The summarizer's own prompt must fit: the latest of what it summarizes is kept.
-  const room = Math.max(0, (window.limit - summaryLimit - 512) * 4)
-  let text = lines.join("\n")
-  if (text.length > room) text = "…" + text.slice(text.length - room)
-  const prompt = Prompt.fromMessages([
-    textMessage("system", summaryInstructions),
-    textMessage(
-      "user",
-      `Summarize in at most ${Math.floor(summaryLimit * 3 / 4)} words:\n\n${text}`
-    )
-  ])
-  return session.model.generateText({ prompt }).pipe(
-    Effect.map((response) => {
-      const usage = tokens(response.usage)
-      const model = answeredBy(response.content.find((part) => part.type === "finish")?.metadata) ?? session.label
+) =>
+  Effect.gen(function*() {
+    const room = Math.max(0, (window.limit - summaryLimit - 512) * 4)
+    let summary = body.summary
+    let usage: TokenUsage | undefined
+    let model = session.label
+    let next = 0
+    do {
+      const head = summary === undefined ? "" : tail(`Earlier summary: ${summary}`, room) + "\n"
+      const lines: Array<string> = []
+      let length = head.length
+      while (next < removed) {
+        const line = JSON.stringify(body.json[next])
+        if (lines.length > 0 && length + line.length + 1 > room) break
+        lines.push(tail(line, room - length))
+        length += line.length + 1
+        next++
+      }
+      const prompt = Prompt.fromMessages([
+        textMessage("system", summaryInstructions),
+        textMessage("user", `Summarize in at most ${Math.floor(summaryLimit * 3 / 4)} words:\n\n${head}${lines.join("\n")}`)
+      ])
+      const response = yield* Effect.mapError(session.model.generateText({ prompt }), modelFailed)
+      usage = addUsage(usage, tokens(response.usage))
+      model = answeredBy(response.content.find((part) => part.type === "finish")?.metadata) ?? session.label
       // A summary longer than its room is cut: the prompt must fit.
-      const summary = response.text.length > summaryLimit * 3 ? response.text.slice(0, summaryLimit * 3) + "…" : response.text
-      return { summary, usage, model }
-    }),
-    Effect.mapError(modelFailed)
-  )
-}
+      summary = response.text.length > summaryLimit * 3 ? response.text.slice(0, summaryLimit * 3) + "…" : response.text
+    } while (next < removed)
+    return { summary: summary!, usage: usage!, model }
+  })
 
 // ---------------------------------------------------------------------------
 // the planner
