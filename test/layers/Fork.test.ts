@@ -56,6 +56,33 @@ const store = () =>
     Testing.layerSequentialIds()
   ))
 
+/**
+ * A store whose process "dies" at the first event `diesAt` accepts: that append fails, nothing after it is
+ * written; `inner` holds what was journaled before.
+ */
+const dyingStore = (diesAt: (event: Event) => boolean) => {
+  const inner = JournalMemory.make()
+  let crashed = false
+  const crashing: Journal.JournalShape = {
+    ...inner,
+    append: (event) =>
+      Effect.suspend(() => {
+        if (crashed) return Effect.void
+        if (diesAt(event)) {
+          crashed = true
+          return Effect.fail(new Journal.JournalError({ backend: "test", operation: "append", reason: "crash" }))
+        }
+        return inner.append(event)
+      })
+  }
+  const dying = Layer.fresh(Layer.mergeAll(
+    LocalRuntime.layer.pipe(Layer.provideMerge(Layer.succeed(Journal.Journal, crashing))),
+    MemoryInMemory.layer,
+    Testing.layerSequentialIds("fork")
+  ))
+  return { dying, inner }
+}
+
 const stepsStartedFrom = (events: ReadonlyArray<Event>, index: number): Array<string> =>
   events.slice(index).flatMap((event) => event._tag === "StepStarted" ? [event.stepId] : [])
 
@@ -333,6 +360,40 @@ describe("Replay.fork", () => {
       }
     }).pipe(Effect.provide(store())))
 
+  it.effect("a fork that crashed before its edited model call resumes with the edit: the model sees the edited message", () =>
+    Effect.gen(function*() {
+      const tracked = counted(assistant)
+      const original = yield* AgentRuntime.run(tracked.agent, "what is 2 + 3?").pipe(
+        Effect.provide(ScriptedModel.layer([ScriptedModel.toolCall("calculator", { expression: "2 + 3" }), ScriptedModel.text("It is 5.")]))
+      )
+      // The fork's process "dies" when it journals its decision of turn 2 (the edited call's): nothing after is written.
+      const { dying, inner } = dyingStore((event) => event._tag === "DecisionMade" && event.turn === 2 && event.runId !== original.runId)
+      const seen: Array<string> = []
+      const echo = ScriptedModel.layerFunction(({ prompt }) => {
+        const said = String(ScriptedModel.lastToolResults(prompt).at(-1)?.result)
+        seen.push(said)
+        return ScriptedModel.text(`you said: ${said}`)
+      })
+      const error = yield* Effect.flip(
+        Replay.fork(tracked.agent, original.events, { edit: Replay.editMessage(2, "no calculator today") }).pipe(
+          Effect.provide(Layer.merge(dying, echo))
+        )
+      )
+      assert.strictEqual(error._tag, "JournalError")
+      const journaled = yield* inner.read("fork-1")
+      // The edited call was journaled before the crash; the resume answers it from there, with the edit in its request.
+      tracked.reset()
+      const resumed = yield* Replay.resume(tracked.agent, journaled).pipe(Effect.provide(ScriptedModel.layer([])))
+      assert.strictEqual(resumed.answer, "you said: no calculator today")
+      assert.deepStrictEqual(seen, ["no calculator today"])
+      assert.deepStrictEqual(tracked.ran, [])
+      // And a crash before the edited call was journaled: the resume makes it live, with the edit.
+      const before = journaled.filter((event) => !(event._tag === "ModelCalled" && event.call === 2))
+      const again = yield* Replay.resume(tracked.agent, before).pipe(Effect.provide(echo))
+      assert.strictEqual(again.answer, "you said: no calculator today")
+      assert.deepStrictEqual(seen, ["no calculator today", "no calculator today"])
+    }).pipe(Effect.provide(store())))
+
   it.effect("docs/fork.md shows examples/fork.ts verbatim, and it runs", () =>
     Effect.gen(function*() {
       const root = path.resolve(import.meta.dirname, "../..")
@@ -350,25 +411,9 @@ describe("Replay.fork", () => {
       const tracked = counted(wordstats)
       const original = yield* AgentRuntime.run(tracked.agent, "one two three")
       // The fork's process "dies" when it journals the start of the edited step: nothing is written after that.
-      const inner = JournalMemory.make()
-      let crashed = false
-      const crashing: Journal.JournalShape = {
-        ...inner,
-        append: (event) =>
-          Effect.suspend(() => {
-            if (crashed) return Effect.void
-            if (event._tag === "StepStarted" && event.stepId === "summary" && event.runId !== original.runId) {
-              crashed = true
-              return Effect.fail(new Journal.JournalError({ backend: "test", operation: "append", reason: "crash" }))
-            }
-            return inner.append(event)
-          })
-      }
-      const dying = Layer.fresh(Layer.mergeAll(
-        LocalRuntime.layer.pipe(Layer.provideMerge(Layer.succeed(Journal.Journal, crashing))),
-        MemoryInMemory.layer,
-        Testing.layerSequentialIds("fork")
-      ))
+      const { dying, inner } = dyingStore((event) =>
+        event._tag === "StepStarted" && event.stepId === "summary" && event.runId !== original.runId
+      )
       tracked.reset()
       const error = yield* Effect.flip(
         Replay.fork(tracked.agent, original.events, { edit: Replay.setResult("summary", "EDITED") }).pipe(Effect.provide(dying))
