@@ -25,6 +25,9 @@
  *   that would overflow it, older turns are summarized, dropped or compacted
  *   by a function ({@link ContextOptions}), and long tool results are cut in
  *   the prompt; each compaction is journaled (`ContextCompacted`) and replayed.
+ *   So is the thread's history, once it outgrows half of what the instructions
+ *   and the input leave: its summary is kept in the thread's memory, and the
+ *   next run of the thread reads only the messages after it.
  *
  * The hot path stays lean: the services a run's model calls need are read
  * once per run, the conversation is extended by each turn's new messages
@@ -49,7 +52,7 @@ import type * as Response from "effect/ai/Response"
 import * as AiTelemetry from "effect/ai/Telemetry"
 import * as AiTool from "effect/ai/Tool"
 import * as Toolkit from "effect/ai/Toolkit"
-import { type Agent, type Compaction, decodeOutput } from "../services/Agent.js"
+import { type Agent, type Compaction, decodeOutput, type RunAbort } from "../services/Agent.js"
 import * as Memory from "../services/Memory.js"
 import { ModelTransport, type ModelTransportShape } from "../services/ModelTransport.js"
 import {
@@ -63,6 +66,7 @@ import {
 } from "../services/Planner.js"
 import type { ModelOutput, ModelToolCall, TokenUsage } from "../services/RunEvent.js"
 import * as SubAgent from "../internal/subAgent.js"
+import * as ThreadHistory from "../internal/threadHistory.js"
 import { estimateTokens, removalToFit, removalWithSlack, tokensOf, truncateResult } from "../internal/compaction.js"
 import * as Pricing from "../services/Pricing.js"
 import { ContextWindows, contextWindowOf } from "../services/Pricing.js"
@@ -82,7 +86,11 @@ export interface Options {
   readonly model?: string | undefined
   /** The system prompt when the agent has no `instructions`. */
   readonly instructions?: string | undefined
-  /** How many earlier messages of the run's thread to show the model (default 20; 0: none). */
+  /**
+   * How many earlier messages of the run's thread to show the model (default 20; 0: none) when the model's
+   * context window is unknown. With a known window (see {@link ContextOptions}), the thread's history goes
+   * through the context policy instead, and only 0 (none) applies.
+   */
   readonly history?: number | undefined
   /** Whether to append the input and the answer to the thread's history (default true). */
   readonly remember?: boolean | undefined
@@ -98,8 +106,11 @@ export interface Options {
  * exceed `limit` it **compacts**: the oldest turns after the opening
  * (instructions, thread history, input) leave the prompt, summarized by the
  * model (`summarize`), dropped (`keep-last-n`) or as a custom function decides.
- * Each compaction is journaled (`ContextCompacted`); replay applies it from the
- * journal, with no model call.
+ * The thread's history in the opening is compacted the same way on the run's
+ * first turn when it takes more than half of what the instructions and the
+ * input leave of the window (the other half is the run's). Each compaction is
+ * journaled (`ContextCompacted`); replay applies it from the journal, with no
+ * model call.
  *
  * @since 0.2.0
  * @category models
@@ -129,7 +140,8 @@ export interface ContextOptions {
 /**
  * What a custom compaction sees: the conversation's turns after its opening,
  * as JSON (each turn an assistant message with tool calls, then the tool
- * results), the current summary, and the token figures.
+ * results) — or, for the thread's history, its messages (a turn: the user's
+ * message and the answer) — the current summary, and the token figures.
  *
  * @since 0.2.0
  * @category models
@@ -230,6 +242,45 @@ const newConversation = (): Conversation => ({
   decisions: 0,
   sent: undefined
 })
+
+/**
+ * Replaces the conversation's last message with `text` (a fork's `EditMessage`): a user message says it; of
+ * a tool message, the last result is `text` (the calls and the other results stay, so the prompt stays
+ * well formed for providers that pair each call with its result). The message was added after the last call,
+ * so no prompt sent before holds it.
+ */
+const editLast = (conversation: Conversation, text: string, measure: boolean) => {
+  const last = conversation.messages.length - 1
+  const message = conversation.messages[last]
+  if (message === undefined) return
+  let json: unknown = { role: "user", content: text }
+  let edited: Prompt.Message = textMessage("user", text)
+  const part = message.role === "tool" ? message.content[message.content.length - 1] : undefined
+  if (message.role === "tool" && part?.type === "tool-result") {
+    const parts = message.content.slice()
+    parts[parts.length - 1] = Prompt.makePart("tool-result", {
+      id: part.id,
+      name: part.name,
+      isFailure: false,
+      result: text,
+      providerExecuted: false
+    })
+    edited = Prompt.makeMessage("tool", { content: parts })
+    const results = (conversation.json[last] as { readonly results: ReadonlyArray<unknown> }).results.slice()
+    results[results.length - 1] = { id: part.id, name: part.name, isFailure: false, result: text }
+    json = { role: "tool", results }
+  } else if (message.role === "system") {
+    edited = textMessage("system", text)
+    json = { role: "system", content: text }
+  }
+  conversation.messages[last] = edited
+  conversation.json[last] = json
+  if (measure) {
+    const size = estimateTokens(json)
+    conversation.tokens += size - conversation.sizes[last]!
+    conversation.sizes[last] = size
+  }
+}
 
 /** A failed tool call, as the model sees it. */
 const failureText = (outcome: Extract<StepOutcome, { readonly _tag: "Failed" | "Skipped" }>): string =>
@@ -352,13 +403,21 @@ const modelFailed = (error: AiError.AiError | Schema.SchemaError) =>
   new PlannerFailed({ reason: `the model call failed: ${error.message}`, cause: error })
 
 const tokens = (usage: {
-  readonly inputTokens: { readonly total?: number | undefined; readonly cacheRead?: number | undefined }
+  readonly inputTokens: {
+    readonly total?: number | undefined
+    readonly cacheRead?: number | undefined
+    readonly cacheWrite?: number | undefined
+  }
   readonly outputTokens: { readonly total?: number | undefined }
 }): TokenUsage => {
-  const cached = usage.inputTokens.cacheRead
-  return cached === undefined || cached === 0
-    ? { inputTokens: usage.inputTokens.total ?? 0, outputTokens: usage.outputTokens.total ?? 0 }
-    : { inputTokens: usage.inputTokens.total ?? 0, outputTokens: usage.outputTokens.total ?? 0, cachedInputTokens: cached }
+  const { cacheRead, cacheWrite } = usage.inputTokens
+  const counted: { -readonly [K in keyof TokenUsage]: TokenUsage[K] } = {
+    inputTokens: usage.inputTokens.total ?? 0,
+    outputTokens: usage.outputTokens.total ?? 0
+  }
+  if (cacheRead !== undefined && cacheRead !== 0) counted.cachedInputTokens = cacheRead
+  if (cacheWrite !== undefined && cacheWrite !== 0) counted.cacheWriteInputTokens = cacheWrite
+  return counted
 }
 
 /** The model that answered, when a model list (fallback, see `ModelConfig`) says so on the finish part. */
@@ -638,6 +697,47 @@ const summaryText = (summary: string) =>
 
 const summaryJson = (summary: string) => ({ role: "user", content: summaryText(summary) })
 
+const threadSummaryText = (summary: string) =>
+  `Summary of this thread's earlier conversation (older messages were compacted to fit the context window):\n${summary}`
+
+const threadSummaryJson = (summary: string) => ({ role: "user", content: threadSummaryText(summary) })
+
+/**
+ * What a compaction works on: the messages it may remove (oldest first), what stays, and the summary that
+ * stands for earlier ones — the run's turns after its opening, or the thread's earlier messages in the opening.
+ */
+interface Compactable {
+  /** The removable messages as JSON, and their estimated tokens. */
+  readonly json: ReadonlyArray<unknown>
+  readonly sizes: ReadonlyArray<number>
+  /** The estimated tokens of what stays (the current summary's included). */
+  readonly fixed: number
+  /** The most tokens `fixed` and the messages kept may take. */
+  readonly budget: number
+  /** The current summary, and the tokens of its message (0 without). */
+  readonly summary: string | undefined
+  readonly summaryTokens: number
+  /** The prompt's messages' estimated tokens now. */
+  readonly tokens: number
+  /** The JSON of the message a new summary becomes. */
+  readonly summaryJson: (summary: string) => unknown
+  /** Whether these are the thread's earlier messages. */
+  readonly history: boolean
+}
+
+/** The run's turns after its opening, as a compaction sees them. */
+const turnsBody = (conversation: Conversation, window: Window): Compactable => ({
+  json: conversation.json.slice(conversation.opening),
+  sizes: conversation.sizes.slice(conversation.opening),
+  fixed: tokensOf(conversation.sizes, conversation.opening),
+  budget: window.budget,
+  summary: conversation.summary,
+  summaryTokens: conversation.summary === undefined ? 0 : conversation.sizes[conversation.opening - 1]!,
+  tokens: conversation.tokens,
+  summaryJson,
+  history: false
+})
+
 /** A new conversation without the `removed` oldest messages after the opening, under a new summary if any. */
 const compacted = (conversation: Conversation, compaction: Compaction): Conversation => {
   const { opening } = conversation
@@ -674,39 +774,66 @@ const summaryInstructions = "You condense conversations between a user, an assis
   "Summarize the conversation you are given so that the assistant can continue without it: keep every fact, " +
   "tool result, decision and open question it needs, and drop the rest. Reply with the summary only."
 
-/** Asks the model to summarize the earlier summary and the `removed` oldest messages after the opening. */
+/** Two calls' tokens together. */
+const addUsage = (a: TokenUsage | undefined, b: TokenUsage): TokenUsage => {
+  if (a === undefined) return b
+  const sum: { -readonly [K in keyof TokenUsage]: TokenUsage[K] } = {
+    inputTokens: a.inputTokens + b.inputTokens,
+    outputTokens: a.outputTokens + b.outputTokens
+  }
+  const cached = (a.cachedInputTokens ?? 0) + (b.cachedInputTokens ?? 0)
+  const written = (a.cacheWriteInputTokens ?? 0) + (b.cacheWriteInputTokens ?? 0)
+  if (cached > 0) sum.cachedInputTokens = cached
+  if (written > 0) sum.cacheWriteInputTokens = written
+  return sum
+}
+
+/** The last `room` characters of `text` (its start cut, with a marker), or all of it when it fits. */
+const tail = (text: string, room: number) => text.length <= room ? text : "…" + text.slice(text.length - Math.max(0, room))
+
+/**
+ * Asks the model to summarize the earlier summary and the `removed` oldest messages of `body`. The
+ * summarizer's own prompt must fit the window: when the messages do not fit in one prompt with the summary so
+ * far, they go in chunks, oldest first, each summarized together with the summary of the chunks before — so
+ * every removed message, and every fact of the earlier summary, reaches the summary (a single message longer
+ * than a prompt is shown by its end).
+ */
 const summarize = (
   session: Session,
-  conversation: Conversation,
+  body: Compactable,
   removed: number,
   summaryLimit: number,
   window: Window
-) => {
-  const lines: Array<string> = []
-  if (conversation.summary !== undefined) lines.push(`Earlier summary: ${conversation.summary}`)
-  for (let i = conversation.opening; i < conversation.opening + removed; i++) lines.push(JSON.stringify(conversation.json[i]))
-  // The summarizer's own prompt must fit: the latest of what it summarizes is kept.
-  const room = Math.max(0, (window.limit - summaryLimit - 512) * 4)
-  let text = lines.join("\n")
-  if (text.length > room) text = "…" + text.slice(text.length - room)
-  const prompt = Prompt.fromMessages([
-    textMessage("system", summaryInstructions),
-    textMessage(
-      "user",
-      `Summarize in at most ${Math.floor(summaryLimit * 3 / 4)} words:\n\n${text}`
-    )
-  ])
-  return session.model.generateText({ prompt }).pipe(
-    Effect.map((response) => {
-      const usage = tokens(response.usage)
-      const model = answeredBy(response.content.find((part) => part.type === "finish")?.metadata) ?? session.label
+) =>
+  Effect.gen(function*() {
+    const room = Math.max(0, (window.limit - summaryLimit - 512) * 4)
+    let summary = body.summary
+    let usage: TokenUsage | undefined
+    let model = session.label
+    let next = 0
+    do {
+      const head = summary === undefined ? "" : tail(`Earlier summary: ${summary}`, room) + "\n"
+      const lines: Array<string> = []
+      let length = head.length
+      while (next < removed) {
+        const line = JSON.stringify(body.json[next])
+        if (lines.length > 0 && length + line.length + 1 > room) break
+        lines.push(tail(line, room - length))
+        length += line.length + 1
+        next++
+      }
+      const prompt = Prompt.fromMessages([
+        textMessage("system", summaryInstructions),
+        textMessage("user", `Summarize in at most ${Math.floor(summaryLimit * 3 / 4)} words:\n\n${head}${lines.join("\n")}`)
+      ])
+      const response = yield* Effect.mapError(session.model.generateText({ prompt }), modelFailed)
+      usage = addUsage(usage, tokens(response.usage))
+      model = answeredBy(response.content.find((part) => part.type === "finish")?.metadata) ?? session.label
       // A summary longer than its room is cut: the prompt must fit.
-      const summary = response.text.length > summaryLimit * 3 ? response.text.slice(0, summaryLimit * 3) + "…" : response.text
-      return { summary, usage, model }
-    }),
-    Effect.mapError(modelFailed)
-  )
-}
+      summary = response.text.length > summaryLimit * 3 ? response.text.slice(0, summaryLimit * 3) + "…" : response.text
+    } while (next < removed)
+    return { summary: summary!, usage: usage!, model }
+  })
 
 // ---------------------------------------------------------------------------
 // the planner
@@ -758,9 +885,10 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
     } satisfies Window
   }
 
-  /** The conversation of the run's first turn: instructions, the thread's history, the input. */
+  /** The conversation of the run's first turn: instructions, the thread's summary and history, the input. */
   const openConversation = (
     state: RunState,
+    summary: string | undefined,
     history: ReadonlyArray<Memory.Message>,
     measure: boolean
   ): Conversation => {
@@ -769,6 +897,7 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
     const instructions = (agent.instructions ?? options?.instructions ?? defaultInstructions(agent)) +
       (agent.output === undefined ? "" : outputInstructions(agent.output))
     addText(conversation, "system", instructions, measure)
+    if (summary !== undefined) push(conversation, textMessage("user", threadSummaryText(summary)), threadSummaryJson(summary), measure)
     for (const message of history) {
       if (message.role === "user" || message.role === "assistant") {
         addText(conversation, message.role, message.content, measure)
@@ -779,16 +908,78 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
     return conversation
   }
 
-  /** The thread's earlier messages, read once per run and journaled (replay sees the same history). */
-  const historyOf = (state: RunState, memory: Memory.MemoryShape | undefined) =>
-    state.turn !== 1 || historySize === 0 || state.threadId === undefined || memory === undefined
-      ? Effect.succeed<ReadonlyArray<Memory.Message>>([])
-      : state.context.journaled(
-        "history",
-        memory.history(Memory.thread(state.threadId), { last: historySize }).pipe(
-          Effect.mapError((error) => new PlannerFailed({ reason: `cannot read the thread's history: ${error.message}` }))
+  const historyFailed = (error: Memory.MemoryError) =>
+    new PlannerFailed({ reason: `cannot read the thread's history: ${error.message}` })
+
+  /**
+   * The thread's earlier messages, read once per run and journaled (replay sees the same history). Without a
+   * known window, the last `history` of them. With one, as the policy needs them: under `keep-last-n`, the
+   * most it keeps; else the thread's summary and every message after it (compacted next, to fit).
+   */
+  const threadOf = (
+    state: RunState,
+    memory: Memory.MemoryShape | undefined,
+    window: Window | undefined
+  ): Effect.Effect<ThreadHistory.ThreadHistory, PlannerFailed | RunAbort> => {
+    if (state.turn !== 1 || historySize === 0 || state.threadId === undefined || memory === undefined) {
+      return Effect.succeed({ from: 0, messages: [] })
+    }
+    const namespace = Memory.thread(state.threadId)
+    if (window === undefined || window.policy === "keep-last-n") {
+      const last = window === undefined ? historySize : 2 * window.keep
+      if (last === 0) return Effect.succeed({ from: 0, messages: [] })
+      return Effect.map(
+        state.context.journaled("history", Effect.mapError(memory.history(namespace, { last }), historyFailed)),
+        (messages) => ({ from: 0, messages })
+      )
+    }
+    return state.context.journaled("thread", Effect.mapError(ThreadHistory.read(memory, namespace), historyFailed))
+  }
+
+  /**
+   * Compacts the thread's history in the run's opening when it takes more than its share of the window: half
+   * of what the instructions and the input leave (the rest is the run's turns'). Journaled as a
+   * `ContextCompacted` event before the first model call; a new summary (or a custom policy's cut) is kept in
+   * the thread's memory, so that the next run reads only what came after it.
+   */
+  const compactHistory = (state: RunState, session: Session, window: Window, thread: ThreadHistory.ThreadHistory) =>
+    Effect.gen(function*() {
+      const conversation = session.conversation
+      const shown: Array<number> = []
+      thread.messages.forEach((message, index) => {
+        if (message.role === "user" || message.role === "assistant") shown.push(index)
+      })
+      const end = conversation.opening - 1
+      const start = end - shown.length
+      const sizes = conversation.sizes.slice(start, end)
+      const summaryTokens = thread.summary === undefined ? 0 : conversation.sizes[1]!
+      const budget = Math.floor((window.budget - conversation.sizes[0]! - conversation.sizes[end]!) / 2)
+      // Nothing to compact, or an opening too big whatever the history (the first turn fails on it).
+      if (shown.length === 0 || budget <= 0 || summaryTokens + tokensOf(sizes, sizes.length) <= budget) return
+      const live = decideCompaction(session, window, {
+        json: conversation.json.slice(start, end),
+        sizes,
+        fixed: summaryTokens,
+        budget,
+        summary: thread.summary,
+        summaryTokens,
+        tokens: conversation.tokens,
+        summaryJson: threadSummaryJson,
+        history: true
+      })
+      const compaction = yield* (state.context.compacted === undefined ? live : state.context.compacted(live))
+      const summary = compaction.summary ?? thread.summary
+      const kept = shown.slice(compaction.removed).map((index) => thread.messages[index]!)
+      session.conversation = openConversation(state, summary, kept, true)
+      if (window.policy === "keep-last-n" || compaction.removed === 0 || session.memory === undefined) return
+      const stored = ThreadHistory.storedAfter(thread, shown, compaction.removed, summary)
+      yield* state.context.journaled(
+        "thread-summary",
+        session.memory.set(Memory.thread(state.threadId!), ThreadHistory.summaryKey, stored).pipe(
+          Effect.mapError((error) => new PlannerFailed({ reason: `cannot save the thread's summary: ${error.message}` }))
         )
       )
+    })
 
   /** Reads the run's services and its thread's history once, on the run's first turn. */
   const openSession = (state: RunState) =>
@@ -798,8 +989,8 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
       const direct = yield* directOf(toolkit)
       const memory = Option.getOrUndefined(yield* Effect.serviceOption(Memory.Memory))
       const label = options?.model ?? (yield* modelLabel)
-      const history = yield* historyOf(state, memory)
       const window = windowOf(state.agent, label, yield* ContextWindows)
+      const thread = yield* threadOf(state, memory, window)
       const session: Session = {
         model,
         direct,
@@ -808,8 +999,9 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
         toolkit,
         tools: toolNamesOf(state.agent),
         window,
-        conversation: openConversation(state, history, window !== undefined)
+        conversation: openConversation(state, thread.summary, thread.messages, window !== undefined)
       }
+      if (window !== undefined) yield* compactHistory(state, session, window, thread)
       sessions.set(state, session)
       return session
     })
@@ -827,6 +1019,9 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
 
   /** One model call of the turn, with the messages of `from` (the conversation, or a repair exchange). */
   const call = (state: RunState, session: Session, from: Conversation) => {
+    // A fork's edit of a repair call's prompt (the run's conversation is edited by `turn`, before it is measured).
+    const edit = from === session.conversation ? undefined : state.context.messageEdit?.()
+    if (edit !== undefined) editLast(from, edit, false)
     const { messages, prefix } = promptDelta(session.conversation, from.json, from.json.length)
     const { direct, model, toolkit } = session
     // A transport reads the prompt during the call, and the conversation grows only after it (see
@@ -877,6 +1072,8 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
       const decision = decisions[conversation.decisions]!
       if (decision._tag === "RunSteps") addTurn(conversation, decision.steps, decision.text, state.outcomes, window)
     }
+    const edit = state.context.messageEdit?.()
+    if (edit !== undefined) editLast(conversation, edit, window !== undefined)
     if (window === undefined || conversation.tokens <= window.budget) {
       return Effect.flatMap(call(state, session, conversation), (output) => decideOn(state, session, output))
     }
@@ -889,31 +1086,33 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
 
   // -- compaction ----------------------------------------------------------------
 
-  /** Decides a compaction (the live side: replay and resume take the journaled one instead). */
-  const decideCompaction = (session: Session, window: Window): Effect.Effect<Compaction, PlannerFailed> =>
+  /**
+   * Decides a compaction of `body` (the live side: replay and resume take the journaled one instead). Removals
+   * go in whole turns: a tool call and its results, or a user's message and the answer.
+   */
+  const decideCompaction = (session: Session, window: Window, body: Compactable): Effect.Effect<Compaction, PlannerFailed> =>
     Effect.gen(function*() {
-      const conversation = session.conversation
-      const sizes = conversation.sizes.slice(conversation.opening)
-      const fixed = tokensOf(conversation.sizes, conversation.opening)
-      const body = { sizes, fixed, budget: window.budget }
+      const { sizes } = body
       const tooBig = () =>
         new PlannerFailed({
-          reason: `the prompt does not fit the model's context window of ${window.limit} tokens even with every ` +
-            `earlier turn compacted: the instructions, history, input and tools take about ${fixed + window.tools} tokens`
+          reason: body.history
+            ? `the thread's summary does not fit the share of the model's context window of ${window.limit} tokens ` +
+              `kept for the thread's history (about ${body.budget} tokens)`
+            : `the prompt does not fit the model's context window of ${window.limit} tokens even with every ` +
+              `earlier turn compacted: the instructions, history, input and tools take about ${body.fixed + window.tools} tokens`
         })
       const result = (policy: string, removed: number, summary?: string, model?: string, usage?: TokenUsage) => {
-        const summaryTokens = summary === undefined
-          ? 0
-          : estimateTokens(summaryJson(summary)) - (conversation.summary === undefined ? 0 : conversation.sizes[conversation.opening - 1]!)
+        const summaryTokens = summary === undefined ? 0 : estimateTokens(body.summaryJson(summary)) - body.summaryTokens
         return {
           policy,
           removed,
           ...(summary === undefined ? {} : { summary }),
-          tokensBefore: window.tools + conversation.tokens,
-          tokensAfter: window.tools + conversation.tokens - tokensOf(sizes, removed) + summaryTokens,
+          tokensBefore: window.tools + body.tokens,
+          tokensAfter: window.tools + body.tokens - tokensOf(sizes, removed) + summaryTokens,
           limit: window.limit,
           ...(model === undefined ? {} : { model }),
-          ...(usage === undefined ? {} : { usage })
+          ...(usage === undefined ? {} : { usage }),
+          ...(body.history ? { history: true } : {})
         } satisfies Compaction
       }
       const policy = window.policy
@@ -924,37 +1123,35 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
       }
       if (policy === "summarize") {
         // Room for the summary: a quarter of the budget, at most 1024 tokens.
-        const summaryLimit = Math.max(16, Math.min(1024, Math.floor(window.budget / 4)))
-        const reserved = summaryLimit - (conversation.summary === undefined ? 0 : conversation.sizes[conversation.opening - 1]!)
-        const removed = removalWithSlack(body, 0, reserved, 0.6)
+        const summaryLimit = Math.max(16, Math.min(1024, Math.floor(body.budget / 4)))
+        const removed = removalWithSlack(body, 0, summaryLimit - body.summaryTokens, 0.6)
         if (removed === undefined) return yield* tooBig()
-        const { model, summary, usage } = yield* summarize(session, conversation, removed, summaryLimit, window)
+        const { model, summary, usage } = yield* summarize(session, body, removed, summaryLimit, window)
         return result("summarize", removed, summary, model, usage)
       }
       const decided = yield* policy({
-        messages: conversation.json.slice(conversation.opening),
-        summary: conversation.summary,
-        tokens: conversation.tokens,
-        budget: window.budget
+        messages: body.json,
+        summary: body.summary,
+        tokens: body.tokens,
+        budget: body.budget
       })
       const turns = decided.removeTurns
-      if (!Number.isInteger(turns) || turns < 0 || 2 * turns > sizes.length) {
+      if (!Number.isInteger(turns) || turns < 0 || 2 * turns > sizes.length + 1) {
         return yield* new PlannerFailed({
-          reason: `the custom compaction asked to remove ${turns} turns of ${sizes.length / 2}`
+          reason: `the custom compaction asked to remove ${turns} turns of ${Math.ceil(sizes.length / 2)}`
         })
       }
       const reserved = decided.summary === undefined
         ? 0
-        : estimateTokens(summaryJson(decided.summary)) -
-          (conversation.summary === undefined ? 0 : conversation.sizes[conversation.opening - 1]!)
-      const removed = removalToFit(body, 2 * turns, reserved)
+        : estimateTokens(body.summaryJson(decided.summary)) - body.summaryTokens
+      const removed = removalToFit(body, Math.min(2 * turns, sizes.length), reserved)
       if (removed === undefined) return yield* tooBig()
       return result("custom", removed, decided.summary)
     })
 
   /** Compacts the conversation before the next model call, as decided live or as the journal recorded. */
   const compact = (state: RunState, session: Session, window: Window) => {
-    const live = decideCompaction(session, window)
+    const live = decideCompaction(session, window, turnsBody(session.conversation, window))
     const journaled = state.context.compacted === undefined ? live : state.context.compacted(live)
     return Effect.map(journaled, (compaction) => {
       session.conversation = compacted(session.conversation, compaction)

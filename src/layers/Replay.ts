@@ -597,7 +597,7 @@ export const rerun = <R, O>(
       runId: session.recording.runId,
       threadId: session.recording.threadId,
       metadata: session.recording.metadata,
-      replay: ports,
+      replay: ports === session ? withRecordedEdit(session.recording, session) : ports,
       principal: session.recording.principal
     })
   )
@@ -732,14 +732,27 @@ export const setResult = (stepId: string, result: unknown): ForkEdit => ({ _tag:
 export const setInput = (input: string): ForkEdit => ({ _tag: "SetInput", input })
 
 /**
- * The edit of a fork: the model's reply to call `call` (1 is the run's first
- * model call) is the message `text`, with no tool calls; the run goes on from
- * there (for an LLM planner, that message is its answer at that turn).
+ * The edit of a fork: the message model call `call` answers (1 is the run's
+ * first model call) says `text` — the last message of its prompt: the user's
+ * input at the first call, the tool results of the previous turn later. The
+ * model is called live (or scripted) with the edited prompt, and the
+ * conversation keeps the edited message from there on.
  *
- * @since 0.2.0
+ * @since 0.3.0
  * @category edits
  */
 export const editMessage = (call: number, text: string): ForkEdit => ({ _tag: "EditMessage", call, text })
+
+/**
+ * The edit of a fork: the model's reply to call `call` (1 is the run's first
+ * model call) is the message `text`, with no tool calls, and no model is
+ * called for it; the run goes on from there (for an LLM planner, that message
+ * is its answer at that turn).
+ *
+ * @since 0.3.0
+ * @category edits
+ */
+export const setReply = (call: number, text: string): ForkEdit => ({ _tag: "SetReply", call, text })
 
 /**
  * Options of {@link fork}.
@@ -755,7 +768,7 @@ export interface ForkOptions extends Options {
    * turn of the edited model call).
    */
   readonly at?: string | number | undefined
-  /** What to change at the fork point ({@link setResult}, {@link setInput}, {@link editMessage}). */
+  /** What to change at the fork point ({@link setResult}, {@link setInput}, {@link editMessage}, {@link setReply}). */
   readonly edit?: ForkEdit | undefined
   /** The run of `events` to fork, when they hold several. */
   readonly runId?: string | undefined
@@ -811,6 +824,7 @@ const pointOfEdit = (recorded: Recording, edit: ForkEdit | undefined): string | 
     case "SetInput":
       return 1
     case "EditMessage":
+    case "SetReply":
       return recorded.modelCalls.get(edit.call)?.event.turn
   }
 }
@@ -876,7 +890,8 @@ const checkEdit = (
         })
       )
     }
-    case "EditMessage": {
+    case "EditMessage":
+    case "SetReply": {
       const called = recorded.modelCalls.get(edit.call)
       if (called === undefined) {
         return Effect.fail(
@@ -916,6 +931,22 @@ const prefixOf = (recorded: Recording, point: Point): Effect.Effect<Recording, R
   }))
 }
 
+/** A fork's edit of the message a model call answers, as the ports give it to the planner. */
+const messageEditOf = (edit: Extract<ForkEdit, { readonly _tag: "EditMessage" }>) => (call: number) =>
+  call === edit.call ? edit.text : undefined
+
+/**
+ * A recorded fork's ports for replay and update: its prompt was edited where the fork edited it, so the
+ * planner edits it again there (every other edit is in the recording: a result, an input, a reply).
+ */
+const withRecordedEdit = (recording: Recording, ports: PortProvider): PortProvider => {
+  const first = recording.events[0]
+  const edit = first?._tag === "RunStarted" ? first.forkedFrom?.edit : undefined
+  if (edit?._tag !== "EditMessage") return ports
+  const messageEdit = messageEditOf(edit)
+  return { ...ports, provide: (live) => ({ ...ports.provide(live), messageEdit }) }
+}
+
 /** The ports of a fork: the prefix answered by `session`, the edit applied, `forkedFrom` in `RunStarted`. */
 const forkPorts = (session: Session, forkedFrom: ForkedFrom, runId: string): PortProvider => ({
   provide: (live) => {
@@ -949,7 +980,8 @@ const forkPorts = (session: Session, forkedFrom: ForkedFrom, runId: string): Por
             )
         }
       },
-      model: edit?._tag !== "EditMessage" ? ports.model : (call, request, made) => {
+      messageEdit: edit?._tag === "EditMessage" ? messageEditOf(edit) : ports.messageEdit,
+      model: edit?._tag !== "SetReply" ? ports.model : (call, request, made) => {
         if (call !== edit.call) return ports.model(call, request, made)
         const recorded = session.recording.modelCalls.get(call)?.event
         const edited: ModelCalledEvent = {
@@ -1011,7 +1043,7 @@ export const planFork = (
     const at = options.at ?? pointOfEdit(recorded, options.edit)
     if (at === undefined) {
       return yield* new ForkInvalid({
-        reason: options.edit?._tag === "EditMessage"
+        reason: options.edit?._tag === "EditMessage" || options.edit?._tag === "SetReply"
           ? `run ${recorded.runId} made no model call ${options.edit.call} (it made ${recorded.modelCalls.size})`
           : "no fork point: give a step id or a turn number"
       })

@@ -285,6 +285,10 @@ export const metricsObserver: RunObserver = (context, agent) => {
         if (usage.cachedInputTokens !== undefined) {
           modelTokens({ agent, model: event.model, type: "cached_input" }).updateUnsafe(usage.cachedInputTokens, context)
         }
+        // And those written to it (also counted in `input`).
+        if (usage.cacheWriteInputTokens !== undefined) {
+          modelTokens({ agent, model: event.model, type: "cache_write_input" }).updateUnsafe(usage.cacheWriteInputTokens, context)
+        }
         if (event.cost !== undefined) modelCost(byModel).updateUnsafe(event.cost, context)
         break
       }

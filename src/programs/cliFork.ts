@@ -51,15 +51,23 @@ const splitAssignment = (flag: string, text: string, key: string) => {
   return Effect.succeed([text.slice(0, at), text.slice(at + 1)] as const)
 }
 
+/** `N=TEXT` of a flag that names a model call. */
+const callAssignment = (flag: string, text: string) =>
+  Effect.flatMap(splitAssignment(flag, text, "N"), ([call, value]) =>
+    /^\d+$/.test(call) && Number(call) >= 1
+      ? Effect.succeed([Number(call), value] as const)
+      : Effect.fail(usageError(`${flag} N=TEXT: N is a model call number (1, 2, …), got ${JSON.stringify(call)}`)))
+
 /** The edit of the flags: at most one of them. */
 const editOf = (
   setResult: Option.Option<string>,
   setInput: Option.Option<string>,
-  editMessage: Option.Option<string>
+  editMessage: Option.Option<string>,
+  setReply: Option.Option<string>
 ) =>
   Effect.gen(function*() {
-    const given = [setResult, setInput, editMessage].filter(Option.isSome).length
-    if (given > 1) return yield* usageError("give one edit: --set-result, --set-input or --edit-message")
+    const given = [setResult, setInput, editMessage, setReply].filter(Option.isSome).length
+    if (given > 1) return yield* usageError("give one edit: --set-result, --set-input, --edit-message or --set-reply")
     if (Option.isSome(setResult)) {
       const [step, json] = yield* splitAssignment("--set-result", setResult.value, "STEP")
       const result = yield* Effect.try({
@@ -70,11 +78,12 @@ const editOf = (
     }
     if (Option.isSome(setInput)) return Replay.setInput(setInput.value)
     if (Option.isSome(editMessage)) {
-      const [call, text] = yield* splitAssignment("--edit-message", editMessage.value, "N")
-      if (!/^\d+$/.test(call) || Number(call) < 1) {
-        return yield* usageError(`--edit-message N=TEXT: N is a model call number (1, 2, …), got ${JSON.stringify(call)}`)
-      }
-      return Replay.editMessage(Number(call), text)
+      const [call, text] = yield* callAssignment("--edit-message", editMessage.value)
+      return Replay.editMessage(call, text)
+    }
+    if (Option.isSome(setReply)) {
+      const [call, text] = yield* callAssignment("--set-reply", setReply.value)
+      return Replay.setReply(call, text)
     }
     return undefined
   })
@@ -156,7 +165,9 @@ const describeEdit = (edit: ForkEdit | undefined): string => {
     case "SetInput":
       return `input ${JSON.stringify(edit.input)}`
     case "EditMessage":
-      return `model message ${edit.call} says ${JSON.stringify(edit.text)}`
+      return `the message model call ${edit.call} answers says ${JSON.stringify(edit.text)}`
+    case "SetReply":
+      return `the model's reply to call ${edit.call} says ${JSON.stringify(edit.text)}`
   }
 }
 
@@ -182,7 +193,12 @@ export const fork = Command.make(
     ),
     setResult: option("set-result", "STEP=JSON: the step answers with this result instead of running (the fork starts at it)"),
     setInput: option("set-input", "The run's input, changed (the fork starts at turn 1 unless --at says otherwise)"),
-    editMessage: option("edit-message", "N=TEXT: the model's reply to its call N is this message (the fork starts at that turn)"),
+    editMessage: option(
+      "edit-message",
+      "N=TEXT: the message model call N answers (its prompt's last: the input, or the tool results before it) says " +
+        "TEXT; the model answers it live or from --model (the fork starts at that turn)"
+    ),
+    setReply: option("set-reply", "N=TEXT: the model's reply to its call N is this message, no model called (the fork starts at that turn)"),
     record: option("record", "Write the fork's journal to this JSON Lines file too (replaced if it exists)"),
     model: option("model", "scripted:FILE answers the fork's live model calls from a script (JSON array or lines of replies)"),
     ignore: Flag.String("ignore").pipe(
@@ -193,8 +209,10 @@ export const fork = Command.make(
     run: runFlag,
     json: jsonFlag
   },
-  Effect.fn("graphent.cli.fork")(function*({ agent, at, editMessage, ignore, journal, json, model, record, run, setInput, setResult }) {
-    const edit = yield* editOf(setResult, setInput, editMessage)
+  Effect.fn("graphent.cli.fork")(function*(
+    { agent, at, editMessage, ignore, journal, json, model, record, run, setInput, setReply, setResult }
+  ) {
+    const edit = yield* editOf(setResult, setInput, editMessage, setReply)
     const modelLayer = yield* modelOf(model)
     const opened = yield* CliStorage.openRun(journal, agent, run)
     const { events, module, recorded } = opened
@@ -239,6 +257,10 @@ export const fork = Command.make(
       command: "graphent fork run.jsonl --at 2 --model scripted:replies.json",
       description: "Turn 2 on: the model answers from a script (offline)"
     },
-    { command: "graphent fork 6c63c2f1 --set-input 'other text'", description: "A run of the store, with another input" }
+    { command: "graphent fork 6c63c2f1 --set-input 'other text'", description: "A run of the store, with another input" },
+    {
+      command: "graphent fork run.jsonl --edit-message '2=the file is empty' --model scripted:replies.json",
+      description: "What if the tool results model call 2 answered had said this? The model answers it from the script"
+    }
   ])
 )

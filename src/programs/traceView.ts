@@ -54,7 +54,9 @@ export const forkLine = (forkedFrom: ForkedFrom): string => {
     ? `, with step ${edit.stepId}'s result set to ${clip(edit.result, 60)}`
     : edit._tag === "SetInput"
     ? `, with the input ${clip(edit.input, 60)}`
-    : `, with model message ${edit.call} edited to ${clip(edit.text, 60)}`
+    : edit._tag === "EditMessage"
+    ? `, with the message model call ${edit.call} answers edited to ${clip(edit.text, 60)}`
+    : `, with the model's reply to call ${edit.call} set to ${clip(edit.text, 60)}`
   return `forked from run ${runId} at ${at}${what}`
 }
 
@@ -185,7 +187,8 @@ const renderRun = (events: ReadonlyArray<RunEvent>, tree: Tree | undefined): Arr
       case "ContextCompacted": {
         const by = event.summary === undefined ? "dropped" : `summarized${event.model === undefined ? "" : ` by ${event.model}`}`
         lines.push(
-          `├─ context compacted (${event.policy}) before model call ${event.call}: ${plural(event.removed, "message")} ${by}, ` +
+          `├─ ${event.history === true ? "thread history" : "context"} compacted (${event.policy}) before model call ` +
+            `${event.call}: ${plural(event.removed, "message")} ${by}, ` +
             `~${event.tokensBefore} → ~${event.tokensAfter} of ${event.limit} tokens`
         )
         break

@@ -372,7 +372,14 @@ export interface Compaction {
   readonly limit: number
   /** The model that wrote the summary, and its tokens (counted in the run's usage and budgets). */
   readonly model?: string
-  readonly usage?: { readonly inputTokens: number; readonly outputTokens: number; readonly cachedInputTokens?: number }
+  readonly usage?: {
+    readonly inputTokens: number
+    readonly outputTokens: number
+    readonly cachedInputTokens?: number
+    readonly cacheWriteInputTokens?: number
+  }
+  /** Whether it compacted the thread's earlier messages rather than the run's turns. */
+  readonly history?: boolean
 }
 
 /**
@@ -410,6 +417,12 @@ export interface RunContext {
    * Optional: a context without it (e.g. a unit test's) runs `live`.
    */
   readonly compacted?: <E, R>(live: Effect.Effect<Compaction, E, R>) => Effect.Effect<Compaction, E | RunAbort, R>
+  /**
+   * The text that replaces the last message of the prompt of the run's next model call (the user's message or
+   * the tool results it answers), when a fork edits that message (`Replay.editMessage`); else `undefined`.
+   * Optional: a planner that keeps no conversation ignores it.
+   */
+  readonly messageEdit?: () => string | undefined
   /** Streams a piece of model text to the run's consumer. */
   readonly textDelta: (text: string) => void
   /** Streams a whole tool call to the run's consumer, before the turn's decision. */

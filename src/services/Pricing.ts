@@ -28,7 +28,12 @@ export const Price = Schema.Struct({
   input: Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)),
   output: Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)),
   /** Input tokens read from the provider's prompt cache (default: the `input` price). */
-  cachedInput: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)))
+  cachedInput: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0))),
+  /**
+   * Input tokens written to the provider's prompt cache (default: 1.25 × `input`, what Anthropic charges for
+   * its default five-minute cache).
+   */
+  cacheWriteInput: Schema.optionalKey(Schema.Number.check(Schema.isGreaterThanOrEqualTo(0)))
 })
 
 /**
@@ -80,9 +85,13 @@ export const priceOf = (table: PriceTable, model: string): Price | undefined => 
  */
 export const cost = (price: Price, usage: TokenUsage): number => {
   const cached = Math.min(usage.cachedInputTokens ?? 0, usage.inputTokens)
-  return ((usage.inputTokens - cached) * price.input + cached * (price.cachedInput ?? price.input) +
-    usage.outputTokens * price.output) / 1_000_000
+  const written = Math.min(usage.cacheWriteInputTokens ?? 0, usage.inputTokens - cached)
+  return ((usage.inputTokens - cached - written) * price.input + cached * (price.cachedInput ?? price.input) +
+    written * (price.cacheWriteInput ?? price.input * cacheWriteMarkup) + usage.outputTokens * price.output) / 1_000_000
 }
+
+/** Anthropic's price of a cache write (five-minute cache), as a multiple of the input price. */
+const cacheWriteMarkup = 1.25
 
 // ---------------------------------------------------------------------------
 // context windows

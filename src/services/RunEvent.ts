@@ -49,6 +49,8 @@ export const Usage = Schema.Struct({
   outputTokens: Schema.optionalKey(Schema.Number),
   /** Of the input tokens, those the providers read from their prompt cache (present once one did). */
   cachedInputTokens: Schema.optionalKey(Schema.Number),
+  /** Of the input tokens, those the providers wrote to their prompt cache (present once one did). */
+  cacheWriteInputTokens: Schema.optionalKey(Schema.Number),
   /** The cost of the model calls, from the price table; absent when no model of the run has a price. */
   cost: Schema.optionalKey(Schema.Number)
 })
@@ -61,8 +63,8 @@ export type Usage = typeof Usage.Type
 
 /**
  * The edit a fork applied at its fork point (see `Replay.fork`): the result
- * of the step the fork starts at, the run's input, or the text of a model's
- * message.
+ * of the step the fork starts at, the run's input, the text of the message a
+ * model call answers (`EditMessage`), or the model's reply itself (`SetReply`).
  *
  * @since 0.2.0
  * @category models
@@ -75,7 +77,15 @@ export const ForkEdit = Schema.Union([
   }),
   Schema.TaggedStruct("SetInput", { input: Schema.String }),
   Schema.TaggedStruct("EditMessage", {
-    /** The model call whose reply is replaced (1 is the run's first model call). */
+    /**
+     * The model call whose prompt is edited (1 is the run's first model call): the last message
+     * of its prompt (the user's message, or the tool results it answers) says `text` instead.
+     */
+    call: Schema.Number,
+    text: Schema.String
+  }),
+  Schema.TaggedStruct("SetReply", {
+    /** The model call whose reply is replaced, with no tool calls (1 is the run's first model call). */
     call: Schema.Number,
     text: Schema.String
   })
@@ -217,7 +227,12 @@ export const TokenUsage = Schema.Struct({
   inputTokens: Schema.Number,
   outputTokens: Schema.Number,
   /** Of `inputTokens`, those read from the provider's prompt cache (priced at the cached rate). */
-  cachedInputTokens: Schema.optionalKey(Schema.Number)
+  cachedInputTokens: Schema.optionalKey(Schema.Number),
+  /**
+   * Of `inputTokens`, those written to the provider's prompt cache (Anthropic's `cache_creation_input_tokens`;
+   * priced at the cache-write rate).
+   */
+  cacheWriteInputTokens: Schema.optionalKey(Schema.Number)
 })
 
 /**
@@ -343,6 +358,11 @@ export const ContextCompacted = Schema.TaggedStruct("ContextCompacted", {
   model: Schema.optionalKey(Schema.String),
   usage: Schema.optionalKey(TokenUsage),
   cost: Schema.optionalKey(Schema.Number),
+  /**
+   * `true`: the compaction was of the thread's earlier messages (the opening's history, before the run's
+   * first model call); `removed` counts those, and `summary` is the thread's summary, kept in its memory.
+   */
+  history: Schema.optionalKey(Schema.Boolean),
   at: Schema.Number
 })
 

@@ -98,6 +98,11 @@ export interface RunPorts {
     call: number,
     live: Effect.Effect<ContextCompactedEvent, E, R>
   ) => Effect.Effect<ContextCompactedEvent, E | ReplayDivergence, R>
+  /**
+   * The text that replaces the last message of model call `call`'s prompt (a fork's
+   * `EditMessage`, applied by the planner before the call); usually absent.
+   */
+  readonly messageEdit?: ((call: number) => string | undefined) | undefined
 }
 
 /**

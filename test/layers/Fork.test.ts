@@ -56,6 +56,33 @@ const store = () =>
     Testing.layerSequentialIds()
   ))
 
+/**
+ * A store whose process "dies" at the first event `diesAt` accepts: that append fails, nothing after it is
+ * written; `inner` holds what was journaled before.
+ */
+const dyingStore = (diesAt: (event: Event) => boolean) => {
+  const inner = JournalMemory.make()
+  let crashed = false
+  const crashing: Journal.JournalShape = {
+    ...inner,
+    append: (event) =>
+      Effect.suspend(() => {
+        if (crashed) return Effect.void
+        if (diesAt(event)) {
+          crashed = true
+          return Effect.fail(new Journal.JournalError({ backend: "test", operation: "append", reason: "crash" }))
+        }
+        return inner.append(event)
+      })
+  }
+  const dying = Layer.fresh(Layer.mergeAll(
+    LocalRuntime.layer.pipe(Layer.provideMerge(Layer.succeed(Journal.Journal, crashing))),
+    MemoryInMemory.layer,
+    Testing.layerSequentialIds("fork")
+  ))
+  return { dying, inner }
+}
+
 const stepsStartedFrom = (events: ReadonlyArray<Event>, index: number): Array<string> =>
   events.slice(index).flatMap((event) => event._tag === "StepStarted" ? [event.stepId] : [])
 
@@ -232,7 +259,8 @@ describe("Replay.fork", () => {
         [{ edit: Replay.setResult("words", null) }, /does not match the success schema/],
         [{ edit: Replay.setResult("ghost", 1) }, /has no step "ghost"/],
         [{ at: "longest", edit: Replay.setResult("words", 3) }, /sets the result of step "words", so the fork starts there/],
-        [{ edit: Replay.editMessage(1, "hi") }, /made no model call 1 \(it made 0\)/]
+        [{ edit: Replay.editMessage(1, "hi") }, /made no model call 1 \(it made 0\)/],
+        [{ edit: Replay.setReply(1, "hi") }, /made no model call 1 \(it made 0\)/]
       ]
       for (const [options, reason] of cases) {
         const error = yield* Effect.flip(Replay.fork(tracked.agent, original.events, options))
@@ -269,14 +297,14 @@ describe("Replay.fork", () => {
       )
       assert.strictEqual(edited.result.answer, "It is 6.")
       assert.deepStrictEqual(tracked.ran, [])
-      // The model's first message edited: no model is called at all, and no tool runs.
-      const message = yield* Replay.fork(tracked.agent, original.events, { edit: Replay.editMessage(1, "I will not compute.") }).pipe(
+      // The model's first reply set: no model is called at all, and no tool runs.
+      const message = yield* Replay.fork(tracked.agent, original.events, { edit: Replay.setReply(1, "I will not compute.") }).pipe(
         Effect.provide(model([]))
       )
       assert.strictEqual(message.result.answer, "I will not compute.")
       assert.deepStrictEqual(tracked.ran, [])
       const error = yield* Effect.flip(
-        Replay.fork(tracked.agent, original.events, { at: 2, edit: Replay.editMessage(1, "x") }).pipe(Effect.provide(model([])))
+        Replay.fork(tracked.agent, original.events, { at: 2, edit: Replay.setReply(1, "x") }).pipe(Effect.provide(model([])))
       )
       assert.match(error.message, /model call 1 was made at turn 1: fork at that turn, not at turn:2/)
       // Each fork replays with no model.
@@ -284,6 +312,86 @@ describe("Replay.fork", () => {
         const report = yield* Replay.replay(tracked.agent, fork.result.events).pipe(Effect.provide(model([])))
         assert.deepStrictEqual(report.outcome, { answer: fork.result.answer })
       }
+    }).pipe(Effect.provide(store())))
+
+  // Class: an LLM run of two model calls (a tool call, then the answer), its prompt edited at each call —
+  // the user's input (call 1) and the tool result (call 2) — on a model that echoes the message it answers.
+  it.effect("an edited prompt message: the model answers the edited text live; the prefix does not run again; the fork replays", () =>
+    Effect.gen(function*() {
+      const tracked = counted(assistant)
+      const original = yield* AgentRuntime.run(tracked.agent, "what is 2 + 3?").pipe(
+        Effect.provide(ScriptedModel.layer([ScriptedModel.toolCall("calculator", { expression: "2 + 3" }), ScriptedModel.text("It is 5.")]))
+      )
+      /** Answers with the message it was asked to answer: the last user text, or the last tool result. */
+      const echo = () => {
+        const seen: Array<string> = []
+        const layer = ScriptedModel.layerFunction(({ prompt }) => {
+          const last = prompt.content[prompt.content.length - 1]
+          const said = last?.role === "tool"
+            ? String(ScriptedModel.lastToolResults(prompt).at(-1)?.result)
+            : ScriptedModel.lastUserText(prompt)
+          seen.push(said)
+          return ScriptedModel.text(`you said: ${said}`)
+        })
+        return { layer, seen }
+      }
+      const cases = [
+        { call: 1, text: "what is 7 * 6?", replayed: false },
+        { call: 2, text: "the calculator is broken", replayed: true }
+      ]
+      for (const { call, replayed, text } of cases) {
+        const edit = Replay.editMessage(call, text)
+        tracked.reset()
+        const model = echo()
+        const forked = yield* Replay.fork(tracked.agent, original.events, { edit }).pipe(Effect.provide(model.layer))
+        // One live model call, and it saw the edited message; the calculator did not run again.
+        assert.deepStrictEqual(model.seen, [text])
+        assert.strictEqual(forked.result.answer, `you said: ${text}`)
+        assert.deepStrictEqual(tracked.ran, [])
+        assert.strictEqual(forked.replayed > 0, replayed)
+        assert.deepStrictEqual(forkedFromOf(forked.result.events)?.edit, edit)
+        // The journaled request holds the edited message (a request the parent's recording does not have).
+        const called = forked.result.events.filter((event) => event._tag === "ModelCalled")
+        assert.include(JSON.stringify(called.at(-1)?.request.messages), text)
+        // The fork replays with no model (an empty script fails if called) and no tool.
+        const report = yield* Replay.replay(tracked.agent, forked.result.events).pipe(Effect.provide(ScriptedModel.layer([])))
+        assert.deepStrictEqual(report.outcome, { answer: forked.result.answer })
+        assert.deepStrictEqual(tracked.ran, [])
+      }
+    }).pipe(Effect.provide(store())))
+
+  it.effect("a fork that crashed before its edited model call resumes with the edit: the model sees the edited message", () =>
+    Effect.gen(function*() {
+      const tracked = counted(assistant)
+      const original = yield* AgentRuntime.run(tracked.agent, "what is 2 + 3?").pipe(
+        Effect.provide(ScriptedModel.layer([ScriptedModel.toolCall("calculator", { expression: "2 + 3" }), ScriptedModel.text("It is 5.")]))
+      )
+      // The fork's process "dies" when it journals its decision of turn 2 (the edited call's): nothing after is written.
+      const { dying, inner } = dyingStore((event) => event._tag === "DecisionMade" && event.turn === 2 && event.runId !== original.runId)
+      const seen: Array<string> = []
+      const echo = ScriptedModel.layerFunction(({ prompt }) => {
+        const said = String(ScriptedModel.lastToolResults(prompt).at(-1)?.result)
+        seen.push(said)
+        return ScriptedModel.text(`you said: ${said}`)
+      })
+      const error = yield* Effect.flip(
+        Replay.fork(tracked.agent, original.events, { edit: Replay.editMessage(2, "no calculator today") }).pipe(
+          Effect.provide(Layer.merge(dying, echo))
+        )
+      )
+      assert.strictEqual(error._tag, "JournalError")
+      const journaled = yield* inner.read("fork-1")
+      // The edited call was journaled before the crash; the resume answers it from there, with the edit in its request.
+      tracked.reset()
+      const resumed = yield* Replay.resume(tracked.agent, journaled).pipe(Effect.provide(ScriptedModel.layer([])))
+      assert.strictEqual(resumed.answer, "you said: no calculator today")
+      assert.deepStrictEqual(seen, ["no calculator today"])
+      assert.deepStrictEqual(tracked.ran, [])
+      // And a crash before the edited call was journaled: the resume makes it live, with the edit.
+      const before = journaled.filter((event) => !(event._tag === "ModelCalled" && event.call === 2))
+      const again = yield* Replay.resume(tracked.agent, before).pipe(Effect.provide(echo))
+      assert.strictEqual(again.answer, "you said: no calculator today")
+      assert.deepStrictEqual(seen, ["no calculator today", "no calculator today"])
     }).pipe(Effect.provide(store())))
 
   it.effect("docs/fork.md shows examples/fork.ts verbatim, and it runs", () =>
@@ -303,25 +411,9 @@ describe("Replay.fork", () => {
       const tracked = counted(wordstats)
       const original = yield* AgentRuntime.run(tracked.agent, "one two three")
       // The fork's process "dies" when it journals the start of the edited step: nothing is written after that.
-      const inner = JournalMemory.make()
-      let crashed = false
-      const crashing: Journal.JournalShape = {
-        ...inner,
-        append: (event) =>
-          Effect.suspend(() => {
-            if (crashed) return Effect.void
-            if (event._tag === "StepStarted" && event.stepId === "summary" && event.runId !== original.runId) {
-              crashed = true
-              return Effect.fail(new Journal.JournalError({ backend: "test", operation: "append", reason: "crash" }))
-            }
-            return inner.append(event)
-          })
-      }
-      const dying = Layer.fresh(Layer.mergeAll(
-        LocalRuntime.layer.pipe(Layer.provideMerge(Layer.succeed(Journal.Journal, crashing))),
-        MemoryInMemory.layer,
-        Testing.layerSequentialIds("fork")
-      ))
+      const { dying, inner } = dyingStore((event) =>
+        event._tag === "StepStarted" && event.stepId === "summary" && event.runId !== original.runId
+      )
       tracked.reset()
       const error = yield* Effect.flip(
         Replay.fork(tracked.agent, original.events, { edit: Replay.setResult("summary", "EDITED") }).pipe(Effect.provide(dying))

@@ -64,12 +64,13 @@ describe("AnthropicProvider: prompt caching", () => {
         event._tag === "ModelCalled"
       )
       assert.strictEqual(calls[0]!.model, "anthropic:claude-test")
-      assert.deepStrictEqual(calls[0]!.response.usage, { inputTokens: 1000, outputTokens: 10 })
+      assert.deepStrictEqual(calls[0]!.response.usage, { inputTokens: 1000, outputTokens: 10, cacheWriteInputTokens: 900 })
       assert.deepStrictEqual(calls[1]!.response.usage, { inputTokens: 1050, outputTokens: 5, cachedInputTokens: 1000 })
-      // Cache writes are priced as input; reads at the cached rate.
-      assert.closeTo(calls[0]!.cost!, (1000 * 3 + 10 * 15) / 1e6, 1e-12)
+      // Cache writes are priced at 1.25 × input (the table gives no cache-write rate); reads at the cached rate.
+      assert.closeTo(calls[0]!.cost!, (100 * 3 + 900 * 3 * 1.25 + 10 * 15) / 1e6, 1e-12)
       assert.closeTo(calls[1]!.cost!, (50 * 3 + 1000 * 0.3 + 5 * 15) / 1e6, 1e-12)
       assert.strictEqual(result.usage.cachedInputTokens, 1000)
+      assert.strictEqual(result.usage.cacheWriteInputTokens, 900)
       assert.strictEqual(result.usage.inputTokens, 2050)
       assert.closeTo(result.usage.cost!, calls[0]!.cost! + calls[1]!.cost!, 1e-12)
 
@@ -125,7 +126,7 @@ describe("OpenAiProvider: automatic prompt caching", () => {
 })
 
 describe("Telemetry: cached input tokens", () => {
-  it.effect("graphent_model_tokens_total counts them as type cached_input (beside input)", () =>
+  it.effect("graphent_model_tokens_total counts them as type cached_input, and cache writes as cache_write_input (beside input)", () =>
     Effect.gen(function*() {
       const context = yield* Effect.context<never>()
       const observe = Telemetry.metricsObserver(context, "llm")!
@@ -136,7 +137,7 @@ describe("Telemetry: cached input tokens", () => {
         call: 1,
         model: "anthropic:claude-test",
         request: { prefix: 0, messages: [], tools: [] },
-        response: { text: "hi", toolCalls: [], finishReason: "stop", usage: { inputTokens: 100, outputTokens: 20, cachedInputTokens: 80 } },
+        response: { text: "hi", toolCalls: [], finishReason: "stop", usage: { inputTokens: 100, outputTokens: 20, cachedInputTokens: 80, cacheWriteInputTokens: 15 } },
         durationMs: 1,
         at: 0
       })
@@ -145,6 +146,7 @@ describe("Telemetry: cached input tokens", () => {
         text.split("\n").find((row) => row.startsWith(`graphent_model_tokens_total{agent="llm",model="anthropic:claude-test",type="${type}"}`))
       assert.strictEqual(line("input")?.split(" ").pop(), "100")
       assert.strictEqual(line("cached_input")?.split(" ").pop(), "80")
+      assert.strictEqual(line("cache_write_input")?.split(" ").pop(), "15")
     }).pipe(Effect.provide(Telemetry.metricRegistry(new Map()))))
 })
 
@@ -155,6 +157,18 @@ describe("Pricing: cached input tokens", () => {
     assert.closeTo(Pricing.cost({ input: 2, output: 10 }, usage), (1000 * 2 + 100 * 10) / 1e6, 1e-15)
     // A provider reporting more cached than total tokens never makes a negative price.
     assert.isAtLeast(Pricing.cost({ input: 2, output: 0, cachedInput: 0 }, { inputTokens: 5, outputTokens: 0, cachedInputTokens: 9 }), 0)
+  })
+
+  // Class: usages with reads, writes, both, and more reported than the input total; prices with and without the rates.
+  it("cache writes are priced at cacheWriteInput, or 1.25 × input; never more tokens than the input total", () => {
+    const usage = { inputTokens: 1000, outputTokens: 100, cachedInputTokens: 600, cacheWriteInputTokens: 300 }
+    const price = { input: 2, output: 10, cachedInput: 0.5 }
+    assert.closeTo(Pricing.cost(price, usage), (100 * 2 + 600 * 0.5 + 300 * 2.5 + 100 * 10) / 1e6, 1e-15)
+    assert.closeTo(Pricing.cost({ ...price, cacheWriteInput: 4 }, usage), (100 * 2 + 600 * 0.5 + 300 * 4 + 100 * 10) / 1e6, 1e-15)
+    // Reads and writes reported beyond the total are capped by it: every token is priced once.
+    const over = { inputTokens: 100, outputTokens: 0, cachedInputTokens: 80, cacheWriteInputTokens: 80 }
+    assert.closeTo(Pricing.cost({ input: 1, output: 0, cachedInput: 0, cacheWriteInput: 0 }, over), 0, 1e-15)
+    assert.closeTo(Pricing.cost({ input: 0, output: 0, cachedInput: 0, cacheWriteInput: 1 }, over), 20 / 1e6, 1e-15)
   })
 
   it("context windows: the configured table, then the known models, by provider:model or bare name", () => {

@@ -104,7 +104,7 @@ describe("graphent fork", () => {
     }
   })
 
-  it("forks an LLM run offline: --model scripted:FILE answers the live calls, --edit-message replaces a reply", async () => {
+  it("forks an LLM run offline: --model scripted:FILE answers the live calls, --set-reply replaces a reply, --edit-message a question", async () => {
     const script = path.join(dir, "replies.jsonl")
     fs.writeFileSync(script, `"Tea at 5, and 42."\n`)
     const forked = path.join(dir, "assistant-fork.jsonl")
@@ -123,11 +123,19 @@ describe("graphent fork", () => {
     )
     const replay = await graphent(["replay", forked])
     assert.strictEqual(replay.code, 0, replay.stderr)
-    // The model's first reply edited: nothing else is called (an empty script would fail a live call).
+    // The model's first reply set: nothing else is called (an empty script would fail a live call).
     fs.writeFileSync(script, "[]")
-    const edited = await graphent(["fork", fixture("assistant"), "--edit-message", "1=No tools today.", "--model", `scripted:${script}`])
+    const edited = await graphent(["fork", fixture("assistant"), "--set-reply", "1=No tools today.", "--model", `scripted:${script}`])
     assert.strictEqual(edited.code, 0, edited.stderr)
     assert.strictEqual(edited.stdout.trim(), "No tools today.")
+    // The user's message edited: the agent's own (offline) model answers the new question, the calculator runs live.
+    const asked = path.join(dir, "assistant-asked.jsonl")
+    const question = await graphent(["fork", fixture("assistant"), "--edit-message", "1=what is 6 * 7?", "--record", asked])
+    assert.strictEqual(question.code, 0, question.stderr)
+    assert.strictEqual(question.stdout.trim(), "The answer is 42.")
+    assert.include(question.stderr, `the message model call 1 answers says "what is 6 * 7?"`)
+    const again = await graphent(["replay", asked])
+    assert.strictEqual(again.code, 0, again.stderr)
     const shown = await graphent(["trace", "show", forked])
     assert.match(shown.stdout, /│ forked from run 37bfbda6-\S+ at turn:2\n/)
   })
@@ -184,6 +192,7 @@ describe("graphent fork", () => {
       [["--set-input", "x", "--set-result", "words=3"], /give one edit/],
       [["--edit-message", "0=hi"], /N is a model call number/],
       [["--edit-message", "1=hi"], /made no model call 1 \(it made 0\)/],
+      [["--set-reply", "x=hi"], /N is a model call number/],
       [["--at", "1", "--model", "openai:gpt-4o"], /--model takes scripted:FILE/],
       [["--at", "1", "--model", `scripted:${path.join(dir, "missing.json")}`], /cannot read/],
       [["--at", "1", "--model", `scripted:${path.join(dir, "bad-script.json")}`], /reply 1: a reply is/],

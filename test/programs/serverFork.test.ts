@@ -73,7 +73,7 @@ describe("POST /v1/runs/:id/fork", () => {
       assert.strictEqual((yield* api.runs.get({ params: { id: turn.id } })).status, "completed")
     }).pipe(Effect.provide(serve())))
 
-  it.effect("forks an LLM run at a model call with an edited message (the viewer's other action)", () =>
+  it.effect("forks an LLM run at a model call with its reply set, or the message it answers edited (the viewer's other action)", () =>
     Effect.gen(function*() {
       const api = yield* client("run-key")
       const parent = yield* api.runs.start({ payload: { agent: "assistant", input: "what is 2 + 3?" } })
@@ -81,13 +81,20 @@ describe("POST /v1/runs/:id/fork", () => {
       assert.strictEqual((yield* api.runs.get({ params: { id: parent.id } })).answer, "The answer is 5.")
       const forked = yield* api.runs.fork({
         params: { id: parent.id },
-        payload: { at: 1, edit: { _tag: "EditMessage", call: 1, text: "I would rather not." } }
+        payload: { at: 1, edit: { _tag: "SetReply", call: 1, text: "I would rather not." } }
       })
       const events = yield* api.runs.events({ params: { id: forked.id }, headers: {}, query: {} }).pipe(
         Effect.flatMap(Stream.runCollect)
       )
       assert.strictEqual((yield* api.runs.get({ params: { id: forked.id } })).answer, "I would rather not.")
       assert.isFalse(events.some((e) => e.event._tag === "StepStarted"))
+      // The user's message edited: the (offline) model answers the new question live, with the calculator.
+      const asked = yield* api.runs.fork({
+        params: { id: parent.id },
+        payload: { edit: { _tag: "EditMessage", call: 1, text: "what is 6 * 7?" } }
+      })
+      yield* api.runs.events({ params: { id: asked.id }, headers: {}, query: {} }).pipe(Effect.flatMap(Stream.runDrain))
+      assert.strictEqual((yield* api.runs.get({ params: { id: asked.id } })).answer, "The answer is 42.")
     }).pipe(Effect.provide(serve())))
 
   it.effect("a bad fork point or edit is 400 ForkInvalid; an unknown run 404; a viewer may not fork", () =>
@@ -100,7 +107,8 @@ describe("POST /v1/runs/:id/fork", () => {
         { at: 9 },
         {},
         { edit: { _tag: "SetResult" as const, stepId: "words", result: "many" } },
-        { edit: { _tag: "EditMessage" as const, call: 1, text: "x" } }
+        { edit: { _tag: "EditMessage" as const, call: 1, text: "x" } },
+        { edit: { _tag: "SetReply" as const, call: 1, text: "x" } }
       ]
       for (const payload of bad) {
         const error = yield* api.runs.fork({ params: { id: parent.id }, payload }).pipe(Effect.flip)

@@ -233,7 +233,26 @@ describe.skipIf(browser === undefined)("trace viewer in Chromium", () => {
     // The lineage links back to the parent.
     await page.locator("[data-testid=lineage] a").click()
     await page.locator(`#run-head .facts`, { hasText: runId }).waitFor()
-    assert.strictEqual(await page.locator("[data-testid=lineage]").count(), 0)
+    // The parent has no lineage (waited for: the header of the fork may still be on the page for a moment).
+    await page.locator("[data-testid=lineage]").waitFor({ state: "detached" })
+  })
+
+  it("forks a model call with the message it answers edited: the model answers the edit", async () => {
+    const runId = await startRun("assistant", "my name is Ada")
+    await page.locator(`#runs li[data-run="${runId}"]`).click()
+    await page.locator(`#timeline .span[data-key="run"][data-state="ok"]`).waitFor()
+    await span("model:1").click()
+    const fork = page.locator("#detail [data-testid=fork]")
+    await fork.waitFor()
+    // The form starts on the message the call answered; the reply is the other choice.
+    assert.strictEqual(await fork.locator("textarea").inputValue(), "my name is Ada")
+    await fork.locator("[data-action=fork-what]").selectOption("SetReply")
+    assert.strictEqual(await fork.locator("textarea").inputValue(), "Nice to meet you, Ada.")
+    await fork.locator("[data-action=fork-what]").selectOption("EditMessage")
+    await fork.locator("textarea").fill("my name is Bob")
+    await fork.locator("[data-action=fork-edit]").click()
+    await page.locator("[data-testid=lineage]", { hasText: `forked from ${runId} at turn:1` }).waitFor()
+    await page.locator("[data-testid=answer]", { hasText: "Nice to meet you, Bob." }).waitFor()
   })
 
   it("loads nothing from outside the server and logs no errors", () => {

@@ -114,6 +114,8 @@ export class RunRecord<R> implements RunContext {
   outputTokens = 0
   /** Of the input tokens, those read from a prompt cache (reported once a call had some). */
   cachedInputTokens = 0
+  /** Of the input tokens, those written to a prompt cache (reported once a call had some). */
+  cacheWriteInputTokens = 0
   /** Undefined until a model call with a price. */
   cost: number | undefined = undefined
   /** Model calls of the run's child runs (counted in its usage, not in its own call numbers). */
@@ -158,6 +160,8 @@ export class RunRecord<R> implements RunContext {
     this.childModelCalls += usage.modelCalls ?? 0
     this.inputTokens += usage.inputTokens ?? 0
     this.outputTokens += usage.outputTokens ?? 0
+    this.cachedInputTokens += usage.cachedInputTokens ?? 0
+    this.cacheWriteInputTokens += usage.cacheWriteInputTokens ?? 0
     if (usage.cost !== undefined) this.cost = (this.cost ?? 0) + usage.cost
   }
 
@@ -173,7 +177,8 @@ export class RunRecord<R> implements RunContext {
       modelCalls: this.modelCalls + this.childModelCalls,
       inputTokens: this.inputTokens,
       outputTokens: this.outputTokens,
-      ...(this.cachedInputTokens > 0 ? { cachedInputTokens: this.cachedInputTokens } : {})
+      ...(this.cachedInputTokens > 0 ? { cachedInputTokens: this.cachedInputTokens } : {}),
+      ...(this.cacheWriteInputTokens > 0 ? { cacheWriteInputTokens: this.cacheWriteInputTokens } : {})
     }
     return this.cost === undefined ? usage : { ...usage, cost: this.cost }
   }
@@ -265,6 +270,7 @@ export class RunRecord<R> implements RunContext {
     this.inputTokens += usage.inputTokens
     this.outputTokens += usage.outputTokens
     if (usage.cachedInputTokens !== undefined) this.cachedInputTokens += usage.cachedInputTokens
+    if (usage.cacheWriteInputTokens !== undefined) this.cacheWriteInputTokens += usage.cacheWriteInputTokens
     if (cost !== undefined) this.cost = (this.cost ?? 0) + cost
   }
 
@@ -304,6 +310,10 @@ export class RunRecord<R> implements RunContext {
       const { _tag: _, at: _at, call: _call, cost: _cost, runId: _runId, turn: _turn, ...compaction } = event
       return this.emitThen(event, () => this.checkTokenBudgets(compaction))
     })
+  }
+
+  messageEdit(): string | undefined {
+    return this.ports.messageEdit?.(this.modelCalls + 1)
   }
 
   journaled<A, E, R2>(key: string, effect: Effect.Effect<A, E, R2>): Effect.Effect<A, E | RunAbort, R2> {

@@ -600,13 +600,21 @@
     $("detail").replaceChildren(...body)
   }
   /**
-   * "Fork from here" on a step (edit its result) or a model call (edit its message) of a run that ended:
-   * POST /v1/runs/:id/fork, then the new run is shown. Without the edit, the fork runs live from there.
+   * "Fork from here" on a step (edit its result) or a model call (edit the message it answers, or set its reply)
+   * of a run that ended: POST /v1/runs/:id/fork, then the new run is shown. Without the edit, the fork runs live
+   * from there.
    */
+  /** The text of a prompt message as journaled: a user's content, or the last of a tool message's results. */
+  const lastMessageText = (message) => {
+    if (message === undefined || message === null) return ""
+    if (typeof message.content === "string") return message.content
+    const result = message.results?.at(-1)?.result
+    return result === undefined ? "" : typeof result === "string" ? result : JSON.stringify(result)
+  }
   const forkBox = (started, done, model) => {
     const info = view.info
     if (info === undefined || !["completed", "failed", "interrupted"].includes(info.status)) return undefined
-    let at, edit, initial, label
+    let at, edit, initial, label, choice
     if (started !== undefined) {
       at = started.stepId
       initial = JSON.stringify(done?._tag === "StepSucceeded" ? done.result ?? null : null, null, 2)
@@ -614,9 +622,20 @@
       edit = (text) => ({ _tag: "SetResult", stepId: started.stepId, result: JSON.parse(text) })
     } else if (model !== undefined) {
       at = model.turn
-      initial = model.response?.text ?? ""
-      label = "the model's message"
-      edit = (text) => ({ _tag: "EditMessage", call: model.call, text })
+      const answered = lastMessageText(model.request?.messages?.at(-1))
+      initial = answered
+      label = "text"
+      // The message the call answers (the model answers the edit live), or the model's reply itself.
+      choice = h(
+        "select",
+        { "aria-label": "what to edit", "data-action": "fork-what" },
+        h("option", { value: "EditMessage" }, "the message it answers"),
+        h("option", { value: "SetReply" }, "the model's reply")
+      )
+      choice.onchange = () => {
+        text.value = choice.value === "SetReply" ? model.response?.text ?? "" : answered
+      }
+      edit = (value) => ({ _tag: choice.value, call: model.call, text: value })
     } else {
       return undefined
     }
@@ -642,6 +661,7 @@
       "div",
       { class: "fork", "data-testid": "fork" },
       h("h3", {}, "fork from here"),
+      ...(choice === undefined ? [] : [h("label", {}, "edit ", choice)]),
       h("label", {}, label, text),
       h("button", { type: "button", "data-action": "fork-edit", onclick: go(true) }, "Fork with this edit"),
       h("button", { type: "button", "data-action": "fork-live", onclick: go(false) }, "Fork here, live"),

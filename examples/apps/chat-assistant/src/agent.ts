@@ -5,10 +5,11 @@
  *   npx graphent run src/agent.ts --thread monday --input "remember that the dentist is on Friday at 10"
  *   npx graphent run src/agent.ts --thread tuesday --input "when is the dentist?" --stream
  *
- * Memory: the thread's messages (the planner reads the last `history` of them and appends each exchange), and the
- * user's notes as documents for semantic recall (`Memory.user`), so a note taken in one thread is found in another.
+ * Memory: the thread's messages (the planner shows them and appends each exchange), and the user's notes as documents
+ * for semantic recall (`Memory.user`), so a note taken in one thread is found in another.
  * Context: `LlmPlanner.make({ context })` summarizes older turns of a run before a prompt would overflow the window,
- * and shows the model long tool results cut (the journal keeps them whole).
+ * and the thread's older messages once they outgrow their share of it (that summary is kept in the thread's memory,
+ * so the next run starts from it); it shows the model long tool results cut (the journal keeps them whole).
  */
 import { Effect, Schema } from "effect"
 import { Agent, LlmPlanner, Memory, ModelConfig, ScriptedModel, Tool } from "graphent"
@@ -53,7 +54,7 @@ export default Agent.make({
     "notes up with recall_notes before answering questions about the past. Answer in one sentence.",
   tools: [rememberNote, recallNotes],
   planner: LlmPlanner.make({
-    history: 30, // messages of the thread shown to the model
+    // The thread's history is kept within the window too: no message count needed.
     context: { limit: contextLimit, policy: "summarize", maxToolResult: 600 }
   })
 })
