@@ -27,14 +27,17 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as JournalFile from "../layers/JournalFile.js"
-import * as JournalMemory from "../layers/JournalMemory.js"
+import * as ExperimentsFolder from "../layers/ExperimentsFolder.js"
+import * as Storage from "../layers/Storage.js"
 import * as Replay from "../layers/Replay.js"
 import * as Dataset from "../services/Dataset.js"
 import * as Eval from "../services/Eval.js"
+import * as Experiments from "../services/Experiments.js"
 import type { Recording } from "../services/Replay.js"
 import * as Scorer from "../services/Scorer.js"
 import type { RunEvent } from "../services/RunEvent.js"
-import { Exit, inMemory, load, readJournal, runWith, usageError, writeLine } from "./cliSupport.js"
+import * as CliStorage from "./cliStorage.js"
+import { Exit, load, readJournal, runWith, usageError, writeLine } from "./cliSupport.js"
 import * as EvalHtml from "./evalHtml.js"
 import { importModule } from "./typescript.js"
 
@@ -365,7 +368,19 @@ export const run = Command.make(
           process.stderr.write(`[${count}/${total}] ${verdict} ${item.id} ${item.latencyMs} ms\n`)
         })
     })
-    const report = yield* runWith(module, inMemory(JournalMemory.layer()), experiment).pipe(
+    // Each case's run is journaled in the project's store, as `graphent run` does, and the report kept beside it
+    // (unless the store keeps nothing): `graphent dev` lists the experiment and links each case to its run.
+    const kept = Effect.gen(function*() {
+      const report = yield* experiment
+      const storage = yield* Effect.serviceOption(Storage.Storage)
+      if (storage._tag === "None" || storage.value.journal === "memory") return report
+      const id = yield* Effect.flatMap(Experiments.Experiments, (store) => store.save(report)).pipe(
+        Effect.provide(ExperimentsFolder.layerConfig)
+      )
+      process.stderr.write(`experiment kept as ${id}: see it in graphent dev (Experiments), or GET /v1/evals/${id}\n`)
+      return report
+    })
+    const report = yield* runWith(module, CliStorage.runStores(Option.none()), kept).pipe(
       Effect.onInterrupt(() =>
         Effect.sync(() =>
           process.stderr.write(
