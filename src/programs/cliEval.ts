@@ -307,6 +307,12 @@ export const run = Command.make(
       Flag.optional
     ),
     html: Flag.String("html").pipe(Flag.withDescription("Write the report as an HTML page here"), Flag.optional),
+    replayJudge: Flag.Boolean("replay-judge").pipe(
+      Flag.withDescription(
+        "Never call a judge: answer each judgement from the judge journals of --baseline / --resume (exit 1 naming the case when one was asked anew)"
+      ),
+      Flag.withDefault(false)
+    ),
     resume: Flag.Boolean("resume").pipe(
       Flag.withDescription("Continue the interrupted experiment of --report: finished cases are not run again"),
       Flag.withDefault(false)
@@ -353,7 +359,8 @@ export const run = Command.make(
       metadata: { agentFile: path.relative(process.cwd(), module.file) },
       recording: recordingsOf(data),
       done,
-      judged: [...done, ...(baseline?.cases ?? [])].flatMap((item) => item.judged),
+      earlier: [...done, ...(baseline?.cases ?? [])],
+      replayJudge: flags.replayJudge,
       baseline,
       ...(recordDir === undefined ? {} : {
         record: (testCase: Dataset.Case, events: ReadonlyArray<RunEvent>) => {

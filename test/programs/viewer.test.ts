@@ -244,7 +244,7 @@ describe.skipIf(browser === undefined)("trace viewer in Chromium", () => {
     const runId = await startRun("echo", "hello")
     const caseOf = (id: string, pass: boolean, value: number): Eval.CaseReport => ({
       id, input: `input of ${id}`, tags: [], pass, runId: id === "echoed" ? runId : "", scores: { exact: { value, pass } },
-      cost: 0.25, spent: 0, inputTokens: 10, outputTokens: 5, liveModelCalls: 0, recordedModelCalls: 1, latencyMs: 120, judged: []
+      cost: 0.25, spent: 0, inputTokens: 10, outputTokens: 5, liveModelCalls: 0, recordedModelCalls: 1, latencyMs: 120, judges: []
     })
     const common = { agent: "echo", scorers: ["exact"], startedAt: Date.now(), durationMs: 900 }
     const baseline = Eval.report({ ...common, cases: [caseOf("echoed", true, 1), caseOf("regressed", true, 1)] })
