@@ -14,18 +14,17 @@
  *
  * @since 0.3.0
  */
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Errors from "./Errors.js"
 import type { Agent } from "./Agent.js"
-import { AgentRuntime } from "./AgentRuntime.js"
+import { AgentRuntime, Ids } from "./AgentRuntime.js"
 import type { Case, Dataset } from "./Dataset.js"
 import type { Recording } from "./Replay.js"
 import { ErrorInfo, type RunEvent, type Usage } from "./RunEvent.js"
 import type { ModelCalledEvent, PortProvider } from "./RunPorts.js"
-import * as Clock from "effect/Clock"
-import * as Option from "effect/Option"
-import { Ids } from "./AgentRuntime.js"
 import { Journal, type JournalShape } from "./Journal.js"
 import { type CaseResult, type JudgeCall, JudgeDivergence, JudgeLog, Score, type Scorer } from "./Scorer.js"
 import { Memory } from "./Memory.js"
