@@ -24,3 +24,15 @@ export * as Eval from "./services/Eval.js"
  * @since 0.3.0
  */
 export * as Scorer from "./services/Scorer.js"
+/**
+ * Kept experiments: the reports `graphent dev` lists and shows (`GET /v1/evals`).
+ *
+ * @since 0.3.0
+ */
+export * as Experiments from "./services/Experiments.js"
+/**
+ * Experiments kept as report files in `<GRAPHENT_HOME>/experiments`.
+ *
+ * @since 0.3.0
+ */
+export * as ExperimentsFolder from "./layers/ExperimentsFolder.js"

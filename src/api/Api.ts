@@ -16,6 +16,8 @@
  * | `POST /v1/runs/:id/steps/:step/retry` / `assume-done` → `202` {@link RunInfo} | `run` |
  * | `POST /v1/runs/:id/fork` `{at?, edit?}` → `202` {@link RunInfo} (a new run) | `run` |
  * | `GET /v1/agents` → {@link AgentInfo}[] | `read` |
+ * | `GET /v1/evals` → {@link ExperimentSummary}[] (newest first) | `read` |
+ * | `GET /v1/evals/:id` → the experiment's `Eval.Report` | `read` |
  * | `GET /metrics` → Prometheus text | `read` |
  * | `GET /healthz` | none |
  *
@@ -41,6 +43,8 @@ import * as HttpApiSecurity from "effect/http-api/HttpApiSecurity"
 import * as OpenApi from "effect/http-api/OpenApi"
 import * as Errors from "../services/Errors.js"
 import { ApprovalInvalid } from "../services/Approvals.js"
+import { Report } from "../services/Eval.js"
+import { ExperimentNotFound, ExperimentSummary } from "../services/Experiments.js"
 import { ForkInvalid } from "../services/Replay.js"
 import { RunEvent } from "../services/RunEvent.js"
 import {
@@ -249,6 +253,14 @@ export const ForkInvalidError = withMessage(ForkInvalid)
  */
 export const RunNotFoundError = withMessage(RunNotFound)
 
+/**
+ * `404`: no experiment with that id is kept here.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export const ExperimentNotFoundError = withMessage(ExperimentNotFound)
+
 const OverloadedBody = Schema.Struct({
   _tag: Schema.tag("RunsOverloaded"),
   running: Schema.Number,
@@ -447,6 +459,26 @@ export class AgentsGroup extends HttpApiGroup.make("agents").add(
 ).middleware(RequestValidation).middleware(Authorization).prefix("/v1/agents") {}
 
 /**
+ * The `/v1/evals` endpoints: the experiments `graphent eval run` kept (their reports), for the viewer and
+ * other clients.
+ *
+ * `/v1/evals`.
+ *
+ * @since 0.3.0
+ * @category groups
+ */
+export class EvalsGroup extends HttpApiGroup.make("evals").add(
+  HttpApiEndpoint.get("list", "/", { success: Schema.Array(ExperimentSummary) })
+    .annotateMerge(OpenApi.annotations({ summary: "The kept experiments, newest first: what each ran, its totals" })),
+  HttpApiEndpoint.get("get", "/:id", { params: { id: Id }, success: Report, error: ExperimentNotFoundError })
+    .annotateMerge(OpenApi.annotations({
+      summary: "An experiment's report",
+      description: "Totals, each case (pass, scores, cost, latency, its run's id: GET /v1/runs/{id}) and the " +
+        "comparison with its baseline, when it had one."
+    }))
+).middleware(RequestValidation).middleware(Authorization).prefix("/v1/evals") {}
+
+/**
  * The answer of `GET /healthz`.
  *
  * @since 0.1.0
@@ -482,6 +514,7 @@ export class SystemGroup extends HttpApiGroup.make("system", { topLevel: true })
 export class Api extends HttpApi.make("graphent")
   .add(RunsGroup)
   .add(AgentsGroup)
+  .add(EvalsGroup)
   .add(SystemGroup)
   .annotateMerge(OpenApi.annotations({
     title: "Graphent",

@@ -21,24 +21,12 @@ import {
   type Settlement
 } from "../services/AcceptedRuns.js"
 import { JournalError } from "../services/Journal.js"
+import { writeAtomically } from "../internal/writeAtomically.js"
 
 const failure = (operation: JournalError["operation"], reason: string, cause: unknown) =>
   new JournalError({ backend: "files", operation, reason, cause })
 
 const decodeRun = Schema.decodeUnknownExit(Schema.fromJsonString(AcceptedRun))
-
-/** Writes `contents` to `file` so that readers see the old file, or the whole new one. */
-const writeAtomically = (file: string, contents: string): void => {
-  const temporary = `${file}.${process.pid}.tmp`
-  const fd = fs.openSync(temporary, "w")
-  try {
-    fs.writeSync(fd, contents)
-    fs.fsyncSync(fd)
-  } finally {
-    fs.closeSync(fd)
-  }
-  fs.renameSync(temporary, file)
-}
 
 const readOrUndefined = (file: string): string | undefined => {
   try {

@@ -39,6 +39,7 @@ import { AgentRuntime, Ids, type RunOptions } from "../services/AgentRuntime.js"
 import * as AcceptedRunsService from "../services/AcceptedRuns.js"
 import * as Approvals from "../services/Approvals.js"
 import * as Journal from "../services/Journal.js"
+import type { Principal } from "../services/Policy.js"
 import * as Policy from "./Policy.js"
 import * as Replay from "./Replay.js"
 import { type ErrorInfo, isEphemeral, type RunEvent } from "../services/RunEvent.js"
@@ -555,10 +556,27 @@ export const make = <R>(
         )
       })
 
+    /** Plans the fork `spec` of the journaled run `events` (the fork point exists, the edit fits it). */
+    const planForkOf = (
+      compiled: Compiled,
+      events: ReadonlyArray<RunEvent>,
+      spec: NonNullable<AcceptedRunsService.AcceptedRun["fork"]>,
+      principal: Principal | undefined
+    ) =>
+      Replay.planFork(compiled.agent, events, {
+        runId: spec.runId,
+        at: spec.at,
+        edit: spec.edit,
+        principal,
+        metadata: compiled.metadata
+      }).pipe(Effect.mapError((error) => error._tag === "ForkInvalid" ? error : new Replay.ForkInvalid({ reason: error.reason })))
+
     /**
-     * A fork of a journaled run: checked now, then a new run in the
-     * background. It is not an accepted run (a server that stops before it
-     * ends does not take it up again): fork it again.
+     * A fork of a journaled run: checked now, then accepted (recorded before
+     * the answer, as `start` does, with the fork's request) and run in the
+     * background. A server that stops before the fork ends takes it up when
+     * it starts again: from its own journal once it has begun (its
+     * `forkedFrom` keeps the edit), else planned again from the parent.
      */
     const fork: RunsShape["fork"] = (runId, request, forkOptions) =>
       Effect.gen(function*() {
@@ -568,23 +586,42 @@ export const make = <R>(
         const compiled = agents.get(first.agent)
         if (compiled === undefined) return yield* new AgentNotFound({ agent: first.agent, available: names })
         const principal = forkOptions?.principal
-        const plan = yield* Replay.planFork(compiled.agent, events, {
+        const spec = {
           runId,
-          at: request.at,
-          edit: request.edit,
-          principal,
-          metadata: compiled.metadata
-        }).pipe(Effect.mapError((error) => error._tag === "ForkInvalid" ? error : new Replay.ForkInvalid({ reason: error.reason })))
+          ...(request.at === undefined ? {} : { at: request.at }),
+          ...(request.edit === undefined ? {} : { edit: request.edit })
+        }
+        const plan = yield* planForkOf(compiled, events, spec, principal)
         if (isFull()) return yield* new RunsOverloaded({ running, queued, retryAfterSeconds })
         const started = plan.start(ids.runId())
-        return yield* runFresh({
+        const run: AcceptedRunsService.AcceptedRun = {
           runId: started.options.runId!,
           agent: first.agent,
           input: plan.input,
           ...(first.threadId === undefined ? {} : { threadId: first.threadId }),
           ...(principal === undefined ? {} : { principal: { id: principal.id, roles: [...principal.roles] } }),
-          acceptedAt: clock.currentTimeMillisUnsafe()
-        }, compiled, started.options)
+          acceptedAt: clock.currentTimeMillisUnsafe(),
+          fork: spec
+        }
+        accepting++
+        return yield* Effect.uninterruptible(
+          accepted.accept(run).pipe(
+            Effect.ensuring(Effect.sync(() => accepting--)),
+            Effect.andThen(Effect.suspend(() => runFresh(run, compiled, started.options)))
+          )
+        )
+      })
+
+    /** An accepted fork that had not begun: planned again from its parent's journal (gone or changed: it is dropped). */
+    const refork = (run: AcceptedRunsService.AcceptedRun, spec: NonNullable<AcceptedRunsService.AcceptedRun["fork"]>, compiled: Compiled) =>
+      Effect.gen(function*() {
+        const parent = yield* journal.read(spec.runId)
+        const planned = yield* Effect.result(planForkOf(compiled, parent, spec, run.principal))
+        if (planned._tag === "Failure") {
+          yield* Effect.logWarning(`accepted fork ${run.runId} of run ${spec.runId} is dropped: ${planned.failure.message}`)
+          return yield* settle(run.runId, "cancelled")
+        }
+        yield* runFresh(run, compiled, planned.success.start(run.runId).options)
       })
 
     const decide: RunsShape["decide"] = (runId, stepId, request, approver) =>
@@ -692,7 +729,7 @@ export const make = <R>(
         } else if (compiled === undefined) {
           yield* Effect.logWarning(`accepted run ${run.runId} waits: this server does not run agent "${run.agent}"`)
         } else if (summary === undefined) {
-          yield* runFresh(run, compiled)
+          yield* (run.fork === undefined ? runFresh(run, compiled) : refork(run, run.fork, compiled))
         } else {
           yield* resume(events, compiled, undefined)
         }

@@ -45,6 +45,7 @@ import * as Auth from "../api/Auth.js"
 import * as Edge from "../api/Edge.js"
 import * as FlowConfig from "../layers/FlowConfig.js"
 import * as LocalRuntime from "../layers/LocalRuntime.js"
+import * as ExperimentsFolder from "../layers/ExperimentsFolder.js"
 import * as Logging from "../layers/Logging.js"
 import * as RunsLocal from "../layers/RunsLocal.js"
 import * as Storage from "../layers/Storage.js"
@@ -298,6 +299,8 @@ export const prepare = Effect.fn("graphent.cli.dev.prepare")(function*(options: 
     Layer.provide(keys.length === 0 ? Auth.layerOpen : Auth.layer(keys)),
     Layer.provideMerge(Layer.mergeAll(
       stores,
+      // The experiments `graphent eval run` kept: GET /v1/evals and the viewer's "Experiments".
+      ExperimentsFolder.layerConfig,
       Logging.layerConfig({ stderr: true }),
       // Run metrics for GET /metrics, OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set,
       // and, when GRAPHENT_POLICY names a policy, checked and audited tool calls (approvals through the API).

@@ -27,14 +27,17 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as JournalFile from "../layers/JournalFile.js"
-import * as JournalMemory from "../layers/JournalMemory.js"
+import * as ExperimentsFolder from "../layers/ExperimentsFolder.js"
+import * as Storage from "../layers/Storage.js"
 import * as Replay from "../layers/Replay.js"
 import * as Dataset from "../services/Dataset.js"
 import * as Eval from "../services/Eval.js"
+import * as Experiments from "../services/Experiments.js"
 import type { Recording } from "../services/Replay.js"
 import * as Scorer from "../services/Scorer.js"
 import type { RunEvent } from "../services/RunEvent.js"
-import { Exit, inMemory, load, readJournal, runWith, usageError, writeLine } from "./cliSupport.js"
+import * as CliStorage from "./cliStorage.js"
+import { Exit, load, readJournal, runWith, usageError, writeLine } from "./cliSupport.js"
 import * as EvalHtml from "./evalHtml.js"
 import { importModule } from "./typescript.js"
 
@@ -304,6 +307,12 @@ export const run = Command.make(
       Flag.optional
     ),
     html: Flag.String("html").pipe(Flag.withDescription("Write the report as an HTML page here"), Flag.optional),
+    replayJudge: Flag.Boolean("replay-judge").pipe(
+      Flag.withDescription(
+        "Never call a judge: answer each judgement from the judge journals of --baseline / --resume (exit 1 naming the case when one was asked anew)"
+      ),
+      Flag.withDefault(false)
+    ),
     resume: Flag.Boolean("resume").pipe(
       Flag.withDescription("Continue the interrupted experiment of --report: finished cases are not run again"),
       Flag.withDefault(false)
@@ -350,7 +359,8 @@ export const run = Command.make(
       metadata: { agentFile: path.relative(process.cwd(), module.file) },
       recording: recordingsOf(data),
       done,
-      judged: [...done, ...(baseline?.cases ?? [])].flatMap((item) => item.judged),
+      earlier: [...done, ...(baseline?.cases ?? [])],
+      replayJudge: flags.replayJudge,
       baseline,
       ...(recordDir === undefined ? {} : {
         record: (testCase: Dataset.Case, events: ReadonlyArray<RunEvent>) => {
@@ -365,7 +375,19 @@ export const run = Command.make(
           process.stderr.write(`[${count}/${total}] ${verdict} ${item.id} ${item.latencyMs} ms\n`)
         })
     })
-    const report = yield* runWith(module, inMemory(JournalMemory.layer()), experiment).pipe(
+    // Each case's run is journaled in the project's store, as `graphent run` does, and the report kept beside it
+    // (unless the store keeps nothing): `graphent dev` lists the experiment and links each case to its run.
+    const kept = Effect.gen(function*() {
+      const report = yield* experiment
+      const storage = yield* Effect.serviceOption(Storage.Storage)
+      if (storage._tag === "None" || storage.value.journal === "memory") return report
+      const id = yield* Effect.flatMap(Experiments.Experiments, (store) => store.save(report)).pipe(
+        Effect.provide(ExperimentsFolder.layerConfig)
+      )
+      process.stderr.write(`experiment kept as ${id}: see it in graphent dev (Experiments), or GET /v1/evals/${id}\n`)
+      return report
+    })
+    const report = yield* runWith(module, CliStorage.runStores(Option.none()), kept).pipe(
       Effect.onInterrupt(() =>
         Effect.sync(() =>
           process.stderr.write(

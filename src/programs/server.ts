@@ -33,6 +33,7 @@ import { Api, type Authorization, InvalidRequest, Principal, RequestValidation }
 import * as Edge from "../api/Edge.js"
 import * as JournalFile from "../layers/JournalFile.js"
 import * as Telemetry from "../layers/Telemetry.js"
+import { ExperimentNotFound, Experiments, ExperimentsError } from "../services/Experiments.js"
 import { JournalError } from "../services/Journal.js"
 import { ForkInvalid } from "../services/Replay.js"
 import { Runs } from "../services/Runs.js"
@@ -54,13 +55,13 @@ const runsRejected = Metric.counter("graphent_server_runs_rejected", {
 // handlers
 // ---------------------------------------------------------------------------
 
+/** Errors of class `Class` become defects: a store that fails is the server's failure (its outcome: 500/503), not the client's. */
+const dieOn = <X extends Error>(Class: abstract new(...args: any) => X) =>
+<A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, Exclude<E, X>, R> =>
+  Effect.catchIf(effect, (error): error is E & X => error instanceof Class, Effect.die) as Effect.Effect<A, Exclude<E, X>, R>
+
 /** A journal that fails is the server's failure (its outcome: 503), not the client's. */
-const orDieJournal = <A, E, R>(effect: Effect.Effect<A, E | JournalError, R>): Effect.Effect<A, Exclude<E, JournalError>, R> =>
-  Effect.catchIf(effect, (error): error is JournalError => error instanceof JournalError, Effect.die) as Effect.Effect<
-    A,
-    Exclude<E, JournalError>,
-    R
-  >
+const orDieJournal = dieOn(JournalError)
 
 /** `Last-Event-ID` (or `?after=`): the index of the last event the client has. */
 const resumeAfter = (header: string | undefined, query: number | undefined) => {
@@ -117,6 +118,19 @@ const RunsHandlers = HttpApiBuilder.group(Api, "runs", (handlers) =>
 const AgentsHandlers = HttpApiBuilder.group(Api, "agents", (handlers) =>
   Effect.map(Runs, (runs) => handlers.handle("list", () => Effect.succeed(runs.agents))))
 
+/**
+ * The kept experiments, when the server was given a store of them (`graphent dev` is); else none. A store that
+ * fails is the server's failure (500).
+ */
+const EvalsHandlers = HttpApiBuilder.group(Api, "evals", (handlers) =>
+  Effect.map(Effect.serviceOption(Experiments), (found) => {
+    const orDie = dieOn(ExperimentsError)
+    return handlers
+      .handle("list", () => found._tag === "Some" ? orDie(found.value.list) : Effect.succeed([]))
+      .handle("get", ({ params }) =>
+        found._tag === "Some" ? orDie(found.value.get(params.id)) : Effect.fail(new ExperimentNotFound({ id: params.id })))
+  }))
+
 const SystemHandlers = HttpApiBuilder.group(Api, "system", (handlers) =>
   Effect.map(Runs, (runs) =>
     handlers
@@ -145,7 +159,7 @@ const RequestValidationLive = HttpApiMiddleware.layerSchemaErrorTransform(Reques
 export const apiRoutes = HttpApiBuilder.layer(Api, {
   openapiPath: "/openapi.json"
 }).pipe(
-  Layer.provide([RunsHandlers, AgentsHandlers, SystemHandlers]),
+  Layer.provide([RunsHandlers, AgentsHandlers, EvalsHandlers, SystemHandlers]),
   Layer.provide(RequestValidationLive),
   wires("ApiRoutes")
 )

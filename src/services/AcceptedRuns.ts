@@ -15,6 +15,7 @@ import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import type { JournalError } from "./Journal.js"
+import { ForkEdit } from "./RunEvent.js"
 
 /**
  * Limits a request set on its run (`StartRun.budget`), as accepted.
@@ -45,7 +46,16 @@ export const AcceptedRun = Schema.Struct({
   /** Who the run acts for. */
   principal: Schema.optionalKey(Schema.Struct({ id: Schema.String, roles: Schema.Array(Schema.String) })),
   /** When it was accepted, epoch milliseconds. */
-  acceptedAt: Schema.Number
+  acceptedAt: Schema.Number,
+  /**
+   * Set when the run is a fork (`POST /v1/runs/:id/fork`): the parent run, the fork point and the edit, as
+   * requested, so that a fork that had not begun when its server stopped is planned again from the parent.
+   */
+  fork: Schema.optionalKey(Schema.Struct({
+    runId: Schema.String,
+    at: Schema.optionalKey(Schema.Union([Schema.String, Schema.Number])),
+    edit: Schema.optionalKey(ForkEdit)
+  }))
 })
 
 /**

@@ -14,16 +14,19 @@
  *
  * @since 0.3.0
  */
+import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Errors from "./Errors.js"
 import type { Agent } from "./Agent.js"
-import { AgentRuntime } from "./AgentRuntime.js"
+import { AgentRuntime, Ids } from "./AgentRuntime.js"
 import type { Case, Dataset } from "./Dataset.js"
 import type { Recording } from "./Replay.js"
 import { ErrorInfo, type RunEvent, type Usage } from "./RunEvent.js"
 import type { ModelCalledEvent, PortProvider } from "./RunPorts.js"
-import { type CaseResult, JudgeCall, JudgeLog, Score, type Scorer } from "./Scorer.js"
+import { Journal, type JournalShape } from "./Journal.js"
+import { type CaseResult, type JudgeCall, JudgeDivergence, JudgeLog, Score, type Scorer } from "./Scorer.js"
 import { Memory } from "./Memory.js"
 import * as EmbeddingLocal from "../layers/EmbeddingLocal.js"
 import * as MemoryInMemory from "../layers/MemoryInMemory.js"
@@ -46,6 +49,21 @@ const consumed = {
 }
 
 /**
+ * A judge run of a case: the scorer, and the id of the run that journals its
+ * call (`graphent trace show --db <runId>`).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export const JudgeLink = Schema.Struct({ scorer: Schema.String, runId: Schema.String })
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export type JudgeLink = typeof JudgeLink.Type
+
+/**
  * One case of an experiment: how its run ended and what the scorers said.
  *
  * @since 0.3.0
@@ -66,8 +84,11 @@ export const CaseReport = Schema.Struct({
   latencyMs: Schema.Number,
   /** Where the run's journal was written (`--record-dir`), if it was. */
   journal: Schema.optionalKey(Schema.String),
-  /** The judge calls of the case's scorers (answered from here when the experiment is run again). */
-  judged: Schema.Array(JudgeCall)
+  /**
+   * The judge runs of the case's judge scorers, journaled beside the case's run (a later experiment answers the
+   * same judgements from them).
+   */
+  judges: Schema.Array(JudgeLink)
 })
 
 /**
@@ -463,8 +484,17 @@ export interface Options<E = never, R = never> {
   readonly record?: ((testCase: Case, events: ReadonlyArray<RunEvent>) => Effect.Effect<string, E, R>) | undefined
   /** Cases already done (a resumed experiment): reported as they are, not run again. */
   readonly done?: ReadonlyArray<CaseReport> | undefined
-  /** Earlier judgements (a previous report's `judged`): the same prompts are answered from them. */
-  readonly judged?: ReadonlyArray<JudgeCall> | undefined
+  /**
+   * Cases of earlier experiments (a baseline's, a resumed report's): a judge asked the same prompt as their
+   * judge journal recorded for the case (`CaseReport.judges`, read from the `Journal` in context) is answered
+   * from it, with no model call.
+   */
+  readonly earlier?: ReadonlyArray<CaseReport> | undefined
+  /**
+   * Never call a judge: every judgement is answered from the `earlier` cases' judge journals, and one asked
+   * another prompt (the rubric or the answer changed) fails the experiment with {@link JudgeDivergence}.
+   */
+  readonly replayJudge?: boolean | undefined
   /** The report to compare with. */
   readonly baseline?: Report | undefined
   /** Called when a case finishes (progress, persistence): its report, how many are done, of how many. */
@@ -532,6 +562,106 @@ const usageOfEvents = (events: ReadonlyArray<RunEvent>): Usage => {
   return zeroUsage
 }
 
+/** The journal of a judge call: a run of agent `judge:<scorer>` with one model call, linked to the case's run. */
+const judgeEvents = (runId: string, testCase: Case, caseRunId: string, call: JudgeCall, at: number): ReadonlyArray<RunEvent> => {
+  const tokens = { inputTokens: call.inputTokens, outputTokens: call.outputTokens }
+  return [
+    {
+      _tag: "RunStarted",
+      runId,
+      traceId: crypto.randomUUID().replace(/-/g, ""),
+      agent: `judge:${call.scorer}`,
+      input: call.prompt,
+      metadata: { evalCase: testCase.id, judgedRun: caseRunId, scorer: call.scorer },
+      at
+    },
+    {
+      _tag: "ModelCalled",
+      runId,
+      turn: 1,
+      call: 1,
+      model: "judge",
+      request: { prefix: 0, messages: [{ role: "user", content: call.prompt }], tools: [] },
+      response: { text: call.text, toolCalls: [], finishReason: "stop", usage: tokens },
+      durationMs: call.durationMs,
+      at
+    },
+    { _tag: "RunCompleted", runId, answer: call.text, usage: { turns: 1, steps: 0, modelCalls: 1, ...tokens }, durationMs: call.durationMs, at }
+  ]
+}
+
+/** The judge call that a judge run of `scorer` journaled, if `events` are one. */
+const judgeCallOf = (scorer: string, events: ReadonlyArray<RunEvent>): JudgeCall | undefined => {
+  const started = events.find((event) => event._tag === "RunStarted")
+  const called = events.find((event) => event._tag === "ModelCalled")
+  if (started?._tag !== "RunStarted" || called?._tag !== "ModelCalled" || started.agent !== `judge:${scorer}`) return undefined
+  return {
+    scorer,
+    prompt: started.input,
+    text: called.response.text,
+    inputTokens: called.response.usage.inputTokens,
+    outputTokens: called.response.usage.outputTokens,
+    durationMs: called.durationMs
+  }
+}
+
+/** Where two prompts first differ, line by line. */
+const firstDifference = (recorded: string, asked: string): string => {
+  const before = recorded.split("\n")
+  const now = asked.split("\n")
+  let line = 0
+  while (line < Math.max(before.length, now.length) && before[line] === now[line]) line++
+  return `line ${line + 1} was ${JSON.stringify(before[line] ?? "")}, is now ${JSON.stringify(now[line] ?? "")}`
+}
+
+/**
+ * A case's judge log: answers from the judge runs that earlier experiments journaled for the case (`links`),
+ * and journals each new judgement as a judge run of its own; `kept` are the case's judge runs, old and new.
+ */
+const judgeLogOf = (
+  journal: JournalShape | undefined,
+  testCase: Case,
+  caseRunId: string,
+  links: ReadonlyArray<JudgeLink>,
+  replayJudge: boolean,
+  newRunId: () => string
+) => {
+  const kept: Array<JudgeLink> = []
+  const recordedIn = new Map<JudgeCall, string>()
+  const log: typeof JudgeLog.Service = {
+    recorded: (scorer, prompt) =>
+      Effect.gen(function*() {
+        const link = links.find((item) => item.scorer === scorer)
+        const events = link === undefined || journal === undefined ? [] : yield* Effect.orElseSucceed(journal.read(link.runId), () => [])
+        const call = judgeCallOf(scorer, events)
+        if (call !== undefined && call.prompt === prompt) {
+          recordedIn.set(call, link!.runId)
+          return call
+        }
+        if (!replayJudge) return undefined
+        return yield* new JudgeDivergence({
+          caseId: testCase.id,
+          scorer,
+          ...(link === undefined ? {} : { runId: link.runId }),
+          reason: call === undefined
+            ? "has no journal of an earlier judgement of this case to answer from"
+            : `was asked another prompt than it recorded (the rubric or the answer changed): ${firstDifference(call.prompt, prompt)}`
+        })
+      }),
+    keep: (call) =>
+      Effect.gen(function*() {
+        const recorded = recordedIn.get(call)
+        if (recorded !== undefined) return void kept.push({ scorer: call.scorer, runId: recorded })
+        if (journal === undefined) return
+        const runId = newRunId()
+        const at = yield* Clock.currentTimeMillis
+        for (const event of judgeEvents(runId, testCase, caseRunId, call, at)) yield* journal.append(event)
+        kept.push({ scorer: call.scorer, runId })
+      }).pipe(Effect.catch((error) => Effect.logWarning(`the judgement of case ${testCase.id} is not journaled: ${error.message}`)))
+  }
+  return { log, kept }
+}
+
 /**
  * Runs an experiment: `agent` on every case of `dataset` (at most
  * `concurrency` at once, each with its own in-memory `Memory` unless
@@ -557,17 +687,25 @@ export const run = <RA, O, SE = never, SR = never, E = never, R = never>(
   dataset: Dataset,
   scorers: ReadonlyArray<Scorer<SE, SR>>,
   options?: Options<E, R>
-): Effect.Effect<Report, E, RA | SR | R | AgentRuntime> =>
+): Effect.Effect<Report, E | JudgeDivergence, RA | SR | R | AgentRuntime> =>
   Effect.gen(function*() {
     const runtime = yield* AgentRuntime
+    const judgeJournal = Option.getOrUndefined(yield* Effect.serviceOption(Journal))
+    const ids = yield* Ids
     const startedAt = Date.now()
     const done = new Map((options?.done ?? []).map((item) => [item.id, item]))
-    const judged = new Map((options?.judged ?? []).map((call) => [`${call.scorer}\n${call.prompt}`, call]))
+    // The judge runs of each case in earlier experiments (the first report that has a scorer's wins).
+    const judgedBefore = new Map<string, Array<JudgeLink>>()
+    for (const item of options?.earlier ?? []) {
+      const links = judgedBefore.get(item.id) ?? []
+      for (const link of item.judges) if (!links.some((known) => known.scorer === link.scorer)) links.push(link)
+      judgedBefore.set(item.id, links)
+    }
     const total = dataset.cases.length
     let finished = [...done.keys()].filter((id) => dataset.cases.some((item) => item.id === id)).length
     const freshMemory = options?.freshMemory ?? true
 
-    const runCase = (testCase: Case): Effect.Effect<CaseReport, E, RA | SR | R> =>
+    const runCase = (testCase: Case): Effect.Effect<CaseReport, E | JudgeDivergence, RA | SR | R> =>
       Effect.gen(function*() {
         const recording = options?.recording === undefined ? undefined : yield* options.recording(testCase)
         const ports = casePorts(recording)
@@ -593,17 +731,23 @@ export const run = <RA, O, SE = never, SR = never, E = never, R = never>(
           latencyMs,
           events
         }
-        const kept: Array<JudgeCall> = []
-        const log = {
-          lookup: (scorer: string, prompt: string) => judged.get(`${scorer}\n${prompt}`),
-          keep: (call: JudgeCall) => void kept.push(call)
-        }
+        const judges = judgeLogOf(
+          judgeJournal,
+          testCase,
+          result.runId,
+          judgedBefore.get(testCase.id) ?? [],
+          options?.replayJudge === true,
+          ids.runId
+        )
         const scores: Record<string, Score> = {}
         for (const scorer of scorers) {
           scores[scorer.name] = yield* scorer.score(testCase, result).pipe(
-            Effect.provideService(JudgeLog, log),
+            Effect.provideService(JudgeLog, judges.log),
+            // A judgement that cannot be replayed stops the experiment; any other scorer failure scores 0.
             Effect.catch((failure: unknown) =>
-              Effect.succeed<Score>({ value: 0, pass: false, reason: `scorer failed: ${errorInfo(failure).message}` })
+              failure instanceof JudgeDivergence
+                ? Effect.fail(failure)
+                : Effect.succeed<Score>({ value: 0, pass: false, reason: `scorer failed: ${errorInfo(failure).message}` })
             )
           )
         }
@@ -626,14 +770,14 @@ export const run = <RA, O, SE = never, SR = never, E = never, R = never>(
           recordedModelCalls: counts.recorded,
           latencyMs,
           ...(journal === undefined ? {} : { journal }),
-          judged: kept
+          judges: judges.kept
         }
       }).pipe(
         (effect) => freshMemory ? Effect.provideServiceEffect(effect, Memory, freshMemoryOf) : effect,
         Effect.tap((caseReport) =>
           options?.onCase === undefined ? Effect.void : Effect.suspend(() => options.onCase!(caseReport, ++finished, total))
         )
-      ) as Effect.Effect<CaseReport, E, RA | SR | R>
+      ) as Effect.Effect<CaseReport, E | JudgeDivergence, RA | SR | R>
 
     const cases = yield* Effect.forEach(
       dataset.cases,

@@ -5,12 +5,14 @@
  * {@link Score} — a value in [0, 1], whether it passes, and why. Built-ins:
  * {@link exactMatch}, {@link schema}, {@link contains}, {@link matches},
  * {@link trajectory}, {@link costCeiling}, {@link latencyCeiling} and the
- * LLM-as-judge {@link judge}, whose calls are kept in the report so that a
- * judged experiment replays without the judge.
+ * LLM-as-judge {@link judge}, whose calls are journaled (a judge run per
+ * case and judge, linked from the report) so that a judged experiment
+ * replays without the judge.
  *
  * @since 0.3.0
  */
 import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
@@ -265,21 +267,24 @@ export const latencyCeiling = (maxMs: number, options?: { readonly name?: string
 // ---------------------------------------------------------------------------
 
 /**
- * One call of a judge: the prompt it was sent and what it answered. Kept in
- * the report (`CaseReport.judged`) so the same judgement is answered from it
- * next time (`Eval.run`'s `judged` option) with no model call.
+ * One call of a judge: the prompt it was sent and what it answered. `Eval.run`
+ * journals it as a run of its own (`RunStarted` of agent `judge:<scorer>`, a
+ * `ModelCalled`, `RunCompleted`), linked from the case's report
+ * (`CaseReport.judges`); a later experiment answers the same prompt from that
+ * journal with no model call.
  *
  * @since 0.3.0
  * @category models
  */
 export const JudgeCall = Schema.Struct({
   scorer: Schema.String,
-  /** The full prompt sent to the judge: the key its recorded answer is found by. */
+  /** The full prompt sent to the judge: what a recorded answer is matched by. */
   prompt: Schema.String,
-  value: Schema.Number,
-  reason: Schema.String,
+  /** The judge's raw answer (the verdict is read from it). */
+  text: Schema.String,
   inputTokens: Schema.Number,
-  outputTokens: Schema.Number
+  outputTokens: Schema.Number,
+  durationMs: Schema.Number
 })
 
 /**
@@ -289,19 +294,52 @@ export const JudgeCall = Schema.Struct({
 export type JudgeCall = typeof JudgeCall.Type
 
 /**
- * The judge calls a scorer can answer from and the ones it made: set for
- * each case by `Eval.run` (outside an experiment, every judgement calls the
- * model).
+ * A judgement could not be answered from the judge's journal while the judge
+ * may not be called (`Eval.run`'s `replayJudge`, `graphent eval run
+ * --replay-judge`): the judge was asked another prompt than it recorded for
+ * the case (the rubric or the answer changed), or it recorded none.
+ *
+ * What to do: open the judge's journal (`graphent trace show --db <runId>`) and compare its prompt with the rubric;
+ * if the change is intended, run the experiment with the judge available (without `--replay-judge`) so that
+ * the case is judged again.
+ *
+ * @since 0.3.0
+ * @category errors
+ */
+export class JudgeDivergence extends Schema.TaggedError<JudgeDivergence>()("JudgeDivergence", {
+  /** The case whose judgement diverged. */
+  caseId: Schema.String,
+  scorer: Schema.String,
+  /** The judge run that was recorded for the case, if any. */
+  runId: Schema.optionalKey(Schema.String),
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `case "${this.caseId}": judge "${this.scorer}" ${this.reason}` +
+      (this.runId === undefined ? "" : ` (its journal: graphent trace show --db ${this.runId})`)
+  }
+  /** {@link Errors.runFailed}: exit 1, HTTP 500. */
+  get outcome(): Errors.Outcome {
+    return Errors.runFailed
+  }
+}
+
+/**
+ * Where a judge's calls go: set for each case by `Eval.run`, which answers
+ * from the case's earlier judge journals and journals each call; outside an
+ * experiment, every judgement calls the model and is kept nowhere.
  *
  * @since 0.3.0
  * @category services
  */
 export const JudgeLog = Context.Reference<{
-  /** A recorded judgement of this prompt by this scorer, if any. */
-  readonly lookup: (scorer: string, prompt: string) => JudgeCall | undefined
-  /** Keeps a judgement (recorded or made) for the case's report. */
-  readonly keep: (call: JudgeCall) => void
-}>("graphent/Scorer/JudgeLog", { defaultValue: () => ({ lookup: () => undefined, keep: () => {} }) })
+  /** The recorded judgement of this prompt by this scorer for the case, if any (or a divergence, replaying). */
+  readonly recorded: (scorer: string, prompt: string) => Effect.Effect<JudgeCall | undefined, JudgeDivergence>
+  /** Keeps a judgement (recorded or made): journaled and linked from the case's report. */
+  readonly keep: (call: JudgeCall) => Effect.Effect<void>
+}>("graphent/Scorer/JudgeLog", {
+  defaultValue: () => ({ recorded: () => Effect.succeed(undefined), keep: () => Effect.void })
+})
 
 /**
  * The judge's answer could not be used (not JSON with a score in [0, 1]), or
@@ -354,9 +392,11 @@ export const judgePrompt = (rubric: string, testCase: Case, result: CaseResult):
  * An LLM-as-judge scorer: sends {@link judgePrompt} (the rubric, the case and
  * the answer) to a `LanguageModel` and reads `{"score", "reason"}` back; the
  * case passes at `passAt` (default 0.5). The model is `model` when given,
- * the one in context otherwise. Each judgement is kept in the report; in an
- * experiment given earlier judgements (`Eval.run`'s `judged`), the same
- * prompt is answered from them and the model is not called.
+ * the one in context otherwise. In an experiment each judgement is journaled
+ * as a judge run linked from the case; given earlier cases (`Eval.run`'s
+ * `earlier`), the same prompt is answered from their judge journals and the
+ * model is not called (with `replayJudge`, never: another prompt is a
+ * {@link JudgeDivergence}).
  *
  * @since 0.3.0
  * @category scorers
@@ -366,47 +406,48 @@ export function judge(options: {
   readonly name?: string | undefined
   readonly passAt?: number | undefined
   readonly model: Layer.Layer<LanguageModel.LanguageModel>
-}): Scorer<JudgeFailed>
+}): Scorer<JudgeFailed | JudgeDivergence>
 export function judge(options: {
   readonly rubric: string
   readonly name?: string | undefined
   readonly passAt?: number | undefined
-}): Scorer<JudgeFailed, LanguageModel.LanguageModel>
+}): Scorer<JudgeFailed | JudgeDivergence, LanguageModel.LanguageModel>
 export function judge(options: {
   readonly rubric: string
   readonly name?: string | undefined
   readonly passAt?: number | undefined
   readonly model?: Layer.Layer<LanguageModel.LanguageModel> | undefined
-}): Scorer<JudgeFailed, LanguageModel.LanguageModel> {
+}): Scorer<JudgeFailed | JudgeDivergence, LanguageModel.LanguageModel> {
   const name = options.name ?? "judge"
   const passAt = options.passAt ?? 0.5
   const ask = (prompt: string): Effect.Effect<JudgeCall, JudgeFailed, LanguageModel.LanguageModel> =>
     LanguageModel.generateText({ prompt }).pipe(
+      Effect.timed,
       Effect.mapError((error) => new JudgeFailed({ scorer: name, reason: `the model failed: ${error.message}` })),
-      Effect.flatMap((response) => {
-        const text = response.text.trim().replace(/^```(?:json)?\s*|\s*```$/g, "")
-        const decoded = decodeVerdict(text)
-        if (decoded._tag === "Failure") {
-          return Effect.fail(new JudgeFailed({ scorer: name, reason: `not {"score": 0..1, "reason": "..."}: ${text.slice(0, 200)}` }))
-        }
-        return Effect.succeed<JudgeCall>({
-          scorer: name,
-          prompt,
-          value: decoded.value.score,
-          reason: decoded.value.reason,
-          inputTokens: response.usage.inputTokens.total ?? 0,
-          outputTokens: response.usage.outputTokens.total ?? 0
-        })
-      })
+      Effect.map(([duration, response]): JudgeCall => ({
+        scorer: name,
+        prompt,
+        text: response.text,
+        inputTokens: response.usage.inputTokens.total ?? 0,
+        outputTokens: response.usage.outputTokens.total ?? 0,
+        durationMs: Duration.toMillis(duration)
+      }))
     )
+  const verdictOf = (call: JudgeCall): Effect.Effect<Score, JudgeFailed> => {
+    const text = call.text.trim().replace(/^```(?:json)?\s*|\s*```$/g, "")
+    const decoded = decodeVerdict(text)
+    return decoded._tag === "Failure"
+      ? Effect.fail(new JudgeFailed({ scorer: name, reason: `not {"score": 0..1, "reason": "..."}: ${text.slice(0, 200)}` }))
+      : Effect.succeed({ value: decoded.value.score, pass: decoded.value.score >= passAt, reason: decoded.value.reason })
+  }
   const model = options.model
   return make(name, (testCase, result) =>
     Effect.gen(function*() {
       const log = yield* JudgeLog
       const prompt = judgePrompt(options.rubric, testCase, result)
-      const call = log.lookup(name, prompt) ??
+      const call = (yield* log.recorded(name, prompt)) ??
         (yield* (model === undefined ? ask(prompt) : Effect.provide(ask(prompt), model)))
-      log.keep(call)
-      return { value: call.value, pass: call.value >= passAt, reason: call.reason }
+      yield* log.keep(call)
+      return yield* verdictOf(call)
     }))
 }

@@ -185,4 +185,44 @@ describe("RunsLocal over a store that outlives it", () => {
         assert.isUndefined(journaled.find((event) => event._tag === "StepSucceeded" && event.stepId === "r3-a"))
       }).pipe(Effect.provide(processOver(crashed)))
     }))
+
+  it.effect("a fork accepted but not begun when its process stops is planned again from its parent, with its edit; one whose parent is gone is dropped", () =>
+    Effect.gen(function*() {
+      const store = makeStore()
+      const edit = { _tag: "SetResult" as const, stepId: "echo", result: "EDITED" }
+      const { fork, parent } = yield* Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const parent = yield* runs.start({ agent: "echo", input: "original" })
+        yield* drain(parent.id)
+        yield* runs.start({ agent: "gated", input: "r4-never" })
+        // One slot, held by the gated run: the fork waits in the queue until the process stops.
+        const fork = yield* runs.fork!(parent.id, { at: "echo", edit }, { principal: { id: "alice", roles: ["runner"] } })
+        assert.strictEqual(fork.status, "queued")
+        assert.deepStrictEqual((yield* store.accepted.get(fork.id))?.run.fork, { runId: parent.id, at: "echo", edit })
+        return { fork, parent }
+      }).pipe(Effect.provide(processOver(store)))
+      assert.deepStrictEqual((yield* store.journal.read(fork.id)).length, 0)
+      // The same store without the parent's journal: the fork cannot be planned again.
+      const orphaned = { journal: JournalMemory.make(), accepted: AcceptedRunsMemory.make() }
+      yield* orphaned.accepted.accept((yield* store.accepted.get(fork.id))!.run)
+
+      yield* Effect.gen(function*() {
+        const runs = yield* Runs.Runs
+        const events = (yield* drain(fork.id)).map((item) => item.event)
+        const head = events[0]!
+        assert.deepStrictEqual(head._tag === "RunStarted" ? [head.forkedFrom, head.principal] : [], [
+          { runId: parent.id, at: "step:echo", edit },
+          { id: "alice", roles: ["runner"] }
+        ])
+        const done = yield* runs.get(fork.id)
+        assert.strictEqual(done.status, "completed")
+        assert.strictEqual(done.answer, "EDITED")
+        assert.strictEqual((yield* store.accepted.get(fork.id))?.settled, "ended")
+      }).pipe(Effect.provide(processOver(store)))
+
+      yield* Effect.gen(function*() {
+        assert.strictEqual((yield* orphaned.accepted.get(fork.id))?.settled, "cancelled")
+        assert.deepStrictEqual(yield* orphaned.journal.read(fork.id), [])
+      }).pipe(Effect.provide(processOver(orphaned)))
+    }))
 })

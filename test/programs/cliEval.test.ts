@@ -74,16 +74,35 @@ describe("graphent eval (in process)", () => {
     const worseReport = await readReport(path.join(dir, "cand.json"))
     expect(worseReport.comparison?.worse.map((change) => change.id)).toEqual([dataset[0].id])
 
-    // Scorers from a module: a judge, whose judgements the next experiment answers from the baseline's report.
+    // Scorers from a module: a judge, whose calls are journaled in the project's store (files under GRAPHENT_HOME)
+    // as judge runs linked from the report; the next experiment answers them from those journals.
     const judgeLog = path.join(dir, "judge.log")
+    const judgeEnv = { ...env, GRAPHENT_STORE: undefined, GRAPHENT_HOME: path.join(dir, "home"), EVAL_JUDGE_LOG: judgeLog }
     const judgedArgs = ["eval", "run", assistant, "--dataset", cases, "--scorers", "exact,test/fixtures/evalScorers.ts"]
-    const judged = await inProcess([...judgedArgs, "--report", path.join(dir, "judged.json")], { env: { ...env, EVAL_JUDGE_LOG: judgeLog } })
+    const judgedReport = path.join(dir, "judged.json")
+    const judged = await inProcess([...judgedArgs, "--report", judgedReport], { env: judgeEnv })
     expect(judged.code, judged.stderr).toBe(0)
     expect(judged.stdout).toContain("scores: exact 1.000 · judge 0.800 · short 1.000")
     expect(lines(judgeLog)).toHaveLength(4)
-    const rejudged = await inProcess([...judgedArgs, "--baseline", path.join(dir, "judged.json")], { env: { ...env, EVAL_JUDGE_LOG: judgeLog } })
+    const judgeRun = (await readReport(judgedReport)).cases[0]!.judges[0]!.runId
+    const shown = await inProcess(["trace", "show", "--db", judgeRun], { env: judgeEnv })
+    expect(shown.code, shown.stderr).toBe(0)
+    expect(shown.stdout).toContain("judge:judge")
+    // The judge gone: every judgement from the journals, the same scores.
+    const rejudged = await inProcess([...judgedArgs, "--baseline", judgedReport, "--replay-judge"], {
+      env: { ...judgeEnv, EVAL_JUDGE_GONE: "1" }
+    })
+    expect(rejudged.code, rejudged.stderr).toBe(0)
     expect(rejudged.stdout).toContain("scores: exact 1.000 · judge 0.800 · short 1.000")
     expect(rejudged.stdout).toContain("0 worse, 0 better, 4 unchanged")
+    expect(lines(judgeLog)).toHaveLength(4)
+    // Another rubric cannot be answered from them: exit 1, naming the case.
+    const reworded = ["eval", "run", assistant, "--dataset", cases, "--scorers", "test/fixtures/evalScorersReworded.ts"]
+    const changed = await inProcess([...reworded, "--baseline", judgedReport, "--replay-judge", "--concurrency", "1"], {
+      env: { ...judgeEnv, EVAL_JUDGE_GONE: "1" }
+    })
+    expect(changed.code).toBe(1)
+    expect(changed.stderr).toContain(`case "${dataset[0].id}": judge "judge" was asked another prompt than it recorded`)
     expect(lines(judgeLog)).toHaveLength(4)
 
     // A progress file with a torn last line (a killed process): the whole lines are kept, the torn one run again.

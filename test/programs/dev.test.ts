@@ -8,6 +8,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterAll, afterEach, assert, describe, it, vi } from "@effect/vitest"
 import { ConfigProvider, Effect } from "effect"
+import { Eval, ExperimentsFolder } from "graphent/eval"
 import * as CliProgram from "../../src/programs/cli.js"
 import * as Cli from "../support/cli.js"
 import * as Store from "../support/store.js"
@@ -152,7 +153,10 @@ export default Agent.make({ name: "shout", tools: [shout], planner: SequencePlan
     const config = path.join(scratch, "graphent.config.json")
     fs.writeFileSync(config, JSON.stringify({ agents: ["agents/", path.join(root, "examples/wordstats.ts")] }))
 
-    const dev = await startDev(["--agents", config], { GRAPHENT_STORE: "memory" })
+    // An experiment `graphent eval run` kept in GRAPHENT_HOME: the dev server lists and serves it.
+    const kept = Eval.report({ agent: "shout", scorers: [], startedAt: 1_800_000_000_000, durationMs: 5, cases: [] })
+    const keptId = await Effect.runPromise(ExperimentsFolder.make(ExperimentsFolder.experimentsDir(scratch)).save(kept))
+    const dev = await startDev(["--agents", config], { GRAPHENT_STORE: "memory", GRAPHENT_HOME: scratch })
     assert.match(dev.output(), /agents {3}echo \(.*nested\/agent\.ts\), shout \(.*shout\.ts\), wordstats \(examples\/wordstats\.ts\)/)
     assert.include(dev.output(), "skipped")
     assert.include(dev.output(), "helpers.ts: its default export is not an agent")
@@ -163,6 +167,9 @@ export default Agent.make({ name: "shout", tools: [shout], planner: SequencePlan
     assert.strictEqual(shouted.code, 0, shouted.stderr)
     assert.strictEqual(shouted.stdout, "QUIET PLEASE\n")
     assert.strictEqual(shouted.stderr, "")
+    const experiments = await get(`${dev.url}/v1/evals`, "")
+    assert.deepStrictEqual(experiments.body.map((item: { id: string; agent: string }) => [item.id, item.agent]), [[keptId, "shout"]])
+    assert.deepStrictEqual((await get(`${dev.url}/v1/evals/${keptId}`, "")).body, kept)
     await dev.stop()
 
     // Setups `graphent dev` refuses, before it serves: run in this process (a child process each would be slow).

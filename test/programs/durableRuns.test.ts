@@ -172,4 +172,55 @@ describe("accepted runs outlive a killed server", () => {
     second.child.kill("SIGINT")
     await second.exited
   }, 180_000)
+
+  it("a fork started on the dev server and killed mid-fork goes on after the restart: its edit kept, nothing it did run again", async () => {
+    const scratch = fs.mkdtempSync(path.join(root, "test/.scratch", "durable-fork-"))
+    const ledger = path.join(scratch, "ledger.txt")
+    // The journal and the accepted runs in files under GRAPHENT_HOME (the dev server's default store).
+    const env = { GRAPHENT_HOME: scratch, LEDGER_FILE: ledger, LEDGER_PAUSE_MS: "300" }
+    const first = await startDev(env)
+    const post = (url: string, body: unknown) =>
+      fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }).then(json)
+    const parent = await post(`${first.url}/v1/runs`, { agent: "once", input: "p" })
+    assert.strictEqual(parent.status, 202, JSON.stringify(parent.body))
+    await waitFor(first.url, [parent.body.id], (run) => run.status === "completed", "completed")
+    // The fork starts at s1 with s1's result given: s1 never runs in the fork, s2 runs live.
+    const edit = { _tag: "SetResult", stepId: "s1", result: "p/s1 (edited)" }
+    const fork = await post(`${first.url}/v1/runs/${parent.body.id}/fork`, { at: "s1", edit })
+    assert.strictEqual(fork.status, 202, JSON.stringify(fork.body))
+    // SIGKILL while the fork's s2 is in flight (begun a second time, its effect not written a second time).
+    while (first.child.exitCode === null && first.child.signalCode === null) {
+      if ((ledgerCounts(`${ledger}.begun`).get("p/s2") ?? 0) === 2 && ledgerCounts(ledger).get("p/s2") === 1) {
+        first.child.kill("SIGKILL")
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5))
+    }
+    await first.exited
+    assert.strictEqual(first.child.signalCode, "SIGKILL")
+
+    const second = await startDev(env)
+    const held = (await waitFor(second.url, [fork.body.id], (run) => run.status === "needs-attention", "needs-attention"))
+      .get(fork.body.id)
+    assert.deepStrictEqual(held.attention.map((step: any) => step.stepId), ["s2"])
+    const resolution = ledgerCounts(ledger).get("p/s2") === 2 ? "assume-done" : "retry"
+    const resolved = await post(`${second.url}/v1/runs/${fork.body.id}/steps/s2/${resolution}`, {})
+    assert.strictEqual(resolved.status, 202, JSON.stringify(resolved.body))
+    const done = (await waitFor(second.url, [fork.body.id], (run) => run.status === "completed" || run.status === "failed", "ended"))
+      .get(fork.body.id)
+    assert.strictEqual(done.status, resolution === "retry" ? "completed" : "failed", JSON.stringify(done))
+    // s1 ran once (the parent's), s2 twice (the parent's, the fork's): nothing the fork did ran again.
+    const counts = ledgerCounts(ledger)
+    assert.deepStrictEqual([counts.get("p/s1"), counts.get("p/s2")], [1, 2])
+    const journal = await fetch(`${second.url}/v1/runs/${fork.body.id}/journal`).then((response) => response.text())
+    const events = journal.split("\n").filter((line) => line !== "").map((line) => JSON.parse(line))
+      .filter((event) => event._tag !== "JournalHeader")
+    assert.deepStrictEqual(events[0].forkedFrom, { runId: parent.body.id, at: "step:s1", edit })
+    assert.strictEqual(events.filter((event) => event._tag === "RunStarted").length, 1)
+    assert.deepStrictEqual(
+      events.filter((event) => event._tag === "StepSucceeded" && event.stepId === "s1").map((event) => event.result),
+      ["p/s1 (edited)"]
+    )
+    second.child.kill("SIGINT")
+    await second.exited
+  }, 60_000)
 })

@@ -13,6 +13,7 @@ import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Effect, Layer, ManagedRuntime } from "effect"
 import { HttpServer } from "effect/http"
 import { AuditMemory, JournalFile, Policy, Pricing, Replay, RunsLocal, ToolGuard } from "graphent"
+import { Eval, Experiments, ExperimentsFolder } from "graphent/eval"
 import { ApiAuth, Server } from "graphent/server"
 import * as Testing from "graphent/testing"
 import { type BrowserContext, chromium, type Page } from "playwright-core"
@@ -40,8 +41,11 @@ const guarded = ToolGuard.layer().pipe(Layer.provideMerge(Layer.mergeAll(
   AuditMemory.layer()
 )))
 
+const experiments = ExperimentsFolder.make(fs.mkdtempSync(path.join(os.tmpdir(), "graphent-experiments-")))
+
 const server = ManagedRuntime.make(
   Server.layer({ viewer: true }).pipe(
+    Layer.provide(Layer.succeed(Experiments.Experiments, experiments)),
     Layer.provide(RunsLocal.layer({ agents: [echo, Gated.gated, wordstats, { agent: assistant, layer: assistantModel }] })),
     Layer.provide(Layer.unwrap(Effect.map(Effect.orDie(ApiAuth.parse("viewer-test-key:runner:tester", "test")), ApiAuth.layer))),
     Layer.provide(Layer.mergeAll(guarded, Pricing.layer({ scripted: { input: 3, output: 15 } }))),
@@ -253,6 +257,27 @@ describe.skipIf(browser === undefined)("trace viewer in Chromium", () => {
     await fork.locator("[data-action=fork-edit]").click()
     await page.locator("[data-testid=lineage]", { hasText: `forked from ${runId} at turn:1` }).waitFor()
     await page.locator("[data-testid=answer]", { hasText: "Nice to meet you, Bob." }).waitFor()
+  })
+
+  it("lists the kept experiments and shows one: totals, the baseline comparison, each case linked to its run", async () => {
+    const runId = await startRun("echo", "hello")
+    const caseOf = (id: string, pass: boolean, value: number): Eval.CaseReport => ({
+      id, input: `input of ${id}`, tags: [], pass, runId: id === "echoed" ? runId : "", scores: { exact: { value, pass } },
+      cost: 0.25, spent: 0, inputTokens: 10, outputTokens: 5, liveModelCalls: 0, recordedModelCalls: 1, latencyMs: 120, judges: []
+    })
+    const common = { agent: "echo", scorers: ["exact"], startedAt: Date.now(), durationMs: 900 }
+    const baseline = Eval.report({ ...common, cases: [caseOf("echoed", true, 1), caseOf("regressed", true, 1)] })
+    const report = Eval.report({ ...common, cases: [caseOf("echoed", true, 1), caseOf("regressed", false, 0)], baseline })
+    const id = await Effect.runPromise(experiments.save(report))
+    await page.locator("#tab-evals").click()
+    await page.locator(`#evals li[data-eval="${id}"]`, { hasText: "1/2 passed · vs baseline" }).click()
+    await page.locator("#experiment dd", { hasText: "2: 1 passed, 1 failed (50.0%)" }).waitFor()
+    await page.locator("[data-testid=comparison] dd", { hasText: "regressed (pass 1.00 → fail 0.00)" }).waitFor()
+    assert.strictEqual(await page.locator(`#experiment tr[data-case="regressed"] td`).nth(1).textContent(), "FAIL")
+    assert.include(await page.locator(`#experiment tr[data-case="echoed"]`).textContent(), "$0.25")
+    await page.locator(`#experiment [data-run-link="${runId}"]`).click()
+    await page.locator(`#run-head .facts`, { hasText: runId }).waitFor()
+    assert.isTrue(await page.locator("#experiment").isHidden())
   })
 
   it("loads nothing from outside the server and logs no errors", () => {

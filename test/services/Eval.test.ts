@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Schema } from "effect"
-import { Agent, AgentRuntime, LlmPlanner, Pricing, Replay, ScriptedModel, Tool } from "graphent"
+import { Agent, AgentRuntime, Journal, LlmPlanner, Pricing, Replay, ScriptedModel, Tool } from "graphent"
 import { Dataset, Eval, Scorer } from "graphent/eval"
 import * as Testing from "graphent/testing"
 import assistant, { layer as modelLayer } from "../../examples/assistant.js"
@@ -278,11 +278,34 @@ describe("the LLM judge", () => {
         { value: 0.2, pass: false, reason: "wrong sum" }
       ])
       assert.strictEqual(judgeCalls.count, 2)
-      assert.match(first.cases[0]!.judged[0]!.prompt, /Is the sum right\?[\s\S]*Input: what is 2 \+ 3\?/)
-      // Again with the first report's judgements: same scores, the judge's model is not called.
-      const again = yield* Eval.run(assistant, cases, [judge], { judged: first.cases.flatMap((item) => item.judged) })
+      // Each judgement is a journaled run of its own, linked from its case.
+      const journal = yield* Journal.Journal
+      const [link] = first.cases[0]!.judges
+      assert.strictEqual(link?.scorer, "judge")
+      const judgeRun = yield* journal.read(link!.runId)
+      assert.deepStrictEqual(judgeRun.map((event) => event._tag), ["RunStarted", "ModelCalled", "RunCompleted"])
+      const started = judgeRun[0]!
+      assert.match(started._tag === "RunStarted" ? started.input : "", /Is the sum right\?[\s\S]*Input: what is 2 \+ 3\?/)
+      assert.deepStrictEqual(started._tag === "RunStarted" ? started.metadata : undefined, {
+        evalCase: "ok", judgedRun: first.cases[0]!.runId, scorer: "judge"
+      })
+      // Again with the judge gone, from the journals: same scores, no judge called, the same judge runs linked.
+      const gone = Scorer.judge({ rubric: "Is the sum right?", model: ScriptedModel.layerFunction(() => { throw new Error("no judge") }) })
+      const again = yield* Eval.run(assistant, cases, [gone], { earlier: first.cases, replayJudge: true })
       assert.strictEqual(judgeCalls.count, 2)
       assert.deepStrictEqual(again.cases.map((item) => item.scores), first.cases.map((item) => item.scores))
+      assert.deepStrictEqual(again.cases.map((item) => item.judges), first.cases.map((item) => item.judges))
+      // A changed rubric cannot be answered from the journals: a divergence naming the case and the line.
+      const changed = Scorer.judge({ rubric: "Is the sum right and short?", model: judgeModel })
+      const diverged = yield* Effect.flip(Eval.run(assistant, cases, [changed], { earlier: first.cases, replayJudge: true, concurrency: 1 }))
+      assert.strictEqual(diverged._tag, "JudgeDivergence")
+      assert.strictEqual(diverged._tag === "JudgeDivergence" ? diverged.caseId : "", "ok")
+      assert.include(diverged.message, `case "ok": judge "judge" was asked another prompt than it recorded`)
+      assert.include(diverged.message, `line 2 was "Is the sum right?", is now "Is the sum right and short?"`)
+      assert.include(diverged.message, `graphent trace show --db ${link!.runId}`)
+      // Without replayJudge, a changed rubric is judged again, live.
+      yield* Eval.run(assistant, cases, [changed], { earlier: first.cases })
+      assert.strictEqual(judgeCalls.count, 4)
       // A judge that does not answer JSON: a typed JudgeFailed, reported as the case's score.
       const garbled = Scorer.judge({ rubric: "r", model: ScriptedModel.layerFunction(() => ScriptedModel.text("great!")) })
       const bad = yield* garbled.score(cases.cases[0]!, {

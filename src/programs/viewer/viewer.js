@@ -769,6 +769,7 @@
     history.replaceState(null, "", `#run=${encodeURIComponent(id)}`)
     for (const li of document.querySelectorAll("#runs li")) li.classList.toggle("selected", li.dataset.run === id)
     $("run-placeholder").hidden = true
+    $("experiment").hidden = true
     $("run").hidden = false
     $("detail-pane").hidden = true
     $("timeline").replaceChildren()
@@ -806,6 +807,142 @@
   })
 
   // ---------------------------------------------------------------------------
+  // experiments: the reports graphent eval run kept (GET /v1/evals)
+  // ---------------------------------------------------------------------------
+
+  let selectedEval = undefined
+  const pct = (value) => `${(100 * value).toFixed(1)}%`
+  const signed = (value, format) => `${value > 0 ? "+" : value < 0 ? "−" : "±"}${format(Math.abs(value))}`
+  const dollars = (value) => cost(value) || "$0"
+  const rowsOf = (rows) =>
+    h("dl", {}, rows.filter(([, v]) => v !== undefined && v !== "").flatMap(([k, v]) => [h("dt", {}, k), h("dd", {}, String(v))]))
+
+  const showTab = (name) => {
+    $("runs-list").hidden = name !== "runs"
+    $("evals-list").hidden = name !== "evals"
+    $("tab-runs").setAttribute("aria-selected", String(name === "runs"))
+    $("tab-evals").setAttribute("aria-selected", String(name === "evals"))
+    if (name === "evals") refreshEvals()
+  }
+  $("tab-runs").addEventListener("click", () => showTab("runs"))
+  $("tab-evals").addEventListener("click", () => showTab("evals"))
+
+  const refreshEvals = async () => {
+    let list
+    try {
+      list = await api("/v1/evals")
+    } catch {
+      return
+    }
+    $("evals-empty").hidden = list.length > 0
+    $("evals").replaceChildren(
+      ...list.map((item) =>
+        h(
+          "li",
+          { class: item.id === selectedEval ? "selected" : "", "data-eval": item.id, onclick: () => selectEval(item.id) },
+          h(
+            "div",
+            { class: "row1" },
+            h("span", { class: `status ${item.totals.failed === 0 ? "s-completed" : "s-failed"}` }, pct(item.totals.passRate)),
+            h("span", { class: "agent" }, item.agent),
+            h("span", { class: "when muted" }, ago(item.startedAt))
+          ),
+          h(
+            "div",
+            { class: "input" },
+            `${item.totals.passed}/${item.totals.cases} passed${item.dataset ? ` · ${item.dataset}` : ""}${item.compared ? " · vs baseline" : ""}`
+          )
+        )
+      )
+    )
+  }
+
+  /** The baseline comparison: deltas, and which cases got worse or better. */
+  const comparisonOf = (comparison) => {
+    const change = (item) =>
+      `${item.id} (${item.before.pass ? "pass" : "fail"} ${item.before.score.toFixed(2)} → ${item.after.pass ? "pass" : "fail"} ${item.after.score.toFixed(2)})`
+    return h(
+      "section",
+      { class: "comparison", "data-testid": "comparison" },
+      h("h3", {}, "against the baseline"),
+      rowsOf([
+        ["pass rate", signed(comparison.passRateDelta, pct)],
+        ...Object.entries(comparison.scoreDeltas).map(([name, delta]) => [`score ${name}`, signed(delta, (v) => v.toFixed(3))]),
+        ["cost", signed(comparison.costDelta, dollars)],
+        ["mean latency", signed(comparison.latencyDeltaMs, ms)],
+        ["worse", comparison.worse.map(change).join(", ") || "none"],
+        ["better", comparison.better.map(change).join(", ") || "none"],
+        ["unchanged", comparison.unchanged],
+        ["added", comparison.added.join(", ")],
+        ["removed", comparison.removed.join(", ")]
+      ])
+    )
+  }
+
+  /** One row per case: verdict, scores (reasons on hover), cost, latency, and a link to its run. */
+  const caseRow = (item) =>
+    h(
+      "tr",
+      { class: item.pass ? "pass" : "fail", "data-case": item.id },
+      h("td", {}, item.id, h("div", { class: "muted" }, clip(item.input, 80))),
+      h("td", {}, item.pass ? "pass" : item.error === undefined ? "FAIL" : `FAIL (${item.error._tag})`),
+      h("td", {}, Object.entries(item.scores).map(([name, score]) =>
+        h("div", { title: score.reason ?? "" }, `${name} ${score.skipped ? "skipped" : score.value.toFixed(2)}${score.pass ? "" : " ✗"}`))),
+      h("td", {}, dollars(item.cost)),
+      h("td", {}, ms(item.latencyMs)),
+      h("td", {}, item.runId === "" ? "" : h("a", {
+        href: `#run=${encodeURIComponent(item.runId)}`,
+        "data-run-link": item.runId,
+        onclick: (e) => {
+          e.preventDefault()
+          showTab("runs")
+          select(item.runId)
+        }
+      }, "open run"))
+    )
+
+  const selectEval = async (id) => {
+    selectedEval = id
+    history.replaceState(null, "", `#eval=${encodeURIComponent(id)}`)
+    for (const li of document.querySelectorAll("#evals li")) li.classList.toggle("selected", li.dataset.eval === id)
+    $("run-placeholder").hidden = true
+    $("run").hidden = true
+    $("detail-pane").hidden = true
+    const pane = $("experiment")
+    pane.hidden = false
+    let report
+    try {
+      report = await api(`/v1/evals/${encodeURIComponent(id)}`)
+    } catch (err) {
+      pane.replaceChildren(h("p", { class: "error" }, err.message))
+      return
+    }
+    const t = report.totals
+    pane.replaceChildren(
+      h("h2", {}, `experiment · ${report.agent}`),
+      rowsOf([
+        ["id", id],
+        ["dataset", report.dataset],
+        ["started", new Date(report.startedAt).toISOString()],
+        ["duration", ms(report.durationMs)],
+        ["cases", `${t.cases}: ${t.passed} passed, ${t.failed} failed (${pct(t.passRate)})${t.errors > 0 ? `, ${t.errors} errors` : ""}`],
+        ...Object.entries(t.scores).map(([name, mean]) => [`score ${name}`, mean.toFixed(3)]),
+        ["cost", `${dollars(t.cost)} (spent ${dollars(t.spent)})`],
+        ["tokens", `${t.inputTokens} in / ${t.outputTokens} out`],
+        ["model calls", `${t.liveModelCalls} live, ${t.recordedModelCalls} from recordings`],
+        ["latency", `mean ${ms(t.latencyMs.mean)} · p50 ${ms(t.latencyMs.p50)} · p95 ${ms(t.latencyMs.p95)} · max ${ms(t.latencyMs.max)}`]
+      ]),
+      report.comparison === undefined ? "" : comparisonOf(report.comparison),
+      h(
+        "table",
+        { class: "cases" },
+        h("thead", {}, h("tr", {}, ["case", "result", "scores", "cost", "latency", "run"].map((name) => h("th", {}, name)))),
+        h("tbody", {}, report.cases.map(caseRow))
+      )
+    )
+  }
+
+  // ---------------------------------------------------------------------------
   // start
   // ---------------------------------------------------------------------------
 
@@ -825,4 +962,9 @@
   }, 1000)
   const fromHash = /^#run=(.+)$/.exec(location.hash)
   if (fromHash !== null) select(decodeURIComponent(fromHash[1]))
+  const evalFromHash = /^#eval=(.+)$/.exec(location.hash)
+  if (evalFromHash !== null) {
+    showTab("evals")
+    selectEval(decodeURIComponent(evalFromHash[1]))
+  }
 })()
