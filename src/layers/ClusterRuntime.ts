@@ -59,7 +59,8 @@ import { Decision } from "../services/Decision.js"
 import { Journal, JournalError, type JournalShape } from "../services/Journal.js"
 import { ApprovalRequired, Principal } from "../services/Policy.js"
 import { ReplayDivergence, ResumeUnsafe } from "../services/Replay.js"
-import type { RateLimitUnavailable } from "../services/RateLimits.js"
+import * as RateLimits from "../services/RateLimits.js"
+import * as RunSlots from "../services/RunSlots.js"
 import { RunEvent, type Usage } from "../services/RunEvent.js"
 import type { ModelCalledEvent, PortProvider, RunPorts, ValueRecordedEvent } from "../services/RunPorts.js"
 import * as Tool from "../services/Tool.js"
@@ -356,7 +357,7 @@ const activityPorts = (runId: string, markers: CallMarkers) => (live: RunPorts):
 })
 
 const storeFailure = (
-  error: Tool.ToolError | ReplayDivergence | ResumeUnsafe | ApprovalRequired | RateLimitUnavailable
+  error: Tool.ToolError | ReplayDivergence | ResumeUnsafe | ApprovalRequired | RateLimits.RateLimitUnavailable
 ): StoredFailure => {
   if (error._tag === "ApprovalRequired") {
     return {
@@ -368,8 +369,8 @@ const storeFailure = (
     }
   }
   if (error._tag === "ResumeUnsafe") return { _tag: "Unsafe", stepId: error.stepId, tool: error.tool, args: error.args }
-  // A shared rate limit whose store is down (the call never ran) is recorded as the step's failure: a cluster run
-  // does not wait for the store to come back (issue: retry it as a transient activity failure instead).
+  // A shared rate limit whose store stayed down longer than the runner waits for it (`rateLimitStoreWait`; the
+  // call never ran) is recorded as the step's failure.
   if (error._tag === "ReplayDivergence" || error._tag === "RateLimitUnavailable") {
     return { _tag: "Step", _tag2: error._tag, message: error.message }
   }
@@ -449,6 +450,42 @@ export interface WorkflowOptions {
    * move to a less busy runner.
    */
   readonly maxConcurrentRuns?: number | undefined
+  /**
+   * How long a call waits for a shared rate-limit store that is down (tried
+   * again every second, logged and counted) before its step fails with
+   * `RateLimitUnavailable`; default 5 minutes. The limits are the
+   * `RateLimits` in context (see `FlowConfig.layerConfig`).
+   */
+  readonly rateLimitStoreWait?: Duration.Input | undefined
+}
+
+/**
+ * Counts a runner's runs for the `RunSlots` metrics: waiting for a slot
+ * (`graphent_runs_queued`) and executing (`graphent_runs_running`).
+ */
+const slotted = (slots: Semaphore.Semaphore | undefined) => {
+  let running = 0
+  let waiting = 0
+  return <A, E, R>(run: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.suspend(() => {
+      let started = false
+      waiting++
+      RunSlots.observe(running, waiting)
+      const inSlot = Effect.suspend(() => {
+        started = true
+        waiting--
+        running++
+        RunSlots.observe(running, waiting)
+        return run
+      })
+      return (slots === undefined ? inSlot : slots.withPermit(inSlot)).pipe(
+        Effect.ensuring(Effect.sync(() => {
+          if (started) running--
+          else waiting--
+          RunSlots.observe(running, waiting)
+        }))
+      )
+    })
 }
 
 const budgetOf = (payload: typeof GraphentRun.payloadSchema.Type): RunOptions["budget"] => {
@@ -478,6 +515,12 @@ export const layerWorkflow = (
     const markers = yield* sqlMarkers(options.tablePrefix ?? "graphent_", journal)
     const local = yield* LocalRuntime.make.pipe(Effect.provideService(Journal, journal))
     const slots = options.maxConcurrentRuns === undefined ? undefined : Semaphore.makeUnsafe(options.maxConcurrentRuns)
+    const inSlot = slotted(slots)
+    // Shared limits (Redis) outlive a store restart: a call waits for the store rather than fail its step.
+    const limits = RateLimits.waitingForStore(yield* RateLimits.RateLimits, {
+      every: "1 second",
+      within: options.rateLimitStoreWait ?? "5 minutes"
+    })
     const body = (payload: typeof GraphentRun.payloadSchema.Type) =>
       Effect.gen(function*() {
         const entry = registered.get(payload.agent)
@@ -503,7 +546,7 @@ export const layerWorkflow = (
               principal: payload.principal,
               replay: provider,
               ...(budget === undefined ? {} : { budget })
-            }).pipe(Effect.provideContext(entry.context))
+            }).pipe(Effect.provideContext(entry.context), Effect.provideService(RateLimits.RateLimits, limits))
           )
           if (Exit.isSuccess(exit)) return { answer: exit.value.answer }
           const failure = Cause.findErrorOption(exit.cause)
@@ -527,8 +570,7 @@ export const layerWorkflow = (
         }
       })
     return GraphentRun.toLayer((payload) => {
-      const run = body(payload) as Effect.Effect<{ answer: string }, typeof RunFailure.Type>
-      return slots === undefined ? run : slots.withPermit(run)
+      return inSlot(body(payload) as Effect.Effect<{ answer: string }, typeof RunFailure.Type>)
     })
   }))
 
