@@ -835,6 +835,23 @@ export const cancel = (
   })
 
 /**
+ * Starts the run `runId` of `agent` on the cluster and returns once the
+ * start is stored (it does not wait for the run): a runner picks it up, and
+ * {@link status}, {@link events}, {@link cancel} and {@link approve} address
+ * it from any process. Submitting a run id again joins the first run.
+ *
+ * @since 0.3.0
+ * @category runs
+ */
+export const submit = (
+  agent: Agent<any, unknown>,
+  input: string,
+  runId: string,
+  options?: RunOptions | undefined
+): Effect.Effect<void, never, WorkflowEngine.WorkflowEngine> =>
+  Effect.asVoid(GraphentRun.execute(payloadOf(agent, input, runId, options), { discard: true }))
+
+/**
  * Answers the approval that step `stepId` of run `runId` waits for: the
  * durable deferred completes, and the runner that picks the run up (any of
  * them, also after every runner restarted) goes on with the decision.

@@ -198,7 +198,13 @@ interface Compiled {
   readonly metadata: Readonly<Record<string, string>> | undefined
 }
 
-const infoOfAgent = (agent: Agent<unknown>): AgentInfo => ({
+/**
+ * What `GET /v1/agents` says of an agent: its name, description and tools.
+ *
+ * @since 0.3.0
+ * @category helpers
+ */
+export const infoOfAgent = (agent: Agent<unknown>): AgentInfo => ({
   name: agent.name,
   description: agent.description,
   tools: agent.tools.map((tool) => ({ name: tool.name, description: tool.description }))

@@ -6,17 +6,24 @@
  *   calls all go out within a few hundred milliseconds).
  * - A store that goes down does not fail the runs: their calls wait (the runners log it) and the
  *   runs complete once the store is back.
+ * - `graphent dev --cluster` (the server `CliDev.prepare` builds, in this process) in front of the same
+ *   runners: `POST /v1/runs` submits to the cluster, SSE follows a run executing on a runner to its end
+ *   (PostgreSQL notices), a paused run is approved and another cancelled through the API, by id.
  */
 import * as net from "node:net"
+import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { Effect, Fiber, Layer, Redacted } from "effect"
+import { ConfigProvider, Context, Effect, Exit, Fiber, Layer, Redacted, Scope } from "effect"
+import * as HttpServer from "effect/http/HttpServer"
 import { SqlClient } from "effect/sql"
 import { AgentRuntime } from "graphent"
 import { ClusterRuntime } from "graphent/cluster"
 import { JournalPg } from "graphent/postgres"
 import sfx, { layer as sfxLayer } from "../fixtures/cluster/sfxAgent.js"
 import { createDatabase, dropDatabase } from "../support/clusterDb.js"
-import { portBase, type Runner, startRunner, stopRunner } from "../support/clusterProcs.js"
+import { portBase, type Runner, sfxAgentFile, startRunner, stopRunner } from "../support/clusterProcs.js"
+import { readSse } from "../support/sse.js"
+import * as CliDev from "../../src/programs/cliDev.js"
 
 const table = "sfx"
 const rate = 10
@@ -37,6 +44,7 @@ const proxy = (() => {
   return {
     open: () =>
       new Promise<void>((resolve, reject) => {
+        if (server !== undefined) return resolve()
         server = net.createServer((client) => {
           const upstream = net.connect(6379, "127.0.0.1")
           track(client)
@@ -68,14 +76,19 @@ beforeAll(async () => {
     GRAPHENT_RATE_LIMITS: JSON.stringify({ "tool:effect": `${rate}/second burst ${burst}` }),
     GRAPHENT_RATE_LIMITS_REDIS: `redis://127.0.0.1:${proxyPort}`,
     // A key prefix of this test's own: tests running at once share the Redis.
-    GRAPHENT_RATE_LIMITS_PREFIX: `graphent-test:${process.pid}:${Date.now()}:`
+    GRAPHENT_RATE_LIMITS_PREFIX: `graphent-test:${process.pid}:${Date.now()}:`,
+    // The runners announce their runs' events; the dev server's SSE follows them on the notices.
+    GRAPHENT_RUN_EVENTS_URL: db.url
   }
   // The first runner creates the tables; then the second.
   runners.push(await startRunner({ url: db.url, port: portBase() + 6, table, env }))
   runners.push(await startRunner({ url: db.url, port: portBase() + 7, table, env }))
 }, 120_000)
 
+const devScope = Effect.runSync(Scope.make())
+
 afterAll(async () => {
+  await Effect.runPromise(Scope.close(devScope, Exit.void))
   await Promise.all(runners.map((runner) => stopRunner(runner, "SIGKILL")))
   await proxy.close()
   await dropDatabase(db.name)
@@ -131,7 +144,10 @@ describe("flow control in the cluster (2 runner processes, PostgreSQL, Redis)", 
         const all = yield* Effect.forkChild(
           Effect.forEach(["d0", "d1"], (runId) => AgentRuntime.run(sfx, input, { runId }), { concurrency: "unbounded" })
         )
-        // Both runs are held by runners whose calls wait for the store: logged, and no side effect yet.
+        // Both runs started on runners whose calls wait for the store: logged, and no side effect yet.
+        for (const runId of ["d0", "d1"]) {
+          while ((yield* ClusterRuntime.events(runId)).length === 0) yield* Effect.sleep(100)
+        }
         while (!runners.some((runner) => runner.output.includes("the call waits for the store"))) yield* Effect.sleep(100)
         yield* Effect.sleep(1500)
         const sql = yield* SqlClient.SqlClient
@@ -142,8 +158,110 @@ describe("flow control in the cluster (2 runner processes, PostgreSQL, Redis)", 
         }
         yield* Effect.promise(() => proxy.open())
         return (yield* Fiber.join(all)).map((result) => result.answer)
-      }).pipe(Effect.provide(client()))
+      }).pipe(
+        // Whatever happened, the store comes back: the next test's runs need it.
+        Effect.ensuring(Effect.promise(() => proxy.open())),
+        Effect.provide(client())
+      )
     )
     expect(answers).toEqual(["done 1", "done 1"])
   }, 60_000)
+})
+
+const keys = { admin: "admin-secret", runner: "runner-secret" }
+
+/** `graphent dev --cluster --agents sfxAgent.ts` on a free port, with API keys; its URL. */
+const devServer = () => Effect.gen(function*() {
+  const prepared = yield* CliDev.prepare({
+    port: 0,
+    host: "127.0.0.1",
+    agents: [path.resolve(sfxAgentFile)],
+    maxConcurrent: 4,
+    maxQueued: 16,
+    logRequests: false,
+    cluster: true
+  })
+  const context = yield* Layer.buildWithScope(prepared.layer, devScope)
+  return HttpServer.formatAddress(Context.get(context, HttpServer.HttpServer).address)
+}).pipe(
+  Effect.provideService(
+    ConfigProvider.ConfigProvider,
+    ConfigProvider.fromEnv({
+      env: {
+        GRAPHENT_DATABASE_URL: db.url,
+        GRAPHENT_RUN_EVENTS_URL: db.url,
+        GRAPHENT_API_KEYS: `${keys.admin}:admin:ana,${keys.runner}:runner:bob`
+      }
+    })
+  )
+)
+
+const api = (url: string, key: string) => async (method: string, route: string, body?: unknown) => {
+  const response = await fetch(`${url}${route}`, {
+    method,
+    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) })
+  })
+  return { status: response.status, body: await response.json() as Record<string, any> }
+}
+
+/** The run's events over SSE from the start until the server ends the stream; their tags. */
+const follow = async (url: string, runId: string) => {
+  const sse = await readSse(`${url}/v1/runs/${runId}/events`, { authorization: `Bearer ${keys.admin}` })
+  expect(sse.status).toBe(200)
+  expect(sse.events.map((event) => event.id)).toEqual(sse.events.map((_, i) => String(i)))
+  return sse.events.map((event) => (JSON.parse(event.data) as { _tag: string })._tag)
+}
+
+describe("graphent dev --cluster (a server in front of the runners)", () => {
+  it("submits over HTTP, follows a run on a runner over SSE, approves a paused run and cancels one by id", async () => {
+    const url = await Effect.runPromise(devServer())
+    const admin = api(url, keys.admin)
+    const runner = api(url, keys.runner)
+
+    // Submitted, not run here: the runners execute it; SSE follows it to its end.
+    const started = await admin("POST", "/v1/runs", { agent: "sfx", input: JSON.stringify({ steps: 2 }) })
+    expect(started.status).toBe(202)
+    const tags = await follow(url, started.body.id)
+    expect(tags[0]).toBe("RunStarted")
+    expect(tags.at(-1)).toBe("RunCompleted")
+    expect(tags.filter((tag) => tag === "StepSucceeded")).toHaveLength(2)
+    const done = await admin("GET", `/v1/runs/${started.body.id}`)
+    expect(done.body).toMatchObject({ status: "completed", answer: "done 2" })
+
+    // A `runner` key's run waits for approval (the agent's policy); another principal approves it over HTTP.
+    const careful = await runner("POST", "/v1/runs", { agent: "sfx", input: JSON.stringify({ steps: 1 }) })
+    let paused = await admin("GET", `/v1/runs/${careful.body.id}`)
+    while (paused.body.status !== "paused") {
+      await new Promise((resolve) => setTimeout(resolve, 100))
+      paused = await admin("GET", `/v1/runs/${careful.body.id}`)
+    }
+    expect(paused.body.awaiting.map((step: { stepId: string }) => step.stepId)).toEqual(["s1"])
+    // Its own principal may not approve it (no self-approval): the policy is checked before the cluster hears of it.
+    expect((await runner("POST", `/v1/runs/${careful.body.id}/approvals/s1`, { approved: true })).status).toBe(409)
+    const approved = await admin("POST", `/v1/runs/${careful.body.id}/approvals/s1`, { approved: true })
+    expect(approved.status).toBe(202)
+    const afterApproval = await follow(url, careful.body.id)
+    expect(afterApproval).toContain("ApprovalDecided")
+    expect(afterApproval.at(-1)).toBe("RunCompleted")
+
+    // A long run, cancelled mid-way by id: it ends interrupted, its remaining steps never run.
+    const long = await admin("POST", "/v1/runs", { agent: "sfx", input: JSON.stringify({ steps: 40, delayMs: 20 }) })
+    /** The long run's side effects, once there are at least `least`. */
+    const sideEffects = (least: number) =>
+      Effect.runPromise(Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        while (true) {
+          const [row] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql(table)} WHERE run_id = ${long.body.id}`
+          if (row!.n >= least) return row!.n
+          yield* Effect.sleep(100)
+        }
+      }).pipe(Effect.provide(sfxLayer)))
+    await sideEffects(2)
+    expect((await admin("POST", `/v1/runs/${long.body.id}/cancel`)).status).toBe(200)
+    const cancelled = await follow(url, long.body.id)
+    expect(cancelled.at(-1)).toBe("RunInterrupted")
+    expect((await admin("GET", `/v1/runs/${long.body.id}`)).body.status).toBe("interrupted")
+    expect(await sideEffects(0)).toBeLessThan(40)
+  }, 90_000)
 })
