@@ -20,7 +20,8 @@
  * `effect/persistence/RateLimiter` (its token-bucket Lua script on Redis).
  * A store that cannot be reached fails the call with
  * {@link RateLimitUnavailable} (outcome `unavailable`); the run stops
- * without an outcome and its journal stays resumable.
+ * without an outcome and its journal stays resumable. A cluster runner
+ * waits for the store first ({@link waitingForStore}).
  *
  * **Example** (Limits for a provider and a tool, in one process)
  *
@@ -98,6 +99,9 @@ export class RateLimitsInvalid extends Schema.TaggedError<RateLimitsInvalid>()("
 /**
  * The store that holds the shared limits could not be reached: the call did
  * not go out.
+ *
+ * On a cluster runner a call first waits for the store (tried every second, up to 5 minutes by default), so
+ * this error there means the store stayed down that long.
  *
  * What to do: check the Redis that `GRAPHENT_RATE_LIMITS_REDIS` names (`redis-cli ping`). The call did not
  * run, so nothing is lost: resume the run (`graphent resume <run-id>`) once the store is back.
