@@ -813,9 +813,11 @@ export const events = (runId: string): Effect.Effect<ReadonlyArray<RunEvent>, Jo
 /**
  * Cancels the run `runId` wherever it runs: the workflow is interrupted
  * durably (a runner that holds it later still sees the interrupt) and the run
- * journals `RunInterrupted`. The interrupt takes effect at the run's next
- * activity: a tool call in flight finishes first (effect/workflow reads the
- * interrupt only when the body starts an activity or suspends).
+ * journals `RunInterrupted`. The runner holding the run is told at once and
+ * interrupts its body, a tool or model call in flight included
+ * (`WorkflowEngine.interruptUnsafe`: effect/workflow's plain interrupt would
+ * wait for the run's next activity); the body's replay then applies the
+ * durable interrupt without starting any new call.
  *
  * @since 0.3.0
  * @category runs
@@ -831,7 +833,8 @@ export const cancel = (
     yield* Effect.orDie(
       sql`INSERT INTO ${sql(table)} (run_id, step_id) VALUES (${runId}, ${cancelMark}) ON CONFLICT DO NOTHING`
     )
-    yield* GraphentRun.interrupt(yield* executionIdOf(runId))
+    const engine = yield* WorkflowEngine.WorkflowEngine
+    yield* engine.interruptUnsafe(GraphentRun, yield* executionIdOf(runId))
   })
 
 /**

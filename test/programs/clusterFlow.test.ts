@@ -8,7 +8,8 @@
  *   runs complete once the store is back.
  * - `graphent dev --cluster` (the server `CliDev.prepare` builds, in this process) in front of the same
  *   runners: `POST /v1/runs` submits to the cluster, SSE follows a run executing on a runner to its end
- *   (PostgreSQL notices), a paused run is approved and another cancelled through the API, by id.
+ *   (PostgreSQL notices), a paused run is approved and another cancelled through the API, by id; the
+ *   cancel interrupts the tool call in flight at once (a 20 s call; the run ends interrupted within 10 s).
  */
 import * as net from "node:net"
 import * as path from "node:path"
@@ -245,23 +246,28 @@ describe("graphent dev --cluster (a server in front of the runners)", () => {
     expect(afterApproval).toContain("ApprovalDecided")
     expect(afterApproval.at(-1)).toBe("RunCompleted")
 
-    // A long run, cancelled mid-way by id: it ends interrupted, its remaining steps never run.
-    const long = await admin("POST", "/v1/runs", { agent: "sfx", input: JSON.stringify({ steps: 40, delayMs: 20 }) })
-    /** The long run's side effects, once there are at least `least`. */
-    const sideEffects = (least: number) =>
+    // A run whose tool call takes 20 s, cancelled by id while the call is in flight: the runner interrupts the
+    // call at once (it never writes its side effect) and the run ends interrupted, long before the call would.
+    const slow = await admin("POST", "/v1/runs", { agent: "sfx", input: JSON.stringify({ steps: 2, delayMs: 20_000 }) })
+    /** The slow run's rows in `from` (its executions begun, or its side effects done), once there are at least `least`. */
+    const rows = (from: string, least: number) =>
       Effect.runPromise(Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
         while (true) {
-          const [row] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql(table)} WHERE run_id = ${long.body.id}`
+          const [row] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql(from)} WHERE run_id = ${slow.body.id}`
           if (row!.n >= least) return row!.n
           yield* Effect.sleep(100)
         }
       }).pipe(Effect.provide(sfxLayer)))
-    await sideEffects(2)
-    expect((await admin("POST", `/v1/runs/${long.body.id}/cancel`)).status).toBe(200)
-    const cancelled = await follow(url, long.body.id)
+    await rows(`${table}_attempts`, 1)
+    const cancelledAt = Date.now()
+    expect((await admin("POST", `/v1/runs/${slow.body.id}/cancel`)).status).toBe(200)
+    const cancelled = await follow(url, slow.body.id)
+    expect(Date.now() - cancelledAt).toBeLessThan(10_000)
     expect(cancelled.at(-1)).toBe("RunInterrupted")
-    expect((await admin("GET", `/v1/runs/${long.body.id}`)).body.status).toBe("interrupted")
-    expect(await sideEffects(0)).toBeLessThan(40)
+    expect(cancelled).not.toContain("StepSucceeded")
+    expect((await admin("GET", `/v1/runs/${slow.body.id}`)).body.status).toBe("interrupted")
+    expect(await rows(table, 0)).toBe(0)
+    expect(await rows(`${table}_attempts`, 0)).toBe(1)
   }, 90_000)
 })
