@@ -32,7 +32,7 @@ import * as Approvals from "../services/Approvals.js"
 import { Journal, type JournalError } from "../services/Journal.js"
 import { Policy } from "../services/Policy.js"
 import type { RunEvent } from "../services/RunEvent.js"
-import { RunEventsBus } from "../services/RunEventsBus.js"
+import * as RunEventsBus from "../services/RunEventsBus.js"
 import {
   AgentNotFound,
   AgentSetupFailed,
@@ -90,7 +90,7 @@ export const make = (
     const context = yield* Effect.context<WorkflowEngine.WorkflowEngine | SqlClient | Journal>()
     const base = context as Context.Context<never>
     const journal = yield* Journal
-    const bus = yield* RunEventsBus
+    const bus = yield* RunEventsBus.RunEventsBus
     const ids = yield* Ids
     const clock = yield* Clock.Clock
     const listLimit = options.listLimit ?? 500
@@ -188,16 +188,11 @@ export const make = (
 
     /** The journal of a run from index `after + 1`, read again on each bus notice (or `bus.fallback`) until it ends. */
     const follow = (runId: string, after: number): Stream.Stream<IndexedEvent, JournalError> =>
-      Stream.unwrap(Effect.map(bus.watch(runId), (watch) =>
-        Stream.paginate(after + 1, (next: number) =>
-          Effect.gen(function*() {
-            const events = yield* journal.read(runId)
-            const last = events[events.length - 1]
-            const over = last !== undefined && isEnd(last)
-            const fresh = events.slice(next).map((event, i) => ({ index: next + i, event }))
-            if (fresh.length === 0 && !over) yield* watch.next(bus.fallback)
-            return [fresh, over ? Option.none<number>() : Option.some(next + fresh.length)] as const
-          }))))
+      RunEventsBus.follow(bus, runId, after, {
+        read: journal.read(runId),
+        over: (events) => events.length > 0 && isEnd(events[events.length - 1]!),
+        wait: bus.fallback
+      })
 
     const events: RunsShape["events"] = (runId, after = -1) =>
       Effect.map(fromJournal(runId), () => follow(runId, Math.max(-1, Math.floor(after))))
