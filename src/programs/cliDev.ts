@@ -268,17 +268,13 @@ export interface Options {
  * `JournalPg` on the same database), with the run notices of
  * `GRAPHENT_RUN_EVENTS_URL`.
  */
-const clusterRuns = (entries: ReadonlyArray<RunsLocal.Entry>) =>
-  Effect.gen(function*() {
-    const url = yield* Config.Redacted("GRAPHENT_DATABASE_URL").pipe(
-      Effect.mapError(() => usageError("--cluster: set GRAPHENT_DATABASE_URL to the cluster's PostgreSQL database"))
-    )
-    const pg = { url: url as Redacted.Redacted<string> }
-    return RunsCluster.layer({ agents: entries, onSetupFailure: leaveOut }).pipe(
-      Layer.provideMerge(ClusterRuntime.layerClient({ pg })),
-      Layer.provideMerge(FlowConfig.withFlow(JournalPg.layerPg({ pg })))
-    )
-  })
+const clusterStores = Effect.gen(function*() {
+  const url = yield* Config.Redacted("GRAPHENT_DATABASE_URL").pipe(
+    Effect.mapError(() => usageError("--cluster: set GRAPHENT_DATABASE_URL to the cluster's PostgreSQL database"))
+  )
+  const pg = { url: url as Redacted.Redacted<string> }
+  return ClusterRuntime.layerClient({ pg }).pipe(Layer.provideMerge(FlowConfig.withFlow(JournalPg.layerPg({ pg }))))
+})
 
 /** An agent whose layer does not build is left out, with a note. */
 const leaveOut = (failure: RunsService.AgentSetupFailed) =>
@@ -316,17 +312,17 @@ export const prepare = Effect.fn("graphent.cli.dev.prepare")(function*(options: 
   // Journals are files (no lock), and the embedded database is closed after 2 idle seconds: `graphent run`,
   // `trace`, `replay`, ... in the same project go on while the server runs.
   // Rate limits (GRAPHENT_RATE_LIMITS) and run notices across processes (GRAPHENT_RUN_EVENTS_URL): see FlowConfig.
-  const runs = options.cluster === true
-    ? yield* clusterRuns(entries)
+  const runs: Layer.Layer<RunsService.Runs, unknown> = options.cluster === true
+    ? RunsCluster.layer({ agents: entries, onSetupFailure: leaveOut }).pipe(Layer.provideMerge(yield* clusterStores))
     : RunsLocal.layer({ agents: entries, maxConcurrent, maxQueued, onSetupFailure: leaveOut }).pipe(
       Layer.provideMerge(LocalRuntime.layer.pipe(
         Layer.provideMerge(FlowConfig.withFlow(Storage.layerConfig({ releaseIdleAfter: "2 seconds" })))
       ))
     )
   const server = Server.layer({ port, host, logRequests, limits, routes: mcpRoutes(keys) }).pipe(
+    Layer.provideMerge(runs),
     Layer.provide(keys.length === 0 ? Auth.layerOpen : Auth.layer(keys)),
     Layer.provideMerge(Layer.mergeAll(
-      runs,
       Logging.layerConfig({ stderr: true }),
       // Run metrics for GET /metrics, OTLP export when OTEL_EXPORTER_OTLP_ENDPOINT is set,
       // and, when GRAPHENT_POLICY names a policy, checked and audited tool calls (approvals through the API).

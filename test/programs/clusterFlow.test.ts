@@ -82,8 +82,9 @@ beforeAll(async () => {
     GRAPHENT_RUN_EVENTS_URL: db.url
   }
   // The first runner creates the tables; then the second.
-  runners.push(await startRunner({ url: db.url, port: portBase() + 6, table, env }))
-  runners.push(await startRunner({ url: db.url, port: portBase() + 7, table, env }))
+  // A failover of 10 s: a runner slowed by a loaded machine keeps its shards (no takeover mid-test).
+  runners.push(await startRunner({ url: db.url, port: portBase() + 6, table, env, failoverAfter: 10 }))
+  runners.push(await startRunner({ url: db.url, port: portBase() + 7, table, env, failoverAfter: 10 }))
 }, 120_000)
 
 const devScope = Effect.runSync(Scope.make())
@@ -114,12 +115,15 @@ describe("flow control in the cluster (2 runner processes, PostgreSQL, Redis)", 
           AgentRuntime.run(sfx, input, { runId: `r${i}` }), { concurrency: "unbounded" })
         expect(results.map((result) => result.answer)).toEqual(Array.from({ length: runs }, () => `done ${steps}`))
         const sql = yield* SqlClient.SqlClient
+        const [done] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql(table)} WHERE run_id LIKE 'r%'`
+        expect(done!.n).toBe(runs * steps)
+        // Every execution (a takeover on a loaded machine may run an idempotent call again) took a token.
         return yield* sql<{ ms: number; pid: number }>`
           SELECT (extract(epoch FROM at) * 1000)::float8 AS ms, pid FROM ${sql(`${table}_attempts`)}
           WHERE run_id LIKE 'r%' ORDER BY at`
       }).pipe(Effect.provide(client()))
     )
-    expect(rows).toHaveLength(runs * steps)
+    expect(rows.length).toBeGreaterThanOrEqual(runs * steps)
     // Both runners made calls: the limit held across processes, not within one.
     expect(new Set(rows.map((row) => row.pid)).size).toBe(2)
     const times = rows.map((row) => row.ms)
