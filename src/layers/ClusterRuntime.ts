@@ -59,7 +59,8 @@ import { Decision } from "../services/Decision.js"
 import { Journal, JournalError, type JournalShape } from "../services/Journal.js"
 import { ApprovalRequired, Principal } from "../services/Policy.js"
 import { ReplayDivergence, ResumeUnsafe } from "../services/Replay.js"
-import type { RateLimitUnavailable } from "../services/RateLimits.js"
+import * as RateLimits from "../services/RateLimits.js"
+import * as RunSlots from "../services/RunSlots.js"
 import { RunEvent, type Usage } from "../services/RunEvent.js"
 import type { ModelCalledEvent, PortProvider, RunPorts, ValueRecordedEvent } from "../services/RunPorts.js"
 import * as Tool from "../services/Tool.js"
@@ -356,7 +357,7 @@ const activityPorts = (runId: string, markers: CallMarkers) => (live: RunPorts):
 })
 
 const storeFailure = (
-  error: Tool.ToolError | ReplayDivergence | ResumeUnsafe | ApprovalRequired | RateLimitUnavailable
+  error: Tool.ToolError | ReplayDivergence | ResumeUnsafe | ApprovalRequired | RateLimits.RateLimitUnavailable
 ): StoredFailure => {
   if (error._tag === "ApprovalRequired") {
     return {
@@ -368,8 +369,8 @@ const storeFailure = (
     }
   }
   if (error._tag === "ResumeUnsafe") return { _tag: "Unsafe", stepId: error.stepId, tool: error.tool, args: error.args }
-  // A shared rate limit whose store is down (the call never ran) is recorded as the step's failure: a cluster run
-  // does not wait for the store to come back (issue: retry it as a transient activity failure instead).
+  // A shared rate limit whose store stayed down longer than the runner waits for it (`rateLimitStoreWait`; the
+  // call never ran) is recorded as the step's failure.
   if (error._tag === "ReplayDivergence" || error._tag === "RateLimitUnavailable") {
     return { _tag: "Step", _tag2: error._tag, message: error.message }
   }
@@ -449,6 +450,42 @@ export interface WorkflowOptions {
    * move to a less busy runner.
    */
   readonly maxConcurrentRuns?: number | undefined
+  /**
+   * How long a call waits for a shared rate-limit store that is down (tried
+   * again every second, logged and counted) before its step fails with
+   * `RateLimitUnavailable`; default 5 minutes. The limits are the
+   * `RateLimits` in context (see `FlowConfig.layerConfig`).
+   */
+  readonly rateLimitStoreWait?: Duration.Input | undefined
+}
+
+/**
+ * Counts a runner's runs for the `RunSlots` metrics: waiting for a slot
+ * (`graphent_runs_queued`) and executing (`graphent_runs_running`).
+ */
+const slotted = (slots: Semaphore.Semaphore | undefined) => {
+  let running = 0
+  let waiting = 0
+  return <A, E, R>(run: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.suspend(() => {
+      let started = false
+      waiting++
+      RunSlots.observe(running, waiting)
+      const inSlot = Effect.suspend(() => {
+        started = true
+        waiting--
+        running++
+        RunSlots.observe(running, waiting)
+        return run
+      })
+      return (slots === undefined ? inSlot : slots.withPermit(inSlot)).pipe(
+        Effect.ensuring(Effect.sync(() => {
+          if (started) running--
+          else waiting--
+          RunSlots.observe(running, waiting)
+        }))
+      )
+    })
 }
 
 const budgetOf = (payload: typeof GraphentRun.payloadSchema.Type): RunOptions["budget"] => {
@@ -478,6 +515,12 @@ export const layerWorkflow = (
     const markers = yield* sqlMarkers(options.tablePrefix ?? "graphent_", journal)
     const local = yield* LocalRuntime.make.pipe(Effect.provideService(Journal, journal))
     const slots = options.maxConcurrentRuns === undefined ? undefined : Semaphore.makeUnsafe(options.maxConcurrentRuns)
+    const inSlot = slotted(slots)
+    // Shared limits (Redis) outlive a store restart: a call waits for the store rather than fail its step.
+    const limits = RateLimits.waitingForStore(yield* RateLimits.RateLimits, {
+      every: "1 second",
+      within: options.rateLimitStoreWait ?? "5 minutes"
+    })
     const body = (payload: typeof GraphentRun.payloadSchema.Type) =>
       Effect.gen(function*() {
         const entry = registered.get(payload.agent)
@@ -503,7 +546,7 @@ export const layerWorkflow = (
               principal: payload.principal,
               replay: provider,
               ...(budget === undefined ? {} : { budget })
-            }).pipe(Effect.provideContext(entry.context))
+            }).pipe(Effect.provideContext(entry.context), Effect.provideService(RateLimits.RateLimits, limits))
           )
           if (Exit.isSuccess(exit)) return { answer: exit.value.answer }
           const failure = Cause.findErrorOption(exit.cause)
@@ -527,8 +570,7 @@ export const layerWorkflow = (
         }
       })
     return GraphentRun.toLayer((payload) => {
-      const run = body(payload) as Effect.Effect<{ answer: string }, typeof RunFailure.Type>
-      return slots === undefined ? run : slots.withPermit(run)
+      return inSlot(body(payload) as Effect.Effect<{ answer: string }, typeof RunFailure.Type>)
     })
   }))
 
@@ -771,9 +813,11 @@ export const events = (runId: string): Effect.Effect<ReadonlyArray<RunEvent>, Jo
 /**
  * Cancels the run `runId` wherever it runs: the workflow is interrupted
  * durably (a runner that holds it later still sees the interrupt) and the run
- * journals `RunInterrupted`. The interrupt takes effect at the run's next
- * activity: a tool call in flight finishes first (effect/workflow reads the
- * interrupt only when the body starts an activity or suspends).
+ * journals `RunInterrupted`. The runner holding the run is told at once and
+ * interrupts its body, a tool or model call in flight included
+ * (`WorkflowEngine.interruptUnsafe`: effect/workflow's plain interrupt would
+ * wait for the run's next activity); the body's replay then applies the
+ * durable interrupt without starting any new call.
  *
  * @since 0.3.0
  * @category runs
@@ -789,8 +833,26 @@ export const cancel = (
     yield* Effect.orDie(
       sql`INSERT INTO ${sql(table)} (run_id, step_id) VALUES (${runId}, ${cancelMark}) ON CONFLICT DO NOTHING`
     )
-    yield* GraphentRun.interrupt(yield* executionIdOf(runId))
+    const engine = yield* WorkflowEngine.WorkflowEngine
+    yield* engine.interruptUnsafe(GraphentRun, yield* executionIdOf(runId))
   })
+
+/**
+ * Starts the run `runId` of `agent` on the cluster and returns once the
+ * start is stored (it does not wait for the run): a runner picks it up, and
+ * {@link status}, {@link events}, {@link cancel} and {@link approve} address
+ * it from any process. Submitting a run id again joins the first run.
+ *
+ * @since 0.3.0
+ * @category runs
+ */
+export const submit = (
+  agent: Agent<any, unknown>,
+  input: string,
+  runId: string,
+  options?: RunOptions | undefined
+): Effect.Effect<void, never, WorkflowEngine.WorkflowEngine> =>
+  Effect.asVoid(GraphentRun.execute(payloadOf(agent, input, runId, options), { discard: true }))
 
 /**
  * Answers the approval that step `stepId` of run `runId` waits for: the

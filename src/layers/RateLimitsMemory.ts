@@ -47,7 +47,9 @@ export const layer = (config: LimitsConfig): Layer.Layer<Wired<"RateLimits">, Ra
 /**
  * The limits the environment names: `GRAPHENT_RATE_LIMITS` (a JSON object
  * of limits by key; unset: no limits), shared through the Redis at
- * `GRAPHENT_RATE_LIMITS_REDIS` when it is set, else held in memory.
+ * `GRAPHENT_RATE_LIMITS_REDIS` when it is set (its keys under
+ * `GRAPHENT_RATE_LIMITS_PREFIX`, default `graphent:ratelimit:`: deployments
+ * that share a Redis keep their limits apart), else held in memory.
  *
  * @since 0.3.0
  * @category layers
@@ -71,5 +73,9 @@ export const layerConfig: Layer.Layer<
   if (Option.isNone(redis)) return Layer.effect(RateLimits, make(limits)).pipe(wires("RateLimits"))
   // Loaded when named: a process with in-memory limits loads no Redis client.
   const RateLimitsRedis = yield* Effect.promise(() => import("./RateLimitsRedis.js"))
-  return RateLimitsRedis.layerLimits(limits, { url: redis.value })
+  const prefix = yield* Config.option(Config.String("GRAPHENT_RATE_LIMITS_PREFIX"))
+  return RateLimitsRedis.layerLimits(limits, {
+    url: redis.value,
+    ...(Option.isSome(prefix) && prefix.value.trim() !== "" ? { keyPrefix: prefix.value } : {})
+  })
 }))

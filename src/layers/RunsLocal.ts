@@ -62,6 +62,7 @@ import {
 } from "../services/Runs.js"
 import * as Tool from "../services/Tool.js"
 import * as RunOwner from "../internal/runOwner.js"
+import * as RunEventsBusService from "../services/RunEventsBus.js"
 import { RunEventsBus } from "../services/RunEventsBus.js"
 import * as RunSlots from "../services/RunSlots.js"
 import * as AcceptedRunsMemory from "./AcceptedRunsMemory.js"
@@ -199,7 +200,13 @@ interface Compiled {
   readonly metadata: Readonly<Record<string, string>> | undefined
 }
 
-const infoOfAgent = (agent: Agent<unknown>): AgentInfo => ({
+/**
+ * What `GET /v1/agents` says of an agent: its name, description and tools.
+ *
+ * @since 0.3.0
+ * @category helpers
+ */
+export const infoOfAgent = (agent: Agent<unknown>): AgentInfo => ({
   name: agent.name,
   description: agent.description,
   tools: agent.tools.map((tool) => ({ name: tool.name, description: tool.description }))
@@ -811,17 +818,15 @@ export const make = <R>(
      * gone ends the follow); without one, it is polled every 200 ms while its process on this host lives.
      */
     const tail = (runId: string, after: number): Stream.Stream<IndexedEvent> =>
-      Stream.unwrap(Effect.map(bus.watch(runId), (watch) =>
-        Stream.paginate(after + 1, (next: number) =>
-          Effect.gen(function*() {
-            const events = yield* Effect.orElseSucceed(journal.read(runId), (): ReadonlyArray<RunEvent> => [])
-            const last = events[events.length - 1]
-            const owner = RunOwner.state(events)
-            const over = (last !== undefined && isEnd(last)) || (followsAnyProcess ? owner === "gone" : owner !== "alive")
-            const fresh = events.slice(next).map((event, i) => ({ index: next + i, event }))
-            if (fresh.length === 0 && !over) yield* watch.next(followsAnyProcess ? bus.fallback : pollInterval)
-            return [fresh, over ? Option.none<number>() : Option.some(next + fresh.length)] as const
-          }))))
+      RunEventsBusService.follow(bus, runId, after, {
+        read: Effect.orElseSucceed(journal.read(runId), (): ReadonlyArray<RunEvent> => []),
+        over: (events) => {
+          const last = events[events.length - 1]
+          const owner = RunOwner.state(events)
+          return (last !== undefined && isEnd(last)) || (followsAnyProcess ? owner === "gone" : owner !== "alive")
+        },
+        wait: followsAnyProcess ? bus.fallback : pollInterval
+      })
 
     const get: RunsShape["get"] = (runId) =>
       Effect.suspend(() => {

@@ -32,6 +32,7 @@ import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import * as Command from "effect/cli/Command"
 import * as Flag from "effect/cli/Flag"
+import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as HttpRouter from "effect/http/HttpRouter"
@@ -43,10 +44,13 @@ import * as Stream from "effect/Stream"
 import * as Api from "../api/Api.js"
 import * as Auth from "../api/Auth.js"
 import * as Edge from "../api/Edge.js"
-import * as FlowConfig from "../layers/FlowConfig.js"
-import * as LocalRuntime from "../layers/LocalRuntime.js"
+import * as ClusterRuntime from "../layers/ClusterRuntime.js"
 import * as ExperimentsFolder from "../layers/ExperimentsFolder.js"
+import * as FlowConfig from "../layers/FlowConfig.js"
+import * as JournalPg from "../layers/JournalPg.js"
+import * as LocalRuntime from "../layers/LocalRuntime.js"
 import * as Logging from "../layers/Logging.js"
+import * as RunsCluster from "../layers/RunsCluster.js"
 import * as RunsLocal from "../layers/RunsLocal.js"
 import * as Storage from "../layers/Storage.js"
 import * as Telemetry from "../layers/Telemetry.js"
@@ -252,7 +256,30 @@ export interface Options {
   readonly maxConcurrent: number
   readonly maxQueued: number
   readonly logRequests: boolean
+  /**
+   * Submit runs to the Graphent cluster on `GRAPHENT_DATABASE_URL` (its
+   * `graphent worker` runners execute them) instead of running them here.
+   */
+  readonly cluster?: boolean | undefined
 }
+
+/**
+ * `graphent dev --cluster`: runs go to the cluster on `GRAPHENT_DATABASE_URL`
+ * (a client: it executes none); the journal is the cluster's (the runners'
+ * `JournalPg` on the same database), with the run notices of
+ * `GRAPHENT_RUN_EVENTS_URL`.
+ */
+const clusterStores = Effect.gen(function*() {
+  const url = yield* Config.Redacted("GRAPHENT_DATABASE_URL").pipe(
+    Effect.mapError(() => usageError("--cluster: set GRAPHENT_DATABASE_URL to the cluster's PostgreSQL database"))
+  )
+  const pg = { url: url as Redacted.Redacted<string> }
+  return ClusterRuntime.layerClient({ pg }).pipe(Layer.provideMerge(FlowConfig.withFlow(JournalPg.layerPg({ pg }))))
+})
+
+/** An agent whose layer does not build is left out, with a note. */
+const leaveOut = (failure: RunsService.AgentSetupFailed) =>
+  Effect.sync(() => void process.stderr.write(`graphent dev: left out ${failure.message}\n`))
 
 /**
  * What `graphent dev` serves, as a layer (with the agents it loaded, where
@@ -286,19 +313,17 @@ export const prepare = Effect.fn("graphent.cli.dev.prepare")(function*(options: 
   // Journals are files (no lock), and the embedded database is closed after 2 idle seconds: `graphent run`,
   // `trace`, `replay`, ... in the same project go on while the server runs.
   // Rate limits (GRAPHENT_RATE_LIMITS) and run notices across processes (GRAPHENT_RUN_EVENTS_URL): see FlowConfig.
-  const stores = LocalRuntime.layer.pipe(
-    Layer.provideMerge(FlowConfig.withFlow(Storage.layerConfig({ releaseIdleAfter: "2 seconds" })))
-  )
+  const runs: Layer.Layer<RunsService.Runs, unknown> = options.cluster === true
+    ? RunsCluster.layer({ agents: entries, onSetupFailure: leaveOut }).pipe(Layer.provideMerge(yield* clusterStores))
+    : RunsLocal.layer({ agents: entries, maxConcurrent, maxQueued, onSetupFailure: leaveOut }).pipe(
+      Layer.provideMerge(LocalRuntime.layer.pipe(
+        Layer.provideMerge(FlowConfig.withFlow(Storage.layerConfig({ releaseIdleAfter: "2 seconds" })))
+      ))
+    )
   const server = Server.layer({ port, host, logRequests, limits, routes: mcpRoutes(keys) }).pipe(
-    Layer.provide(RunsLocal.layer({
-      agents: entries,
-      maxConcurrent,
-      maxQueued,
-      onSetupFailure: (failure) => Effect.sync(() => void process.stderr.write(`graphent dev: left out ${failure.message}\n`))
-    })),
+    Layer.provideMerge(runs),
     Layer.provide(keys.length === 0 ? Auth.layerOpen : Auth.layer(keys)),
     Layer.provideMerge(Layer.mergeAll(
-      stores,
       // The experiments `graphent eval run` kept: GET /v1/evals and the viewer's "Experiments".
       ExperimentsFolder.layerConfig,
       Logging.layerConfig({ stderr: true }),
@@ -338,7 +363,11 @@ export const dev = Command.make(
       Flag.withDescription("Runs waiting for a slot before POST /v1/runs answers 429 (default 1024)"),
       Flag.withDefault(1024)
     ),
-    logRequests: Flag.Boolean("log-requests").pipe(Flag.withDescription("Log every HTTP request"), Flag.withDefault(false))
+    logRequests: Flag.Boolean("log-requests").pipe(Flag.withDescription("Log every HTTP request"), Flag.withDefault(false)),
+    cluster: Flag.Boolean("cluster").pipe(
+      Flag.withDescription("Submit runs to the cluster on GRAPHENT_DATABASE_URL (its graphent worker runners execute them)"),
+      Flag.withDefault(false)
+    )
   },
   Effect.fn("graphent.cli.dev")(function*(options) {
     const { found, keys, layer: server, modules } = yield* prepare(options)
@@ -354,8 +383,12 @@ export const dev = Command.make(
       yield* writeLine(
         `  agents   ${modules.map((m) => `${m.agent.name} (${path.relative(process.cwd(), m.file)})`).join(", ")}  — from ${found.from}`
       )
-      const storage = yield* Storage.Storage
-      yield* writeLine(`  store    ${describeStore(storage)}`)
+      const storage = yield* Effect.serviceOption(Storage.Storage)
+      yield* writeLine(
+        `  store    ${
+          storage._tag === "Some" ? describeStore(storage.value) : "the cluster's PostgreSQL (GRAPHENT_DATABASE_URL); runs execute on its graphent worker runners"
+        }`
+      )
       yield* writeLine(
         `  auth     ${keys.length === 0 ? "open: no GRAPHENT_API_KEYS, every request is an admin" : `${keys.length} API key${keys.length === 1 ? "" : "s"}`}`
       )
@@ -373,6 +406,10 @@ export const dev = Command.make(
   Command.withDescription("Serve the HTTP API and the trace viewer for the project's agents"),
   Command.withExamples([
     { command: "graphent dev", description: "The bundled examples (or ./graphent.config.json, ./agents/) on port 7420" },
-    { command: "graphent dev --agents agents/ --port 8080", description: "A folder of agents" }
+    { command: "graphent dev --agents agents/ --port 8080", description: "A folder of agents" },
+    {
+      command: "GRAPHENT_DATABASE_URL=postgres://… graphent dev --cluster --agents agents/",
+      description: "Submit runs to the cluster's graphent worker runners"
+    }
   ])
 )

@@ -7,6 +7,13 @@
  * run's journal goes to the same database (`JournalPg`), so `graphent trace`
  * and `graphent replay` read it.
  *
+ * Flow control as for `graphent run` (`FlowConfig`): the runner's model and
+ * tool calls wait for the rate limits `GRAPHENT_RATE_LIMITS` names (shared by
+ * every runner through `GRAPHENT_RATE_LIMITS_REDIS`; a store that is down
+ * makes calls wait, not fail), its journal announces every append on the bus
+ * `GRAPHENT_RUN_EVENTS_URL` names (so a server follows the run at once), and
+ * its run slots are the `RunSlots` metrics.
+ *
  * SIGTERM (or SIGINT) hands the runner's runs over: its shards are released
  * and another runner replays each run from the storage, re-executing nothing
  * that was recorded.
@@ -23,6 +30,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
 import * as ClusterRuntime from "../layers/ClusterRuntime.js"
+import * as FlowConfig from "../layers/FlowConfig.js"
 import * as JournalPg from "../layers/JournalPg.js"
 import { Exit, usageError, writeLine } from "./cliSupport.js"
 import { loadAgent } from "./loadAgent.js"
@@ -90,7 +98,8 @@ export const worker = Command.make(
     )
     const sharding = ClusterRuntime.failover(failoverAfter)
     const runner = ClusterRuntime.layerRunner({ pg, host, port, maxConcurrentRuns: limit, tablePrefix, sharding }).pipe(
-      Layer.provideMerge(JournalPg.layerPg({ pg, tablePrefix })),
+      // Rate limits and run notices (GRAPHENT_RATE_LIMITS*, GRAPHENT_RUN_EVENTS_URL), as for `graphent run`.
+      Layer.provideMerge(FlowConfig.withFlow(JournalPg.layerPg({ pg, tablePrefix }))),
       Layer.provideMerge(registered)
     )
     yield* Effect.gen(function*() {

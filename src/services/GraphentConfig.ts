@@ -113,6 +113,10 @@ export const variables = {
     description: "A Redis URL: the rate limits are shared by every process that names it (else each process has its own).",
     secret: true
   },
+  rateLimitsPrefix: {
+    name: "GRAPHENT_RATE_LIMITS_PREFIX",
+    description: "The prefix of the limits' keys in that Redis (default `graphent:ratelimit:`)."
+  },
   runEventsUrl: {
     name: "GRAPHENT_RUN_EVENTS_URL",
     description: "A `postgres://` URL: servers follow runs of other processes on `LISTEN`/`NOTIFY` notices (else by polling).",

@@ -20,7 +20,8 @@
  * `effect/persistence/RateLimiter` (its token-bucket Lua script on Redis).
  * A store that cannot be reached fails the call with
  * {@link RateLimitUnavailable} (outcome `unavailable`); the run stops
- * without an outcome and its journal stays resumable.
+ * without an outcome and its journal stays resumable. A cluster runner
+ * waits for the store first ({@link waitingForStore}).
  *
  * **Example** (Limits for a provider and a tool, in one process)
  *
@@ -38,6 +39,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Metric from "effect/Metric"
 import * as RateLimiter from "effect/persistence/RateLimiter"
+import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import * as Errors from "./Errors.js"
 
@@ -97,6 +99,9 @@ export class RateLimitsInvalid extends Schema.TaggedError<RateLimitsInvalid>()("
 /**
  * The store that holds the shared limits could not be reached: the call did
  * not go out.
+ *
+ * On a cluster runner a call first waits for the store (tried every second, up to 5 minutes by default), so
+ * this error there means the store stayed down that long.
  *
  * What to do: check the Redis that `GRAPHENT_RATE_LIMITS_REDIS` names (`redis-cli ping`). The call did not
  * run, so nothing is lost: resume the run (`graphent resume <run-id>`) once the store is back.
@@ -347,3 +352,29 @@ export const acquireModel = (limits: RateLimitsShape, model: string): Effect.Eff
  * @category keys
  */
 export const toolKey = (tool: string): string => `tool:${tool}`
+
+/**
+ * `limits` whose calls outlive a store that is down: an acquire that fails
+ * with {@link RateLimitUnavailable} logs a warning (and counts in
+ * `graphent_rate_limit_unavailable_total`) and tries again every `every`, for
+ * up to `within`; only then does the call fail. A cluster run waits this way
+ * (its runner keeps the run, and it completes once the store is back)
+ * instead of failing a step for a Redis restart.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const waitingForStore = (
+  limits: RateLimitsShape,
+  options: { readonly every: Duration.Input; readonly within: Duration.Input }
+): RateLimitsShape =>
+  limits === unlimited ? limits : {
+    ...limits,
+    acquire: (key, cost) =>
+      limits.acquire(key, cost).pipe(
+        Effect.tapError((error) =>
+          Effect.logWarning(`${error.message}; the call waits for the store (up to ${Duration.format(Duration.fromInputUnsafe(options.within))})`)
+        ),
+        Effect.retry(Schedule.spaced(options.every).pipe(Schedule.upTo({ duration: options.within })))
+      )
+  }

@@ -28,8 +28,11 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
 import { Journal, type JournalShape } from "./Journal.js"
+import type { RunEvent } from "./RunEvent.js"
 import { type Wired, wires } from "./Wired.js"
 
 /**
@@ -262,3 +265,33 @@ export const announcing: Layer.Layer<Journal, never, Journal> = Layer.effect(
     return announce(journal, bus)
   })
 )
+
+/**
+ * Follows a run's journal from index `after + 1`: each read's new events,
+ * with their indexes, then a wait for a notice of `bus` (at most `wait`)
+ * while nothing is new, until `over` says the run is over (its journal's
+ * end, or its process gone). What a server streams for a run another
+ * process executes.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const follow = <E>(
+  bus: RunEventsBusShape,
+  runId: string,
+  after: number,
+  options: {
+    readonly read: Effect.Effect<ReadonlyArray<RunEvent>, E>
+    readonly over: (events: ReadonlyArray<RunEvent>) => boolean
+    readonly wait: Duration.Input
+  }
+): Stream.Stream<{ readonly index: number; readonly event: RunEvent }, E> =>
+  Stream.unwrap(Effect.map(bus.watch(runId), (watch) =>
+    Stream.paginate(after + 1, (next: number) =>
+      Effect.gen(function*() {
+        const events = yield* options.read
+        const over = options.over(events)
+        const fresh = events.slice(next).map((event, i) => ({ index: next + i, event }))
+        if (fresh.length === 0 && !over) yield* watch.next(options.wait)
+        return [fresh, over ? Option.none<number>() : Option.some(next + fresh.length)] as const
+      }))))

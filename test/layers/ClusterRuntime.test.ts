@@ -72,7 +72,7 @@ describe("ClusterRuntime (one runner, in process)", () => {
     expect(outcome.events.map((event) => event._tag)).not.toContain("RunFailed")
   })
 
-  it("cancel interrupts a run durably, at its next activity (a tool call in flight finishes first)", async () => {
+  it("cancel interrupts a run durably: no later step runs", async () => {
     const outcome = await Effect.runPromise(
       Effect.gen(function*() {
         const run = yield* Effect.forkChild(Effect.exit(AgentRuntime.run(Gated.gated, "x1,y1", { runId: "c1" })))
