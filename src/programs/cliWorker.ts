@@ -90,7 +90,7 @@ export const worker = Command.make(
     )
     const sharding = ClusterRuntime.failover(failoverAfter)
     const runner = ClusterRuntime.layerRunner({ pg, host, port, maxConcurrentRuns: limit, tablePrefix, sharding }).pipe(
-      Layer.provideMerge(JournalPg.layerPg({ pg, tablePrefix })),
+      Layer.provideMerge(JournalPg.layerPg({ pg, tablePrefix, workflowBacked: true })),
       Layer.provideMerge(registered)
     )
     yield* Effect.gen(function*() {
