@@ -8,7 +8,8 @@
  * - Per-step durability overhead: one run of 10, 50 and 200 steps (0 ms tools) on one in-process runner
  *   (`layerSingle`, the same storage as a multi-runner cluster) minus the same run on `LocalRuntime`
  *   with its journal on the same PostgreSQL: ms/step that the workflow storage (activities) adds, and
- *   the total against the in-memory baseline.
+ *   the total against the in-memory baseline; and what a step is made of: CPU ms of the process,
+ *   PostgreSQL transactions and rows written (pg_stat_database), per step.
  *
  * Needs PostgreSQL (`GRAPHENT_TEST_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/test); each
  * measurement runs on a database of its own.
@@ -21,7 +22,9 @@ import * as Redacted from "effect/Redacted"
 import { AgentRuntime, LocalRuntime } from "../../src/index.js"
 import * as ClusterRuntime from "../../src/layers/ClusterRuntime.js"
 import * as JournalPg from "../../src/layers/JournalPg.js"
+import { SqlClient } from "effect/sql"
 import { createDatabase, dropDatabase } from "../../test/support/clusterDb.js"
+import { PgAdmin } from "../../test/support/store.js"
 import { type Runner, startRunner, stopRunner } from "../../test/support/clusterProcs.js"
 import agent from "../w7agent.js"
 import { runInChild } from "../harness.js"
@@ -77,7 +80,24 @@ export const throughput = async (params: { readonly runners: number; readonly jo
   }
 }
 
-/** Task (child process): ms of one run of `steps` 0 ms steps, on `where`. */
+/**
+ * The database's transaction and row-write counters (pg_stat_database). A backend reports them at most
+ * once a second and an idle one after 10 s: read after 11 s of quiet.
+ */
+const databaseCounters = (name: string) =>
+  Effect.runPromise(Effect.gen(function*() {
+    yield* Effect.sleep("11 seconds")
+    const sql = yield* SqlClient.SqlClient
+    const [row] = yield* sql<{ readonly commits: number; readonly writes: number }>`
+      SELECT xact_commit::int AS commits, (tup_inserted + tup_updated + tup_deleted)::int AS writes
+      FROM pg_stat_database WHERE datname = ${name}`
+    return row!
+  }).pipe(Effect.provide(PgAdmin)))
+
+/**
+ * Task (child process): ms of one run of `steps` 0 ms steps, on `where`; the process's CPU ms, the
+ * database's transactions (read-only ones too) and rows written, per step, of one more run.
+ */
 export const perStep = async (params: { readonly where: "memory" | "pg" | "cluster"; readonly steps: number }) => {
   const db = await createDatabase()
   const pg = { url: Redacted.make(db.url) }
@@ -86,8 +106,9 @@ export const perStep = async (params: { readonly where: "memory" | "pg" | "clust
       ? LocalRuntime.layerMemory
       : params.where === "pg"
       ? LocalRuntime.layer.pipe(Layer.provideMerge(JournalPg.layerPg({ pg })))
+      // The journal as `graphent worker` opens it: backed by the workflow storage.
       : ClusterRuntime.layerSingle({ pg }).pipe(
-        Layer.provideMerge(JournalPg.layerPg({ pg })),
+        Layer.provideMerge(JournalPg.layerPg({ pg, workflowBacked: true })),
         Layer.provideMerge(ClusterRuntime.agents([agent]))
       )
     return await Effect.runPromise(
@@ -101,7 +122,18 @@ export const perStep = async (params: { readonly where: "memory" | "pg" | "clust
           times.push(performance.now() - t0)
         }
         times.sort((a, b) => a - b)
-        return { ms: times[1]! }
+        if (params.where === "memory") return { ms: times[1]!, cpuMs: 0, commits: 0, writes: 0 }
+        const before = yield* Effect.promise(() => databaseCounters(db.name))
+        const cpu = process.cpuUsage()
+        yield* AgentRuntime.run(agent, input, { runId: "counted" })
+        const { system, user } = process.cpuUsage(cpu)
+        const after = yield* Effect.promise(() => databaseCounters(db.name))
+        return {
+          ms: times[1]!,
+          cpuMs: (user + system) / 1000,
+          commits: after.commits - before.commits,
+          writes: after.writes - before.writes
+        }
       }).pipe(Effect.provide(runtime as Layer.Layer<AgentRuntime.AgentRuntime>))
     )
   } finally {
@@ -126,10 +158,13 @@ export const workload: Workload = {
       const mem = await runInChild<typeof perStep>(import.meta.url, "perStep", { where: "memory", steps })
       const pg = await runInChild<typeof perStep>(import.meta.url, "perStep", { where: "pg", steps })
       const cluster = await runInChild<typeof perStep>(import.meta.url, "perStep", { where: "cluster", steps })
+      const per = (value: number, digits = 2) => (value / steps).toFixed(digits)
       notes.push(
-        `${steps} steps: cluster ${(cluster.ms / steps).toFixed(2)} ms/step, LocalRuntime+JournalPg ${(pg.ms / steps).toFixed(2)} ms/step, ` +
-          `memory ${(mem.ms / steps).toFixed(3)} ms/step → durability (workflow storage) adds ${((cluster.ms - pg.ms) / steps).toFixed(2)} ms/step, ` +
-          `${((cluster.ms - mem.ms) / steps).toFixed(2)} ms/step over the in-memory baseline`
+        `${steps} steps: cluster ${per(cluster.ms)} ms/step, LocalRuntime+JournalPg ${per(pg.ms)} ms/step, ` +
+          `memory ${per(mem.ms, 3)} ms/step → durability (workflow storage) adds ${per(cluster.ms - pg.ms)} ms/step, ` +
+          `${per(cluster.ms - mem.ms)} ms/step over the in-memory baseline; per step: cluster ${per(cluster.cpuMs)} ms CPU, ` +
+          `${per(cluster.commits, 1)} transactions, ${per(cluster.writes, 1)} rows written; ` +
+          `JournalPg ${per(pg.cpuMs)} ms CPU, ${per(pg.commits, 1)} transactions, ${per(pg.writes, 1)} rows written`
       )
     }
     return {

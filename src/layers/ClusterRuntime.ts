@@ -5,9 +5,11 @@
  * A run is the workflow {@link GraphentRun}, keyed by its run id. Its body is
  * the same run loop as `LocalRuntime` (`./runtime/loop.ts`), with ports (see
  * `RunPorts`) whose every nondeterministic request is an `Activity`: each
- * planner decision (`decision:<turn>`), tool call (`step:<stepId>`), model
- * call (`model:<n>`) and journaled value (`value:<turn>:<key>`) is recorded
- * once in the workflow storage. A runner that dies mid-run loses its shards;
+ * tool call (`step:<stepId>`), model call (`model:<n>`) and journaled value
+ * (`value:<turn>:<key>`) is recorded once in the workflow storage. A planner
+ * decision is not an activity: it is a function of what those answer, and
+ * the journal's `DecisionMade` is checked on replay (a planner that decides
+ * otherwise is a `ReplayDivergence`). A runner that dies mid-run loses its shards;
  * another runner replays the body from the top, answered from the journal and
  * the activities, and goes on live: no recorded call runs again.
  *
@@ -55,7 +57,6 @@ import {
   type RunOptions,
   type RunResult
 } from "../services/AgentRuntime.js"
-import { Decision } from "../services/Decision.js"
 import { Journal, JournalError, type JournalShape } from "../services/Journal.js"
 import { ApprovalRequired, Principal } from "../services/Policy.js"
 import { ReplayDivergence, ResumeUnsafe } from "../services/Replay.js"
@@ -266,6 +267,11 @@ const sqlMarkers = (prefix: string, journal: JournalShape): Effect.Effect<CallMa
  * Wraps the live ports of a run so that each nondeterministic request is an
  * activity of the run's workflow: answered from the workflow storage when the
  * request was recorded, made live (once) otherwise.
+ *
+ * Planner decisions keep the live port: recording them as activities cost two
+ * commits a step and guarded nothing. A decision no step has acted on yet may
+ * change on replay harmlessly; one that a step acted on was journaled first
+ * (`DecisionMade` precedes `StepStarted`), and the replay session compares it.
  */
 const activityPorts = (runId: string, markers: CallMarkers) => (live: RunPorts): RunPorts => ({
   ...live,
@@ -281,23 +287,6 @@ const activityPorts = (runId: string, markers: CallMarkers) => (live: RunPorts):
       // an approval wait): that is not the run being interrupted. Only a cancel journals RunInterrupted.
       : Effect.flatMap(markers.cancelled(runId), (cancelled) =>
         cancelled ? Effect.retry(live.journal(event), journalRetry) : Effect.void),
-  decision: (turn, decision) =>
-    Effect.flatMap(
-      Effect.orDie(Activity.make({ name: `decision:${turn}`, success: Decision, execute: Effect.succeed(decision) })) as Effect.Effect<
-        Decision
-      >,
-      (recorded) =>
-        json(recorded) === json(decision) ? live.decision(turn, decision) : Effect.fail(
-          new ReplayDivergence({
-            index: -1,
-            kind: "decision",
-            at: String(turn),
-            recorded: json(recorded),
-            requested: json(decision),
-            diff: ["the planner decided otherwise than the runner that first ran this turn"]
-          })
-        )
-    ),
   model: <E, R>(call: number, request: unknown, made: Effect.Effect<ModelCalledEvent, E, R>) =>
     Effect.flatMap(
       Activity.make({

@@ -16,7 +16,8 @@
  *   `jsonb`. `seq` counts 1, 2, 3, ... per run: an append takes a transaction
  *   lock on its run, so appends from several fibers or processes are numbered
  *   in the order they commit. Each append carries an id, so one retried after
- *   its commit was in fact done is not recorded twice.
+ *   its commit was in fact done is not recorded twice, and the event's key
+ *   (`event_key`: its identity in the run, see `workflowBacked`).
  *
  * {@link listRuns} pages through the runs table for `graphent trace list`.
  * Memory and journal can share one database: provide one `SqlClient` (e.g.
@@ -36,6 +37,7 @@ import { SqlClient } from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import { Journal, JournalError, type JournalShape } from "../services/Journal.js"
 import { ErrorInfo, RunEvent } from "../services/RunEvent.js"
+import { keyOf } from "../internal/eventKey.js"
 import * as SqlStore from "../internal/sqlStore.js"
 import * as Pglite from "./Pglite.js"
 
@@ -45,7 +47,28 @@ import * as Pglite from "./Pglite.js"
  * @since 0.1.0
  * @category models
  */
-export interface Options extends SqlStore.StoreOptions {}
+export interface Options extends SqlStore.StoreOptions {
+  /**
+   * The journal of cluster runs (`graphent worker`, `ClusterRuntime`), whose
+   * workflow storage on the same PostgreSQL server records what each run did
+   * and answers its replay. Two things follow, both off by default:
+   *
+   * - appends commit without waiting for the WAL flush
+   *   (`synchronous_commit = off`). The run's next workflow commit (a tool
+   *   call's request, the run's result) flushes them; a PostgreSQL crash
+   *   loses at most the events since, which the run's replay journals again
+   *   from the workflow storage. A runner's crash loses nothing.
+   * - an event whose identity the run's journal holds already (its start, a
+   *   decision's turn, a step's start or outcome, a model call, its end, ...)
+   *   is not appended again: while a shard moves, the old owner of a run and
+   *   its new owner may both journal it, and it is journaled once.
+   *
+   * Leave it off for a journal of its own (`LocalRuntime`, `graphent resume`):
+   * there the journal is the only record, and a resumed run journals a
+   * second outcome of a step it retries.
+   */
+  readonly workflowBacked?: boolean | undefined
+}
 
 /**
  * Where a run stands: `paused` while a step waits for a human's approval;
@@ -148,6 +171,7 @@ export const make = (options: Options = {}): Effect.Effect<JournalShape, Journal
   Effect.gen(function*() {
     const { fail, run, sql, ...names } = yield* makeDb(options, "open")
     const prefix = options.tablePrefix ?? "graphent_"
+    const workflowBacked = options.workflowBacked === true
     const runs = sql(names.runs)
     const events = sql(names.events)
 
@@ -175,7 +199,8 @@ export const make = (options: Options = {}): Effect.Effect<JournalShape, Journal
           event jsonb NOT NULL,
           PRIMARY KEY (run_id, seq)
         )`
-      })
+      }),
+      "2_event_key": sql`ALTER TABLE ${events} ADD COLUMN event_key text`
     }
     yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: `${prefix}journal_migrations` }).pipe(
       Effect.mapError((error) => fail(SqlStore.openOperation(error), `migrations failed: ${error.message}`, error)),
@@ -215,16 +240,22 @@ export const make = (options: Options = {}): Effect.Effect<JournalShape, Journal
       append: Effect.fn("JournalPg.append")(function*(event: RunEvent) {
         const appendId = randomUUID()
         const update = updateRun(event)
+        const key = keyOf(event) ?? null
         yield* run(
           "append",
           sql.withTransaction(Effect.gen(function*() {
             // One appender per run at a time: `seq` is then the next number, with no gaps and no clashes.
-            yield* sql`SELECT pg_advisory_xact_lock(hashtext(${names.events}), hashtext(${event.runId}))`
+            yield* workflowBacked
+              ? sql`SELECT pg_advisory_xact_lock(hashtext(${names.events}), hashtext(${event.runId})),
+                  set_config('synchronous_commit', 'off', true)`
+              : sql`SELECT pg_advisory_xact_lock(hashtext(${names.events}), hashtext(${event.runId}))`
             const inserted = yield* sql`
-              INSERT INTO ${events} (run_id, seq, tag, append_id, event)
-              SELECT ${event.runId}, COALESCE(MAX(seq), 0) + 1, ${event._tag}, ${appendId}::uuid, ${JSON.stringify(event)}::jsonb
+              INSERT INTO ${events} (run_id, seq, tag, append_id, event_key, event)
+              SELECT ${event.runId}, COALESCE(MAX(seq), 0) + 1, ${event._tag}, ${appendId}::uuid, ${key},
+                ${JSON.stringify(event)}::jsonb
               FROM ${events} WHERE run_id = ${event.runId}
               HAVING bool_or(append_id = ${appendId}::uuid) IS NOT TRUE
+                AND bool_or(event_key = ${workflowBacked ? key : null}::text) IS NOT TRUE
               RETURNING seq`
             if (inserted.length > 0 && update !== undefined) yield* update
           }))

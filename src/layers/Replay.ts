@@ -24,6 +24,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import { CurrentRunObserver } from "../internal/telemetry.js"
 import * as RunOwner from "../internal/runOwner.js"
+import { keyOf } from "../internal/eventKey.js"
 import { diff, parsePattern } from "../internal/jsonDiff.js"
 import { decodeStepError, encodeStepError as encodeStepErrorInternal } from "../internal/stepError.js"
 import type { Agent, PlanInvalid } from "../services/Agent.js"
@@ -193,36 +194,6 @@ const describeRequest = (kind: ReplayDivergence["kind"], at: string): string => 
       return `the value ${at}`
     case "outcome":
       return "an outcome"
-  }
-}
-
-/** The key of an event: a run journals at most one event per key. */
-const keyOf = (event: RunEvent): string | undefined => {
-  switch (event._tag) {
-    case "RunStarted":
-      return "start"
-    case "DecisionMade":
-      return `decision:${event.turn}`
-    case "StepStarted":
-      return `started:${event.stepId}`
-    case "StepSucceeded":
-    case "StepFailed":
-    case "StepSkipped":
-      return `outcome:${event.stepId}`
-    case "RunCompleted":
-    case "RunFailed":
-      return "end"
-    case "ModelCalled":
-      return `model:${event.call}`
-    case "ValueRecorded":
-      return `value:${event.turn}:${event.key}`
-    case "ContextCompacted":
-      return `compaction:${event.call}`
-    // A paused run resumed without a decision asks again: the journal already holds the request.
-    case "ApprovalRequested":
-      return `approval:${event.stepId}`
-    default:
-      return undefined
   }
 }
 
