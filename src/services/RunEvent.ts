@@ -174,7 +174,9 @@ export const StepSucceeded = Schema.TaggedStruct("StepSucceeded", {
   /** The output, encoded with the tool's success Schema (absent when it encodes to `undefined`, e.g. `Schema.Void`). */
   result: Schema.optionalKey(Schema.Unknown),
   durationMs: Schema.Number,
-  at: Schema.Number
+  at: Schema.Number,
+  /** A sub-agent's step: what its child run used, counted in this run's usage (a resume counts it again from here). */
+  childUsage: Schema.optionalKey(Usage)
 })
 
 /**
@@ -189,7 +191,9 @@ export const StepFailed = Schema.TaggedStruct("StepFailed", {
   tool: Schema.String,
   error: ErrorInfo,
   durationMs: Schema.Number,
-  at: Schema.Number
+  at: Schema.Number,
+  /** A sub-agent's step: what its child run used, counted in this run's usage (a resume counts it again from here). */
+  childUsage: Schema.optionalKey(Usage)
 })
 
 /**

@@ -11,7 +11,7 @@
  * LLM planner (`transfer_to_<agent>`), journaled and replayed.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Schema, Stream } from "effect"
+import { Cause, Effect, Layer, Schema, Stream } from "effect"
 import {
   Agent,
   AgentRuntime,
@@ -25,6 +25,7 @@ import {
   MemoryInMemory,
   Planner,
   Policy,
+  Pricing,
   Replay,
   type RunEvent,
   Runs,
@@ -427,6 +428,102 @@ describe("resume: a crash anywhere in the tree re-runs nothing that completed", 
       assert.strictEqual(error._tag, "ResumeUnsafe")
       if (error._tag === "ResumeUnsafe") assert.strictEqual(error.stepId, "s2")
     }))
+})
+
+describe("usage on resume: a child answered from the journal counts as it did on the first run", () => {
+  const prices = { m: { input: 1, output: 2 } }
+  /** A model call of `tokens` input and a fifth as many output tokens, made through the run (journaled, priced). */
+  const callModel = (state: Planner.RunState, tokens: number) =>
+    state.context.callModel("m", { prefix: 0, messages: [state.turn], tools: [] }, Effect.succeed({
+      text: "ok",
+      toolCalls: [],
+      finishReason: "stop",
+      usage: { inputTokens: tokens, outputTokens: tokens / 5 }
+    }))
+  /** A child that calls the model, posts, calls it again and answers; a parent that calls it, then the model, then posts. */
+  const tree = (world: World, budget?: Partial<Agent.Budget>) => {
+    const child = Agent.make({
+      name: "thinker",
+      tools: [post(world)],
+      planner: {
+        decide: (state) =>
+          Effect.map(callModel(state, 100), () =>
+            state.turn === 1 ? Planner.runSteps([{ id: "note", tool: "post", args: { text: "n" } }]) : Planner.answer("idea"))
+      }
+    })
+    return Agent.make({
+      name: "boss",
+      tools: [Agent.asTool(child), post(world)],
+      ...(budget === undefined ? {} : { budget }),
+      planner: {
+        decide: (state) =>
+          state.turn === 1
+            ? Effect.succeed(Planner.runSteps([{ id: "think", tool: "thinker", args: { input: "go" } }]))
+            : state.turn === 2
+            ? Effect.map(callModel(state, 50), () => Planner.runSteps([{ id: "ship", tool: "post", args: { text: "s" } }]))
+            : Effect.succeed(Planner.answer("done"))
+      }
+    })
+  }
+  const record = (budget?: Partial<Agent.Budget>) =>
+    Effect.gen(function*() {
+      const { layer, log } = runtimeHolding([])
+      const exit = yield* Effect.exit(AgentRuntime.run(tree({}, budget), "go").pipe(Effect.provide(layer)))
+      return { events: log, exit }
+    })
+  /** Resumes the tree from the first `cut` events of `events`; the parent's events are what `graphent resume` reads. */
+  const resumeAt = (events: ReadonlyArray<Event>, cut: number, budget?: Partial<Agent.Budget>) => {
+    const prefix = events.slice(0, cut)
+    const { layer } = runtimeHolding(prefix)
+    const inFlight = prefix.flatMap((event) => event._tag === "StepStarted" ? [event.stepId] : [])
+    return Effect.exit(
+      Replay.resume(tree({}, budget), prefix.filter((event) => event.runId === "run-1"), { retry: inFlight }).pipe(
+        Effect.provide(layer)
+      )
+    )
+  }
+
+  it.effect("cut at every event after the child started: the resumed tree's usage equals the uninterrupted run's", () =>
+    Effect.gen(function*() {
+      const baseline = yield* record()
+      assert.strictEqual(baseline.exit._tag, "Success")
+      if (baseline.exit._tag !== "Success") return
+      const expected = baseline.exit.value.usage
+      // 3 model calls (2 in the child), 3 steps (1 in the child) besides the sub-agent's own step.
+      assert.deepInclude(expected, { modelCalls: 3, steps: 3, inputTokens: 250, outputTokens: 50 })
+      const parentEnd = baseline.events.findIndex((event) => event.runId === "run-1" && event._tag === "RunCompleted")
+      for (let cut = 2; cut <= parentEnd; cut++) {
+        const resumed = yield* resumeAt(baseline.events, cut)
+        assert.strictEqual(resumed._tag, "Success", `cut ${cut}`)
+        if (resumed._tag === "Success") assert.deepStrictEqual(resumed.value.usage, expected, `cut ${cut}: ${baseline.events[cut - 1]?._tag}`)
+      }
+      // A journal written before steps carried `childUsage`: the child's own end event, in the tree read, counts.
+      const older = baseline.events.map((event) => {
+        if (event._tag !== "StepSucceeded") return event
+        const { childUsage: _, ...rest } = event
+        return rest
+      })
+      const { layer } = runtimeHolding(older.slice(0, parentEnd))
+      const resumed = yield* Replay.resume(tree({}), older.slice(0, parentEnd)).pipe(Effect.provide(layer))
+      assert.deepStrictEqual(resumed.usage, expected)
+    }).pipe(Effect.provideService(Pricing.Pricing, prices)))
+
+  it.effect("the child's recorded tokens count against the parent's budget: the same BudgetExceeded after a resume", () =>
+    Effect.gen(function*() {
+      // The child spends 240 tokens, the parent's own call 60: a limit of 299 ends the run at the parent's call.
+      const budget = { maxTokens: 299 }
+      const baseline = yield* record(budget)
+      assert.strictEqual(baseline.exit._tag, "Failure")
+      const childEnd = baseline.events.findIndex((event) => event.runId === "run-1/think" && event._tag === "RunCompleted")
+      const stepEnd = baseline.events.findIndex((event) => event._tag === "StepSucceeded" && event.stepId === "think")
+      assert.isAbove(childEnd, 0)
+      for (const cut of [childEnd + 1, stepEnd + 1]) {
+        const resumed = yield* resumeAt(baseline.events, cut, budget)
+        assert.strictEqual(resumed._tag, "Failure", `cut ${cut}`)
+        const error = resumed._tag === "Failure" ? Cause.findErrorOption(resumed.cause) : undefined
+        assert.deepInclude(error?._tag === "Some" ? error.value : {}, { _tag: "BudgetExceeded", budget: "tokens", used: 300 })
+      }
+    }).pipe(Effect.provideService(Pricing.Pricing, prices)))
 })
 
 describe("replay: the tree replays offline; a divergence inside a child names the child run and its step", () => {

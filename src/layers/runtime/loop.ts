@@ -34,7 +34,7 @@ import type { JournalError } from "../../services/Journal.js"
 import { ApprovalRequired } from "../../services/Policy.js"
 import type { RateLimitUnavailable } from "../../services/RateLimits.js"
 import type { ReplayDivergence, ResumeUnsafe } from "../../services/Replay.js"
-import type { ErrorInfo, Usage } from "../../services/RunEvent.js"
+import type { ErrorInfo, RunEvent, Usage } from "../../services/RunEvent.js"
 import * as Tool from "../../services/Tool.js"
 import type { ToolOutput } from "../../services/Tools.js"
 import { encodeStepError } from "../../internal/stepError.js"
@@ -109,6 +109,8 @@ export class Run<R> extends RunRecord<R> {
   childStops: Map<string, ChildStop> | undefined = undefined
   /** Steps of every plan so far (finished ones included): what is not finished is spoken for. */
   plannedSteps = 0
+  /** What the child run of each step used, journaled with the step's outcome (see `StepSucceeded.childUsage`). */
+  childUsages: Map<string, Usage> | undefined = undefined
   /** What running child runs were granted of this run's budgets. */
   readonly granted = { steps: 0, tokens: 0, cost: 0 }
 
@@ -371,8 +373,23 @@ export class Run<R> extends RunRecord<R> {
     return {
       runId: this.runId,
       stepId: step.id,
-      spawn: (agent, input, approval) => this.spawn(step, agent as Agent<unknown, unknown>, input, approval)
+      spawn: (agent, input, approval) => this.spawn(step, agent as Agent<unknown, unknown>, input, approval),
+      answered: (usage) => this.childEnded(step, usage)
     }
+  }
+
+  /** Counts what the child run of `step` used, and keeps it for the step's outcome event. */
+  childEnded(step: PlanStep, usage: Usage): void {
+    this.addChildUsage(usage)
+    ;(this.childUsages ??= new Map()).set(step.id, usage)
+  }
+
+  /** The `childUsage` of a sub-agent step's outcome event, taken once. */
+  takeChildUsage(stepId: string): { readonly childUsage?: Usage } {
+    const usage = this.childUsages?.get(stepId)
+    if (usage === undefined) return {}
+    this.childUsages!.delete(stepId)
+    return { childUsage: usage }
   }
 
   /** Runs `agent` as the child run of `step`. */
@@ -406,7 +423,7 @@ export class Run<R> extends RunRecord<R> {
     }
     const ended = (usage: Usage) => {
       this.grant(budget, -1)
-      this.addChildUsage(usage)
+      this.childEnded(step, usage)
     }
     return runner(agent, input, options, this.options?.replay, forwarded, ended).pipe(
       Effect.map((result): SubAgent.ChildResult => ({ runId, answer: result.answer, output: result.output })),
@@ -547,11 +564,11 @@ export class Run<R> extends RunRecord<R> {
     const { result, value } = output
     const { runId } = this
     this.record({ _tag: "Succeeded", id: step.id, tool: step.tool, args, value, result, durationMs })
-    return this.emit(
-      result === undefined
-        ? { _tag: "StepSucceeded", runId, stepId: step.id, tool: step.tool, durationMs, at: end }
-        : { _tag: "StepSucceeded", runId, stepId: step.id, tool: step.tool, result, durationMs, at: end }
-    )
+    const child = this.childUsages === undefined ? undefined : this.takeChildUsage(step.id)
+    const event: RunEvent = result === undefined
+      ? { _tag: "StepSucceeded", runId, stepId: step.id, tool: step.tool, durationMs, at: end }
+      : { _tag: "StepSucceeded", runId, stepId: step.id, tool: step.tool, result, durationMs, at: end }
+    return this.emit(child === undefined ? event : { ...event, ...child })
   }
 
   failed(
@@ -577,7 +594,17 @@ export class Run<R> extends RunRecord<R> {
     const info = encodeStepError(error.value)
     const durationMs = end - at
     this.record({ _tag: "Failed", id: step.id, tool: step.tool, args, error: info, durationMs })
-    return this.emit({ _tag: "StepFailed", runId: this.runId, stepId: step.id, tool: step.tool, error: info, durationMs, at: end })
+    const child = this.childUsages === undefined ? undefined : this.takeChildUsage(step.id)
+    return this.emit({
+      _tag: "StepFailed",
+      runId: this.runId,
+      stepId: step.id,
+      tool: step.tool,
+      error: info,
+      durationMs,
+      at: end,
+      ...child
+    })
   }
 
   /** The step did not run: it waits for a human. Its plan finishes, then the run pauses (see `nextTurn`). */
