@@ -19,7 +19,7 @@ import * as Schema from "effect/Schema"
 import type * as Stream from "effect/Stream"
 import * as Errors from "./Errors.js"
 import type { ApprovalInvalid } from "./Approvals.js"
-import type { JournalError } from "./Journal.js"
+import type { JournalError, TreeFilter } from "./Journal.js"
 import type { Principal } from "./Policy.js"
 import type { ForkInvalid } from "./Replay.js"
 import { ErrorInfo, ForkEdit, type RunEvent, Usage } from "./RunEvent.js"
@@ -93,6 +93,10 @@ export const RunInfo = Schema.Struct({
   /** Who the run acts for (the id of its principal: the API key's, for the HTTP API), when known. */
   startedBy: Schema.optionalKey(Schema.String),
   traceId: Schema.optionalKey(Schema.String),
+  /** A child run (a sub-agent's call, a handoff; id `<parentRunId>/<parentStepId>`): the run that started it. */
+  parentRunId: Schema.optionalKey(Schema.String),
+  /** A child run: the step of the parent run that started it. */
+  parentStepId: Schema.optionalKey(Schema.String),
   /** When the run was accepted, epoch milliseconds. */
   createdAt: Schema.Number,
   /** The `at` of its `RunStarted` event. */
@@ -296,6 +300,8 @@ export interface ListQuery {
   /** Default 50, at most 500. */
   readonly limit?: number | undefined
   readonly offset?: number | undefined
+  /** Which runs: top-level ones (default), `all` (child runs too), or the child runs of one run. */
+  readonly tree?: TreeFilter | undefined
 }
 
 /**
@@ -562,6 +568,8 @@ export const summarize = (
     ...(started.threadId === undefined ? {} : { threadId: started.threadId }),
     ...(started.principal === undefined ? {} : { startedBy: started.principal.id }),
     traceId: started.traceId,
+    ...(started.parentRunId === undefined ? {} : { parentRunId: started.parentRunId }),
+    ...(started.parentStepId === undefined ? {} : { parentStepId: started.parentStepId }),
     createdAt: started.at,
     startedAt: started.at,
     events: events.length
