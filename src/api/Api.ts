@@ -50,6 +50,7 @@ import {
   ForkRequest,
   Id,
   ResolutionInvalid,
+  RunId,
   RunInfo,
   RunNotFound,
   RunPage,
@@ -339,8 +340,8 @@ export const RunEventSse = Schema.Struct({
 // endpoints
 // ---------------------------------------------------------------------------
 
-const runId = { id: Id }
-const runStep = { id: Id, step: Id }
+const runId = { id: RunId }
+const runStep = { id: RunId, step: Id }
 
 /**
  * The `/v1/runs` endpoints: start, list and read runs, stream their events, download journals, cancel runs,

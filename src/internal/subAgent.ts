@@ -8,7 +8,7 @@
  */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
-import type { Usage } from "../services/RunEvent.js"
+import type { ConversationItem, Usage } from "../services/RunEvent.js"
 
 /** What a sub-agent tool runs: the agent, and whether it takes the run over (handoff). */
 export interface SubAgentSpec {
@@ -16,6 +16,8 @@ export interface SubAgentSpec {
   readonly agent: { readonly name: string }
   /** A handoff tool (`transfer_to_<agent>`): the parent's answer is the child's. */
   readonly handoff: boolean
+  /** A handoff: trims the conversation handed over (see `Agent.handoff`). */
+  readonly inputFilter?: ((conversation: ReadonlyArray<ConversationItem>) => ReadonlyArray<ConversationItem>) | undefined
 }
 
 /** What a child run returns to the tool that started it. */

@@ -151,6 +151,7 @@ export const recording = (
       values,
       compactions,
       principal: first.principal,
+      ...(first.conversation === undefined ? {} : { conversation: first.conversation }),
       approvalRequested,
       approvals
     })
@@ -621,7 +622,8 @@ export const rerun = <R, O>(
       threadId: session.recording.threadId,
       metadata: session.recording.metadata,
       replay: ports,
-      principal: session.recording.principal
+      principal: session.recording.principal,
+      conversation: session.recording.conversation
     })
   )
 

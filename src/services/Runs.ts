@@ -193,6 +193,25 @@ export const Id = Schema.String.check(
   Schema.isMaxLength(maxIdLength, { message: `must be at most ${maxIdLength} characters` })
 )
 
+/** How deep a tree of child runs the API reads: a run id holds at most this many `/`-separated ids. */
+const maxRunIdDepth = 8
+
+/**
+ * A run id in a path: an {@link Id}, or a child run's id (a sub-agent's
+ * call, a handoff): its parent's id, `/`, and the step's id (URL-encoded in
+ * the path: `%2F`), up to 8 levels.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export const RunId = Schema.String.check(
+  Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9._:-]*(\/[A-Za-z0-9][A-Za-z0-9._:-]*)*$/, {
+    message: `must be an id (letters, digits, ".", "_", ":" or "-", starting with a letter or digit), or a child run's ` +
+      `ids joined by "/"`
+  }),
+  Schema.isMaxLength(maxIdLength * maxRunIdDepth, { message: `must be at most ${maxIdLength * maxRunIdDepth} characters` })
+)
+
 /**
  * Limits a request may set on its run. They can only tighten the agent's own
  * budget, never loosen it.

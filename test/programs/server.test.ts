@@ -153,6 +153,13 @@ describe("HTTP API through the typed client", () => {
       // Over raw HTTP, as the viewer asks.
       const raw_ = yield* raw("GET", "/v1/runs?all=true", { key: "view-key" })
       assert.strictEqual(raw_.json.total, 2)
+      // A child run is read by its id (it holds a "/": URL-encoded), as the viewer reads it to nest it under its step.
+      const child = yield* raw("GET", `/v1/runs/${encodeURIComponent(`${started.id}/ask`)}`, { key: "view-key" })
+      assert.strictEqual(child.status, 200, child.text)
+      assert.strictEqual(child.json.parentRunId, started.id)
+      const journal = yield* raw("GET", `/v1/runs/${encodeURIComponent(`${started.id}/ask`)}/journal`, { key: "view-key" })
+      assert.strictEqual(journal.status, 200, journal.text)
+      assert.include(journal.text, `"parentStepId":"ask"`)
     }).pipe(Effect.provide(Server.layer({ viewer: false }).pipe(
       Layer.provide(RunsLocal.layer({ agents: [relay] })),
       Layer.provide(Layer.unwrap(Effect.map(Effect.orDie(ApiAuth.parse(keys, "test")), ApiAuth.layer))),

@@ -621,6 +621,102 @@ describe("handoff: a planner hands the rest of the run to another agent", () => 
       assert.deepStrictEqual(replayWorld, {})
     }))
 
+  /** A triage that looks twice (one lookup fails), then hands over to `target` with its own input. */
+  const lookingTriage = (world: World, target: Tool.Any) =>
+    Agent.make({
+      name: "triage",
+      tools: [post(world), target, Tool.make("broken", {
+        description: "Always fails",
+        parameters: Schema.Struct({}),
+        success: Schema.String,
+        handler: () => Effect.fail(new Tool.ToolFailed({ tool: "broken", stepId: "oops", reason: "down", defect: false, cause: null }))
+      })],
+      planner: {
+        decide: (state) =>
+          Effect.succeed(
+            state.turn === 1
+              ? {
+                _tag: "RunSteps",
+                steps: [{ id: "look", tool: "post", args: { text: "account" } }, { id: "oops", tool: "broken", args: {} }],
+                text: "Looking it up."
+              }
+              : Planner.handoff("writer")
+          )
+      }
+    })
+  /** A writer that answers with the conversation it was handed. */
+  const echoingWriter = Agent.make({
+    name: "writer",
+    tools: [],
+    planner: { decide: (state) => Effect.succeed(Planner.answer(JSON.stringify(state.conversation ?? null))) }
+  })
+
+  it.effect("the receiving agent gets the conversation so far: input, text, tool calls with results and errors; journaled", () =>
+    Effect.gen(function*() {
+      const { layer, log } = runtimeHolding([])
+      const agent = lookingTriage({}, Agent.handoff(echoingWriter))
+      const result = yield* AgentRuntime.run(agent, "I was charged twice").pipe(Effect.provide(layer))
+      const failed = log.find((event) => event._tag === "StepFailed" && event.stepId === "oops")
+      const error = failed?._tag === "StepFailed" ? `ToolFailed: ${failed.error.message}` : ""
+      const expected: ReadonlyArray<RunEvent.ConversationItem> = [
+        { _tag: "UserMessage", text: "I was charged twice" },
+        { _tag: "AssistantMessage", text: "Looking it up." },
+        { _tag: "ToolCall", id: "look", tool: "post", args: { text: "account" }, result: "look(account)" },
+        { _tag: "ToolCall", id: "oops", tool: "broken", args: {}, error }
+      ]
+      assert.match(error, /down$/)
+      assert.deepStrictEqual(JSON.parse(result.answer), expected)
+      // In the child's RunStarted: replay and resume hand over the same.
+      const started = log.find((event) => event._tag === "RunStarted" && event.runId === "run-1/handoff-2")
+      assert.deepStrictEqual(started?._tag === "RunStarted" ? started.conversation : undefined, expected)
+      const report = yield* Replay.replay(lookingTriage({}, Agent.handoff(echoingWriter)), log).pipe(Effect.provide(Testing.layer))
+      assert.deepStrictEqual(report.outcome, { answer: result.answer })
+    }))
+
+  it.effect("inputFilter trims what is handed over: removeToolCalls keeps the messages only", () =>
+    Effect.gen(function*() {
+      const agent = lookingTriage({}, Agent.handoff(echoingWriter, { inputFilter: Agent.removeToolCalls }))
+      const result = yield* AgentRuntime.run(agent, "I was charged twice")
+      assert.deepStrictEqual(JSON.parse(result.answer), [
+        { _tag: "UserMessage", text: "I was charged twice" },
+        { _tag: "AssistantMessage", text: "Looking it up." }
+      ])
+      const last = Agent.handoff(echoingWriter, { inputFilter: (items) => items.slice(-1) })
+      const trimmed = yield* AgentRuntime.run(lookingTriage({}, last), "x")
+      assert.deepStrictEqual(JSON.parse(trimmed.answer).map((item: { _tag: string }) => item._tag), ["ToolCall"])
+    }).pipe(Effect.provide(Testing.layer)))
+
+  it.effect("an LLM-planned receiver sees the handed-over calls and results in its prompt, the input once; replays without the model", () =>
+    Effect.gen(function*() {
+      const prompts: Array<ReadonlyArray<{ readonly role: string; readonly parts: ReadonlyArray<string> }>> = []
+      const receiver = Agent.make({ name: "writer", tools: [], planner: LlmPlanner.make() })
+      const model = ScriptedModel.layerFunction(({ prompt }) => {
+        prompts.push(prompt.content.map((message) => ({
+          role: message.role,
+          parts: typeof message.content === "string"
+            ? [message.content]
+            : message.content.map((part) =>
+              part.type === "text" ? part.text : part.type === "tool-call" ? `call ${part.name}` : part.type === "tool-result" ? `result ${JSON.stringify(part.result)}` : part.type)
+        })))
+        return ScriptedModel.text("refund issued")
+      })
+      const { layer, log } = runtimeHolding([])
+      const agent = lookingTriage({}, Agent.handoff(receiver))
+      const result = yield* AgentRuntime.run(agent, "I was charged twice").pipe(Effect.provide(Layer.mergeAll(layer, model)))
+      assert.strictEqual(result.answer, "refund issued")
+      const failed = log.find((event) => event._tag === "StepFailed" && event.stepId === "oops")
+      const error = failed?._tag === "StepFailed" ? `ToolFailed: ${failed.error.message}` : ""
+      assert.strictEqual(prompts.length, 1)
+      assert.deepStrictEqual(prompts[0]!.slice(1), [
+        { role: "user", parts: ["I was charged twice"] },
+        { role: "assistant", parts: ["Looking it up."] },
+        { role: "assistant", parts: ["call post", "call broken"] },
+        { role: "tool", parts: ['result "look(account)"', `result ${JSON.stringify(error)}`] }
+      ])
+      const report = yield* Replay.replay(agent, log).pipe(Effect.provide(Layer.mergeAll(Testing.layer, ScriptedModel.layer([]))))
+      assert.deepStrictEqual(report.outcome, { answer: "refund issued" })
+    }))
+
   it.effect("an unknown handoff target is a PlanInvalid naming the declared ones", () =>
     Effect.gen(function*() {
       const agent = Agent.make({
