@@ -196,6 +196,9 @@ export const Id = Schema.String.check(
 /** How deep a tree of child runs the API reads: a run id holds at most this many `/`-separated ids. */
 const maxRunIdDepth = 8
 
+/** One {@link Id} in a pattern (its length bounded as the id's is). */
+const idSegment = `[A-Za-z0-9][A-Za-z0-9._:-]{0,${maxIdLength - 1}}`
+
 /**
  * A run id in a path: an {@link Id}, or a child run's id (a sub-agent's
  * call, a handoff): its parent's id, `/`, and the step's id (URL-encoded in
@@ -205,11 +208,13 @@ const maxRunIdDepth = 8
  * @category models
  */
 export const RunId = Schema.String.check(
-  Schema.isPattern(/^[A-Za-z0-9][A-Za-z0-9._:-]*(\/[A-Za-z0-9][A-Za-z0-9._:-]*)*$/, {
-    message: `must be an id (letters, digits, ".", "_", ":" or "-", starting with a letter or digit), or a child run's ` +
-      `ids joined by "/"`
-  }),
-  Schema.isMaxLength(maxIdLength * maxRunIdDepth, { message: `must be at most ${maxIdLength * maxRunIdDepth} characters` })
+  Schema.isPattern(
+    new RegExp(`^${idSegment}(/${idSegment}){0,${maxRunIdDepth - 1}}$`),
+    {
+      message: `must be an id (1-${maxIdLength} letters, digits, ".", "_", ":" or "-", starting with a letter or ` +
+        `digit), or a child run's: up to ${maxRunIdDepth} such ids joined by "/"`
+    }
+  )
 )
 
 /**
