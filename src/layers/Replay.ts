@@ -419,10 +419,10 @@ export const makeSession = (
   ): Effect.Effect<void> =>
     Effect.map(Effect.service(SubAgent.CurrentParent), (parent) => {
       const childRunId = SubAgent.childRunId(recording.runId, stepId)
-      const end = tree?.findLast((recorded): recorded is Extract<RunEvent, { readonly _tag: "RunCompleted" | "RunFailed" }> =>
-        recorded.runId === childRunId && (recorded._tag === "RunCompleted" || recorded._tag === "RunFailed")
-      )
-      const usage = event.childUsage ?? end?.usage
+      const usage = event.childUsage ??
+        tree?.findLast((recorded): recorded is Extract<RunEvent, { readonly _tag: "RunCompleted" | "RunFailed" }> =>
+          recorded.runId === childRunId && (recorded._tag === "RunCompleted" || recorded._tag === "RunFailed")
+        )?.usage
       if (parent !== undefined && usage !== undefined) parent.answered(usage)
     })
 
