@@ -7,6 +7,7 @@
  *
  *   npm run soak:kill                          # 5 seeds × 8 kills per agent
  *   npm run soak:kill -- --seeds 20 --kills 12 --from 7 --only dag
+ *   npm run soak:kill -- --only tree --within child   # every kill inside the child run's steps
  *
  * Prints one line per fuzzed run (kills, duplicated and lost side effects,
  * completed calls run again, steps journaled twice, answer) plus the files of
@@ -28,6 +29,9 @@ const only = onlyAt === -1 ? undefined : process.argv[onlyAt + 1]
 const seeds = option("seeds", 5)
 const kills = option("kills", 8)
 const from = option("from", 1)
+// `--within child`: kills land inside the child runs' steps only (the tree), as in `npm test`.
+const within = process.argv.includes("--within") ? process.argv[process.argv.indexOf("--within") + 1] : undefined
+if (within !== undefined && within !== "child") throw new Error(`--within takes "child", not ${within}`)
 const scenarios = [Fuzz.dag, Fuzz.chat, Fuzz.tree].filter((scenario) => only === undefined || scenario.name === only)
 
 const totals = { runs: 0, broken: 0, kills: 0, killsDuringResume: 0, duplicates: 0, lost: 0, repeated: 0, journalRepeats: 0, wrongAnswers: 0 }
@@ -38,7 +42,7 @@ for (const scenario of scenarios) {
   const baseline = await Fuzz.baseline(scenario, root)
   for (let seed = from; seed < from + seeds; seed++) {
     const dir = fs.mkdtempSync(path.join(root, `${scenario.name}-${seed}-`))
-    const report = await Fuzz.fuzz(scenario, { seed, kills, dir, baseline })
+    const report = await Fuzz.fuzz(scenario, { seed, kills, dir, baseline, within })
     const broken = report.duplicates.length + report.lost.length + report.repeatedCompleted.length +
         report.journalRepeats.length > 0 || report.answer !== report.expected
     totals.runs++

@@ -7,7 +7,7 @@
  * | endpoint | right |
  * |---|---|
  * | `POST /v1/runs` → `202` {@link RunInfo} | `run` |
- * | `GET /v1/runs?agent&status&limit&offset` → {@link RunPage} | `read` |
+ * | `GET /v1/runs?agent&status&limit&offset&all&parent` → {@link RunPage} | `read` |
  * | `GET /v1/runs/:id` → {@link RunInfo} | `read` |
  * | `GET /v1/runs/:id/events` → server-sent events, id = the event's index | `read` |
  * | `GET /v1/runs/:id/journal` → the run as a journal file (JSON Lines) | `read` |
@@ -54,6 +54,7 @@ import {
   ForkRequest,
   Id,
   ResolutionInvalid,
+  RunId,
   RunInfo,
   RunNotFound,
   RunPage,
@@ -351,8 +352,8 @@ export const RunEventSse = Schema.Struct({
 // endpoints
 // ---------------------------------------------------------------------------
 
-const runId = { id: Id }
-const runStep = { id: Id, step: Id }
+const runId = { id: RunId }
+const runStep = { id: RunId, step: Id }
 
 /**
  * The `/v1/runs` endpoints: start, list and read runs, stream their events, download journals, cancel runs,
@@ -377,7 +378,11 @@ export class RunsGroup extends HttpApiGroup.make("runs").add(
       agent: Schema.optional(Text),
       status: Schema.optional(RunStatus),
       limit: Schema.optional(Schema.Int.check(Schema.isBetween({ minimum: 1, maximum: 500 }))),
-      offset: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)))
+      offset: Schema.optional(Schema.Int.check(Schema.isGreaterThanOrEqualTo(0))),
+      /** `true`: child runs (sub-agents, handoffs) too; by default only the runs no other run started. */
+      all: Schema.optional(Schema.Literals(["true", "false"])),
+      /** Only the child runs of this run. */
+      parent: Schema.optional(Text)
     },
     success: RunPage
   }).annotateMerge(OpenApi.annotations({ summary: "List runs, newest first" })),

@@ -8,6 +8,7 @@
  */
 import * as Context from "effect/Context"
 import type * as Effect from "effect/Effect"
+import type { ConversationItem, Usage } from "../services/RunEvent.js"
 
 /** What a sub-agent tool runs: the agent, and whether it takes the run over (handoff). */
 export interface SubAgentSpec {
@@ -15,6 +16,8 @@ export interface SubAgentSpec {
   readonly agent: { readonly name: string }
   /** A handoff tool (`transfer_to_<agent>`): the parent's answer is the child's. */
   readonly handoff: boolean
+  /** A handoff: trims the conversation handed over (see `Agent.handoff`). */
+  readonly inputFilter?: ((conversation: ReadonlyArray<ConversationItem>) => ReadonlyArray<ConversationItem>) | undefined
 }
 
 /** What a child run returns to the tool that started it. */
@@ -49,6 +52,12 @@ export interface ParentRun {
     approval: ForwardedApproval | undefined
     // eslint-disable-next-line @typescript-eslint/no-explicit-any
   ) => Effect.Effect<ChildResult, unknown, any>
+  /**
+   * The call was answered from the recording (a resume) without running the
+   * child: what the child used, as recorded, counts in this run's usage and
+   * budgets as it did on the first run.
+   */
+  readonly answered: (usage: Usage) => void
 }
 
 const specs = new WeakMap<object, SubAgentSpec>()

@@ -17,7 +17,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import * as Semaphore from "effect/Semaphore"
-import { Journal, JournalError, type JournalShape } from "../services/Journal.js"
+import { inTree, Journal, JournalError, type JournalShape, type TreeFilter } from "../services/Journal.js"
 import { isTerminal, type RunEvent } from "../services/RunEvent.js"
 import * as RunOwner from "../internal/runOwner.js"
 import * as JournalFile from "./JournalFile.js"
@@ -73,7 +73,9 @@ const summarize = (events: ReadonlyArray<RunEvent>): RunSummary | undefined => {
     input: started.input,
     ...(started.threadId === undefined ? {} : { threadId: started.threadId }),
     status: "running",
-    startedAt: started.at
+    startedAt: started.at,
+    ...(started.parentRunId === undefined ? {} : { parentRunId: started.parentRunId }),
+    ...(started.parentStepId === undefined ? {} : { parentStepId: started.parentStepId })
   }
   for (const event of events) {
     const status = statusOf[event._tag]
@@ -103,6 +105,8 @@ export const listRuns = (
     readonly status?: RunStatus | undefined
     readonly limit?: number | undefined
     readonly offset?: number | undefined
+    /** Which runs: top-level ones (default), all, or the child runs of one run (see `Journal.TreeFilter`). */
+    readonly tree?: TreeFilter | undefined
   } = {}
 ): Effect.Effect<ReadonlyArray<RunSummary>, JournalError> =>
   Effect.gen(function*() {
@@ -115,6 +119,7 @@ export const listRuns = (
       if (summary === undefined) continue
       if (options.agent !== undefined && summary.agent !== options.agent) continue
       if (options.status !== undefined && summary.status !== options.status) continue
+      if (!inTree(options.tree, summary.parentRunId)) continue
       summaries.push(summary)
     }
     summaries.sort((a, b) => b.startedAt - a.startedAt || (a.runId < b.runId ? 1 : -1))

@@ -35,7 +35,7 @@ import * as Schema from "effect/Schema"
 import * as Migrator from "effect/sql/Migrator"
 import { SqlClient } from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
-import { Journal, JournalError, type JournalShape } from "../services/Journal.js"
+import { Journal, JournalError, type JournalShape, type TreeFilter } from "../services/Journal.js"
 import { ErrorInfo, RunEvent } from "../services/RunEvent.js"
 import { keyOf } from "../internal/eventKey.js"
 import * as SqlStore from "../internal/sqlStore.js"
@@ -104,7 +104,10 @@ export const RunSummary = Schema.Struct({
   startedAt: Schema.Number,
   finishedAt: Schema.optionalKey(Schema.Number),
   answer: Schema.optionalKey(Schema.String),
-  error: Schema.optionalKey(ErrorInfo)
+  error: Schema.optionalKey(ErrorInfo),
+  /** A child run (a sub-agent's call, a handoff): the run that started it, and the step. */
+  parentRunId: Schema.optionalKey(Schema.String),
+  parentStepId: Schema.optionalKey(Schema.String)
 })
 
 /**
@@ -126,8 +129,15 @@ export interface ListOptions {
   readonly limit?: number | undefined
   /** Skip this many runs first (default 0). */
   readonly offset?: number | undefined
+  /**
+   * Which runs: `top` (default) the runs no other run started; `all` child
+   * runs (sub-agents, handoffs) too; a run id: the child runs of that run.
+   */
+  readonly tree?: TreeFilter | undefined
   readonly tablePrefix?: string | undefined
 }
+
+
 
 const decodeEvents = Schema.decodeUnknownEffect(Schema.Array(RunEvent))
 const decodeSummaries = Schema.decodeUnknownEffect(Schema.Array(RunSummary))
@@ -200,7 +210,16 @@ export const make = (options: Options = {}): Effect.Effect<JournalShape, Journal
           PRIMARY KEY (run_id, seq)
         )`
       }),
-      "2_event_key": sql`ALTER TABLE ${events} ADD COLUMN event_key text`
+      "2_event_key": sql`ALTER TABLE ${events} ADD COLUMN event_key text`,
+      // Child runs (sub-agents, handoffs): listings show the top-level runs and nest the others under them.
+      "3_parent_runs": Effect.gen(function*() {
+        yield* sql`ALTER TABLE ${runs} ADD COLUMN parent_run_id text, ADD COLUMN parent_step_id text`
+        yield* sql`
+          UPDATE ${runs} AS r SET parent_run_id = e.event->>'parentRunId', parent_step_id = e.event->>'parentStepId'
+          FROM ${events} AS e
+          WHERE e.run_id = r.run_id AND e.tag = 'RunStarted' AND e.event ? 'parentRunId'`
+        yield* sql`CREATE INDEX ${sql(`${prefix}runs_parent`)} ON ${runs} (parent_run_id, seq)`
+      })
     }
     yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: `${prefix}journal_migrations` }).pipe(
       Effect.mapError((error) => fail(SqlStore.openOperation(error), `migrations failed: ${error.message}`, error)),
@@ -212,9 +231,9 @@ export const make = (options: Options = {}): Effect.Effect<JournalShape, Journal
       switch (event._tag) {
         case "RunStarted":
           return sql`
-            INSERT INTO ${runs} (run_id, trace_id, agent, input, thread_id, status, started_at)
+            INSERT INTO ${runs} (run_id, trace_id, agent, input, thread_id, status, started_at, parent_run_id, parent_step_id)
             VALUES (${event.runId}, ${event.traceId}, ${event.agent}, ${event.input}, ${event.threadId ?? null},
-              'running', ${at(event.at)})
+              'running', ${at(event.at)}, ${event.parentRunId ?? null}, ${event.parentStepId ?? null})
             ON CONFLICT (run_id) DO NOTHING`
         case "RunResumed":
           return sql`
@@ -294,19 +313,32 @@ export const listRuns: (
     const offset = options.offset ?? 0
     if (!Number.isInteger(limit) || limit < 0) return yield* fail("list", `limit must be an integer >= 0, got ${limit}`)
     if (!Number.isInteger(offset) || offset < 0) return yield* fail("list", `offset must be an integer >= 0, got ${offset}`)
-    const exists = yield* run("list", sql<{ readonly found: boolean }>`SELECT to_regclass(${names.runs}) IS NOT NULL AS found`)
+    const exists = yield* run(
+      "list",
+      sql<{ readonly found: boolean; readonly tree: boolean }>`
+        SELECT to_regclass(${names.runs}) IS NOT NULL AS found,
+          EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(${names.runs}) AND attname = 'parent_run_id'
+            AND NOT attisdropped) AS tree`
+    )
     if (exists[0]?.found !== true) return []
+    // Tables no journal of this version has opened yet (it adds the parent columns): every run counts as top-level.
+    const parents = exists[0].tree ? sql`parent_run_id, parent_step_id` : sql`NULL AS parent_run_id, NULL AS parent_step_id`
     const rows = yield* run(
       "list",
       sql`
-        SELECT run_id, trace_id, agent, input, thread_id, status, answer, error,
+        SELECT run_id, trace_id, agent, input, thread_id, status, answer, error, ${parents},
           extract(epoch FROM started_at) * 1000 AS started_at,
           extract(epoch FROM finished_at) * 1000 AS finished_at
         FROM ${sql(names.runs)}
         WHERE ${
         sql.and([
           ...(options.agent === undefined ? [] : [sql`agent = ${options.agent}`]),
-          ...(options.status === undefined ? [] : [sql`status = ${options.status}`])
+          ...(options.status === undefined ? [] : [sql`status = ${options.status}`]),
+          ...(options.tree === "all" || !exists[0].tree
+            ? []
+            : options.tree === undefined || options.tree === "top"
+            ? [sql`parent_run_id IS NULL`]
+            : [sql`parent_run_id = ${options.tree.parentRunId}`])
         ])
       }
         ORDER BY seq DESC LIMIT ${limit} OFFSET ${offset}`
@@ -321,7 +353,9 @@ export const listRuns: (
       startedAt: Math.round(Number(row.started_at)),
       ...(row.finished_at === null ? {} : { finishedAt: Math.round(Number(row.finished_at)) }),
       ...(row.answer === null ? {} : { answer: row.answer }),
-      ...(row.error === null ? {} : { error: row.error })
+      ...(row.error === null ? {} : { error: row.error }),
+      ...(row.parent_run_id === null ? {} : { parentRunId: row.parent_run_id }),
+      ...(row.parent_step_id === null ? {} : { parentStepId: row.parent_step_id })
     }))).pipe(Effect.mapError((error) => fail("list", `stored runs do not decode: ${error.message}`, error)))
   }
 )

@@ -64,7 +64,7 @@ import {
   type RunState,
   type StepOutcome
 } from "../services/Planner.js"
-import type { ModelOutput, ModelToolCall, TokenUsage } from "../services/RunEvent.js"
+import type { ConversationItem, ModelOutput, ModelToolCall, TokenUsage } from "../services/RunEvent.js"
 import * as SubAgent from "../internal/subAgent.js"
 import * as ThreadHistory from "../internal/threadHistory.js"
 import { estimateTokens, removalToFit, removalWithSlack, tokensOf, truncateResult } from "../internal/compaction.js"
@@ -288,6 +288,15 @@ const failureText = (outcome: Extract<StepOutcome, { readonly _tag: "Failed" | "
     ? `not run: step "${outcome.blockedBy}" did not succeed`
     : `${outcome.error._tag}: ${outcome.error.message}`
 
+/** A tool call and what the model is told of its outcome. */
+interface CallAndResult {
+  readonly id: string
+  readonly tool: string
+  readonly args: unknown
+  readonly isFailure: boolean
+  readonly result: unknown
+}
+
 /** Folds a decision's tool calls and their outcomes into the conversation. */
 const addTurn = (
   conversation: Conversation,
@@ -295,33 +304,76 @@ const addTurn = (
   text: string | undefined,
   outcomes: ReadonlyMap<string, StepOutcome>,
   window: Window | undefined
-) => {
+) =>
+  addCalls(
+    conversation,
+    text,
+    steps.map((step): CallAndResult => {
+      const outcome = outcomes.get(step.id)
+      return {
+        id: step.id,
+        tool: step.tool,
+        args: step.args,
+        isFailure: outcome?._tag !== "Succeeded",
+        result: outcome === undefined
+          ? "not run"
+          : outcome._tag === "Succeeded"
+          ? truncateResult(outcome.result ?? null, window?.maxToolResult)
+          : failureText(outcome)
+      }
+    }),
+    window !== undefined
+  )
+
+/**
+ * Folds a conversation handed over (a handoff's) into the prompt: its
+ * messages as they are, each run of tool calls as one assistant message and
+ * one tool message.
+ */
+const addHandedOver = (conversation: Conversation, items: ReadonlyArray<ConversationItem>, window: Window | undefined) => {
+  const measure = window !== undefined
+  let calls: Array<CallAndResult> = []
+  const flush = () => {
+    if (calls.length > 0) addCalls(conversation, undefined, calls, measure)
+    calls = []
+  }
+  for (const item of items) {
+    if (item._tag === "ToolCall") {
+      calls.push({
+        id: item.id,
+        tool: item.tool,
+        args: item.args,
+        isFailure: item.error !== undefined,
+        result: item.error ?? truncateResult(item.result ?? null, window?.maxToolResult)
+      })
+      continue
+    }
+    flush()
+    addText(conversation, item._tag === "UserMessage" ? "user" : "assistant", item.text, measure)
+  }
+  flush()
+}
+
+/** Appends an assistant message with tool calls (and its text, if any), then the tool message with their results. */
+const addCalls = (conversation: Conversation, text: string | undefined, calls: ReadonlyArray<CallAndResult>, measure: boolean) => {
   const content: Array<Prompt.AssistantMessagePart> = []
   if (text !== undefined && text !== "") content.push(Prompt.makePart("text", { text }))
   const results: Array<Prompt.ToolResultPart> = []
-  const calls: Array<unknown> = []
+  const callsJson: Array<unknown> = []
   const resultsJson: Array<unknown> = []
-  for (const step of steps) {
-    content.push(Prompt.makePart("tool-call", { id: step.id, name: step.tool, params: step.args, providerExecuted: false }))
-    calls.push({ id: step.id, name: step.tool, params: step.args })
-    const outcome = outcomes.get(step.id)
-    const isFailure = outcome?._tag !== "Succeeded"
-    const result = outcome === undefined
-      ? "not run"
-      : outcome._tag === "Succeeded"
-      ? truncateResult(outcome.result ?? null, window?.maxToolResult)
-      : failureText(outcome)
-    results.push(Prompt.makePart("tool-result", { id: step.id, name: step.tool, isFailure, result, providerExecuted: false }))
-    resultsJson.push({ id: step.id, name: step.tool, isFailure, result })
+  for (const { args, id, isFailure, result, tool } of calls) {
+    content.push(Prompt.makePart("tool-call", { id, name: tool, params: args, providerExecuted: false }))
+    callsJson.push({ id, name: tool, params: args })
+    results.push(Prompt.makePart("tool-result", { id, name: tool, isFailure, result, providerExecuted: false }))
+    resultsJson.push({ id, name: tool, isFailure, result })
   }
-  const measure = window !== undefined
   push(
     conversation,
     Prompt.makeMessage("assistant", { content }),
-    text === undefined || text === "" ? { role: "assistant", toolCalls: calls } : {
+    text === undefined || text === "" ? { role: "assistant", toolCalls: callsJson } : {
       role: "assistant",
       content: text,
-      toolCalls: calls
+      toolCalls: callsJson
     },
     measure
   )
@@ -885,13 +937,17 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
     } satisfies Window
   }
 
-  /** The conversation of the run's first turn: instructions, the thread's summary and history, the input. */
+  /**
+   * The conversation of the run's first turn: instructions, the thread's
+   * summary and history, what a handoff passed, the input.
+   */
   const openConversation = (
     state: RunState,
     summary: string | undefined,
     history: ReadonlyArray<Memory.Message>,
-    measure: boolean
+    window: Window | undefined
   ): Conversation => {
+    const measure = window !== undefined
     const conversation = newConversation()
     const agent = state.agent
     const instructions = (agent.instructions ?? options?.instructions ?? defaultInstructions(agent)) +
@@ -903,7 +959,12 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
         addText(conversation, message.role, message.content, measure)
       }
     }
-    addText(conversation, "user", state.input, measure)
+    const handedOver = state.conversation ?? []
+    addHandedOver(conversation, handedOver, window)
+    // A handoff that passes the user's request on as the input: it is in the conversation already.
+    if (!handedOver.some((item) => item._tag === "UserMessage" && item.text === state.input)) {
+      addText(conversation, "user", state.input, measure)
+    }
     conversation.opening = conversation.messages.length
     return conversation
   }
@@ -970,7 +1031,7 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
       const compaction = yield* (state.context.compacted === undefined ? live : state.context.compacted(live))
       const summary = compaction.summary ?? thread.summary
       const kept = shown.slice(compaction.removed).map((index) => thread.messages[index]!)
-      session.conversation = openConversation(state, summary, kept, true)
+      session.conversation = openConversation(state, summary, kept, window)
       if (window.policy === "keep-last-n" || compaction.removed === 0 || session.memory === undefined) return
       const stored = ThreadHistory.storedAfter(thread, shown, compaction.removed, summary)
       yield* state.context.journaled(
@@ -999,7 +1060,7 @@ export const make = (options?: Options): PlannerShape<LanguageModel.LanguageMode
         toolkit,
         tools: toolNamesOf(state.agent),
         window,
-        conversation: openConversation(state, thread.summary, thread.messages, window !== undefined)
+        conversation: openConversation(state, thread.summary, thread.messages, window)
       }
       if (window !== undefined) yield* compactHistory(state, session, window, thread)
       sessions.set(state, session)

@@ -152,6 +152,7 @@ export const recording = (
       values,
       compactions,
       principal: first.principal,
+      ...(first.conversation === undefined ? {} : { conversation: first.conversation }),
       approvalRequested,
       approvals
     })
@@ -378,6 +379,24 @@ export const makeSession = (
       !retry.has(id) && registry.entries.get(started.tool)?.tool.idempotent !== true
     ).map(({ id, started }) => ({ stepId: id, tool: started.tool, args: json(started.args) }))
 
+  /**
+   * A sub-agent's call answered from the recording (a resume): the child does not run again, but what it used
+   * counts in its parent's usage and budgets as on the first run: the step's `childUsage`, or in a journal written
+   * before steps carried it, the usage the child's own end event recorded.
+   */
+  const countChild = (
+    stepId: string,
+    event: Extract<RunEvent, { readonly _tag: "StepSucceeded" | "StepFailed" }>
+  ): Effect.Effect<void> =>
+    Effect.map(Effect.service(SubAgent.CurrentParent), (parent) => {
+      const childRunId = SubAgent.childRunId(recording.runId, stepId)
+      const usage = event.childUsage ??
+        tree?.findLast((recorded): recorded is Extract<RunEvent, { readonly _tag: "RunCompleted" | "RunFailed" }> =>
+          recorded.runId === childRunId && (recorded._tag === "RunCompleted" || recorded._tag === "RunFailed")
+        )?.usage
+      if (parent !== undefined && usage !== undefined) parent.answered(usage)
+    })
+
   /** The tool port: recorded calls answered, the others handed to `execute` with the recorded human decision. */
   const tools = (execute: ToolsShape["execute"]): ToolsShape => ({
     execute: (registry, call, context, defaults) => {
@@ -392,12 +411,17 @@ export const makeSession = (
         if (rerecording) return live
         // A sub-agent's call replays its child run against the child's own recording (nothing runs live there);
         // an update re-records the child's section with it. A resume answers from the parent's record.
-        if (mode !== "resume" && SubAgent.specOf(registry.entries.get(call.tool)?.tool) !== undefined) return live
+        const subAgent = SubAgent.specOf(registry.entries.get(call.tool)?.tool) !== undefined
+        if (mode !== "resume" && subAgent) return live
         // A result in the recording answers the call, whatever else has gone live.
         if (outcome?.event._tag === "StepSucceeded") {
-          return answerSucceeded(registry, call, outcome as Parameters<typeof answerSucceeded>[2], live)
+          const answered = answerSucceeded(registry, call, outcome as Parameters<typeof answerSucceeded>[2], live)
+          return subAgent ? Effect.andThen(countChild(call.stepId, outcome.event), answered) : answered
         }
-        if (outcome?.event._tag === "StepFailed") return answerFailed(call, outcome.event.error)
+        if (outcome?.event._tag === "StepFailed") {
+          const answered = answerFailed(call, outcome.event.error)
+          return subAgent ? Effect.andThen(countChild(call.stepId, outcome.event), answered) : answered
+        }
         return started === undefined ? live : inFlight(registry, call, started.index, live)
       }
       if (started !== undefined) {
@@ -569,7 +593,8 @@ export const rerun = <R, O>(
       threadId: session.recording.threadId,
       metadata: session.recording.metadata,
       replay: ports === session ? withRecordedEdit(session.recording, session) : ports,
-      principal: session.recording.principal
+      principal: session.recording.principal,
+      conversation: session.recording.conversation
     })
   )
 

@@ -844,6 +844,7 @@ export const make = <R>(
         for (const record of records.values()) {
           if (query.agent !== undefined && record.info.agent !== query.agent) continue
           if (query.status !== undefined && record.info.status !== query.status) continue
+          if (!Journal.inTree(query.tree, record.info.parentRunId)) continue
           matching.push(record)
         }
         matching.reverse()

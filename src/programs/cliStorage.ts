@@ -247,7 +247,7 @@ const journalPg = Effect.promise((): Promise<typeof JournalPg> => import("../lay
  * @category rendering
  */
 export const renderSummaries = (runs: ReadonlyArray<JournalPg.RunSummary>): string =>
-  runs.map((run) => {
+  TraceView.nestRuns(runs).map(({ depth, run }) => {
     const took = run.finishedAt === undefined ? "" : `${Math.max(0, run.finishedAt - run.startedAt)} ms`
     const status = run.status === "completed"
       ? `completed in ${took}`
@@ -258,7 +258,7 @@ export const renderSummaries = (runs: ReadonlyArray<JournalPg.RunSummary>): stri
       : run.status === "paused"
       ? "paused (awaiting approval)"
       : run.status
-    return `${run.runId}  ${run.agent}  ${iso(run.startedAt)}  ${status}  ${clip(run.input, 60)}`
+    return `${TraceView.nestPrefix(depth)}${run.runId}  ${run.agent}  ${iso(run.startedAt)}  ${status}  ${clip(run.input, 60)}`
   }).join("\n")
 
 const journalError = (error: JournalError) => usageError(error.message)
@@ -275,7 +275,12 @@ const storedStatuses = ["running", "paused", "unfinished", "completed", "failed"
 const listSettled = (
   backend: typeof JournalPg,
   tablePrefix: string,
-  filters: { readonly limit: number; readonly agent: string | undefined; readonly status: JournalPg.RunStatus | undefined }
+  filters: {
+    readonly limit: number
+    readonly agent: string | undefined
+    readonly status: JournalPg.RunStatus | undefined
+    readonly tree: "top" | "all"
+  }
 ) =>
   Effect.gen(function*() {
     const asked = filters.status
@@ -311,12 +316,16 @@ const traceList = Command.make(
       Flag.optional
     ),
     limit: Flag.Int("limit").pipe(Flag.withDescription("With --db: at most this many runs, newest first"), Flag.withDefault(50)),
-    json: Flag.Boolean("json").pipe(Flag.withDescription("With --db: one JSON object per run"), Flag.withDefault(false))
+    json: Flag.Boolean("json").pipe(Flag.withDescription("With --db: one JSON object per run"), Flag.withDefault(false)),
+    all: Flag.Boolean("all").pipe(
+      Flag.withDescription("Also list child runs (sub-agents, handoffs), each under its parent; by default only top-level runs"),
+      Flag.withDefault(false)
+    )
   },
-  Effect.fn("graphent.cli.trace.list")(function*({ agent, db, journal, json, limit, status }) {
+  Effect.fn("graphent.cli.trace.list")(function*({ agent, all, db, journal, json, limit, status }) {
     if (Option.isNone(db) && Option.isSome(journal)) {
       const { events } = yield* readJournal(journal.value)
-      yield* writeLine(TraceView.renderList(events))
+      yield* writeLine(TraceView.renderList(events, { all }))
       return
     }
     // No journal file: the project's store, as bare --db.
@@ -327,7 +336,12 @@ const traceList = Command.make(
     }
     if (limit < 0) return yield* usageError(`--limit must be >= 0, got ${limit}`)
     const target = yield* resolveTarget(value)
-    const filters = { limit, agent: Option.getOrUndefined(agent), status: Option.getOrUndefined(status) }
+    const filters = {
+      limit,
+      agent: Option.getOrUndefined(agent),
+      status: Option.getOrUndefined(status),
+      tree: all ? "all" as const : "top" as const
+    }
     const runs = target._tag === "Files"
       ? yield* JournalFolder.listRuns(target.dir, filters).pipe(Effect.mapError(journalError))
       : target.empty
@@ -388,7 +402,10 @@ const traceShow = Command.make(
         const journal = yield* Effect.flatMap(journalPg, (backend) => backend.make({ tablePrefix })).pipe(
           Effect.mapError(journalError)
         )
-        return yield* journal.read(runId).pipe(Effect.mapError(journalError))
+        // The run, then its child runs (sub-agents, handoffs: ids `<runId>/<stepId>`), nested under their steps.
+        const ids = [runId, ...yield* childRunIds(sql, tablePrefix, runId, resolved.description)]
+        const read = yield* Effect.forEach(ids, (id) => journal.read(id).pipe(Effect.mapError(journalError)))
+        return read.flat()
       }).pipe(Effect.provideService(SqlClient, sql)))
     yield* writeLine(TraceView.render(events))
   })
@@ -397,7 +414,8 @@ const traceShow = Command.make(
 /** Picks the run `wanted` names among `ids`: itself, or the one id that starts with it. */
 const pickRun = (ids: ReadonlyArray<string>, wanted: string, description: string) => {
   if (ids.includes(wanted)) return Effect.succeed(wanted)
-  const matches = ids.filter((id) => id.startsWith(wanted)).sort()
+  // A prefix names a run, not the child runs nested in it (`<runId>/<stepId>`): those are named in full.
+  const matches = ids.filter((id) => id.startsWith(wanted) && !id.slice(wanted.length).includes("/")).sort()
   if (matches.length === 0) return Effect.fail(usageError(`no run ${wanted} in ${description}`))
   if (matches.length > 1) {
     return Effect.fail(
@@ -417,9 +435,11 @@ const findRun = (sql: SqlClient, tablePrefix: string, wanted: string, descriptio
     const runs = `${tablePrefix}runs`
     const found = yield* sql<{ readonly found: boolean }>`SELECT to_regclass(${runs}) IS NOT NULL AS found`
     if (found[0]?.found !== true) return yield* usageError(`no run ${wanted} in ${description} (it holds no runs)`)
-    const pattern = `${wanted.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+    const pattern = `${likeEscape(wanted)}%`
     const rows = yield* sql<{ readonly run_id: string }>`
-      SELECT run_id FROM ${sql(runs)} WHERE run_id = ${wanted} OR run_id LIKE ${pattern} ORDER BY run_id = ${wanted} DESC, seq LIMIT 3`
+      SELECT run_id FROM ${sql(runs)}
+      WHERE run_id = ${wanted} OR (run_id LIKE ${pattern} AND strpos(substr(run_id, ${wanted.length + 1}), '/') = 0)
+      ORDER BY run_id = ${wanted} DESC, seq LIMIT 3`
     const exact = rows.find((row) => row.run_id === wanted)
     if (exact !== undefined) return exact.run_id
     if (rows.length === 0) return yield* usageError(`no run ${wanted} in ${description}`)
@@ -428,6 +448,17 @@ const findRun = (sql: SqlClient, tablePrefix: string, wanted: string, descriptio
     }
     return rows[0]!.run_id
   }).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(usageError(`reading ${description} failed: ${error.message}`))))
+
+/** The ids of the child runs in the tree of `runId` (its sub-agents' and handoffs' runs, theirs, ...), oldest first. */
+const childRunIds = (sql: SqlClient, tablePrefix: string, runId: string, description: string) =>
+  Effect.map(
+    sql<{ readonly run_id: string }>`
+      SELECT run_id FROM ${sql(`${tablePrefix}runs`)} WHERE run_id LIKE ${`${likeEscape(runId)}/%`} ORDER BY seq`,
+    (rows) => rows.map((row) => row.run_id)
+  ).pipe(Effect.catchTag("SqlError", (error) => Effect.fail(usageError(`reading ${description} failed: ${error.message}`))))
+
+/** `text` as a literal in a LIKE pattern. */
+const likeEscape = (text: string) => text.replace(/[\\%_]/g, (c) => `\\${c}`)
 
 /**
  * `graphent trace`: `list` and `show`, on journal files or journal databases.

@@ -84,7 +84,8 @@ const RunsHandlers = HttpApiBuilder.group(Api, "runs", (handlers) =>
         }).pipe(
           Effect.tapError((error) => error._tag === "RunsOverloaded" ? Metric.update(runsRejected, 1) : Effect.void)
         ),
-      list: ({ query }) => runs.list(query),
+      list: ({ query: { all, parent, ...query } }) =>
+        runs.list({ ...query, tree: parent !== undefined ? { parentRunId: parent } : all === "true" ? "all" : "top" }),
       get: ({ params }) => orDieJournal(runs.get(params.id)),
       events: ({ headers, params, query }) =>
         Effect.flatMap(resumeAfter(headers["last-event-id"], query.after), (after) =>

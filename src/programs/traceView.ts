@@ -222,20 +222,63 @@ const renderRun = (events: ReadonlyArray<RunEvent>, tree: Tree | undefined): Arr
 }
 
 /**
- * One line per run: id, agent, status, duration.
+ * Runs in listing order with each child run (a sub-agent's call, a handoff)
+ * right after its parent (children in the listing's order), and its depth in the tree: 0 for a run whose parent
+ * is not in `runs`.
+ *
+ * @since 0.3.0
+ * @category rendering
+ */
+export const nestRuns = <T extends { readonly runId: string; readonly parentRunId?: string | undefined }>(
+  runs: ReadonlyArray<T>
+): Array<{ readonly run: T; readonly depth: number }> => {
+  const ids = new Set(runs.map((run) => run.runId))
+  const children = new Map<string, Array<T>>()
+  for (const run of runs) {
+    if (run.parentRunId === undefined || !ids.has(run.parentRunId)) continue
+    const siblings = children.get(run.parentRunId) ?? []
+    siblings.push(run)
+    children.set(run.parentRunId, siblings)
+  }
+  const out: Array<{ readonly run: T; readonly depth: number }> = []
+  const visit = (run: T, depth: number) => {
+    out.push({ run, depth })
+    for (const child of children.get(run.runId) ?? []) visit(child, depth + 1)
+  }
+  for (const run of runs) {
+    if (run.parentRunId === undefined || !ids.has(run.parentRunId)) visit(run, 0)
+  }
+  return out
+}
+
+/**
+ * The indentation of a run at `depth` in a listing (`nestRuns`).
+ *
+ * @since 0.3.0
+ * @category rendering
+ */
+export const nestPrefix = (depth: number): string => depth === 0 ? "" : `${"   ".repeat(depth - 1)} └ `
+
+/**
+ * One line per run: id, agent, status, duration. Child runs (sub-agents,
+ * handoffs) are left out unless `all`, which nests them under their parent.
  *
  * @since 0.1.0
  * @category rendering
  */
-export const renderList = (events: ReadonlyArray<RunEvent>): string => {
-  const runs = new Map<string, { agent: string; at: number; status: string }>()
+export const renderList = (events: ReadonlyArray<RunEvent>, options?: { readonly all?: boolean }): string => {
+  const runs = new Map<string, { runId: string; parentRunId: string | undefined; agent: string; at: number; status: string }>()
   for (const event of events) {
-    if (event._tag === "RunStarted") runs.set(event.runId, { agent: event.agent, at: event.at, status: "unfinished" })
+    if (event._tag === "RunStarted" && (event.parentRunId === undefined || options?.all === true)) {
+      runs.set(event.runId, { runId: event.runId, parentRunId: event.parentRunId, agent: event.agent, at: event.at, status: "unfinished" })
+    }
     const run = runs.get(event.runId)
     if (run === undefined) continue
     if (event._tag === "RunCompleted") run.status = `completed in ${event.durationMs} ms`
     if (event._tag === "RunFailed") run.status = `failed (${event.error._tag}) after ${event.durationMs} ms`
     if (event._tag === "RunInterrupted") run.status = `interrupted after ${event.durationMs} ms`
   }
-  return [...runs].map(([id, run]) => `${id}  ${run.agent}  ${iso(run.at)}  ${run.status}`).join("\n")
+  return nestRuns([...runs.values()]).map(({ depth, run }) =>
+    `${nestPrefix(depth)}${run.runId}  ${run.agent}  ${iso(run.at)}  ${run.status}`
+  ).join("\n")
 }

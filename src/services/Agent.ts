@@ -17,7 +17,7 @@ import type { Decision } from "./Decision.js"
 import type { JournalError } from "./Journal.js"
 import type { ReplayDivergence } from "./Replay.js"
 import type { RateLimitUnavailable } from "./RateLimits.js"
-import type { ModelOutput, ModelRequest, ModelToolCall } from "./RunEvent.js"
+import type { ConversationItem, ModelOutput, ModelRequest, ModelToolCall } from "./RunEvent.js"
 import * as Tool from "./Tool.js"
 import * as Tools from "./Tools.js"
 
@@ -218,7 +218,8 @@ const subAgentTool = <R, O, I>(
   name: string,
   description: string,
   handoff: boolean,
-  options: AsToolOptions<I, O> | undefined
+  options: AsToolOptions<I, O> | undefined,
+  inputFilter?: HandoffOptions["inputFilter"]
 ): Tool.Tool<string, Schema.Codec<I, unknown>, Schema.Codec<O, unknown>, unknown, R> => {
   const parameters = (options?.input ?? InputText) as Schema.Codec<I, unknown>
   const encode = options?.input === undefined
@@ -241,7 +242,7 @@ const subAgentTool = <R, O, I>(
             (result) => result.output as O
           )) as Effect.Effect<O, unknown, R>
   })
-  return SubAgent.mark(tool, { agent, handoff })
+  return SubAgent.mark(tool, inputFilter === undefined ? { agent, handoff } : { agent, handoff, inputFilter })
 }
 
 /**
@@ -274,18 +275,60 @@ export const asTool = <R, O, I = { readonly input: string }>(
   subAgentTool(agent, options?.name ?? agent.name, options?.description ?? agent.description, false, options)
 
 /**
+ * Options of {@link handoff}.
+ *
+ * @since 0.3.0
+ * @category sub-agents
+ */
+export interface HandoffOptions {
+  /** What the parent (its model) is told the handoff does (default: from the agent's description). */
+  readonly description?: string | undefined
+  /**
+   * Trims the conversation handed over (default: all of it): e.g.
+   * {@link removeToolCalls}, or keep the last items only. A pure function of
+   * the items: replay and resume hand over the same.
+   */
+  readonly inputFilter?: ((conversation: ReadonlyArray<ConversationItem>) => ReadonlyArray<ConversationItem>) | undefined
+}
+
+/**
+ * A handoff's `inputFilter` that keeps the messages and drops the tool calls
+ * (the OpenAI Agents SDK's `remove_all_tools`).
+ *
+ * @since 0.3.0
+ * @category sub-agents
+ */
+export const removeToolCalls = (conversation: ReadonlyArray<ConversationItem>): ReadonlyArray<ConversationItem> =>
+  conversation.filter((item) => item._tag !== "ToolCall")
+
+/**
  * The tool that hands a run over to `agent` (`transfer_to_<name>`): declare
  * it among the parent's tools. A planner hands over with a `Handoff`
  * decision (`Planner.handoff("writer")`); the LLM planner offers it to the
  * model as a tool, and a call of it becomes that decision. The agent then runs
  * as a child run and its answer is the parent's answer.
  *
+ * The agent gets the **conversation so far**: the parent's input, its
+ * model's messages, and its tool calls with their results
+ * (`RunState.conversation`, journaled in the child's `RunStarted`; the LLM
+ * planner puts it in the prompt before the input). `inputFilter` trims it.
+ *
+ * **Example** (Hand over without the tool calls)
+ *
+ * ```ts
+ * const desk = Agent.make({
+ *   name: "desk",
+ *   tools: [Agent.handoff(writer, { inputFilter: Agent.removeToolCalls })],
+ *   planner: LlmPlanner.make()
+ * })
+ * ```
+ *
  * @since 0.3.0
  * @category sub-agents
  */
 export const handoff = <R, O>(
   agent: Agent<R, O>,
-  options?: { readonly description?: string | undefined }
+  options?: HandoffOptions
 ): Tool.Tool<string, Schema.Codec<{ readonly input: string }, unknown>, Schema.Codec<O, unknown>, unknown, R> =>
   subAgentTool(
     agent,
@@ -293,7 +336,8 @@ export const handoff = <R, O>(
     options?.description ?? `Hands the conversation over to the agent "${agent.name}"` +
       (agent.description === "" ? "" : `: ${agent.description}`),
     true,
-    undefined
+    undefined,
+    options?.inputFilter
   )
 
 /**
@@ -449,6 +493,8 @@ export interface RunState {
   /** The decisions of the earlier turns, in order. */
   readonly decisions: ReadonlyArray<Decision>
   readonly context: RunContext
+  /** The conversation handed over with the run, before its input (a handoff's; see {@link handoff}). */
+  readonly conversation?: ReadonlyArray<ConversationItem> | undefined
 }
 
 // ---------------------------------------------------------------------------

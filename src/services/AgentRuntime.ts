@@ -19,7 +19,7 @@ import type { ApprovalRequired, Principal } from "./Policy.js"
 import type { RateLimitUnavailable } from "./RateLimits.js"
 import type { ReplayDivergence, ResumeUnsafe } from "./Replay.js"
 import type { PortProvider } from "./RunPorts.js"
-import type { RunEvent, Usage } from "./RunEvent.js"
+import type { ConversationItem, RunEvent, Usage } from "./RunEvent.js"
 import type { ToolError } from "./Tool.js"
 
 /** @since 0.1.0 */
@@ -99,6 +99,12 @@ export interface RunOptions {
    * started it, journaled in `RunStarted`. The runtime sets it; see `Agent.asTool`.
    */
   readonly parent?: { readonly runId: string; readonly stepId: string } | undefined
+  /**
+   * The conversation so far, before the run's input (a handoff passes the
+   * parent's; see `Agent.handoff`). Journaled in `RunStarted`; planners read
+   * it as `RunState.conversation` (the LLM planner puts it in the prompt).
+   */
+  readonly conversation?: ReadonlyArray<ConversationItem> | undefined
 }
 
 /**

@@ -70,3 +70,21 @@ export interface JournalShape {
  * @category services
  */
 export class Journal extends Context.Service<Journal, JournalShape>()("graphent/Journal") {}
+
+/**
+ * Which runs a listing shows: `top` (runs no other run started), `all`, or
+ * `{ parentRunId }` (the child runs that run started).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export type TreeFilter = "top" | "all" | { readonly parentRunId: string }
+
+/**
+ * Whether a run with parent `parentRunId` (none: a top-level run) passes `filter` (default `top`).
+ *
+ * @since 0.3.0
+ * @category filters
+ */
+export const inTree = (filter: TreeFilter | undefined, parentRunId: string | undefined): boolean =>
+  filter === "all" ? true : filter === undefined || filter === "top" ? parentRunId === undefined : parentRunId === filter.parentRunId

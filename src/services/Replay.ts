@@ -10,7 +10,7 @@ import * as Schema from "effect/Schema"
 import * as Errors from "./Errors.js"
 import type { Decision } from "./Decision.js"
 import type { ApprovalDecision, Principal } from "./Policy.js"
-import type { RunEvent } from "./RunEvent.js"
+import type { ConversationItem, RunEvent } from "./RunEvent.js"
 
 // ---------------------------------------------------------------------------
 // errors
@@ -203,6 +203,8 @@ export interface Recording {
   readonly end: { readonly index: number; readonly event: RunEvent } | undefined
   /** Who the run acts for, as `RunStarted` recorded it. */
   readonly principal: Principal | undefined
+  /** The conversation handed over with the run, as `RunStarted` recorded it. */
+  readonly conversation?: ReadonlyArray<ConversationItem> | undefined
   /** Steps that waited for a human's approval (an `ApprovalRequested`): the tool did not run. */
   readonly approvalRequested: ReadonlySet<string>
   /** The humans' decisions on those steps (the last `ApprovalDecided` of each). */

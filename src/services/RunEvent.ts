@@ -117,6 +117,33 @@ export const ForkedFrom = Schema.Struct({
 export type ForkedFrom = typeof ForkedFrom.Type
 
 /**
+ * One item of the conversation a run hands over (see `Agent.handoff`): a
+ * user's or the assistant's message, or a tool call with its outcome (the
+ * result as its tool's success Schema encodes it, or the error).
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export const ConversationItem = Schema.Union([
+  Schema.TaggedStruct("UserMessage", { text: Schema.String }),
+  Schema.TaggedStruct("AssistantMessage", { text: Schema.String }),
+  Schema.TaggedStruct("ToolCall", {
+    id: Schema.String,
+    tool: Schema.String,
+    args: Schema.Unknown,
+    result: Schema.optionalKey(Schema.Unknown),
+    /** Set when the call failed or did not run: what the model would be told. */
+    error: Schema.optionalKey(Schema.String)
+  })
+])
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export type ConversationItem = typeof ConversationItem.Type
+
+/**
  * The first event of a run: the agent, its input, and who it runs for.
  *
  * @since 0.1.0
@@ -138,7 +165,9 @@ export const RunStarted = Schema.TaggedStruct("RunStarted", {
   /** A child run (a sub-agent called as a tool, or a handoff): the run that started it. */
   parentRunId: Schema.optionalKey(Schema.String),
   /** A child run: the step of the parent run that started it (`handoff-<turn>` for a handoff). */
-  parentStepId: Schema.optionalKey(Schema.String)
+  parentStepId: Schema.optionalKey(Schema.String),
+  /** The conversation handed over with the run (a handoff's, see `Agent.handoff`), before its input. */
+  conversation: Schema.optionalKey(Schema.Array(ConversationItem))
 })
 
 /**
@@ -184,7 +213,9 @@ export const StepSucceeded = Schema.TaggedStruct("StepSucceeded", {
   /** The output, encoded with the tool's success Schema (absent when it encodes to `undefined`, e.g. `Schema.Void`). */
   result: Schema.optionalKey(Schema.Unknown),
   durationMs: Schema.Number,
-  at: Schema.Number
+  at: Schema.Number,
+  /** A sub-agent's step: what its child run used, counted in this run's usage (a resume counts it again from here). */
+  childUsage: Schema.optionalKey(Usage)
 })
 
 /**
@@ -199,7 +230,9 @@ export const StepFailed = Schema.TaggedStruct("StepFailed", {
   tool: Schema.String,
   error: ErrorInfo,
   durationMs: Schema.Number,
-  at: Schema.Number
+  at: Schema.Number,
+  /** A sub-agent's step: what its child run used, counted in this run's usage (a resume counts it again from here). */
+  childUsage: Schema.optionalKey(Usage)
 })
 
 /**

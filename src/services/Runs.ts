@@ -19,7 +19,7 @@ import * as Schema from "effect/Schema"
 import type * as Stream from "effect/Stream"
 import * as Errors from "./Errors.js"
 import type { ApprovalInvalid } from "./Approvals.js"
-import type { JournalError } from "./Journal.js"
+import type { JournalError, TreeFilter } from "./Journal.js"
 import type { Principal } from "./Policy.js"
 import type { ForkInvalid } from "./Replay.js"
 import { ErrorInfo, ForkEdit, type RunEvent, Usage } from "./RunEvent.js"
@@ -93,6 +93,10 @@ export const RunInfo = Schema.Struct({
   /** Who the run acts for (the id of its principal: the API key's, for the HTTP API), when known. */
   startedBy: Schema.optionalKey(Schema.String),
   traceId: Schema.optionalKey(Schema.String),
+  /** A child run (a sub-agent's call, a handoff; id `<parentRunId>/<parentStepId>`): the run that started it. */
+  parentRunId: Schema.optionalKey(Schema.String),
+  /** A child run: the step of the parent run that started it. */
+  parentStepId: Schema.optionalKey(Schema.String),
   /** When the run was accepted, epoch milliseconds. */
   createdAt: Schema.Number,
   /** The `at` of its `RunStarted` event. */
@@ -187,6 +191,30 @@ export const Id = Schema.String.check(
     message: `must be 1-${maxIdLength} letters, digits, ".", "_", ":" or "-", starting with a letter or digit`
   }),
   Schema.isMaxLength(maxIdLength, { message: `must be at most ${maxIdLength} characters` })
+)
+
+/** How deep a tree of child runs the API reads: a run id holds at most this many `/`-separated ids. */
+const maxRunIdDepth = 8
+
+/** One {@link Id} in a pattern (its length bounded as the id's is). */
+const idSegment = `[A-Za-z0-9][A-Za-z0-9._:-]{0,${maxIdLength - 1}}`
+
+/**
+ * A run id in a path: an {@link Id}, or a child run's id (a sub-agent's
+ * call, a handoff): its parent's id, `/`, and the step's id (URL-encoded in
+ * the path: `%2F`), up to 8 levels.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export const RunId = Schema.String.check(
+  Schema.isPattern(
+    new RegExp(`^${idSegment}(/${idSegment}){0,${maxRunIdDepth - 1}}$`),
+    {
+      message: `must be an id (1-${maxIdLength} letters, digits, ".", "_", ":" or "-", starting with a letter or ` +
+        `digit), or a child run's: up to ${maxRunIdDepth} such ids joined by "/"`
+    }
+  )
 )
 
 /**
@@ -296,6 +324,8 @@ export interface ListQuery {
   /** Default 50, at most 500. */
   readonly limit?: number | undefined
   readonly offset?: number | undefined
+  /** Which runs: top-level ones (default), `all` (child runs too), or the child runs of one run. */
+  readonly tree?: TreeFilter | undefined
 }
 
 /**
@@ -562,6 +592,8 @@ export const summarize = (
     ...(started.threadId === undefined ? {} : { threadId: started.threadId }),
     ...(started.principal === undefined ? {} : { startedBy: started.principal.id }),
     traceId: started.traceId,
+    ...(started.parentRunId === undefined ? {} : { parentRunId: started.parentRunId }),
+    ...(started.parentStepId === undefined ? {} : { parentStepId: started.parentStepId }),
     createdAt: started.at,
     startedAt: started.at,
     events: events.length

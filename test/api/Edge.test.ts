@@ -83,7 +83,9 @@ const badIds = (): ReadonlyArray<string> => {
     // Broken percent-encoding.
     "%", "%0", "%G0", "%%", "a%", "%zz", "%%30%30",
     // Too long, or outside the pattern.
-    "a".repeat(129), "b".repeat(900), "%20", "a%20b", "-abc", ".abc", "a%2Fb", "a%5Cb", "%2E%2E", "a%22b", "%E2%80%AE",
+    "a".repeat(129), "b".repeat(900), "%20", "a%20b", "-abc", ".abc", "a%5Cb", "%2E%2E", "a%22b", "%E2%80%AE",
+    // A child run's id is ids joined by "/" (`a%2Fb` is one): not an empty id, a bad one, nor more than 8 levels.
+    "a%2F", "%2Fa", "a%2F%2Fb", "a%2F-b", `a%2F${"b".repeat(129)}`, Array.from({ length: 9 }, () => "a").join("%2F"),
     ...randomBytes
   ]
 }

@@ -1,6 +1,7 @@
 /**
- * examples/handoff.ts: a triage agent hands the run to billing or support
- * through the model's `transfer_to_<agent>` calls (offline model); and the
+ * examples/handoff.ts: a triage agent looks the customer up and hands the run
+ * to billing or support through the model's `transfer_to_<agent>` calls
+ * (offline model), passing the conversation (trimmed for support); and the
  * TypeScript blocks of docs/multi-agent.md are excerpts of the examples, so
  * they compile (tsc) and run (these tests and examples/research.test.ts).
  */
@@ -23,17 +24,20 @@ describe("examples/handoff.ts (offline model)", () => {
   it.effect("a charge goes to billing, a question to support: a Handoff decision, the specialist's answer", () =>
     Effect.gen(function*() {
       const billed = yield* AgentRuntime.run(triage, "I was charged twice")
-      assert.strictEqual(billed.answer, "Billing: refunded (double charge).")
-      const decision = billed.events.find((event) => event._tag === "DecisionMade")
-      assert.deepStrictEqual(decision?._tag === "DecisionMade" ? decision.decision : undefined, {
-        _tag: "Handoff",
-        agent: "billing",
-        input: "I was charged twice"
-      })
-      const child = yield* Effect.flatMap(Journal.Journal, (journal) => journal.read("run-1/handoff-1"))
-      assert.strictEqual(child[0]?._tag === "RunStarted" ? child[0].agent : undefined, "billing")
+      // Billing refunds the account the triage looked up: it got the conversation, the lookup's result included.
+      assert.strictEqual(billed.answer, "Billing: refunded acct-42 (double charge).")
+      const decisions = billed.events.flatMap((event) => event._tag === "DecisionMade" ? [event.decision] : [])
+      assert.deepStrictEqual(decisions.at(-1), { _tag: "Handoff", agent: "billing", input: "I was charged twice" })
+      const child = yield* Effect.flatMap(Journal.Journal, (journal) => journal.read("run-1/handoff-2"))
+      const started = child[0]?._tag === "RunStarted" ? child[0] : undefined
+      assert.strictEqual(started?.agent, "billing")
+      assert.deepStrictEqual(started?.conversation, [
+        { _tag: "UserMessage", text: "I was charged twice" },
+        { _tag: "ToolCall", id: "lookup", tool: "account", args: {}, result: "acct-42" }
+      ])
+      // Support's handoff drops the tool calls (inputFilter: Agent.removeToolCalls): the user's message only.
       const helped = yield* AgentRuntime.run(triage, "how do I export?")
-      assert.strictEqual(helped.answer, `Support: about "how do I export?", see the manual.`)
+      assert.strictEqual(helped.answer, `Support: about "how do I export?" (1 messages handed over), see the manual.`)
     }).pipe(Effect.provide(offline)))
 
   it("every TypeScript block of docs/multi-agent.md is an excerpt of an example", () => {

@@ -2,7 +2,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Stream } from "effect"
 import { FetchHttpClient, HttpClient, HttpClientRequest, HttpServer } from "effect/http"
 import { HttpApiClient } from "effect/http-api"
-import { AuditMemory, JournalFile, Policy, Replay, Runs, RunsLocal, ToolGuard } from "graphent"
+import { Agent, AuditMemory, JournalFile, Policy, Replay, Runs, RunsLocal, SequencePlanner, ToolGuard } from "graphent"
 import { Api, ApiAuth, Server } from "graphent/server"
 import * as Testing from "graphent/testing"
 import echo from "../../examples/echo.js"
@@ -39,6 +39,13 @@ const serveGuarded = () =>
     )))),
     Layer.provide(Testing.layer)
   )
+
+/** A parent whose one step calls the echo agent as a sub-agent: a tree of two runs. */
+const relay = Agent.make({
+  name: "relay",
+  tools: [Agent.asTool(echo, { name: "echoer" })],
+  planner: SequencePlanner.plan({ steps: [{ id: "ask", tool: "echoer", args: { input: "hi" } }], answer: (results) => String(results.ask) })
+})
 
 const baseUrl = Effect.map(HttpServer.HttpServer, (server) => HttpServer.formatAddress(server.address))
 
@@ -131,6 +138,33 @@ describe("HTTP API through the typed client", () => {
       const report = yield* Replay.replay(echo, contents.events).pipe(Effect.provide(Testing.layer))
       assert.strictEqual(report.identical, contents.events.length)
     }).pipe(Effect.provide(serve())))
+
+  it.effect("GET /v1/runs lists top-level runs; ?all=true adds the child runs (sub-agents), ?parent= lists one run's", () =>
+    Effect.gen(function*() {
+      const api = yield* client("run-key")
+      const started = yield* api.runs.start({ payload: { agent: "relay", input: "hi" } })
+      yield* api.runs.events({ params: { id: started.id }, headers: {}, query: {} }).pipe(Effect.flatMap(Stream.runDrain))
+      const ids = (page: { readonly runs: ReadonlyArray<{ readonly id: string }> }) => page.runs.map((run) => run.id)
+      assert.deepStrictEqual(ids(yield* api.runs.list({ query: {} })), [started.id])
+      const all = yield* api.runs.list({ query: { all: "true" } })
+      assert.deepStrictEqual(ids(all).sort(), [started.id, `${started.id}/ask`].sort())
+      assert.deepInclude(all.runs.find((run) => run.id !== started.id), { parentRunId: started.id, parentStepId: "ask", agent: "echo" })
+      assert.deepStrictEqual(ids(yield* api.runs.list({ query: { parent: started.id } })), [`${started.id}/ask`])
+      // Over raw HTTP, as the viewer asks.
+      const raw_ = yield* raw("GET", "/v1/runs?all=true", { key: "view-key" })
+      assert.strictEqual(raw_.json.total, 2)
+      // A child run is read by its id (it holds a "/": URL-encoded), as the viewer reads it to nest it under its step.
+      const child = yield* raw("GET", `/v1/runs/${encodeURIComponent(`${started.id}/ask`)}`, { key: "view-key" })
+      assert.strictEqual(child.status, 200, child.text)
+      assert.strictEqual(child.json.parentRunId, started.id)
+      const journal = yield* raw("GET", `/v1/runs/${encodeURIComponent(`${started.id}/ask`)}/journal`, { key: "view-key" })
+      assert.strictEqual(journal.status, 200, journal.text)
+      assert.include(journal.text, `"parentStepId":"ask"`)
+    }).pipe(Effect.provide(Server.layer({ viewer: false }).pipe(
+      Layer.provide(RunsLocal.layer({ agents: [relay] })),
+      Layer.provide(Layer.unwrap(Effect.map(Effect.orDie(ApiAuth.parse(keys, "test")), ApiAuth.layer))),
+      Layer.provide(Testing.layer)
+    ))))
 
   it.effect("decodes the API's errors into their classes", () =>
     Effect.gen(function*() {

@@ -89,6 +89,43 @@ describe("graphent trace on a journal database", () => {
     assert.include(shown.stdout, "there is no todo #9")
   }, 90_000)
 
+  it("child runs (sub-agents): listed under their parent only with --all; trace show --db nests them", async () => {
+    const folderHome = await Store.makeHome()
+    const stores = [
+      { name: "PostgreSQL", env: { GRAPHENT_DATABASE_URL: pgUrl, GRAPHENT_STORE_PREFIX: prefix() } },
+      { name: "folder store", env: { GRAPHENT_HOME: folderHome, GRAPHENT_STORE_PREFIX: prefix() } }
+    ]
+    try {
+      for (const { env, name } of stores) {
+        const ran = await graphent(["run", "examples/research.ts", "--input", "effect"], env)
+        assert.strictEqual(ran.code, 0, `${name}: ${ran.stderr}`)
+        // Top-level runs only: the coordinator, not its two child runs.
+        const listed = await graphent(["trace", "list", "--db"], env)
+        const lines = listed.stdout.trim().split("\n")
+        assert.strictEqual(lines.length, 1, `${name}: ${listed.stdout}`)
+        const runId = lines[0]!.split("  ")[0]!
+        assert.match(lines[0]!, / coordinator /)
+        // --all: each child on the line after its parent, indented, with the parent's id as its prefix.
+        const all = (await graphent(["trace", "list", "--db", "--all"], env)).stdout.trim().split("\n")
+        assert.strictEqual(all.length, 3, `${name}: ${all.join("\n")}`)
+        assert.strictEqual(all[0], lines[0])
+        for (const line of all.slice(1)) assert.match(line, new RegExp(`^ └ ${runId}/\\S+  (searcher|writer) `), name)
+        const json = (await graphent(["trace", "list", "--db", "--all", "--json"], env)).stdout.trim().split("\n")
+        assert.deepStrictEqual(json.map((line) => JSON.parse(line).parentRunId).sort(), [runId, runId, undefined].sort())
+        // The tree, from the store as from a journal file: each child under the coordinator's step.
+        const shown = await graphent(["trace", "show", runId, "--db"], env)
+        assert.strictEqual(shown.code, 0, shown.stderr)
+        assert.match(shown.stdout, /^│  │  run \S+\/\S+  agent searcher .*\(child of /m, name)
+        assert.match(shown.stdout, /^│  │  run \S+\/\S+  agent writer .*\(child of /m, name)
+        // A prefix of the parent's id names the parent, not one of its children.
+        const byPrefix = await graphent(["trace", "show", runId.slice(0, 8), "--db"], env)
+        assert.strictEqual(byPrefix.stdout, shown.stdout, name)
+      }
+    } finally {
+      Store.removeHome(folderHome)
+    }
+  }, 120_000)
+
   it("bad input exits 2 with a message", async () => {
     const settings = { GRAPHENT_HOME: home, GRAPHENT_STORE_PREFIX: prefix() }
     const cases: ReadonlyArray<readonly [ReadonlyArray<string>, Record<string, string>, string]> = [

@@ -11,7 +11,7 @@
  * LLM planner (`transfer_to_<agent>`), journaled and replayed.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Schema, Stream } from "effect"
+import { Cause, Effect, Layer, Schema, Stream } from "effect"
 import {
   Agent,
   AgentRuntime,
@@ -25,6 +25,7 @@ import {
   MemoryInMemory,
   Planner,
   Policy,
+  Pricing,
   Replay,
   type RunEvent,
   Runs,
@@ -429,6 +430,102 @@ describe("resume: a crash anywhere in the tree re-runs nothing that completed", 
     }))
 })
 
+describe("usage on resume: a child answered from the journal counts as it did on the first run", () => {
+  const prices = { m: { input: 1, output: 2 } }
+  /** A model call of `tokens` input and a fifth as many output tokens, made through the run (journaled, priced). */
+  const callModel = (state: Planner.RunState, tokens: number) =>
+    state.context.callModel("m", { prefix: 0, messages: [state.turn], tools: [] }, Effect.succeed({
+      text: "ok",
+      toolCalls: [],
+      finishReason: "stop",
+      usage: { inputTokens: tokens, outputTokens: tokens / 5 }
+    }))
+  /** A child that calls the model, posts, calls it again and answers; a parent that calls it, then the model, then posts. */
+  const tree = (world: World, budget?: Partial<Agent.Budget>) => {
+    const child = Agent.make({
+      name: "thinker",
+      tools: [post(world)],
+      planner: {
+        decide: (state) =>
+          Effect.map(callModel(state, 100), () =>
+            state.turn === 1 ? Planner.runSteps([{ id: "note", tool: "post", args: { text: "n" } }]) : Planner.answer("idea"))
+      }
+    })
+    return Agent.make({
+      name: "boss",
+      tools: [Agent.asTool(child), post(world)],
+      ...(budget === undefined ? {} : { budget }),
+      planner: {
+        decide: (state) =>
+          state.turn === 1
+            ? Effect.succeed(Planner.runSteps([{ id: "think", tool: "thinker", args: { input: "go" } }]))
+            : state.turn === 2
+            ? Effect.map(callModel(state, 50), () => Planner.runSteps([{ id: "ship", tool: "post", args: { text: "s" } }]))
+            : Effect.succeed(Planner.answer("done"))
+      }
+    })
+  }
+  const record = (budget?: Partial<Agent.Budget>) =>
+    Effect.gen(function*() {
+      const { layer, log } = runtimeHolding([])
+      const exit = yield* Effect.exit(AgentRuntime.run(tree({}, budget), "go").pipe(Effect.provide(layer)))
+      return { events: log, exit }
+    })
+  /** Resumes the tree from the first `cut` events of `events`; the parent's events are what `graphent resume` reads. */
+  const resumeAt = (events: ReadonlyArray<Event>, cut: number, budget?: Partial<Agent.Budget>) => {
+    const prefix = events.slice(0, cut)
+    const { layer } = runtimeHolding(prefix)
+    const inFlight = prefix.flatMap((event) => event._tag === "StepStarted" ? [event.stepId] : [])
+    return Effect.exit(
+      Replay.resume(tree({}, budget), prefix.filter((event) => event.runId === "run-1"), { retry: inFlight }).pipe(
+        Effect.provide(layer)
+      )
+    )
+  }
+
+  it.effect("cut at every event after the child started: the resumed tree's usage equals the uninterrupted run's", () =>
+    Effect.gen(function*() {
+      const baseline = yield* record()
+      assert.strictEqual(baseline.exit._tag, "Success")
+      if (baseline.exit._tag !== "Success") return
+      const expected = baseline.exit.value.usage
+      // 3 model calls (2 in the child), 3 steps (1 in the child) besides the sub-agent's own step.
+      assert.deepInclude(expected, { modelCalls: 3, steps: 3, inputTokens: 250, outputTokens: 50 })
+      const parentEnd = baseline.events.findIndex((event) => event.runId === "run-1" && event._tag === "RunCompleted")
+      for (let cut = 2; cut <= parentEnd; cut++) {
+        const resumed = yield* resumeAt(baseline.events, cut)
+        assert.strictEqual(resumed._tag, "Success", `cut ${cut}`)
+        if (resumed._tag === "Success") assert.deepStrictEqual(resumed.value.usage, expected, `cut ${cut}: ${baseline.events[cut - 1]?._tag}`)
+      }
+      // A journal written before steps carried `childUsage`: the child's own end event, in the tree read, counts.
+      const older = baseline.events.map((event) => {
+        if (event._tag !== "StepSucceeded") return event
+        const { childUsage: _, ...rest } = event
+        return rest
+      })
+      const { layer } = runtimeHolding(older.slice(0, parentEnd))
+      const resumed = yield* Replay.resume(tree({}), older.slice(0, parentEnd)).pipe(Effect.provide(layer))
+      assert.deepStrictEqual(resumed.usage, expected)
+    }).pipe(Effect.provideService(Pricing.Pricing, prices)))
+
+  it.effect("the child's recorded tokens count against the parent's budget: the same BudgetExceeded after a resume", () =>
+    Effect.gen(function*() {
+      // The child spends 240 tokens, the parent's own call 60: a limit of 299 ends the run at the parent's call.
+      const budget = { maxTokens: 299 }
+      const baseline = yield* record(budget)
+      assert.strictEqual(baseline.exit._tag, "Failure")
+      const childEnd = baseline.events.findIndex((event) => event.runId === "run-1/think" && event._tag === "RunCompleted")
+      const stepEnd = baseline.events.findIndex((event) => event._tag === "StepSucceeded" && event.stepId === "think")
+      assert.isAbove(childEnd, 0)
+      for (const cut of [childEnd + 1, stepEnd + 1]) {
+        const resumed = yield* resumeAt(baseline.events, cut, budget)
+        assert.strictEqual(resumed._tag, "Failure", `cut ${cut}`)
+        const error = resumed._tag === "Failure" ? Cause.findErrorOption(resumed.cause) : undefined
+        assert.deepInclude(error?._tag === "Some" ? error.value : {}, { _tag: "BudgetExceeded", budget: "tokens", used: 300 })
+      }
+    }).pipe(Effect.provideService(Pricing.Pricing, prices)))
+})
+
 describe("replay: the tree replays offline; a divergence inside a child names the child run and its step", () => {
   it.effect("identical: the child is re-run against its own recording, nothing runs live", () =>
     Effect.gen(function*() {
@@ -522,6 +619,102 @@ describe("handoff: a planner hands the rest of the run to another agent", () => 
       const report = yield* Replay.replay(triage(replayWorld), events).pipe(Effect.provide(Testing.layer))
       assert.deepStrictEqual(report.outcome, { answer: result.answer })
       assert.deepStrictEqual(replayWorld, {})
+    }))
+
+  /** A triage that looks twice (one lookup fails), then hands over to `target` with its own input. */
+  const lookingTriage = (world: World, target: Tool.Any) =>
+    Agent.make({
+      name: "triage",
+      tools: [post(world), target, Tool.make("broken", {
+        description: "Always fails",
+        parameters: Schema.Struct({}),
+        success: Schema.String,
+        handler: () => Effect.fail(new Tool.ToolFailed({ tool: "broken", stepId: "oops", reason: "down", defect: false, cause: null }))
+      })],
+      planner: {
+        decide: (state) =>
+          Effect.succeed(
+            state.turn === 1
+              ? {
+                _tag: "RunSteps",
+                steps: [{ id: "look", tool: "post", args: { text: "account" } }, { id: "oops", tool: "broken", args: {} }],
+                text: "Looking it up."
+              }
+              : Planner.handoff("writer")
+          )
+      }
+    })
+  /** A writer that answers with the conversation it was handed. */
+  const echoingWriter = Agent.make({
+    name: "writer",
+    tools: [],
+    planner: { decide: (state) => Effect.succeed(Planner.answer(JSON.stringify(state.conversation ?? null))) }
+  })
+
+  it.effect("the receiving agent gets the conversation so far: input, text, tool calls with results and errors; journaled", () =>
+    Effect.gen(function*() {
+      const { layer, log } = runtimeHolding([])
+      const agent = lookingTriage({}, Agent.handoff(echoingWriter))
+      const result = yield* AgentRuntime.run(agent, "I was charged twice").pipe(Effect.provide(layer))
+      const failed = log.find((event) => event._tag === "StepFailed" && event.stepId === "oops")
+      const error = failed?._tag === "StepFailed" ? `ToolFailed: ${failed.error.message}` : ""
+      const expected: ReadonlyArray<RunEvent.ConversationItem> = [
+        { _tag: "UserMessage", text: "I was charged twice" },
+        { _tag: "AssistantMessage", text: "Looking it up." },
+        { _tag: "ToolCall", id: "look", tool: "post", args: { text: "account" }, result: "look(account)" },
+        { _tag: "ToolCall", id: "oops", tool: "broken", args: {}, error }
+      ]
+      assert.match(error, /down$/)
+      assert.deepStrictEqual(JSON.parse(result.answer), expected)
+      // In the child's RunStarted: replay and resume hand over the same.
+      const started = log.find((event) => event._tag === "RunStarted" && event.runId === "run-1/handoff-2")
+      assert.deepStrictEqual(started?._tag === "RunStarted" ? started.conversation : undefined, expected)
+      const report = yield* Replay.replay(lookingTriage({}, Agent.handoff(echoingWriter)), log).pipe(Effect.provide(Testing.layer))
+      assert.deepStrictEqual(report.outcome, { answer: result.answer })
+    }))
+
+  it.effect("inputFilter trims what is handed over: removeToolCalls keeps the messages only", () =>
+    Effect.gen(function*() {
+      const agent = lookingTriage({}, Agent.handoff(echoingWriter, { inputFilter: Agent.removeToolCalls }))
+      const result = yield* AgentRuntime.run(agent, "I was charged twice")
+      assert.deepStrictEqual(JSON.parse(result.answer), [
+        { _tag: "UserMessage", text: "I was charged twice" },
+        { _tag: "AssistantMessage", text: "Looking it up." }
+      ])
+      const last = Agent.handoff(echoingWriter, { inputFilter: (items) => items.slice(-1) })
+      const trimmed = yield* AgentRuntime.run(lookingTriage({}, last), "x")
+      assert.deepStrictEqual(JSON.parse(trimmed.answer).map((item: { _tag: string }) => item._tag), ["ToolCall"])
+    }).pipe(Effect.provide(Testing.layer)))
+
+  it.effect("an LLM-planned receiver sees the handed-over calls and results in its prompt, the input once; replays without the model", () =>
+    Effect.gen(function*() {
+      const prompts: Array<ReadonlyArray<{ readonly role: string; readonly parts: ReadonlyArray<string> }>> = []
+      const receiver = Agent.make({ name: "writer", tools: [], planner: LlmPlanner.make() })
+      const model = ScriptedModel.layerFunction(({ prompt }) => {
+        prompts.push(prompt.content.map((message) => ({
+          role: message.role,
+          parts: typeof message.content === "string"
+            ? [message.content]
+            : message.content.map((part) =>
+              part.type === "text" ? part.text : part.type === "tool-call" ? `call ${part.name}` : part.type === "tool-result" ? `result ${JSON.stringify(part.result)}` : part.type)
+        })))
+        return ScriptedModel.text("refund issued")
+      })
+      const { layer, log } = runtimeHolding([])
+      const agent = lookingTriage({}, Agent.handoff(receiver))
+      const result = yield* AgentRuntime.run(agent, "I was charged twice").pipe(Effect.provide(Layer.mergeAll(layer, model)))
+      assert.strictEqual(result.answer, "refund issued")
+      const failed = log.find((event) => event._tag === "StepFailed" && event.stepId === "oops")
+      const error = failed?._tag === "StepFailed" ? `ToolFailed: ${failed.error.message}` : ""
+      assert.strictEqual(prompts.length, 1)
+      assert.deepStrictEqual(prompts[0]!.slice(1), [
+        { role: "user", parts: ["I was charged twice"] },
+        { role: "assistant", parts: ["Looking it up."] },
+        { role: "assistant", parts: ["call post", "call broken"] },
+        { role: "tool", parts: ['result "look(account)"', `result ${JSON.stringify(error)}`] }
+      ])
+      const report = yield* Replay.replay(agent, log).pipe(Effect.provide(Layer.mergeAll(Testing.layer, ScriptedModel.layer([]))))
+      assert.deepStrictEqual(report.outcome, { answer: "refund issued" })
     }))
 
   it.effect("an unknown handoff target is a PlanInvalid naming the declared ones", () =>

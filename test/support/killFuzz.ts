@@ -146,6 +146,9 @@ const countWords = (lines: ReadonlyArray<string>, kind: string): Map<string, num
 
 const progressOf = (journal: string, log: string) => readLines(journal).length + readLines(log).length
 
+/** Events of child runs (sub-agents: ids `<runId>/<stepId>`) in the journal. */
+const childEventsOf = (journal: string) => events(journal).filter((event) => event.runId?.includes("/") === true).length
+
 /** The answer the journal ended the run with, if it did: a process killed after its last line still finished the run. */
 const completedAnswer = (journal: string): string | undefined => {
   // The root run's (a child run of a sub-agent, id `<runId>/<stepId>`, completes before it).
@@ -159,6 +162,8 @@ interface Baseline {
   readonly answer: string
   readonly effects: ReadonlySet<string>
   readonly progress: number
+  /** Events of its child runs (see {@link Options.within}). */
+  readonly childEvents: number
 }
 
 /** How the processes run: no project store (the journal is the --record file), plus `env`. */
@@ -173,19 +178,20 @@ const environment = (log: string, env: Readonly<Record<string, string>> | undefi
 export const baseline = async (
   scenario: Scenario,
   dir: string,
-  env?: Readonly<Record<string, string>>
+  env?: Readonly<Record<string, string>>,
+  /** Run it in this process (nothing is killed: the same answer, for less CPU than a process). */
+  inProcess = false
 ): Promise<Baseline> => {
   const journal = path.join(dir, `${scenario.name}-baseline.jsonl`)
   const log = path.join(dir, `${scenario.name}-baseline.log`)
-  const result = await Cli.run(
-    ["run", scenario.agentFile, "--input", scenario.input ?? "", "--record", journal],
-    { env: environment(log, env) }
-  )
+  const args = ["run", scenario.agentFile, "--input", scenario.input ?? "", "--record", journal]
+  const result = await (inProcess ? Cli.inProcess : Cli.run)(args, { env: environment(log, env) })
   if (result.code !== 0) throw new Error(`the uninterrupted ${scenario.name} run failed (${result.code}):\n${result.stderr}`)
   return {
     answer: result.stdout.trim(),
     effects: new Set(countWords(readLines(log), "effect").keys()),
-    progress: progressOf(journal, log)
+    progress: progressOf(journal, log),
+    childEvents: childEventsOf(journal)
   }
 }
 
@@ -223,7 +229,16 @@ export interface Options {
   readonly env?: Readonly<Record<string, string>> | undefined
   /** The longest random delay after the progress target is reached, in ms (default 25). */
   readonly maxDelayMs?: number | undefined
+  /**
+   * Where kills land: anywhere in the run (default), or `child`: inside the child runs' steps (each kill once
+   * the journal holds a random number of the child runs' events, then a random delay).
+   */
+  readonly within?: "child" | undefined
+  /** Commands that will not be killed (once every kill is sent) run in this process: the same code, less CPU. */
+  readonly finishInProcess?: boolean | undefined
 }
+
+const lastLines = (text: string) => text.trim().split("\n").slice(-3).join(" | ")
 
 /** Kills, resumes and counts, for one run of `scenario` (see the module comment). */
 export const fuzz = async (scenario: Scenario, options: Options): Promise<Report> => {
@@ -238,6 +253,20 @@ export const fuzz = async (scenario: Scenario, options: Options): Promise<Report
   const unsafeSteps = new Set<string>()
   let answer: string | undefined
   let failure: string | undefined
+  /** What a command executed that its journal already held (a completed call must never run again). */
+  const noteRepeats = (command: string, done: ReadonlySet<string>, logBefore: number) => {
+    for (const line of readLines(log).slice(logBefore)) {
+      const [word, key] = line.split(" ")
+      if (word === "exec" && key !== undefined && done.has(key)) repeatedCompleted.push(`${key} (during ${command})`)
+    }
+  }
+  /** A resume stopped by ResumeUnsafe on steps not seen before: the next resume decides them. */
+  const noteUnsafe = (result: Cli.Result): boolean => {
+    const unsafe = unsafeStepsOf(result.stderr).filter((stepId) => !unsafeSteps.has(stepId))
+    if (result.code !== 1 || unsafe.length === 0) return false
+    for (const stepId of unsafe) unsafeSteps.add(stepId)
+    return true
+  }
 
   // Each pass starts one process. A run killed before its RunStarted line left nothing to resume, so it runs
   // again, as a user would. The bound stops a runtime that never finishes.
@@ -258,15 +287,28 @@ export const fuzz = async (scenario: Scenario, options: Options): Promise<Report
     const done = started ? completedKeys(journal) : new Set<string>()
     const logBefore = readLines(log).length
 
+    const child = options.within === "child"
+    // What the kill's target counts, and where the work it is drawn over ends.
+    const measure = child ? () => childEventsOf(journal) : () => progressOf(journal, log)
+    const end = child ? options.baseline.childEvents - 1 : options.baseline.progress - endMargin
+    // Inside the child runs only while they have work left; anywhere else, until every kill is sent.
+    const killing = kills.length < options.kills && (!child || measure() < end)
+    if (!killing && options.finishInProcess === true) {
+      const result = await Cli.inProcess(args, { env })
+      noteRepeats(command, done, logBefore)
+      if (result.code === 0) answer = result.stdout.trim()
+      else if (!noteUnsafe(result)) failure = `${command} exited ${result.code}: ${lastLines(result.stderr)}`
+      continue
+    }
     const running = Cli.start(args, { env })
-    if (kills.length < options.kills) {
-      const now = progressOf(journal, log)
+    if (killing) {
+      const now = measure()
       // Each kill is drawn from its share of the work left, so that the kills still to come have room before the end.
-      const share = (options.baseline.progress - endMargin - now) / (options.kills - kills.length)
+      const share = (end - now) / (options.kills - kills.length)
       const target = now + 1 + Math.floor(next() * Math.max(1, share))
       const delay = Math.floor(next() * (options.maxDelayMs ?? 25))
       const watch = setInterval(() => {
-        if (progressOf(journal, log) < target) return
+        if (measure() < target) return
         clearInterval(watch)
         setTimeout(() => {
           if (running.child.exitCode !== null || running.child.signalCode !== null) return
@@ -278,24 +320,15 @@ export const fuzz = async (scenario: Scenario, options: Options): Promise<Report
       void running.exited.then(() => clearInterval(watch))
     }
     const result = await running.exited
-
-    // What this process executed that its journal already held (a completed call must never run again).
-    for (const line of readLines(log).slice(logBefore)) {
-      const [word, key] = line.split(" ")
-      if (word === "exec" && key !== undefined && done.has(key)) repeatedCompleted.push(`${key} (during ${command})`)
-    }
+    noteRepeats(command, done, logBefore)
 
     if (result.signal === "SIGKILL") continue
     if (result.code === 0) {
       answer = result.stdout.trim()
       continue
     }
-    const unsafe = unsafeStepsOf(result.stderr).filter((stepId) => !unsafeSteps.has(stepId))
-    if (result.code === 1 && unsafe.length > 0) {
-      for (const stepId of unsafe) unsafeSteps.add(stepId)
-      continue
-    }
-    failure = `${command} exited ${result.code ?? result.signal}: ${result.stderr.trim().split("\n").slice(-3).join(" | ")}`
+    if (noteUnsafe(result)) continue
+    failure = `${command} exited ${result.code ?? result.signal}: ${lastLines(result.stderr)}`
   }
 
   const effects = countWords(readLines(log), "effect")

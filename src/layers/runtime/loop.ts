@@ -26,7 +26,8 @@ import {
   decodeOutput,
   PlanInvalid,
   PlannerFailed,
-  type PlannerShape
+  type PlannerShape,
+  type StepOutcome
 } from "../../services/Agent.js"
 import type { Decision, PlanStep, Ref } from "../../services/Decision.js"
 import { OutputInvalid, type RunError, type RunResult } from "../../services/AgentRuntime.js"
@@ -34,7 +35,7 @@ import type { JournalError } from "../../services/Journal.js"
 import { ApprovalRequired } from "../../services/Policy.js"
 import type { RateLimitUnavailable } from "../../services/RateLimits.js"
 import type { ReplayDivergence, ResumeUnsafe } from "../../services/Replay.js"
-import type { ErrorInfo, Usage } from "../../services/RunEvent.js"
+import type { ConversationItem, ErrorInfo, RunEvent, Usage } from "../../services/RunEvent.js"
 import * as Tool from "../../services/Tool.js"
 import type { ToolOutput } from "../../services/Tools.js"
 import { encodeStepError } from "../../internal/stepError.js"
@@ -88,6 +89,20 @@ const isPortAbort = (
 const isSuspension = (error: { readonly _tag: string }): boolean =>
   isPortAbort(error) || error._tag === "ApprovalRequired"
 
+/** A step and its outcome as an item of a conversation handed over. */
+const toolCallItem = (step: PlanStep, outcome: StepOutcome | undefined): ConversationItem => {
+  const base = { _tag: "ToolCall" as const, id: step.id, tool: step.tool, args: outcome?.args ?? step.args }
+  if (outcome === undefined) return { ...base, error: "not run" }
+  switch (outcome._tag) {
+    case "Succeeded":
+      return outcome.result === undefined ? base : { ...base, result: outcome.result }
+    case "Failed":
+      return { ...base, error: `${outcome.error._tag}: ${outcome.error.message}` }
+    case "Skipped":
+      return { ...base, error: `not run: step "${outcome.blockedBy}" did not succeed` }
+  }
+}
+
 const errorInfo = (error: { readonly _tag: string; readonly message: string }): ErrorInfo => ({
   _tag: error._tag,
   message: error.message
@@ -109,6 +124,10 @@ export class Run<R> extends RunRecord<R> {
   childStops: Map<string, ChildStop> | undefined = undefined
   /** Steps of every plan so far (finished ones included): what is not finished is spoken for. */
   plannedSteps = 0
+  /** What the child run of each step used, journaled with the step's outcome (see `StepSucceeded.childUsage`). */
+  childUsages: Map<string, Usage> | undefined = undefined
+  /** The conversation a handoff passes to its agent, for the handoff's step. */
+  handedOver: { readonly stepId: string; readonly conversation: ReadonlyArray<ConversationItem> } | undefined = undefined
   /** What running child runs were granted of this run's budgets. */
   readonly granted = { steps: 0, tokens: 0, cost: 0 }
 
@@ -134,7 +153,8 @@ export class Run<R> extends RunRecord<R> {
       ...(options?.metadata === undefined ? {} : { metadata: { ...options.metadata } }),
       ...(this.principal === undefined ? {} : { principal: this.principal }),
       at: this.startedAt,
-      ...(options?.parent === undefined ? {} : { parentRunId: options.parent.runId, parentStepId: options.parent.stepId })
+      ...(options?.parent === undefined ? {} : { parentRunId: options.parent.runId, parentStepId: options.parent.stepId }),
+      ...(options?.conversation === undefined ? {} : { conversation: options.conversation })
     })
     const opening = this.ports.opening(runId, this.now())
     const opened = opening.length === 0
@@ -305,6 +325,11 @@ export class Run<R> extends RunRecord<R> {
     const step: PlanStep = { id: `handoff-${this.turn}`, tool, args: { input } }
     const checked = validateStep(step, this.outcomes)
     if (checked instanceof PlanInvalid) return Effect.fail(checked)
+    // The receiving agent gets the conversation so far, trimmed by the handoff's filter: a function of the
+    // run's (journaled) record, so replay and resume hand over the same.
+    const conversation = this.conversationSoFar()
+    const filter = SubAgent.specOf(this.agent.registry.entries.get(tool)?.tool)?.inputFilter
+    this.handedOver = { stepId: step.id, conversation: filter === undefined ? conversation : filter(conversation) }
     if (this.stepsUsed + 1 > this.budget.maxSteps) {
       return Effect.fail(new BudgetExceeded({ budget: "steps", limit: this.budget.maxSteps, used: this.stepsUsed + 1 }))
     }
@@ -324,6 +349,21 @@ export class Run<R> extends RunRecord<R> {
         )
       })
     )
+  }
+
+  /**
+   * The conversation of this run so far: the one it was handed (if any), its input, and each turn's text
+   * and tool calls with their outcomes.
+   */
+  conversationSoFar(): Array<ConversationItem> {
+    const items: Array<ConversationItem> = [...(this.options?.conversation ?? [])]
+    items.push({ _tag: "UserMessage", text: this.input })
+    for (const decision of this.decisions) {
+      if (decision._tag !== "RunSteps") continue
+      if (decision.text !== undefined && decision.text !== "") items.push({ _tag: "AssistantMessage", text: decision.text })
+      for (const step of decision.steps) items.push(toolCallItem(step, this.outcomes.get(step.id)))
+    }
+    return items
   }
 
   /** What the parent has left of each budget a child shares: the child's budget is capped by it. */
@@ -371,8 +411,23 @@ export class Run<R> extends RunRecord<R> {
     return {
       runId: this.runId,
       stepId: step.id,
-      spawn: (agent, input, approval) => this.spawn(step, agent as Agent<unknown, unknown>, input, approval)
+      spawn: (agent, input, approval) => this.spawn(step, agent as Agent<unknown, unknown>, input, approval),
+      answered: (usage) => this.childEnded(step, usage)
     }
+  }
+
+  /** Counts what the child run of `step` used, and keeps it for the step's outcome event. */
+  childEnded(step: PlanStep, usage: Usage): void {
+    this.addChildUsage(usage)
+    ;(this.childUsages ??= new Map()).set(step.id, usage)
+  }
+
+  /** The `childUsage` of a sub-agent step's outcome event, taken once. */
+  takeChildUsage(stepId: string): { readonly childUsage?: Usage } {
+    const usage = this.childUsages?.get(stepId)
+    if (usage === undefined) return {}
+    this.childUsages!.delete(stepId)
+    return { childUsage: usage }
   }
 
   /** Runs `agent` as the child run of `step`. */
@@ -397,16 +452,18 @@ export class Run<R> extends RunRecord<R> {
       : approval.reason === undefined
       ? { approved: approval.approved, by: approval.by }
       : { approved: approval.approved, by: approval.by, reason: approval.reason }
+    const handedOver = this.handedOver?.stepId === step.id ? this.handedOver.conversation : undefined
     const options = {
       runId,
       threadId: this.threadId,
       budget,
       principal: this.principal,
-      parent: { runId: this.runId, stepId: step.id }
+      parent: { runId: this.runId, stepId: step.id },
+      ...(handedOver === undefined ? {} : { conversation: handedOver })
     }
     const ended = (usage: Usage) => {
       this.grant(budget, -1)
-      this.addChildUsage(usage)
+      this.childEnded(step, usage)
     }
     return runner(agent, input, options, this.options?.replay, forwarded, ended).pipe(
       Effect.map((result): SubAgent.ChildResult => ({ runId, answer: result.answer, output: result.output })),
@@ -547,11 +604,11 @@ export class Run<R> extends RunRecord<R> {
     const { result, value } = output
     const { runId } = this
     this.record({ _tag: "Succeeded", id: step.id, tool: step.tool, args, value, result, durationMs })
-    return this.emit(
-      result === undefined
-        ? { _tag: "StepSucceeded", runId, stepId: step.id, tool: step.tool, durationMs, at: end }
-        : { _tag: "StepSucceeded", runId, stepId: step.id, tool: step.tool, result, durationMs, at: end }
-    )
+    const child = this.childUsages === undefined ? undefined : this.takeChildUsage(step.id)
+    const event: RunEvent = result === undefined
+      ? { _tag: "StepSucceeded", runId, stepId: step.id, tool: step.tool, durationMs, at: end }
+      : { _tag: "StepSucceeded", runId, stepId: step.id, tool: step.tool, result, durationMs, at: end }
+    return this.emit(child === undefined ? event : { ...event, ...child })
   }
 
   failed(
@@ -577,7 +634,17 @@ export class Run<R> extends RunRecord<R> {
     const info = encodeStepError(error.value)
     const durationMs = end - at
     this.record({ _tag: "Failed", id: step.id, tool: step.tool, args, error: info, durationMs })
-    return this.emit({ _tag: "StepFailed", runId: this.runId, stepId: step.id, tool: step.tool, error: info, durationMs, at: end })
+    const child = this.childUsages === undefined ? undefined : this.takeChildUsage(step.id)
+    return this.emit({
+      _tag: "StepFailed",
+      runId: this.runId,
+      stepId: step.id,
+      tool: step.tool,
+      error: info,
+      durationMs,
+      at: end,
+      ...child
+    })
   }
 
   /** The step did not run: it waits for a human. Its plan finishes, then the run pauses (see `nextTurn`). */

@@ -150,7 +150,8 @@ export class RunRecord<R> implements RunContext {
       steps: this.steps,
       outcomes: this.outcomes,
       decisions: this.decisions,
-      context: this
+      context: this,
+      conversation: options?.conversation
     }
   }
 
