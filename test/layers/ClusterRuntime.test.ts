@@ -14,7 +14,7 @@ beforeAll(async () => {
   db = await createDatabase()
   process.env.SFX_DATABASE_URL = db.url
   process.env.SFX_TABLE = "sfx_single"
-})
+}, 600_000) // it may wait for another cluster test file (test/support/clusterDb.ts)
 afterAll(async () => {
   await dropDatabase(db.name)
 })

@@ -32,11 +32,10 @@ beforeAll(async () => {
   // The first runner creates the tables (JournalPg's migrations, the cluster's); then the others, together.
   await start()
   await Promise.all([start(), start()])
-}, 120_000)
+}, 600_000) // it may wait for another cluster test file (test/support/clusterDb.ts)
 
 afterAll(async () => {
-  await Promise.all(runners.map((runner) => stopRunner(runner, "SIGKILL")))
-  await dropDatabase(db.name)
+  await Promise.all(runners.map((runner) => stopRunner(runner, "SIGKILL"))).finally(() => dropDatabase(db.name))
 })
 
 const client = () => {

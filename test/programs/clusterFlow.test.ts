@@ -85,15 +85,18 @@ beforeAll(async () => {
   // A failover of 10 s: a runner slowed by a loaded machine keeps its shards (no takeover mid-test).
   runners.push(await startRunner({ url: db.url, port: portBase() + 6, table, env, failoverAfter: 10 }))
   runners.push(await startRunner({ url: db.url, port: portBase() + 7, table, env, failoverAfter: 10 }))
-}, 120_000)
+}, 600_000) // it may wait for another cluster test file (test/support/clusterDb.ts)
 
 const devScope = Effect.runSync(Scope.make())
 
 afterAll(async () => {
-  await Effect.runPromise(Scope.close(devScope, Exit.void))
-  await Promise.all(runners.map((runner) => stopRunner(runner, "SIGKILL")))
-  await proxy.close()
-  await dropDatabase(db.name)
+  try {
+    await Effect.runPromise(Scope.close(devScope, Exit.void))
+    await Promise.all(runners.map((runner) => stopRunner(runner, "SIGKILL")))
+    await proxy.close()
+  } finally {
+    await dropDatabase(db.name)
+  }
 })
 
 const client = () => {
