@@ -4,7 +4,7 @@
  * summarizes the older turns whenever the next prompt would overflow.
  *
  *   npx graphent run examples/long-chat.ts --input "read 60 pages"
- *   npx graphent trace show <run id>      # the compactions, with their summaries
+ *   npx graphent trace show <run-id> --db      # the compactions, with their summaries
  *
  * Offline on a scripted model (it fetches pages, then answers, and writes a
  * one-line summary when asked); live with `GRAPHENT_MODEL`.
