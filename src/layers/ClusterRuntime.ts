@@ -220,7 +220,7 @@ export interface CallMarkers {
   readonly forget: (runId: string, stepId: string) => Effect.Effect<void>
   /** Whether {@link cancel} was asked for the run. */
   readonly cancelled: (runId: string) => Effect.Effect<boolean>
-  /** The end the journal already holds for the run (`RunCompleted` or `RunFailed`), if any. */
+  /** The end the journal already holds for the run (`RunCompleted`, `RunFailed` or, cancelled, `RunInterrupted`), if any. */
   readonly ended: (runId: string) => Effect.Effect<RunEvent | undefined, JournalError>
 }
 
@@ -245,7 +245,9 @@ const sqlMarkers = (prefix: string, journal: JournalShape): Effect.Effect<CallMa
     return {
       ended: (runId) =>
         Effect.map(journal.read(runId), (events) =>
-          events.find((event) => event._tag === "RunCompleted" || event._tag === "RunFailed")),
+          events.find((event) =>
+            event._tag === "RunCompleted" || event._tag === "RunFailed" || event._tag === "RunInterrupted"
+          )),
       cancelled: (runId) =>
         Effect.map(
           Effect.retry(sql`SELECT 1 AS one FROM ${table} WHERE run_id = ${runId} AND step_id = ${cancelMark}`, journalRetry),
@@ -273,77 +275,82 @@ const sqlMarkers = (prefix: string, journal: JournalShape): Effect.Effect<CallMa
  * change on replay harmlessly; one that a step acted on was journaled first
  * (`DecisionMade` precedes `StepStarted`), and the replay session compares it.
  */
-const activityPorts = (runId: string, markers: CallMarkers) => (live: RunPorts): RunPorts => ({
-  ...live,
-  journal: (event) =>
-    event._tag === "RunCompleted" || event._tag === "RunFailed"
-      // A shard that moves while its run ends can have the old owner journal the end as the new owner
-      // replays: the end is journaled once (the one already there wins, with its times).
-      ? Effect.flatMap(Effect.retry(markers.ended(runId), journalRetry), (ended) =>
-        ended === undefined ? Effect.retry(live.journal(event), journalRetry) : Effect.succeed(ended))
-      : event._tag !== "RunInterrupted"
-      ? Effect.retry(live.journal(event), journalRetry)
-      // The body is interrupted whenever the workflow suspends or its shard moves (a takeover, a rebalance,
-      // an approval wait): that is not the run being interrupted. Only a cancel journals RunInterrupted.
-      : Effect.flatMap(markers.cancelled(runId), (cancelled) =>
-        cancelled ? Effect.retry(live.journal(event), journalRetry) : Effect.void),
-  model: <E, R>(call: number, request: unknown, made: Effect.Effect<ModelCalledEvent, E, R>) =>
-    Effect.flatMap(
-      Activity.make({
-        name: `model:${call}`,
-        success: RunEvent,
-        error: Schema.Unknown,
-        execute: live.model(call, request as never, made) as Effect.Effect<RunEvent, unknown, R>
-      }),
-      (event) => Effect.succeed(event as ModelCalledEvent)
-    ) as Effect.Effect<ModelCalledEvent, E | ReplayDivergence, R>,
-  value: <E, R>(turn: number, key: string, read: Effect.Effect<ValueRecordedEvent, E, R>) =>
-    Effect.map(
-      Activity.make({
-        name: `value:${turn}:${key}`,
-        success: RunEvent,
-        error: Schema.Unknown,
-        execute: live.value(turn, key, read) as Effect.Effect<RunEvent, unknown, R>
-      }),
-      (event) => event as ValueRecordedEvent
-    ) as Effect.Effect<ValueRecordedEvent, E | ReplayDivergence, R>,
-  tools: {
-    execute: (registry, call, context, defaults) => {
-      const approved = context.approval !== undefined
-      const idempotent = registry.entries.get(call.tool)?.tool.idempotent === true
-      const name = approved ? `step:${call.stepId}:approved` : `step:${call.stepId}`
-      const execute = Effect.gen(function*() {
-        // A non-idempotent call that began on a runner and has no stored result was cut short by a crash:
-        // the same rule as `graphent resume` (ResumeUnsafe) instead of running it a second time.
-        if (!idempotent && !(yield* markers.begin(runId, name))) {
-          return yield* Effect.fail<StoredFailure>({
-            _tag: "Unsafe",
-            stepId: call.stepId,
-            tool: call.tool,
-            args: json(call.args)
-          })
-        }
-        return yield* live.tools.execute(registry, call, context, defaults).pipe(
-          Effect.map((output) => ({ result: output.result })),
-          Effect.mapError((error): StoredFailure => storeFailure(error)),
-          // Interrupted cleanly (a handover or a cancel): the call did not finish and may begin again.
-          Effect.onInterrupt(() => idempotent ? Effect.void : markers.forget(runId, name))
-        )
-      })
-      return Activity.make({
-        name,
-        success: StoredOutput,
-        error: StoredFailure,
-        execute: execute as Effect.Effect<typeof StoredOutput.Type, StoredFailure>
-      }).pipe(
-        Effect.matchEffect({
-          onSuccess: (stored) => outputOf(registry, call, stored.result),
-          onFailure: (failure) => Effect.fail(loadFailure(call, failure))
+const activityPorts = (runId: string, markers: CallMarkers) => (live: RunPorts): RunPorts => {
+  const journaled = (event: RunEvent) => Effect.retry(live.journal(event), journalRetry)
+  // A shard that moves while its run ends can have the old owner journal the end as the new owner replays,
+  // and a cancelled run's body replays once more to apply the interrupt: the end is journaled once (the one
+  // already there wins, with its times), and nothing follows it.
+  const unlessEnded = (event: RunEvent) =>
+    Effect.flatMap(Effect.retry(markers.ended(runId), journalRetry), (ended) =>
+      ended === undefined ? journaled(event) : Effect.succeed(ended))
+  return {
+    ...live,
+    journal: (event) =>
+      event._tag === "RunCompleted" || event._tag === "RunFailed" || event._tag === "RunResumed"
+        ? unlessEnded(event)
+        : event._tag !== "RunInterrupted"
+        ? journaled(event)
+        // The body is interrupted whenever the workflow suspends or its shard moves (a takeover, a rebalance,
+        // an approval wait): that is not the run being interrupted. Only a cancel journals RunInterrupted.
+        : Effect.flatMap(markers.cancelled(runId), (cancelled) => cancelled ? unlessEnded(event) : Effect.void),
+    model: <E, R>(call: number, request: unknown, made: Effect.Effect<ModelCalledEvent, E, R>) =>
+      Effect.flatMap(
+        Activity.make({
+          name: `model:${call}`,
+          success: RunEvent,
+          error: Schema.Unknown,
+          execute: live.model(call, request as never, made) as Effect.Effect<RunEvent, unknown, R>
+        }),
+        (event) => Effect.succeed(event as ModelCalledEvent)
+      ) as Effect.Effect<ModelCalledEvent, E | ReplayDivergence, R>,
+    value: <E, R>(turn: number, key: string, read: Effect.Effect<ValueRecordedEvent, E, R>) =>
+      Effect.map(
+        Activity.make({
+          name: `value:${turn}:${key}`,
+          success: RunEvent,
+          error: Schema.Unknown,
+          execute: live.value(turn, key, read) as Effect.Effect<RunEvent, unknown, R>
+        }),
+        (event) => event as ValueRecordedEvent
+      ) as Effect.Effect<ValueRecordedEvent, E | ReplayDivergence, R>,
+    tools: {
+      execute: (registry, call, context, defaults) => {
+        const approved = context.approval !== undefined
+        const idempotent = registry.entries.get(call.tool)?.tool.idempotent === true
+        const name = approved ? `step:${call.stepId}:approved` : `step:${call.stepId}`
+        const execute = Effect.gen(function*() {
+          // A non-idempotent call that began on a runner and has no stored result was cut short by a crash:
+          // the same rule as `graphent resume` (ResumeUnsafe) instead of running it a second time.
+          if (!idempotent && !(yield* markers.begin(runId, name))) {
+            return yield* Effect.fail<StoredFailure>({
+              _tag: "Unsafe",
+              stepId: call.stepId,
+              tool: call.tool,
+              args: json(call.args)
+            })
+          }
+          return yield* live.tools.execute(registry, call, context, defaults).pipe(
+            Effect.map((output) => ({ result: output.result })),
+            Effect.mapError((error): StoredFailure => storeFailure(error)),
+            // Interrupted cleanly (a handover or a cancel): the call did not finish and may begin again.
+            Effect.onInterrupt(() => idempotent ? Effect.void : markers.forget(runId, name))
+          )
         })
-      )
+        return Activity.make({
+          name,
+          success: StoredOutput,
+          error: StoredFailure,
+          execute: execute as Effect.Effect<typeof StoredOutput.Type, StoredFailure>
+        }).pipe(
+          Effect.matchEffect({
+            onSuccess: (stored) => outputOf(registry, call, stored.result),
+            onFailure: (failure) => Effect.fail(loadFailure(call, failure))
+          })
+        )
+      }
     }
   }
-})
+}
 
 const storeFailure = (
   error: Tool.ToolError | ReplayDivergence | ResumeUnsafe | ApprovalRequired | RateLimits.RateLimitUnavailable

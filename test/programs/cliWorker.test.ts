@@ -12,15 +12,14 @@ import { ClusterRuntime } from "graphent/cluster"
 import { JournalPg } from "graphent/postgres"
 import sfx, { layer as sfxLayer } from "../fixtures/cluster/sfxAgent.js"
 import { createDatabase, dropDatabase } from "../support/clusterDb.js"
-import { portBase, type Runner, startRunner, stopRunner } from "../support/clusterProcs.js"
+import { freePort, type Runner, startRunner, stopRunner } from "../support/clusterProcs.js"
 
 const table = "sfx"
 let db: { readonly url: string; readonly name: string }
 const runners: Array<Runner> = []
-let nextPort = portBase()
 
 const start = async () => {
-  const runner = await startRunner({ url: db.url, port: nextPort++, table })
+  const runner = await startRunner({ url: db.url, port: await freePort(), table })
   runners.push(runner)
   return runner
 }

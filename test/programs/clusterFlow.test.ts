@@ -22,7 +22,7 @@ import { ClusterRuntime } from "graphent/cluster"
 import { JournalPg } from "graphent/postgres"
 import sfx, { layer as sfxLayer } from "../fixtures/cluster/sfxAgent.js"
 import { createDatabase, dropDatabase } from "../support/clusterDb.js"
-import { portBase, type Runner, sfxAgentFile, startRunner, stopRunner } from "../support/clusterProcs.js"
+import { freePort, type Runner, sfxAgentFile, startRunner, stopRunner } from "../support/clusterProcs.js"
 import { readSse } from "../support/sse.js"
 import * as CliDev from "../../src/programs/cliDev.js"
 
@@ -31,7 +31,7 @@ const rate = 10
 const burst = 2
 let db: { readonly url: string; readonly name: string }
 const runners: Array<Runner> = []
-const proxyPort = portBase() + 8
+let proxyPort = 0
 
 /** A TCP proxy to the machine's Redis that the test opens and closes (closing it drops every connection). */
 const proxy = (() => {
@@ -72,6 +72,7 @@ beforeAll(async () => {
   db = await createDatabase()
   process.env.SFX_DATABASE_URL = db.url
   process.env.SFX_TABLE = table
+  proxyPort = await freePort()
   await proxy.open()
   const env = {
     GRAPHENT_RATE_LIMITS: JSON.stringify({ "tool:effect": `${rate}/second burst ${burst}` }),
@@ -83,8 +84,8 @@ beforeAll(async () => {
   }
   // The first runner creates the tables; then the second.
   // A failover of 10 s: a runner slowed by a loaded machine keeps its shards (no takeover mid-test).
-  runners.push(await startRunner({ url: db.url, port: portBase() + 6, table, env, failoverAfter: 10 }))
-  runners.push(await startRunner({ url: db.url, port: portBase() + 7, table, env, failoverAfter: 10 }))
+  runners.push(await startRunner({ url: db.url, port: await freePort(), table, env, failoverAfter: 10 }))
+  runners.push(await startRunner({ url: db.url, port: await freePort(), table, env, failoverAfter: 10 }))
 }, 600_000) // it may wait for another cluster test file (test/support/clusterDb.ts)
 
 const devScope = Effect.runSync(Scope.make())
@@ -273,6 +274,15 @@ describe("graphent dev --cluster (a server in front of the runners)", () => {
     expect(Date.now() - cancelledAt).toBeLessThan(10_000)
     expect(cancelled.at(-1)).toBe("RunInterrupted")
     expect(cancelled).not.toContain("StepSucceeded")
+    // The cancelled body replays once more to apply the interrupt: it journals nothing after the end.
+    await new Promise((resolve) => setTimeout(resolve, 1_000))
+    const journaled = await Effect.runPromise(Effect.gen(function*() {
+      const sql = yield* SqlClient.SqlClient
+      return yield* sql<{ tag: string }>`SELECT tag FROM graphent_events WHERE run_id = ${slow.body.id} ORDER BY seq`
+    }).pipe(Effect.provide(sfxLayer)))
+    expect(journaled.map((row) => row.tag).filter((tag) => tag === "RunInterrupted" || tag === "RunResumed"))
+      .toEqual(["RunInterrupted"])
+    expect(journaled.at(-1)?.tag).toBe("RunInterrupted")
     expect((await admin("GET", `/v1/runs/${slow.body.id}`)).body.status).toBe("interrupted")
     expect(await rows(table, 0)).toBe(0)
     expect(await rows(`${table}_attempts`, 0)).toBe(1)

@@ -4,6 +4,7 @@
  * test/fixtures/cluster/sfxAgent.ts. A runner is ready once it printed its banner.
  */
 import { type ChildProcess, spawn } from "node:child_process"
+import * as net from "node:net"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 
@@ -74,5 +75,16 @@ export const stopRunner = async (runner: Runner, signal: NodeJS.Signals): Promis
   return runner.exited
 }
 
-/** A free-ish port range per test process: runners of tests running at once do not collide. */
-export const portBase = (): number => 40000 + (process.pid % 2000) * 10
+/**
+ * A port no one listens on now, from the system (a fixed range would overlap the ephemeral ports,
+ * 32768–60999 on Linux, that the tests' own outgoing connections take).
+ */
+export const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = net.createServer()
+    server.once("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as net.AddressInfo
+      server.close(() => resolve(port))
+    })
+  })
