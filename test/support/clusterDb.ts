@@ -6,7 +6,7 @@
  * One cluster test file at a time holds a database: each runner process keeps pools of
  * its own (workflow storage, journal, the test's side-effect table), and two files of
  * runners at once came close to the server's `max_connections` (100), failing other
- * PostgreSQL tests with "too many clients". The lock is a folder in the temp dir naming
+ * PostgreSQL tests with "too many clients". The lock is a file in the temp dir naming
  * its holder's pid, so a holder that died does not block the next run.
  */
 import * as fs from "node:fs"
@@ -19,7 +19,6 @@ import { PgAdmin, pgUrl } from "./store.js"
 let databases = 0
 
 const lock = path.join(os.tmpdir(), "graphent-test-cluster-db.lock")
-const owner = path.join(lock, "pid")
 
 const alive = (pid: number): boolean => {
   try {
@@ -30,30 +29,37 @@ const alive = (pid: number): boolean => {
   }
 }
 
-/** Waits for the cluster-database lock (see the module's comment). */
+/** The lock file's holder: its pid, or `undefined` when the file is gone or not written yet. */
+const holder = (): number | undefined => {
+  try {
+    const pid = Number(fs.readFileSync(lock, "utf8"))
+    return pid > 0 ? pid : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/** Waits for the cluster-database lock (see the module's comment): a file created exclusively, naming its pid. */
 const acquire = async (): Promise<void> => {
   for (;;) {
     try {
-      fs.mkdirSync(lock)
-      fs.writeFileSync(owner, String(process.pid))
+      fs.writeFileSync(lock, String(process.pid), { flag: "wx" })
       return
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error
     }
-    const holder = Number(fs.readFileSync(owner, { encoding: "utf8", flag: "a+" }))
-    // A holder that died (or one between mkdir and writing its pid, given a moment): take the lock over.
-    if (holder > 0 ? !alive(holder) : Date.now() - fs.statSync(lock).mtimeMs > 5_000) {
-      fs.rmSync(lock, { recursive: true, force: true })
-      continue
-    }
-    await new Promise((resolve) => setTimeout(resolve, 250))
+    const pid = holder()
+    // A holder that died takes no lock with it (nor does one that never wrote its pid, given 5 s).
+    const stale = pid !== undefined
+      ? !alive(pid)
+      : Date.now() - (fs.statSync(lock, { throwIfNoEntry: false })?.mtimeMs ?? Date.now()) > 5_000
+    if (stale) fs.rmSync(lock, { force: true })
+    else await new Promise((resolve) => setTimeout(resolve, 250))
   }
 }
 
 const release = (): void => {
-  if (fs.existsSync(owner) && fs.readFileSync(owner, "utf8") === String(process.pid)) {
-    fs.rmSync(lock, { recursive: true, force: true })
-  }
+  if (holder() === process.pid) fs.rmSync(lock, { force: true })
 }
 
 /**
