@@ -5,12 +5,12 @@
  * The 1,000-run version is `npm run soak:cluster`.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { Effect, Fiber, Layer, Redacted } from "effect"
+import { Effect, Fiber } from "effect"
 import { SqlClient } from "effect/sql"
 import { AgentRuntime, LocalRuntime, Replay, type RunEvent } from "graphent"
 import { ClusterRuntime } from "graphent/cluster"
-import { JournalPg } from "graphent/postgres"
 import sfx, { layer as sfxLayer } from "../fixtures/cluster/sfxAgent.js"
+import { clusterClient } from "../support/clusterClient.js"
 import { createDatabase, dropDatabase } from "../support/clusterDb.js"
 import { freePort, type Runner, startRunner, stopRunner } from "../support/clusterProcs.js"
 
@@ -36,14 +36,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(runners.map((runner) => stopRunner(runner, "SIGKILL"))).finally(() => dropDatabase(db.name))
 })
-
-const client = () => {
-  const pg = { url: Redacted.make(db.url) }
-  return ClusterRuntime.layerClient({ pg }).pipe(
-    Layer.provideMerge(JournalPg.layerPg({ pg })),
-    Layer.provideMerge(sfxLayer)
-  )
-}
 
 /** Polls (no sleeps to wait for a moment) until `n` side effects of runs starting with `prefix` exist. */
 const sideEffectsReach = (prefix: string, n: number) =>
@@ -98,7 +90,7 @@ describe("graphent worker (3 runner processes, PostgreSQL)", () => {
         const results = yield* Fiber.join(all)
         expect(results.map((result) => result.answer)).toEqual(Array.from({ length: runs }, () => `done ${steps}`))
         return yield* check("k", runs, steps)
-      }).pipe(Effect.provide(client()))
+      }).pipe(Effect.provide(clusterClient(db.url)))
     )
     // Runs the dead runners held were taken over (their journals say so) and replay offline, identical.
     const resumed = [...journals.values()].filter((events) => events.some((event) => event._tag === "RunResumed"))
@@ -131,7 +123,7 @@ describe("graphent worker (3 runner processes, PostgreSQL)", () => {
         const results = yield* Fiber.join(all)
         expect(results.map((result) => result.answer)).toEqual(Array.from({ length: runs }, () => `done ${steps}`))
         yield* check("t", runs, steps)
-      }).pipe(Effect.provide(client()))
+      }).pipe(Effect.provide(clusterClient(db.url)))
     )
     expect(survivor.child.exitCode).toBe(null)
   })
@@ -163,7 +155,7 @@ describe("graphent worker (3 runner processes, PostgreSQL)", () => {
         expect(after!.n).toBe(1)
         expect(yield* ClusterRuntime.status("a0")).toEqual({ _tag: "Completed", answer: "done 1" })
         return result
-      }).pipe(Effect.provide(client()))
+      }).pipe(Effect.provide(clusterClient(db.url)))
     )
     expect(result.answer).toBe("done 1")
     const tags = result.events.map((event) => event._tag)

@@ -14,13 +14,13 @@
 import * as net from "node:net"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { ConfigProvider, Context, Effect, Exit, Fiber, Layer, Redacted, Scope } from "effect"
+import { ConfigProvider, Context, Effect, Exit, Fiber, Layer, Scope } from "effect"
 import * as HttpServer from "effect/http/HttpServer"
 import { SqlClient } from "effect/sql"
 import { AgentRuntime } from "graphent"
 import { ClusterRuntime } from "graphent/cluster"
-import { JournalPg } from "graphent/postgres"
 import sfx, { layer as sfxLayer } from "../fixtures/cluster/sfxAgent.js"
+import { clusterClient } from "../support/clusterClient.js"
 import { createDatabase, dropDatabase } from "../support/clusterDb.js"
 import { freePort, type Runner, sfxAgentFile, startRunner, stopRunner } from "../support/clusterProcs.js"
 import { readSse } from "../support/sse.js"
@@ -100,14 +100,6 @@ afterAll(async () => {
   }
 })
 
-const client = () => {
-  const pg = { url: Redacted.make(db.url) }
-  return ClusterRuntime.layerClient({ pg }).pipe(
-    Layer.provideMerge(JournalPg.layerPg({ pg })),
-    Layer.provideMerge(sfxLayer)
-  )
-}
-
 describe("flow control in the cluster (2 runner processes, PostgreSQL, Redis)", () => {
   it("runners sharing a rate limit never exceed it together (measured)", async () => {
     const runs = 16
@@ -125,7 +117,7 @@ describe("flow control in the cluster (2 runner processes, PostgreSQL, Redis)", 
         return yield* sql<{ ms: number; pid: number }>`
           SELECT (extract(epoch FROM at) * 1000)::float8 AS ms, pid FROM ${sql(`${table}_attempts`)}
           WHERE run_id LIKE 'r%' ORDER BY at`
-      }).pipe(Effect.provide(client()))
+      }).pipe(Effect.provide(clusterClient(db.url)))
     )
     expect(rows.length).toBeGreaterThanOrEqual(runs * steps)
     // Both runners made calls: the limit held across processes, not within one.
@@ -170,7 +162,7 @@ describe("flow control in the cluster (2 runner processes, PostgreSQL, Redis)", 
       }).pipe(
         // Whatever happened, the store comes back: the next test's runs need it.
         Effect.ensuring(Effect.promise(() => proxy.open())),
-        Effect.provide(client())
+        Effect.provide(clusterClient(db.url))
       )
     )
     expect(answers).toEqual(["done 1", "done 1"])

@@ -99,3 +99,4 @@ export const dropDatabase = async (name: string): Promise<void> => {
     release()
   }
 }
+
