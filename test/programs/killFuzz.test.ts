@@ -24,6 +24,20 @@ import * as Fuzz from "../support/killFuzz.js"
 const seed = Number(process.env.KILL_FUZZ_SEED ?? 20261203)
 const kills = 3
 
+/** No side effect twice or lost, no completed call re-run, no event journaled twice, and the uninterrupted answer. */
+const assertExactlyOnce = (report: Fuzz.Report, answer: string, summary: string) =>
+  assert.deepStrictEqual(
+    {
+      duplicates: report.duplicates,
+      lost: report.lost,
+      repeatedCompleted: report.repeatedCompleted,
+      journalRepeats: report.journalRepeats,
+      answer: report.answer
+    },
+    { duplicates: [], lost: [], repeatedCompleted: [], journalRepeats: [], answer },
+    summary
+  )
+
 describe.concurrent("the kill fuzzer: SIGKILL at random points, resume until done", () => {
   for (const scenario of [Fuzz.dag, Fuzz.chat]) {
     it(`${scenario.name}: ${kills} kills (seed ${seed}); every side effect exactly once, the uninterrupted answer`, async () => {
@@ -34,17 +48,7 @@ describe.concurrent("the kill fuzzer: SIGKILL at random points, resume until don
       // The fuzzer did its job: it killed processes, including a resume.
       assert.strictEqual(report.kills.length, kills, summary)
       assert.isAtLeast(report.killsDuringResume, 1, summary)
-      assert.deepStrictEqual(
-        {
-          duplicates: report.duplicates,
-          lost: report.lost,
-          repeatedCompleted: report.repeatedCompleted,
-          journalRepeats: report.journalRepeats,
-          answer: report.answer
-        },
-        { duplicates: [], lost: [], repeatedCompleted: [], journalRepeats: [], answer: baseline.answer },
-        summary
-      )
+      assertExactlyOnce(report, baseline.answer, summary)
       // Kept when the test fails: the report names the journal and the side-effect log.
       fs.rmSync(dir, { recursive: true, force: true })
     }, 600_000) // about 30 s on a quiet 2-core machine; minutes when it is shared
@@ -67,17 +71,7 @@ describe("the kill fuzzer on a tree of agents", () => {
     // Each kill interrupted the child: the journal's last lines then held the child run's (the parent's
     // notification runs beside it).
     for (const kill of report.kills) assert.isTrue(kill.journalTail.some((line) => /"runId":"[^"]+\/p-child"/.test(line)), summary)
-    assert.deepStrictEqual(
-      {
-        duplicates: report.duplicates,
-        lost: report.lost,
-        repeatedCompleted: report.repeatedCompleted,
-        journalRepeats: report.journalRepeats,
-        answer: report.answer
-      },
-      { duplicates: [], lost: [], repeatedCompleted: [], journalRepeats: [], answer: baseline.answer },
-      summary
-    )
+    assertExactlyOnce(report, baseline.answer, summary)
     fs.rmSync(dir, { recursive: true, force: true })
   }, 600_000)
 })
