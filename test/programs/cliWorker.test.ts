@@ -48,6 +48,26 @@ const sideEffectsReach = (prefix: string, n: number) =>
     }
   })
 
+/**
+ * Of `among`, the runner executing the most runs of `prefix` right now (runs with a side effect it wrote and fewer
+ * than `steps` side effects): a SIGKILL of it interrupts runs mid-way, so their takeover is what the test sees.
+ */
+const busiest = (prefix: string, steps: number, among: ReadonlyArray<Runner>) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    const rows = yield* sql<{ pid: number; n: number }>`
+      SELECT pid, count(DISTINCT run_id)::int AS n FROM sfx
+      WHERE run_id IN (SELECT run_id FROM sfx WHERE run_id LIKE ${prefix + "%"} GROUP BY run_id HAVING count(*) < ${steps})
+      GROUP BY pid ORDER BY n DESC`
+    for (const row of rows) {
+      const runner = among.find((candidate) => candidate.child.pid === row.pid)
+      if (runner !== undefined) return runner
+    }
+    return among[0]!
+  })
+
+const alive = (runner: Runner) => runner.child.exitCode === null && runner.child.signalCode === null
+
 /** Side effects and executions per run of `prefix`; every journal, by run. */
 const check = (prefix: string, runs: number, steps: number) =>
   Effect.gen(function*() {
@@ -84,9 +104,11 @@ describe("graphent worker (3 runner processes, PostgreSQL)", () => {
             AgentRuntime.run(sfx, input, { runId: `k${i}` }), { concurrency: "unbounded" })
         )
         yield* sideEffectsReach("k", Math.floor((runs * steps) / 3))
-        yield* Effect.promise(() => stopRunner(runners[0]!, "SIGKILL"))
+        const first = yield* busiest("k", steps, runners)
+        yield* Effect.promise(() => stopRunner(first, "SIGKILL"))
         yield* sideEffectsReach("k", Math.floor((2 * runs * steps) / 3))
-        yield* Effect.promise(() => stopRunner(runners[1]!, "SIGKILL"))
+        const second = yield* busiest("k", steps, runners.filter(alive))
+        yield* Effect.promise(() => stopRunner(second, "SIGKILL"))
         const results = yield* Fiber.join(all)
         expect(results.map((result) => result.answer)).toEqual(Array.from({ length: runs }, () => `done ${steps}`))
         return yield* check("k", runs, steps)
@@ -106,7 +128,7 @@ describe("graphent worker (3 runner processes, PostgreSQL)", () => {
 
   it("SIGTERM hands a runner's runs over with no failure", async () => {
     const fresh = await start()
-    const survivor = runners[2]!
+    const survivor = runners.find(alive)!
     const runs = 20
     const steps = 4
     const input = JSON.stringify({ steps, parallel: 2, delayMs: 40 })
