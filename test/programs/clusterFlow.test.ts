@@ -86,6 +86,19 @@ beforeAll(async () => {
   // A failover of 10 s: a runner slowed by a loaded machine keeps its shards (no takeover mid-test).
   runners.push(await startRunner({ url: db.url, port: await freePort(), table, env, failoverAfter: 10 }))
   runners.push(await startRunner({ url: db.url, port: await freePort(), table, env, failoverAfter: 10 }))
+  // Both runners hold shards (each holds its shard locks, PostgreSQL advisory locks, on a connection of its own)
+  // before runs are submitted: on a loaded machine the second one's share can come seconds after its banner.
+  await Effect.runPromise(Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    while (true) {
+      const [row] = yield* sql<{ n: number }>`
+        SELECT count(DISTINCT pid)::int AS n FROM pg_locks
+        WHERE locktype = 'advisory' AND granted
+          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`
+      if (row!.n >= 2) return
+      yield* Effect.sleep(100)
+    }
+  }).pipe(Effect.provide(sfxLayer)))
 }, 600_000) // it may wait for another cluster test file (test/support/clusterDb.ts)
 
 const devScope = Effect.runSync(Scope.make())
