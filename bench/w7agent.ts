@@ -1,6 +1,6 @@
 /**
  * W7's agent: one step per turn, each a tool call that waits `latencyMs` (a remote call's latency, with no
- * CPU), `steps` steps, then the answer. Input: JSON `{ "steps": n, "latencyMs": ms }`. Loaded by the
+ * CPU; not idempotent, so a durable runtime marks each call begun), `steps` steps, then the answer. Input: JSON `{ "steps": n, "latencyMs": ms }`. Loaded by the
  * `graphent worker` runners of W7 and run in-process for the single-process baseline.
  */
 import * as Effect from "effect/Effect"
@@ -13,7 +13,6 @@ const call = Tool.make("call", {
   description: "A remote call: waits its latency.",
   parameters: Schema.Struct({ n: Schema.Number, latencyMs: Schema.Number }),
   success: Schema.Number,
-  idempotent: true,
   handler: ({ latencyMs, n }) => latencyMs > 0 ? Effect.as(Effect.sleep(latencyMs), n) : Effect.succeed(n)
 })
 

@@ -3,22 +3,21 @@
  * with Effect's `effect/cluster` + `effect/workflow`, stored in PostgreSQL.
  *
  * A run is the workflow {@link GraphentRun}, keyed by its run id. Its body is
- * the same run loop as `LocalRuntime` (`./runtime/loop.ts`), with ports (see
- * `RunPorts`) whose every nondeterministic request is an `Activity`: each
- * tool call (`step:<stepId>`), model call (`model:<n>`) and journaled value
- * (`value:<turn>:<key>`) is recorded once in the workflow storage. A planner
- * decision is not an activity: it is a function of what those answer, and
- * the journal's `DecisionMade` is checked on replay (a planner that decides
- * otherwise is a `ReplayDivergence`). A runner that dies mid-run loses its shards;
- * another runner replays the body from the top, answered from the journal and
- * the activities, and goes on live: no recorded call runs again.
+ * the same run loop as `LocalRuntime` (`./runtime/loop.ts`), journaling to
+ * the `Journal` in context (`JournalPg` on the same database). The journal is
+ * the record of what the run did: a runner that dies mid-run loses its
+ * shards, and another runner replays the body from the top as a resume of
+ * the journal (what `graphent resume` does): every journaled model call, value,
+ * decision and step result answers from it, and the run goes on live. A
+ * non-idempotent tool call is marked begun in `<prefix>cluster_calls` before
+ * it goes out, so one a crash cut short stops the run with `ResumeUnsafe`
+ * instead of running twice. The workflow storage holds where each run is:
+ * its start, its owner, its result, its durable deferreds (approvals) and
+ * interrupts (cancel). See docs/scaling.md for which store is the source of
+ * truth for what.
  *
- * Graphent's journal stays the one record users see: the body appends the
- * run's events to the `Journal` in context (`JournalPg` on the same
- * database), so `graphent trace` and `graphent replay` work on a cluster run.
- * A replayed body journals nothing twice (events are matched by key, as
- * `graphent resume` does). See docs/scaling.md for which store is the source
- * of truth for what.
+ * `graphent trace` and `graphent replay` work on a cluster run as on any.
+ * A replayed body journals nothing twice (events are matched by key).
  *
  * Layers: {@link layerRunner} (a runner process: executes runs; what
  * `graphent worker` starts), {@link layerClient} (submits and addresses runs,
@@ -45,7 +44,7 @@ import { ClusterWorkflowEngine, SingleRunner } from "effect/cluster"
 import * as RunnerAddress from "effect/cluster/RunnerAddress"
 import * as ShardingConfig from "effect/cluster/ShardingConfig"
 import { SqlClient } from "effect/sql/SqlClient"
-import { Activity, DurableDeferred, Workflow, WorkflowEngine } from "effect/workflow"
+import { DurableDeferred, Workflow, WorkflowEngine } from "effect/workflow"
 import { decodeStepError, encodeStepError, StepError } from "../internal/stepError.js"
 import { type Agent, BudgetExceeded, decodeOutput, PlannerFailed, type StepOutcome } from "../services/Agent.js"
 import {
@@ -181,28 +180,8 @@ export const agents = (list: ReadonlyArray<Agent<never, unknown>>): Layer.Layer<
   Layer.succeed(ClusterAgents, new Map(list.map((agent) => [agent.name, { agent, context: Context.empty() }])))
 
 // ---------------------------------------------------------------------------
-// activity ports
+// the ports of a run on a runner
 // ---------------------------------------------------------------------------
-
-/** A tool call's outcome as an activity stores it. */
-const StoredOutput = Schema.Struct({ result: Schema.optional(Schema.Unknown) })
-
-/** A tool call's failure as an activity stores it: a step error (journal form) or a wait for approval. */
-const StoredFailure = Schema.Union([
-  Schema.TaggedStruct("Step", {
-    _tag2: Schema.String,
-    message: Schema.String,
-    data: Schema.optional(Schema.Unknown)
-  }),
-  Schema.TaggedStruct("Approval", {
-    stepId: Schema.String,
-    tool: Schema.String,
-    capability: Schema.String,
-    principal: Schema.String
-  }),
-  Schema.TaggedStruct("Unsafe", { stepId: Schema.String, tool: Schema.String, args: Schema.String })
-])
-type StoredFailure = typeof StoredFailure.Type
 
 const json = (value: unknown): string => JSON.stringify(value) ?? "null"
 
@@ -236,7 +215,11 @@ const createMarkers = (sql: SqlClient, table: string) =>
     )
   )
 
-/** Markers in a PostgreSQL table `<prefix>cluster_calls`. */
+/**
+ * Markers in a PostgreSQL table `<prefix>cluster_calls`. A mark commits
+ * synchronously (it must be durable before the call goes out), and its WAL
+ * flush makes every journal append before it durable too.
+ */
 const sqlMarkers = (prefix: string, journal: JournalShape): Effect.Effect<CallMarkers, never, SqlClient> =>
   Effect.gen(function*() {
     const sql = yield* SqlClient
@@ -256,7 +239,10 @@ const sqlMarkers = (prefix: string, journal: JournalShape): Effect.Effect<CallMa
       begin: (runId, stepId) =>
         Effect.orDie(
           Effect.map(
-            sql`INSERT INTO ${table} (run_id, step_id) VALUES (${runId}, ${stepId}) ON CONFLICT DO NOTHING RETURNING 1 AS one`,
+            Effect.retry(
+              sql`INSERT INTO ${table} (run_id, step_id) VALUES (${runId}, ${stepId}) ON CONFLICT DO NOTHING RETURNING 1 AS one`,
+              journalRetry
+            ),
             (rows) => rows.length === 1
           )
         ),
@@ -266,20 +252,27 @@ const sqlMarkers = (prefix: string, journal: JournalShape): Effect.Effect<CallMa
   })
 
 /**
- * Wraps the live ports of a run so that each nondeterministic request is an
- * activity of the run's workflow: answered from the workflow storage when the
- * request was recorded, made live (once) otherwise.
+ * Wraps the live ports of a run on a runner. The journal is the record of
+ * what the run did (a taken-over body resumes from it, as `graphent resume`
+ * does), so the ports add only what a journal alone cannot decide across
+ * processes:
  *
- * Planner decisions keep the live port: recording them as activities cost two
- * commits a step and guarded nothing. A decision no step has acted on yet may
- * change on replay harmlessly; one that a step acted on was journaled first
- * (`DecisionMade` precedes `StepStarted`), and the replay session compares it.
+ * - a non-idempotent tool call is marked begun (`CallMarkers.begin`) before
+ *   it goes out: a second beginning is a call a crash cut short, which stops
+ *   the run with `ResumeUnsafe` rather than run twice; a call interrupted
+ *   cleanly (a handover, a cancel) is forgotten and may begin again;
+ * - the run's end is journaled once, and nothing after it (a shard that
+ *   moves while its run ends, a cancelled body replayed to apply the interrupt);
+ * - `RunInterrupted` only for a cancel: the body is interrupted whenever the
+ *   workflow suspends or its shard moves, which is not the run being interrupted.
+ *
+ * Model calls, values and tool results are not workflow activities: an
+ * activity would record each a second time (two synchronous commits and the
+ * entity mailbox's work per call) for no guarantee the journal lacks. A call
+ * whose result a crash kept from the journal is cut short either way.
  */
-const activityPorts = (runId: string, markers: CallMarkers) => (live: RunPorts): RunPorts => {
+const clusterPorts = (runId: string, markers: CallMarkers) => (live: RunPorts): RunPorts => {
   const journaled = (event: RunEvent) => Effect.retry(live.journal(event), journalRetry)
-  // A shard that moves while its run ends can have the old owner journal the end as the new owner replays,
-  // and a cancelled run's body replays once more to apply the interrupt: the end is journaled once (the one
-  // already there wins, with its times), and nothing follows it.
   const unlessEnded = (event: RunEvent) =>
     Effect.flatMap(Effect.retry(markers.ended(runId), journalRetry), (ended) =>
       ended === undefined ? journaled(event) : Effect.succeed(ended))
@@ -290,137 +283,29 @@ const activityPorts = (runId: string, markers: CallMarkers) => (live: RunPorts):
         ? unlessEnded(event)
         : event._tag !== "RunInterrupted"
         ? journaled(event)
-        // The body is interrupted whenever the workflow suspends or its shard moves (a takeover, a rebalance,
-        // an approval wait): that is not the run being interrupted. Only a cancel journals RunInterrupted.
         : Effect.flatMap(markers.cancelled(runId), (cancelled) => cancelled ? unlessEnded(event) : Effect.void),
-    model: <E, R>(call: number, request: unknown, made: Effect.Effect<ModelCalledEvent, E, R>) =>
-      Effect.flatMap(
-        Activity.make({
-          name: `model:${call}`,
-          success: RunEvent,
-          error: Schema.Unknown,
-          execute: live.model(call, request as never, made) as Effect.Effect<RunEvent, unknown, R>
-        }),
-        (event) => Effect.succeed(event as ModelCalledEvent)
-      ) as Effect.Effect<ModelCalledEvent, E | ReplayDivergence, R>,
-    value: <E, R>(turn: number, key: string, read: Effect.Effect<ValueRecordedEvent, E, R>) =>
-      Effect.map(
-        Activity.make({
-          name: `value:${turn}:${key}`,
-          success: RunEvent,
-          error: Schema.Unknown,
-          execute: live.value(turn, key, read) as Effect.Effect<RunEvent, unknown, R>
-        }),
-        (event) => event as ValueRecordedEvent
-      ) as Effect.Effect<ValueRecordedEvent, E | ReplayDivergence, R>,
     tools: {
       execute: (registry, call, context, defaults) => {
-        const approved = context.approval !== undefined
-        const idempotent = registry.entries.get(call.tool)?.tool.idempotent === true
-        const name = approved ? `step:${call.stepId}:approved` : `step:${call.stepId}`
-        const execute = Effect.gen(function*() {
-          // A non-idempotent call that began on a runner and has no stored result was cut short by a crash:
-          // the same rule as `graphent resume` (ResumeUnsafe) instead of running it a second time.
-          if (!idempotent && !(yield* markers.begin(runId, name))) {
-            return yield* Effect.fail<StoredFailure>({
-              _tag: "Unsafe",
-              stepId: call.stepId,
-              tool: call.tool,
-              args: json(call.args)
-            })
+        if (registry.entries.get(call.tool)?.tool.idempotent === true) {
+          return live.tools.execute(registry, call, context, defaults)
+        }
+        const mark = context.approval !== undefined ? `step:${call.stepId}:approved` : `step:${call.stepId}`
+        return Effect.flatMap(markers.begin(runId, mark), (first) => {
+          if (!first) {
+            const step = { stepId: call.stepId, tool: call.tool, args: json(call.args) }
+            return Effect.fail(new ResumeUnsafe({ ...step, steps: [step] }))
           }
-          return yield* live.tools.execute(registry, call, context, defaults).pipe(
-            Effect.map((output) => ({ result: output.result })),
-            Effect.mapError((error): StoredFailure => storeFailure(error)),
+          return live.tools.execute(registry, call, context, defaults).pipe(
             // Interrupted cleanly (a handover or a cancel): the call did not finish and may begin again.
-            Effect.onInterrupt(() => idempotent ? Effect.void : markers.forget(runId, name))
+            Effect.onInterrupt(() => markers.forget(runId, mark))
           )
         })
-        return Activity.make({
-          name,
-          success: StoredOutput,
-          error: StoredFailure,
-          execute: execute as Effect.Effect<typeof StoredOutput.Type, StoredFailure>
-        }).pipe(
-          Effect.matchEffect({
-            onSuccess: (stored) => outputOf(registry, call, stored.result),
-            onFailure: (failure) => Effect.fail(loadFailure(call, failure))
-          })
-        )
       }
     }
   }
 }
 
-const storeFailure = (
-  error: Tool.ToolError | ReplayDivergence | ResumeUnsafe | ApprovalRequired | RateLimits.RateLimitUnavailable
-): StoredFailure => {
-  if (error._tag === "ApprovalRequired") {
-    return {
-      _tag: "Approval",
-      stepId: error.stepId,
-      tool: error.tool,
-      capability: error.capability,
-      principal: error.principal
-    }
-  }
-  if (error._tag === "ResumeUnsafe") return { _tag: "Unsafe", stepId: error.stepId, tool: error.tool, args: error.args }
-  // A shared rate limit whose store stayed down longer than the runner waits for it (`rateLimitStoreWait`; the
-  // call never ran) is recorded as the step's failure.
-  if (error._tag === "ReplayDivergence" || error._tag === "RateLimitUnavailable") {
-    return { _tag: "Step", _tag2: error._tag, message: error.message }
-  }
-  const info = encodeStepError(error)
-  return info.data === undefined
-    ? { _tag: "Step", _tag2: info._tag, message: info.message }
-    : { _tag: "Step", _tag2: info._tag, message: info.message, data: info.data }
-}
-
-const loadFailure = (
-  call: ToolCall,
-  failure: StoredFailure
-): Tool.ToolError | ResumeUnsafe | ApprovalRequired => {
-  switch (failure._tag) {
-    case "Approval":
-      return new ApprovalRequired({
-        stepId: failure.stepId,
-        tool: failure.tool,
-        capability: failure.capability,
-        principal: failure.principal
-      })
-    case "Unsafe": {
-      const step = { stepId: failure.stepId, tool: failure.tool, args: failure.args }
-      return new ResumeUnsafe({ ...step, steps: [step] })
-    }
-    case "Step": {
-      const rebuilt = failure.data === undefined ? undefined : decodeStepError(failure.data)
-      if (rebuilt?._tag === "Success" && rebuilt.value._tag !== "PlanInvalid") return rebuilt.value
-      return new Tool.ToolFailed({
-        tool: call.tool,
-        stepId: call.stepId,
-        reason: failure.message,
-        defect: false,
-        cause: { _tag: failure._tag2, message: failure.message }
-      })
-    }
-  }
-}
-
-/** A stored result, decoded again with the tool's success Schema. */
-const outputOf = (registry: Registry, call: ToolCall, result: unknown): Effect.Effect<ToolOutput, Tool.ToolError> => {
-  const entry = registry.entries.get(call.tool)
-  const decoded = entry?.decodeResult(result)
-  if (decoded?._tag === "Success") return Effect.succeed({ value: decoded.value, result })
-  return Effect.fail(
-    new Tool.ToolResultInvalid({
-      tool: call.tool,
-      stepId: call.stepId,
-      issue: "the result stored by the cluster no longer decodes with the tool's success schema"
-    } as never)
-  )
-}
-
-/** Every step id that started in `events` and has no outcome: calls a crash cut short (decided by the activities). */
+/** Every step id that started in `events` and has no outcome: calls a crash cut short (the marks decide which may run again). */
 const inFlight = (events: ReadonlyArray<RunEvent>): ReadonlyArray<string> => {
   const started = new Set<string>()
   for (const event of events) {
@@ -523,15 +408,15 @@ export const layerWorkflow = (
         if (entry === undefined) {
           return yield* new PlannerFailed({ reason: `no runner of this cluster has the agent "${payload.agent}"` })
         }
-        // Each pass: the journal so far answers what it holds; the activities the rest. A pass that stops
+        // Each pass: the journal so far answers what it holds; the rest runs live. A pass that stops
         // at a step waiting for approval suspends on its deferred, and the next pass runs with the decision.
         while (true) {
           const events = yield* Effect.retry(journal.read(payload.runId), journalRetry)
-          let provider: PortProvider = { provide: activityPorts(payload.runId, markers) }
+          let provider: PortProvider = { provide: clusterPorts(payload.runId, markers) }
           if (events.length > 0) {
             const recording = yield* Effect.orDie(Replay.recording(events, payload.runId))
             const session = Replay.makeSession(recording, "resume", { retry: inFlight(events) })
-            provider = { provide: (live) => session.provide(activityPorts(payload.runId, markers)(live)) }
+            provider = { provide: (live) => session.provide(clusterPorts(payload.runId, markers)(live)) }
           }
           const budget = budgetOf(payload)
           const exit = yield* Effect.exit(

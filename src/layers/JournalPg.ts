@@ -164,6 +164,10 @@ const makeDb = (options: Options, operation: JournalError["operation"]) =>
     return db
   })
 
+/** A table name as SQL text (table prefixes are checked: lowercase letters, digits and `_`). */
+const quoteIdent = (name: string) => `"${name}"`
+const quoteLiteral = (name: string) => `'${name}'`
+
 const terminal = {
   RunCompleted: "completed",
   RunFailed: "failed",
@@ -184,6 +188,7 @@ export const make = (options: Options = {}): Effect.Effect<JournalShape, Journal
     const workflowBacked = options.workflowBacked === true
     const runs = sql(names.runs)
     const events = sql(names.events)
+    const appendFunction = `${prefix}journal_append`
 
     const migrations = {
       "1_tables": Effect.gen(function*() {
@@ -219,7 +224,28 @@ export const make = (options: Options = {}): Effect.Effect<JournalShape, Journal
           FROM ${events} AS e
           WHERE e.run_id = r.run_id AND e.tag = 'RunStarted' AND e.event ? 'parentRunId'`
         yield* sql`CREATE INDEX ${sql(`${prefix}runs_parent`)} ON ${runs} (parent_run_id, seq)`
-      })
+      }),
+      // An append in one round trip (a statement of its own is a transaction of its own) instead of four:
+      // lock the run, skip an append already done (its id) or a keyed event already held, number it next.
+      "4_append_function": sql.unsafe(`
+        CREATE OR REPLACE FUNCTION ${appendFunction}(
+          p_run_id text, p_tag text, p_append_id uuid, p_key text, p_once boolean, p_event jsonb, p_async boolean
+        ) RETURNS boolean LANGUAGE plpgsql AS $$
+        BEGIN
+          IF p_async THEN PERFORM set_config('synchronous_commit', 'off', true); END IF;
+          PERFORM pg_advisory_xact_lock(hashtext(${quoteLiteral(names.events)}), hashtext(p_run_id));
+          IF EXISTS (
+            SELECT 1 FROM ${quoteIdent(names.events)}
+            WHERE run_id = p_run_id AND (append_id = p_append_id OR (p_once AND event_key = p_key))
+          ) THEN
+            RETURN false;
+          END IF;
+          INSERT INTO ${quoteIdent(names.events)} (run_id, seq, tag, append_id, event_key, event)
+          SELECT p_run_id, COALESCE(MAX(seq), 0) + 1, p_tag, p_append_id, p_key, p_event
+          FROM ${quoteIdent(names.events)} WHERE run_id = p_run_id;
+          RETURN true;
+        END
+        $$`)
     }
     yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: `${prefix}journal_migrations` }).pipe(
       Effect.mapError((error) => fail(SqlStore.openOperation(error), `migrations failed: ${error.message}`, error)),
@@ -257,27 +283,19 @@ export const make = (options: Options = {}): Effect.Effect<JournalShape, Journal
 
     const journal: JournalShape = {
       append: Effect.fn("JournalPg.append")(function*(event: RunEvent) {
-        const appendId = randomUUID()
         const update = updateRun(event)
-        const key = keyOf(event) ?? null
+        // The run's lock is taken by the function (its transaction's, released at commit).
+        const appended = sql<{ readonly appended: boolean }>`
+          SELECT ${sql(appendFunction)}(${event.runId}, ${event._tag}, ${randomUUID()}::uuid, ${keyOf(event) ?? null},
+            ${workflowBacked}, ${JSON.stringify(event)}::jsonb, ${workflowBacked}) AS appended`
         yield* run(
           "append",
-          sql.withTransaction(Effect.gen(function*() {
-            // One appender per run at a time: `seq` is then the next number, with no gaps and no clashes.
-            yield* workflowBacked
-              ? sql`SELECT pg_advisory_xact_lock(hashtext(${names.events}), hashtext(${event.runId})),
-                  set_config('synchronous_commit', 'off', true)`
-              : sql`SELECT pg_advisory_xact_lock(hashtext(${names.events}), hashtext(${event.runId}))`
-            const inserted = yield* sql`
-              INSERT INTO ${events} (run_id, seq, tag, append_id, event_key, event)
-              SELECT ${event.runId}, COALESCE(MAX(seq), 0) + 1, ${event._tag}, ${appendId}::uuid, ${key},
-                ${JSON.stringify(event)}::jsonb
-              FROM ${events} WHERE run_id = ${event.runId}
-              HAVING bool_or(append_id = ${appendId}::uuid) IS NOT TRUE
-                AND bool_or(event_key = ${workflowBacked ? key : null}::text) IS NOT TRUE
-              RETURNING seq`
-            if (inserted.length > 0 && update !== undefined) yield* update
-          }))
+          update === undefined
+            ? appended
+            : sql.withTransaction(Effect.gen(function*() {
+              const [row] = yield* appended
+              if (row?.appended === true) yield* update
+            }))
         )
       }),
       read: Effect.fn("JournalPg.read")(function*(runId: string) {
