@@ -44,7 +44,7 @@ import { ClusterWorkflowEngine, SingleRunner } from "effect/cluster"
 import * as RunnerAddress from "effect/cluster/RunnerAddress"
 import * as ShardingConfig from "effect/cluster/ShardingConfig"
 import { SqlClient } from "effect/sql/SqlClient"
-import { DurableDeferred, Workflow, WorkflowEngine } from "effect/workflow"
+import { Activity, DurableDeferred, Workflow, WorkflowEngine } from "effect/workflow"
 import { decodeStepError, encodeStepError, StepError } from "../internal/stepError.js"
 import { type Agent, BudgetExceeded, decodeOutput, PlannerFailed, type StepOutcome } from "../services/Agent.js"
 import {
@@ -205,6 +205,9 @@ export interface CallMarkers {
 
 /** The mark {@link cancel} leaves among the calls of a run. */
 const cancelMark = "!cancel"
+
+/** An activity that does nothing: the workflow engine applies a pending interrupt there. */
+const cancelCheckpoint = Activity.make({ name: "graphent/cancelled", execute: Effect.void })
 
 const createMarkers = (sql: SqlClient, table: string) =>
   Effect.orDie(
@@ -411,6 +414,9 @@ export const layerWorkflow = (
         // Each pass: the journal so far answers what it holds; the rest runs live. A pass that stops
         // at a step waiting for approval suspends on its deferred, and the next pass runs with the decision.
         while (true) {
+          // A cancelled run's body is replayed once more, to end the workflow: effect/workflow applies a
+          // pending interrupt at the body's next activity, and the run's calls are not activities.
+          if (yield* markers.cancelled(payload.runId)) yield* cancelCheckpoint
           const events = yield* Effect.retry(journal.read(payload.runId), journalRetry)
           let provider: PortProvider = { provide: clusterPorts(payload.runId, markers) }
           if (events.length > 0) {
