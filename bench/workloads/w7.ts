@@ -108,7 +108,7 @@ export const perStep = async (params: { readonly where: "memory" | "pg" | "clust
       ? LocalRuntime.layer.pipe(Layer.provideMerge(JournalPg.layerPg({ pg })))
       // The journal as `graphent worker` opens it: backed by the workflow storage.
       : ClusterRuntime.layerSingle({ pg }).pipe(
-        Layer.provideMerge(JournalPg.layerPg({ pg, workflowBacked: true })),
+        Layer.provideMerge(JournalPg.layerPg({ pg, cluster: true })),
         Layer.provideMerge(ClusterRuntime.agents([agent]))
       )
     return await Effect.runPromise(

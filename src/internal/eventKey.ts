@@ -9,7 +9,7 @@ import type { RunEvent } from "../services/RunEvent.js"
  * turn, a step's start or outcome, a model call, a value, a compaction, an
  * approval request, the end. A replay answers a request from the event under
  * its key and journals nothing twice; a workflow-backed journal (cluster
- * runs, `JournalPg`'s `workflowBacked`) appends at most one event per key.
+ * runs, `JournalPg`'s `cluster`) appends at most one event per key.
  * Events that may recur (a resume, an interrupt, an approval decision) have none.
  */
 export const keyOf = (event: RunEvent): string | undefined => {

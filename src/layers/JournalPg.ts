@@ -17,7 +17,7 @@
  *   lock on its run, so appends from several fibers or processes are numbered
  *   in the order they commit. Each append carries an id, so one retried after
  *   its commit was in fact done is not recorded twice, and the event's key
- *   (`event_key`: its identity in the run, see `workflowBacked`).
+ *   (`event_key`: its identity in the run, see `cluster`).
  *
  * {@link listRuns} pages through the runs table for `graphent trace list`.
  * Memory and journal can share one database: provide one `SqlClient` (e.g.
@@ -50,24 +50,40 @@ import * as Pglite from "./Pglite.js"
 export interface Options extends SqlStore.StoreOptions {
   /**
    * The journal of cluster runs (`graphent worker`, `ClusterRuntime`), whose
-   * workflow storage on the same PostgreSQL server records what each run did
-   * and answers its replay. Two things follow, both off by default:
+   * body a shard move can hand from one runner to another mid-run. Two
+   * things follow, both off by default:
    *
-   * - appends commit without waiting for the WAL flush
-   *   (`synchronous_commit = off`). The run's next workflow commit (a tool
-   *   call's request, the run's result) flushes them; a PostgreSQL crash
-   *   loses at most the events since, which the run's replay journals again
-   *   from the workflow storage. A runner's crash loses nothing.
    * - an event whose identity the run's journal holds already (its start, a
    *   decision's turn, a step's start or outcome, a model call, its end, ...)
    *   is not appended again: while a shard moves, the old owner of a run and
    *   its new owner may both journal it, and it is journaled once.
+   * - only what records an effect outside the run waits for the WAL flush:
+   *   a step's outcome and the run's end. The other events (a decision, a
+   *   model call, a value, a step's start) commit without waiting
+   *   (`synchronous_commit = off`); the next flush (a step's begin mark, which
+   *   precedes every non-idempotent call; an outcome) makes them durable
+   *   too. A PostgreSQL crash loses at most events that nothing outside has
+   *   acted on yet, which the run makes again. A runner's crash loses nothing.
    *
    * Leave it off for a journal of its own (`LocalRuntime`, `graphent resume`):
-   * there the journal is the only record, and a resumed run journals a
-   * second outcome of a step it retries.
+   * there a resumed run journals a second outcome of a step it retries.
    */
-  readonly workflowBacked?: boolean | undefined
+  readonly cluster?: boolean | undefined
+}
+
+/** Events that record an effect outside the run (a step's outcome, the run's end): they wait for the disk. */
+const recordsEffect = (event: RunEvent): boolean => {
+  switch (event._tag) {
+    case "StepSucceeded":
+    case "StepFailed":
+    case "StepSkipped":
+    case "RunCompleted":
+    case "RunFailed":
+    case "RunInterrupted":
+      return true
+    default:
+      return false
+  }
 }
 
 /**
@@ -185,7 +201,7 @@ export const make = (options: Options = {}): Effect.Effect<JournalShape, Journal
   Effect.gen(function*() {
     const { fail, run, sql, ...names } = yield* makeDb(options, "open")
     const prefix = options.tablePrefix ?? "graphent_"
-    const workflowBacked = options.workflowBacked === true
+    const cluster = options.cluster === true
     const runs = sql(names.runs)
     const events = sql(names.events)
     const appendFunction = `${prefix}journal_append`
@@ -287,7 +303,7 @@ export const make = (options: Options = {}): Effect.Effect<JournalShape, Journal
         // The run's lock is taken by the function (its transaction's, released at commit).
         const appended = sql<{ readonly appended: boolean }>`
           SELECT ${sql(appendFunction)}(${event.runId}, ${event._tag}, ${randomUUID()}::uuid, ${keyOf(event) ?? null},
-            ${workflowBacked}, ${JSON.stringify(event)}::jsonb, ${workflowBacked}) AS appended`
+            ${cluster}, ${JSON.stringify(event)}::jsonb, ${cluster && !recordsEffect(event)}) AS appended`
         yield* run(
           "append",
           update === undefined

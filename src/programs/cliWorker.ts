@@ -99,7 +99,7 @@ export const worker = Command.make(
     const sharding = ClusterRuntime.failover(failoverAfter)
     const runner = ClusterRuntime.layerRunner({ pg, host, port, maxConcurrentRuns: limit, tablePrefix, sharding }).pipe(
       // Rate limits and run notices (GRAPHENT_RATE_LIMITS*, GRAPHENT_RUN_EVENTS_URL), as for `graphent run`.
-      Layer.provideMerge(FlowConfig.withFlow(JournalPg.layerPg({ pg, tablePrefix, workflowBacked: true }))),
+      Layer.provideMerge(FlowConfig.withFlow(JournalPg.layerPg({ pg, tablePrefix, cluster: true }))),
       Layer.provideMerge(registered)
     )
     yield* Effect.gen(function*() {

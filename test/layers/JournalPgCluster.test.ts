@@ -1,5 +1,5 @@
 /**
- * JournalPg with `workflowBacked` (the journal of cluster runs): while a shard moves, the old owner of a
+ * JournalPg with `cluster` (the journal of cluster runs): while a shard moves, the old owner of a
  * run and its new owner both journal the run's events. Covered: two writers of one run's event sequence,
  * the second starting from a random point of it (where its replay read the journal), with random pauses
  * between appends (many interleavings). Every keyed event is kept once; events
@@ -77,11 +77,11 @@ const shardMove = (journal: Journal.JournalShape, from: number) =>
 
 const keysOf = (events: ReadonlyArray<RunEvent.RunEvent>) => events.flatMap((event) => keyOf(event) ?? [])
 
-const journalLayer = (prefix: string, workflowBacked: boolean) =>
-  Layer.effect(Journal.Journal, JournalPg.make({ tablePrefix: prefix, workflowBacked })).pipe(Layer.provideMerge(PgLive))
+const journalLayer = (prefix: string, cluster: boolean) =>
+  Layer.effect(Journal.Journal, JournalPg.make({ tablePrefix: prefix, cluster })).pipe(Layer.provideMerge(PgLive))
 
 layer(journalLayer(backedPrefix, true), { excludeTestServices: true, timeout: "60 seconds" })(
-  "JournalPg, workflowBacked",
+  "JournalPg, cluster",
   (it) => {
     it.effect("two owners of a run during a shard move, 16 random interleavings: each keyed event once", () =>
       Effect.gen(function*() {
