@@ -5,11 +5,12 @@
  *   `graphent worker` processes, beside the single-process `LocalRuntime` (in-memory journal: the bare
  *   baseline) and `LocalRuntime` with the journal on PostgreSQL. runs/s and p50/p99 of a run's latency,
  *   seen by the submitting client.
- * - Per-step durability overhead: one run of 10, 50 and 200 steps (0 ms tools) on one in-process runner
- *   (`layerSingle`, the same storage as a multi-runner cluster) minus the same run on `LocalRuntime`
- *   with its journal on the same PostgreSQL: ms/step that the workflow storage (activities) adds, and
- *   the total against the in-memory baseline; and what a step is made of: CPU ms of the process,
- *   PostgreSQL transactions and rows written (pg_stat_database), per step.
+ * - Per-step durability overhead: one run of 10, 50 and 200 steps (0 ms tools, not idempotent) on one
+ *   in-process runner (`layerSingle`, the same storage as a multi-runner cluster), on `LocalRuntime` with
+ *   its journal on the same PostgreSQL, and on the in-memory baseline: ms/step of each run; the cost of a
+ *   step as the slope from 10 to 200 steps (a run's fixed cost apart) and the durability it adds over the
+ *   baseline; and what a step is made of: CPU ms of the process, PostgreSQL transactions and rows written
+ *   (pg_stat_database), per step.
  *
  * Needs PostgreSQL (`GRAPHENT_TEST_DATABASE_URL`, default postgres://postgres@127.0.0.1:5432/test); each
  * measurement runs on a database of its own.
@@ -106,7 +107,7 @@ export const perStep = async (params: { readonly where: "memory" | "pg" | "clust
       ? LocalRuntime.layerMemory
       : params.where === "pg"
       ? LocalRuntime.layer.pipe(Layer.provideMerge(JournalPg.layerPg({ pg })))
-      // The journal as `graphent worker` opens it: backed by the workflow storage.
+      // The journal as `graphent worker` opens it (`cluster`: one event per key).
       : ClusterRuntime.layerSingle({ pg }).pipe(
         Layer.provideMerge(JournalPg.layerPg({ pg, cluster: true })),
         Layer.provideMerge(ClusterRuntime.agents([agent]))
@@ -154,19 +155,38 @@ export const workload: Workload = {
       rows.push({ what: `cluster, ${runners} runner${runners === 1 ? "" : "s"}`, ...cluster, ratio: cluster.runsPerSecond / memory.runsPerSecond })
     }
     const notes: Array<string> = []
+    const totals = new Map<string, { readonly short: number; readonly long: number }>()
     for (const steps of [10, 50, 200]) {
       const mem = await runInChild<typeof perStep>(import.meta.url, "perStep", { where: "memory", steps })
       const pg = await runInChild<typeof perStep>(import.meta.url, "perStep", { where: "pg", steps })
       const cluster = await runInChild<typeof perStep>(import.meta.url, "perStep", { where: "cluster", steps })
+      for (const [where, measured] of [["memory", mem], ["pg", pg], ["cluster", cluster]] as const) {
+        if (steps === 10) totals.set(where, { short: measured.ms, long: 0 })
+        if (steps === 200) totals.set(where, { short: totals.get(where)!.short, long: measured.ms })
+      }
       const per = (value: number, digits = 2) => (value / steps).toFixed(digits)
       notes.push(
         `${steps} steps: cluster ${per(cluster.ms)} ms/step, LocalRuntime+JournalPg ${per(pg.ms)} ms/step, ` +
-          `memory ${per(mem.ms, 3)} ms/step → durability (workflow storage) adds ${per(cluster.ms - pg.ms)} ms/step, ` +
+          `memory ${per(mem.ms, 3)} ms/step → durability (cluster over LocalRuntime+JournalPg) adds ${per(cluster.ms - pg.ms)} ms/step, ` +
           `${per(cluster.ms - mem.ms)} ms/step over the in-memory baseline; per step: cluster ${per(cluster.cpuMs)} ms CPU, ` +
           `${per(cluster.commits, 1)} transactions, ${per(cluster.writes, 1)} rows written; ` +
           `JournalPg ${per(pg.cpuMs)} ms CPU, ${per(pg.commits, 1)} transactions, ${per(pg.writes, 1)} rows written`
       )
     }
+    // A run's total = a fixed cost (start, end, result) + steps × the cost of a step: the slope from 10 to
+    // 200 steps is what a step costs, however long the run.
+    const slope = (where: string) => {
+      const { long, short } = totals.get(where)!
+      const step = (long - short) / 190
+      return { step, fixed: short - 10 * step }
+    }
+    const [mem, pg, cluster] = [slope("memory"), slope("pg"), slope("cluster")]
+    notes.push(
+      `from 10 to 200 steps, a step costs: cluster ${cluster.step.toFixed(2)} ms, LocalRuntime+JournalPg ` +
+        `${pg.step.toFixed(2)} ms, memory ${mem.step.toFixed(3)} ms → durability adds ` +
+        `${(cluster.step - mem.step).toFixed(2)} ms/step over the in-memory baseline (goal ≤ 5); fixed cost of a run: ` +
+        `cluster ${cluster.fixed.toFixed(1)} ms, LocalRuntime+JournalPg ${pg.fixed.toFixed(1)} ms, memory ${mem.fixed.toFixed(1)} ms`
+    )
     return {
       title: `${runs} runs of 5 steps (20 ms tool latency) submitted at once; per-step overhead of durability`,
       targets: "runs/s and p50/p99 beside the single-process runtime; durability ≤ 5 ms/step, flat up to 200 steps",
