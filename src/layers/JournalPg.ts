@@ -38,6 +38,7 @@ import { SqlClient } from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import { Journal, JournalError, type JournalShape, type TreeFilter } from "../services/Journal.js"
 import { ErrorInfo, RunEvent, Usage } from "../services/RunEvent.js"
+import { RunInfo } from "../services/Runs.js"
 import { keyOf } from "../internal/eventKey.js"
 import * as SqlStore from "../internal/sqlStore.js"
 import * as Pglite from "./Pglite.js"
@@ -397,13 +398,8 @@ export const RunDetails = Schema.Struct({
   startedBy: Schema.optionalKey(Schema.String),
   /** An ended run's usage, as its end records it. */
   usage: Schema.optionalKey(Usage),
-  /** A paused run's steps that wait for a human's decision, in the order they asked. */
-  awaiting: Schema.optionalKey(Schema.Array(Schema.Struct({
-    stepId: Schema.String,
-    tool: Schema.String,
-    capability: Schema.String,
-    principal: Schema.String
-  })))
+  /** A paused run's steps that wait for a human's decision, in the order they asked (as `Runs.RunInfo` has them). */
+  awaiting: RunInfo.fields.awaiting
 })
 
 /**
