@@ -3,7 +3,8 @@
  * (`MemoryRedis`, `RateLimitsRedis`): it connects with `connectTimeout`,
  * every command has a `commandTimeout`, and commands are not queued while the
  * connection is down (they fail at once). After its first connection it
- * reconnects in the background; before it, not at all (the caller retries).
+ * reconnects in the background; before it, not at all (the caller retries),
+ * unless `background` asks it to retry the first connection too.
  */
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
@@ -24,6 +25,8 @@ export interface ClientOptions {
   /** Milliseconds. */
   readonly commandTimeout: number
   readonly redisOptions?: Omit<RedisOptions, "replyMapping" | "lazyConnect"> | undefined
+  /** Retry the first connection in the background too (default: only connections after it). */
+  readonly background?: boolean | undefined
 }
 
 /** A lazily connecting client, quit (or disconnected) when the scope closes. */
@@ -36,8 +39,9 @@ export const acquire = (options: ClientOptions, state: ClientState): Effect.Effe
         maxRetriesPerRequest: 0,
         enableOfflineQueue: false,
         autoResendUnfulfilledCommands: false,
-        // Reconnect in the background after a connection loss; the first connection is the caller's to retry.
-        retryStrategy: (times) => (state.connected ? Math.min(times * 100, 2_000) : null),
+        // Reconnect in the background after a connection loss; the first connection is the caller's to retry
+        // (unless `background`).
+        retryStrategy: (times) => (state.connected || options.background === true ? Math.min(times * 100, 2_000) : null),
         ...options.redisOptions,
         lazyConnect: true
       }

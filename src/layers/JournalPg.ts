@@ -19,7 +19,8 @@
  *   its commit was in fact done is not recorded twice, and the event's key
  *   (`event_key`: its identity in the run, see `cluster`).
  *
- * {@link listRuns} pages through the runs table for `graphent trace list`.
+ * {@link listRuns} pages through the runs table for `graphent trace list`;
+ * {@link pageRuns} adds what a run's events tell (for a server's listing).
  * Memory and journal can share one database: provide one `SqlClient` (e.g.
  * `Pglite.layer({ dataDir })`, which must not be opened twice) to both
  * `layerNoDeps`.
@@ -36,7 +37,8 @@ import * as Migrator from "effect/sql/Migrator"
 import { SqlClient } from "effect/sql/SqlClient"
 import type { SqlError } from "effect/sql/SqlError"
 import { Journal, JournalError, type JournalShape, type TreeFilter } from "../services/Journal.js"
-import { ErrorInfo, RunEvent } from "../services/RunEvent.js"
+import { ErrorInfo, RunEvent, Usage } from "../services/RunEvent.js"
+import { RunInfo } from "../services/Runs.js"
 import { keyOf } from "../internal/eventKey.js"
 import * as SqlStore from "../internal/sqlStore.js"
 import * as Pglite from "./Pglite.js"
@@ -337,6 +339,58 @@ export const make = (options: Options = {}): Effect.Effect<JournalShape, Journal
     return journal
   })
 
+/** A listing's table and filters, or `undefined` when the database has no journal tables. */
+const listing = (options: ListOptions & Options) =>
+  Effect.gen(function*() {
+    const db = yield* makeDb(options, "list")
+    const { fail, run, sql } = db
+    const limit = options.limit ?? 50
+    const offset = options.offset ?? 0
+    if (!Number.isInteger(limit) || limit < 0) return yield* fail("list", `limit must be an integer >= 0, got ${limit}`)
+    if (!Number.isInteger(offset) || offset < 0) return yield* fail("list", `offset must be an integer >= 0, got ${offset}`)
+    const exists = yield* run(
+      "list",
+      sql<{ readonly found: boolean; readonly tree: boolean }>`
+        SELECT to_regclass(${db.runs}) IS NOT NULL AS found,
+          EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(${db.runs}) AND attname = 'parent_run_id'
+            AND NOT attisdropped) AS tree`
+    )
+    if (exists[0]?.found !== true) return undefined
+    const tree = exists[0].tree
+    return {
+      db,
+      limit,
+      offset,
+      // Tables no journal of this version has opened yet (it adds the parent columns): every run counts as top-level.
+      parents: tree ? sql`parent_run_id, parent_step_id` : sql`NULL AS parent_run_id, NULL AS parent_step_id`,
+      // The filters on the runs table, but the status.
+      filters: [
+        ...(options.agent === undefined ? [] : [sql`agent = ${options.agent}`]),
+        ...(options.tree === "all" || !tree
+          ? []
+          : options.tree === undefined || options.tree === "top"
+          ? [sql`parent_run_id IS NULL`]
+          : [sql`parent_run_id = ${options.tree.parentRunId}`])
+      ]
+    }
+  })
+
+/** A runs-table row (see {@link listing}) as a {@link RunSummary}'s fields, not yet decoded. */
+const summaryFields = (row: any) => ({
+  runId: row.run_id,
+  traceId: row.trace_id,
+  agent: row.agent,
+  input: row.input,
+  ...(row.thread_id === null ? {} : { threadId: row.thread_id }),
+  status: row.status,
+  startedAt: Math.round(Number(row.started_at)),
+  ...(row.finished_at === null ? {} : { finishedAt: Math.round(Number(row.finished_at)) }),
+  ...(row.answer === null ? {} : { answer: row.answer }),
+  ...(row.error === null ? {} : { error: row.error }),
+  ...(row.parent_run_id === null ? {} : { parentRunId: row.parent_run_id }),
+  ...(row.parent_step_id === null ? {} : { parentStepId: row.parent_step_id })
+})
+
 /**
  * The runs of a journal's database, newest first, optionally of one agent or
  * status, a page at a time. A database without journal tables has no runs.
@@ -348,55 +402,144 @@ export const listRuns: (
   options?: ListOptions & Options
 ) => Effect.Effect<ReadonlyArray<RunSummary>, JournalError, SqlClient> = Effect.fn("JournalPg.listRuns")(
   function*(options: ListOptions & Options = {}) {
-    const { fail, run, sql, ...names } = yield* makeDb(options, "list")
-    const limit = options.limit ?? 50
-    const offset = options.offset ?? 0
-    if (!Number.isInteger(limit) || limit < 0) return yield* fail("list", `limit must be an integer >= 0, got ${limit}`)
-    if (!Number.isInteger(offset) || offset < 0) return yield* fail("list", `offset must be an integer >= 0, got ${offset}`)
-    const exists = yield* run(
-      "list",
-      sql<{ readonly found: boolean; readonly tree: boolean }>`
-        SELECT to_regclass(${names.runs}) IS NOT NULL AS found,
-          EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(${names.runs}) AND attname = 'parent_run_id'
-            AND NOT attisdropped) AS tree`
-    )
-    if (exists[0]?.found !== true) return []
-    // Tables no journal of this version has opened yet (it adds the parent columns): every run counts as top-level.
-    const parents = exists[0].tree ? sql`parent_run_id, parent_step_id` : sql`NULL AS parent_run_id, NULL AS parent_step_id`
+    const found = yield* listing(options)
+    if (found === undefined) return []
+    const { db: { fail, run, sql, runs }, filters, limit, offset, parents } = found
     const rows = yield* run(
       "list",
       sql`
         SELECT run_id, trace_id, agent, input, thread_id, status, answer, error, ${parents},
           extract(epoch FROM started_at) * 1000 AS started_at,
           extract(epoch FROM finished_at) * 1000 AS finished_at
-        FROM ${sql(names.runs)}
-        WHERE ${
-        sql.and([
-          ...(options.agent === undefined ? [] : [sql`agent = ${options.agent}`]),
-          ...(options.status === undefined ? [] : [sql`status = ${options.status}`]),
-          ...(options.tree === "all" || !exists[0].tree
-            ? []
-            : options.tree === undefined || options.tree === "top"
-            ? [sql`parent_run_id IS NULL`]
-            : [sql`parent_run_id = ${options.tree.parentRunId}`])
-        ])
-      }
+        FROM ${sql(runs)}
+        WHERE ${sql.and([...filters, ...(options.status === undefined ? [] : [sql`status = ${options.status}`])])}
         ORDER BY seq DESC LIMIT ${limit} OFFSET ${offset}`
     )
-    return yield* decodeSummaries(rows.map((row: any) => ({
-      runId: row.run_id,
-      traceId: row.trace_id,
-      agent: row.agent,
-      input: row.input,
-      ...(row.thread_id === null ? {} : { threadId: row.thread_id }),
-      status: row.status,
-      startedAt: Math.round(Number(row.started_at)),
-      ...(row.finished_at === null ? {} : { finishedAt: Math.round(Number(row.finished_at)) }),
-      ...(row.answer === null ? {} : { answer: row.answer }),
-      ...(row.error === null ? {} : { error: row.error }),
-      ...(row.parent_run_id === null ? {} : { parentRunId: row.parent_run_id }),
-      ...(row.parent_step_id === null ? {} : { parentStepId: row.parent_step_id })
+    return yield* decodeSummaries(rows.map(summaryFields)).pipe(
+      Effect.mapError((error) => fail("list", `stored runs do not decode: ${error.message}`, error))
+    )
+  }
+)
+
+/**
+ * One row of {@link pageRuns}: a {@link RunSummary} and what the run's
+ * events add. Its `status` is `paused` only while a step waits for a
+ * decision (`awaiting`); a run whose decisions are all in, and that has not
+ * ended, is `running`.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export const RunDetails = Schema.Struct({
+  ...RunSummary.fields,
+  /** Events journaled so far. */
+  events: Schema.Number,
+  /** Who the run acts for (its principal's id), when its start names one. */
+  startedBy: Schema.optionalKey(Schema.String),
+  /** An ended run's usage, as its end records it. */
+  usage: Schema.optionalKey(Usage),
+  /** A paused run's steps that wait for a human's decision, in the order they asked (as `Runs.RunInfo` has them). */
+  awaiting: RunInfo.fields.awaiting
+})
+
+/**
+ * @since 0.3.0
+ * @category models
+ */
+export type RunDetails = typeof RunDetails.Type
+
+const decodeDetails = Schema.decodeUnknownEffect(Schema.Array(RunDetails))
+
+/**
+ * A page of the runs of a journal's database, newest first, as
+ * {@link RunDetails}, and how many runs match the filter on every page: one
+ * query over the runs table (its indexes), which reads of each listed run's
+ * events only its first and last, its count and its open approval requests.
+ *
+ * @since 0.3.0
+ * @category accessors
+ */
+export const pageRuns: (
+  options?: ListOptions & Options
+) => Effect.Effect<{ readonly runs: ReadonlyArray<RunDetails>; readonly total: number }, JournalError, SqlClient> = Effect
+  .fn("JournalPg.pageRuns")(function*(options: ListOptions & Options = {}) {
+    const found = yield* listing(options)
+    if (found === undefined) return { runs: [], total: 0 }
+    const { db: { events, fail, run, runs, sql }, filters, limit, offset, parents } = found
+    // The filtered runs, with a paused run's open approval requests and the status they make.
+    const listed = sql`
+      WITH listed AS (
+        SELECT r.run_id, r.seq, r.trace_id, r.agent, r.input, r.thread_id, r.answer, r.error, ${parents},
+          r.started_at, r.finished_at, waiting.awaiting,
+          CASE WHEN r.status = 'paused' AND waiting.awaiting IS NULL THEN 'running' ELSE r.status END AS status
+        FROM ${sql(runs)} AS r
+        LEFT JOIN LATERAL (
+          SELECT jsonb_agg(jsonb_build_object('stepId', q.event->>'stepId', 'tool', q.event->>'tool',
+            'capability', q.event->>'capability', 'principal', q.event->>'principal') ORDER BY q.seq) AS awaiting
+          FROM ${sql(events)} AS q
+          WHERE r.status = 'paused' AND q.run_id = r.run_id AND q.tag = 'ApprovalRequested'
+            AND NOT EXISTS (
+              SELECT 1 FROM ${sql(events)} AS d
+              WHERE d.run_id = q.run_id AND d.seq > q.seq AND d.event->>'stepId' = q.event->>'stepId'
+                AND d.tag IN ('ApprovalRequested', 'ApprovalDecided', 'StepSucceeded', 'StepFailed'))
+        ) AS waiting ON true
+        WHERE ${sql.and(filters)}
+      )`
+    const matching = sql.and(options.status === undefined ? [] : [sql`l.status = ${options.status}`])
+    const rows = yield* run(
+      "list",
+      sql`${listed}
+        SELECT run_id, trace_id, agent, input, thread_id, status, answer, error, parent_run_id, parent_step_id, awaiting,
+          extract(epoch FROM started_at) * 1000 AS started_at,
+          extract(epoch FROM finished_at) * 1000 AS finished_at,
+          count(*) OVER () AS total,
+          (SELECT count(*) FROM ${sql(events)} AS e WHERE e.run_id = l.run_id) AS events,
+          (SELECT e.event->'principal'->>'id' FROM ${sql(events)} AS e
+            WHERE e.run_id = l.run_id AND e.tag = 'RunStarted' ORDER BY e.seq LIMIT 1) AS started_by,
+          CASE WHEN l.status IN ('completed', 'failed', 'interrupted') THEN
+            (SELECT e.event->'usage' FROM ${sql(events)} AS e WHERE e.run_id = l.run_id ORDER BY e.seq DESC LIMIT 1)
+          END AS usage
+        FROM listed AS l WHERE ${matching}
+        ORDER BY seq DESC LIMIT ${limit} OFFSET ${offset}`
+    )
+    // An empty page past the end (or of no rows) has no row that carries the count: count apart.
+    const total = rows.length > 0
+      ? Number((rows[0] as any).total)
+      : offset === 0 && limit > 0
+      ? 0
+      : yield* Effect.map(
+        run("list", sql<{ readonly n: string }>`${listed} SELECT count(*) AS n FROM listed AS l WHERE ${matching}`),
+        (counted) => Number(counted[0]?.n ?? 0)
+      )
+    const decoded = yield* decodeDetails(rows.map((row: any) => ({
+      ...summaryFields(row),
+      events: Number(row.events),
+      ...(row.started_by === null ? {} : { startedBy: row.started_by }),
+      ...(row.usage === null ? {} : { usage: row.usage }),
+      ...(row.awaiting === null ? {} : { awaiting: row.awaiting })
     }))).pipe(Effect.mapError((error) => fail("list", `stored runs do not decode: ${error.message}`, error)))
+    return { runs: decoded, total }
+  })
+
+/**
+ * Which of `runIds` the runs table of a journal's database holds (the runs
+ * that journaled their start).
+ *
+ * @since 0.3.0
+ * @category accessors
+ */
+export const startedRuns: (
+  runIds: ReadonlyArray<string>,
+  options?: Options
+) => Effect.Effect<ReadonlySet<string>, JournalError, SqlClient> = Effect.fn("JournalPg.startedRuns")(
+  function*(runIds: ReadonlyArray<string>, options: Options = {}) {
+    if (runIds.length === 0) return new Set<string>()
+    const { run, runs, sql } = yield* makeDb(options, "list")
+    const rows = yield* run(
+      "list",
+      sql<{ readonly run_id: string }>`SELECT run_id FROM ${sql(runs)} WHERE ${sql.in("run_id", runIds)}`
+    )
+    return new Set(rows.map((row) => row.run_id))
   }
 )
 

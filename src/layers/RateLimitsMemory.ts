@@ -50,6 +50,42 @@ export const layer = (config: LimitsConfig): Layer.Layer<Wired<"RateLimits">, Ra
  * `GRAPHENT_RATE_LIMITS_REDIS` when it is set (its keys under
  * `GRAPHENT_RATE_LIMITS_PREFIX`, default `graphent:ratelimit:`: deployments
  * that share a Redis keep their limits apart), else held in memory.
+ * `redis.connect` is the Redis store's first connection (see
+ * `RateLimitsRedis.Options`; default `"wait"`).
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const layerConfigWith = (redis: { readonly connect?: "wait" | "background" | undefined }): Layer.Layer<
+  Wired<"RateLimits">,
+  RateLimitsInvalid | RateLimitUnavailable | Config.ConfigError
+> =>
+  Layer.unwrap(Effect.gen(function*() {
+    const text = yield* Config.option(Config.String("GRAPHENT_RATE_LIMITS"))
+    const url = yield* Config.option(Config.Redacted("GRAPHENT_RATE_LIMITS_REDIS"))
+    if (Option.isNone(text) || text.value.trim() === "") {
+      if (Option.isSome(url)) {
+        return yield* new RateLimitsInvalid({
+          key: "GRAPHENT_RATE_LIMITS_REDIS",
+          reason: "set without GRAPHENT_RATE_LIMITS (no limits to share)"
+        })
+      }
+      return Layer.succeed(RateLimits, RateLimits.defaultValue()).pipe(wires("RateLimits"))
+    }
+    const limits = yield* parseLimitsJson(text.value)
+    if (Option.isNone(url)) return Layer.effect(RateLimits, make(limits)).pipe(wires("RateLimits"))
+    // Loaded when named: a process with in-memory limits loads no Redis client.
+    const RateLimitsRedis = yield* Effect.promise(() => import("./RateLimitsRedis.js"))
+    const prefix = yield* Config.option(Config.String("GRAPHENT_RATE_LIMITS_PREFIX"))
+    return RateLimitsRedis.layerLimits(limits, {
+      url: url.value,
+      connect: redis.connect,
+      ...(Option.isSome(prefix) && prefix.value.trim() !== "" ? { keyPrefix: prefix.value } : {})
+    })
+  }))
+
+/**
+ * {@link layerConfigWith} whose Redis store (if any) must be reachable when the layer is built.
  *
  * @since 0.3.0
  * @category layers
@@ -57,25 +93,4 @@ export const layer = (config: LimitsConfig): Layer.Layer<Wired<"RateLimits">, Ra
 export const layerConfig: Layer.Layer<
   Wired<"RateLimits">,
   RateLimitsInvalid | RateLimitUnavailable | Config.ConfigError
-> = Layer.unwrap(Effect.gen(function*() {
-  const text = yield* Config.option(Config.String("GRAPHENT_RATE_LIMITS"))
-  const redis = yield* Config.option(Config.Redacted("GRAPHENT_RATE_LIMITS_REDIS"))
-  if (Option.isNone(text) || text.value.trim() === "") {
-    if (Option.isSome(redis)) {
-      return yield* new RateLimitsInvalid({
-        key: "GRAPHENT_RATE_LIMITS_REDIS",
-        reason: "set without GRAPHENT_RATE_LIMITS (no limits to share)"
-      })
-    }
-    return Layer.succeed(RateLimits, RateLimits.defaultValue()).pipe(wires("RateLimits"))
-  }
-  const limits = yield* parseLimitsJson(text.value)
-  if (Option.isNone(redis)) return Layer.effect(RateLimits, make(limits)).pipe(wires("RateLimits"))
-  // Loaded when named: a process with in-memory limits loads no Redis client.
-  const RateLimitsRedis = yield* Effect.promise(() => import("./RateLimitsRedis.js"))
-  const prefix = yield* Config.option(Config.String("GRAPHENT_RATE_LIMITS_PREFIX"))
-  return RateLimitsRedis.layerLimits(limits, {
-    url: redis.value,
-    ...(Option.isSome(prefix) && prefix.value.trim() !== "" ? { keyPrefix: prefix.value } : {})
-  })
-}))
+> = layerConfigWith({})

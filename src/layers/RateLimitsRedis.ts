@@ -8,7 +8,12 @@
  * the connection is down: a call then fails at once with
  * {@link RateLimitUnavailable} (outcome `unavailable`), and ioredis
  * reconnects in the background. A Redis that cannot be reached when the
- * layer is built fails the layer with the same error.
+ * layer is built fails the layer with the same error, unless `connect` is
+ * `"background"` (what `graphent worker` uses): the layer is then ready at
+ * once, logs that the store is down, and keeps trying to connect in the
+ * background; calls fail with {@link RateLimitUnavailable} until it is
+ * reachable (a cluster runner's calls wait for it, see
+ * `RateLimits.waitingForStore`).
  *
  * The bucket's clock is the callers' (`Date.now()` of each process): keep
  * the runners' clocks in sync (NTP) — skew between processes shifts refills
@@ -60,6 +65,13 @@ export interface Options {
   readonly connectTimeout?: Duration.Input | undefined
   /** One command may take this long (default 2 seconds). */
   readonly commandTimeout?: Duration.Input | undefined
+  /**
+   * The first connection: `"wait"` (default) connects while the layer is
+   * built, and fails it when Redis cannot be reached; `"background"` builds
+   * the layer at once and connects in the background (tried again until it
+   * connects), logging that the store is down meanwhile.
+   */
+  readonly connect?: "wait" | "background" | undefined
   /** More ioredis options (TLS, db, ...); they override the defaults above. */
   readonly redisOptions?: Omit<RedisOptions, "replyMapping" | "lazyConnect"> | undefined
 }
@@ -76,12 +88,49 @@ const reasonOf = (cause: unknown): string => {
   return message
 }
 
+/** Resolves with the client's next `ready` (or at once when it is ready) or, first, `down` on its next error. */
+const readyOrDown = (created: Redis): Effect.Effect<"ready" | "down"> =>
+  Effect.callback<"ready" | "down">((resume) => {
+    if (created.status === "ready") return resume(Effect.succeed("ready"))
+    const onReady = () => resume(Effect.succeed("ready"))
+    const onError = () => resume(Effect.succeed("down"))
+    created.once("ready", onReady).once("error", onError)
+    return Effect.sync(() => {
+      created.off("ready", onReady).off("error", onError)
+    })
+  })
+
+/**
+ * Connects `created` in the background (ioredis retries until it connects), on a fiber of the scope: logs that
+ * the store is down at the first failure, and that it is reachable once it connects.
+ */
+const connectInBackground = (created: Redis, state: RedisClient.ClientState): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    yield* Effect.sync(() => void created.connect().catch(() => undefined))
+    if ((yield* readyOrDown(created)) === "down") {
+      yield* Effect.logWarning(
+        `graphent: the rate-limit store (redis) is down: ${reasonOf(state.lastError)}; ` +
+          "connecting in the background, calls that need it wait (or fail) until then"
+      )
+      // ioredis tries again on its own: each round waits for its next attempt's outcome.
+      yield* readyOrDown(created).pipe(Effect.repeat({ until: (outcome) => outcome === "ready" }))
+      yield* Effect.logInfo("graphent: the rate-limit store (redis) is reachable")
+    }
+    state.connected = true
+  }).pipe(Effect.forkScoped, Effect.asVoid)
+
 /** An ioredis client that never queues a command while it is disconnected. */
 const client = (options: Options | undefined): Effect.Effect<Redis, RateLimitUnavailable, Scope.Scope> => {
   const connectTimeout = millis(options?.connectTimeout ?? "2 seconds")
   const commandTimeout = millis(options?.commandTimeout ?? "2 seconds")
   const state: RedisClient.ClientState = { lastError: undefined, connected: false }
-  return RedisClient.acquire({ url: options?.url, connectTimeout, commandTimeout, redisOptions: options?.redisOptions }, state).pipe(
+  const background = options?.connect === "background"
+  const acquired = RedisClient.acquire(
+    { url: options?.url, connectTimeout, commandTimeout, redisOptions: options?.redisOptions, background },
+    state
+  )
+  if (background) return Effect.tap(acquired, (created) => connectInBackground(created, state))
+  return acquired.pipe(
     Effect.tap((created) =>
       Effect.tryPromise({
         try: () => created.connect(),

@@ -58,8 +58,10 @@ export interface Options {
 /**
  * The bus could not start listening.
  *
- * What to do: check that `GRAPHENT_RUN_EVENTS_URL` names a PostgreSQL server this process can reach
- * (`pg_isready`); without it, leave the variable unset and each server follows only the runs it executes.
+ * What to do: check that `GRAPHENT_RUN_EVENTS_URL` (for `graphent worker` and `graphent dev --cluster` without it:
+ * `GRAPHENT_DATABASE_URL`) names a PostgreSQL server this process can reach (`pg_isready`); without a bus, set
+ * `GRAPHENT_RUN_EVENTS_URL=off` (or leave it unset outside a cluster) and each server follows only the runs it
+ * executes.
  *
  * @since 0.3.0
  * @category errors

@@ -29,7 +29,7 @@ import type { WorkflowEngine } from "effect/workflow"
 import type { Agent } from "../services/Agent.js"
 import { Ids } from "../services/AgentRuntime.js"
 import * as Approvals from "../services/Approvals.js"
-import { Journal, type JournalError } from "../services/Journal.js"
+import { inTree, Journal, type JournalError } from "../services/Journal.js"
 import { Policy } from "../services/Policy.js"
 import type { RunEvent } from "../services/RunEvent.js"
 import * as RunEventsBus from "../services/RunEventsBus.js"
@@ -45,6 +45,7 @@ import {
   summarize
 } from "../services/Runs.js"
 import * as ClusterRuntime from "./ClusterRuntime.js"
+import * as JournalPg from "./JournalPg.js"
 import * as Replay from "./Replay.js"
 import { type Entry, infoOfAgent } from "./RunsLocal.js"
 
@@ -63,8 +64,8 @@ export interface Options extends ClusterRuntime.WorkflowOptions {
   readonly agents: ReadonlyArray<Entry>
   /** An agent whose layer does not build is left out (default: the layer fails). */
   readonly onSetupFailure?: ((failure: AgentSetupFailed) => Effect.Effect<void>) | undefined
-  /** At most this many recent runs are listed (default 500). */
-  readonly listLimit?: number | undefined
+  /** The prefix of the journal's tables on the cluster's database (default `graphent_`), which `list` reads. */
+  readonly tablePrefix?: string | undefined
 }
 
 const isEnd = (event: RunEvent) =>
@@ -75,6 +76,27 @@ const summaryOf = (events: ReadonlyArray<RunEvent>): RunInfo | undefined => {
   const info = summarize(events)
   return info?.status === "unfinished" ? { ...info, status: "running" } : info
 }
+
+/** A run of the journal's runs table as the API shows it (what {@link summaryOf} makes of its events). */
+const infoOfDetails = (run: JournalPg.RunDetails): RunInfo => ({
+  id: run.runId,
+  agent: run.agent,
+  input: run.input,
+  status: run.status === "unfinished" ? "running" : run.status,
+  ...(run.threadId === undefined ? {} : { threadId: run.threadId }),
+  ...(run.startedBy === undefined ? {} : { startedBy: run.startedBy }),
+  traceId: run.traceId,
+  ...(run.parentRunId === undefined ? {} : { parentRunId: run.parentRunId }),
+  ...(run.parentStepId === undefined ? {} : { parentStepId: run.parentStepId }),
+  createdAt: run.startedAt,
+  startedAt: run.startedAt,
+  ...(run.finishedAt === undefined ? {} : { finishedAt: run.finishedAt, durationMs: run.finishedAt - run.startedAt }),
+  ...(run.answer === undefined ? {} : { answer: run.answer }),
+  ...(run.error === undefined ? {} : { error: run.error }),
+  ...(run.usage === undefined ? {} : { usage: run.usage }),
+  ...(run.awaiting === undefined ? {} : { awaiting: run.awaiting }),
+  events: run.events
+})
 
 /**
  * Builds the service over the cluster's `WorkflowEngine` (a client's),
@@ -93,7 +115,7 @@ export const make = (
     const bus = yield* RunEventsBus.RunEventsBus
     const ids = yield* Ids
     const clock = yield* Clock.Clock
-    const listLimit = options.listLimit ?? 500
+    const tables = { tablePrefix: options.tablePrefix }
 
     const agents = new Map<string, { readonly entry: Entry; readonly policy: Context.Context<never> }>()
     for (const entry of options.agents) {
@@ -169,22 +191,46 @@ export const make = (
         return info
       })
 
+    /**
+     * A page of runs, newest first: this server's runs that wait for a runner (`queued`), then the journal's
+     * runs table (one indexed query, `JournalPg.pageRuns`).
+     */
     const list: RunsShape["list"] = (query) =>
       Effect.gen(function*() {
         const limit = Math.max(1, Math.min(500, Math.floor(query.limit ?? 50)))
         const offset = Math.max(0, Math.floor(query.offset ?? 0))
-        const ids = yield* Effect.orElseSucceed(journal.runs, (): ReadonlyArray<string> => [])
-        const recent = ids.slice(-listLimit).reverse()
-        const infos = yield* Effect.forEach(
-          recent,
-          (runId) => Effect.orElseSucceed(Effect.map(journal.read(runId), summaryOf), () => undefined),
-          { concurrency: 8 }
+        // `list` does not fail: a journal it cannot read lists what this server knows (as the journal's runs, none).
+        const orNone = <A>(effect: Effect.Effect<A, JournalError, SqlClient>, none: A) =>
+          Effect.catch(effect, (error) => Effect.as(Effect.logWarning(`graphent: runs not listed: ${error.message}`), none))
+        // Submitted runs that journaled their start since are listed from the journal.
+        const started = yield* orNone(JournalPg.startedRuns([...submitted.keys()], tables), new Set<string>())
+        for (const runId of started) submitted.delete(runId)
+        const queued = [...submitted.values()].reverse().filter((info) =>
+          (query.agent === undefined || info.agent === query.agent) &&
+          (query.status === undefined || query.status === "queued") && inTree(query.tree, undefined)
         )
-        const matching = [...submitted.values(), ...infos.filter((info) => info !== undefined)].filter((info) =>
-          (query.agent === undefined || info.agent === query.agent) && (query.status === undefined || info.status === query.status)
-        )
-        return { runs: matching.slice(offset, offset + limit), total: matching.length, offset, limit }
-      })
+        const fromQueue = queued.slice(offset, offset + limit)
+        const status = query.status
+        const journaled = status === "queued" || status === "needs-attention"
+          ? { runs: [], total: 0 }
+          : yield* orNone(
+            JournalPg.pageRuns({
+              ...tables,
+              agent: query.agent,
+              status,
+              tree: query.tree,
+              limit: limit - fromQueue.length,
+              offset: Math.max(0, offset - queued.length)
+            }),
+            { runs: [], total: 0 }
+          )
+        return {
+          runs: [...fromQueue, ...journaled.runs.map(infoOfDetails)],
+          total: queued.length + journaled.total,
+          offset,
+          limit
+        }
+      }).pipe(Effect.provideContext(context))
 
     /** The journal of a run from index `after + 1`, read again on each bus notice (or `bus.fallback`) until it ends. */
     const follow = (runId: string, after: number): Stream.Stream<IndexedEvent, JournalError> =>

@@ -267,14 +267,18 @@ export interface Options {
  * `graphent dev --cluster`: runs go to the cluster on `GRAPHENT_DATABASE_URL`
  * (a client: it executes none); the journal is the cluster's (the runners'
  * `JournalPg` on the same database), with the run notices of
- * `GRAPHENT_RUN_EVENTS_URL`.
+ * `GRAPHENT_RUN_EVENTS_URL` (unset: on the cluster's database; `off`: none).
+ * It makes no rate-limited call: a rate-limit store that is down does not
+ * stop it.
  */
 const clusterStores = Effect.gen(function*() {
   const url = yield* Config.Redacted("GRAPHENT_DATABASE_URL").pipe(
     Effect.mapError(() => usageError("--cluster: set GRAPHENT_DATABASE_URL to the cluster's PostgreSQL database"))
   )
   const pg = { url: url as Redacted.Redacted<string> }
-  return ClusterRuntime.layerClient({ pg }).pipe(Layer.provideMerge(FlowConfig.withFlow(JournalPg.layerPg({ pg }))))
+  return ClusterRuntime.layerClient({ pg }).pipe(
+    Layer.provideMerge(FlowConfig.withFlow(JournalPg.layerPg({ pg }), { rateLimitsConnect: "background", defaultBus: pg.url }))
+  )
 })
 
 /** An agent whose layer does not build is left out, with a note. */

@@ -9,10 +9,11 @@
  *
  * Flow control as for `graphent run` (`FlowConfig`): the runner's model and
  * tool calls wait for the rate limits `GRAPHENT_RATE_LIMITS` names (shared by
- * every runner through `GRAPHENT_RATE_LIMITS_REDIS`; a store that is down
- * makes calls wait, not fail), its journal announces every append on the bus
- * `GRAPHENT_RUN_EVENTS_URL` names (so a server follows the run at once), and
- * its run slots are the `RunSlots` metrics.
+ * every runner through `GRAPHENT_RATE_LIMITS_REDIS`; a store that is down,
+ * also when the runner starts, makes calls wait, not fail), its journal
+ * announces every append on the bus `GRAPHENT_RUN_EVENTS_URL` names (unset:
+ * `LISTEN`/`NOTIFY` on the cluster's database; `off`: none), so a server
+ * follows the run at once, and its run slots are the `RunSlots` metrics.
  *
  * SIGTERM (or SIGINT) hands the runner's runs over: its shards are released
  * and another runner replays each run from the storage, re-executing nothing
@@ -98,8 +99,13 @@ export const worker = Command.make(
     )
     const sharding = ClusterRuntime.failover(failoverAfter)
     const runner = ClusterRuntime.layerRunner({ pg, host, port, maxConcurrentRuns: limit, tablePrefix, sharding }).pipe(
-      // Rate limits and run notices (GRAPHENT_RATE_LIMITS*, GRAPHENT_RUN_EVENTS_URL), as for `graphent run`.
-      Layer.provideMerge(FlowConfig.withFlow(JournalPg.layerPg({ pg, tablePrefix, cluster: true }))),
+      // Rate limits and run notices (GRAPHENT_RATE_LIMITS*, GRAPHENT_RUN_EVENTS_URL), as for `graphent run`, except:
+      // the runner starts while the limits' Redis is down (its calls wait for it), and its notices go to the
+      // cluster's own database unless GRAPHENT_RUN_EVENTS_URL says otherwise.
+      Layer.provideMerge(FlowConfig.withFlow(JournalPg.layerPg({ pg, tablePrefix, cluster: true }), {
+        rateLimitsConnect: "background",
+        defaultBus: pg.url
+      })),
       Layer.provideMerge(registered)
     )
     yield* Effect.gen(function*() {

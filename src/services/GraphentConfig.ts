@@ -119,7 +119,8 @@ export const variables = {
   },
   runEventsUrl: {
     name: "GRAPHENT_RUN_EVENTS_URL",
-    description: "A `postgres://` URL: servers follow runs of other processes on `LISTEN`/`NOTIFY` notices (else by polling).",
+    description:
+      "A `postgres://` URL: servers follow runs of other processes on `LISTEN`/`NOTIFY` notices (else by polling; a cluster's programs default to `GRAPHENT_DATABASE_URL`); `off`: none.",
     secret: true
   }
 } as const satisfies Record<string, Variable>

@@ -7,7 +7,7 @@ import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { AgentRuntime, Journal, LocalRuntime, MemoryInMemory, type RunEvent } from "graphent"
+import { AgentRuntime, Journal, LocalRuntime, MemoryInMemory, type RunEvent, Runs } from "graphent"
 import { Pglite } from "graphent/pglite"
 import { JournalPg } from "graphent/postgres"
 import echo from "../../examples/echo.js"
@@ -155,6 +155,76 @@ const suite = (name: string, SqlLive: Layer.Layer<SqlClient.SqlClient, unknown>,
     it.effect("a database without journal tables lists no runs", () =>
       Effect.gen(function*() {
         assert.deepStrictEqual(yield* JournalPg.listRuns({ tablePrefix: "absent_" }), [])
+        assert.deepStrictEqual(yield* JournalPg.pageRuns({ tablePrefix: "absent_" }), { runs: [], total: 0 })
+      }))
+
+    // Runs in each state a listing shows (paused with an open request, paused with all decided, ended with
+    // usage or an error, a child run): pageRuns tells what Runs.summarize tells from the events.
+    it.effect("pageRuns: what summarize makes of each run's events; filters, the tree, pages and the total", () =>
+      Effect.gen(function*() {
+        const j = yield* journal
+        const agent = `paged-${randomUUID()}`
+        const id = (name: string) => `${agent}-${name}`
+        const usage = { turns: 1, steps: 1, modelCalls: 2 }
+        const request = (runId: string, stepId: string): RunEvent.RunEvent =>
+          ({ _tag: "ApprovalRequested", runId, stepId, tool: "deploy", capability: "shell:deploy", principal: "bob", at: 5 })
+        const decide = (runId: string, stepId: string): RunEvent.RunEvent =>
+          ({ _tag: "ApprovalDecided", runId, stepId, approved: true, by: "ana", at: 6 })
+        const runs: Record<string, ReadonlyArray<RunEvent.RunEvent>> = {
+          paused: [
+            { ...started(id("paused"), agent), principal: { id: "bob", roles: ["careful"] } } as RunEvent.RunEvent,
+            request(id("paused"), "s1"),
+            request(id("paused"), "s2"),
+            decide(id("paused"), "s1"),
+            request(id("paused"), "s2")
+          ],
+          decided: [started(id("decided"), agent), request(id("decided"), "s1"), decide(id("decided"), "s1")],
+          completed: [
+            started(id("completed"), agent),
+            step(id("completed"), "s1"),
+            { _tag: "RunCompleted", runId: id("completed"), answer: "ok", usage, durationMs: 3, at: Date.now() + 3 }
+          ],
+          failed: [
+            started(id("failed"), agent),
+            { _tag: "RunFailed", runId: id("failed"), error: { _tag: "Boom", message: "boom" }, usage, durationMs: 1, at: Date.now() + 1 }
+          ],
+          child: [{ ...started(id("child"), agent), parentRunId: id("completed"), parentStepId: "s1" } as RunEvent.RunEvent]
+        }
+        for (const events of Object.values(runs)) for (const event of events) yield* j.append(event)
+        const page = (options: JournalPg.ListOptions) => JournalPg.pageRuns({ tablePrefix: pgPrefix, agent, ...options })
+        const shown = (info: Runs.RunInfo) => ({
+          id: info.id,
+          // A cluster shows a run without an end as running (summarize: unfinished, no process here).
+          status: info.status === "unfinished" ? "running" : info.status,
+          events: info.events,
+          startedBy: info.startedBy,
+          finishedAt: info.finishedAt,
+          usage: info.usage,
+          error: info.error,
+          awaiting: info.awaiting,
+          parentRunId: info.parentRunId
+        })
+        const all = yield* page({ tree: "all" })
+        assert.strictEqual(all.total, 5)
+        for (const run of all.runs) {
+          assert.deepStrictEqual(
+            normalize(shown({ ...run, id: run.runId, createdAt: run.startedAt })),
+            normalize(shown(Runs.summarize(runs[run.runId.slice(agent.length + 1)]!)!))
+          )
+        }
+        const ids = (result: { readonly runs: ReadonlyArray<JournalPg.RunDetails> }) => result.runs.map((run) => run.runId)
+        assert.deepStrictEqual(ids(all), ["child", "failed", "completed", "decided", "paused"].map(id))
+        // Top-level runs by default; a page, and the total on every page (also past the end).
+        assert.deepStrictEqual(yield* Effect.map(page({ limit: 2 }), (p) => [ids(p), p.total]), [[id("failed"), id("completed")], 4])
+        assert.deepStrictEqual(yield* Effect.map(page({ limit: 2, offset: 2 }), (p) => [ids(p), p.total]), [[id("decided"), id("paused")], 4])
+        assert.deepStrictEqual(yield* Effect.map(page({ offset: 9 }), (p) => [ids(p), p.total]), [[], 4])
+        assert.deepStrictEqual(yield* Effect.map(page({ limit: 0 }), (p) => [ids(p), p.total]), [[], 4])
+        assert.deepStrictEqual(ids(yield* page({ tree: { parentRunId: id("completed") } })), [id("child")])
+        // The status a run shows filters: a run whose approvals are all decided is running, not paused.
+        assert.deepStrictEqual(ids(yield* page({ status: "paused" })), [id("paused")])
+        assert.deepStrictEqual(ids(yield* page({ status: "running" })), [id("decided")])
+        const error = yield* Effect.flip(page({ offset: -1 }))
+        assert.strictEqual(error.operation, "list")
       }))
   })
 }

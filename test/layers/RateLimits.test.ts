@@ -1,7 +1,7 @@
 import * as net from "node:net"
 import { monitorEventLoopDelay } from "node:perf_hooks"
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Duration, Effect, Exit, Fiber, Layer, Schema, type Scope } from "effect"
+import { Clock, Context, Duration, Effect, Exit, Fiber, Layer, Schedule, Schema, type Scope } from "effect"
 import { TestClock } from "effect/testing"
 import {
   Agent,
@@ -234,6 +234,34 @@ describe("RateLimits in the local runtime", () => {
 // Redis: shared by independent clients
 // ---------------------------------------------------------------------------
 
+/** A TCP proxy to Redis on `port` (0: a free one) for the scope's lifetime; `cut` closes it and drops its connections. */
+const redisProxy = (port: number) =>
+  Effect.gen(function*() {
+    const target = new URL(redisUrl)
+    const sockets = new Set<net.Socket>()
+    const proxy = net.createServer((socket) => {
+      const upstream = net.connect(Number(target.port || 6379), target.hostname)
+      sockets.add(socket).add(upstream)
+      socket.pipe(upstream).pipe(socket)
+      socket.on("error", () => upstream.destroy())
+      upstream.on("error", () => socket.destroy())
+    })
+    yield* Effect.acquireRelease(
+      Effect.callback<void>((resume) => {
+        proxy.listen(port, "127.0.0.1", () => resume(Effect.void))
+      }),
+      () => Effect.sync(() => proxy.close())
+    )
+    const cut = () => {
+      proxy.close()
+      for (const socket of sockets) socket.destroy()
+    }
+    return { port: (proxy.address() as net.AddressInfo).port, cut }
+  })
+
+/** A port no one listens on now. */
+const freePort = Effect.scoped(Effect.map(redisProxy(0), ({ port }) => port))
+
 describe("RateLimitsRedis", () => {
   /**
    * 4 clients, each with its own limiter (its own connection and store), 4 calls each; all
@@ -283,29 +311,27 @@ describe("RateLimitsRedis", () => {
       assert.deepStrictEqual(Errors.outcomeOf(error), Errors.unavailable)
     }))
 
+  it.live("connect: background, Redis unreachable at start: the layer builds, calls fail (unavailable) until it is reachable", () =>
+    Effect.gen(function*() {
+      const port = yield* freePort
+      const limits = Context.get(
+        yield* Layer.build(RateLimitsRedis.layer(
+          { "tool:late": "1000/second burst 10" },
+          { url: `redis://127.0.0.1:${port}`, keyPrefix: `${prefix}late:`, connectTimeout: "500 millis", connect: "background" }
+        )),
+        RateLimits.RateLimits
+      )
+      const down = yield* Effect.flip(limits.acquire("tool:late"))
+      assert.strictEqual(down._tag, "RateLimitUnavailable")
+      assert.deepStrictEqual(Errors.outcomeOf(down), Errors.unavailable)
+      // Redis becomes reachable on that port: the client connects on its own (no call made it try).
+      yield* redisProxy(port)
+      yield* limits.acquire("tool:late").pipe(Effect.retry(Schedule.spaced("100 millis").pipe(Schedule.upTo({ duration: "20 seconds" }))))
+    }).pipe(Effect.scoped))
+
   it.live("Redis dies mid-run: the call does not go out, the run stops with RateLimitUnavailable, resumable", () =>
     Effect.gen(function*() {
-      // A TCP proxy to Redis that the test can cut.
-      const target = new URL(redisUrl)
-      const sockets = new Set<net.Socket>()
-      const proxy = net.createServer((socket) => {
-        const upstream = net.connect(Number(target.port || 6379), target.hostname)
-        sockets.add(socket).add(upstream)
-        socket.pipe(upstream).pipe(socket)
-        socket.on("error", () => upstream.destroy())
-        upstream.on("error", () => socket.destroy())
-      })
-      yield* Effect.acquireRelease(
-        Effect.callback<void>((resume) => {
-          proxy.listen(0, "127.0.0.1", () => resume(Effect.void))
-        }),
-        () => Effect.sync(() => proxy.close())
-      )
-      const port = (proxy.address() as net.AddressInfo).port
-      const cut = () => {
-        proxy.close()
-        for (const socket of sockets) socket.destroy()
-      }
+      const { cut, port } = yield* redisProxy(0)
       const { times, tool } = makeStamped()
       const cutter = Tool.make("cut", {
         description: "Cuts the link to Redis",

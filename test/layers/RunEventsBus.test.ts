@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto"
 import { afterAll } from "vitest"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Fiber, Layer, Stream } from "effect"
+import { Context, Effect, Fiber, Layer, Redacted, Stream } from "effect"
 import { Errors, FlowConfig, Journal, JournalMemory, LocalRuntime, RateLimits, RunEvent, RunEventsBus, Runs, RunsLocal } from "graphent"
 import { withEnv } from "../support/env.js"
 import { JournalPg, RunEventsBusPg } from "graphent/postgres"
@@ -142,6 +142,22 @@ describe("FlowConfig", () => {
       const none = yield* Layer.build(FlowConfig.layerConfig.pipe(Layer.provide(withEnv({}))))
       assert.strictEqual(Context.get(none, RunEventsBus.RunEventsBus), RunEventsBus.none)
       assert.strictEqual(Context.get(none, RateLimits.RateLimits), RateLimits.unlimited)
+    }).pipe(Effect.scoped))
+
+  it.live("a cluster's default bus (its database) when GRAPHENT_RUN_EVENTS_URL is unset or empty; `off` turns it off", () =>
+    Effect.gen(function*() {
+      const bus = (env: Record<string, string>) =>
+        Effect.map(
+          Layer.build(FlowConfig.busConfigWith(Redacted.make(pgUrl)).pipe(Layer.provide(withEnv(env)))),
+          (context) => Context.get(context, RunEventsBus.RunEventsBus).backend
+        )
+      assert.strictEqual(yield* bus({}), "postgres")
+      assert.strictEqual(yield* bus({ GRAPHENT_RUN_EVENTS_URL: " " }), "postgres")
+      assert.strictEqual(yield* bus({ GRAPHENT_RUN_EVENTS_URL: "off" }), "none")
+      assert.strictEqual(yield* bus({ GRAPHENT_RUN_EVENTS_URL: "OFF" }), "none")
+      // A URL of its own wins over the default: one that cannot be reached fails the layer (typed).
+      const unreachable = yield* Effect.flip(bus({ GRAPHENT_RUN_EVENTS_URL: "postgres://postgres@127.0.0.1:1/test" }))
+      assert.strictEqual(unreachable._tag, "RunEventsBusUnavailable")
     }).pipe(Effect.scoped))
 })
 

@@ -1,15 +1,20 @@
 /**
- * Flow control inside the cluster: two `graphent worker` processes on a real PostgreSQL database share
+ * Flow control inside the cluster: `graphent worker` processes on a real PostgreSQL database share
  * a rate limit through the real Redis (reached through a loopback proxy the test can take down).
- * - Together they never exceed the limit: measured from the side-effect table's execution times
+ * - A runner starts while the store is down (the proxy is closed when the first one starts): it logs
+ *   that the store is down, its run's call waits, and the run completes once the store is reachable.
+ * - Two runners together never exceed the limit: measured from the side-effect table's execution times
  *   (any one-second window holds at most `burst + rate` calls; without the shared limit the same
  *   calls all go out within a few hundred milliseconds).
  * - A store that goes down does not fail the runs: their calls wait (the runners log it) and the
  *   runs complete once the store is back.
  * - `graphent dev --cluster` (the server `CliDev.prepare` builds, in this process) in front of the same
- *   runners: `POST /v1/runs` submits to the cluster, SSE follows a run executing on a runner to its end
- *   (PostgreSQL notices), a paused run is approved and another cancelled through the API, by id; the
- *   cancel interrupts the tool call in flight at once (a 20 s call; the run ends interrupted within 10 s).
+ *   runners, neither with `GRAPHENT_RUN_EVENTS_URL`: `POST /v1/runs` submits to the cluster, SSE follows a
+ *   run executing on a runner to its end on PostgreSQL notices (the bus is on by default on the cluster's
+ *   database; the server counts the notices it received), `GET /v1/runs` lists the runs from the journal's
+ *   runs table (statuses, a paused run's open approvals, filters, pages), a paused run is approved and
+ *   another cancelled through the API, by id; the cancel interrupts the tool call in flight at once (a 20 s
+ *   call; the run ends interrupted within 10 s).
  */
 import * as net from "node:net"
 import * as path from "node:path"
@@ -18,6 +23,7 @@ import { ConfigProvider, Context, Effect, Exit, Fiber, Layer, Scope } from "effe
 import * as HttpServer from "effect/http/HttpServer"
 import { SqlClient } from "effect/sql"
 import { AgentRuntime } from "graphent"
+import { RunEventsBus } from "graphent"
 import { ClusterRuntime } from "graphent/cluster"
 import sfx, { layer as sfxLayer } from "../fixtures/cluster/sfxAgent.js"
 import { clusterClient } from "../support/clusterClient.js"
@@ -68,24 +74,29 @@ const proxy = (() => {
   }
 })()
 
+let env: Record<string, string> = {}
+
 beforeAll(async () => {
   db = await createDatabase()
   process.env.SFX_DATABASE_URL = db.url
   process.env.SFX_TABLE = table
   proxyPort = await freePort()
-  await proxy.open()
-  const env = {
+  env = {
     GRAPHENT_RATE_LIMITS: JSON.stringify({ "tool:effect": `${rate}/second burst ${burst}` }),
     GRAPHENT_RATE_LIMITS_REDIS: `redis://127.0.0.1:${proxyPort}`,
     // A key prefix of this test's own: tests running at once share the Redis.
-    GRAPHENT_RATE_LIMITS_PREFIX: `graphent-test:${process.pid}:${Date.now()}:`,
-    // The runners announce their runs' events; the dev server's SSE follows them on the notices.
-    GRAPHENT_RUN_EVENTS_URL: db.url
+    GRAPHENT_RATE_LIMITS_PREFIX: `graphent-test:${process.pid}:${Date.now()}:`
+    // No GRAPHENT_RUN_EVENTS_URL: the runners announce their runs' events on the cluster's database by default.
   }
-  // The first runner creates the tables; then the second.
+  // The first runner starts while the store is down (the proxy is closed), and creates the tables.
   // A failover of 10 s: a runner slowed by a loaded machine keeps its shards (no takeover mid-test).
   runners.push(await startRunner({ url: db.url, port: await freePort(), table, env, failoverAfter: 10 }))
-  runners.push(await startRunner({ url: db.url, port: await freePort(), table, env, failoverAfter: 10 }))
+}, 600_000) // it may wait for another cluster test file (test/support/clusterDb.ts)
+
+/** The store reachable and both runners up, each holding shards. */
+const twoRunners = async () => {
+  await proxy.open()
+  if (runners.length < 2) runners.push(await startRunner({ url: db.url, port: await freePort(), table, env, failoverAfter: 10 }))
   // Both runners hold shards (each holds its shard locks, PostgreSQL advisory locks, on a connection of its own)
   // before runs are submitted: on a loaded machine the second one's share can come seconds after its banner.
   await Effect.runPromise(Effect.gen(function*() {
@@ -99,7 +110,16 @@ beforeAll(async () => {
       yield* Effect.sleep(100)
     }
   }).pipe(Effect.provide(sfxLayer)))
-}, 600_000) // it may wait for another cluster test file (test/support/clusterDb.ts)
+}
+
+/** Waits until `runs` all journaled their start and a runner logged that a call waits for the store. */
+const waitingForStore = (runIds: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    for (const runId of runIds) {
+      while ((yield* ClusterRuntime.events(runId)).length === 0) yield* Effect.sleep(100)
+    }
+    while (!runners.some((runner) => runner.output.includes("the call waits for the store"))) yield* Effect.sleep(100)
+  })
 
 const devScope = Effect.runSync(Scope.make())
 
@@ -114,7 +134,27 @@ afterAll(async () => {
 })
 
 describe("flow control in the cluster (2 runner processes, PostgreSQL, Redis)", () => {
+  it("a runner started while the rate-limit store was down executes a run once the store is reachable", async () => {
+    // Started with the proxy closed: it runs, and it says why its calls will wait.
+    expect(runners[0]!.output).toContain("the rate-limit store (redis) is down")
+    const answer = await Effect.runPromise(
+      Effect.gen(function*() {
+        const run = yield* Effect.forkChild(AgentRuntime.run(sfx, JSON.stringify({ steps: 1 }), { runId: "w0" }))
+        yield* waitingForStore(["w0"])
+        const sql = yield* SqlClient.SqlClient
+        const [before] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql(table)} WHERE run_id = 'w0'`
+        expect(before!.n).toBe(0)
+        expect((yield* ClusterRuntime.status("w0"))._tag).toBe("Running")
+        yield* Effect.promise(() => proxy.open())
+        return (yield* Fiber.join(run)).answer
+      }).pipe(Effect.provide(clusterClient(db.url)))
+    )
+    expect(answer).toBe("done 1")
+    expect(runners[0]!.output).toContain("the rate-limit store (redis) is reachable")
+  }, 60_000)
+
   it("runners sharing a rate limit never exceed it together (measured)", async () => {
+    await twoRunners()
     const runs = 16
     const steps = 2
     const input = JSON.stringify({ steps, parallel: 2 })
@@ -151,7 +191,9 @@ describe("flow control in the cluster (2 runner processes, PostgreSQL, Redis)", 
   }, 60_000)
 
   it("a rate-limit store that is down makes calls wait, and the runs complete once it is back", async () => {
+    await twoRunners()
     await proxy.close()
+    for (const runner of runners) runner.output = ""
     const input = JSON.stringify({ steps: 1 })
     const answers = await Effect.runPromise(
       Effect.gen(function*() {
@@ -159,10 +201,7 @@ describe("flow control in the cluster (2 runner processes, PostgreSQL, Redis)", 
           Effect.forEach(["d0", "d1"], (runId) => AgentRuntime.run(sfx, input, { runId }), { concurrency: "unbounded" })
         )
         // Both runs started on runners whose calls wait for the store: logged, and no side effect yet.
-        for (const runId of ["d0", "d1"]) {
-          while ((yield* ClusterRuntime.events(runId)).length === 0) yield* Effect.sleep(100)
-        }
-        while (!runners.some((runner) => runner.output.includes("the call waits for the store"))) yield* Effect.sleep(100)
+        yield* waitingForStore(["d0", "d1"])
         yield* Effect.sleep(1500)
         const sql = yield* SqlClient.SqlClient
         const [before] = yield* sql<{ n: number }>`SELECT count(*)::int AS n FROM ${sql(table)} WHERE run_id LIKE 'd%'`
@@ -196,14 +235,17 @@ const devServer = () => Effect.gen(function*() {
     cluster: true
   })
   const context = yield* Layer.buildWithScope(prepared.layer, devScope)
-  return HttpServer.formatAddress(Context.get(context, HttpServer.HttpServer).address)
+  return {
+    url: HttpServer.formatAddress(Context.get(context, HttpServer.HttpServer).address),
+    bus: Context.get(context, RunEventsBus.RunEventsBus).backend
+  }
 }).pipe(
   Effect.provideService(
     ConfigProvider.ConfigProvider,
     ConfigProvider.fromEnv({
       env: {
+        // No GRAPHENT_RUN_EVENTS_URL: the bus is on by default, on the cluster's database.
         GRAPHENT_DATABASE_URL: db.url,
-        GRAPHENT_RUN_EVENTS_URL: db.url,
         GRAPHENT_API_KEYS: `${keys.admin}:admin:ana,${keys.runner}:runner:bob`
       }
     })
@@ -219,6 +261,13 @@ const api = (url: string, key: string) => async (method: string, route: string, 
   return { status: response.status, body: await response.json() as Record<string, any> }
 }
 
+/** The run notices the server (this process) received, from its `GET /metrics`. */
+const noticesReceived = async (url: string) => {
+  const response = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${keys.admin}` } })
+  const line = (await response.text()).split("\n").find((line) => line.startsWith("graphent_run_notices_received_total"))
+  return Number(line?.split(" ").at(-1) ?? 0)
+}
+
 /** The run's events over SSE from the start until the server ends the stream; their tags. */
 const follow = async (url: string, runId: string) => {
   const sse = await readSse(`${url}/v1/runs/${runId}/events`, { authorization: `Bearer ${keys.admin}` })
@@ -229,7 +278,9 @@ const follow = async (url: string, runId: string) => {
 
 describe("graphent dev --cluster (a server in front of the runners)", () => {
   it("submits over HTTP, follows a run on a runner over SSE, approves a paused run and cancels one by id", async () => {
-    const url = await Effect.runPromise(devServer())
+    await twoRunners()
+    const { bus, url } = await Effect.runPromise(devServer())
+    expect(bus).toBe("postgres")
     const admin = api(url, keys.admin)
     const runner = api(url, keys.runner)
 
@@ -242,6 +293,8 @@ describe("graphent dev --cluster (a server in front of the runners)", () => {
     expect(tags.filter((tag) => tag === "StepSucceeded")).toHaveLength(2)
     const done = await admin("GET", `/v1/runs/${started.body.id}`)
     expect(done.body).toMatchObject({ status: "completed", answer: "done 2" })
+    // The server followed the run on the runners' notices (it executes nothing; its bus waits 5 s without one).
+    expect(await noticesReceived(url)).toBeGreaterThan(0)
 
     // A `runner` key's run waits for approval (the agent's policy); another principal approves it over HTTP.
     const careful = await runner("POST", "/v1/runs", { agent: "sfx", input: JSON.stringify({ steps: 1 }) })
@@ -251,6 +304,18 @@ describe("graphent dev --cluster (a server in front of the runners)", () => {
       paused = await admin("GET", `/v1/runs/${careful.body.id}`)
     }
     expect(paused.body.awaiting.map((step: { stepId: string }) => step.stepId)).toEqual(["s1"])
+    // The listing (the journal's runs table) says what GET /v1/runs/:id says, newest first, a page at a time.
+    const listed = await admin("GET", "/v1/runs?limit=500")
+    expect(listed.body.runs.map((run: { id: string }) => run.id).slice(0, 2)).toEqual([careful.body.id, started.body.id])
+    expect(listed.body.runs[0]).toEqual(paused.body)
+    expect(listed.body.runs[1]).toEqual(done.body)
+    const onlyPaused = await admin("GET", "/v1/runs?status=paused")
+    expect(onlyPaused.body).toMatchObject({ total: 1, runs: [{ id: careful.body.id, status: "paused" }] })
+    const second = await admin("GET", "/v1/runs?limit=1&offset=1")
+    expect(second.body).toMatchObject({ total: listed.body.total, offset: 1, limit: 1, runs: [{ id: started.body.id }] })
+    const past = await admin("GET", `/v1/runs?offset=${listed.body.total}`)
+    expect(past.body).toMatchObject({ total: listed.body.total, runs: [] })
+    expect((await admin("GET", "/v1/runs?agent=nobody")).body).toMatchObject({ total: 0, runs: [] })
     // Its own principal may not approve it (no self-approval): the policy is checked before the cluster hears of it.
     expect((await runner("POST", `/v1/runs/${careful.body.id}/approvals/s1`, { approved: true })).status).toBe(409)
     const approved = await admin("POST", `/v1/runs/${careful.body.id}/approvals/s1`, { approved: true })
@@ -258,6 +323,9 @@ describe("graphent dev --cluster (a server in front of the runners)", () => {
     const afterApproval = await follow(url, careful.body.id)
     expect(afterApproval).toContain("ApprovalDecided")
     expect(afterApproval.at(-1)).toBe("RunCompleted")
+    // Approved and ended: listed as completed (its stored status was paused until the end).
+    const approvedRun = (await admin("GET", `/v1/runs/${careful.body.id}`)).body
+    expect((await admin("GET", "/v1/runs?limit=1")).body.runs).toEqual([approvedRun])
 
     // A run whose tool call takes 20 s, cancelled by id while the call is in flight: the runner interrupts the
     // call at once (it never writes its side effect) and the run ends interrupted, long before the call would.
