@@ -245,7 +245,9 @@ const refusal = (error: Unauthorized | Forbidden) =>
 export const routeMiddleware = (right: Right) =>
   HttpRouter.middleware<{ provides: Principal }>()(Effect.gen(function*() {
     const authorization = yield* Authorization
-    // What the API's middleware is given for an endpoint that requires `right` (it reads the annotation only).
+    // What the API's middleware is given for an endpoint that requires `right` (it reads the annotation only). No
+    // concrete endpoint type is assignable to `Top` (its request parts are invariant): effect's builder passes its
+    // endpoints untyped too.
     const endpoint: HttpApiEndpoint.Top = HttpApiEndpoint.post("routes", "/").annotate(RequiredRight, right) as never
     const group: HttpApiGroup.Top = HttpApiGroup.make("routes").add(endpoint)
     const credential = HttpApiBuilder.securityDecode(HttpApiSecurity.bearer)

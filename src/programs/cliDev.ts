@@ -183,23 +183,23 @@ export const mcpPath = "/mcp"
 
 /** A served agent as an MCP tool runs as one of the server's runs: listed, journaled, followed in the viewer. */
 const runThroughServer = Effect.map(RunsService.Runs, (runs): McpServe.RunAgent => (agent, input) =>
-    Effect.gen(function*() {
-      // The run acts for the request's principal (Auth.routeMiddleware: the key's name and role), as through the API.
-      const principal = Option.getOrUndefined(Option.map(
-        yield* Effect.serviceOption(Api.Principal),
-        ({ name, role }) => ({ id: name, roles: [role] })
-      ))
-      const started = yield* runs.start({ agent, input, metadata: { via: "mcp" } }, { principal })
-      // The client went away (or the server stops): the run stops too.
-      const ended = yield* Effect.andThen(Stream.runDrain(yield* runs.events(started.id)), runs.get(started.id)).pipe(
-        Effect.onInterrupt(() => Effect.ignore(runs.cancel(started.id)))
-      )
-      if (ended.status === "completed") return ended.answer ?? ""
-      if (ended.status === "paused") {
-        return yield* Effect.fail(`run ${started.id} waits for approval: decide it in the viewer or with graphent approve`)
-      }
-      return yield* Effect.fail(ended.error?.message ?? `run ${started.id} ended ${ended.status}`)
-    }).pipe(Effect.mapError((error) => typeof error === "string" ? error : error.message)))
+  Effect.gen(function*() {
+    // The run acts for the request's principal (Auth.routeMiddleware: the key's name and role), as through the API.
+    const principal = Option.getOrUndefined(Option.map(
+      yield* Effect.serviceOption(Api.Principal),
+      ({ name, role }) => ({ id: name, roles: [role] })
+    ))
+    const started = yield* runs.start({ agent, input, metadata: { via: "mcp" } }, { principal })
+    // The client went away (or the server stops): the run stops too.
+    const ended = yield* Effect.andThen(Stream.runDrain(yield* runs.events(started.id)), runs.get(started.id)).pipe(
+      Effect.onInterrupt(() => Effect.ignore(runs.cancel(started.id)))
+    )
+    if (ended.status === "completed") return ended.answer ?? ""
+    if (ended.status === "paused") {
+      return yield* Effect.fail(`run ${started.id} waits for approval: decide it in the viewer or with graphent approve`)
+    }
+    return yield* Effect.fail(ended.error?.message ?? `run ${started.id} ended ${ended.status}`)
+  }).pipe(Effect.mapError((error) => typeof error === "string" ? error : error.message)))
 
 /**
  * The MCP endpoint over the server's agents (effect's MCP modules are loaded only for it), behind the API's
