@@ -109,9 +109,6 @@ export const resumeStores = (journalFile: string, runId: string): Stores =>
       yield* Effect.forEach(inFile.slice(inStore.length), stored.append, { discard: true })
     })).pipe(Layer.provideMerge(Storage.layerConfig()))
 
-/** Whether a command's argument names a journal file (an existing file, or a path), not a run of a store. */
-const isJournalPath = (target: string) => fs.existsSync(target) || /[/\\]|\.jsonl?$/.test(target)
-
 /**
  * The run `resume`, `approve` and `reject` continue, and where its
  * continuation is written: `target` is a journal file (see
@@ -123,7 +120,7 @@ const isJournalPath = (target: string) => fs.existsSync(target) || /[/\\]|\.json
  */
 export const openRun = (target: string, agent: Option.Option<string>, run: Option.Option<string>) =>
   Effect.gen(function*() {
-    if (isJournalPath(target)) {
+    if (fs.existsSync(target) || /[/\\]|\.jsonl?$/.test(target)) {
       const opened = yield* openRecording(target, agent, run)
       return { ...opened, source: "file" as const, stores: resumeStores(target, opened.recorded.runId) as Stores }
     }
@@ -378,7 +375,8 @@ const traceShow = Command.make(
   },
   Effect.fn("graphent.cli.trace.show")(function*({ db, run, target, url }) {
     if (Option.isNone(db) && Option.isSome(url)) return yield* usageError(`unexpected argument ${url.value} (without --db)`)
-    if (Option.isNone(db) && isJournalPath(target)) {
+    // A journal file: one that exists, or a name ending in .jsonl (a child run's id, `<runId>/<stepId>`, is a path too).
+    if (Option.isNone(db) && (fs.existsSync(target) || /\.jsonl?$/.test(target))) {
       const { events } = yield* readJournal(target)
       const recorded = yield* Replay.recording(events, Option.getOrUndefined(run)).pipe(
         Effect.mapError((error) => usageError(error.message))

@@ -126,6 +126,12 @@ describe("graphent trace on a journal database", () => {
         // A prefix of the parent's id names the parent, not one of its children.
         const byPrefix = await graphent(["trace", "show", runId.slice(0, 8), "--db"], env)
         assert.strictEqual(byPrefix.stdout, shown.stdout, name)
+        // A child run named in full (its id has a "/", as a path has) without --db: the project's store shows it alone.
+        const childId = all[1]!.split("  ")[0]!.replace(/^ └ /, "")
+        const child = await graphent(["trace", "show", childId], env)
+        assert.strictEqual(child.code, 0, `${name}: ${child.stderr}`)
+        assert.isTrue(child.stdout.startsWith(`run ${childId}  agent `), `${name}: ${child.stdout}`)
+        assert.match(child.stdout, /^run \S+  agent (searcher|writer) /, name)
       }
     } finally {
       Store.removeHome(folderHome)
