@@ -18,12 +18,27 @@ import * as fs from "node:fs"
 import * as Config from "effect/Config"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as HttpRouter from "effect/http/HttpRouter"
+import * as HttpServerResponse from "effect/http/HttpServerResponse"
+import * as HttpApiBuilder from "effect/http-api/HttpApiBuilder"
+import * as HttpApiEndpoint from "effect/http-api/HttpApiEndpoint"
+import * as HttpApiGroup from "effect/http-api/HttpApiGroup"
+import * as HttpApiSecurity from "effect/http-api/HttpApiSecurity"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import * as Errors from "../services/Errors.js"
-import { Authorization, Forbidden, Principal, RequiredRight, type Role, rights, Unauthorized } from "./Api.js"
+import {
+  Authorization,
+  Forbidden,
+  Principal,
+  RequiredRight,
+  type Right,
+  type Role,
+  rights,
+  Unauthorized
+} from "./Api.js"
 
 /**
  * The API keys configuration is malformed.
@@ -199,3 +214,48 @@ export const layerOpen: Layer.Layer<Authorization> = Layer.succeed(
 export const layerConfig: Layer.Layer<Authorization, ApiKeysInvalid | Config.ConfigError> = Layer.unwrap(
   Effect.map(fromConfig, (keys) => keys.length === 0 ? layerOpen : layer(keys))
 )
+
+const Refused = Schema.Union([Unauthorized, Forbidden])
+
+/** The API's answer to a refused request: the error's JSON body, with its status. */
+const refusal = (error: Unauthorized | Forbidden) =>
+  HttpServerResponse.jsonUnsafe(Schema.encodeSync(Refused)(error), { status: error.outcome.httpStatus })
+
+/**
+ * The API's {@link Authorization} as router middleware, for routes served
+ * beside the API (`graphent dev`'s MCP endpoint at `/mcp`): the bearer token
+ * is read as the API's endpoints read it, the same `Authorization` decides
+ * (its layer: keys, or open), and a refused request gets the API's answer
+ * (`401 Unauthorized`, `403 Forbidden`, the same body). A request let through
+ * acts as its {@link Principal}, which the routes' handlers see. `right` is
+ * what every request to those routes requires, as an endpoint's
+ * {@link RequiredRight}.
+ *
+ * **Example** (An MCP endpoint for keys that may start runs)
+ *
+ * ```ts
+ * McpServer.layerHttp({ name: "agents", version: "1", path: "/mcp" }).pipe(
+ *   Layer.provide(ApiAuth.routeMiddleware("run").layer)
+ * )
+ * ```
+ *
+ * @since 0.3.0
+ * @category layers
+ */
+export const routeMiddleware = (right: Right) =>
+  HttpRouter.middleware<{ provides: Principal }>()(Effect.gen(function*() {
+    const authorization = yield* Authorization
+    // What the API's middleware is given for an endpoint that requires `right` (it reads the annotation only). No
+    // concrete endpoint type is assignable to `Top` (its request parts are invariant): effect's builder passes its
+    // endpoints untyped too.
+    const endpoint: HttpApiEndpoint.Top = HttpApiEndpoint.post("routes", "/").annotate(RequiredRight, right) as never
+    const group: HttpApiGroup.Top = HttpApiGroup.make("routes").add(endpoint)
+    const credential = HttpApiBuilder.securityDecode(HttpApiSecurity.bearer)
+    return (app) =>
+      Effect.flatMap(credential, (credential) => authorization.bearer(app, { credential, endpoint, group })).pipe(
+        Effect.catchIf(
+          (error): error is Unauthorized | Forbidden => error instanceof Unauthorized || error instanceof Forbidden,
+          (error) => Effect.succeed(refusal(error))
+        )
+      )
+  }))

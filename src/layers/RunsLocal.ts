@@ -841,14 +841,26 @@ export const make = <R>(
         const limit = Math.max(1, Math.min(500, Math.floor(query.limit ?? 50)))
         const offset = Math.max(0, Math.floor(query.offset ?? 0))
         const matching: Array<Record_> = []
+        // Each run's child runs (direct ones: a grandchild counts for its own parent), counted in the same pass.
+        const children = new Map<string, number>()
         for (const record of records.values()) {
+          const parent = record.info.parentRunId
+          if (parent !== undefined) children.set(parent, (children.get(parent) ?? 0) + 1)
           if (query.agent !== undefined && record.info.agent !== query.agent) continue
           if (query.status !== undefined && record.info.status !== query.status) continue
-          if (!Journal.inTree(query.tree, record.info.parentRunId)) continue
+          if (!Journal.inTree(query.tree, parent)) continue
           matching.push(record)
         }
         matching.reverse()
-        return { runs: matching.slice(offset, offset + limit).map(infoOf), total: matching.length, offset, limit }
+        return {
+          runs: matching.slice(offset, offset + limit).map((record) => ({
+            ...infoOf(record),
+            children: children.get(record.info.id) ?? 0
+          })),
+          total: matching.length,
+          offset,
+          limit
+        }
       })
 
     const events: RunsShape["events"] = (runId, after = -1) =>

@@ -26,7 +26,6 @@
  *
  * @since 0.1.0
  */
-import { createHash, timingSafeEqual } from "node:crypto"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
@@ -35,11 +34,9 @@ import * as Flag from "effect/cli/Flag"
 import * as Config from "effect/Config"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as HttpRouter from "effect/http/HttpRouter"
 import * as HttpServer from "effect/http/HttpServer"
-import * as HttpServerRequest from "effect/http/HttpServerRequest"
-import * as HttpServerResponse from "effect/http/HttpServerResponse"
-import * as Redacted from "effect/Redacted"
+import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 import * as Stream from "effect/Stream"
 import * as Api from "../api/Api.js"
 import * as Auth from "../api/Auth.js"
@@ -184,63 +181,40 @@ const isLoopback = (host: string) => host === "127.0.0.1" || host === "::1" || h
  */
 export const mcpPath = "/mcp"
 
-/** The API key a request to `/mcp` carries (`Authorization: Bearer <key>`), among `keys`. */
-const keyOf = (keys: ReadonlyArray<Auth.ApiKey>, request: HttpServerRequest.HttpServerRequest): Auth.ApiKey | undefined => {
-  const header = request.headers["authorization"] ?? ""
-  const token = /^Bearer\s+(\S+)$/i.exec(header)?.[1]
-  if (token === undefined) return undefined
-  const digest = createHash("sha256").update(token).digest()
-  return keys.find((key) => timingSafeEqual(createHash("sha256").update(Redacted.value(key.key)).digest(), digest))
-}
+/** A served agent as an MCP tool runs as one of the server's runs: listed, journaled, followed in the viewer. */
+const runThroughServer = Effect.map(RunsService.Runs, (runs): McpServe.RunAgent => (agent, input) =>
+  Effect.gen(function*() {
+    // The run acts for the request's principal (Auth.routeMiddleware: the key's name and role), as through the API.
+    const principal = Option.getOrUndefined(Option.map(
+      yield* Effect.serviceOption(Api.Principal),
+      ({ name, role }) => ({ id: name, roles: [role] })
+    ))
+    const started = yield* runs.start({ agent, input, metadata: { via: "mcp" } }, { principal })
+    // The client went away (or the server stops): the run stops too.
+    const ended = yield* Effect.andThen(Stream.runDrain(yield* runs.events(started.id)), runs.get(started.id)).pipe(
+      Effect.onInterrupt(() => Effect.ignore(runs.cancel(started.id)))
+    )
+    if (ended.status === "completed") return ended.answer ?? ""
+    if (ended.status === "paused") {
+      return yield* Effect.fail(`run ${started.id} waits for approval: decide it in the viewer or with graphent approve`)
+    }
+    return yield* Effect.fail(ended.error?.message ?? `run ${started.id} ended ${ended.status}`)
+  }).pipe(Effect.mapError((error) => typeof error === "string" ? error : error.message)))
 
 /**
- * With API keys, `/mcp` answers only a key whose role may start runs (`runner`, `admin`): `401` without a
- * known key, `403` for a `viewer`, as the API does.
+ * The MCP endpoint over the server's agents (effect's MCP modules are loaded only for it), behind the API's
+ * authorization: a request needs the right to start runs (`runner`, `admin`), as `POST /v1/runs` does.
  */
-const mcpAuthentication = (keys: ReadonlyArray<Auth.ApiKey>) =>
-  HttpRouter.middleware((app) =>
-    Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
-      const target = request.url.split("?")[0]!
-      if (target !== mcpPath && !target.startsWith(`${mcpPath}/`)) return app
-      const key = keyOf(keys, request)
-      const refuse = (status: number, message: string) =>
-        Effect.succeed(HttpServerResponse.jsonUnsafe({ _tag: status === 401 ? "Unauthorized" : "Forbidden", message }, { status }))
-      if (key === undefined) return refuse(401, "missing or unknown API key: send the header Authorization: Bearer <key>")
-      if (!Api.rights[key.role].includes("run")) return refuse(403, `the role "${key.role}" of ${key.name} lacks the right "run"`)
-      return app
-    }), { global: true })
-
-/** A served agent as an MCP tool runs as one of the server's runs: listed, journaled, followed in the viewer. */
-const runThroughServer = (keys: ReadonlyArray<Auth.ApiKey>) =>
-  Effect.map(RunsService.Runs, (runs): McpServe.RunAgent => (agent, input) =>
-    Effect.gen(function*() {
-      // With API keys, the run acts for the key's principal (its name and role, for the policy), as through the API.
-      const request = yield* Effect.serviceOption(HttpServerRequest.HttpServerRequest)
-      const key = keys.length === 0 || request._tag === "None" ? undefined : keyOf(keys, request.value)
-      if (keys.length > 0 && key === undefined) return yield* Effect.fail("missing or unknown API key")
-      const principal = key === undefined ? undefined : { id: key.name, roles: [key.role] }
-      const started = yield* runs.start({ agent, input, metadata: { via: "mcp" } }, { principal })
-      // The client went away (or the server stops): the run stops too.
-      const ended = yield* Effect.andThen(Stream.runDrain(yield* runs.events(started.id)), runs.get(started.id)).pipe(
-        Effect.onInterrupt(() => Effect.ignore(runs.cancel(started.id)))
-      )
-      if (ended.status === "completed") return ended.answer ?? ""
-      if (ended.status === "paused") {
-        return yield* Effect.fail(`run ${started.id} waits for approval: decide it in the viewer or with graphent approve`)
-      }
-      return yield* Effect.fail(ended.error?.message ?? `run ${started.id} ended ${ended.status}`)
-    }).pipe(Effect.mapError((error) => typeof error === "string" ? error : error.message)))
-
-/** The MCP endpoint over the server's agents (effect's MCP modules are loaded only for it), behind the API keys. */
-const mcpRoutes = (keys: ReadonlyArray<Auth.ApiKey>) =>
-  Layer.unwrap(
-    Effect.gen(function*() {
-      const runs = yield* RunsService.Runs
-      const McpServeModule = yield* Effect.promise(() => import("./mcpServe.js"))
-      const endpoint = McpServeModule.layerHttp(mcpPath, runs.agents, runThroughServer(keys)).pipe(Layer.orDie)
-      return keys.length === 0 ? endpoint : Layer.merge(endpoint, mcpAuthentication(keys))
-    })
-  )
+const mcpRoutes = Layer.unwrap(
+  Effect.gen(function*() {
+    const runs = yield* RunsService.Runs
+    const McpServeModule = yield* Effect.promise(() => import("./mcpServe.js"))
+    return McpServeModule.layerHttp(mcpPath, runs.agents, runThroughServer).pipe(
+      Layer.orDie,
+      Layer.provide(Auth.routeMiddleware("run").layer)
+    )
+  })
+)
 
 /**
  * The flags of `graphent dev`.
@@ -324,7 +298,7 @@ export const prepare = Effect.fn("graphent.cli.dev.prepare")(function*(options: 
         Layer.provideMerge(FlowConfig.withFlow(Storage.layerConfig({ releaseIdleAfter: "2 seconds" })))
       ))
     )
-  const server = Server.layer({ port, host, logRequests, limits, routes: mcpRoutes(keys) }).pipe(
+  const server = Server.layer({ port, host, logRequests, limits, routes: mcpRoutes }).pipe(
     Layer.provideMerge(runs),
     Layer.provide(keys.length === 0 ? Auth.layerOpen : Auth.layer(keys)),
     Layer.provideMerge(Layer.mergeAll(

@@ -22,7 +22,16 @@ import * as ScriptedModel from "../layers/ScriptedModel.js"
 import * as Storage from "../layers/Storage.js"
 import type { Recording } from "../services/Replay.js"
 import type { ForkEdit } from "../services/RunEvent.js"
-import { agentFlag, jsonFlag, printEvents, runFlag, runWith, usageError, writeLine } from "./cliSupport.js"
+import {
+  agentFlag,
+  jsonFlag,
+  printEvents,
+  runFlag,
+  runWith,
+  startRecording,
+  usageError,
+  writeLine
+} from "./cliSupport.js"
 import * as CliSecurity from "./cliSecurity.js"
 import * as CliStorage from "./cliStorage.js"
 
@@ -199,7 +208,7 @@ export const fork = Command.make(
         "TEXT; the model answers it live or from --model (the fork starts at that turn)"
     ),
     setReply: option("set-reply", "N=TEXT: the model's reply to its call N is this message, no model called (the fork starts at that turn)"),
-    record: option("record", "Write the fork's journal to this JSON Lines file too (replaced if it exists)"),
+    record: option("record", "Write the fork's journal to this JSON Lines file too (replaced if it exists; its folder is created)"),
     model: option("model", "scripted:FILE answers the fork's live model calls from a script (JSON array or lines of replies)"),
     ignore: Flag.String("ignore").pipe(
       Flag.withDescription("A request field that may differ before the fork point, as graphent replay --ignore takes it"),
@@ -216,12 +225,7 @@ export const fork = Command.make(
     const modelLayer = yield* modelOf(model)
     const opened = yield* CliStorage.openRun(journal, agent, run)
     const { events, module, recorded } = opened
-    if (Option.isSome(record)) {
-      yield* Effect.try({
-        try: () => fs.writeFileSync(record.value, ""),
-        catch: (error) => usageError(`cannot write --record file: ${(error as Error).message}`)
-      })
-    }
+    if (Option.isSome(record)) yield* startRecording(record.value)
     const principal = yield* CliSecurity.runPrincipal
     // A run of the store is forked into the store already open; a journal file is never written to.
     const stores = CliStorage.runStores(record, opened.source === "store" ? opened.stores : Storage.layerConfig())

@@ -26,6 +26,7 @@ import {
   printEvents,
   runFlag,
   runWith,
+  startRecording,
   usageError,
   writeLine
 } from "./cliSupport.js"
@@ -85,7 +86,7 @@ export const run = Command.make(
     ),
     json: jsonFlag,
     record: Flag.String("record").pipe(
-      Flag.withDescription("Write the run's journal to this JSON Lines file (replaced if it exists)"),
+      Flag.withDescription("Write the run's journal to this JSON Lines file (replaced if it exists; its folder is created)"),
       Flag.optional
     ),
     thread: Flag.String("thread").pipe(
@@ -101,12 +102,7 @@ export const run = Command.make(
     if (json && stream) return yield* usageError("--json and --stream cannot be used together")
     const input = yield* readInput(inputFlag, inputFile)
     const module = yield* load(file)
-    if (Option.isSome(record)) {
-      yield* Effect.try({
-        try: () => fs.writeFileSync(record.value, ""),
-        catch: (error) => usageError(`cannot write --record file: ${(error as Error).message}`)
-      })
-    }
+    if (Option.isSome(record)) yield* startRecording(record.value)
     const principal = yield* CliSecurity.runPrincipal
     yield* runWith(
       module,

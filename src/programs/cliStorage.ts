@@ -12,7 +12,9 @@
  * - `graphent trace list|show` read a journal file, or with `--db` a journal
  *   database: bare `--db` is the project's (`GRAPHENT_DATABASE_URL`, else the
  *   embedded store), `--db=URL` or `--db URL` a PostgreSQL server,
- *   `--db=FOLDER` an embedded store's folder.
+ *   `--db=FOLDER` an embedded store's folder. Without `--db`, what is not a
+ *   journal file is looked up in the project's store (`trace list` with no
+ *   file lists it, `trace show RUN-ID` shows a run of it).
  *
  * @since 0.1.0
  */
@@ -363,15 +365,18 @@ const traceShow = Command.make(
   "show",
   {
     target: Argument.String("journal-or-run").pipe(
-      Argument.withDescription("A journal file; with --db, a run id (or a unique prefix of one)")
+      Argument.withDescription(
+        "A journal file, or a run id (or a unique prefix of one) of the project's store; with --db, of that store"
+      )
     ),
     url: Argument.String("url").pipe(Argument.withDescription("After --db: a postgres:// URL"), Argument.optional),
     run: runFlag,
     db: dbFlag
   },
   Effect.fn("graphent.cli.trace.show")(function*({ db, run, target, url }) {
-    if (Option.isNone(db)) {
-      if (Option.isSome(url)) return yield* usageError(`unexpected argument ${url.value} (without --db)`)
+    if (Option.isNone(db) && Option.isSome(url)) return yield* usageError(`unexpected argument ${url.value} (without --db)`)
+    // A journal file: one that exists, or a name ending in .jsonl (a child run's id, `<runId>/<stepId>`, is a path too).
+    if (Option.isNone(db) && (fs.existsSync(target) || /\.jsonl?$/.test(target))) {
       const { events } = yield* readJournal(target)
       const recorded = yield* Replay.recording(events, Option.getOrUndefined(run)).pipe(
         Effect.mapError((error) => usageError(error.message))
@@ -382,23 +387,35 @@ const traceShow = Command.make(
       )))
       return
     }
-    if (Option.isSome(run)) return yield* usageError("with --db, name the run as the argument, not with --run")
-    if (db.value !== "" && Option.isSome(url)) {
-      return yield* usageError(`with --db=${db.value}, do not also give ${url.value}`)
+    // Not a journal file, and no --db: a run of the project's store, as bare --db (and as `trace list` with no file).
+    const dbValue = Option.getOrElse(db, () => "")
+    const notFound = Option.isSome(db)
+      ? ""
+      : `, and there is no journal file ${path.resolve(target)}; a run kept elsewhere: graphent trace show ${target} ` +
+        "--db URL|FOLDER"
+    if (Option.isSome(run)) {
+      return yield* usageError(
+        Option.isSome(db)
+          ? "with --db, name the run as the argument, not with --run"
+          : `--run picks a run of a journal file; ${target} is not a file`
+      )
     }
-    const resolved = yield* resolveTarget(Option.getOrElse(url, () => db.value))
+    if (dbValue !== "" && Option.isSome(url)) {
+      return yield* usageError(`with --db=${dbValue}, do not also give ${url.value}`)
+    }
+    const resolved = yield* resolveTarget(Option.getOrElse(url, () => dbValue))
     if (resolved._tag === "Files") {
-      const runId = yield* findRunFile(resolved.dir, target)
+      const runId = yield* pickRun(JournalFolder.runIds(resolved.dir), target, resolved.dir, notFound)
       // The run's file, then its child runs' (sub-agents, handoffs: ids `<runId>/<stepId>`).
       const ids = [runId, ...JournalFolder.runIds(resolved.dir).filter((id) => id.startsWith(`${runId}/`))]
       const files = yield* Effect.forEach(ids, (id) => readJournal(JournalFolder.fileOf(resolved.dir, id)))
       yield* writeLine(TraceView.render(files.flatMap(({ events }, index) => events.filter((event) => event.runId === ids[index]))))
       return
     }
-    if (resolved.empty) return yield* usageError(`no run ${target} in ${resolved.description} (it holds no runs)`)
+    if (resolved.empty) return yield* usageError(`no run ${target} in ${resolved.description} (it holds no runs)${notFound}`)
     const events = yield* withDatabase(resolved.database, (sql, tablePrefix) =>
       Effect.gen(function*() {
-        const runId = yield* findRun(sql, tablePrefix, target, resolved.description)
+        const runId = yield* findRun(sql, tablePrefix, target, resolved.description, notFound)
         const journal = yield* Effect.flatMap(journalPg, (backend) => backend.make({ tablePrefix })).pipe(
           Effect.mapError(journalError)
         )
@@ -409,14 +426,19 @@ const traceShow = Command.make(
       }).pipe(Effect.provideService(SqlClient, sql)))
     yield* writeLine(TraceView.render(events))
   })
-).pipe(Command.withDescription("Print a run as a tree: turns, steps with durations, errors, the answer"))
+).pipe(Command.withDescription(
+  "Print a run as a tree: turns, steps with durations, errors, the answer; from a journal file or a store"
+))
 
-/** Picks the run `wanted` names among `ids`: itself, or the one id that starts with it. */
-const pickRun = (ids: ReadonlyArray<string>, wanted: string, description: string) => {
+/**
+ * Picks the run `wanted` names among the ids of `description`: itself, or the one id that starts with it;
+ * `notFound` ends the message when there is none.
+ */
+const pickRun = (ids: ReadonlyArray<string>, wanted: string, description: string, notFound: string) => {
   if (ids.includes(wanted)) return Effect.succeed(wanted)
   // A prefix names a run, not the child runs nested in it (`<runId>/<stepId>`): those are named in full.
   const matches = ids.filter((id) => id.startsWith(wanted) && !id.slice(wanted.length).includes("/")).sort()
-  if (matches.length === 0) return Effect.fail(usageError(`no run ${wanted} in ${description}`))
+  if (matches.length === 0) return Effect.fail(usageError(`no run ${wanted} in ${description}${notFound}`))
   if (matches.length > 1) {
     return Effect.fail(
       usageError(`${wanted} names several runs (${matches.slice(0, 3).join(", ")}…): give more of the id`)
@@ -425,16 +447,12 @@ const pickRun = (ids: ReadonlyArray<string>, wanted: string, description: string
   return Effect.succeed(matches[0]!)
 }
 
-/** The run id `wanted` names in a folder of journal files. */
-const findRunFile = (dir: string, wanted: string) =>
-  pickRun(JournalFolder.runIds(dir), wanted, dir)
-
-/** The run id `wanted` names: itself, or the one run whose id starts with it. */
-const findRun = (sql: SqlClient, tablePrefix: string, wanted: string, description: string) =>
+/** The run id `wanted` names in a journal database, as {@link pickRun} picks it. */
+const findRun = (sql: SqlClient, tablePrefix: string, wanted: string, description: string, notFound: string) =>
   Effect.gen(function*() {
     const runs = `${tablePrefix}runs`
     const found = yield* sql<{ readonly found: boolean }>`SELECT to_regclass(${runs}) IS NOT NULL AS found`
-    if (found[0]?.found !== true) return yield* usageError(`no run ${wanted} in ${description} (it holds no runs)`)
+    if (found[0]?.found !== true) return yield* usageError(`no run ${wanted} in ${description} (it holds no runs)${notFound}`)
     const pattern = `${likeEscape(wanted)}%`
     const rows = yield* sql<{ readonly run_id: string }>`
       SELECT run_id FROM ${sql(runs)}
@@ -442,7 +460,7 @@ const findRun = (sql: SqlClient, tablePrefix: string, wanted: string, descriptio
       ORDER BY run_id = ${wanted} DESC, seq LIMIT 3`
     const exact = rows.find((row) => row.run_id === wanted)
     if (exact !== undefined) return exact.run_id
-    if (rows.length === 0) return yield* usageError(`no run ${wanted} in ${description}`)
+    if (rows.length === 0) return yield* usageError(`no run ${wanted} in ${description}${notFound}`)
     if (rows.length > 1) {
       return yield* usageError(`${wanted} names several runs (${rows.map((row) => row.run_id).join(", ")}…): give more of the id`)
     }

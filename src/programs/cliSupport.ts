@@ -4,6 +4,8 @@
  *
  * @since 0.1.0
  */
+import * as fs from "node:fs"
+import * as path from "node:path"
 import * as Flag from "effect/cli/Flag"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -46,6 +48,16 @@ export class Exit extends Schema.TaggedError<Exit>()("Exit", { code: Schema.Numb
 export const usageError = (reason: string) => new Exit({ code: 2, reason })
 
 export const writeLine = (line: string) => Effect.sync(() => void process.stdout.write(line + "\n"))
+
+/** Starts the journal file of `--record FILE`: empty, in its folder, which is created when missing. */
+export const startRecording = (file: string) =>
+  Effect.try({
+    try: () => {
+      fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true })
+      fs.writeFileSync(file, "")
+    },
+    catch: (error) => usageError(`cannot write --record file: ${(error as Error).message}`)
+  })
 
 /**
  * Where a command's run keeps its memory and journal: the configured store

@@ -223,8 +223,11 @@ export interface Options {
   readonly logRequests?: boolean | undefined
   /** Request limits (default `Edge.defaultLimits`; `Edge.limitsConfig` reads them from the environment). */
   readonly limits?: Partial<Edge.Limits> | undefined
-  /** More routes on the server's router, beside the API (e.g. `graphent dev`'s MCP endpoint at `/mcp`). */
-  readonly routes?: Layer.Layer<any, never, HttpRouter.HttpRouter | Runs> | undefined
+  /**
+   * More routes on the server's router, beside the API (e.g. `graphent dev`'s MCP endpoint at `/mcp`); they may
+   * use the API's {@link Authorization} (`ApiAuth.routeMiddleware`).
+   */
+  readonly routes?: Layer.Layer<any, never, HttpRouter.HttpRouter | Runs | Authorization> | undefined
 }
 
 /**

@@ -97,6 +97,11 @@ export const RunInfo = Schema.Struct({
   parentRunId: Schema.optionalKey(Schema.String),
   /** A child run: the step of the parent run that started it. */
   parentStepId: Schema.optionalKey(Schema.String),
+  /**
+   * In a listing (`GET /v1/runs`): how many child runs this run started (sub-agents, handoffs; `?parent=ID`
+   * lists them). Absent where it is not counted: a single run's `GET`, a cluster's listing.
+   */
+  children: Schema.optionalKey(Schema.Number),
   /** When the run was accepted, epoch milliseconds. */
   createdAt: Schema.Number,
   /** The `at` of its `RunStarted` event. */

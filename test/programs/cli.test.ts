@@ -108,10 +108,27 @@ describe("graphent run", () => {
     assert.include(result.stderr, "broken module")
   })
 
-  it("exits 2 when the --record file cannot be written", async () => {
-    const result = await graphent("run", "examples/echo.ts", "--record", "/nonexistent-dir/run.jsonl")
-    assert.strictEqual(result.code, 2)
-    assert.include(result.stderr, "cannot write --record file")
+  it("creates the folders of a --record file in folders that do not exist yet", async () => {
+    const file = path.join(tmp(), "new", "nested", "run.jsonl")
+    const result = await graphent("run", "examples/echo.ts", "--input", "hi", "--record", file)
+    assert.strictEqual(result.code, 0, result.stderr)
+    const contents = await Effect.runPromise(JournalFile.readFile(file))
+    assert.strictEqual(contents.events.at(-1)?._tag, "RunCompleted")
+  })
+
+  it("exits 2 when the --record file cannot be written: a file where its folder should be, or a folder as the file", async () => {
+    const dir = tmp()
+    const blocker = path.join(dir, "not-a-folder")
+    fs.writeFileSync(blocker, "kept\n")
+    for (const file of [path.join(blocker, "run.jsonl"), path.join(blocker, "sub", "run.jsonl"), dir]) {
+      const result = await graphent("run", "examples/echo.ts", "--input", "hi", "--record", file)
+      assert.strictEqual(result.code, 2, file)
+      assert.include(result.stderr, "cannot write --record file", file)
+      assert.notInclude(result.stderr, "    at ", file)
+    }
+    // Nothing in the way was touched.
+    assert.strictEqual(fs.readFileSync(blocker, "utf8"), "kept\n")
+    assert.deepStrictEqual(fs.readdirSync(dir), ["not-a-folder"])
   })
 
   it("lists its commands with --help", async () => {

@@ -92,22 +92,63 @@ export default Agent.make({ name: "broken", description: "Always fails.", tools:
       assert.include(failed.message, "nothing works here")
     }).pipe(Effect.scoped, Effect.provide(NodeServices.layer)), 120_000)
 
-  it.live("with API keys: 401 without a known key, 403 for a viewer; a runner's call runs as the key's principal", () =>
+  it.live("with API keys: /mcp refuses every bad spelling of the key as the API does; a runner's call runs as its principal", () =>
     Effect.gen(function*() {
       const runner = "runner-key-0123456789abcdef"
       const viewer = "viewer-key-0123456789abcdef"
       const url = yield* devServer(["examples/echo.ts"], { GRAPHENT_API_KEYS: `${runner}:runner:carol,${viewer}:viewer:dave` })
-      const post = (key: string | undefined) =>
+      /** The answer to a POST of `path` (one that needs the right "run") with `authorization` as the header. */
+      const post = (path: string, authorization: string | undefined, body: unknown) =>
         Effect.promise(() =>
-          fetch(`${url}${CliDev.mcpPath}`, {
+          fetch(`${url}${path}`, {
             method: "POST",
-            headers: { "content-type": "application/json", ...(key === undefined ? {} : { authorization: `Bearer ${key}` }) },
-            body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "tools/list" })
-          }).then((response) => response.status)
+            headers: {
+              "content-type": "application/json",
+              accept: "application/json, text/event-stream",
+              ...(authorization === undefined ? {} : { authorization })
+            },
+            body: JSON.stringify(body)
+          }).then(async (response) => ({
+            status: response.status,
+            contentType: response.headers.get("content-type"),
+            body: await response.text()
+          }))
         )
-      assert.strictEqual(yield* post(undefined), 401)
-      assert.strictEqual(yield* post("not-a-key"), 401)
-      assert.strictEqual(yield* post(viewer), 403)
+      const mcp = (authorization: string | undefined) =>
+        post(CliDev.mcpPath, authorization, { jsonrpc: "2.0", id: 1, method: "tools/list" })
+      const api = (authorization: string | undefined) => post("/v1/runs", authorization, { agent: "echo", input: "x" })
+      // The class of headers: absent, another scheme, the scheme alone, an empty or blank token, a separator other
+      // than spaces, an unknown key, the key changed in case, cut, extended or followed by more; a key whose role
+      // lacks the right. (HTTP trims the ends of a header's value: a key with trailing blanks is the key.)
+      const refused: ReadonlyArray<readonly [string | undefined, number]> = [
+        [undefined, 401],
+        [`Basic ${runner}`, 401],
+        [`Token ${runner}`, 401],
+        [runner, 401],
+        ["Bearer", 401],
+        ["Bearer ", 401],
+        ["Bearer    ", 401],
+        [`Bearer\t${runner}`, 401],
+        [`Bearer:${runner}`, 401],
+        ["Bearer not-a-key", 401],
+        [`Bearer ${runner.toUpperCase()}`, 401],
+        [`Bearer ${runner.slice(0, -1)}`, 401],
+        [`Bearer ${runner}x`, 401],
+        [`Bearer ${runner} ${runner}`, 401],
+        [`Bearer ${runner},${runner}`, 401],
+        [`Bearer ${viewer}`, 403],
+        [`bearer ${viewer}`, 403]
+      ]
+      for (const [authorization, status] of refused) {
+        const fromApi = yield* api(authorization)
+        assert.strictEqual(fromApi.status, status, `/v1/runs, ${JSON.stringify(authorization)}: ${fromApi.body}`)
+        assert.deepStrictEqual(yield* mcp(authorization), fromApi, `/mcp, ${JSON.stringify(authorization)}`)
+      }
+      // Spellings RFC 9110 allows (the scheme in any case, several spaces) pass on both.
+      for (const authorization of [`bearer ${runner}`, `BEARER  ${runner}`]) {
+        assert.strictEqual((yield* mcp(authorization)).status < 401, true, `/mcp, ${authorization}`)
+        assert.strictEqual((yield* api(authorization)).status, 202, `/v1/runs, ${authorization}`)
+      }
       const { output } = yield* call(url, "echo", "keyed call", runner)
       assert.strictEqual(output, "keyed call")
       const listed = yield* Effect.promise(() =>

@@ -47,6 +47,20 @@ const relay = Agent.make({
   planner: SequencePlanner.plan({ steps: [{ id: "ask", tool: "echoer", args: { input: "hi" } }], answer: (results) => String(results.ask) })
 })
 
+/** A parent of three child runs: two echo calls, and a relay whose own echo call is a grandchild. */
+const fanout = Agent.make({
+  name: "fanout",
+  tools: [Agent.asTool(echo, { name: "echoer" }), Agent.asTool(relay, { name: "relayer" })],
+  planner: SequencePlanner.plan({
+    steps: [
+      { id: "a", tool: "echoer", args: { input: "a" } },
+      { id: "b", tool: "echoer", args: { input: "b" } },
+      { id: "c", tool: "relayer", args: { input: "c" } }
+    ],
+    answer: () => "done"
+  })
+})
+
 const baseUrl = Effect.map(HttpServer.HttpServer, (server) => HttpServer.formatAddress(server.address))
 
 /** The typed client derived from the API definition, with a key. */
@@ -162,6 +176,42 @@ describe("HTTP API through the typed client", () => {
       assert.include(journal.text, `"parentStepId":"ask"`)
     }).pipe(Effect.provide(Server.layer({ viewer: false }).pipe(
       Layer.provide(RunsLocal.layer({ agents: [relay] })),
+      Layer.provide(Layer.unwrap(Effect.map(Effect.orDie(ApiAuth.parse(keys, "test")), ApiAuth.layer))),
+      Layer.provide(Testing.layer)
+    ))))
+
+  it.effect("GET /v1/runs counts each run's direct child runs, as many as ?parent= lists; a run without any: 0", () =>
+    Effect.gen(function*() {
+      const api = yield* client("view-key")
+      const runner = yield* client("run-key")
+      const parent = yield* runner.runs.start({ payload: { agent: "fanout", input: "go" } })
+      yield* runner.runs.events({ params: { id: parent.id }, headers: {}, query: {} }).pipe(Effect.flatMap(Stream.runDrain))
+      const alone = yield* runner.runs.start({ payload: { agent: "echo", input: "alone" } })
+      yield* runner.runs.events({ params: { id: alone.id }, headers: {}, query: {} }).pipe(Effect.flatMap(Stream.runDrain))
+      const counts = (page: { readonly runs: ReadonlyArray<{ readonly id: string; readonly children?: number }> }) =>
+        Object.fromEntries(page.runs.map((run) => [run.id, run.children]))
+      // Top-level runs: the fanout's three children (its grandchild is its child's), none for the echo run.
+      assert.deepStrictEqual(counts(yield* api.runs.list({ query: {} })), { [parent.id]: 3, [alone.id]: 0 })
+      // The whole tree: each run's count is what ?parent= lists for it, filters or not.
+      const all = yield* api.runs.list({ query: { all: "true" } })
+      assert.deepStrictEqual(counts(all), {
+        [parent.id]: 3,
+        [alone.id]: 0,
+        [`${parent.id}/a`]: 0,
+        [`${parent.id}/b`]: 0,
+        [`${parent.id}/c`]: 1,
+        [`${parent.id}/c/ask`]: 0
+      })
+      for (const run of all.runs) {
+        assert.strictEqual(run.children, (yield* api.runs.list({ query: { parent: run.id } })).total, run.id)
+      }
+      assert.deepStrictEqual(counts(yield* api.runs.list({ query: { parent: parent.id, agent: "relay" } })), { [`${parent.id}/c`]: 1 })
+      // Over raw HTTP, as the viewer reads it; a single run's GET does not count.
+      const listed = yield* raw("GET", "/v1/runs?limit=1&offset=1", { key: "view-key" })
+      assert.deepInclude(listed.json.runs[0], { id: parent.id, children: 3 })
+      assert.notProperty((yield* raw("GET", `/v1/runs/${parent.id}`, { key: "view-key" })).json, "children")
+    }).pipe(Effect.provide(Server.layer({ viewer: false }).pipe(
+      Layer.provide(RunsLocal.layer({ agents: [fanout, echo] })),
       Layer.provide(Layer.unwrap(Effect.map(Effect.orDie(ApiAuth.parse(keys, "test")), ApiAuth.layer))),
       Layer.provide(Testing.layer)
     ))))

@@ -58,6 +58,10 @@ describe("graphent trace on a journal database", () => {
     const unordered = (text: string) => text.replace(/\{[^{}]*\}/g, (object) => [...object].sort().join(""))
     assert.strictEqual(unordered(fromDb.stdout), unordered(fromFile.stdout))
     assert.include(fromDb.stdout, "└─ ✓ completed in")
+    // Without --db, an id that is no journal file names a run of the project's store, as bare --db does.
+    const fromStore = await graphent(["trace", "show", started.runId.slice(0, 8)], settings)
+    assert.strictEqual(fromStore.code, 0, fromStore.stderr)
+    assert.strictEqual(fromStore.stdout, fromDb.stdout)
 
     // --db=FOLDER names an embedded store explicitly.
     const explicit = await graphent(["trace", "list", `--db=${home}`], { GRAPHENT_STORE_PREFIX: settings.GRAPHENT_STORE_PREFIX })
@@ -87,6 +91,8 @@ describe("graphent trace on a journal database", () => {
     const shown = await graphent(["trace", "show", runId, "--db", pgUrl], only)
     assert.strictEqual(shown.code, 0, shown.stderr)
     assert.include(shown.stdout, "there is no todo #9")
+    // The project's store is this database (GRAPHENT_DATABASE_URL): no --db needed.
+    assert.strictEqual((await graphent(["trace", "show", runId], settings)).stdout, shown.stdout)
   }, 90_000)
 
   it("child runs (sub-agents): listed under their parent only with --all; trace show --db nests them", async () => {
@@ -120,6 +126,12 @@ describe("graphent trace on a journal database", () => {
         // A prefix of the parent's id names the parent, not one of its children.
         const byPrefix = await graphent(["trace", "show", runId.slice(0, 8), "--db"], env)
         assert.strictEqual(byPrefix.stdout, shown.stdout, name)
+        // A child run named in full (its id has a "/", as a path has) without --db: the project's store shows it alone.
+        const childId = all[1]!.split("  ")[0]!.replace(/^ └ /, "")
+        const child = await graphent(["trace", "show", childId], env)
+        assert.strictEqual(child.code, 0, `${name}: ${child.stderr}`)
+        assert.isTrue(child.stdout.startsWith(`run ${childId}  agent `), `${name}: ${child.stdout}`)
+        assert.match(child.stdout, /^run \S+  agent (searcher|writer) /, name)
       }
     } finally {
       Store.removeHome(folderHome)
@@ -131,6 +143,12 @@ describe("graphent trace on a journal database", () => {
     const cases: ReadonlyArray<readonly [ReadonlyArray<string>, Record<string, string>, string]> = [
       [["trace", "list", "--db=/nonexistent/store"], settings, "neither a postgres:// URL nor an embedded store"],
       [["trace", "show", "no-such-run", "--db"], settings, "no run no-such-run in"],
+      // Without --db: where it looked (the store, then a file of that name), and how to name another store.
+      [["trace", "show", "no-such-run"], settings, `no run no-such-run in ${home}`],
+      [["trace", "show", "no-such-run"], settings, `no journal file ${path.resolve("no-such-run")}`],
+      [["trace", "show", "no-such-run"], settings, "graphent trace show no-such-run --db URL|FOLDER"],
+      [["trace", "show", "no-such-run", "--run", "r"], settings, "--run picks a run of a journal file"],
+      [["trace", "show", "missing.jsonl"], settings, "missing.jsonl: ENOENT"],
       [["trace", "show", "x.jsonl", "--db", "--run", "r"], settings, "not with --run"],
       [["run", "examples/echo.ts"], { GRAPHENT_DATABASE_URL: "postgres://ada:pw-s3cret@127.0.0.1:1/x" }, "storage (postgres) open failed"],
       [["run", "examples/echo.ts"], { GRAPHENT_STORE: "disk" }, "GRAPHENT_STORE"],

@@ -19,6 +19,7 @@ import * as Testing from "graphent/testing"
 import { type BrowserContext, chromium, type Page } from "playwright-core"
 import assistant, { layer as assistantModel } from "../../examples/assistant.js"
 import echo from "../../examples/echo.js"
+import research, { layer as researchModel } from "../../examples/research.js"
 import wordstats from "../../examples/wordstats.js"
 import { browserRequired, findChromium, howToEnable } from "../support/browser.js"
 import * as Gated from "../support/gatedAgent.js"
@@ -46,7 +47,9 @@ const experiments = ExperimentsFolder.make(fs.mkdtempSync(path.join(os.tmpdir(),
 const server = ManagedRuntime.make(
   Server.layer({ viewer: true }).pipe(
     Layer.provide(Layer.succeed(Experiments.Experiments, experiments)),
-    Layer.provide(RunsLocal.layer({ agents: [echo, Gated.gated, wordstats, { agent: assistant, layer: assistantModel }] })),
+    Layer.provide(RunsLocal.layer({
+      agents: [echo, Gated.gated, wordstats, { agent: assistant, layer: assistantModel }, { agent: research, layer: researchModel }]
+    })),
     Layer.provide(Layer.unwrap(Effect.map(Effect.orDie(ApiAuth.parse("viewer-test-key:runner:tester", "test")), ApiAuth.layer))),
     Layer.provide(Layer.mergeAll(guarded, Pricing.layer({ scripted: { input: 3, output: 15 } }))),
     Layer.provide(Testing.layer)
@@ -257,6 +260,20 @@ describe.skipIf(browser === undefined)("trace viewer in Chromium", () => {
     await fork.locator("[data-action=fork-edit]").click()
     await page.locator("[data-testid=lineage]", { hasText: `forked from ${runId} at turn:1` }).waitFor()
     await page.locator("[data-testid=answer]", { hasText: "Nice to meet you, Bob." }).waitFor()
+  })
+
+  it("badges a run in the list with the number of its child runs; a run without any has no badge", async () => {
+    const parentId = await startRun("coordinator", "effect")
+    const aloneId = await startRun("echo", "no children")
+    const badge = (runId: string) => page.locator(`#runs li[data-run="${runId}"] .children`)
+    await page.locator(`#runs li[data-run="${parentId}"] .status`, { hasText: "completed" }).waitFor()
+    await badge(parentId).waitFor()
+    assert.strictEqual(await badge(parentId).innerText(), "2 child runs")
+    await page.locator(`#runs li[data-run="${aloneId}"] .status`, { hasText: "completed" }).waitFor()
+    assert.strictEqual(await badge(aloneId).count(), 0)
+    // The child runs themselves are not listed: they are under their parent's steps.
+    assert.strictEqual(await page.locator(`#runs li[data-run^="${parentId}/"]`).count(), 0)
+    await page.locator(`#runs li[data-run="${parentId}"]`).screenshot({ path: path.join(artifacts, "viewer-children.png") })
   })
 
   it("lists the kept experiments and shows one: totals, the baseline comparison, each case linked to its run", async () => {

@@ -156,6 +156,15 @@
 
   const statusBadge = (status) => h("span", { class: `status s-${status}` }, status)
 
+  /** The child runs a run started (sub-agents, handoffs; the listing counts them), when it has any. */
+  const childrenBadge = (count) =>
+    count > 0 &&
+    h(
+      "span",
+      { class: "children", title: "child runs (sub-agents, handoffs): shown under the steps that started them" },
+      `${count} child run${count === 1 ? "" : "s"}`
+    )
+
   const refreshRuns = async () => {
     const params = new URLSearchParams({ limit: "100" })
     if ($("filter-agent").value !== "") params.set("agent", $("filter-agent").value)
@@ -176,7 +185,14 @@
             "data-run": run.id,
             onclick: () => select(run.id)
           },
-          h("div", { class: "row1" }, statusBadge(run.status), h("span", { class: "agent" }, run.agent), h("span", { class: "when muted" }, ago(run.createdAt))),
+          h(
+            "div",
+            { class: "row1" },
+            statusBadge(run.status),
+            h("span", { class: "agent" }, run.agent),
+            childrenBadge(run.children ?? 0),
+            h("span", { class: "when muted" }, ago(run.createdAt))
+          ),
           h("div", { class: "input" }, run.input === "" ? "(no input)" : run.input)
         )
       )
