@@ -1,11 +1,12 @@
 /**
  * `graphent worker` runners as real processes on a real PostgreSQL database (one of the test's own):
  * runs survive SIGKILLed runners and SIGTERM handovers, every side effect happens exactly once, and
- * concurrent steps (parallel activities) replay from SQL storage on another runner (effect #6014).
+ * concurrent steps replay from SQL storage on another runner (effect #6014), and a non-idempotent call a
+ * kill cut short stops its run (ResumeUnsafe) rather than run twice.
  * The 1,000-run version is `npm run soak:cluster`.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { Effect, Fiber } from "effect"
+import { Cause, Effect, Fiber } from "effect"
 import { SqlClient } from "effect/sql"
 import { AgentRuntime, LocalRuntime, Replay, type RunEvent } from "graphent"
 import { ClusterRuntime } from "graphent/cluster"
@@ -124,6 +125,55 @@ describe("graphent worker (3 runner processes, PostgreSQL)", () => {
       )
     )
     for (const report of reports) expect(report.outcome).toEqual({ answer: `done ${steps}` })
+  })
+
+  it("SIGKILL mid-way through non-idempotent steps: no step runs twice; a run whose call the kill cut short stops with ResumeUnsafe naming it", async () => {
+    // Class: every run whose tool is not idempotent, killed at whatever point of its 4 steps (2 at a time) the
+    // busiest runner had reached. Each (run, step) executes at most once; a run either completes every step or
+    // stops typed on a step that began and has no journaled outcome.
+    const runs = 40
+    const steps = 4
+    const input = JSON.stringify({ steps, parallel: 2, delayMs: 40, once: true })
+    await Effect.runPromise(
+      Effect.gen(function*() {
+        while (runners.filter(alive).length < 2) yield* Effect.promise(start)
+        const all = yield* Effect.forkChild(
+          Effect.forEach(Array.from({ length: runs }, (_, i) => i), (i) =>
+            Effect.exit(AgentRuntime.run(sfx, input, { runId: `n${i}` })), { concurrency: "unbounded" })
+        )
+        yield* sideEffectsReach("n", Math.floor((runs * steps) / 3))
+        const victim = yield* busiest("n", steps, runners.filter(alive))
+        yield* Effect.promise(() => stopRunner(victim, "SIGKILL"))
+        const exits = yield* Fiber.join(all)
+        const sql = yield* SqlClient.SqlClient
+        const twice = yield* sql<{ run_id: string; step_id: string; n: number }>`
+          SELECT run_id, step_id, count(*)::int AS n FROM sfx_attempts WHERE run_id LIKE 'n%'
+          GROUP BY run_id, step_id HAVING count(*) > 1`
+        expect(twice).toEqual([])
+        let completed = 0
+        let taken = 0
+        for (const [i, exit] of exits.entries()) {
+          const events = yield* ClusterRuntime.events(`n${i}`)
+          if (events.some((event) => event._tag === "RunResumed")) taken++
+          if (exit._tag === "Success") {
+            completed++
+            expect(exit.value.answer).toBe(`done ${steps}`)
+            continue
+          }
+          const error = exit._tag === "Failure" ? Cause.findErrorOption(exit.cause) : undefined
+          expect(error?._tag === "Some" ? error.value._tag : Cause.pretty(exit.cause), `n${i}`).toBe("ResumeUnsafe")
+          const stepId = (error as { value: { stepId: string } }).value.stepId
+          const [attempts] = yield* sql<{ n: number }>`
+            SELECT count(*)::int AS n FROM sfx_attempts WHERE run_id = ${`n${i}`} AND step_id = ${stepId}`
+          // Marked begun before the call went out: the kill came before the call reached the table (0) or after (1).
+          expect(attempts!.n, `n${i}/${stepId} ran at most once`).toBeLessThanOrEqual(1)
+          expect(events.some((event) => "stepId" in event && event.stepId === stepId && event._tag === "StepSucceeded")).toBe(false)
+        }
+        // The kill hit runs mid-way (they were taken over), and the others completed.
+        expect(taken).toBeGreaterThan(0)
+        expect(completed).toBeGreaterThan(0)
+      }).pipe(Effect.provide(clusterClient(db.url)))
+    )
   })
 
   it("SIGTERM hands a runner's runs over with no failure", async () => {
