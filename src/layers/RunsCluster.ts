@@ -9,11 +9,14 @@
  * (`ClusterRuntime.approve`, after this server's policy checked the
  * approver) and a cancel interrupts its workflow (`ClusterRuntime.cancel`).
  *
+ * A run stopped by a crash that cut a non-idempotent call short
+ * (`ResumeUnsafe` on the runner) `needs-attention`: resolving each of its
+ * steps (`ClusterRuntime.resolve`) makes it go on, on whichever runner. A
+ * fork (`ClusterRuntime.fork`) is a new run on the cluster.
+ *
  * The server executes no run: its `load` is zero (the runners report theirs
  * with the `RunSlots` metrics), it never answers 429, and a run waits for a
- * runner's slot as `queued` until it journals its start. Cluster runs cannot
- * be forked here nor resolved (a step a crash cut short fails the run with
- * `ResumeUnsafe` on the runner).
+ * runner's slot as `queued` until it journals its start.
  *
  * @since 0.3.0
  */
@@ -46,7 +49,7 @@ import {
 } from "../services/Runs.js"
 import * as ClusterRuntime from "./ClusterRuntime.js"
 import * as Replay from "./Replay.js"
-import { type Entry, infoOfAgent } from "./RunsLocal.js"
+import { type Entry, infoOfAgent, stepInFlight } from "./RunsLocal.js"
 
 /**
  * The options of {@link layer}.
@@ -65,6 +68,16 @@ export interface Options extends ClusterRuntime.WorkflowOptions {
   readonly onSetupFailure?: ((failure: AgentSetupFailed) => Effect.Effect<void>) | undefined
   /** At most this many recent runs are listed (default 500). */
   readonly listLimit?: number | undefined
+}
+
+/** Whether a step of the run started and has no outcome (nor waits for approval). */
+const hasOpenStep = (events: ReadonlyArray<RunEvent>): boolean => {
+  const open = new Set<string>()
+  for (const event of events) {
+    if (event._tag === "StepStarted") open.add(event.stepId)
+    else if (event._tag === "StepSucceeded" || event._tag === "StepFailed" || event._tag === "StepSkipped") open.delete(event.stepId)
+  }
+  return open.size > 0
 }
 
 const isEnd = (event: RunEvent) =>
@@ -123,12 +136,26 @@ export const make = (
     /** Runs this server submitted that have not journaled their start yet (they wait for a runner). */
     const submitted = new Map<string, RunInfo>()
 
+    /**
+     * A running run whose journal has a step with no outcome may have stopped at it (`ResumeUnsafe`): it needs
+     * attention until each of the steps is resolved.
+     */
+    const withAttention = (info: RunInfo, events: ReadonlyArray<RunEvent>): Effect.Effect<RunInfo> => {
+      if (info.status !== "running" || !hasOpenStep(events)) return Effect.succeed(info)
+      return Effect.map(ClusterRuntime.stopped(info.id, options).pipe(Effect.provideContext(context)), (stopped) => {
+        const waiting = stopped?.steps.filter((step) => !stopped.resolved.has(step.stepId)) ?? []
+        return waiting.length === 0
+          ? info
+          : { ...info, status: "needs-attention", attention: waiting.map((step) => stepInFlight(info.id, step)) }
+      })
+    }
+
     const fromJournal = (runId: string) =>
       Effect.flatMap(journal.read(runId), (events) => {
         const info = summaryOf(events)
         if (info !== undefined) {
           submitted.delete(runId)
-          return Effect.succeed({ events, info })
+          return Effect.map(withAttention(info, events), (info) => ({ events, info }))
         }
         const queued = submitted.get(runId)
         return queued === undefined ? Effect.fail(new RunNotFound({ runId })) : Effect.succeed({ events, info: queued })
@@ -177,7 +204,14 @@ export const make = (
         const recent = ids.slice(-listLimit).reverse()
         const infos = yield* Effect.forEach(
           recent,
-          (runId) => Effect.orElseSucceed(Effect.map(journal.read(runId), summaryOf), () => undefined),
+          (runId) =>
+            Effect.orElseSucceed(
+              Effect.flatMap(journal.read(runId), (events) => {
+                const info = summaryOf(events)
+                return info === undefined ? Effect.succeed(undefined) : withAttention(info, events)
+              }),
+              () => undefined
+            ),
           { concurrency: 8 }
         )
         const matching = [...submitted.values(), ...infos.filter((info) => info !== undefined)].filter((info) =>
@@ -222,20 +256,55 @@ export const make = (
           approved: request.approved,
           by: approver.id,
           ...(request.reason === undefined ? {} : { reason: request.reason })
-        }).pipe(Effect.provideContext(context))
+        }, options).pipe(Effect.provideContext(context))
         const { awaiting: _, ...rest } = info
         return { ...rest, status: "running" } as RunInfo
       })
 
-    const resolve: RunsShape["resolve"] = (runId, stepId) =>
-      Effect.flatMap(get(runId), () =>
-        Effect.fail(
-          new ResolutionInvalid({
-            runId,
-            stepId,
-            reason: "a cluster run has no steps to resolve: a step a crash cut short fails the run (ResumeUnsafe)"
-          })
-        ))
+    const resolve: RunsShape["resolve"] = (runId, stepId, resolution) =>
+      Effect.gen(function*() {
+        const { info } = yield* fromJournal(runId)
+        if (info.status !== "needs-attention") {
+          return yield* new ResolutionInvalid({ runId, stepId, reason: `the run is ${info.status}, not needs-attention` })
+        }
+        const waiting = yield* ClusterRuntime.resolve(runId, stepId, resolution, options).pipe(Effect.provideContext(context))
+        if (waiting.length === 0) {
+          const { attention: _, ...rest } = info
+          return { ...rest, status: "running" } as RunInfo
+        }
+        return { ...info, attention: waiting.map((step) => stepInFlight(runId, step)) }
+      })
+
+    const fork: NonNullable<RunsShape["fork"]> = (runId, request, forkOptions) =>
+      Effect.gen(function*() {
+        const events = yield* journal.read(runId)
+        const first = events[0]
+        if (first?._tag !== "RunStarted") return yield* new RunNotFound({ runId })
+        const known = agents.get(first.agent)
+        if (known === undefined) return yield* new AgentNotFound({ agent: first.agent, available: names })
+        const principal = forkOptions?.principal
+        const forkRunId = ids.runId()
+        const metadata = known.entry.metadata
+        const input = yield* ClusterRuntime.fork(known.entry.agent, runId, forkRunId, request, {
+          ...(principal === undefined ? {} : { principal: { id: principal.id, roles: [...principal.roles] } }),
+          ...(metadata === undefined || Object.keys(metadata).length === 0 ? {} : { metadata })
+        }).pipe(
+          Effect.mapError((error) => error._tag === "ReplayUnavailable" ? new Replay.ForkInvalid({ reason: error.reason }) : error),
+          Effect.provideContext(context)
+        )
+        const info: RunInfo = {
+          id: forkRunId,
+          agent: first.agent,
+          input,
+          status: "queued",
+          ...(first.threadId === undefined ? {} : { threadId: first.threadId }),
+          ...(principal === undefined ? {} : { startedBy: principal.id }),
+          createdAt: clock.currentTimeMillisUnsafe(),
+          events: 0
+        }
+        submitted.set(forkRunId, info)
+        return info
+      })
 
     const cancel: RunsShape["cancel"] = (runId) =>
       Effect.gen(function*() {
@@ -254,6 +323,7 @@ export const make = (
       read,
       decide,
       resolve,
+      fork,
       cancel,
       // This server executes no run: the runners report their load (RunSlots metrics).
       load: Effect.succeed({ running: 0, queued: 0 })
