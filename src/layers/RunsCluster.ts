@@ -33,7 +33,7 @@ import type { Agent } from "../services/Agent.js"
 import { Ids } from "../services/AgentRuntime.js"
 import * as Approvals from "../services/Approvals.js"
 import { Journal, type JournalError } from "../services/Journal.js"
-import { Policy } from "../services/Policy.js"
+import { Policy, type Principal } from "../services/Policy.js"
 import type { RunEvent } from "../services/RunEvent.js"
 import * as RunEventsBus from "../services/RunEventsBus.js"
 import {
@@ -163,6 +163,28 @@ export const make = (
 
     const get: RunsShape["get"] = (runId) => Effect.map(fromJournal(runId), ({ info }) => info)
 
+    /** A run just submitted: `queued` until a runner journals its start. */
+    const queue = (
+      runId: string,
+      agent: string,
+      input: string,
+      threadId: string | undefined,
+      principal: Principal | undefined
+    ): RunInfo => {
+      const info: RunInfo = {
+        id: runId,
+        agent,
+        input,
+        status: "queued",
+        ...(threadId === undefined ? {} : { threadId }),
+        ...(principal === undefined ? {} : { startedBy: principal.id }),
+        createdAt: clock.currentTimeMillisUnsafe(),
+        events: 0
+      }
+      submitted.set(runId, info)
+      return info
+    }
+
     const start: RunsShape["start"] = (request, startOptions) =>
       Effect.gen(function*() {
         const known = agents.get(request.agent)
@@ -182,18 +204,7 @@ export const make = (
             ...(budget?.maxTurns === undefined ? {} : { maxTurns: Math.min(budget.maxTurns, agent.budget.maxTurns) })
           }
         }).pipe(Effect.provideContext(context))
-        const info: RunInfo = {
-          id: runId,
-          agent: agent.name,
-          input: request.input,
-          status: "queued",
-          ...(request.threadId === undefined ? {} : { threadId: request.threadId }),
-          ...(principal === undefined ? {} : { startedBy: principal.id }),
-          createdAt: clock.currentTimeMillisUnsafe(),
-          events: 0
-        }
-        submitted.set(runId, info)
-        return info
+        return queue(runId, agent.name, request.input, request.threadId, principal)
       })
 
     const list: RunsShape["list"] = (query) =>
@@ -292,18 +303,7 @@ export const make = (
           Effect.mapError((error) => error._tag === "ReplayUnavailable" ? new Replay.ForkInvalid({ reason: error.reason }) : error),
           Effect.provideContext(context)
         )
-        const info: RunInfo = {
-          id: forkRunId,
-          agent: first.agent,
-          input,
-          status: "queued",
-          ...(first.threadId === undefined ? {} : { threadId: first.threadId }),
-          ...(principal === undefined ? {} : { startedBy: principal.id }),
-          createdAt: clock.currentTimeMillisUnsafe(),
-          events: 0
-        }
-        submitted.set(forkRunId, info)
-        return info
+        return queue(forkRunId, first.agent, input, first.threadId, principal)
       })
 
     const cancel: RunsShape["cancel"] = (runId) =>
