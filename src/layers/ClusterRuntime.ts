@@ -947,7 +947,9 @@ export const events = (runId: string): Effect.Effect<ReadonlyArray<RunEvent>, Jo
  * interrupts its body, a tool or model call in flight included
  * (`WorkflowEngine.interruptUnsafe`: effect/workflow's plain interrupt would
  * wait for the run's next activity); the body's replay then applies the
- * durable interrupt without starting any new call.
+ * durable interrupt without starting any new call. A run {@link stopped} at
+ * a step a crash cut short runs nowhere: it is left as it is (as a local
+ * server leaves a `needs-attention` run), to be resolved.
  *
  * @since 0.3.0
  * @category runs
@@ -957,6 +959,8 @@ export const cancel = (
   options: WorkflowOptions = {}
 ): Effect.Effect<void, never, WorkflowEngine.WorkflowEngine | SqlClient> =>
   Effect.gen(function*() {
+    // A cancel mark left on a stopped run would read, after its resolution, as a cancel of the next attempt.
+    if ((yield* stopped(runId, options)) !== undefined) return
     const sql = yield* SqlClient
     const table = `${options.tablePrefix ?? "graphent_"}cluster_calls`
     yield* createMarkers(sql, table)

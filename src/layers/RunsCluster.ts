@@ -309,7 +309,10 @@ export const make = (
     const cancel: RunsShape["cancel"] = (runId) =>
       Effect.gen(function*() {
         const { info } = yield* fromJournal(runId)
-        if (info.status === "completed" || info.status === "failed" || info.status === "interrupted") return info
+        if (
+          info.status === "completed" || info.status === "failed" || info.status === "interrupted" ||
+          info.status === "needs-attention"
+        ) return info
         yield* ClusterRuntime.cancel(runId, options).pipe(Effect.provideContext(context))
         return info
       })

@@ -72,7 +72,7 @@ describe("ClusterRuntime (one runner, in process)", () => {
     expect(outcome.events.map((event) => event._tag)).not.toContain("RunFailed")
   })
 
-  it("resolve: a typed error for a step that does not wait; retry goes on in a new attempt that status addresses", async () => {
+  it("resolve: typed errors for a run not stopped, a step not waiting, a second answer; a cancel leaves a stopped run; retry goes on in a new attempt that status addresses", async () => {
     const outcome = await Effect.runPromise(
       Effect.gen(function*() {
         const sql = yield* SqlClient.SqlClient
@@ -82,6 +82,9 @@ describe("ClusterRuntime (one runner, in process)", () => {
         const running = yield* Effect.flip(ClusterRuntime.resolve("r1", "s1", "retry"))
         expect((yield* Effect.flip(AgentRuntime.run(Gated.gated, "v", { runId: "v1" })))._tag).toBe("ResumeUnsafe")
         const stopped = yield* ClusterRuntime.stopped("v1")
+        // A stopped run runs nowhere: a cancel leaves it as it is (no cancel mark for its next attempt).
+        yield* ClusterRuntime.cancel("v1")
+        const cancelMarks = yield* sql`SELECT 1 FROM graphent_cluster_calls WHERE run_id = 'v1' AND step_id = '!cancel'`
         const other = yield* Effect.flip(ClusterRuntime.resolve("v1", "zz", "assume-done"))
         yield* Gated.open("v")
         const waiting = yield* ClusterRuntime.resolve("v1", "v", "retry")
@@ -92,11 +95,12 @@ describe("ClusterRuntime (one runner, in process)", () => {
           yield* Effect.sleep(50)
           status = yield* ClusterRuntime.status("v1")
         }
-        return { running, stopped, other, waiting, again, status, events: yield* ClusterRuntime.events("v1") }
+        return { running, stopped, cancelMarks, other, waiting, again, status, events: yield* ClusterRuntime.events("v1") }
       }).pipe(Effect.provide(single()))
     )
     expect(outcome.running.reason).toBe("the run is not stopped at a step a crash cut short")
     expect(outcome.stopped?.steps.map((step) => step.stepId)).toEqual(["v"])
+    expect(outcome.cancelMarks).toHaveLength(0)
     expect(outcome.other._tag).toBe("ResolutionInvalid")
     expect(outcome.other.reason).toBe("the steps that need attention are: v")
     expect(outcome.waiting).toEqual([])

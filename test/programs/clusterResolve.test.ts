@@ -2,10 +2,11 @@
  * Resolving and forking cluster runs through `graphent dev --cluster`, with `graphent worker` runners as real
  * processes on a real PostgreSQL database (one of the test's own). The agent's tool is NOT idempotent
  * (test/fixtures/cluster/chargeAgent.ts): a runner SIGKILLed during its call leaves a call with no result,
- * and the runner taking the run over stops it with `ResumeUnsafe` (the run needs attention).
- * - retry: the step runs again, once, and the run completes; no other call runs again.
- * - assume-done: the step does not run again (it fails, its result unknown); a SIGKILL of the runners right
+ * and the runner taking the run over stops it with `ResumeUnsafe` (the run needs attention). Three runners
+ * in all, one alive at a time: each SIGKILL is followed by the next one's start.
+ * - assume-done: the step does not run again (it fails, its result unknown); a SIGKILL of the runner right
  *   after the resolution loses nothing (the resolution is stored before the API answers).
+ * - retry: the step runs again, once, and the run completes; no other call runs again.
  * - a resolution for a step that does not wait (a running run, another step, a finished run): 409.
  * - fork: a new run on the cluster, the parent's calls answered from its journal up to the fork point, the
  *   edit applied, the rest live; a bad fork point: 400.
@@ -36,8 +37,7 @@ beforeAll(async () => {
   db = await createDatabase()
   process.env.SFX_DATABASE_URL = db.url
   process.env.SFX_TABLE = table
-  // The first runner creates the tables; then the second.
-  await start()
+  // One runner: the runs of the first test all begin on it (the test SIGKILLs it mid-call).
   await start()
   admin = api(await Effect.runPromise(devServer({ url: db.url, agentFile, scope: devScope })), keys.admin)
 }, 600_000) // it may wait for another cluster test file (test/support/clusterDb.ts)
@@ -77,68 +77,77 @@ const get = (runId: string) => admin("GET", `/v1/runs/${runId}`)
 const ended = (runId: string) =>
   until(() => get(runId), (run) => ["completed", "failed", "interrupted"].includes(run.body.status as string))
 
-/** Submits a run whose step s2 holds its first call, SIGKILLs the runner in that call: the run needs attention. */
-const stoppedAtS2 = async (steps: number) => {
+/** Submits a run of `steps` whose step s2 holds its first call; resolves once that call began. */
+const holding = async (steps: number) => {
   const started = await admin("POST", "/v1/runs", { agent: "charge", input: JSON.stringify({ steps, hold: "s2", holdMs: 120_000 }) })
   expect(started.status).toBe(202)
   const runId = started.body.id as string
-  const [call] = await until(
+  await until(
     () => sql((sql) => sql<{ pid: number }>`SELECT pid FROM ${sql(`${table}_attempts`)} WHERE run_id = ${runId} AND step_id = 's2'`),
     (rows) => rows.length > 0
   )
-  // Running: no step waits for a resolution.
-  const early = await admin("POST", `/v1/runs/${runId}/steps/s2/retry`)
-  expect(early.status).toBe(409)
-  expect(early.body._tag).toBe("ResolutionInvalid")
-  const holder = runners.find((runner) => runner.child.pid === call!.pid)!
-  await stopRunner(holder, "SIGKILL")
-  // The other runner takes the run over (after the failover) and stops at s2.
-  const stopped = await until(() => get(runId), (run) => run.body.status === "needs-attention")
-  expect(stopped.body.attention.map((step: { stepId: string }) => step.stepId)).toEqual(["s2"])
   return runId
 }
 
-describe("resolving and forking cluster runs (graphent dev --cluster, runner processes, PostgreSQL)", () => {
-  let retried = ""
+const needsAttention = async (runId: string) => {
+  const stopped = await until(() => get(runId), (run) => run.body.status === "needs-attention")
+  expect(stopped.body.attention.map((step: { stepId: string }) => step.stepId)).toEqual(["s2"])
+}
 
-  it("retry: a step a SIGKILL cut short runs again, once; nothing else runs again", async () => {
-    const runId = await stoppedAtS2(3)
-    retried = runId
+describe("resolving and forking cluster runs (graphent dev --cluster, runner processes, PostgreSQL)", () => {
+  /** Stopped at s2 by a SIGKILL: resolved `retry` (3 steps), resolved `assume-done` (2 steps). */
+  let retried = ""
+  let assumed = ""
+
+  it("a SIGKILL mid non-idempotent call stops the run (needs-attention); a resolution for a step that does not wait: 409", async () => {
+    retried = await holding(3)
+    assumed = await holding(2)
+    // Running: no step waits for a resolution.
+    const early = await admin("POST", `/v1/runs/${retried}/steps/s2/retry`)
+    expect(early.status).toBe(409)
+    expect(early.body._tag).toBe("ResolutionInvalid")
+    await stopRunner(runners[0]!, "SIGKILL")
+    // The next runner takes the runs over (after the failover) and stops each at s2.
+    await start()
+    await needsAttention(retried)
+    await needsAttention(assumed)
     // A step that does not wait: 409, and the run still waits.
-    const other = await admin("POST", `/v1/runs/${runId}/steps/s1/assume-done`)
+    const other = await admin("POST", `/v1/runs/${retried}/steps/s1/assume-done`)
     expect(other.status).toBe(409)
     expect(other.body._tag).toBe("ResolutionInvalid")
-    expect((await get(runId)).body.status).toBe("needs-attention")
+    expect((await get(retried)).body.status).toBe("needs-attention")
+    expect(await counts(retried)).toEqual({ calls: { s1: 1, s2: 1 }, effects: { s1: 1 } })
+  }, 120_000)
 
-    const resolved = await admin("POST", `/v1/runs/${runId}/steps/s2/retry`)
+  it("assume-done: the step does not run again, and a SIGKILL of the runner right after the resolution loses nothing", async () => {
+    expect(assumed).not.toBe("")
+    const resolved = await admin("POST", `/v1/runs/${assumed}/steps/s2/assume-done`)
     expect(resolved.status).toBe(202)
     expect(resolved.body.status).toBe("running")
-    const done = await ended(runId)
+    await Promise.all(alive().map((runner) => stopRunner(runner, "SIGKILL")))
+    await start()
+    const done = await ended(assumed)
+    // s2 failed (assumed done: its result is unknown), so one step of two succeeded.
+    expect(done.body).toMatchObject({ status: "completed", answer: "charged 1/2" })
+    expect(await counts(assumed)).toEqual({ calls: { s1: 1, s2: 1 }, effects: { s1: 1 } })
+  }, 120_000)
+
+  it("retry: the step a SIGKILL cut short runs again, once; nothing else runs again", async () => {
+    expect(retried).not.toBe("")
+    const resolved = await admin("POST", `/v1/runs/${retried}/steps/s2/retry`)
+    expect(resolved.status).toBe(202)
+    const done = await ended(retried)
     expect(done.body).toMatchObject({ status: "completed", answer: "charged 3/3" })
     // s2: the call the SIGKILL cut short (no effect) and the retry; s1 and s3 once.
-    expect(await counts(runId)).toEqual({ calls: { s1: 1, s2: 2, s3: 1 }, effects: { s1: 1, s2: 1, s3: 1 } })
+    expect(await counts(retried)).toEqual({ calls: { s1: 1, s2: 2, s3: 1 }, effects: { s1: 1, s2: 1, s3: 1 } })
     // Journaled once each, over two attempts on two runners: s2's start is the first attempt's.
-    const tags = (await sql((sql) => sql<{ tag: string }>`SELECT tag FROM graphent_events WHERE run_id = ${runId} ORDER BY seq`))
+    const tags = (await sql((sql) => sql<{ tag: string }>`SELECT tag FROM graphent_events WHERE run_id = ${retried} ORDER BY seq`))
       .map((row) => row.tag)
     expect(tags.filter((tag) => tag === "StepStarted")).toHaveLength(3)
     expect(tags.filter((tag) => tag === "StepSucceeded")).toHaveLength(3)
     expect(tags.filter((tag) => tag === "RunCompleted")).toHaveLength(1)
     // Finished: nothing to resolve.
-    const late = await admin("POST", `/v1/runs/${runId}/steps/s2/retry`)
-    expect(late.status).toBe(409)
-  }, 120_000)
-
-  it("assume-done: the step does not run again, and a SIGKILL of the runners right after the resolution loses nothing", async () => {
-    await start()
-    const runId = await stoppedAtS2(2)
-    const resolved = await admin("POST", `/v1/runs/${runId}/steps/s2/assume-done`)
-    expect(resolved.status).toBe(202)
-    await Promise.all(alive().map((runner) => stopRunner(runner, "SIGKILL")))
-    await start()
-    const done = await ended(runId)
-    // s2 failed (assumed done: its result is unknown), so one step of two succeeded.
-    expect(done.body).toMatchObject({ status: "completed", answer: "charged 1/2" })
-    expect(await counts(runId)).toEqual({ calls: { s1: 1, s2: 1 }, effects: { s1: 1 } })
+    expect((await admin("POST", `/v1/runs/${retried}/steps/s2/retry`)).status).toBe(409)
   }, 120_000)
 
   it("fork: a new run on the cluster replays the parent up to the fork point, applies the edit, goes on live", async () => {
