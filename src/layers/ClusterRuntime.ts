@@ -58,10 +58,11 @@ import {
 } from "../services/AgentRuntime.js"
 import { Journal, JournalError, type JournalShape } from "../services/Journal.js"
 import { ApprovalRequired, Principal } from "../services/Policy.js"
-import { ReplayDivergence, ResumeUnsafe } from "../services/Replay.js"
+import { ForkInvalid, type InFlightStep, ReplayDivergence, type ReplayUnavailable, ResumeUnsafe } from "../services/Replay.js"
 import * as RateLimits from "../services/RateLimits.js"
 import * as RunSlots from "../services/RunSlots.js"
-import { RunEvent, type Usage } from "../services/RunEvent.js"
+import { type Resolution, ResolutionInvalid } from "../services/Runs.js"
+import { ForkEdit, RunEvent, type Usage } from "../services/RunEvent.js"
 import type { ModelCalledEvent, PortProvider, RunPorts, ValueRecordedEvent } from "../services/RunPorts.js"
 import * as Tool from "../services/Tool.js"
 import type { Registry, ToolCall, ToolOutput } from "../services/Tools.js"
@@ -110,12 +111,32 @@ export const RunPayload = {
   maxSteps: Schema.optional(Schema.Number),
   maxTurns: Schema.optional(Schema.Number),
   maxTokens: Schema.optional(Schema.Number),
-  maxCost: Schema.optional(Schema.Number)
+  maxCost: Schema.optional(Schema.Number),
+  /**
+   * The execution of the run (0, the default: its first). A run that stopped
+   * with `ResumeUnsafe` goes on in a new execution once every step it names
+   * is resolved (see {@link resolve}), from its journal.
+   */
+  attempt: Schema.optional(Schema.Number),
+  /** Steps a crash cut short that this attempt runs again (resolved `retry`). */
+  retry: Schema.optional(Schema.Array(Schema.String)),
+  /** Steps a crash cut short that this attempt takes as done (resolved `assume-done`: the step fails, result unknown). */
+  assumeDone: Schema.optional(Schema.Array(Schema.String)),
+  /** A fork (see {@link fork}): the parent run, the fork point and the edit; the run replays the parent up to it. */
+  fork: Schema.optional(Schema.Struct({
+    runId: Schema.String,
+    at: Schema.optional(Schema.Union([Schema.String, Schema.Number])),
+    edit: Schema.optional(ForkEdit)
+  }))
 }
 
+/** The idempotency key of an attempt of a run: the run id (its first), then one per attempt. */
+const attemptKey = (runId: string, attempt: number | undefined): string =>
+  attempt === undefined || attempt === 0 ? runId : `${runId}/attempt-${attempt}`
+
 /**
- * The durable workflow of one run, keyed by its run id: executing it twice
- * with one run id joins the first execution.
+ * The durable workflow of one run, keyed by its run id (and attempt):
+ * executing it twice with one run id joins the first execution.
  *
  * @since 0.3.0
  * @category workflows
@@ -124,7 +145,7 @@ export const GraphentRun = Workflow.make("GraphentRun", {
   payload: RunPayload,
   success: Schema.Struct({ answer: Schema.String }),
   error: RunFailure,
-  idempotencyKey: ({ runId }) => runId
+  idempotencyKey: ({ attempt, runId }) => attemptKey(runId, attempt)
 })
 
 /**
@@ -405,11 +426,63 @@ export const layerWorkflow = (
       every: "1 second",
       within: options.rateLimitStoreWait ?? "5 minutes"
     })
+    const attempts = attemptsStore(options).pipe(Effect.provideService(SqlClient, yield* SqlClient))
+    /**
+     * How a pass of the body runs: fresh; resumed from its journal (the resolutions of this attempt given, a
+     * fork's edit applied again); or, a fork that journaled nothing yet, planned from its parent's journal.
+     */
+    const startOf = (
+      agent: Agent<any, unknown>,
+      payload: typeof GraphentRun.payloadSchema.Type,
+      events: ReadonlyArray<RunEvent>
+    ): Effect.Effect<{ readonly input: string; readonly options: RunOptions }, PlannerFailed> =>
+      Effect.gen(function*() {
+        const ports = clusterPorts(payload.runId, markers)
+        const own: RunOptions = {
+          runId: payload.runId,
+          threadId: payload.threadId,
+          metadata: payload.metadata,
+          principal: payload.principal,
+          replay: { provide: ports }
+        }
+        if (events.length > 0) {
+          const recording = yield* Effect.orDie(Replay.recording(events, payload.runId))
+          const session = Replay.makeSession(recording, "resume", {
+            retry: [...inFlight(events), ...(payload.retry ?? [])],
+            assumeDone: payload.assumeDone
+          })
+          const first = recording.events[0]
+          const forkedFrom = first?._tag === "RunStarted" ? first.forkedFrom : undefined
+          const resumed = forkedFrom === undefined ? session : Replay.forkPorts(session, forkedFrom, payload.runId)
+          return { input: payload.input, options: { ...own, replay: { provide: (live) => resumed.provide(ports(live)) } } }
+        }
+        const fork = payload.fork
+        if (fork === undefined) return { input: payload.input, options: own }
+        const parent = yield* Effect.orDie(Effect.retry(journal.read(fork.runId), journalRetry))
+        const plan = yield* Replay.planFork(agent, parent, { ...fork, metadata: payload.metadata, principal: payload.principal }).pipe(
+          Effect.mapError((error) => new PlannerFailed({ reason: `cannot fork run ${fork.runId}: ${error.message}` }))
+        )
+        const started = plan.start(payload.runId).options
+        const forked = started.replay!
+        return { input: plan.input, options: { ...started, replay: { provide: (live) => forked.provide(ports(live)) } } }
+      })
     const body = (payload: typeof GraphentRun.payloadSchema.Type) =>
       Effect.gen(function*() {
         const entry = registered.get(payload.agent)
         if (entry === undefined) {
           return yield* new PlannerFailed({ reason: `no runner of this cluster has the agent "${payload.agent}"` })
+        }
+        const attempt = payload.attempt ?? 0
+        if (attempt > 0) {
+          yield* (yield* attempts).record(payload)
+          // The steps resolved `retry` begin again: their marks are forgotten, once per attempt (a takeover of
+          // this attempt finds the mark of the call it began again, and stops at it).
+          for (const stepId of payload.retry ?? []) {
+            if (yield* markers.begin(payload.runId, `!retry:${attempt}:${stepId}`)) {
+              yield* markers.forget(payload.runId, `step:${stepId}`)
+              yield* markers.forget(payload.runId, `step:${stepId}:approved`)
+            }
+          }
         }
         // Each pass: the journal so far answers what it holds; the rest runs live. A pass that stops
         // at a step waiting for approval suspends on its deferred, and the next pass runs with the decision.
@@ -418,25 +491,18 @@ export const layerWorkflow = (
           // pending interrupt at the body's next activity, and the run's calls are not activities.
           if (yield* markers.cancelled(payload.runId)) yield* cancelCheckpoint
           const events = yield* Effect.retry(journal.read(payload.runId), journalRetry)
-          let provider: PortProvider = { provide: clusterPorts(payload.runId, markers) }
-          if (events.length > 0) {
-            const recording = yield* Effect.orDie(Replay.recording(events, payload.runId))
-            const session = Replay.makeSession(recording, "resume", { retry: inFlight(events) })
-            provider = { provide: (live) => session.provide(clusterPorts(payload.runId, markers)(live)) }
-          }
+          const { input, options } = yield* startOf(entry.agent, payload, events)
           const budget = budgetOf(payload)
           const exit = yield* Effect.exit(
-            local.run(entry.agent, payload.input, {
-              runId: payload.runId,
-              threadId: payload.threadId,
-              metadata: payload.metadata,
-              principal: payload.principal,
-              replay: provider,
-              ...(budget === undefined ? {} : { budget })
-            }).pipe(Effect.provideContext(entry.context), Effect.provideService(RateLimits.RateLimits, limits))
+            local.run(entry.agent, input, { ...options, ...(budget === undefined ? {} : { budget }) }).pipe(
+              Effect.provideContext(entry.context),
+              Effect.provideService(RateLimits.RateLimits, limits)
+            )
           )
           if (Exit.isSuccess(exit)) return { answer: exit.value.answer }
           const failure = Cause.findErrorOption(exit.cause)
+          // Stopped at a call a crash cut short: kept for `resolve`, which goes on in a new attempt.
+          if (failure._tag === "Some" && failure.value._tag === "ResumeUnsafe") yield* (yield* attempts).record(payload)
           if (failure._tag === "None" || failure.value._tag !== "ApprovalRequired") return yield* exit
           const waiting = failure.value
           const answer = yield* DurableDeferred.await(approvalOf(waiting.stepId))
@@ -658,8 +724,73 @@ export type RunStatus =
   | { readonly _tag: "Completed"; readonly answer: string }
   | { readonly _tag: "Failed"; readonly error: typeof RunFailure.Type }
 
-const executionIdOf = (runId: string) =>
-  GraphentRun.executionId({ runId, agent: "", input: "" })
+const executionIdOf = (runId: string, attempt: number) =>
+  GraphentRun.executionId({ runId, agent: "", input: "", attempt })
+
+/**
+ * Graphent's record of the attempts of runs that a crash stopped
+ * (`<prefix>cluster_attempts`: an attempt's payload, written when it stops
+ * with `ResumeUnsafe` and when a resolution starts the next one) and of the
+ * resolutions given for the next attempt (`<prefix>cluster_resolutions`).
+ * A run with no row is in its first attempt.
+ */
+const attemptsStore = (options: WorkflowOptions) =>
+  Effect.gen(function*() {
+    const sql = yield* SqlClient
+    const prefix = options.tablePrefix ?? "graphent_"
+    const attempts = sql(`${prefix}cluster_attempts`)
+    const resolutions = sql(`${prefix}cluster_resolutions`)
+    const create = Effect.orDie(Effect.retry(
+      Effect.andThen(
+        sql`CREATE TABLE IF NOT EXISTS ${attempts} (run_id TEXT NOT NULL, attempt INT NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (run_id, attempt))`,
+        sql`CREATE TABLE IF NOT EXISTS ${resolutions} (run_id TEXT NOT NULL, attempt INT NOT NULL, step_id TEXT NOT NULL, resolution TEXT NOT NULL, PRIMARY KEY (run_id, attempt, step_id))`
+      ),
+      // Processes that start together race on CREATE TABLE IF NOT EXISTS (a unique violation in pg_type): again.
+      { times: 3 }
+    ))
+    /** A query, once more after creating the tables if it failed (they did not exist yet: no run stopped). */
+    const query = <A, E>(statement: Effect.Effect<A, E>): Effect.Effect<A> =>
+      Effect.orDie(Effect.catch(statement, () => Effect.andThen(create, statement)))
+    const decodePayload = Schema.decodeUnknownEffect(Schema.fromJsonString(GraphentRun.payloadSchema))
+    /** The resolutions given for `attempt`, by step. */
+    const given = (runId: string, attempt: number) =>
+      Effect.map(
+        query(sql<{ step_id: string; resolution: Resolution }>`SELECT step_id, resolution FROM ${resolutions}
+          WHERE run_id = ${runId} AND attempt = ${attempt}`),
+        (rows): ReadonlyMap<string, Resolution> => new Map(rows.map((row) => [row.step_id, row.resolution]))
+      )
+    return {
+      given,
+      /** The run's latest attempt (0: its first). */
+      latest: (runId: string) =>
+        Effect.map(
+          query(sql<{ attempt: number | null }>`SELECT max(attempt) AS attempt FROM ${attempts} WHERE run_id = ${runId}`),
+          (rows) => rows[0]?.attempt ?? 0
+        ),
+      /** Records an attempt with its payload (the first write wins). */
+      record: (payload: typeof GraphentRun.payloadSchema.Type) =>
+        query(sql`INSERT INTO ${attempts} (run_id, attempt, payload) VALUES (${payload.runId}, ${payload.attempt ?? 0}, ${
+          json(Schema.encodeSync(GraphentRun.payloadSchema)(payload))
+        }) ON CONFLICT DO NOTHING`),
+      payload: (runId: string, attempt: number) =>
+        Effect.flatMap(
+          query(sql<{ payload: string }>`SELECT payload FROM ${attempts} WHERE run_id = ${runId} AND attempt = ${attempt}`),
+          (rows) => rows.length === 0 ? Effect.succeed(undefined) : Effect.orDie(decodePayload(rows[0]!.payload))
+        ),
+      /** Gives `resolution` for `stepId` in `attempt` (the first given wins); every resolution given for that attempt. */
+      resolve: (runId: string, attempt: number, stepId: string, resolution: Resolution) =>
+        Effect.andThen(
+          query(sql`INSERT INTO ${resolutions} (run_id, attempt, step_id, resolution)
+            VALUES (${runId}, ${attempt}, ${stepId}, ${resolution}) ON CONFLICT DO NOTHING`),
+          given(runId, attempt)
+        )
+    }
+  })
+
+/** The execution id of the run's latest attempt (the one status, cancel and approve address). */
+const latestExecution = (runId: string, options: WorkflowOptions) =>
+  Effect.flatMap(attemptsStore(options), (store) =>
+    Effect.flatMap(store.latest(runId), (attempt) => executionIdOf(runId, attempt)))
 
 /**
  * The status of the run `runId`, from the workflow storage (and, for a run
@@ -668,9 +799,12 @@ const executionIdOf = (runId: string) =>
  * @since 0.3.0
  * @category runs
  */
-export const status = (runId: string): Effect.Effect<RunStatus, JournalError, WorkflowEngine.WorkflowEngine | Journal> =>
+export const status = (
+  runId: string,
+  options: WorkflowOptions = {}
+): Effect.Effect<RunStatus, JournalError, WorkflowEngine.WorkflowEngine | Journal | SqlClient> =>
   Effect.gen(function*() {
-    const executionId = yield* executionIdOf(runId)
+    const executionId = yield* latestExecution(runId, options)
     const result = yield* GraphentRun.poll(executionId)
     if (Option.isSome(result) && result.value._tag === "Complete") {
       const exit = result.value.exit
@@ -704,7 +838,9 @@ export const events = (runId: string): Effect.Effect<ReadonlyArray<RunEvent>, Jo
  * interrupts its body, a tool or model call in flight included
  * (`WorkflowEngine.interruptUnsafe`: effect/workflow's plain interrupt would
  * wait for the run's next activity); the body's replay then applies the
- * durable interrupt without starting any new call.
+ * durable interrupt without starting any new call. A run {@link stopped} at
+ * a step a crash cut short runs nowhere: it is left as it is (as a local
+ * server leaves a `needs-attention` run), to be resolved.
  *
  * @since 0.3.0
  * @category runs
@@ -714,6 +850,8 @@ export const cancel = (
   options: WorkflowOptions = {}
 ): Effect.Effect<void, never, WorkflowEngine.WorkflowEngine | SqlClient> =>
   Effect.gen(function*() {
+    // A cancel mark left on a stopped run would read, after its resolution, as a cancel of the next attempt.
+    if ((yield* stopped(runId, options)) !== undefined) return
     const sql = yield* SqlClient
     const table = `${options.tablePrefix ?? "graphent_"}cluster_calls`
     yield* createMarkers(sql, table)
@@ -721,7 +859,7 @@ export const cancel = (
       sql`INSERT INTO ${sql(table)} (run_id, step_id) VALUES (${runId}, ${cancelMark}) ON CONFLICT DO NOTHING`
     )
     const engine = yield* WorkflowEngine.WorkflowEngine
-    yield* engine.interruptUnsafe(GraphentRun, yield* executionIdOf(runId))
+    yield* engine.interruptUnsafe(GraphentRun, yield* latestExecution(runId, options))
   })
 
 /**
@@ -752,12 +890,130 @@ export const submit = (
 export const approve = (
   runId: string,
   stepId: string,
-  answer: typeof ApprovalAnswer.Type
-): Effect.Effect<void, never, WorkflowEngine.WorkflowEngine> =>
+  answer: typeof ApprovalAnswer.Type,
+  options: WorkflowOptions = {}
+): Effect.Effect<void, never, WorkflowEngine.WorkflowEngine | SqlClient> =>
   Effect.gen(function*() {
-    const executionId = yield* executionIdOf(runId)
+    const executionId = yield* latestExecution(runId, options)
     const token = DurableDeferred.tokenFromExecutionId(approvalOf(stepId), { workflow: GraphentRun, executionId })
     yield* DurableDeferred.succeed(approvalOf(stepId), { token, value: answer })
+  })
+
+/**
+ * A run whose latest attempt stopped with `ResumeUnsafe` (a crash cut short
+ * a call of a non-idempotent tool): the steps that need a resolution, and the
+ * resolutions given so far for the attempt that goes on.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export interface Stopped {
+  readonly attempt: number
+  readonly steps: ReadonlyArray<InFlightStep>
+  readonly resolved: ReadonlyMap<string, Resolution>
+}
+
+/**
+ * Where the run `runId` waits for a human to resolve the steps a crash cut
+ * short ({@link resolve}), if it does.
+ *
+ * @since 0.3.0
+ * @category runs
+ */
+export const stopped = (
+  runId: string,
+  options: WorkflowOptions = {}
+): Effect.Effect<Stopped | undefined, never, WorkflowEngine.WorkflowEngine | SqlClient> =>
+  Effect.gen(function*() {
+    const store = yield* attemptsStore(options)
+    const attempt = yield* store.latest(runId)
+    const result = yield* GraphentRun.poll(yield* executionIdOf(runId, attempt))
+    if (Option.isNone(result) || result.value._tag !== "Complete" || Exit.isSuccess(result.value.exit)) return undefined
+    const error = Cause.findErrorOption(result.value.exit.cause)
+    if (error._tag === "None" || error.value._tag !== "ResumeUnsafe") return undefined
+    const unsafe = error.value
+    const steps = unsafe.steps.length > 0 ? unsafe.steps : [{ stepId: unsafe.stepId, tool: unsafe.tool, args: unsafe.args }]
+    return { attempt, steps, resolved: yield* store.given(runId, attempt + 1) }
+  })
+
+/**
+ * Resolves step `stepId` of the run `runId`, stopped by a crash that cut the
+ * step's call short ({@link stopped}): `retry` runs it again, `assume-done`
+ * takes it as done (the step fails, its result unknown, as `graphent resume
+ * --assume-done` does). The resolution is stored before this returns; once
+ * every step the run stopped at is resolved, the run goes on in a new attempt
+ * (a new execution of {@link GraphentRun}) on whichever runner, from its
+ * journal: no call the journal holds runs again. Returns the steps still
+ * waiting for a resolution (none: the run goes on).
+ *
+ * @since 0.3.0
+ * @category runs
+ */
+export const resolve = (
+  runId: string,
+  stepId: string,
+  resolution: Resolution,
+  options: WorkflowOptions = {}
+): Effect.Effect<ReadonlyArray<InFlightStep>, ResolutionInvalid, WorkflowEngine.WorkflowEngine | SqlClient> =>
+  Effect.gen(function*() {
+    const invalid = (reason: string) => new ResolutionInvalid({ runId, stepId, reason })
+    const state = yield* stopped(runId, options)
+    if (state === undefined) return yield* invalid("the run is not stopped at a step a crash cut short")
+    if (!state.steps.some((step) => step.stepId === stepId)) {
+      return yield* invalid(`the steps that need attention are: ${state.steps.map((step) => step.stepId).join(", ")}`)
+    }
+    const store = yield* attemptsStore(options)
+    const next = state.attempt + 1
+    const given = yield* store.resolve(runId, next, stepId, resolution)
+    const first = given.get(stepId)
+    if (first !== resolution) return yield* invalid(`it was resolved "${first}" already`)
+    const waiting = state.steps.filter((step) => !given.has(step.stepId))
+    if (waiting.length > 0) return waiting
+    const stoppedWith = yield* store.payload(runId, state.attempt)
+    if (stoppedWith === undefined) return yield* invalid("the cluster kept no record of the run's payload")
+    const pick = (wanted: Resolution) => [...given].filter(([, chosen]) => chosen === wanted).map(([id]) => id)
+    const payload = { ...stoppedWith, attempt: next, retry: pick("retry"), assumeDone: pick("assume-done") }
+    // Submitted (joined, when a resolution is given again after a crash here), then the latest attempt.
+    yield* GraphentRun.execute(payload, { discard: true })
+    yield* store.record(payload)
+    return []
+  })
+
+/**
+ * Forks the journaled run `runId` on the cluster (see `Replay.fork`): the
+ * fork point and the edit are checked now against the run's journal, then the
+ * fork is submitted as the new run `forkRunId` of `agent`; a runner replays
+ * the parent up to the fork point, applies the edit and goes on live. Returns
+ * the fork's input.
+ *
+ * @since 0.3.0
+ * @category runs
+ */
+export const fork = (
+  agent: Agent<any, unknown>,
+  runId: string,
+  forkRunId: string,
+  request: { readonly at?: string | number | undefined; readonly edit?: ForkEdit | undefined },
+  options: { readonly principal?: Principal | undefined; readonly metadata?: Readonly<Record<string, string>> } = {}
+): Effect.Effect<string, ReplayUnavailable | ForkInvalid | JournalError, WorkflowEngine.WorkflowEngine | Journal> =>
+  Effect.gen(function*() {
+    const parent = yield* Journal.use((journal) => journal.read(runId))
+    const plan = yield* Replay.planFork(agent, parent, { runId, ...request, ...options })
+    const { options: started } = plan.start(forkRunId)
+    yield* GraphentRun.execute({
+      runId: forkRunId,
+      agent: agent.name,
+      input: plan.input,
+      ...(started.threadId === undefined ? {} : { threadId: started.threadId }),
+      ...(options.metadata === undefined ? {} : { metadata: { ...options.metadata } }),
+      ...(options.principal === undefined ? {} : { principal: options.principal }),
+      fork: {
+        runId,
+        ...(request.at === undefined ? {} : { at: request.at }),
+        ...(request.edit === undefined ? {} : { edit: request.edit })
+      }
+    }, { discard: true })
+    return plan.input
   })
 
 // ---------------------------------------------------------------------------

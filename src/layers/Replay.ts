@@ -943,8 +943,16 @@ const withRecordedEdit = (recording: Recording, ports: PortProvider): PortProvid
   return { ...ports, provide: (live) => ({ ...ports.provide(live), messageEdit }) }
 }
 
-/** The ports of a fork: the prefix answered by `session`, the edit applied, `forkedFrom` in `RunStarted`. */
-const forkPorts = (session: Session, forkedFrom: ForkedFrom, runId: string): PortProvider => ({
+/**
+ * The ports of a fork: the prefix answered by `session`, the edit applied,
+ * `forkedFrom` in `RunStarted`. A fork resumed from its own journal (a
+ * takeover on the cluster) wraps its resume session in them, so an edited
+ * step that had not run yet is still answered with its edit.
+ *
+ * @since 0.3.0
+ * @category constructors
+ */
+export const forkPorts = (session: Session, forkedFrom: ForkedFrom, runId: string): PortProvider => ({
   provide: (live) => {
     const ports = session.provide(live)
     const edit = forkedFrom.edit

@@ -9,11 +9,14 @@
  * (`ClusterRuntime.approve`, after this server's policy checked the
  * approver) and a cancel interrupts its workflow (`ClusterRuntime.cancel`).
  *
+ * A run stopped by a crash that cut a non-idempotent call short
+ * (`ResumeUnsafe` on the runner) `needs-attention`: resolving each of its
+ * steps (`ClusterRuntime.resolve`) makes it go on, on whichever runner. A
+ * fork (`ClusterRuntime.fork`) is a new run on the cluster.
+ *
  * The server executes no run: its `load` is zero (the runners report theirs
  * with the `RunSlots` metrics), it never answers 429, and a run waits for a
- * runner's slot as `queued` until it journals its start. Cluster runs cannot
- * be forked here nor resolved (a step a crash cut short fails the run with
- * `ResumeUnsafe` on the runner).
+ * runner's slot as `queued` until it journals its start.
  *
  * @since 0.3.0
  */
@@ -30,7 +33,7 @@ import type { Agent } from "../services/Agent.js"
 import { Ids } from "../services/AgentRuntime.js"
 import * as Approvals from "../services/Approvals.js"
 import { inTree, Journal, type JournalError } from "../services/Journal.js"
-import { Policy } from "../services/Policy.js"
+import { Policy, type Principal } from "../services/Policy.js"
 import type { RunEvent } from "../services/RunEvent.js"
 import * as RunEventsBus from "../services/RunEventsBus.js"
 import {
@@ -47,7 +50,7 @@ import {
 import * as ClusterRuntime from "./ClusterRuntime.js"
 import * as JournalPg from "./JournalPg.js"
 import * as Replay from "./Replay.js"
-import { type Entry, infoOfAgent } from "./RunsLocal.js"
+import { type Entry, infoOfAgent, stepInFlight } from "./RunsLocal.js"
 
 /**
  * The options of {@link layer}.
@@ -66,6 +69,16 @@ export interface Options extends ClusterRuntime.WorkflowOptions {
   readonly onSetupFailure?: ((failure: AgentSetupFailed) => Effect.Effect<void>) | undefined
   /** The prefix of the journal's tables on the cluster's database (default `graphent_`), which `list` reads. */
   readonly tablePrefix?: string | undefined
+}
+
+/** Whether a step of the run started and has no outcome (nor waits for approval). */
+const hasOpenStep = (events: ReadonlyArray<RunEvent>): boolean => {
+  const open = new Set<string>()
+  for (const event of events) {
+    if (event._tag === "StepStarted") open.add(event.stepId)
+    else if (event._tag === "StepSucceeded" || event._tag === "StepFailed" || event._tag === "StepSkipped") open.delete(event.stepId)
+  }
+  return open.size > 0
 }
 
 const isEnd = (event: RunEvent) =>
@@ -145,18 +158,57 @@ export const make = (
     /** Runs this server submitted that have not journaled their start yet (they wait for a runner). */
     const submitted = new Map<string, RunInfo>()
 
+    /**
+     * A running run whose journal has a step with no outcome may have stopped at it (`ResumeUnsafe`): it needs
+     * attention until each of the steps is resolved.
+     */
+    /** A running run that a crash stopped at a non-idempotent call: `needs-attention`, with the steps to resolve. */
+    const attentionOf = (info: RunInfo): Effect.Effect<RunInfo> => {
+      if (info.status !== "running") return Effect.succeed(info)
+      return Effect.map(ClusterRuntime.stopped(info.id, options).pipe(Effect.provideContext(context)), (stopped) => {
+        const waiting = stopped?.steps.filter((step) => !stopped.resolved.has(step.stepId)) ?? []
+        return waiting.length === 0
+          ? info
+          : { ...info, status: "needs-attention", attention: waiting.map((step) => stepInFlight(info.id, step)) }
+      })
+    }
+    const withAttention = (info: RunInfo, events: ReadonlyArray<RunEvent>): Effect.Effect<RunInfo> =>
+      hasOpenStep(events) ? attentionOf(info) : Effect.succeed(info)
+
     const fromJournal = (runId: string) =>
       Effect.flatMap(journal.read(runId), (events) => {
         const info = summaryOf(events)
         if (info !== undefined) {
           submitted.delete(runId)
-          return Effect.succeed({ events, info })
+          return Effect.map(withAttention(info, events), (info) => ({ events, info }))
         }
         const queued = submitted.get(runId)
         return queued === undefined ? Effect.fail(new RunNotFound({ runId })) : Effect.succeed({ events, info: queued })
       })
 
     const get: RunsShape["get"] = (runId) => Effect.map(fromJournal(runId), ({ info }) => info)
+
+    /** A run just submitted: `queued` until a runner journals its start. */
+    const queue = (
+      runId: string,
+      agent: string,
+      input: string,
+      threadId: string | undefined,
+      principal: Principal | undefined
+    ): RunInfo => {
+      const info: RunInfo = {
+        id: runId,
+        agent,
+        input,
+        status: "queued",
+        ...(threadId === undefined ? {} : { threadId }),
+        ...(principal === undefined ? {} : { startedBy: principal.id }),
+        createdAt: clock.currentTimeMillisUnsafe(),
+        events: 0
+      }
+      submitted.set(runId, info)
+      return info
+    }
 
     const start: RunsShape["start"] = (request, startOptions) =>
       Effect.gen(function*() {
@@ -177,18 +229,7 @@ export const make = (
             ...(budget?.maxTurns === undefined ? {} : { maxTurns: Math.min(budget.maxTurns, agent.budget.maxTurns) })
           }
         }).pipe(Effect.provideContext(context))
-        const info: RunInfo = {
-          id: runId,
-          agent: agent.name,
-          input: request.input,
-          status: "queued",
-          ...(request.threadId === undefined ? {} : { threadId: request.threadId }),
-          ...(principal === undefined ? {} : { startedBy: principal.id }),
-          createdAt: clock.currentTimeMillisUnsafe(),
-          events: 0
-        }
-        submitted.set(runId, info)
-        return info
+        return queue(runId, agent.name, request.input, request.threadId, principal)
       })
 
     /**
@@ -211,21 +252,23 @@ export const make = (
         )
         const fromQueue = queued.slice(offset, offset + limit)
         const status = query.status
-        const journaled = status === "queued" || status === "needs-attention"
-          ? { runs: [], total: 0 }
-          : yield* orNone(
-            JournalPg.pageRuns({
-              ...tables,
-              agent: query.agent,
-              status,
-              tree: query.tree,
-              limit: limit - fromQueue.length,
-              offset: Math.max(0, offset - queued.length)
-            }),
-            { runs: [], total: 0 }
+        const page = (options: { readonly status: JournalPg.RunStatus | undefined; readonly limit: number; readonly offset: number }) =>
+          Effect.flatMap(
+            orNone(JournalPg.pageRuns({ ...tables, agent: query.agent, tree: query.tree, ...options }), { runs: [], total: 0 }),
+            ({ runs, total }) =>
+              Effect.map(Effect.forEach(runs, (run) => attentionOf(infoOfDetails(run)), { concurrency: 8 }), (infos) => ({ infos, total }))
           )
+        if (status === "needs-attention") {
+          // Stopped runs are `running` in the runs table: the running ones are checked (at most 500).
+          const { infos } = yield* page({ status: "running", limit: 500, offset: 0 })
+          const stopped = infos.filter((info) => info.status === "needs-attention")
+          return { runs: stopped.slice(offset, offset + limit), total: stopped.length, offset, limit }
+        }
+        const journaled = status === "queued"
+          ? { infos: [], total: 0 }
+          : yield* page({ status, limit: limit - fromQueue.length, offset: Math.max(0, offset - queued.length) })
         return {
-          runs: [...fromQueue, ...journaled.runs.map(infoOfDetails)],
+          runs: [...fromQueue, ...journaled.infos.filter((info) => status === undefined || info.status === status)],
           total: queued.length + journaled.total,
           offset,
           limit
@@ -268,25 +311,52 @@ export const make = (
           approved: request.approved,
           by: approver.id,
           ...(request.reason === undefined ? {} : { reason: request.reason })
-        }).pipe(Effect.provideContext(context))
+        }, options).pipe(Effect.provideContext(context))
         const { awaiting: _, ...rest } = info
         return { ...rest, status: "running" } as RunInfo
       })
 
-    const resolve: RunsShape["resolve"] = (runId, stepId) =>
-      Effect.flatMap(get(runId), () =>
-        Effect.fail(
-          new ResolutionInvalid({
-            runId,
-            stepId,
-            reason: "a cluster run has no steps to resolve: a step a crash cut short fails the run (ResumeUnsafe)"
-          })
-        ))
+    const resolve: RunsShape["resolve"] = (runId, stepId, resolution) =>
+      Effect.gen(function*() {
+        const { info } = yield* fromJournal(runId)
+        if (info.status !== "needs-attention") {
+          return yield* new ResolutionInvalid({ runId, stepId, reason: `the run is ${info.status}, not needs-attention` })
+        }
+        const waiting = yield* ClusterRuntime.resolve(runId, stepId, resolution, options).pipe(Effect.provideContext(context))
+        if (waiting.length === 0) {
+          const { attention: _, ...rest } = info
+          return { ...rest, status: "running" } as RunInfo
+        }
+        return { ...info, attention: waiting.map((step) => stepInFlight(runId, step)) }
+      })
+
+    const fork: NonNullable<RunsShape["fork"]> = (runId, request, forkOptions) =>
+      Effect.gen(function*() {
+        const events = yield* journal.read(runId)
+        const first = events[0]
+        if (first?._tag !== "RunStarted") return yield* new RunNotFound({ runId })
+        const known = agents.get(first.agent)
+        if (known === undefined) return yield* new AgentNotFound({ agent: first.agent, available: names })
+        const principal = forkOptions?.principal
+        const forkRunId = ids.runId()
+        const metadata = known.entry.metadata
+        const input = yield* ClusterRuntime.fork(known.entry.agent, runId, forkRunId, request, {
+          ...(principal === undefined ? {} : { principal: { id: principal.id, roles: [...principal.roles] } }),
+          ...(metadata === undefined || Object.keys(metadata).length === 0 ? {} : { metadata })
+        }).pipe(
+          Effect.mapError((error) => error._tag === "ReplayUnavailable" ? new Replay.ForkInvalid({ reason: error.reason }) : error),
+          Effect.provideContext(context)
+        )
+        return queue(forkRunId, first.agent, input, first.threadId, principal)
+      })
 
     const cancel: RunsShape["cancel"] = (runId) =>
       Effect.gen(function*() {
         const { info } = yield* fromJournal(runId)
-        if (info.status === "completed" || info.status === "failed" || info.status === "interrupted") return info
+        if (
+          info.status === "completed" || info.status === "failed" || info.status === "interrupted" ||
+          info.status === "needs-attention"
+        ) return info
         yield* ClusterRuntime.cancel(runId, options).pipe(Effect.provideContext(context))
         return info
       })
@@ -300,6 +370,7 @@ export const make = (
       read,
       decide,
       resolve,
+      fork,
       cancel,
       // This server executes no run: the runners report their load (RunSlots metrics).
       load: Effect.succeed({ running: 0, queued: 0 })

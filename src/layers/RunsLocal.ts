@@ -264,8 +264,13 @@ const inFlight = (agent: Agent<unknown>, events: ReadonlyArray<RunEvent>) => {
   return steps
 }
 
-/** How the API shows a step in flight, with what to do about it. */
-const stepInFlight = (
+/**
+ * How the API shows a step in flight, with what to do about it.
+ *
+ * @since 0.3.0
+ * @category models
+ */
+export const stepInFlight = (
   runId: string,
   step: { readonly stepId: string; readonly tool: string; readonly args: string }
 ): StepInFlight => ({

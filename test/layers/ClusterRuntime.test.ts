@@ -72,6 +72,45 @@ describe("ClusterRuntime (one runner, in process)", () => {
     expect(outcome.events.map((event) => event._tag)).not.toContain("RunFailed")
   })
 
+  it("resolve: typed errors for a run not stopped, a step not waiting, a second answer; a cancel leaves a stopped run; retry goes on in a new attempt that status addresses", async () => {
+    const outcome = await Effect.runPromise(
+      Effect.gen(function*() {
+        const sql = yield* SqlClient.SqlClient
+        yield* sql`CREATE TABLE IF NOT EXISTS graphent_cluster_calls (run_id TEXT NOT NULL, step_id TEXT NOT NULL, PRIMARY KEY (run_id, step_id))`
+        yield* sql`INSERT INTO graphent_cluster_calls (run_id, step_id) VALUES ('v1', 'step:v')`
+        // Running (not stopped): nothing to resolve.
+        const running = yield* Effect.flip(ClusterRuntime.resolve("r1", "s1", "retry"))
+        expect((yield* Effect.flip(AgentRuntime.run(Gated.gated, "v", { runId: "v1" })))._tag).toBe("ResumeUnsafe")
+        const stopped = yield* ClusterRuntime.stopped("v1")
+        // A stopped run runs nowhere: a cancel leaves it as it is (no cancel mark for its next attempt).
+        yield* ClusterRuntime.cancel("v1")
+        const cancelMarks = yield* sql`SELECT 1 FROM graphent_cluster_calls WHERE run_id = 'v1' AND step_id = '!cancel'`
+        const other = yield* Effect.flip(ClusterRuntime.resolve("v1", "zz", "assume-done"))
+        yield* Gated.open("v")
+        const waiting = yield* ClusterRuntime.resolve("v1", "v", "retry")
+        // Given once: the run goes on, and a second answer finds nothing to resolve.
+        const again = yield* Effect.flip(ClusterRuntime.resolve("v1", "v", "assume-done"))
+        let status = yield* ClusterRuntime.status("v1")
+        while (status._tag === "Running") {
+          yield* Effect.sleep(50)
+          status = yield* ClusterRuntime.status("v1")
+        }
+        return { running, stopped, cancelMarks, other, waiting, again, status, events: yield* ClusterRuntime.events("v1") }
+      }).pipe(Effect.provide(single()))
+    )
+    expect(outcome.running.reason).toBe("the run is not stopped at a step a crash cut short")
+    expect(outcome.stopped?.steps.map((step) => step.stepId)).toEqual(["v"])
+    expect(outcome.cancelMarks).toHaveLength(0)
+    expect(outcome.other._tag).toBe("ResolutionInvalid")
+    expect(outcome.other.reason).toBe("the steps that need attention are: v")
+    expect(outcome.waiting).toEqual([])
+    expect(outcome.again._tag).toBe("ResolutionInvalid")
+    expect(outcome.status).toEqual({ _tag: "Completed", answer: "passed v" })
+    const tags = outcome.events.map((event) => event._tag)
+    expect(tags.filter((tag) => tag === "StepSucceeded")).toHaveLength(1)
+    expect(tags.filter((tag) => tag === "RunCompleted")).toHaveLength(1)
+  })
+
   it("cancel interrupts a run durably: no later step runs", async () => {
     const outcome = await Effect.runPromise(
       Effect.gen(function*() {

@@ -17,20 +17,18 @@
  *   call; the run ends interrupted within 10 s).
  */
 import * as net from "node:net"
-import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { ConfigProvider, Context, Effect, Exit, Fiber, Layer, Scope } from "effect"
-import * as HttpServer from "effect/http/HttpServer"
+import { Effect, Exit, Fiber, Scope } from "effect"
 import { SqlClient } from "effect/sql"
 import { AgentRuntime } from "graphent"
 import { RunEventsBus } from "graphent"
 import { ClusterRuntime } from "graphent/cluster"
 import sfx, { layer as sfxLayer } from "../fixtures/cluster/sfxAgent.js"
 import { clusterClient } from "../support/clusterClient.js"
+import { api, devServer as clusterDev, keys } from "../support/clusterDev.js"
 import { createDatabase, dropDatabase } from "../support/clusterDb.js"
 import { freePort, type Runner, sfxAgentFile, startRunner, stopRunner } from "../support/clusterProcs.js"
 import { readSse } from "../support/sse.js"
-import * as CliDev from "../../src/programs/cliDev.js"
 
 const table = "sfx"
 const rate = 10
@@ -221,45 +219,8 @@ describe("flow control in the cluster (2 runner processes, PostgreSQL, Redis)", 
   }, 60_000)
 })
 
-const keys = { admin: "admin-secret", runner: "runner-secret" }
-
-/** `graphent dev --cluster --agents sfxAgent.ts` on a free port, with API keys; its URL. */
-const devServer = () => Effect.gen(function*() {
-  const prepared = yield* CliDev.prepare({
-    port: 0,
-    host: "127.0.0.1",
-    agents: [path.resolve(sfxAgentFile)],
-    maxConcurrent: 4,
-    maxQueued: 16,
-    logRequests: false,
-    cluster: true
-  })
-  const context = yield* Layer.buildWithScope(prepared.layer, devScope)
-  return {
-    url: HttpServer.formatAddress(Context.get(context, HttpServer.HttpServer).address),
-    bus: Context.get(context, RunEventsBus.RunEventsBus).backend
-  }
-}).pipe(
-  Effect.provideService(
-    ConfigProvider.ConfigProvider,
-    ConfigProvider.fromEnv({
-      env: {
-        // No GRAPHENT_RUN_EVENTS_URL: the bus is on by default, on the cluster's database.
-        GRAPHENT_DATABASE_URL: db.url,
-        GRAPHENT_API_KEYS: `${keys.admin}:admin:ana,${keys.runner}:runner:bob`
-      }
-    })
-  )
-)
-
-const api = (url: string, key: string) => async (method: string, route: string, body?: unknown) => {
-  const response = await fetch(`${url}${route}`, {
-    method,
-    headers: { authorization: `Bearer ${key}`, ...(body === undefined ? {} : { "content-type": "application/json" }) },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) })
-  })
-  return { status: response.status, body: await response.json() as Record<string, any> }
-}
+/** `graphent dev --cluster --agents sfxAgent.ts` on a free port, with API keys; its URL and event bus. */
+const devServer = () => clusterDev({ url: db.url, agentFile: sfxAgentFile, scope: devScope })
 
 /** The run notices the server (this process) received, from its `GET /metrics`. */
 const noticesReceived = async (url: string) => {
