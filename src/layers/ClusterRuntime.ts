@@ -56,7 +56,7 @@ import {
   type RunOptions,
   type RunResult
 } from "../services/AgentRuntime.js"
-import { Journal, JournalError, type JournalShape } from "../services/Journal.js"
+import { appendAll, Journal, JournalError, type JournalShape } from "../services/Journal.js"
 import { ApprovalRequired, Principal } from "../services/Policy.js"
 import { ForkInvalid, type InFlightStep, ReplayDivergence, type ReplayUnavailable, ResumeUnsafe } from "../services/Replay.js"
 import * as RateLimits from "../services/RateLimits.js"
@@ -295,18 +295,31 @@ const sqlMarkers = (prefix: string, journal: JournalShape): Effect.Effect<CallMa
  * entity mailbox's work per call) for no guarantee the journal lacks. A call
  * whose result a crash kept from the journal is cut short either way.
  */
-const clusterPorts = (runId: string, markers: CallMarkers) => (live: RunPorts): RunPorts => {
-  const journaled = (event: RunEvent) => Effect.retry(live.journal(event), journalRetry)
+const clusterPorts = (runId: string, markers: CallMarkers, journal: JournalShape) => (live: RunPorts): RunPorts => {
+  // A decision waits for the run's next event (its first step's start, a model call, the end) and is written
+  // with it, in order, in one round trip. Lost with the runner, it is made again from what the journal holds;
+  // no step acts on it before it is written.
+  let pending: Array<RunEvent> = []
+  const writes = Semaphore.makeUnsafe(1)
+  const written = (event: RunEvent) =>
+    writes.withPermit(Effect.suspend(() => {
+      const batch = [...pending, event]
+      pending = []
+      return Effect.retry(appendAll(journal, batch), journalRetry)
+    }))
+  const later = (event: RunEvent) => writes.withPermit(Effect.sync(() => void pending.push(event)))
   const unlessEnded = (event: RunEvent) =>
     Effect.flatMap(Effect.retry(markers.ended(runId), journalRetry), (ended) =>
-      ended === undefined ? journaled(event) : Effect.succeed(ended))
+      ended === undefined ? written(event) : Effect.succeed(ended))
   return {
     ...live,
     journal: (event) =>
-      event._tag === "RunCompleted" || event._tag === "RunFailed" || event._tag === "RunResumed"
+      event._tag === "DecisionMade"
+        ? later(event)
+        : event._tag === "RunCompleted" || event._tag === "RunFailed" || event._tag === "RunResumed"
         ? unlessEnded(event)
         : event._tag !== "RunInterrupted"
-        ? journaled(event)
+        ? written(event)
         : Effect.flatMap(markers.cancelled(runId), (cancelled) => cancelled ? unlessEnded(event) : Effect.void),
     tools: {
       execute: (registry, call, context, defaults) => {
@@ -437,7 +450,7 @@ export const layerWorkflow = (
       events: ReadonlyArray<RunEvent>
     ): Effect.Effect<{ readonly input: string; readonly options: RunOptions }, PlannerFailed> =>
       Effect.gen(function*() {
-        const ports = clusterPorts(payload.runId, markers)
+        const ports = clusterPorts(payload.runId, markers, journal)
         const own: RunOptions = {
           runId: payload.runId,
           threadId: payload.threadId,

@@ -269,6 +269,19 @@ export const make = (options: Options = {}): Effect.Effect<JournalShape, Journal
           RETURN true;
         END
         $$`)
+        // Several events in one statement (one transaction), in order: `p_batch` is a JSON array of
+        // { run_id, tag, append_id, key, event }.
+        yield* sql.unsafe(`
+        CREATE OR REPLACE FUNCTION ${appendFunction}_all(p_batch jsonb, p_once boolean, p_async boolean)
+        RETURNS void LANGUAGE plpgsql AS $$
+        DECLARE item jsonb;
+        BEGIN
+          FOR item IN SELECT value FROM jsonb_array_elements(p_batch) WITH ORDINALITY ORDER BY ordinality LOOP
+            PERFORM ${appendFunction}(item->>'run_id', item->>'tag', (item->>'append_id')::uuid, item->>'key',
+              p_once, item->'event', p_async);
+          END LOOP;
+        END
+        $$`)
       })
     }
     yield* Migrator.make({})({ loader: Migrator.fromRecord(migrations), table: `${prefix}journal_migrations` }).pipe(
@@ -320,6 +333,25 @@ export const make = (options: Options = {}): Effect.Effect<JournalShape, Journal
               const [row] = yield* appended
               if (row?.appended === true) yield* update
             }))
+        )
+      }),
+      appendAll: Effect.fn("JournalPg.appendAll")(function*(batch: ReadonlyArray<RunEvent>) {
+        // An event that updates the runs table is appended with its update, in a transaction of its own.
+        if (batch.some((event) => updateRun(event) !== undefined)) {
+          return yield* Effect.forEach(batch, journal.append, { discard: true })
+        }
+        const items = batch.map((event) => ({
+          run_id: event.runId,
+          tag: event._tag,
+          append_id: randomUUID(),
+          key: keyOf(event) ?? null,
+          event
+        }))
+        yield* run(
+          "append",
+          sql`SELECT ${sql(`${appendFunction}_all`)}(${JSON.stringify(items)}::jsonb, ${cluster}, ${
+            cluster && !batch.some(recordsEffect)
+          })`
         )
       }),
       read: Effect.fn("JournalPg.read")(function*(runId: string) {

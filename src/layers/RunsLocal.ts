@@ -531,7 +531,9 @@ export const make = <R>(
         ...journal,
         // The run's own events: its child runs (sub-agents, handoffs) are journaled under their own ids.
         append: (event) =>
-          Effect.tap(journal.append(event), () => Effect.sync(() => event.runId === info.id && publish(record, live, event)))
+          Effect.tap(journal.append(event), () => Effect.sync(() => event.runId === info.id && publish(record, live, event))),
+        // Each event published as it is appended.
+        appendAll: undefined
       }
       const work = Effect.gen(function*() {
         const resumer = yield* Effect.provideService(LocalRuntime.make, Journal.Journal, tapped)

@@ -8,7 +8,7 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Errors from "./Errors.js"
 import type { RunEvent } from "./RunEvent.js"
@@ -49,7 +49,27 @@ export interface JournalShape {
   readonly read: (runId: string) => Effect.Effect<ReadonlyArray<RunEvent>, JournalError>
   /** The ids of the runs this journal holds, oldest first. */
   readonly runs: Effect.Effect<ReadonlyArray<string>, JournalError>
+  /**
+   * Appends events, in order, in one write where the backend can (one
+   * transaction on PostgreSQL); absent, {@link appendAll} appends them one by
+   * one. A wrapper that changes `append` must change this too.
+   */
+  readonly appendAll?: ((events: ReadonlyArray<RunEvent>) => Effect.Effect<void, JournalError>) | undefined
 }
+
+/**
+ * Appends `events` to `journal` in order: in one write when the journal has
+ * `appendAll`, one `append` each otherwise.
+ *
+ * @since 0.3.0
+ * @category accessors
+ */
+export const appendAll = (journal: JournalShape, events: ReadonlyArray<RunEvent>): Effect.Effect<void, JournalError> =>
+  events.length === 0
+    ? Effect.void
+    : events.length === 1 || journal.appendAll === undefined
+    ? Effect.forEach(events, journal.append, { discard: true })
+    : journal.appendAll(events)
 
 /**
  * The journal of runs: every event a run emits is appended here before the

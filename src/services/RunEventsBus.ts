@@ -31,7 +31,7 @@ import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import { Journal, type JournalShape } from "./Journal.js"
+import { appendAll, Journal, type JournalShape } from "./Journal.js"
 import type { RunEvent } from "./RunEvent.js"
 import { type Wired, wires } from "./Wired.js"
 
@@ -247,7 +247,10 @@ export const layerMemory: Layer.Layer<Wired<"RunEventsBus">> = Layer.sync(RunEve
 export const announce = (journal: JournalShape, bus: RunEventsBusShape): JournalShape =>
   bus === none ? journal : {
     ...journal,
-    append: (event) => Effect.tap(journal.append(event), () => bus.announce(event.runId))
+    append: (event) => Effect.tap(journal.append(event), () => bus.announce(event.runId)),
+    appendAll: (events) =>
+      Effect.tap(appendAll(journal, events), () =>
+        Effect.forEach(new Set(events.map((event) => event.runId)), bus.announce, { discard: true }))
   }
 
 /**

@@ -2,7 +2,7 @@
  * JournalPg with `cluster` (the journal of cluster runs): while a shard moves, the old owner of a
  * run and its new owner both journal the run's events. Covered: two writers of one run's event sequence,
  * the second starting from a random point of it (where its replay read the journal), with random pauses
- * between appends (many interleavings). Every keyed event is kept once; events
+ * between appends and random batches (`appendAll`) (many interleavings). Every keyed event is kept once; events
  * without a key (RunResumed) are all kept. The same writers on a journal without the option keep
  * duplicates, which is what the test would catch if the dedupe broke.
  */
@@ -51,10 +51,23 @@ const runEvents = (runId: string): ReadonlyArray<RunEvent.RunEvent> => {
   return events
 }
 
-/** Appends `events` in order, pausing 0–2 ms (at random) before each. */
+/**
+ * Appends `events` in order, in batches of 1–3 (at random: `appendAll`, as a runner writes a decision with
+ * its first step's start), pausing 0–2 ms (at random) before each batch.
+ */
 const write = (journal: Journal.JournalShape, events: ReadonlyArray<RunEvent.RunEvent>) =>
-  Effect.forEach(events, (event) => Effect.andThen(Effect.sleep(Math.floor(Math.random() * 3)), journal.append(event)), {
-    discard: true
+  Effect.suspend(() => {
+    const batches: Array<ReadonlyArray<RunEvent.RunEvent>> = []
+    for (let i = 0; i < events.length;) {
+      const size = 1 + Math.floor(Math.random() * 3)
+      batches.push(events.slice(i, i + size))
+      i += size
+    }
+    return Effect.forEach(
+      batches,
+      (batch) => Effect.andThen(Effect.sleep(Math.floor(Math.random() * 3)), Journal.appendAll(journal, batch)),
+      { discard: true }
+    )
   })
 
 /**

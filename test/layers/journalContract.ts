@@ -11,7 +11,8 @@
  *   writes runs with fresh random ids and looks only at those, so the suite
  *   can run against a shared database without cleaning up between tests.
  * - Covered: events read back equal and in append order (small, large and
- *   non-ASCII payloads, every kind of event a run writes); runs kept apart;
+ *   non-ASCII payloads, every kind of event a run writes), appended one by
+ *   one or in batches (`Journal.appendAll`); runs kept apart;
  *   an unknown run reads as empty; `runs` lists every run, oldest first;
  *   concurrent appends (many runs at once, and many fibers on one run) keep
  *   every event once, each writer's events in its order.
@@ -99,6 +100,21 @@ export const journalContract = (
         for (const event of events) yield* j.append(event)
         assert.deepStrictEqual(normalize(yield* j.read(runId)), normalize(events))
         assert.deepStrictEqual(yield* j.read(freshRun("unknown")), [])
+      }))
+
+    it.effect("appendAll: a run written in batches (every split, its ends in them too) reads back as appended one by one", () =>
+      Effect.gen(function*() {
+        const j = yield* Journal.Journal
+        // Class: every cut of a complete run into two batches, and the run as one batch (`appendAll` of the
+        // backend, or one append each where it has none); a batch of nothing writes nothing.
+        const length = completeRun("x").length
+        for (let cut = 0; cut <= length; cut++) {
+          const runId = freshRun(`batch${cut}`)
+          const events = completeRun(runId)
+          yield* Journal.appendAll(j, events.slice(0, cut))
+          yield* Journal.appendAll(j, events.slice(cut))
+          assert.deepStrictEqual(normalize(yield* j.read(runId)), normalize(events), `cut at ${cut}`)
+        }
       }))
 
     it.effect("runs are kept apart, interleaved or not; runs lists each once, oldest first", () =>
