@@ -48,7 +48,7 @@ export const uniquePrefix = (): string => `t${process.pid}_${++prefixes}`
 export const removeHome = (home: string): void => fs.rmSync(home, { recursive: true, force: true })
 
 /**
- * Drops every table and sequence whose name starts with one of `prefixes`,
+ * Drops every table, sequence and function whose name starts with one of `prefixes`,
  * in the schema of the given SQL client (PostgreSQL or PGlite).
  */
 export const dropTables = (
@@ -63,6 +63,11 @@ export const dropTables = (
       const sequences = yield* sql<{ readonly name: string }>`
         SELECT sequencename AS name FROM pg_sequences WHERE schemaname = current_schema() AND starts_with(sequencename, ${prefix})`
       for (const { name } of sequences) yield* sql`DROP SEQUENCE IF EXISTS ${sql(name)}`
+      // The journal's append functions (`<prefix>journal_append`, `…_all`).
+      const functions = yield* sql<{ readonly signature: string }>`
+        SELECT p.oid::regprocedure::text AS signature FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+        WHERE n.nspname = current_schema() AND starts_with(p.proname, ${prefix})`
+      for (const { signature } of functions) yield* sql.unsafe(`DROP FUNCTION IF EXISTS ${signature}`)
     }
   })
 
